@@ -1,0 +1,452 @@
+"""The `kindly` command.
+
+Only click is imported at start-up; everything else is imported inside the command that
+needs it, so `kindly --help` answers at once. Errors a user can act on are printed as one
+line plus a hint; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from plugin import __version__
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from plugin.planning import Plan
+    from plugin.run import Kindly, SendResult
+
+__all__ = ["cli", "main"]
+
+COMMANDS = ("init", "demo", "sync", "plan", "send", "run", "history")
+
+
+@dataclass
+class AppContext:
+    config: Path
+    debug: bool
+
+    def console(self) -> Console:
+        from rich.console import Console
+
+        return Console(highlight=False)
+
+    def workspace(self) -> Kindly:
+        return open_workspace(self.config)
+
+
+def open_workspace(config: Path) -> Kindly:
+    """Settings, store and connector for the kindly.toml at ``config``."""
+    from integrations.ledger import LocalLedger
+    from integrations.registry import bookkeeping_connector_class
+    from plugin.errors import ConfigError
+    from plugin.run import Kindly
+    from plugin.settings import load_settings
+    from plugin.store import Store
+
+    settings = load_settings(config)
+    connector_class = bookkeeping_connector_class(settings.connector)
+    if connector_class is LocalLedger:
+        if settings.ledger_path is None:
+            raise ConfigError(
+                f"{settings.source}: field 'ledger.path' is required for the ledger connector"
+            )
+        connector = LocalLedger(settings.ledger_path)
+    else:  # pragma: no cover - the platforms arrive with their own issues
+        raise ConfigError(f"connector {settings.connector!r} is not set up yet")
+    store = Store.open(os.environ.get("KINDLY_STORE_URL") or settings.store_url)
+    return Kindly(settings, store, connector)
+
+
+def _fail(message: str, hint: str | None, code: int = 1) -> NoReturn:
+    click.secho(f"Error: {message}", fg="red", err=True)
+    if hint:
+        click.echo(f"Hint: {hint}", err=True)
+    sys.exit(code)
+
+
+class KindlyGroup(click.Group):
+    """Turns known errors into one clear line; shows tracebacks only with --debug."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from plugin.errors import KindlyError
+
+        try:
+            return super().invoke(ctx)
+        except KindlyError as exc:
+            if _debugging(ctx):
+                raise
+            _fail(str(exc), exc.hint)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            _fail("interrupted", "Run the command again; it continues where it stopped.", 130)
+        except Exception as exc:
+            if _debugging(ctx):
+                raise
+            _fail(
+                f"unexpected {type(exc).__name__}: {exc}",
+                "Run again with --debug for the traceback, and please report it.",
+                2,
+            )
+
+
+def _debugging(ctx: click.Context) -> bool:
+    obj = ctx.obj
+    return bool(getattr(obj, "debug", False)) or os.environ.get("KINDLY_DEBUG") == "1"
+
+
+def _parse_at(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date and time such as 2026-12-01T10:00", param_hint="--at"
+        ) from None
+    # A time without a zone means the local time of this computer.
+    return moment if moment.tzinfo else moment.astimezone()
+
+
+AT_OPTION = click.option(
+    "--at",
+    "at",
+    metavar="DATETIME",
+    help="Act as if it were this moment (ISO 8601, e.g. 2026-12-01T10:00). Default: now.",
+)
+
+
+@click.group(cls=KindlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="KINDLY_CONFIG",
+    default="kindly.toml",
+    show_default=True,
+    help="Settings file (also KINDLY_CONFIG).",
+)
+@click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
+@click.version_option(__version__, prog_name="kindly")
+@click.pass_context
+def cli(ctx: click.Context, config: Path, debug: bool) -> None:
+    """Kindly sends tactful payment reminders for the invoices in your accounting tool.
+
+    Start with `kindly demo` to see it work on sample data, or `kindly init` to set up
+    your own company. Then: `kindly sync`, `kindly plan`, `kindly send` (or `kindly run`
+    for all three) and `kindly history`.
+    """
+    ctx.obj = AppContext(config=config, debug=debug)
+
+
+# -- init ------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--path",
+    "target",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default="kindly.toml",
+    show_default=True,
+    help="Where to write the settings.",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@click.option("--company-name", prompt="Company name")
+@click.option("--email", prompt="E-mail address reminders come from")
+@click.option("--reply-to", prompt="Reply-to address (empty: the same)", default="")
+@click.option("--website", prompt="Website", default="")
+@click.option("--phone", prompt="Phone", default="")
+@click.option("--fax", prompt="Fax", default="")
+@click.option("--address", prompt="Postal address (lines separated by ' | ')", default="")
+@click.option("--country", prompt="Country (ISO code, e.g. NL)", default="NL")
+@click.option("--account-holder", prompt="Bank account holder", default="")
+@click.option("--iban", prompt="IBAN", default="")
+@click.option("--bic", prompt="BIC", default="")
+@click.option("--ledger", prompt="Folder of your ledger files", default="ledger")
+def init(target: Path, force: bool, **answers: str) -> None:
+    """Ask for your company, contact and bank details and write a commented kindly.toml."""
+    from plugin.initconfig import write_settings_file
+
+    if target.exists() and not force:
+        _fail(f"{target} already exists", "Use --force to replace it, or --path for another file.")
+    write_settings_file(target, answers)
+    click.echo(
+        f"Wrote {target}. Check it, put your ledger files in "
+        f"{answers['ledger']!r}, then run `kindly plan`."
+    )
+
+
+# -- demo ------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--workspace",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where the demo keeps its ledger, settings and store "
+    "(default: the demo folder in Kindly's data directory).",
+)
+@click.option(
+    "--outbox",
+    type=click.Path(path_type=Path, file_okay=False),
+    default="outbox",
+    show_default=True,
+    help="Where reminders are written, on first set-up.",
+)
+@click.option("--reset", is_flag=True, help="Throw the demo workspace away and start over.")
+@AT_OPTION
+@click.pass_obj
+def demo(
+    app: AppContext, workspace: Path | None, outbox: Path, reset: bool, at: str | None
+) -> None:
+    """Run Kindly end to end on a bundled demo ledger: sync, plan, send to ./outbox."""
+    from integrations.demo import create_demo_workspace, reset_demo
+
+    now = _parse_at(at)
+    folder = workspace or _default_demo_folder()
+    console = app.console()
+    if reset:
+        reset_demo(folder)
+    config = folder / "kindly.toml"
+    if not config.exists():
+        create_demo_workspace(folder, outbox, now.date())
+        console.print(f"Set up the demo workspace in [bold]{folder}[/]")
+    else:
+        console.print(f"Continuing the demo workspace in [bold]{folder}[/] (--reset starts over)")
+    kindly = open_workspace(config)
+    _run_and_report(kindly, now, console)
+
+
+def _default_demo_folder() -> Path:
+    from platformdirs import user_data_path
+
+    return user_data_path("kindly", appauthor=False) / "demo"
+
+
+# -- sync / plan / send / run ----------------------------------------------------------
+
+
+@cli.command()
+@AT_OPTION
+@click.pass_obj
+def sync(app: AppContext, at: str | None) -> None:
+    """Read the accounting system and keep an up-to-date copy."""
+    kindly = app.workspace()
+    snapshot = kindly.sync(_parse_at(at))
+    _print_sync(app.console(), kindly, snapshot)
+
+
+@cli.command()
+@AT_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--explain", is_flag=True, help="Also list every open invoice not reminded, and why.")
+@click.pass_obj
+def plan(app: AppContext, at: str | None, as_json: bool, explain: bool) -> None:
+    """Show which reminders would go out now, and why others would not."""
+    kindly = app.workspace()
+    result = kindly.plan(_parse_at(at))
+    if as_json:
+        click.echo(json.dumps(plan_as_json(result), ensure_ascii=False, indent=2))
+        return
+    _print_plan(app.console(), result, explain=explain)
+
+
+@cli.command()
+@AT_OPTION
+@click.pass_obj
+def send(app: AppContext, at: str | None) -> None:
+    """Send the reminders that are due, after re-checking the invoices they name."""
+    kindly = app.workspace()
+    now = _parse_at(at)
+    console = app.console()
+    result = _send_with_progress(kindly, kindly.plan(now), now, console)
+    _print_send(console, kindly, result)
+
+
+@cli.command()
+@AT_OPTION
+@click.pass_obj
+def run(app: AppContext, at: str | None) -> None:
+    """Sync, plan, send and write notes back, in one go."""
+    _run_and_report(app.workspace(), _parse_at(at), app.console())
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the history as JSON.")
+@click.pass_obj
+def history(app: AppContext, as_json: bool) -> None:
+    """List the reminders Kindly has sent."""
+    from plugin.codec import to_jsonable
+
+    kindly = app.workspace()
+    records = kindly.store.reminders(kindly.source_id)
+    if as_json:
+        click.echo(json.dumps(to_jsonable(records), ensure_ascii=False, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Reminders sent from {kindly.source.location}")
+    for column in (
+        "Sent (UTC)",
+        "Client",
+        "Invoices",
+        "Stage",
+        "Channel",
+        "Amount",
+        "Status",
+        "Note",
+    ):
+        table.add_column(column)
+    for record in records:
+        table.add_row(
+            f"{record.sent_at:%Y-%m-%d %H:%M}" if record.sent_at else "-",
+            record.customer_id,
+            ", ".join(record.invoice_numbers),
+            record.stage,
+            record.channel,
+            record.amount,
+            record.status,
+            "written" if record.note_written_at else "pending",
+        )
+    console = app.console()
+    console.print(table if records else "Nothing has been sent yet.")
+
+
+# -- output ----------------------------------------------------------------------------
+
+
+def plan_as_json(result: Plan) -> dict[str, Any]:
+    from plugin.codec import to_jsonable
+
+    return {
+        "at": result.at.isoformat(),
+        "reminders": [
+            {
+                "key": reminder.key,
+                "customer_id": reminder.customer.id,
+                "customer": reminder.customer.name,
+                "invoices": [invoice.number for invoice in reminder.invoices],
+                "invoice_ids": [invoice.id for invoice in reminder.invoices],
+                "amount_due": to_jsonable(reminder.amount_due),
+                "stage": reminder.stage,
+                "channel": reminder.channel,
+                "recipients": list(reminder.recipients),
+                "language": reminder.language,
+                "tone": reminder.tone,
+            }
+            for reminder in result.reminders
+        ],
+        "skips": [to_jsonable(skip) for skip in result.skips],
+    }
+
+
+def _run_and_report(kindly: Kindly, now: datetime, console: Console) -> None:
+    snapshot = kindly.sync(now)
+    _print_sync(console, kindly, snapshot)
+    result = kindly.plan(now)
+    _print_plan(console, result, explain=False)
+    sent = _send_with_progress(kindly, result, now, console)
+    _print_send(console, kindly, sent)
+
+
+def _send_with_progress(
+    kindly: Kindly, result: Plan, now: datetime, console: Console
+) -> SendResult:
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("Sending", total=len(result.reminders))
+        return kindly.send(result, now, progress=lambda _reminder: progress.advance(task))
+
+
+def _print_sync(console: Console, kindly: Kindly, snapshot: Any) -> None:
+    open_count = sum(1 for _ in snapshot.open_invoices())
+    console.print(
+        f"Synced {kindly.source.location}: {len(snapshot.customers)} clients, "
+        f"{len(snapshot.invoices)} invoices ({open_count} open), {len(snapshot.payments)} "
+        f"payments, {len(snapshot.credit_notes)} credit notes, "
+        f"{len(snapshot.appointments)} appointments."
+    )
+
+
+def _print_plan(console: Console, result: Plan, *, explain: bool) -> None:
+    from collections import Counter
+
+    from rich.table import Table
+
+    from plugin.locales import babel_locale_name
+    from plugin.render import format_money
+
+    if result.reminders:
+        table = Table(title=f"Reminders due at {result.at:%Y-%m-%d %H:%M %Z}")
+        for column in ("Client", "Invoices", "Outstanding", "Stage", "Channel", "Language", "Tone"):
+            table.add_column(column)
+        for reminder in result.reminders:
+            locale = babel_locale_name(reminder.language, reminder.customer.country)
+            table.add_row(
+                f"{reminder.customer.name} ({reminder.customer.id})",
+                ", ".join(invoice.number for invoice in reminder.invoices),
+                format_money(reminder.amount_due, locale),
+                reminder.stage,
+                reminder.channel,
+                reminder.language,
+                reminder.tone,
+            )
+        console.print(table)
+    else:
+        console.print("No reminders are due.")
+    counts = Counter(skip.code for skip in result.skips)
+    if counts:
+        summary = ", ".join(
+            f"{count} {code.replace('_', ' ')}" for code, count in sorted(counts.items())
+        )
+        console.print(f"Not reminded: {summary}.")
+    if explain:
+        for skip in result.skips:
+            console.print(
+                f"  {skip.customer_id} {skip.invoice_id}: [dim]{skip.code}[/] {skip.reason}"
+            )
+
+
+def _print_send(console: Console, kindly: Kindly, result: SendResult) -> None:
+    from collections import Counter
+
+    by_stage = Counter((reminder.stage, reminder.channel) for reminder, _ in result.sent)
+    if result.sent:
+        parts = ", ".join(
+            f"{count} {stage} by {channel}" for (stage, channel), count in sorted(by_stage.items())
+        )
+        console.print(
+            f"[green]Sent {len(result.sent)} reminders[/] ({parts}) to {kindly.outbox.folder}"
+        )
+    else:
+        console.print("Sent nothing new.")
+    if result.recovered:
+        console.print(f"Recovered {result.recovered} reminders an interrupted run had sent.")
+    for reminder, reason in result.failed:
+        console.print(f"[red]Failed[/] {reminder.customer.name}: {reason}")
+    for skip in result.dropped:
+        console.print(f"[yellow]Not sent[/] {skip.customer_id} {skip.invoice_id}: {skip.reason}")
+    console.print(f"Notes written back to {kindly.source.location}: {result.notes_written}")
+    for key, reason in result.notes_pending:
+        console.print(
+            f"[yellow]Note pending[/] for reminder {key[:12]}: {reason} (retried on the next run)"
+        )
+
+
+def main() -> None:
+    cli(prog_name="kindly")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

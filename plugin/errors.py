@@ -1,0 +1,57 @@
+"""Errors a user can act on. Each says what went wrong, where, and what to do next.
+
+The CLI prints ``str(error)`` and, when there is one, ``error.hint`` on one line each; it
+shows a traceback only with ``--debug``. Messages never carry secrets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["ConfigError", "KindlyError", "LedgerError", "StoreError"]
+
+
+class KindlyError(Exception):
+    """Base class for errors the CLI reports without a traceback."""
+
+    hint: str | None = None
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+
+class ConfigError(KindlyError):
+    """The settings file (kindly.toml) or a command-line setting is wrong."""
+
+    hint = "Fix the setting named above; `kindly init` writes a commented example."
+
+
+class StoreError(KindlyError):
+    """Kindly's own state database cannot be opened or migrated."""
+
+
+class LedgerError(KindlyError):
+    """A record in a ledger file is malformed: names the file, the record and the field."""
+
+    hint = "Correct that record and run the command again; nothing was changed."
+
+    def __init__(
+        self,
+        file: Path | str,
+        message: str,
+        *,
+        record: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.file = str(file)
+        self.record = record
+        self.field = field
+        self.reason = message
+        where = self.file
+        if record is not None:
+            where += f", {record}"
+        if field is not None:
+            where += f", field {field!r}"
+        super().__init__(f"{where}: {message}")

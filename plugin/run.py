@@ -1,0 +1,240 @@
+"""The one place that composes I/O: sync, plan, re-check, send, write back.
+
+Everything here is ordered so that a crash at any point is recovered by the next run
+without a duplicate and without losing a reminder:
+
+1. the intent is logged before the message is written;
+2. the message is written atomically under a name derived from the reminder's key;
+3. the log says "sent" once the message exists;
+4. the note goes to the accounting system, which is checked first for a note with the same
+   id, and the log says so once it is there.
+
+A run that finds an intent without an outcome looks for the message: if it exists, the
+reminder was sent; if not, the intent is dropped and the reminder is planned afresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from plugin.delivery import Outbox, build_email, message_id_for
+from plugin.errors import KindlyError
+from plugin.locales import babel_locale_name
+from plugin.model import LedgerSnapshot, Note
+from plugin.planning import Plan, PlannedReminder, SentReminder, Skip, plan_reminders, recheck
+from plugin.render import format_money, render_reminder
+from plugin.settings import Settings
+from plugin.store import ReminderRecord, Store
+
+__all__ = ["Kindly", "LedgerSource", "SendResult"]
+
+
+class LedgerSource(Protocol):
+    """What the core needs from a bookkeeping connector (see integrations.base)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def location(self) -> str: ...
+
+    def read_snapshot(self) -> LedgerSnapshot: ...
+
+    def write_note(self, note: Note) -> None: ...
+
+    def read_notes(self) -> tuple[Note, ...]: ...
+
+
+@dataclass
+class SendResult:
+    sent: list[tuple[PlannedReminder, Path]] = field(default_factory=list)
+    failed: list[tuple[PlannedReminder, str]] = field(default_factory=list)
+    dropped: tuple[Skip, ...] = ()
+    recovered: int = 0
+    notes_written: int = 0
+    notes_pending: list[tuple[str, str]] = field(default_factory=list)  # (key, reason)
+
+
+def note_text(record: ReminderRecord) -> str:
+    """What the bookkeeper reads next to the invoice in the accounting system."""
+    assert record.sent_at is not None
+    invoices = ", ".join(record.invoice_numbers)
+    label = "invoice" if len(record.invoice_numbers) == 1 else "invoices"
+    return (
+        f"Kindly sent the {record.stage} payment reminder by {record.channel} to "
+        f"{record.recipient} on {record.sent_at:%Y-%m-%d %H:%M} UTC for {label} {invoices}: "
+        f"{record.amount} outstanding."
+    )
+
+
+def note_id(key: str) -> str:
+    return f"kindly-{key}"
+
+
+class Kindly:
+    """One workspace: its settings, its state store and its accounting system."""
+
+    def __init__(self, settings: Settings, store: Store, source: LedgerSource) -> None:
+        self.settings = settings
+        self.store = store
+        self.source = source
+        self.outbox = Outbox(settings.outbox)
+
+    @property
+    def source_id(self) -> str:
+        return self.source.name
+
+    # -- sync ----------------------------------------------------------------------------
+
+    def sync(self, now: datetime) -> LedgerSnapshot:
+        """Read the accounting system and keep a copy; all or nothing."""
+        snapshot = self.source.read_snapshot()
+        self._check_settings_against(snapshot)
+        self.store.replace_snapshot(self.source_id, snapshot, now)
+        return snapshot
+
+    def _check_settings_against(self, snapshot: LedgerSnapshot) -> None:
+        unknown = sorted(set(self.settings.clients) - set(snapshot.customers_by_id))
+        if unknown:
+            where = self.settings.source or "kindly.toml"
+            raise KindlyError(
+                f"{where}: field 'clients.{unknown[0]}' names a client that is not in "
+                f"{self.source.location}",
+                hint="Use the client's id from the accounting system, or remove that section.",
+            )
+
+    def snapshot(self) -> LedgerSnapshot:
+        snapshot = self.store.load_snapshot(self.source_id)
+        if snapshot is None:
+            raise KindlyError(
+                "nothing has been synced yet", hint="Run `kindly sync` (or `kindly run`) first."
+            )
+        return snapshot
+
+    # -- plan ----------------------------------------------------------------------------
+
+    def history(self) -> list[SentReminder]:
+        return [
+            SentReminder(
+                key=record.key,
+                customer_id=record.customer_id,
+                invoice_ids=record.invoice_ids,
+                stage=record.stage,
+                channel=record.channel,
+                sent_at=record.sent_at,
+            )
+            for record in self.store.reminders(self.source_id, statuses=("sent",))
+            if record.sent_at is not None
+        ]
+
+    def plan(self, now: datetime) -> Plan:
+        return plan_reminders(
+            self.snapshot(), self.settings, self.history(), now=now, source=self.source_id
+        )
+
+    # -- send ----------------------------------------------------------------------------
+
+    def send(
+        self,
+        plan: Plan,
+        now: datetime,
+        *,
+        progress: Callable[[PlannedReminder], None] | None = None,
+    ) -> SendResult:
+        result = SendResult()
+        result.recovered = self._recover_interrupted(now)
+        # Re-read the accounting system right before sending (R3): a client who paid since
+        # the sync must not get a reminder.
+        fresh = self.source.read_snapshot()
+        plan, result.dropped = recheck(plan, fresh)
+        for reminder in plan.reminders:
+            self._send_one(reminder, now, result)
+            if progress is not None:
+                progress(reminder)
+        self._write_pending_notes(now, result)
+        return result
+
+    def _send_one(self, reminder: PlannedReminder, now: datetime, result: SendResult) -> None:
+        existing = self.store.reminder(reminder.key)
+        if existing is not None and existing.status == "sent":
+            return
+        try:
+            rendered = render_reminder(reminder, self.settings)
+            message = build_email(reminder, rendered, self.settings, now)
+        except (ValueError, LookupError, OSError) as exc:
+            result.failed.append((reminder, f"could not compose the message: {exc}"))
+            return
+        locale = babel_locale_name(reminder.language, reminder.customer.country)
+        self.store.record_intent(
+            ReminderRecord(
+                key=reminder.key,
+                source=reminder.source,
+                customer_id=reminder.customer.id,
+                invoice_ids=tuple(invoice.id for invoice in reminder.invoices),
+                invoice_numbers=tuple(invoice.number for invoice in reminder.invoices),
+                stage=reminder.stage,
+                channel=reminder.channel,
+                recipient=", ".join(reminder.recipients),
+                amount=format_money(reminder.amount_due, locale),
+                currency=reminder.currency,
+                status="sending",
+                planned_at=now,
+            )
+        )
+        try:
+            path = self.outbox.deliver(reminder, message)
+        except OSError as exc:
+            reason = f"could not write to the outbox {self.outbox.folder}: {exc.strerror or exc}"
+            self.store.mark_failed(reminder.key, reason)
+            result.failed.append((reminder, reason))
+            return
+        self.store.mark_sent(
+            reminder.key, now, message_id_for(reminder, self.settings), detail=str(path)
+        )
+        result.sent.append((reminder, path))
+
+    def _recover_interrupted(self, now: datetime) -> int:
+        """Settle intents a crashed run left behind: sent if the message exists, else forgotten."""
+        recovered = 0
+        for record in self.store.reminders(self.source_id, statuses=("sending",)):
+            path = self.outbox.path_for(record.customer_id, record.stage, record.key)
+            if path.exists():
+                self.store.mark_sent(record.key, now, None, detail=f"{path} (recovered)")
+                recovered += 1
+            else:
+                self.store.forget_intent(record.key)
+        return recovered
+
+    def _write_pending_notes(self, now: datetime, result: SendResult) -> None:
+        pending = [
+            record
+            for record in self.store.reminders(self.source_id, statuses=("sent",))
+            if record.note_written_at is None
+        ]
+        if not pending:
+            return
+        already_there = {note.id for note in self.source.read_notes()}
+        for record in pending:
+            if note_id(record.key) not in already_there:
+                assert record.sent_at is not None
+                note = Note(
+                    id=note_id(record.key),
+                    created_at=now,
+                    text=note_text(record),
+                    customer_id=record.customer_id,
+                    invoice_ids=record.invoice_ids,
+                    reminder_key=record.key,
+                    stage=record.stage,
+                    channel=record.channel,
+                )
+                try:
+                    self.source.write_note(note)
+                except (OSError, KindlyError) as exc:
+                    result.notes_pending.append((record.key, str(exc)))
+                    continue
+                result.notes_written += 1
+            self.store.mark_note_written(record.key, now)

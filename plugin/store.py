@@ -1,0 +1,420 @@
+"""Kindly's own state: synced records, sync bookmarks, the reminder log and settings.
+
+SQLAlchemy Core on SQLite by default (a file under the user's data directory) or on
+PostgreSQL when given a URL. The schema is owned by Alembic migrations in
+``plugin/migrations``; opening a store brings it to the newest revision.
+
+Times are stored as ISO 8601 text in UTC: sortable, portable between the two databases, and
+read back as timezone-aware datetimes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from plugin.codec import from_jsonable, to_jsonable
+from plugin.errors import StoreError
+from plugin.model import (
+    Appointment,
+    CreditNote,
+    Customer,
+    Invoice,
+    LedgerSnapshot,
+    Note,
+    Payment,
+    PromiseToPay,
+)
+
+__all__ = ["ReminderRecord", "Store", "default_store_url"]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+metadata = sa.MetaData()
+records = sa.Table(
+    "records",
+    metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(40), primary_key=True),
+    sa.Column("record_id", sa.String(200), primary_key=True),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("synced_at", sa.String(40), nullable=False),
+)
+bookmarks = sa.Table(
+    "bookmarks",
+    metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("resource", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+)
+reminders = sa.Table(
+    "reminders",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("customer_id", sa.String(200), nullable=False),
+    sa.Column("invoice_ids", sa.Text, nullable=False),
+    sa.Column("invoice_numbers", sa.Text, nullable=False),
+    sa.Column("stage", sa.String(40), nullable=False),
+    sa.Column("channel", sa.String(40), nullable=False),
+    sa.Column("recipient", sa.Text, nullable=False),
+    sa.Column("amount", sa.String(40), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("planned_at", sa.String(40), nullable=False),
+    sa.Column("sent_at", sa.String(40)),
+    sa.Column("note_written_at", sa.String(40)),
+    sa.Column("message_id", sa.Text),
+    sa.Column("detail", sa.Text),
+)
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("scope", sa.String(200), primary_key=True),
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+)
+
+# Which snapshot field holds which record type, and the name it is stored under.
+_SNAPSHOT_KINDS: tuple[tuple[str, type[Any]], ...] = (
+    ("customers", Customer),
+    ("invoices", Invoice),
+    ("payments", Payment),
+    ("credit_notes", CreditNote),
+    ("promises", PromiseToPay),
+    ("appointments", Appointment),
+    ("notes", Note),
+)
+
+
+def default_store_url() -> str:
+    """SQLite in the user's data directory (platformdirs), created on first use."""
+    from platformdirs import user_data_path
+
+    folder = user_data_path("kindly", appauthor=False, ensure_exists=True)
+    return f"sqlite:///{folder / 'kindly.sqlite3'}"
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("times stored by Kindly must carry a time zone")
+    return moment.astimezone(UTC).isoformat()
+
+
+def _moment(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _record_id(kind: str, index: int, value: Any) -> str:
+    record_id = getattr(value, "id", None)
+    if isinstance(record_id, str):
+        return record_id
+    if kind == "promises":
+        return f"{value.invoice_id}@{value.recorded_on.isoformat()}#{index}"
+    return str(index)
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderRecord:
+    """One row of the reminder log."""
+
+    key: str
+    source: str
+    customer_id: str
+    invoice_ids: tuple[str, ...]
+    invoice_numbers: tuple[str, ...]
+    stage: str
+    channel: str
+    recipient: str
+    amount: str
+    currency: str
+    status: str  # "sending", "sent" or "failed"
+    planned_at: datetime
+    sent_at: datetime | None = None
+    note_written_at: datetime | None = None
+    message_id: str | None = None
+    detail: str | None = None
+
+
+def _reminder_from_row(row: sa.RowMapping) -> ReminderRecord:
+    planned_at = _moment(row["planned_at"])
+    assert planned_at is not None
+    return ReminderRecord(
+        key=row["key"],
+        source=row["source"],
+        customer_id=row["customer_id"],
+        invoice_ids=tuple(json.loads(row["invoice_ids"])),
+        invoice_numbers=tuple(json.loads(row["invoice_numbers"])),
+        stage=row["stage"],
+        channel=row["channel"],
+        recipient=row["recipient"],
+        amount=row["amount"],
+        currency=row["currency"],
+        status=row["status"],
+        planned_at=planned_at,
+        sent_at=_moment(row["sent_at"]),
+        note_written_at=_moment(row["note_written_at"]),
+        message_id=row["message_id"],
+        detail=row["detail"],
+    )
+
+
+class Store:
+    """A handle on the state database. Every method runs in its own transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __repr__(self) -> str:
+        # The URL may hold a database password; repr shows it masked.
+        return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    @classmethod
+    def open(cls, url: str | None = None) -> Store:
+        """Connect, creating the SQLite file if needed, and migrate to the newest schema."""
+        url = url or default_store_url()
+        try:
+            engine = sa.create_engine(url, future=True)
+        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+            raise StoreError(
+                f"cannot use the store URL {_masked(url)}: {exc}",
+                hint="Give an SQLAlchemy URL such as sqlite:///kindly.sqlite3 or "
+                "postgresql+psycopg://user@host/db (pip install 'kindly-reminders[postgres]').",
+            ) from None
+        if engine.dialect.name == "sqlite":
+            _tune_sqlite(engine)
+            database = engine.url.database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+        store = cls(engine)
+        try:
+            store.migrate()
+        except sa.exc.OperationalError as exc:
+            raise StoreError(
+                f"cannot open the store {_masked(url)}: {exc.orig}",
+                hint="Check that the database server runs and the URL is right.",
+            ) from None
+        return store
+
+    def migrate(self) -> None:
+        from alembic import command
+        from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        head = ScriptDirectory.from_config(config).get_current_head()
+        with self.engine.begin() as connection:
+            if MigrationContext.configure(connection).get_current_revision() == head:
+                return
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    # -- synced records ----------------------------------------------------------------
+
+    def replace_snapshot(self, source: str, snapshot: LedgerSnapshot, synced_at: datetime) -> None:
+        """Make the stored copy of ``source`` equal ``snapshot``, all at once."""
+        stamp = _iso(synced_at)
+        rows = [
+            {
+                "source": source,
+                "kind": kind,
+                "record_id": _record_id(kind, index, value),
+                "data": json.dumps(to_jsonable(value), ensure_ascii=False, sort_keys=True),
+                "synced_at": stamp,
+            }
+            for kind, _type in _SNAPSHOT_KINDS
+            for index, value in enumerate(getattr(snapshot, kind))
+        ]
+        with self._begin() as connection:
+            connection.execute(records.delete().where(records.c.source == source))
+            if rows:
+                connection.execute(records.insert(), rows)
+            # Written in the same transaction: a snapshot is either all there or not at all.
+            _upsert(
+                connection,
+                bookmarks,
+                {"source": source, "resource": "snapshot"},
+                {"value": stamp, "updated_at": stamp},
+            )
+
+    def load_snapshot(self, source: str) -> LedgerSnapshot | None:
+        """The stored copy of ``source``, or None if it was never synced."""
+        query = (
+            sa.select(records.c.kind, records.c.data)
+            .where(records.c.source == source)
+            .order_by(records.c.kind, records.c.record_id)
+        )
+        by_kind: dict[str, list[Any]] = {kind: [] for kind, _type in _SNAPSHOT_KINDS}
+        types = dict(_SNAPSHOT_KINDS)
+        with self._begin() as connection:
+            for kind, data in connection.execute(query):
+                by_kind[kind].append(from_jsonable(types[kind], json.loads(data)))
+        if self.get_bookmark(source, "snapshot") is None:
+            return None
+        return LedgerSnapshot(**{kind: tuple(values) for kind, values in by_kind.items()})
+
+    # -- bookmarks ---------------------------------------------------------------------
+
+    def get_bookmark(self, source: str, resource: str) -> str | None:
+        query = sa.select(bookmarks.c.value).where(
+            bookmarks.c.source == source, bookmarks.c.resource == resource
+        )
+        with self._begin() as connection:
+            return connection.execute(query).scalar_one_or_none()
+
+    def set_bookmark(self, source: str, resource: str, value: str, at: datetime) -> None:
+        with self._begin() as connection:
+            _upsert(
+                connection,
+                bookmarks,
+                {"source": source, "resource": resource},
+                {"value": value, "updated_at": _iso(at)},
+            )
+
+    # -- reminder log --------------------------------------------------------------------
+
+    def record_intent(self, record: ReminderRecord) -> bool:
+        """Log that a reminder is about to go out. False if its key is already logged."""
+        row = {
+            "key": record.key,
+            "source": record.source,
+            "customer_id": record.customer_id,
+            "invoice_ids": json.dumps(list(record.invoice_ids)),
+            "invoice_numbers": json.dumps(list(record.invoice_numbers), ensure_ascii=False),
+            "stage": record.stage,
+            "channel": record.channel,
+            "recipient": record.recipient,
+            "amount": record.amount,
+            "currency": record.currency,
+            "status": "sending",
+            "planned_at": _iso(record.planned_at),
+        }
+        with self._begin() as connection:
+            exists = connection.execute(
+                sa.select(reminders.c.key).where(reminders.c.key == record.key)
+            ).first()
+            if exists:
+                return False
+            connection.execute(reminders.insert().values(**row))
+        return True
+
+    def mark_sent(self, key: str, at: datetime, message_id: str | None, detail: str) -> None:
+        self._update(key, status="sent", sent_at=_iso(at), message_id=message_id, detail=detail)
+
+    def mark_failed(self, key: str, reason: str) -> None:
+        self._update(key, status="failed", detail=reason)
+
+    def mark_note_written(self, key: str, at: datetime) -> None:
+        self._update(key, note_written_at=_iso(at))
+
+    def forget_intent(self, key: str) -> None:
+        """Drop an intent whose message was never written, so it is planned afresh."""
+        with self._begin() as connection:
+            connection.execute(
+                reminders.delete().where(reminders.c.key == key, reminders.c.status == "sending")
+            )
+
+    def _update(self, key: str, **values: Any) -> None:
+        with self._begin() as connection:
+            result = connection.execute(
+                reminders.update().where(reminders.c.key == key).values(**values)
+            )
+            if result.rowcount != 1:
+                raise StoreError(f"the reminder log has no entry {key}")
+
+    def reminder(self, key: str) -> ReminderRecord | None:
+        with self._begin() as connection:
+            row = (
+                connection.execute(sa.select(reminders).where(reminders.c.key == key))
+                .mappings()
+                .first()
+            )
+        return None if row is None else _reminder_from_row(row)
+
+    def reminders(
+        self, source: str | None = None, *, statuses: Iterable[str] | None = None
+    ) -> list[ReminderRecord]:
+        query = sa.select(reminders).order_by(reminders.c.planned_at, reminders.c.key)
+        if source is not None:
+            query = query.where(reminders.c.source == source)
+        if statuses is not None:
+            query = query.where(reminders.c.status.in_(list(statuses)))
+        with self._begin() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [_reminder_from_row(row) for row in rows]
+
+    # -- settings --------------------------------------------------------------------------
+
+    def get_setting(self, scope: str, key: str) -> Any:
+        query = sa.select(settings.c.value).where(settings.c.scope == scope, settings.c.key == key)
+        with self._begin() as connection:
+            value = connection.execute(query).scalar_one_or_none()
+        return None if value is None else json.loads(value)
+
+    def set_setting(self, scope: str, key: str, value: Any, at: datetime) -> None:
+        with self._begin() as connection:
+            _upsert(
+                connection,
+                settings,
+                {"scope": scope, "key": key},
+                {"value": json.dumps(value, ensure_ascii=False), "updated_at": _iso(at)},
+            )
+
+    def settings_in(self, scope_prefix: str) -> dict[str, dict[str, Any]]:
+        """All settings whose scope starts with the prefix, as {scope: {key: value}}."""
+        query = sa.select(settings.c.scope, settings.c.key, settings.c.value).where(
+            settings.c.scope.startswith(scope_prefix, autoescape=True)
+        )
+        result: dict[str, dict[str, Any]] = {}
+        with self._begin() as connection:
+            for scope, key, value in connection.execute(query):
+                result.setdefault(scope, {})[key] = json.loads(value)
+        return result
+
+
+def _upsert(
+    connection: Connection, table: sa.Table, keys: dict[str, Any], values: dict[str, Any]
+) -> None:
+    condition = sa.and_(*(table.c[name] == value for name, value in keys.items()))
+    updated = connection.execute(table.update().where(condition).values(**values))
+    if updated.rowcount == 0:
+        connection.execute(table.insert().values(**keys, **values))
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets `kindly plan` read while `kindly send` writes; the busy timeout makes a
+        # second process wait for the lock instead of failing at once.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+def _masked(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(unreadable URL)"
