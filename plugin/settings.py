@@ -142,7 +142,9 @@ def validate_settings_data(data: Mapping[str, Any], file: Path | str) -> None:
         path = ".".join(filter(None, [path, missing[0]]))
         raise ConfigError(f"{file}: field {path!r} is required but missing")
     message = error.message
-    if isinstance(error.instance, dict) and "float" in error.instance:
+    if error.schema.get("format") == "date":
+        message = f"{error.instance!r} is not a date; write it as 2026-12-01, without quotes"
+    elif isinstance(error.instance, dict) and "float" in error.instance:
         message = f'{error.instance["float"]} must be written as a string, such as "5.00"'
     raise ConfigError(f"{file}: field {path or '(top level)'!r}: {message}")
 

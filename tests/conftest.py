@@ -1,0 +1,50 @@
+"""Shared fixtures: a materialised demo ledger and settings that point at it."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from integrations.demo import create_demo_workspace
+from integrations.ledger import LocalLedger
+from plugin.model import LedgerSnapshot
+from plugin.settings import Settings, load_settings
+
+#: The day the demo fixtures are set up; every test that needs "now" derives it from this.
+DEMO_DAY = date(2026, 11, 22)
+DEMO_NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo workspace made once per session; tests copy it rather than change it."""
+    base = tmp_path_factory.mktemp("demo-template")
+    create_demo_workspace(base / "workspace", base / "outbox", DEMO_DAY)
+    return base / "workspace"
+
+
+@pytest.fixture
+def demo_workspace(demo_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the demo workspace whose outbox is tmp_path/outbox."""
+    target = tmp_path / "workspace"
+    shutil.copytree(demo_template, target)
+    config = target / "kindly.toml"
+    text = config.read_text(encoding="utf-8")
+    old_outbox = str(demo_template.parent / "outbox")
+    config.write_text(text.replace(old_outbox, str(tmp_path / "outbox")), encoding="utf-8")
+    return target
+
+
+@pytest.fixture
+def demo_settings(demo_workspace: Path) -> Settings:
+    return load_settings(demo_workspace / "kindly.toml")
+
+
+@pytest.fixture
+def demo_snapshot(demo_workspace: Path) -> LedgerSnapshot:
+    return LocalLedger(demo_workspace / "ledger").read_snapshot()

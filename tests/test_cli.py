@@ -1,0 +1,214 @@
+"""The `kindly` command as a user meets it: real processes, real files, real SQLite."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from integrations.ledger import NOTES_FILE
+from plugin.cli import cli
+from plugin.settings import load_settings
+
+KINDLY = Path(sys.executable).with_name("kindly")
+
+
+def kindly(*args: str, cwd: Path, env: dict[str, str] | None = None):
+    environment = {**os.environ, "COLUMNS": "200", **(env or {})}
+    environment.pop("KINDLY_CONFIG", None)
+    environment.pop("KINDLY_STORE_URL", None)
+    return subprocess.run([str(KINDLY), *args], cwd=cwd, capture_output=True, text=True,
+                          env=environment, timeout=120, check=False)
+
+
+def read_notes(ledger: Path) -> list[dict]:
+    path = ledger / NOTES_FILE
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_demo_end_to_end_then_nothing_new(tmp_path: Path) -> None:
+    first = kindly("demo", "--workspace", "ws", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "Set up the demo workspace" in first.stdout
+    assert "Synced" in first.stdout and "Not reminded:" in first.stdout
+
+    messages = sorted((tmp_path / "outbox").glob("*.eml"))
+    notes = read_notes(tmp_path / "ws" / "ledger")
+    assert len(messages) >= 8
+    assert f"Sent {len(messages)} reminders" in first.stdout
+    assert len(notes) == len(messages)
+    assert len({note["reminder_key"] for note in notes}) == len(notes)
+    for path in messages:
+        parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        for header in ("From", "To", "Subject", "Date", "Message-ID"):
+            assert parsed[header], f"{path.name} lacks {header}"
+        body = parsed.get_body(preferencelist=("plain",))
+        assert body is not None and len(body.get_content()) > 200
+        key = parsed["X-Kindly-Reminder"].split("key=")[1]
+        assert any(note["reminder_key"] == key for note in notes)
+    # The user's own ledger files are never rewritten: only the notes file is added.
+    ledger_files = {p.name for p in (tmp_path / "ws" / "ledger").iterdir()}
+    assert NOTES_FILE in ledger_files
+
+    before = {p.name: p.read_bytes() for p in messages}
+    second = kindly("demo", "--workspace", "ws", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "Sent nothing new" in second.stdout
+    assert {p.name: p.read_bytes() for p in (tmp_path / "outbox").glob("*.eml")} == before
+    assert len(read_notes(tmp_path / "ws" / "ledger")) == len(notes)
+
+    history = kindly("--config", "ws/kindly.toml", "history", "--json", cwd=tmp_path)
+    assert history.returncode == 0, history.stderr
+    records = json.loads(history.stdout)
+    assert len(records) == len(messages)
+    assert {r["status"] for r in records} == {"sent"}
+    assert all(r["note_written_at"] for r in records)
+
+    reset = kindly("demo", "--workspace", "ws", "--reset", cwd=tmp_path)
+    assert reset.returncode == 0, reset.stderr
+    assert "Set up the demo workspace" in reset.stdout
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == len(messages)
+
+
+def test_reset_refuses_a_folder_that_is_not_a_demo(tmp_path: Path) -> None:
+    precious = tmp_path / "books"
+    precious.mkdir()
+    (precious / "kindly.toml").write_text("# mine\n", encoding="utf-8")
+    result = kindly("demo", "--workspace", str(precious), "--reset", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "not a Kindly demo workspace" in result.stderr
+    assert (precious / "kindly.toml").exists()
+
+
+def test_a_malformed_ledger_is_one_clear_line_and_nothing_is_sent(tmp_path: Path,
+                                                                   demo_workspace: Path) -> None:
+    invoices = demo_workspace / "ledger" / "invoices.json"
+    data = json.loads(invoices.read_text(encoding="utf-8"))
+    data[4]["due_date"] = "2026-02-30"
+    invoices.write_text(json.dumps(data), encoding="utf-8")
+    config = str(demo_workspace / "kindly.toml")
+
+    result = kindly("--config", config, "run", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    first_line = result.stderr.splitlines()[0]
+    assert "invoices.json" in first_line
+    assert f"record 5 (id {data[4]['id']})" in first_line
+    assert "'due_date'" in first_line
+    assert "Hint:" in result.stderr
+    assert not (tmp_path / "outbox").exists()
+    assert not (demo_workspace / "ledger" / NOTES_FILE).exists()
+
+    debug = kindly("--debug", "--config", config, "run", cwd=tmp_path)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_missing_settings_points_to_init(tmp_path: Path) -> None:
+    result = kindly("plan", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "kindly.toml does not exist" in result.stderr
+    assert "kindly init" in result.stderr
+
+
+def test_plan_json_explains_every_open_invoice(demo_workspace: Path) -> None:
+    runner = CliRunner()
+    config = str(demo_workspace / "kindly.toml")
+    assert runner.invoke(cli, ["--config", config, "sync", "--at", "2026-11-22T10:00+00:00"]
+                         ).exit_code == 0
+    result = runner.invoke(cli, ["--config", config, "plan", "--json",
+                                 "--at", "2026-11-22T10:00+00:00"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)
+    assert plan["reminders"], "the demo always has something due"
+    codes = {skip["code"] for skip in plan["skips"]}
+    assert {"disputed", "paused", "promised", "not_due_yet", "paid", "excluded"} <= codes
+    reminded = {i for r in plan["reminders"] for i in r["invoice_ids"]}
+    skipped = {s["invoice_id"] for s in plan["skips"]}
+    assert reminded.isdisjoint(skipped)
+
+    explained = runner.invoke(cli, ["--config", config, "plan", "--explain",
+                                    "--at", "2026-11-22T10:00+00:00"])
+    assert explained.exit_code == 0
+    assert "client disputes this invoice" in explained.output
+
+
+def test_plan_before_any_sync_says_what_to_do(demo_workspace: Path) -> None:
+    result = CliRunner().invoke(cli, ["--config", str(demo_workspace / "kindly.toml"), "plan"])
+    assert result.exit_code == 1
+    assert "nothing has been synced yet" in result.output
+    assert "kindly sync" in result.output
+
+
+def test_bad_at_is_a_usage_error(demo_workspace: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["--config", str(demo_workspace / "kindly.toml"), "plan", "--at", "next tuesday"]
+    )
+    assert result.exit_code == 2
+    assert "not a date and time" in result.output
+
+
+@pytest.mark.parametrize("command", sorted(cli.commands))
+def test_every_command_has_help(command: str) -> None:
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output and len(result.output) > 80
+
+
+def test_help_does_not_import_the_heavy_parts() -> None:
+    probe = (
+        "import sys; import plugin.cli; "
+        "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'sqlalchemy','alembic','jinja2','babel','rich','jsonschema','requests',"
+        "'platformdirs','integrations'})))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert loaded == []
+
+
+def test_init_writes_settings_the_next_command_accepts(tmp_path: Path) -> None:
+    target = tmp_path / "kindly.toml"
+    answers = [
+        "--company-name", 'Fjord & "Fjell" AS', "--email", "faktura@fjord.example",
+        "--reply-to", "", "--website", "https://fjord.example", "--phone", "+47 22 55 50 00",
+        "--fax", "", "--address", "Storgata 1 | 0184 Oslo", "--country", "no",
+        "--account-holder", "Fjord AS", "--iban", "NO93 8601 1117 947", "--bic", "DNBANOKK",
+        "--ledger", "regnskap",
+    ]
+    runner = CliRunner()
+    result = runner.invoke(cli, ["init", "--path", str(target), *answers])
+    assert result.exit_code == 0, result.output
+    settings = load_settings(target)
+    assert settings.company.name == 'Fjord & "Fjell" AS'
+    assert settings.company.address == ("Storgata 1", "0184 Oslo")
+    assert settings.company.country == "NO"
+    assert settings.bank.iban == "NO93 8601 1117 947"
+    assert settings.ledger_path == tmp_path / "regnskap"
+    assert "#" in target.read_text(encoding="utf-8")
+
+    again = runner.invoke(cli, ["init", "--path", str(target), *answers])
+    assert again.exit_code == 1 and "already exists" in again.output
+
+    typo = runner.invoke(cli, ["init", "--path", str(tmp_path / "other.toml"), *answers[:-6],
+                               "--iban", "NO94 8601 1117 947", "--bic", "DNBANOKK",
+                               "--ledger", "regnskap"])
+    assert typo.exit_code == 1
+    assert "bank.iban" in typo.output and "check digits" in typo.output
+    assert not (tmp_path / "other.toml").exists()
+
+
+def test_init_asks_when_not_told(tmp_path: Path) -> None:
+    target = tmp_path / "kindly.toml"
+    replies = "\n".join(["Acme Ltd", "ar@acme.example", "", "", "", "", "", "GB", "", "", "",
+                         ""]) + "\n"
+    result = CliRunner().invoke(cli, ["init", "--path", str(target)], input=replies)
+    assert result.exit_code == 0, result.output
+    assert "Company name" in result.output
+    assert load_settings(target).company.email == "ar@acme.example"

@@ -1,0 +1,94 @@
+"""manifest.json is valid, and says what the code does."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from integrations.registry import BOOKKEEPING_CONNECTORS, bookkeeping_connector_class
+from plugin import __version__
+from plugin.cli import cli
+from plugin.initconfig import render_settings_file
+from plugin.manifest import MANIFEST_SCHEMA_PATH, build_manifest
+from plugin.settings import _jsonable, parse_settings
+
+from .conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict:
+    return json.loads((REPO / "manifest.json").read_text(encoding="utf-8"))
+
+
+def validator(schema: dict) -> jsonschema.Draft202012Validator:
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+def test_manifest_matches_its_schema(manifest: dict) -> None:
+    schema = json.loads(MANIFEST_SCHEMA_PATH.read_text(encoding="utf-8"))
+    validator(schema).validate(manifest)
+    assert (REPO / manifest["$schema"]).resolve() == MANIFEST_SCHEMA_PATH.resolve()
+
+
+def test_manifest_is_what_the_code_builds(manifest: dict) -> None:
+    assert manifest == build_manifest(), "run `make manifest` and commit manifest.json"
+
+
+def test_manifest_agrees_with_the_code(manifest: dict) -> None:
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["name"] == manifest["id"]
+    assert manifest["version"] == __version__
+    assert {c["name"] for c in manifest["connectors"]} == set(BOOKKEEPING_CONNECTORS)
+    for entry in manifest["connectors"]:
+        connector = bookkeeping_connector_class(entry["name"])
+        assert entry["oauth_scopes"] == list(connector.oauth_scopes)
+        assert entry["webhook_path"] == connector.webhook_path
+    for command in manifest["commands"]:
+        assert command["name"] in cli.commands
+        assert command["invoke"] == ["kindly", command["name"]]
+    scripts = pyproject["project"]["scripts"]
+    assert manifest["entry_point"]["command"] in scripts
+
+
+def test_a_drifted_manifest_would_fail(manifest: dict) -> None:
+    drifted = json.loads(json.dumps(manifest))
+    drifted["version"] = "9.9.9"
+    assert drifted != build_manifest()
+
+
+def example_configs() -> list[tuple[str, dict]]:
+    documented = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(.*?)```", documented, re.DOTALL)
+    assert block, "docs/configuration.md has a TOML example"
+    answers = {"company_name": "Acme", "email": "ar@acme.example", "address": "1 Road | Town",
+               "country": "GB", "iban": "GB82 WEST 1234 5698 7654 32", "ledger": "books"}
+    return [
+        ("docs/configuration.md", tomllib.loads(block.group(1))),
+        ("kindly init", tomllib.loads(render_settings_file(answers))),
+    ]
+
+
+@pytest.mark.parametrize(("where", "config"), example_configs(), ids=lambda v: str(v)[:20])
+def test_the_settings_schema_accepts_the_example_configs(manifest: dict, where: str,
+                                                         config: dict) -> None:
+    validator(manifest["settings_schema"]).validate(_jsonable(config))
+    parse_settings(config, source=Path("/tmp/kindly.toml"))
+
+
+def test_the_settings_schema_accepts_the_demo_config(manifest: dict,
+                                                     demo_workspace: Path) -> None:
+    config = tomllib.loads((demo_workspace / "kindly.toml").read_text(encoding="utf-8"))
+    validator(manifest["settings_schema"]).validate(_jsonable(config))
+
+
+def test_the_settings_schema_rejects_a_misspelt_setting(manifest: dict) -> None:
+    config = {"company": {"name": "Acme", "email": "ar@acme.example"},
+              "policy": {"frist_reminder_after_days": 3}}
+    with pytest.raises(jsonschema.ValidationError):
+        validator(manifest["settings_schema"]).validate(config)

@@ -1,0 +1,181 @@
+"""Sync → plan → send → write back, and recovery when a run dies at any step."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from integrations.ledger import NOTES_FILE, LocalLedger
+from plugin.delivery import Outbox
+from plugin.run import Kindly
+from plugin.settings import load_settings
+from plugin.store import Store
+
+from .conftest import DEMO_NOW
+
+
+class Crash(BaseException):
+    """Stands in for the process dying: nothing catches it on the way out."""
+
+
+def open_kindly(workspace: Path) -> Kindly:
+    settings = load_settings(workspace / "kindly.toml")
+    assert settings.ledger_path is not None
+    return Kindly(settings, Store.open(settings.store_url), LocalLedger(settings.ledger_path))
+
+
+def notes_by_key(workspace: Path) -> Counter[str]:
+    path = workspace / "ledger" / NOTES_FILE
+    if not path.exists():
+        return Counter()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return Counter(json.loads(line)["reminder_key"] for line in lines)
+
+
+def outbox_keys(workspace: Path) -> Counter[str]:
+    settings = load_settings(workspace / "kindly.toml")
+    return Counter(path.name.rsplit("-", 1)[1][:-4] for path in settings.outbox.glob("*.eml"))
+
+
+def full_run(workspace: Path):
+    kindly = open_kindly(workspace)
+    kindly.sync(DEMO_NOW)
+    plan = kindly.plan(DEMO_NOW)
+    return kindly, plan, kindly.send(plan, DEMO_NOW)
+
+
+def expected_keys(workspace: Path) -> set[str]:
+    kindly = open_kindly(workspace)
+    kindly.sync(DEMO_NOW)
+    return {reminder.key[:12] for reminder in kindly.plan(DEMO_NOW).reminders}
+
+
+def test_a_clean_run_sends_each_reminder_once_and_notes_it(demo_workspace: Path) -> None:
+    _, plan, result = full_run(demo_workspace)
+    assert len(result.sent) == len(plan.reminders) > 0
+    assert result.failed == [] and result.notes_pending == []
+    assert result.notes_written == len(plan.reminders)
+    assert set(outbox_keys(demo_workspace)) == {r.key[:12] for r in plan.reminders}
+    assert set(notes_by_key(demo_workspace)) == {r.key for r in plan.reminders}
+
+    _, plan_again, again = full_run(demo_workspace)
+    assert plan_again.reminders == () and again.sent == [] and again.notes_written == 0
+
+
+def _crash_inside(monkeypatch: pytest.MonkeyPatch, owner: type, method: str, *,
+                  after: bool, on_call: int = 2) -> None:
+    """Make the on_call-th call of owner.method die, before or after doing its work."""
+    original = getattr(owner, method)
+    calls = {"n": 0}
+
+    def dying(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == on_call and not after:
+            raise Crash(method)
+        result = original(self, *args, **kwargs)
+        if calls["n"] == on_call and after:
+            raise Crash(method)
+        return result
+
+    monkeypatch.setattr(owner, method, dying)
+
+
+@pytest.mark.parametrize(
+    ("owner", "method", "after"),
+    [
+        (Store, "record_intent", True),
+        (Outbox, "deliver", False),
+        (Outbox, "deliver", True),
+        (Store, "mark_sent", False),
+        (Store, "mark_sent", True),
+        (LocalLedger, "write_note", False),
+        (LocalLedger, "write_note", True),
+        (Store, "mark_note_written", False),
+    ],
+    ids=lambda value: getattr(value, "__name__", str(value)),
+)
+def test_a_run_that_dies_is_completed_by_the_next_without_duplicates(
+    demo_workspace: Path, monkeypatch: pytest.MonkeyPatch, owner: type, method: str,
+    after: bool,
+) -> None:
+    wanted = expected_keys(demo_workspace)
+    with monkeypatch.context() as patch:
+        _crash_inside(patch, owner, method, after=after)
+        with pytest.raises(Crash):
+            full_run(demo_workspace)
+
+    full_run(demo_workspace)
+    full_run(demo_workspace)
+
+    sent = outbox_keys(demo_workspace)
+    assert set(sent) == wanted
+    assert set(sent.values()) == {1}, "a reminder was written twice"
+    notes = notes_by_key(demo_workspace)
+    assert {key[:12] for key in notes} == wanted
+    assert set(notes.values()) == {1}, "a note was written twice"
+    records = open_kindly(demo_workspace).store.reminders()
+    assert {r.status for r in records} == {"sent"}
+    assert all(r.note_written_at for r in records)
+
+
+def test_a_note_that_cannot_be_written_is_retried(demo_workspace: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self, note):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LocalLedger, "write_note", refuse)
+        _, plan, result = full_run(demo_workspace)
+    assert len(result.sent) == len(plan.reminders)
+    assert len(result.notes_pending) == len(plan.reminders)
+    assert "No space left" in result.notes_pending[0][1]
+    assert notes_by_key(demo_workspace) == Counter()
+
+    _, _, retry = full_run(demo_workspace)
+    assert retry.sent == [] and retry.notes_written == len(plan.reminders)
+    assert set(notes_by_key(demo_workspace).values()) == {1}
+
+
+def test_an_invoice_paid_after_the_sync_is_not_chased(demo_workspace: Path) -> None:
+    kindly = open_kindly(demo_workspace)
+    kindly.sync(DEMO_NOW)
+    plan = kindly.plan(DEMO_NOW)
+    target = plan.reminders[0]
+    paid = target.invoices[0]
+    payments = demo_workspace / "ledger" / "payments.json"
+    data = json.loads(payments.read_text(encoding="utf-8"))
+    data.append({"id": "PAY-LATE", "invoice_id": paid.id, "date": "2026-11-22",
+                 "amount": str(paid.amount_due.amount), "currency": paid.currency})
+    payments.write_text(json.dumps(data), encoding="utf-8")
+
+    result = kindly.send(plan, DEMO_NOW)
+    assert target.key not in {reminder.key for reminder, _ in result.sent}
+    assert {skip.invoice_id for skip in result.dropped} >= {paid.id}
+    assert len(result.sent) == len(plan.reminders) - 1
+
+
+def test_an_outbox_that_cannot_be_written_fails_the_reminder_not_the_run(
+    demo_workspace: Path,
+) -> None:
+    settings = load_settings(demo_workspace / "kindly.toml")
+    settings.outbox.parent.mkdir(parents=True, exist_ok=True)
+    settings.outbox.write_text("a file where the outbox folder should be", encoding="utf-8")
+    _, plan, result = full_run(demo_workspace)
+    assert result.sent == []
+    assert len(result.failed) == len(plan.reminders)
+    assert "outbox" in result.failed[0][1]
+    records = open_kindly(demo_workspace).store.reminders()
+    assert {r.status for r in records} == {"failed"}
+    assert notes_by_key(demo_workspace) == Counter()
+
+
+def test_settings_for_an_unknown_client_stop_the_sync(demo_workspace: Path) -> None:
+    config = demo_workspace / "kindly.toml"
+    config.write_text(config.read_text(encoding="utf-8") + "\n[clients.C99]\ntone = \"firm\"\n",
+                      encoding="utf-8")
+    kindly = open_kindly(demo_workspace)
+    with pytest.raises(Exception, match=r"clients\.C99"):
+        kindly.sync(DEMO_NOW)

@@ -1,0 +1,80 @@
+"""kindly.toml: what is accepted, and errors that name the file and the field."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from plugin.errors import ConfigError
+from plugin.model import CustomerKind
+from plugin.money import Money
+from plugin.settings import load_settings
+
+MINIMAL = '[company]\nname = "Acme"\nemail = "ar@acme.example"\n'
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "kindly.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_minimal_settings_get_sensible_defaults(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, MINIMAL))
+    assert settings.policy.first_reminder_after_days == 3
+    assert settings.policy.channels == ("email",)
+    assert settings.outbox == tmp_path / "outbox"
+    assert settings.ledger_path is None and settings.store_url is None
+
+
+def test_full_settings(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        '[ledger]\npath = "books"\n[store]\nurl = "sqlite:///state/k.sqlite3"\n'
+        '[policy]\nminimum = { EUR = "5.00", VND = 100000 }\n'
+        '[clients.C1]\npause_until = 2026-12-01\ntone = "firm"\nkind = "consumer"\n'
+        'channels = ["email", "sms"]\n'
+    )
+    settings = load_settings(write(tmp_path, text))
+    assert settings.ledger_path == tmp_path / "books"
+    assert settings.store_url == f"sqlite:///{tmp_path}/state/k.sqlite3"
+    assert settings.policy.minimum == {"EUR": Money.of("5", "EUR"),
+                                       "VND": Money.of("100000", "VND")}
+    client = settings.client("C1")
+    assert client.pause_until == date(2026, 12, 1)
+    assert client.kind is CustomerKind.CONSUMER and client.channels == ("email", "sms")
+    assert settings.client("unknown").tone is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "words"),
+    [
+        ('[policy]\nfrist_reminder_after_days = 3\n', "policy.frist_reminder_after_days",
+         "not a known setting"),
+        ('[clients.C1]\ntone = "rude"\n', "clients.C1.tone", "is not one of"),
+        ('[clients.C1]\npause_until = "soon"\n', "clients.C1.pause_until", "is not a date"),
+        ('[policy]\nminimum = { EUR = 5.5 }\n', "policy.minimum.EUR", "string"),
+        ('[bank]\niban = "NL92ABNA0417164300"\n', "bank.iban", "check digits"),
+        ('[policy]\nminimum = { XYZ = "1" }\n', "policy.minimum.XYZ", "ISO 4217"),
+    ],
+)
+def test_errors_name_the_file_and_the_field(tmp_path: Path, extra: str, field: str,
+                                            words: str) -> None:
+    path = write(tmp_path, MINIMAL + extra)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert field in message
+    assert words in message
+
+
+def test_missing_required_company_email(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"company\.email.*required"):
+        load_settings(write(tmp_path, '[company]\nname = "Acme"\n'))
+
+
+def test_broken_toml_says_where(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"not valid TOML.*line 2"):
+        load_settings(write(tmp_path, '[company]\nname = "Acme\n'))
