@@ -10,6 +10,7 @@ workspace holds real dates, in the documented ledger format, and is what later r
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from datetime import date, datetime, timedelta
@@ -105,7 +106,8 @@ def create_demo_workspace(workspace: Path, outbox: Path, today: date) -> Path:
             encoding="utf-8",
         )
     settings = _SETTINGS.format(
-        outbox=json.dumps(str(outbox.resolve())),
+        # Relative when it can be, so the workspace and its outbox can move together.
+        outbox=json.dumps(os.path.relpath(outbox.resolve(), workspace.resolve())),
         pause_until=(today + timedelta(days=21)).isoformat(),
     )
     (staging / "kindly.toml").write_text(settings, encoding="utf-8")
@@ -134,6 +136,6 @@ def reset_demo(workspace: Path) -> None:
 
     outbox = tomllib.loads(config.read_text(encoding="utf-8")).get("delivery", {}).get("outbox")
     if outbox:
-        for message in Path(outbox).glob("*.eml"):
+        for message in (workspace / outbox).glob("*.eml"):
             message.unlink()
     shutil.rmtree(workspace)

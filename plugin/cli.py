@@ -193,8 +193,9 @@ def init(target: Path, force: bool, **answers: str) -> None:
 @click.option(
     "--workspace",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Where the demo keeps its ledger, settings and store "
-    "(default: the demo folder in Kindly's data directory).",
+    default="kindly-demo",
+    show_default=True,
+    help="Where the demo keeps its copy of the ledger, its settings and its store.",
 )
 @click.option(
     "--outbox",
@@ -206,14 +207,12 @@ def init(target: Path, force: bool, **answers: str) -> None:
 @click.option("--reset", is_flag=True, help="Throw the demo workspace away and start over.")
 @AT_OPTION
 @click.pass_obj
-def demo(
-    app: AppContext, workspace: Path | None, outbox: Path, reset: bool, at: str | None
-) -> None:
+def demo(app: AppContext, workspace: Path, outbox: Path, reset: bool, at: str | None) -> None:
     """Run Kindly end to end on a bundled demo ledger: sync, plan, send to ./outbox."""
     from integrations.demo import create_demo_workspace, reset_demo
 
     now = _parse_at(at)
-    folder = workspace or _default_demo_folder()
+    folder = workspace
     console = app.console()
     if reset:
         reset_demo(folder)
@@ -225,12 +224,6 @@ def demo(
         console.print(f"Continuing the demo workspace in [bold]{folder}[/] (--reset starts over)")
     kindly = open_workspace(config)
     _run_and_report(kindly, now, console)
-
-
-def _default_demo_folder() -> Path:
-    from platformdirs import user_data_path
-
-    return user_data_path("kindly", appauthor=False) / "demo"
 
 
 # -- sync / plan / send / run ----------------------------------------------------------

@@ -24,8 +24,15 @@ def kindly(*args: str, cwd: Path, env: dict[str, str] | None = None):
     environment = {**os.environ, "COLUMNS": "200", **(env or {})}
     environment.pop("KINDLY_CONFIG", None)
     environment.pop("KINDLY_STORE_URL", None)
-    return subprocess.run([str(KINDLY), *args], cwd=cwd, capture_output=True, text=True,
-                          env=environment, timeout=120, check=False)
+    return subprocess.run(
+        [str(KINDLY), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
 
 
 def read_notes(ledger: Path) -> list[dict]:
@@ -87,8 +94,9 @@ def test_reset_refuses_a_folder_that_is_not_a_demo(tmp_path: Path) -> None:
     assert (precious / "kindly.toml").exists()
 
 
-def test_a_malformed_ledger_is_one_clear_line_and_nothing_is_sent(tmp_path: Path,
-                                                                   demo_workspace: Path) -> None:
+def test_a_malformed_ledger_is_one_clear_line_and_nothing_is_sent(
+    tmp_path: Path, demo_workspace: Path
+) -> None:
     invoices = demo_workspace / "ledger" / "invoices.json"
     data = json.loads(invoices.read_text(encoding="utf-8"))
     data[4]["due_date"] = "2026-02-30"
@@ -120,10 +128,13 @@ def test_missing_settings_points_to_init(tmp_path: Path) -> None:
 def test_plan_json_explains_every_open_invoice(demo_workspace: Path) -> None:
     runner = CliRunner()
     config = str(demo_workspace / "kindly.toml")
-    assert runner.invoke(cli, ["--config", config, "sync", "--at", "2026-11-22T10:00+00:00"]
-                         ).exit_code == 0
-    result = runner.invoke(cli, ["--config", config, "plan", "--json",
-                                 "--at", "2026-11-22T10:00+00:00"])
+    assert (
+        runner.invoke(cli, ["--config", config, "sync", "--at", "2026-11-22T10:00+00:00"]).exit_code
+        == 0
+    )
+    result = runner.invoke(
+        cli, ["--config", config, "plan", "--json", "--at", "2026-11-22T10:00+00:00"]
+    )
     assert result.exit_code == 0, result.output
     plan = json.loads(result.output)
     assert plan["reminders"], "the demo always has something due"
@@ -133,8 +144,9 @@ def test_plan_json_explains_every_open_invoice(demo_workspace: Path) -> None:
     skipped = {s["invoice_id"] for s in plan["skips"]}
     assert reminded.isdisjoint(skipped)
 
-    explained = runner.invoke(cli, ["--config", config, "plan", "--explain",
-                                    "--at", "2026-11-22T10:00+00:00"])
+    explained = runner.invoke(
+        cli, ["--config", config, "plan", "--explain", "--at", "2026-11-22T10:00+00:00"]
+    )
     assert explained.exit_code == 0
     assert "client disputes this invoice" in explained.output
 
@@ -168,19 +180,39 @@ def test_help_does_not_import_the_heavy_parts() -> None:
         "{'sqlalchemy','alembic','jinja2','babel','rich','jsonschema','requests',"
         "'platformdirs','integrations'})))"
     )
-    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                            check=True).stdout.split()
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert loaded == []
 
 
 def test_init_writes_settings_the_next_command_accepts(tmp_path: Path) -> None:
     target = tmp_path / "kindly.toml"
     answers = [
-        "--company-name", 'Fjord & "Fjell" AS', "--email", "faktura@fjord.example",
-        "--reply-to", "", "--website", "https://fjord.example", "--phone", "+47 22 55 50 00",
-        "--fax", "", "--address", "Storgata 1 | 0184 Oslo", "--country", "no",
-        "--account-holder", "Fjord AS", "--iban", "NO93 8601 1117 947", "--bic", "DNBANOKK",
-        "--ledger", "regnskap",
+        "--company-name",
+        'Fjord & "Fjell" AS',
+        "--email",
+        "faktura@fjord.example",
+        "--reply-to",
+        "",
+        "--website",
+        "https://fjord.example",
+        "--phone",
+        "+47 22 55 50 00",
+        "--fax",
+        "",
+        "--address",
+        "Storgata 1 | 0184 Oslo",
+        "--country",
+        "no",
+        "--account-holder",
+        "Fjord AS",
+        "--iban",
+        "NO93 8601 1117 947",
+        "--bic",
+        "DNBANOKK",
+        "--ledger",
+        "regnskap",
     ]
     runner = CliRunner()
     result = runner.invoke(cli, ["init", "--path", str(target), *answers])
@@ -196,9 +228,21 @@ def test_init_writes_settings_the_next_command_accepts(tmp_path: Path) -> None:
     again = runner.invoke(cli, ["init", "--path", str(target), *answers])
     assert again.exit_code == 1 and "already exists" in again.output
 
-    typo = runner.invoke(cli, ["init", "--path", str(tmp_path / "other.toml"), *answers[:-6],
-                               "--iban", "NO94 8601 1117 947", "--bic", "DNBANOKK",
-                               "--ledger", "regnskap"])
+    typo = runner.invoke(
+        cli,
+        [
+            "init",
+            "--path",
+            str(tmp_path / "other.toml"),
+            *answers[:-6],
+            "--iban",
+            "NO94 8601 1117 947",
+            "--bic",
+            "DNBANOKK",
+            "--ledger",
+            "regnskap",
+        ],
+    )
     assert typo.exit_code == 1
     assert "bank.iban" in typo.output and "check digits" in typo.output
     assert not (tmp_path / "other.toml").exists()
@@ -206,8 +250,9 @@ def test_init_writes_settings_the_next_command_accepts(tmp_path: Path) -> None:
 
 def test_init_asks_when_not_told(tmp_path: Path) -> None:
     target = tmp_path / "kindly.toml"
-    replies = "\n".join(["Acme Ltd", "ar@acme.example", "", "", "", "", "", "GB", "", "", "",
-                         ""]) + "\n"
+    replies = (
+        "\n".join(["Acme Ltd", "ar@acme.example", "", "", "", "", "", "GB", "", "", "", ""]) + "\n"
+    )
     result = CliRunner().invoke(cli, ["init", "--path", str(target)], input=replies)
     assert result.exit_code == 0, result.output
     assert "Company name" in result.output

@@ -66,8 +66,14 @@ def example_configs() -> list[tuple[str, dict]]:
     documented = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     block = re.search(r"```toml\n(.*?)```", documented, re.DOTALL)
     assert block, "docs/configuration.md has a TOML example"
-    answers = {"company_name": "Acme", "email": "ar@acme.example", "address": "1 Road | Town",
-               "country": "GB", "iban": "GB82 WEST 1234 5698 7654 32", "ledger": "books"}
+    answers = {
+        "company_name": "Acme",
+        "email": "ar@acme.example",
+        "address": "1 Road | Town",
+        "country": "GB",
+        "iban": "GB82 WEST 1234 5698 7654 32",
+        "ledger": "books",
+    }
     return [
         ("docs/configuration.md", tomllib.loads(block.group(1))),
         ("kindly init", tomllib.loads(render_settings_file(answers))),
@@ -75,20 +81,22 @@ def example_configs() -> list[tuple[str, dict]]:
 
 
 @pytest.mark.parametrize(("where", "config"), example_configs(), ids=lambda v: str(v)[:20])
-def test_the_settings_schema_accepts_the_example_configs(manifest: dict, where: str,
-                                                         config: dict) -> None:
+def test_the_settings_schema_accepts_the_example_configs(
+    manifest: dict, where: str, config: dict
+) -> None:
     validator(manifest["settings_schema"]).validate(_jsonable(config))
     parse_settings(config, source=Path("/tmp/kindly.toml"))
 
 
-def test_the_settings_schema_accepts_the_demo_config(manifest: dict,
-                                                     demo_workspace: Path) -> None:
+def test_the_settings_schema_accepts_the_demo_config(manifest: dict, demo_workspace: Path) -> None:
     config = tomllib.loads((demo_workspace / "kindly.toml").read_text(encoding="utf-8"))
     validator(manifest["settings_schema"]).validate(_jsonable(config))
 
 
 def test_the_settings_schema_rejects_a_misspelt_setting(manifest: dict) -> None:
-    config = {"company": {"name": "Acme", "email": "ar@acme.example"},
-              "policy": {"frist_reminder_after_days": 3}}
+    config = {
+        "company": {"name": "Acme", "email": "ar@acme.example"},
+        "policy": {"frist_reminder_after_days": 3},
+    }
     with pytest.raises(jsonschema.ValidationError):
         validator(manifest["settings_schema"]).validate(config)

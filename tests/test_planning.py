@@ -38,8 +38,14 @@ def customer(cid: str = "C1", **changes: object) -> Customer:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-def invoice(iid: str, due: date, amount: str = "100.00", currency: str = "EUR",
-            customer_id: str = "C1", **changes: object) -> Invoice:
+def invoice(
+    iid: str,
+    due: date,
+    amount: str = "100.00",
+    currency: str = "EUR",
+    customer_id: str = "C1",
+    **changes: object,
+) -> Invoice:
     base = Invoice(
         id=iid,
         number=f"N-{iid}",
@@ -60,10 +66,13 @@ def make_settings(**clients: ClientSettings) -> Settings:
     )
 
 
-def plan(snapshot: LedgerSnapshot, settings: Settings | None = None,
-         history: tuple[SentReminder, ...] = (), now: datetime = NOW):
-    return plan_reminders(snapshot, settings or make_settings(), history, now=now,
-                          source="ledger")
+def plan(
+    snapshot: LedgerSnapshot,
+    settings: Settings | None = None,
+    history: tuple[SentReminder, ...] = (),
+    now: datetime = NOW,
+):
+    return plan_reminders(snapshot, settings or make_settings(), history, now=now, source="ledger")
 
 
 def skip_codes(result) -> dict[str, str]:
@@ -85,8 +94,9 @@ OVERDUE = date(2026, 11, 10)
     ],
 )
 def test_invoices_that_are_not_reminded(changes: dict[str, object], code: str) -> None:
-    snapshot = LedgerSnapshot(customers=(customer(),),
-                              invoices=(invoice("I1", OVERDUE, **changes),))
+    snapshot = LedgerSnapshot(
+        customers=(customer(),), invoices=(invoice("I1", OVERDUE, **changes),)
+    )
     result = plan(snapshot)
     assert result.reminders == ()
     assert skip_codes(result) == {"I1": code}
@@ -94,8 +104,9 @@ def test_invoices_that_are_not_reminded(changes: dict[str, object], code: str) -
 
 
 def test_first_reminder_goes_out_exactly_n_days_after_the_due_date() -> None:
-    snapshot = LedgerSnapshot(customers=(customer(),),
-                              invoices=(invoice("I1", date(2026, 11, 19)),))
+    snapshot = LedgerSnapshot(
+        customers=(customer(),), invoices=(invoice("I1", date(2026, 11, 19)),)
+    )
     result = plan(snapshot)
     assert [r.stage for r in result.reminders] == ["first"]
     day_before = plan(snapshot, now=datetime(2026, 11, 21, 22, 59, tzinfo=UTC))
@@ -167,8 +178,7 @@ def test_one_reminder_per_client_and_currency_and_never_twice() -> None:
     ]
     assert first.reminders[0].amount_due == Money.of("200", "EUR")
     history = tuple(
-        SentReminder(r.key, r.customer.id, tuple(i.id for i in r.invoices), r.stage,
-                     r.channel, NOW)
+        SentReminder(r.key, r.customer.id, tuple(i.id for i in r.invoices), r.stage, r.channel, NOW)
         for r in first.reminders
     )
     again = plan(snapshot, history=history)
@@ -210,7 +220,7 @@ def test_keys_are_deterministic_and_distinguish_what_matters() -> None:
 
 def test_now_must_carry_a_time_zone() -> None:
     with pytest.raises(ValueError, match="time zone"):
-        plan(LedgerSnapshot(), now=datetime(2026, 11, 22, 10, 0))  # noqa: DTZ001
+        plan(LedgerSnapshot(), now=datetime(2026, 11, 22, 10, 0))
 
 
 def test_recheck_drops_reminders_whose_invoices_changed() -> None:
@@ -226,8 +236,9 @@ def test_recheck_drops_reminders_whose_invoices_changed() -> None:
     fresh = LedgerSnapshot(
         customers=snapshot.customers,
         invoices=(
-            replace(snapshot.invoices[0], amount_due=Money.of("0", "EUR"),
-                    status=InvoiceStatus.PAID),
+            replace(
+                snapshot.invoices[0], amount_due=Money.of("0", "EUR"), status=InvoiceStatus.PAID
+            ),
             replace(snapshot.invoices[1], amount_due=Money.of("60", "EUR")),
             snapshot.invoices[2],
         ),
@@ -263,10 +274,16 @@ def test_never_a_reminder_for_what_must_not_be_chased(rows, paused) -> None:
         due_amount = Money.of(amount, "EUR")
         invoices.append(
             Invoice(
-                id=f"I{index}", number=f"N{index}", customer_id="C1",
-                issue_date=date(2026, 1, 1), due_date=due,
-                total=Money.of("250.00", "EUR"), amount_due=due_amount, status=status,
-                disputed=disputed, on_hold=on_hold,
+                id=f"I{index}",
+                number=f"N{index}",
+                customer_id="C1",
+                issue_date=date(2026, 1, 1),
+                due_date=due,
+                total=Money.of("250.00", "EUR"),
+                amount_due=due_amount,
+                status=status,
+                disputed=disputed,
+                on_hold=on_hold,
             )
         )
     snapshot = LedgerSnapshot(customers=(customer(),), invoices=tuple(invoices))

@@ -65,8 +65,9 @@ def test_a_clean_run_sends_each_reminder_once_and_notes_it(demo_workspace: Path)
     assert plan_again.reminders == () and again.sent == [] and again.notes_written == 0
 
 
-def _crash_inside(monkeypatch: pytest.MonkeyPatch, owner: type, method: str, *,
-                  after: bool, on_call: int = 2) -> None:
+def _crash_inside(
+    monkeypatch: pytest.MonkeyPatch, owner: type, method: str, *, after: bool, on_call: int = 2
+) -> None:
     """Make the on_call-th call of owner.method die, before or after doing its work."""
     original = getattr(owner, method)
     calls = {"n": 0}
@@ -98,7 +99,10 @@ def _crash_inside(monkeypatch: pytest.MonkeyPatch, owner: type, method: str, *,
     ids=lambda value: getattr(value, "__name__", str(value)),
 )
 def test_a_run_that_dies_is_completed_by_the_next_without_duplicates(
-    demo_workspace: Path, monkeypatch: pytest.MonkeyPatch, owner: type, method: str,
+    demo_workspace: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    owner: type,
+    method: str,
     after: bool,
 ) -> None:
     wanted = expected_keys(demo_workspace)
@@ -121,8 +125,9 @@ def test_a_run_that_dies_is_completed_by_the_next_without_duplicates(
     assert all(r.note_written_at for r in records)
 
 
-def test_a_note_that_cannot_be_written_is_retried(demo_workspace: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_note_that_cannot_be_written_is_retried(
+    demo_workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def refuse(self, note):
         raise OSError(28, "No space left on device")
 
@@ -147,8 +152,15 @@ def test_an_invoice_paid_after_the_sync_is_not_chased(demo_workspace: Path) -> N
     paid = target.invoices[0]
     payments = demo_workspace / "ledger" / "payments.json"
     data = json.loads(payments.read_text(encoding="utf-8"))
-    data.append({"id": "PAY-LATE", "invoice_id": paid.id, "date": "2026-11-22",
-                 "amount": str(paid.amount_due.amount), "currency": paid.currency})
+    data.append(
+        {
+            "id": "PAY-LATE",
+            "invoice_id": paid.id,
+            "date": "2026-11-22",
+            "amount": str(paid.amount_due.amount),
+            "currency": paid.currency,
+        }
+    )
     payments.write_text(json.dumps(data), encoding="utf-8")
 
     result = kindly.send(plan, DEMO_NOW)
@@ -174,8 +186,9 @@ def test_an_outbox_that_cannot_be_written_fails_the_reminder_not_the_run(
 
 def test_settings_for_an_unknown_client_stop_the_sync(demo_workspace: Path) -> None:
     config = demo_workspace / "kindly.toml"
-    config.write_text(config.read_text(encoding="utf-8") + "\n[clients.C99]\ntone = \"firm\"\n",
-                      encoding="utf-8")
+    config.write_text(
+        config.read_text(encoding="utf-8") + '\n[clients.C99]\ntone = "firm"\n', encoding="utf-8"
+    )
     kindly = open_kindly(demo_workspace)
     with pytest.raises(Exception, match=r"clients\.C99"):
         kindly.sync(DEMO_NOW)

@@ -39,8 +39,10 @@ def test_full_settings(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, text))
     assert settings.ledger_path == tmp_path / "books"
     assert settings.store_url == f"sqlite:///{tmp_path}/state/k.sqlite3"
-    assert settings.policy.minimum == {"EUR": Money.of("5", "EUR"),
-                                       "VND": Money.of("100000", "VND")}
+    assert settings.policy.minimum == {
+        "EUR": Money.of("5", "EUR"),
+        "VND": Money.of("100000", "VND"),
+    }
     client = settings.client("C1")
     assert client.pause_until == date(2026, 12, 1)
     assert client.kind is CustomerKind.CONSUMER and client.channels == ("email", "sms")
@@ -50,17 +52,21 @@ def test_full_settings(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "field", "words"),
     [
-        ('[policy]\nfrist_reminder_after_days = 3\n', "policy.frist_reminder_after_days",
-         "not a known setting"),
+        (
+            "[policy]\nfrist_reminder_after_days = 3\n",
+            "policy.frist_reminder_after_days",
+            "not a known setting",
+        ),
         ('[clients.C1]\ntone = "rude"\n', "clients.C1.tone", "is not one of"),
         ('[clients.C1]\npause_until = "soon"\n', "clients.C1.pause_until", "is not a date"),
-        ('[policy]\nminimum = { EUR = 5.5 }\n', "policy.minimum.EUR", "string"),
+        ("[policy]\nminimum = { EUR = 5.5 }\n", "policy.minimum.EUR", "string"),
         ('[bank]\niban = "NL92ABNA0417164300"\n', "bank.iban", "check digits"),
         ('[policy]\nminimum = { XYZ = "1" }\n', "policy.minimum.XYZ", "ISO 4217"),
     ],
 )
-def test_errors_name_the_file_and_the_field(tmp_path: Path, extra: str, field: str,
-                                            words: str) -> None:
+def test_errors_name_the_file_and_the_field(
+    tmp_path: Path, extra: str, field: str, words: str
+) -> None:
     path = write(tmp_path, MINIMAL + extra)
     with pytest.raises(ConfigError) as caught:
         load_settings(path)
