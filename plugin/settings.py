@@ -203,8 +203,8 @@ def parse_settings(data: Mapping[str, Any], *, source: Path | None = None) -> Se
         policy=policy,
         clients=clients,
         connector=data.get("connector", "ledger"),
-        ledger_path=(base / ledger_path) if ledger_path else None,
-        outbox=base / data.get("delivery", {}).get("outbox", "outbox"),
+        ledger_path=(base / ledger_path).resolve() if ledger_path else None,
+        outbox=(base / data.get("delivery", {}).get("outbox", "outbox")).resolve(),
         store_url=store_url,
         source=source,
     )

@@ -37,6 +37,8 @@ from plugin.model import (
 __all__ = ["ReminderRecord", "Store", "default_store_url"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: The newest migration in MIGRATIONS; tests/test_migrations.py keeps the two in step.
+SCHEMA_REVISION = "0001"
 
 metadata = sa.MetaData()
 records = sa.Table(
@@ -206,18 +208,26 @@ class Store:
             ) from None
         return store
 
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at, or None for a new database."""
+        with self.engine.connect() as connection:
+            if not sa.inspect(connection).has_table("alembic_version"):
+                return None
+            return connection.execute(
+                sa.text("SELECT version_num FROM alembic_version")
+            ).scalar_one_or_none()
+
     def migrate(self) -> None:
+        # Alembic costs a tenth of a second to import; every command opens the store, and
+        # almost always finds it current, so look before loading Alembic.
+        if self.schema_revision() == SCHEMA_REVISION:
+            return
         from alembic import command
         from alembic.config import Config
-        from alembic.runtime.migration import MigrationContext
-        from alembic.script import ScriptDirectory
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        head = ScriptDirectory.from_config(config).get_current_head()
         with self.engine.begin() as connection:
-            if MigrationContext.configure(connection).get_current_revision() == head:
-                return
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
