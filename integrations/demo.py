@@ -75,7 +75,9 @@ iban = "NL91 ABNA 0417 1643 00"
 bic = "ABNANL2A"
 
 [policy]
-first_reminder_after_days = 3   # the first reminder goes out 3 days after the due date
+first_reminder_after_days = 3   # the first reminder: 3 business days after the due date
+send_window = "always"          # the demo sends at any hour; the default is 09:00-17:00
+                                # on business days, on each client's own clock
 tone = "friendly"
 channels = ["email"]
 minimum = {{ EUR = "5.00", GBP = "5.00", NOK = "50", VND = "100000" }}

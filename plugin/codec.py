@@ -17,6 +17,7 @@ import dataclasses
 import enum
 import types
 import typing
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -45,6 +46,8 @@ def to_jsonable(value: Any) -> Any:
         return sorted(to_jsonable(item) for item in value)
     if isinstance(value, tuple | list):
         return [to_jsonable(item) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): to_jsonable(item) for key, item in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     raise TypeError(f"cannot encode {type(value).__name__}")
@@ -72,6 +75,9 @@ def _decode(kind: Any, data: Any) -> Any:
     if origin is tuple:
         (item_kind, _ellipsis) = typing.get_args(kind)
         return tuple(_decode(item_kind, item) for item in data)
+    if origin in (dict, Mapping):
+        key_kind, value_kind = typing.get_args(kind)
+        return {_decode(key_kind, key): _decode(value_kind, item) for key, item in data.items()}
     if origin is frozenset:
         (item_kind,) = typing.get_args(kind)
         return frozenset(_decode(item_kind, item) for item in data)

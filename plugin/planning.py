@@ -1,36 +1,52 @@
-"""Decide which reminders are due: a pure function of the ledger, settings, history and now.
+"""Decide every reminder as a careful credit controller would, and explain why (D3).
 
-This is the foundation's first, simple rule; the planning-core issue replaces it with the
-full policy engine. It already keeps the promises that engine must keep:
+``plan_reminders(snapshot, settings, history, now=…, source=…)`` is a pure function: no
+clock, no network, no disk. From the ledger, the settings and policies, and what was
+actually sent, it returns the reminders to send now and, for every open invoice it does
+not remind, a reason code and a sentence.
 
-* only open, approved invoices with something owed, not disputed or on hold;
-* the first reminder ``first_reminder_after_days`` after the due date, in the client's
-  own calendar day (its time zone);
-* one reminder per client and currency, listing all of that client's overdue invoices;
-* never the same stage twice for an invoice (``history`` is what was actually sent);
-* every open invoice it does not remind gets a reason code and a sentence.
+For each invoice, in order:
 
-No clock, no network, no disk: ``now`` and everything else are arguments.
+1. only open, approved invoices that owe something; never drafts, voided, paid, disputed
+   or on-hold ones;
+2. its settings, resolved invoice → client → client groups → company default; excluded or
+   paused clients and invoices wait;
+3. a running promise to pay holds it until the promised date plus the grace period; a
+   promise that passed unpaid makes the next stage due at once (R22);
+4. its next stage is the one after the last stage *actually sent* for it, so an invoice
+   long overdue but never reminded gets the first reminder, never the final notice, and
+   missed runs never cause a burst (R13). Stages count days from the due date or from
+   the previous stage, in calendar or business days of the client's country;
+5. payment behaviour (R25) moves the first reminder later for reliable payers and earlier
+   for chronic late payers, and picks the tone where the user did not.
 
-    >>> plan = plan_reminders(snapshot, settings, history=(), now=now, source="ledger")
-    >>> [(r.customer.id, [i.number for i in r.invoices]) for r in plan.reminders]  # doctest: +SKIP
-    [('C01', ['NS-0104', 'NS-0110'])]
+Then per client and currency (or per invoice, when the client wants that):
+
+6. one reminder listing every invoice whose stage is due, at the stage of the most
+   advanced one; each invoice records its own stage, so none ever goes back;
+7. a total under the minimum for that currency waits;
+8. the first channel that can reach the client (R24); none means no reminder;
+9. at most one message per client and channel within the policy's gap;
+10. only inside the send window on a business day in the client's time zone.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from plugin.behaviour import PaymentBehaviour, classify, payment_behaviour
+from plugin.businessdays import business_calendar
 from plugin.model import Customer, Invoice, InvoiceStatus, LedgerSnapshot
 from plugin.money import Money
+from plugin.policy import Anchor, Behaviour, Overrides, Policy, Resolved, Stage, resolve
 from plugin.settings import Settings
 
 __all__ = [
-    "FIRST_STAGE",
+    "REASONS",
     "Plan",
     "PlannedReminder",
     "SentReminder",
@@ -40,7 +56,26 @@ __all__ = [
     "reminder_key",
 ]
 
-FIRST_STAGE = "first"
+#: Every reason code the planner gives, for documentation and for tests.
+REASONS = {
+    "draft": "a draft has not been sent to the client",
+    "voided": "the invoice was voided",
+    "paid": "nothing is owed",
+    "disputed": "the client disputes the invoice",
+    "on_hold": "the invoice is on hold",
+    "excluded": "the client or invoice is excluded from reminders",
+    "paused": "reminders are paused until a date",
+    "promised": "a promise to pay is running",
+    "not_due_yet": "the next stage is not due yet",
+    "sequence_complete": "every stage was sent; a person follows up",
+    "below_minimum": "the amount is under the minimum for its currency",
+    "no_channel": "no channel can reach the client",
+    "too_soon": "the client had a message on this channel within the gap",
+    "outside_send_window": "outside the send window on the client's clock",
+    "changed_since_sync": "the invoice changed in the accounting system since the sync",
+}
+#: Channels that put a message in front of the client (a task does not).
+MESSAGE_CHANNELS = frozenset({"email", "sms", "letter"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +88,11 @@ class SentReminder:
     stage: str
     channel: str
     sent_at: datetime
+    #: The stage each invoice reached; absent invoices reached ``stage``.
+    invoice_stages: Mapping[str, str] = field(default_factory=dict)
+
+    def stage_of(self, invoice_id: str) -> str:
+        return self.invoice_stages.get(invoice_id, self.stage)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +106,11 @@ class PlannedReminder:
     recipients: tuple[str, ...]
     language: str
     tone: str
+    template: str = ""
+    charges: bool = False
+    invoice_stages: Mapping[str, str] = field(default_factory=dict)
+    behaviour: Behaviour = Behaviour.UNKNOWN
+    why: tuple[str, ...] = ()
 
     @property
     def currency(self) -> str:
@@ -74,6 +119,10 @@ class PlannedReminder:
     @property
     def amount_due(self) -> Money:
         return sum((invoice.amount_due for invoice in self.invoices), Money.zero(self.currency))
+
+    @property
+    def is_task(self) -> bool:
+        return self.channel == "task"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +133,8 @@ class Skip:
     invoice_id: str
     code: str
     reason: str
+    #: When the item is expected to be due, if the planner knows.
+    next_date: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +142,15 @@ class Plan:
     at: datetime
     reminders: tuple[PlannedReminder, ...]
     skips: tuple[Skip, ...]
+    behaviour: Mapping[str, PaymentBehaviour] = field(default_factory=dict)
+
+    def for_client(self, client_id: str) -> Plan:
+        return Plan(
+            self.at,
+            tuple(r for r in self.reminders if r.customer.id == client_id),
+            tuple(s for s in self.skips if s.customer_id == client_id),
+            {k: v for k, v in self.behaviour.items() if k == client_id},
+        )
 
 
 def reminder_key(
@@ -101,8 +161,355 @@ def reminder_key(
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
 
 
-def _local_today(now: datetime, customer: Customer) -> date:
-    return now.astimezone(ZoneInfo(customer.timezone)).date()
+@dataclass(slots=True)
+class _Due:
+    """An invoice whose next stage is due now."""
+
+    invoice: Invoice
+    resolved: Resolved
+    policy: Policy
+    stage: Stage
+    stage_index: int
+    why: str
+
+
+class _Planner:
+    """One planning pass. Holds the caches that make 100,000 invoices cheap."""
+
+    def __init__(
+        self,
+        snapshot: LedgerSnapshot,
+        settings: Settings,
+        history: Sequence[SentReminder],
+        now: datetime,
+        source: str,
+        channels_available: frozenset[str],
+    ) -> None:
+        self.snapshot = snapshot
+        self.settings = settings
+        self.now = now
+        self.source = source
+        self.channels_available = channels_available
+        self.skips: list[Skip] = []
+        self._today_in: dict[str, date] = {}
+        self._resolved: dict[str, Resolved] = {}
+        self._window: dict[tuple[str, str, str], datetime | None] = {}
+        self.behaviour = payment_behaviour(snapshot)
+        # What each invoice went through, and when each client last heard from us.
+        self.stages_sent: dict[str, dict[str, datetime]] = {}
+        self.last_message: dict[tuple[str, str], datetime] = {}
+        for sent in history:
+            for invoice_id in sent.invoice_ids:
+                per_invoice = self.stages_sent.setdefault(invoice_id, {})
+                stage = sent.stage_of(invoice_id)
+                if stage not in per_invoice or sent.sent_at > per_invoice[stage]:
+                    per_invoice[stage] = sent.sent_at
+            channel_key = (sent.customer_id, sent.channel)
+            if (
+                channel_key not in self.last_message
+                or sent.sent_at > self.last_message[channel_key]
+            ):
+                self.last_message[channel_key] = sent.sent_at
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def today(self, customer: Customer) -> date:
+        today = self._today_in.get(customer.timezone)
+        if today is None:
+            today = self.now.astimezone(ZoneInfo(customer.timezone)).date()
+            self._today_in[customer.timezone] = today
+        return today
+
+    def local_date(self, moment: datetime, customer: Customer) -> date:
+        return moment.astimezone(ZoneInfo(customer.timezone)).date()
+
+    def resolve_for(self, customer: Customer, invoice: Invoice | None = None) -> Resolved:
+        settings = self.settings
+        invoice_level = settings.invoices.get(invoice.id) if invoice is not None else None
+        if invoice_level is None:
+            cached = self._resolved.get(customer.id)
+            if cached is not None:
+                return cached
+        levels: list[tuple[str, Overrides]] = []
+        if invoice_level is not None:
+            levels.append(("invoice", invoice_level))
+        levels.append(("client", settings.client(customer.id)))
+        levels.extend(
+            (f"group {tag}", settings.groups[tag])
+            for tag in sorted(customer.tags)
+            if tag in settings.groups
+        )
+        defaults = settings.defaults
+        resolved = resolve(
+            levels,
+            language=customer.language,
+            kind=customer.kind,
+            default_tone=defaults.tone,
+            default_channels=defaults.channels,
+            default_minimum=defaults.minimum,
+        )
+        if resolved.sources["policy"] == "default":
+            resolved = _with(resolved, policy=defaults.policy)
+        if invoice_level is None:
+            self._resolved[customer.id] = resolved
+        return resolved
+
+    def skip(self, invoice: Invoice, code: str, reason: str, next_date: date | None = None) -> None:
+        self.skips.append(Skip(invoice.customer_id, invoice.id, code, reason, next_date))
+
+    def add_days(self, customer: Customer, day: date, days: int, business: bool) -> date:
+        if business:
+            return business_calendar(customer.country).add_business_days(day, days)
+        return day + timedelta(days=days)
+
+    # -- per invoice -----------------------------------------------------------------------
+
+    def consider(self, invoice: Invoice) -> _Due | None:
+        if invoice.status is InvoiceStatus.DRAFT:
+            self.skip(invoice, "draft", "a draft has not been sent to the client")
+            return None
+        if invoice.status is InvoiceStatus.VOIDED:
+            self.skip(invoice, "voided", "the invoice was voided")
+            return None
+        if not invoice.is_open:
+            self.skip(invoice, "paid", "nothing is owed")
+            return None
+        if invoice.disputed:
+            self.skip(invoice, "disputed", "the client disputes this invoice; sort that out first")
+            return None
+        if invoice.on_hold:
+            self.skip(invoice, "on_hold", "the invoice is on hold")
+            return None
+
+        customer = self.snapshot.customers_by_id[invoice.customer_id]
+        resolved = self.resolve_for(customer, invoice)
+        today = self.today(customer)
+        if resolved.excluded:
+            where = resolved.sources["excluded"]
+            self.skip(invoice, "excluded", f"excluded from reminders ({where} setting)")
+            return None
+        if resolved.pause_until is not None and resolved.pause_until >= today:
+            why = f": {resolved.pause_reason}" if resolved.pause_reason else ""
+            self.skip(
+                invoice,
+                "paused",
+                f"paused until {resolved.pause_until.isoformat()} "
+                f"({resolved.sources['pause_until']} setting){why}",
+                resolved.pause_until + timedelta(days=1),
+            )
+            return None
+
+        policy = self.settings.policies[resolved.policy]
+        stages = policy.active_stages
+        sent = self.stages_sent.get(invoice.id, {})
+        done = [index for index, stage in enumerate(stages) if stage.name in sent]
+        next_index = max(done) + 1 if done else 0
+        last_sent = max(sent.values()) if sent else None
+        # A note meant for before the due date is pointless once the date has passed.
+        while (
+            next_index < len(stages)
+            and stages[next_index].anchor is Anchor.DUE_DATE
+            and stages[next_index].days < 0
+            and today > invoice.due_date
+        ):
+            next_index += 1
+        if next_index >= len(stages):
+            self.skip(
+                invoice,
+                "sequence_complete",
+                f"every stage of the {policy.name} policy was sent; a person follows up",
+            )
+            return None
+        stage = stages[next_index]
+
+        promises = self.snapshot.promises_by_invoice.get(invoice.id, ())
+        grace = timedelta(days=policy.promise_grace_days)
+        running = [p for p in promises if p.promised_date + grace >= today]
+        if running:
+            until = max(p.promised_date for p in running)
+            self.skip(
+                invoice,
+                "promised",
+                f"the client promised to pay by {until.isoformat()} "
+                f"(reminders wait {policy.promise_grace_days} more days)",
+                until + grace + timedelta(days=1),
+            )
+            return None
+        broken = [
+            p
+            for p in promises
+            if last_sent is None or p.recorded_on >= self.local_date(last_sent, customer)
+        ]
+
+        if stage.anchor is Anchor.DUE_DATE:
+            days = stage.days
+            anchor_day = invoice.due_date
+            if days >= 0 and not any(
+                s.anchor is Anchor.DUE_DATE and s.days >= 0 for s in stages[:next_index]
+            ):
+                days = self.adjust_for_behaviour(customer, policy, days)
+            due_day = self.add_days(customer, anchor_day, days, stage.business_days)
+            unit = "business days" if stage.business_days else "days"
+            if days >= 0:
+                why = f"{stage.name}: {days} {unit} after the due date {anchor_day.isoformat()}"
+            else:
+                why = f"{stage.name}: {-days} {unit} before the due date {anchor_day.isoformat()}"
+        else:
+            previous = stages[max(done)] if done else None
+            if previous is None or last_sent is None:
+                # A policy whose first active stage counts from a previous one starts at
+                # the due date.
+                anchor_day = invoice.due_date
+            else:
+                anchor_day = self.local_date(sent[previous.name], customer)
+            due_day = self.add_days(customer, anchor_day, stage.days, stage.business_days)
+            unit = "business days" if stage.business_days else "days"
+            why = (
+                f"{stage.name}: {stage.days} {unit} after the "
+                f"{previous.name if previous else 'due date'} of {anchor_day.isoformat()}"
+            )
+        if broken and stage.on_broken_promise and done:
+            promise = max(broken, key=lambda p: p.promised_date)
+            if due_day > today:
+                due_day = today
+                why = (
+                    f"{stage.name}: at once, the promise to pay by "
+                    f"{promise.promised_date.isoformat()} was broken"
+                )
+        if due_day > today:
+            self.skip(
+                invoice,
+                "not_due_yet",
+                f"the {stage.name} reminder is due on {due_day.isoformat()}",
+                due_day,
+            )
+            return None
+        return _Due(invoice, resolved, policy, stage, next_index, why)
+
+    def adjust_for_behaviour(self, customer: Customer, policy: Policy, days: int) -> int:
+        label = classify(self.behaviour.get(customer.id), policy.behaviour)
+        if label is Behaviour.RELIABLE:
+            return days + policy.behaviour.reliable_extra_days
+        if label is Behaviour.CHRONIC:
+            return max(0, days - policy.behaviour.chronic_fewer_days)
+        return days
+
+    # -- per client ------------------------------------------------------------------------
+
+    def pick_channel(self, customer: Customer, wanted: tuple[str, ...]) -> str | None:
+        for channel in wanted:
+            if channel not in self.channels_available:
+                continue
+            if channel == "email" and customer.emails:
+                return channel
+            if channel in ("sms", "phone") and customer.phones:
+                return channel
+            if channel == "letter" and customer.address:
+                return channel
+            if channel == "task":
+                return channel
+        return None
+
+    def window_opening(self, customer: Customer, policy: Policy) -> datetime | None:
+        key = (customer.timezone, customer.country, policy.name)
+        if key not in self._window:
+            self._window[key] = policy.send_window.next_opening(
+                self.now, customer.timezone, customer.country
+            )
+        return self._window[key]
+
+    def group(self, due: list[_Due]) -> PlannedReminder | None:
+        first = due[0]
+        customer = self.snapshot.customers_by_id[first.invoice.customer_id]
+        currency = first.invoice.currency
+        lead = max(due, key=lambda item: item.stage_index)
+        stage, policy, resolved = lead.stage, lead.policy, lead.resolved
+        invoices = tuple(item.invoice for item in due)
+
+        def skip_all(code: str, reason: str, next_date: date | None = None) -> None:
+            for item in due:
+                self.skip(item.invoice, code, reason, next_date)
+
+        owed = sum((invoice.amount_due for invoice in invoices), Money.zero(currency))
+        minimum = resolved.minimum.get(currency)
+        if minimum is not None and owed < minimum:
+            skip_all("below_minimum", f"{owed} is under the minimum of {minimum}")
+            return None
+        wanted = stage.channels or resolved.channels
+        channel = self.pick_channel(customer, wanted)
+        if channel is None:
+            reachable = ", ".join(wanted)
+            skip_all(
+                "no_channel",
+                f"none of {reachable} can reach the client with what the "
+                "ledger holds (or is available yet)",
+            )
+            return None
+        if channel in MESSAGE_CHANNELS:
+            last = self.last_message.get((customer.id, channel))
+            if last is not None and last + timedelta(days=policy.gap_days) > self.now:
+                allowed = self.local_date(last + timedelta(days=policy.gap_days), customer)
+                skip_all(
+                    "too_soon",
+                    f"the client had a {channel} on {self.local_date(last, customer).isoformat()}; "
+                    f"the next may go from {allowed.isoformat()}",
+                    allowed,
+                )
+                return None
+            opening = self.window_opening(customer, policy)
+            if opening is not None:
+                skip_all(
+                    "outside_send_window",
+                    f"outside the send window; it opens {opening:%Y-%m-%d %H:%M} "
+                    f"{customer.timezone}",
+                    opening.date(),
+                )
+                return None
+
+        label = classify(self.behaviour.get(customer.id), policy.behaviour)
+        tone = stage.tone or resolved.tone
+        if stage.tone is None and resolved.sources["tone"] == "default":
+            if label is Behaviour.CHRONIC:
+                tone = policy.behaviour.chronic_tone
+            elif label is Behaviour.RELIABLE:
+                tone = "friendly"
+        invoice_stages = {item.invoice.id: item.stage.name for item in due}
+        why = [item.why if len(due) == 1 else f"{item.invoice.number}: {item.why}" for item in due]
+        if len(due) > 1:
+            why.append(f"one reminder at the most advanced stage, {stage.name}")
+        if label is not Behaviour.UNKNOWN:
+            why.append(f"pays as a {label} client: {self.behaviour[customer.id].describe()}")
+        recipients: tuple[str, ...]
+        if channel == "email":
+            recipients = customer.emails
+        elif channel in ("sms", "phone"):
+            recipients = customer.phones
+        elif channel == "letter":
+            recipients = ("\n".join(customer.address),)
+        else:
+            recipients = ()
+        return PlannedReminder(
+            key=reminder_key(self.source, customer.id, invoice_stages, stage.name, channel),
+            source=self.source,
+            customer=customer,
+            invoices=invoices,
+            stage=stage.name,
+            channel=channel,
+            recipients=recipients,
+            language=resolved.language,
+            tone=tone,
+            template=stage.template_name,
+            charges=stage.charges,
+            invoice_stages=invoice_stages,
+            behaviour=label,
+            why=tuple(why),
+        )
+
+
+def _with(resolved: Resolved, **changes: object) -> Resolved:
+    from dataclasses import replace
+
+    return replace(resolved, **changes)  # type: ignore[arg-type]
 
 
 def plan_reminders(
@@ -112,94 +519,31 @@ def plan_reminders(
     *,
     now: datetime,
     source: str,
+    channels_available: Iterable[str] = ("email", "task"),
 ) -> Plan:
-    if now.tzinfo is None:
+    if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must carry a time zone")
-    reminded = {(invoice_id, sent.stage) for sent in history for invoice_id in sent.invoice_ids}
-    skips: list[Skip] = []
-    due_now: dict[tuple[str, str], list[Invoice]] = {}
-    customers = snapshot.customers_by_id
-    promises = snapshot.promises_by_invoice
-    offset = timedelta(days=settings.policy.first_reminder_after_days)
-
+    planner = _Planner(snapshot, settings, history, now, source, frozenset(channels_available))
+    groups: dict[tuple[object, ...], list[_Due]] = {}
     for invoice in sorted(snapshot.invoices, key=lambda i: (i.customer_id, i.due_date, i.number)):
-        customer = customers[invoice.customer_id]
-        client = settings.client(customer.id)
-        today = _local_today(now, customer)
-
-        def skip(code: str, reason: str, invoice: Invoice = invoice) -> None:
-            skips.append(Skip(invoice.customer_id, invoice.id, code, reason))
-
-        if invoice.status is InvoiceStatus.DRAFT:
-            skip("draft", "a draft has not been sent to the client")
-        elif invoice.status is InvoiceStatus.VOIDED:
-            skip("voided", "the invoice was voided")
-        elif not invoice.is_open:
-            skip("paid", "nothing is owed")
-        elif invoice.disputed:
-            skip("disputed", "the client disputes this invoice; sort that out first")
-        elif invoice.on_hold:
-            skip("on_hold", "the invoice is on hold")
-        elif client.excluded:
-            skip("excluded", "this client is excluded from reminders")
-        elif client.pause_until is not None and client.pause_until >= today:
-            why = f": {client.pause_reason}" if client.pause_reason else ""
-            skip("paused", f"reminders are paused until {client.pause_until.isoformat()}{why}")
-        elif invoice.due_date + offset > today:
-            skip(
-                "not_due_yet",
-                f"the first reminder is due on {(invoice.due_date + offset).isoformat()}",
-            )
-        elif any(p.promised_date >= today for p in promises.get(invoice.id, ())):
-            latest = max(p.promised_date for p in promises[invoice.id])
-            skip("promised", f"the client promised to pay by {latest.isoformat()}")
-        elif (invoice.id, FIRST_STAGE) in reminded:
-            skip("already_reminded", "the first reminder was already sent")
-        else:
-            due_now.setdefault((customer.id, invoice.currency), []).append(invoice)
-
-    reminders: list[PlannedReminder] = []
-    for (customer_id, currency), invoices in sorted(due_now.items()):
-        customer = customers[customer_id]
-        client = settings.client(customer_id)
-        owed = sum((i.amount_due for i in invoices), Money.zero(currency))
-        minimum = settings.policy.minimum.get(currency)
-        if minimum is not None and owed < minimum:
-            for invoice in invoices:
-                skips.append(
-                    Skip(
-                        customer_id,
-                        invoice.id,
-                        "below_minimum",
-                        f"{owed} is under the minimum of {minimum}",
-                    )
-                )
+        due = planner.consider(invoice)
+        if due is None:
             continue
-        channels = client.channels or settings.policy.channels
-        if "email" not in channels or not customer.emails:
-            reason = (
-                "the client has no e-mail address"
-                if "email" in channels
-                else "only e-mail is available yet, and this client's channels exclude it"
-            )
-            for invoice in invoices:
-                skips.append(Skip(customer_id, invoice.id, "no_channel", reason))
-            continue
-        invoice_ids = tuple(invoice.id for invoice in invoices)
-        reminders.append(
-            PlannedReminder(
-                key=reminder_key(source, customer_id, invoice_ids, FIRST_STAGE, "email"),
-                source=source,
-                customer=customer,
-                invoices=tuple(invoices),
-                stage=FIRST_STAGE,
-                channel="email",
-                recipients=customer.emails,
-                language=client.language or customer.language,
-                tone=client.tone or settings.policy.tone,
-            )
+        key: tuple[object, ...] = (
+            invoice.customer_id,
+            invoice.currency,
+            due.policy.name,
+            due.resolved.tone,
+            due.resolved.channels,
+            None if due.resolved.consolidate else invoice.id,
         )
-    return Plan(at=now, reminders=tuple(reminders), skips=tuple(skips))
+        groups.setdefault(key, []).append(due)
+    reminders = [
+        reminder
+        for _key, due in sorted(groups.items(), key=lambda item: str(item[0]))
+        if (reminder := planner.group(due)) is not None
+    ]
+    return Plan(now, tuple(reminders), tuple(planner.skips), planner.behaviour)
 
 
 def recheck(plan: Plan, fresh: LedgerSnapshot) -> tuple[Plan, tuple[Skip, ...]]:
@@ -216,12 +560,12 @@ def recheck(plan: Plan, fresh: LedgerSnapshot) -> tuple[Plan, tuple[Skip, ...]]:
         changed = [
             invoice
             for invoice in reminder.invoices
-            if (now := fresh_invoices.get(invoice.id)) is None
-            or not now.is_open
-            or now.disputed
-            or now.on_hold
-            or now.amount_due != invoice.amount_due
-            or now.due_date != invoice.due_date
+            if (current := fresh_invoices.get(invoice.id)) is None
+            or not current.is_open
+            or current.disputed
+            or current.on_hold
+            or current.amount_due != invoice.amount_due
+            or current.due_date != invoice.due_date
         ]
         if changed:
             numbers = ", ".join(invoice.number for invoice in changed)
@@ -236,4 +580,4 @@ def recheck(plan: Plan, fresh: LedgerSnapshot) -> tuple[Plan, tuple[Skip, ...]]:
             )
         else:
             kept.append(reminder)
-    return Plan(plan.at, tuple(kept), plan.skips + tuple(dropped)), tuple(dropped)
+    return Plan(plan.at, tuple(kept), plan.skips + tuple(dropped), plan.behaviour), tuple(dropped)

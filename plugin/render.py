@@ -93,7 +93,7 @@ def render_reminder(reminder: PlannedReminder, settings: Settings) -> RenderedMe
         "tone": reminder.tone,
     }
     env = _environment(templates_dir())
-    base = f"{reminder.channel}/{reminder.language}/{reminder.stage}"
+    base = f"{reminder.channel}/{reminder.language}/{reminder.template or reminder.stage}"
     subject = env.get_template(f"{base}.subject.j2").render(context).strip()
     text = env.get_template(f"{base}.txt.j2").render(context)
     # One line only: a subject is a header, and a header must not break.

@@ -26,11 +26,15 @@ from plugin.errors import KindlyError
 from plugin.locales import babel_locale_name
 from plugin.model import LedgerSnapshot, Note
 from plugin.planning import Plan, PlannedReminder, SentReminder, Skip, plan_reminders, recheck
+from plugin.policy import Overrides
 from plugin.render import format_money, render_reminder
 from plugin.settings import Settings
 from plugin.store import ReminderRecord, Store
 
-__all__ = ["Kindly", "LedgerSource", "SendResult"]
+__all__ = ["CHANNELS_AVAILABLE", "Kindly", "LedgerSource", "SendResult"]
+
+#: The channels this release can deliver; the planner falls back past the others (R24).
+CHANNELS_AVAILABLE = ("email", "task")
 
 
 class LedgerSource(Protocol):
@@ -51,7 +55,7 @@ class LedgerSource(Protocol):
 
 @dataclass
 class SendResult:
-    sent: list[tuple[PlannedReminder, Path]] = field(default_factory=list)
+    sent: list[tuple[PlannedReminder, Path | None]] = field(default_factory=list)
     failed: list[tuple[PlannedReminder, str]] = field(default_factory=list)
     dropped: tuple[Skip, ...] = ()
     recovered: int = 0
@@ -64,11 +68,29 @@ def note_text(record: ReminderRecord) -> str:
     assert record.sent_at is not None
     invoices = ", ".join(record.invoice_numbers)
     label = "invoice" if len(record.invoice_numbers) == 1 else "invoices"
+    if record.channel == "task":
+        return (
+            f"Kindly: every reminder stage for {label} {invoices} has gone out and "
+            f"{record.amount} is still outstanding. Automatic reminders stop here: please call "
+            "the client, or pass the debt to a collection agency."
+        )
     return (
         f"Kindly sent the {record.stage} payment reminder by {record.channel} to "
         f"{record.recipient} on {record.sent_at:%Y-%m-%d %H:%M} UTC for {label} {invoices}: "
         f"{record.amount} outstanding."
     )
+
+
+def client_overrides(store: Store) -> dict[str, Overrides]:
+    from plugin.settings import overrides_from_data
+
+    return {
+        scope.removeprefix(CLIENT_SCOPE): overrides_from_data(values)
+        for scope, values in store.settings_in(CLIENT_SCOPE).items()
+    }
+
+
+CLIENT_SCOPE = "client:"
 
 
 def note_id(key: str) -> str:
@@ -79,7 +101,8 @@ class Kindly:
     """One workspace: its settings, its state store and its accounting system."""
 
     def __init__(self, settings: Settings, store: Store, source: LedgerSource) -> None:
-        self.settings = settings
+        # Settings made with `kindly clients set` live in the store and win over kindly.toml.
+        self.settings = settings.with_client_overrides(client_overrides(store))
         self.store = store
         self.source = source
         self.outbox = Outbox(settings.outbox)
@@ -126,6 +149,7 @@ class Kindly:
                 stage=record.stage,
                 channel=record.channel,
                 sent_at=record.sent_at,
+                invoice_stages=record.invoice_stages,
             )
             for record in self.store.reminders(self.source_id, statuses=("sent",))
             if record.sent_at is not None
@@ -133,7 +157,12 @@ class Kindly:
 
     def plan(self, now: datetime) -> Plan:
         return plan_reminders(
-            self.snapshot(), self.settings, self.history(), now=now, source=self.source_id
+            self.snapshot(),
+            self.settings,
+            self.history(),
+            now=now,
+            source=self.source_id,
+            channels_available=CHANNELS_AVAILABLE,
         )
 
     # -- send ----------------------------------------------------------------------------
@@ -162,12 +191,14 @@ class Kindly:
         existing = self.store.reminder(reminder.key)
         if existing is not None and existing.status == "sent":
             return
-        try:
-            rendered = render_reminder(reminder, self.settings)
-            message = build_email(reminder, rendered, self.settings, now)
-        except (ValueError, LookupError, OSError) as exc:
-            result.failed.append((reminder, f"could not compose the message: {exc}"))
-            return
+        message = None
+        if not reminder.is_task:
+            try:
+                rendered = render_reminder(reminder, self.settings)
+                message = build_email(reminder, rendered, self.settings, now)
+            except (ValueError, LookupError, OSError) as exc:
+                result.failed.append((reminder, f"could not compose the message: {exc}"))
+                return
         locale = babel_locale_name(reminder.language, reminder.customer.country)
         self.store.record_intent(
             ReminderRecord(
@@ -183,8 +214,14 @@ class Kindly:
                 currency=reminder.currency,
                 status="sending",
                 planned_at=now,
+                invoice_stages=reminder.invoice_stages,
             )
         )
+        if message is None:
+            # A hand-off is a task for a person: the note in the accounting system is it.
+            self.store.mark_sent(reminder.key, now, None, detail="task for a person")
+            result.sent.append((reminder, None))
+            return
         try:
             path = self.outbox.deliver(reminder, message)
         except OSError as exc:
@@ -202,7 +239,7 @@ class Kindly:
         recovered = 0
         for record in self.store.reminders(self.source_id, statuses=("sending",)):
             path = self.outbox.path_for(record.customer_id, record.stage, record.key)
-            if path.exists():
+            if record.channel == "task" or path.exists():
                 self.store.mark_sent(record.key, now, None, detail=f"{path} (recovered)")
                 recovered += 1
             else:

@@ -11,23 +11,24 @@ import datetime as dt
 import json
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from plugin.businessdays import SendWindow
 from plugin.errors import ConfigError
 from plugin.model import CustomerKind
 from plugin.money import Money
+from plugin.policy import DEFAULT_POLICY, Anchor, BehaviourRules, Overrides, Policy, Stage
 
 __all__ = [
     "CONFIG_FILE",
     "SETTINGS_SCHEMA_PATH",
     "Bank",
-    "ClientSettings",
     "Company",
-    "Policy",
+    "Defaults",
     "Settings",
     "load_settings",
     "settings_schema",
@@ -61,42 +62,46 @@ class Bank:
 
 
 @dataclass(frozen=True, slots=True)
-class Policy:
-    """The company-wide reminder policy."""
+class Defaults:
+    """The company-wide defaults every client starts from."""
 
-    first_reminder_after_days: int = 3
     tone: str = "friendly"
     channels: tuple[str, ...] = ("email",)
     minimum: Mapping[str, Money] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class ClientSettings:
-    """What the user chose for one client; None means "use the default"."""
-
-    tone: str | None = None
-    language: str | None = None
-    channels: tuple[str, ...] | None = None
-    pause_until: dt.date | None = None
-    pause_reason: str | None = None
-    excluded: bool = False
-    kind: CustomerKind | None = None
+    policy: str = DEFAULT_POLICY.name
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     company: Company
     bank: Bank = Bank()
-    policy: Policy = Policy()
-    clients: Mapping[str, ClientSettings] = field(default_factory=dict)
+    defaults: Defaults = Defaults()
+    policies: Mapping[str, Policy] = field(default_factory=lambda: {"default": DEFAULT_POLICY})
+    groups: Mapping[str, Overrides] = field(default_factory=dict)
+    clients: Mapping[str, Overrides] = field(default_factory=dict)
+    invoices: Mapping[str, Overrides] = field(default_factory=dict)
     connector: str = "ledger"
     ledger_path: Path | None = None
     outbox: Path = Path("outbox")
     store_url: str | None = None
     source: Path | None = None  # the file these came from
 
-    def client(self, client_id: str) -> ClientSettings:
-        return self.clients.get(client_id, ClientSettings())
+    def client(self, client_id: str) -> Overrides:
+        return self.clients.get(client_id, Overrides())
+
+    def with_client_overrides(self, overrides: Mapping[str, Overrides]) -> Settings:
+        """Settings made with `kindly clients set` win over kindly.toml for that client."""
+        clients = dict(self.clients)
+        for client_id, newer in overrides.items():
+            older = clients.get(client_id, Overrides())
+            merged = {
+                item.name: getattr(newer, item.name)
+                if getattr(newer, item.name) is not None
+                else getattr(older, item.name)
+                for item in fields(Overrides)
+            }
+            clients[client_id] = Overrides(**merged)
+        return replace(self, clients=clients)
 
 
 @cache
@@ -172,36 +177,53 @@ def parse_settings(data: Mapping[str, Any], *, source: Path | None = None) -> Se
         raise ConfigError(f"{where}: field 'bank.iban': {bank.iban!r} has wrong check digits")
 
     policy_data = dict(data.get("policy", {}))
-    policy = Policy(
-        first_reminder_after_days=policy_data.get("first_reminder_after_days", 3),
+    defaults = Defaults(
         tone=policy_data.get("tone", "friendly"),
         channels=tuple(policy_data.get("channels", ("email",))),
-        minimum={
-            currency: _minimum(currency, amount, where)
-            for currency, amount in policy_data.get("minimum", {}).items()
-        },
+        minimum=_minimums(policy_data.get("minimum", {}), "policy.minimum", where),
+        policy=policy_data.get("name", DEFAULT_POLICY.name),
     )
-
-    clients = {}
-    for client_id, client_data in data.get("clients", {}).items():
-        pause = client_data.get("pause_until")
-        clients[str(client_id)] = ClientSettings(
-            tone=client_data.get("tone"),
-            language=client_data.get("language"),
-            channels=tuple(client_data["channels"]) if "channels" in client_data else None,
-            pause_until=dt.date.fromisoformat(pause) if isinstance(pause, str) else pause,
-            pause_reason=client_data.get("pause_reason"),
-            excluded=client_data.get("excluded", False),
-            kind=CustomerKind(client_data["kind"]) if "kind" in client_data else None,
-        )
+    policies = {"default": _default_policy(policy_data, where)}
+    for name, policy in data.get("policies", {}).items():
+        if name == "default":
+            raise ConfigError(
+                f"{where}: field 'policies.default': the default policy is set in [policy]"
+            )
+        policies[name] = _policy(name, policy, where)
+    groups = {
+        name: _overrides(v, f"groups.{name}", where) for name, v in data.get("groups", {}).items()
+    }
+    clients = {
+        str(cid): _overrides(v, f"clients.{cid}", where)
+        for cid, v in data.get("clients", {}).items()
+    }
+    invoices = {
+        str(iid): _overrides(v, f"invoices.{iid}", where)
+        for iid, v in data.get("invoices", {}).items()
+    }
+    for scope, levels in (
+        ("policy", {"": defaults.policy}),
+        ("groups", groups),
+        ("clients", clients),
+        ("invoices", invoices),
+    ):
+        for key, level in levels.items():
+            name = level if isinstance(level, str) else level.policy
+            if name is not None and name not in policies:
+                known = ", ".join(sorted(policies))
+                path = f"{scope}.{key}.policy" if key else "policy.name"
+                raise ConfigError(f"{where}: field {path!r}: no policy {name!r} (known: {known})")
 
     ledger_path = data.get("ledger", {}).get("path")
     store_url = _resolve_sqlite_path(data.get("store", {}).get("url") or None, base)
     return Settings(
         company=company,
         bank=bank,
-        policy=policy,
+        defaults=defaults,
+        policies=policies,
+        groups=groups,
         clients=clients,
+        invoices=invoices,
         connector=data.get("connector", "ledger"),
         ledger_path=(base / ledger_path).resolve() if ledger_path else None,
         outbox=(base / data.get("delivery", {}).get("outbox", "outbox")).resolve(),
@@ -221,11 +243,90 @@ def _resolve_sqlite_path(url: str | None, base: Path) -> str | None:
     return prefix + str(base / path)
 
 
-def _minimum(currency: str, amount: str | int, where: str) -> Money:
+def _minimums(raw: Mapping[str, Any], path: str, where: str) -> dict[str, Money]:
+    result = {}
+    for currency, amount in raw.items():
+        try:
+            result[currency] = Money.of(Decimal(str(amount)), currency)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: field '{path}.{currency}': {exc}") from None
+    return result
+
+
+def overrides_from_data(raw: Mapping[str, Any]) -> Overrides:
+    """Overrides kept as JSON in the store (by `kindly clients set`)."""
+    return _overrides(raw, "clients", "the store")
+
+
+def _overrides(raw: Mapping[str, Any], path: str, where: str) -> Overrides:
+    pause = raw.get("pause_until")
+    return Overrides(
+        tone=raw.get("tone"),
+        language=raw.get("language"),
+        channels=tuple(raw["channels"]) if "channels" in raw else None,
+        policy=raw.get("policy"),
+        pause_until=dt.date.fromisoformat(pause) if isinstance(pause, str) else pause,
+        pause_reason=raw.get("pause_reason"),
+        excluded=raw.get("excluded"),
+        kind=CustomerKind(raw["kind"]) if "kind" in raw else None,
+        consolidate=raw.get("consolidate"),
+        minimum=_minimums(raw["minimum"], f"{path}.minimum", where) if "minimum" in raw else None,
+    )
+
+
+def _common_policy_parts(raw: Mapping[str, Any], path: str, where: str) -> dict[str, Any]:
+    parts: dict[str, Any] = {}
+    for key in ("gap_days", "promise_grace_days"):
+        if key in raw:
+            parts[key] = raw[key]
+    if "send_window" in raw:
+        try:
+            parts["send_window"] = SendWindow.parse(raw["send_window"])
+        except ValueError as exc:
+            raise ConfigError(f"{where}: field '{path}.send_window': {exc}") from None
+    if "behaviour" in raw:
+        parts["behaviour"] = BehaviourRules(**raw["behaviour"])
+    return parts
+
+
+def _default_policy(raw: Mapping[str, Any], where: str) -> Policy:
+    policy = DEFAULT_POLICY.with_courtesy(bool(raw.get("courtesy", False)))
+    if "first_reminder_after_days" in raw:
+        days = raw["first_reminder_after_days"]
+        policy = replace(
+            policy,
+            stages=tuple(
+                replace(stage, days=days) if stage.name == "first" else stage
+                for stage in policy.stages
+            ),
+        )
+    return replace(policy, **_common_policy_parts(raw, "policy", where))
+
+
+def _policy(name: str, raw: Mapping[str, Any], where: str) -> Policy:
+    stages = []
+    for index, item in enumerate(raw["stages"]):
+        try:
+            stages.append(
+                Stage(
+                    name=item["name"],
+                    anchor=Anchor(item["after"]),
+                    days=item["days"],
+                    business_days=item.get("business_days", False),
+                    channels=tuple(item["channels"]) if "channels" in item else None,
+                    tone=item.get("tone"),
+                    template=item.get("template"),
+                    charges=item.get("charges", False),
+                    enabled=item.get("enabled", True),
+                    on_broken_promise=item.get("on_broken_promise", False),
+                )
+            )
+        except ValueError as exc:
+            raise ConfigError(f"{where}: field 'policies.{name}.stages.{index}': {exc}") from None
     try:
-        return Money.of(Decimal(str(amount)), currency)
+        return Policy(name, tuple(stages), **_common_policy_parts(raw, f"policies.{name}", where))
     except ValueError as exc:
-        raise ConfigError(f"{where}: field 'policy.minimum.{currency}': {exc}") from None
+        raise ConfigError(f"{where}: field 'policies.{name}': {exc}") from None
 
 
 def load_settings(path: Path) -> Settings:

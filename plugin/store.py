@@ -11,9 +11,9 @@ read back as timezone-aware datetimes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ __all__ = ["ReminderRecord", "Store", "default_store_url"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The newest migration in MIGRATIONS; tests/test_migrations.py keeps the two in step.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 metadata = sa.MetaData()
 records = sa.Table(
@@ -77,6 +77,7 @@ reminders = sa.Table(
     sa.Column("note_written_at", sa.String(40)),
     sa.Column("message_id", sa.Text),
     sa.Column("detail", sa.Text),
+    sa.Column("invoice_stages", sa.Text),
 )
 settings = sa.Table(
     "settings",
@@ -146,6 +147,8 @@ class ReminderRecord:
     note_written_at: datetime | None = None
     message_id: str | None = None
     detail: str | None = None
+    #: The stage each invoice reached, when it differs from ``stage``.
+    invoice_stages: Mapping[str, str] = field(default_factory=dict)
 
 
 def _reminder_from_row(row: sa.RowMapping) -> ReminderRecord:
@@ -168,6 +171,7 @@ def _reminder_from_row(row: sa.RowMapping) -> ReminderRecord:
         note_written_at=_moment(row["note_written_at"]),
         message_id=row["message_id"],
         detail=row["detail"],
+        invoice_stages=json.loads(row["invoice_stages"]) if row["invoice_stages"] else {},
     )
 
 
@@ -318,6 +322,7 @@ class Store:
             "currency": record.currency,
             "status": "sending",
             "planned_at": _iso(record.planned_at),
+            "invoice_stages": json.dumps(dict(record.invoice_stages)) or None,
         }
         with self._begin() as connection:
             exists = connection.execute(

@@ -23,8 +23,10 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_minimal_settings_get_sensible_defaults(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, MINIMAL))
-    assert settings.policy.first_reminder_after_days == 3
-    assert settings.policy.channels == ("email",)
+    first = next(s for s in settings.policies["default"].stages if s.name == "first")
+    assert (first.days, first.business_days) == (3, True)
+    assert settings.defaults.channels == ("email",)
+    assert settings.defaults.tone == "friendly"
     assert settings.outbox == tmp_path / "outbox"
     assert settings.ledger_path is None and settings.store_url is None
 
@@ -39,7 +41,7 @@ def test_full_settings(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, text))
     assert settings.ledger_path == tmp_path / "books"
     assert settings.store_url == f"sqlite:///{tmp_path}/state/k.sqlite3"
-    assert settings.policy.minimum == {
+    assert settings.defaults.minimum == {
         "EUR": Money.of("5", "EUR"),
         "VND": Money.of("100000", "VND"),
     }
