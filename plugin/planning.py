@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -54,6 +54,7 @@ __all__ = [
     "plan_reminders",
     "recheck",
     "reminder_key",
+    "settings_for",
 ]
 
 #: Every reason code the planner gives, for documentation and for tests.
@@ -111,6 +112,8 @@ class PlannedReminder:
     invoice_stages: Mapping[str, str] = field(default_factory=dict)
     behaviour: Behaviour = Behaviour.UNKNOWN
     why: tuple[str, ...] = ()
+    #: When the next stage would follow if this one goes unanswered (for "pay by" dates).
+    next_step_date: date | None = None
 
     @property
     def currency(self) -> str:
@@ -224,35 +227,12 @@ class _Planner:
         return moment.astimezone(ZoneInfo(customer.timezone)).date()
 
     def resolve_for(self, customer: Customer, invoice: Invoice | None = None) -> Resolved:
-        settings = self.settings
-        invoice_level = settings.invoices.get(invoice.id) if invoice is not None else None
-        if invoice_level is None:
+        if invoice is None or invoice.id not in self.settings.invoices:
             cached = self._resolved.get(customer.id)
-            if cached is not None:
-                return cached
-        levels: list[tuple[str, Overrides]] = []
-        if invoice_level is not None:
-            levels.append(("invoice", invoice_level))
-        levels.append(("client", settings.client(customer.id)))
-        levels.extend(
-            (f"group {tag}", settings.groups[tag])
-            for tag in sorted(customer.tags)
-            if tag in settings.groups
-        )
-        defaults = settings.defaults
-        resolved = resolve(
-            levels,
-            language=customer.language,
-            kind=customer.kind,
-            default_tone=defaults.tone,
-            default_channels=defaults.channels,
-            default_minimum=defaults.minimum,
-        )
-        if resolved.sources["policy"] == "default":
-            resolved = _with(resolved, policy=defaults.policy)
-        if invoice_level is None:
-            self._resolved[customer.id] = resolved
-        return resolved
+            if cached is None:
+                cached = self._resolved[customer.id] = settings_for(self.settings, customer)
+            return cached
+        return settings_for(self.settings, customer, invoice)
 
     def skip(self, invoice: Invoice, code: str, reason: str, next_date: date | None = None) -> None:
         self.skips.append(Skip(invoice.customer_id, invoice.id, code, reason, next_date))
@@ -474,6 +454,14 @@ class _Planner:
             elif label is Behaviour.RELIABLE:
                 tone = "friendly"
         invoice_stages = {item.invoice.id: item.stage.name for item in due}
+        stages = policy.active_stages
+        next_step_date = None
+        if lead.stage_index + 1 < len(stages):
+            following = stages[lead.stage_index + 1]
+            if following.anchor is Anchor.PREVIOUS:
+                next_step_date = self.add_days(
+                    customer, self.today(customer), following.days, following.business_days
+                )
         why = [item.why if len(due) == 1 else f"{item.invoice.number}: {item.why}" for item in due]
         if len(due) > 1:
             why.append(f"one reminder at the most advanced stage, {stage.name}")
@@ -503,13 +491,35 @@ class _Planner:
             invoice_stages=invoice_stages,
             behaviour=label,
             why=tuple(why),
+            next_step_date=next_step_date,
         )
 
 
-def _with(resolved: Resolved, **changes: object) -> Resolved:
-    from dataclasses import replace
-
-    return replace(resolved, **changes)  # type: ignore[arg-type]
+def settings_for(
+    settings: Settings, customer: Customer, invoice: Invoice | None = None
+) -> Resolved:
+    """The effective settings: invoice, then client, then its groups, then the default."""
+    levels: list[tuple[str, Overrides]] = []
+    if invoice is not None and invoice.id in settings.invoices:
+        levels.append(("invoice", settings.invoices[invoice.id]))
+    levels.append(("client", settings.client(customer.id)))
+    levels.extend(
+        (f"group {tag}", settings.groups[tag])
+        for tag in sorted(customer.tags)
+        if tag in settings.groups
+    )
+    defaults = settings.defaults
+    resolved = resolve(
+        levels,
+        language=customer.language,
+        kind=customer.kind,
+        default_tone=defaults.tone,
+        default_channels=defaults.channels,
+        default_minimum=defaults.minimum,
+    )
+    if resolved.sources["policy"] == "default":
+        resolved = replace(resolved, policy=defaults.policy)
+    return resolved
 
 
 def plan_reminders(

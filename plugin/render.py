@@ -91,6 +91,10 @@ def render_reminder(reminder: PlannedReminder, settings: Settings) -> RenderedMe
         "total_due": format_money(reminder.amount_due, locale),
         "payment_reference": ", ".join(str(row["reference"]) for row in invoices),
         "tone": reminder.tone,
+        "stage": reminder.stage,
+        "next_step_date": (
+            format_date(reminder.next_step_date, locale) if reminder.next_step_date else None
+        ),
     }
     env = _environment(templates_dir())
     base = f"{reminder.channel}/{reminder.language}/{reminder.template or reminder.stage}"

@@ -395,6 +395,12 @@ class Store:
                 {"value": json.dumps(value, ensure_ascii=False), "updated_at": _iso(at)},
             )
 
+    def delete_setting(self, scope: str, key: str) -> None:
+        with self._begin() as connection:
+            connection.execute(
+                settings.delete().where(settings.c.scope == scope, settings.c.key == key)
+            )
+
     def settings_in(self, scope_prefix: str) -> dict[str, dict[str, Any]]:
         """All settings whose scope starts with the prefix, as {scope: {key: value}}."""
         query = sa.select(settings.c.scope, settings.c.key, settings.c.value).where(

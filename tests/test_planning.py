@@ -116,8 +116,8 @@ def sent(result: Plan, at: datetime) -> tuple[SentReminder, ...]:
     )
 
 
-def one(customers=(customer(),), **kwargs) -> LedgerSnapshot:
-    return LedgerSnapshot(customers=tuple(customers), **kwargs)
+def one(customers: tuple[Customer, ...] | None = None, **kwargs) -> LedgerSnapshot:
+    return LedgerSnapshot(customers=customers or (customer(),), **kwargs)
 
 
 OVERDUE = date(2026, 11, 10)  # + 3 business days = Friday 13 November

@@ -29,10 +29,19 @@ ALREADY_PAID = {
     "de": "Sollten Sie die Zahlung bereits veranlasst haben",
     "vi": "Nếu Quý khách đã thanh toán",
 }
+# Before the due date: "if you have already arranged payment".
+ALREADY_ARRANGED = {
+    "en": "If you have already arranged payment",
+    "nl": "Heeft u de betaling al in gang gezet?",
+    "fr": "Si vous avez déjà procédé au règlement",
+    "nb": "Har du allerede satt i gang betalingen",
+    "de": "Sollten Sie die Zahlung bereits veranlasst haben",
+    "vi": "Nếu Quý khách đã sắp xếp thanh toán",
+}
 ENGLISH_WORDS = re.compile(r"\b(Dear|invoice|reminder|outstanding|Thank you|regards|due)\b")
 
 
-def reminder_for(language: str, count: int) -> PlannedReminder:
+def reminder_for(language: str, count: int, stage: str = "first") -> PlannedReminder:
     currency = CURRENCY[language]
     customer = Customer(
         id="C9",
@@ -58,11 +67,13 @@ def reminder_for(language: str, count: int) -> PlannedReminder:
     )
     ids = [i.id for i in invoices]
     return PlannedReminder(
-        key=reminder_key("ledger", "C9", ids, "first", "email"),
+        key=reminder_key("ledger", "C9", ids, stage, "email"),
         source="ledger",
         customer=customer,
         invoices=invoices,
-        stage="first",
+        stage=stage,
+        template=stage,
+        next_step_date=date(2026, 12, 6),
         channel="email",
         recipients=customer.emails,
         language=language,
@@ -70,12 +81,13 @@ def reminder_for(language: str, count: int) -> PlannedReminder:
     )
 
 
+@pytest.mark.parametrize("stage", ["courtesy", "first", "second", "final"])
 @pytest.mark.parametrize("count", [1, 3])
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_complete_reminder_in_every_language(
-    language: str, count: int, demo_settings: Settings
+    language: str, count: int, stage: str, demo_settings: Settings
 ) -> None:
-    reminder = reminder_for(language, count)
+    reminder = reminder_for(language, count, stage)
     rendered = render_reminder(reminder, demo_settings)
     locale = {
         "en": "en_GB",
@@ -93,7 +105,9 @@ def test_a_complete_reminder_in_every_language(
         assert format_money(invoice.amount_due, locale) in text
         assert invoice.online_url and invoice.online_url in text
     assert format_money(reminder.amount_due, locale) in text
-    assert ALREADY_PAID[language] in text
+    assert (ALREADY_ARRANGED if stage == "courtesy" else ALREADY_PAID)[language] in text
+    if stage in ("second", "final"):
+        assert format_date(date(2026, 12, 6), locale) in text, "the pay-by date is named"
     company = demo_settings.company
     for detail in (
         company.name,
