@@ -53,20 +53,25 @@ def payment_behaviour(snapshot: LedgerSnapshot) -> Mapping[str, PaymentBehaviour
             last_paid[payment.invoice_id] = payment.date
     counts: dict[str, list[int]] = {}
     latest: dict[str, date] = {}
+    paid_status = InvoiceStatus.PAID
     for invoice in snapshot.invoices:
         paid_on = last_paid.get(invoice.id)
         if paid_on is None:
             continue
         customer = invoice.customer_id
-        if latest.get(customer) is None or paid_on > latest[customer]:
+        known = latest.get(customer)
+        if known is None or paid_on > known:
             latest[customer] = paid_on
-        if invoice.status is not InvoiceStatus.PAID:
+        if invoice.status is not paid_status:
             continue
-        days_late = max(0, (paid_on - invoice.due_date).days)
-        row = counts.setdefault(customer, [0, 0, 0])
+        days_late = (paid_on - invoice.due_date).days
+        row = counts.get(customer)
+        if row is None:
+            row = counts[customer] = [0, 0, 0]
         row[0] += 1
-        row[1] += 1 if days_late > 0 else 0
-        row[2] += days_late
+        if days_late > 0:
+            row[1] += 1
+            row[2] += days_late
     customers = set(counts) | set(latest)
     result = {}
     for customer in customers:

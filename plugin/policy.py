@@ -174,6 +174,9 @@ class Overrides:
         return all(getattr(self, f.name) is None for f in fields(self))
 
 
+_OVERRIDE_FIELDS = tuple(item.name for item in fields(Overrides))
+
+
 @dataclass(frozen=True, slots=True)
 class Resolved:
     """A client's (or an invoice's) effective settings, and where each came from."""
@@ -204,11 +207,11 @@ def resolve(
     values: dict[str, object] = {}
     sources: dict[str, str] = {}
     for level_name, overrides in levels:
-        for item in fields(Overrides):
-            value = getattr(overrides, item.name)
-            if value is not None and item.name not in values:
-                values[item.name] = value
-                sources[item.name] = level_name
+        for name in _OVERRIDE_FIELDS:
+            value = getattr(overrides, name)
+            if value is not None and name not in values:
+                values[name] = value
+                sources[name] = level_name
     # A pause's reason belongs to the level that set the pause.
     if "pause_until" in values and sources.get("pause_reason") != sources["pause_until"]:
         level = dict(levels)[sources["pause_until"]]

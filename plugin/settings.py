@@ -118,9 +118,6 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(item) for item in value]
     if isinstance(value, dt.date | dt.datetime | dt.time):
         return value.isoformat()
-    if isinstance(value, float):
-        # Floats cannot say 0.10 exactly; amounts must be written as strings.
-        return {"float": value}
     return value
 
 
@@ -149,8 +146,9 @@ def validate_settings_data(data: Mapping[str, Any], file: Path | str) -> None:
     message = error.message
     if error.schema.get("format") == "date":
         message = f"{error.instance!r} is not a date; write it as 2026-12-01, without quotes"
-    elif isinstance(error.instance, dict) and "float" in error.instance:
-        message = f'{error.instance["float"]} must be written as a string, such as "5.00"'
+    elif isinstance(error.instance, float):
+        # A float cannot say 0.10 exactly, so amounts are written as strings.
+        message = f'{error.instance} must be written as a string, such as "5.00"'
     raise ConfigError(f"{file}: field {path or '(top level)'!r}: {message}")
 
 

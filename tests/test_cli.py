@@ -139,7 +139,7 @@ def test_plan_json_explains_every_open_invoice(demo_workspace: Path) -> None:
     plan = json.loads(result.output)
     assert plan["reminders"], "the demo always has something due"
     codes = {skip["code"] for skip in plan["skips"]}
-    assert {"disputed", "paused", "promised", "not_due_yet", "paid", "excluded"} <= codes
+    assert {"disputed", "paused", "promised", "not_due_yet", "draft", "excluded"} <= codes
     reminded = {i for r in plan["reminders"] for i in r["invoice_ids"]}
     skipped = {s["invoice_id"] for s in plan["skips"]}
     assert reminded.isdisjoint(skipped)

@@ -130,8 +130,6 @@ OVERDUE = date(2026, 11, 10)  # + 3 business days = Friday 13 November
     ("changes", "code"),
     [
         ({"status": InvoiceStatus.DRAFT}, "draft"),
-        ({"status": InvoiceStatus.VOIDED}, "voided"),
-        ({"amount_due": Money.of("0", "EUR"), "status": InvoiceStatus.PAID}, "paid"),
         ({"disputed": True}, "disputed"),
         ({"on_hold": True}, "on_hold"),
         ({"due_date": date(2026, 11, 20)}, "not_due_yet"),
@@ -143,6 +141,20 @@ def test_invoices_that_get_no_reminder(changes: dict[str, object], code: str) ->
     assert result.reminders == ()
     assert codes(result) == {"I1": code}
     assert result.skips[0].reason
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"status": InvoiceStatus.VOIDED},
+        {"amount_due": Money.of("0", "EUR"), "status": InvoiceStatus.PAID},
+        {"amount_due": Money.of("0", "EUR")},  # open in name, but nothing is owed
+    ],
+)
+def test_closed_invoices_are_neither_reminded_nor_listed(changes: dict[str, object]) -> None:
+    result = plan(one(invoices=(invoice("I1", OVERDUE, **changes),)))
+    assert result.reminders == ()
+    assert result.skips == ()
 
 
 def test_partial_payment_reminds_about_the_remainder() -> None:
@@ -597,10 +609,13 @@ def test_properties_hold_over_many_runs(ledger, days) -> None:
             client = settings_.client(item.customer_id)
             assert not client.excluded
             assert client.pause_until is None or client.pause_until < moment.date()
-        # Every invoice is either reminded or explained, never both, never neither.
+        # Every open item is either reminded or explained, never both, never neither.
         explained = {skip.invoice_id for skip in result.skips}
         assert explained.isdisjoint(ids)
-        assert explained | set(ids) == {i.id for i in snapshot.invoices}
+        open_items = {
+            i.id for i in snapshot.invoices if i.status is InvoiceStatus.DRAFT or i.is_open
+        }
+        assert explained | set(ids) == open_items
         new = sent(result, moment)
         for reminder in new:
             # Never two messages on one channel to a client within the gap.
