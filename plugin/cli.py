@@ -520,7 +520,7 @@ def plan_as_json(result: Plan) -> dict[str, Any]:
                 "charges": reminder.charges,
                 "invoice_stages": dict(reminder.invoice_stages),
                 "behaviour": str(reminder.behaviour),
-                "why": list(reminder.why),
+                "why": [{"code": r.code, "text": r.text} for r in reminder.why],
             }
             for reminder in result.reminders
         ],
@@ -603,8 +603,8 @@ def _print_plan(console: Console, result: Plan, *, explain: bool) -> None:
                 f"[bold]{reminder.customer.id}[/] {reminder.stage} by {reminder.channel}, "
                 f"tone {reminder.tone}:"
             )
-            for line in reminder.why:
-                console.print(f"  - {line}")
+            for reason in reminder.why:
+                console.print(f"  - [dim]{reason.code}[/] {reason.text}")
         if result.skips:
             console.print("[bold]Not reminded[/]")
         for skip in result.skips:

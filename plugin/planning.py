@@ -49,9 +49,11 @@ from plugin.policy import Anchor, Behaviour, Overrides, Policy, Resolved, Stage,
 from plugin.settings import Settings
 
 __all__ = [
+    "DECISIONS",
     "REASONS",
     "Plan",
     "PlannedReminder",
+    "Reason",
     "SentReminder",
     "Skip",
     "plan_reminders",
@@ -112,7 +114,7 @@ class PlannedReminder:
     charges: bool = False
     invoice_stages: Mapping[str, str] = field(default_factory=dict)
     behaviour: Behaviour = Behaviour.UNKNOWN
-    why: tuple[str, ...] = ()
+    why: tuple[Reason, ...] = ()
     #: When the next stage would follow if this one goes unanswered (for "pay by" dates).
     next_step_date: date | None = None
 
@@ -127,6 +129,26 @@ class PlannedReminder:
     @property
     def is_task(self) -> bool:
         return self.channel == "task"
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One reason behind a decision: a code for programs, a sentence for people."""
+
+    code: str
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+#: Codes of the reasons a reminder goes out.
+DECISIONS = {
+    "stage_due": "the invoice's next stage is due",
+    "promise_broken": "a promise to pay passed unpaid, so the next stage is due at once",
+    "consolidated": "several invoices share one reminder at the most advanced stage",
+    "behaviour": "the client's payment behaviour shaped the timing or tone",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +196,7 @@ class _Due:
     policy: Policy
     stage: Stage
     stage_index: int
-    why: str
+    why: Reason
 
 
 class _Planner:
@@ -405,8 +427,11 @@ class _Planner:
                 policy,
                 stage,
                 next_index,
-                f"{stage.name}: at once, the promise to pay by "
-                f"{promise.promised_date.isoformat()} was broken",
+                Reason(
+                    "promise_broken",
+                    f"{stage.name}: at once, the promise to pay by "
+                    f"{promise.promised_date.isoformat()} was broken",
+                ),
             )
         if due_day > today:
             self.skip(
@@ -425,7 +450,7 @@ class _Planner:
             why = f"{stage.name}: {days} {unit} after the due date {anchor_day.isoformat()}"
         else:
             why = f"{stage.name}: {-days} {unit} before the due date {anchor_day.isoformat()}"
-        return _Due(invoice, resolved, policy, stage, next_index, why)
+        return _Due(invoice, resolved, policy, stage, next_index, Reason("stage_due", why))
 
     def label(self, customer: Customer, policy: Policy) -> Behaviour:
         key = (customer.id, policy.name)
@@ -530,11 +555,23 @@ class _Planner:
                 next_step_date = self.add_days(
                     customer, self.today(customer), following.days, following.business_days
                 )
-        why = [item.why if len(due) == 1 else f"{item.invoice.number}: {item.why}" for item in due]
+        why = [
+            item.why
+            if len(due) == 1
+            else Reason(item.why.code, f"{item.invoice.number}: {item.why.text}")
+            for item in due
+        ]
         if len(due) > 1:
-            why.append(f"one reminder at the most advanced stage, {stage.name}")
+            why.append(
+                Reason("consolidated", f"one reminder at the most advanced stage, {stage.name}")
+            )
         if label is not Behaviour.UNKNOWN:
-            why.append(f"pays as a {label} client: {self.behaviour[customer.id].describe()}")
+            why.append(
+                Reason(
+                    "behaviour",
+                    f"pays as a {label} client: {self.behaviour[customer.id].describe()}",
+                )
+            )
         recipients: tuple[str, ...]
         if channel == "email":
             recipients = customer.emails

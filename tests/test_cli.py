@@ -257,3 +257,131 @@ def test_init_asks_when_not_told(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Company name" in result.output
     assert load_settings(target).company.email == "ar@acme.example"
+
+
+def _synced(demo_workspace: Path) -> tuple[CliRunner, str]:
+    runner = CliRunner()
+    config = str(demo_workspace / "kindly.toml")
+    result = runner.invoke(cli, ["--config", config, "sync", "--at", "2026-11-22T10:00+00:00"])
+    assert result.exit_code == 0, result.output
+    return runner, config
+
+
+def test_clients_lists_effective_settings_and_where_they_come_from(demo_workspace: Path) -> None:
+    runner, config = _synced(demo_workspace)
+    result = runner.invoke(cli, ["--config", config, "clients", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["id"]: row for row in json.loads(result.output)}
+    assert len(rows) == 14
+    assert rows["C03"]["pause_until"] == "2026-12-13"
+    assert rows["C03"]["sources"]["pause_until"] == "client"
+    assert rows["C09"]["tone"] == "firm"
+    assert rows["C14"]["excluded"] is True
+    assert rows["C06"]["language"] == "nb"
+    assert rows["C06"]["sources"]["language"] == "ledger"
+    assert rows["C01"]["behaviour"] == "chronic"
+    table = runner.invoke(cli, ["--config", config, "clients"], env={"COLUMNS": "200"})
+    assert "paused until 2026-12-13" in table.output
+
+
+def test_clients_set_changes_the_plan_and_wins_over_the_settings_file(
+    demo_workspace: Path,
+) -> None:
+    runner, config = _synced(demo_workspace)
+    at = ["--at", "2026-11-24T10:00+01:00"]
+
+    def plan_for(client: str) -> dict:
+        out = runner.invoke(cli, ["--config", config, "plan", client, "--json", *at])
+        assert out.exit_code == 0, out.output
+        return json.loads(out.output)
+
+    before = plan_for("C08")
+    assert [r["tone"] for r in before["reminders"]] == ["friendly"]
+    assert {s["customer_id"] for s in before["skips"]} <= {"C08"}
+
+    changed = runner.invoke(
+        cli,
+        [
+            "--config",
+            config,
+            "clients",
+            "set",
+            "C08",
+            "--tone",
+            "neutral",
+            "--language",
+            "en",
+            "--channels",
+            "email,sms",
+        ],
+    )
+    assert changed.exit_code == 0, changed.output
+    assert "tone neutral" in changed.output
+    after = plan_for("C08")
+    assert [(r["tone"], r["language"]) for r in after["reminders"]] == [("neutral", "en")]
+
+    paused = runner.invoke(
+        cli,
+        [
+            "--config",
+            config,
+            "clients",
+            "set",
+            "C08",
+            "--pause-until",
+            "2026-12-01",
+            "--pause-reason",
+            "new contact person",
+        ],
+    )
+    assert paused.exit_code == 0, paused.output
+    skips = plan_for("C08")["skips"]
+    assert plan_for("C08")["reminders"] == []
+    assert any(s["code"] == "paused" and "new contact person" in s["reason"] for s in skips)
+
+    # kindly.toml gives C09 a firm tone; a tone set from the command line wins.
+    runner.invoke(cli, ["--config", config, "clients", "set", "C09", "--tone", "friendly"])
+    rows = {
+        r["id"]: r
+        for r in json.loads(runner.invoke(cli, ["--config", config, "clients", "--json"]).output)
+    }
+    assert rows["C09"]["tone"] == "friendly"
+
+    reset = runner.invoke(cli, ["--config", config, "clients", "set", "C08", "--reset"])
+    assert reset.exit_code == 0
+    assert [r["tone"] for r in plan_for("C08")["reminders"]] == ["friendly"]
+
+    resume = runner.invoke(cli, ["--config", config, "clients", "set", "C03", "--resume"])
+    assert resume.exit_code == 0
+    assert "Still paused" in resume.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["clients", "set", "NOPE", "--tone", "firm"], "no client 'NOPE'"),
+        (["clients", "set", "C01", "--tone", "rude"], "Invalid value for '--tone'"),
+        (["clients", "set", "C01", "--channels", "pigeon"], "unknown channel pigeon"),
+        (["clients", "set", "C01", "--policy", "lenient"], "no policy 'lenient'"),
+        (["clients", "set", "C01"], "nothing to change"),
+        (["plan", "NOPE"], "no client 'NOPE'"),
+    ],
+)
+def test_clients_set_refuses_bad_input(demo_workspace: Path, args: list[str], message: str) -> None:
+    runner, config = _synced(demo_workspace)
+    result = runner.invoke(cli, ["--config", config, *args])
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_explain_gives_codes_and_sentences(demo_workspace: Path) -> None:
+    runner, config = _synced(demo_workspace)
+    result = runner.invoke(
+        cli,
+        ["--config", config, "plan", "C01", "--explain", "--at", "2026-11-24T10:00+01:00"],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "stage_due" in result.output
+    assert "behaviour" in result.output and "chronic" in result.output
+    assert "C01 pays:" in result.output

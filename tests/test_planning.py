@@ -20,7 +20,15 @@ from plugin.model import (
     PromiseToPay,
 )
 from plugin.money import Money
-from plugin.planning import REASONS, Plan, SentReminder, plan_reminders, recheck, reminder_key
+from plugin.planning import (
+    DECISIONS,
+    REASONS,
+    Plan,
+    SentReminder,
+    plan_reminders,
+    recheck,
+    reminder_key,
+)
 from plugin.policy import DEFAULT_POLICY, Anchor, Behaviour, Overrides, Policy, Stage
 from plugin.settings import Company, Defaults, Settings
 
@@ -414,7 +422,8 @@ def test_a_running_promise_holds_and_a_broken_one_escalates_at_once() -> None:
     # The promise passed unpaid: the second reminder at once, not 14 days after the first.
     broken = plan(promised, history=history)
     assert [r.stage for r in broken.reminders] == ["second"]
-    assert "broken" in broken.reminders[0].why[0]
+    assert broken.reminders[0].why[0].code == "promise_broken"
+    assert "broken" in broken.reminders[0].why[0].text
     # Without the promise, the second would still wait.
     assert codes(plan(snapshot, history=history)) == {"I1": "not_due_yet"}
 
@@ -463,7 +472,7 @@ def test_reliable_payers_get_a_later_friendlier_reminder_and_chronic_ones_an_ear
     assert [(r.customer.id, r.tone, r.behaviour) for r in result.reminders] == [
         ("C2", "firm", Behaviour.CHRONIC)
     ]
-    assert any("chronic" in line for line in result.reminders[0].why)
+    assert any(r.code == "behaviour" and "chronic" in r.text for r in result.reminders[0].why)
     skips = {s.invoice_id: s.next_date for s in result.skips if s.code == "not_due_yet"}
     assert skips["I1"] == date(2026, 11, 27)  # 3 + 4 business days
     assert skips["I3"] == date(2026, 11, 23)
@@ -493,10 +502,21 @@ def test_channels_fall_back_to_the_next_that_can_reach_the_client() -> None:
 # -- 9. explain, keys, purity ------------------------------------------------------------
 
 
-def test_every_skip_code_is_documented() -> None:
-    snapshot = one(invoices=(invoice("I1", OVERDUE, disputed=True),))
-    for skip in plan(snapshot).skips:
-        assert skip.code in REASONS
+def test_every_code_is_documented() -> None:
+    snapshot = one(
+        invoices=(
+            invoice("I1", OVERDUE, disputed=True),
+            invoice("I2", OVERDUE),
+            invoice("I3", date(2026, 11, 1)),
+            invoice("I4", date(2026, 12, 30)),
+        )
+    )
+    result = plan(snapshot)
+    assert {skip.code for skip in result.skips} == {"disputed", "not_due_yet"}
+    assert all(skip.code in REASONS for skip in result.skips)
+    (reminder,) = result.reminders
+    assert {r.code for r in reminder.why} == {"stage_due", "consolidated"}
+    assert all(r.code in DECISIONS for r in reminder.why)
 
 
 def test_keys_are_deterministic_and_distinguish_what_matters() -> None:
