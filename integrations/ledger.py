@@ -54,7 +54,7 @@ from plugin.model import (
     Payment,
     PromiseToPay,
 )
-from plugin.money import Money
+from plugin.money import Money, minor_unit_digits
 
 __all__ = ["NOTES_FILE", "LocalLedger"]
 
@@ -107,6 +107,15 @@ def _friendly(error: Any, instance: dict[str, Any]) -> tuple[str | None, str]:
         known = ", ".join(sorted(error.schema.get("properties", {})))
         return ".".join([*path, unknown[0]]), f"is not a known field (known fields: {known})"
     value = error.instance
+    # The most specific error may sit inside an anyOf; the amount's own description is
+    # on the enclosing schema.
+    described = [error.schema.get("description", "")]
+    parent = error.parent
+    while parent is not None:
+        described.append(parent.schema.get("description", ""))
+        parent = parent.parent
+    if any("decimal amount" in text for text in described):
+        return field, f"{value!r} is not an amount such as 1234.50"
     if error.validator == "enum":
         allowed = ", ".join(str(v) for v in error.validator_value)
         return field, f"{value!r} is not one of: {allowed}"
@@ -135,6 +144,14 @@ def _check(record: _Record, kind: str) -> None:
 
         field, message = _friendly(jsonschema.exceptions.best_match(errors), record.data)
         raise record.error(message, field)
+    currency = record.data.get("currency")
+    if currency is not None:
+        try:
+            minor_unit_digits(currency)
+        except ValueError as exc:
+            raise record.error(
+                str(exc).removeprefix(f"currency {currency!r} "), "currency"
+            ) from None
 
 
 def _csv_amount(text: str) -> str:
@@ -539,18 +556,33 @@ class LocalLedger(BookkeepingConnector):
         self.folder.mkdir(parents=True, exist_ok=True)
         # O_APPEND makes each write land at the end even with two writers; fsync makes the
         # note survive a power cut once write_note returns, since the run marks it written.
-        fd = os.open(self.notes_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.notes_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            size = os.fstat(fd).st_size
-            if size:
-                with open(self.notes_path, "rb") as existing:
-                    existing.seek(size - 1)
-                    if existing.read(1) != b"\n":
-                        os.write(fd, b"\n")
+            _drop_torn_tail(fd)
             os.write(fd, line.encode("utf-8"))
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _drop_torn_tail(fd: int) -> None:
+    """Cut a last line that a crash left half-written, so the next note starts clean.
+
+    The notes file is Kindly's own; a torn line holds no complete note (the run that wrote
+    it had not yet marked the note written, so the note is written again).
+    """
+    size = os.fstat(fd).st_size
+    if not size or os.pread(fd, 1, size - 1) == b"\n":
+        return
+    start = size
+    while start > 0:
+        chunk = os.pread(fd, min(4096, start), max(0, start - 4096))
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            os.ftruncate(fd, start - len(chunk) + newline + 1)
+            return
+        start -= len(chunk)
+    os.ftruncate(fd, 0)
 
 
 def _check_unique_ids(records: list[_Record]) -> None:

@@ -1,0 +1,505 @@
+"""The local ledger: JSON and CSV files read exactly, and every mistake named precisely."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from integrations.demo import BUNDLED_LEDGER, materialise
+from integrations.ledger import NOTES_FILE, LocalLedger
+from plugin.errors import LedgerError
+from plugin.model import CustomerKind, InvoiceStatus, Note
+
+CUSTOMERS = [
+    {"id": "C1", "name": "Bakkerij", "country": "NL", "email": "a@b.example"},
+    {
+        "id": "C2",
+        "name": "Fjord AS",
+        "country": "NO",
+        "email": ["x@f.example", "y@f.example"],
+        "kind": "consumer",
+        "tags": ["vip"],
+    },
+    {"id": "C3", "name": "Acme Inc", "country": "US", "timezone": "America/Chicago"},
+]
+INVOICES = [
+    {
+        "id": "I1",
+        "number": "N1",
+        "customer_id": "C1",
+        "issue_date": "2026-10-01",
+        "due_date": "2026-10-31",
+        "currency": "EUR",
+        "total": 100.10,
+    },
+    {
+        "id": "I2",
+        "number": "N2",
+        "customer_id": "C1",
+        "issue_date": "2026-10-01",
+        "due_date": "2026-10-31",
+        "currency": "EUR",
+        "total": "250.00",
+    },
+    {
+        "id": "I3",
+        "number": "N3",
+        "customer_id": "C2",
+        "issue_date": "2026-10-01",
+        "due_date": "2026-10-15",
+        "currency": "NOK",
+        "total": "1000",
+        "amount_due": "400",
+    },
+    {
+        "id": "I4",
+        "number": "N4",
+        "customer_id": "C3",
+        "issue_date": "2026-10-01",
+        "due_date": "2026-10-15",
+        "currency": "USD",
+        "total": "80",
+        "status": "draft",
+    },
+]
+PAYMENTS = [
+    {"id": "P1", "invoice_id": "I1", "date": "2026-11-01", "amount": "40.05", "currency": "EUR"},
+    {"id": "P2", "invoice_id": "I2", "date": "2026-11-02", "amount": "300", "currency": "EUR"},
+]
+CREDITS = [
+    {
+        "id": "K1",
+        "number": "CN1",
+        "customer_id": "C1",
+        "date": "2026-11-03",
+        "currency": "EUR",
+        "total": "20.00",
+        "allocations": [{"invoice_id": "I1", "amount": "10.00"}],
+    },
+]
+
+
+def write_json(folder: Path, **files: list[dict]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem, records in files.items():
+        (folder / f"{stem}.json").write_text(json.dumps(records), encoding="utf-8")
+    return folder
+
+
+def ledger(tmp_path: Path, **overrides: list[dict]) -> Path:
+    files = {
+        "customers": CUSTOMERS,
+        "invoices": INVOICES,
+        "payments": PAYMENTS,
+        "credit_notes": CREDITS,
+    }
+    files.update(overrides)
+    return write_json(tmp_path / "ledger", **files)
+
+
+def read(folder: Path):
+    return LocalLedger(folder).read_snapshot()
+
+
+def test_a_json_ledger_reads_exactly(tmp_path: Path) -> None:
+    snap = read(ledger(tmp_path))
+    customers = snap.customers_by_id
+    assert customers["C1"].language == "nl" and customers["C1"].timezone == "Europe/Amsterdam"
+    assert customers["C2"].language == "nb" and customers["C2"].emails == (
+        "x@f.example",
+        "y@f.example",
+    )
+    assert customers["C2"].kind is CustomerKind.CONSUMER and customers["C2"].tags == {"vip"}
+    invoices = snap.invoices_by_id
+    assert invoices["I1"].total.amount == Decimal("100.10")  # a JSON number, read exactly
+    # 100.10 - 40.05 paid - 10.00 credited
+    assert invoices["I1"].amount_due.amount == Decimal("50.05")
+    assert invoices["I1"].status is InvoiceStatus.OPEN
+    assert invoices["I2"].amount_due.amount == 0  # overpaid: nothing owed, never negative
+    assert invoices["I2"].status is InvoiceStatus.PAID
+    assert invoices["I3"].amount_due.amount == Decimal("400")  # the tool's own figure wins
+    assert invoices["I4"].status is InvoiceStatus.DRAFT
+    assert snap.credit_notes[0].remaining_credit.amount == Decimal("10.00")
+
+
+def csv_ledger(folder: Path, delimiter: str, decimal: str) -> Path:
+    folder.mkdir(parents=True)
+    d = delimiter
+    amount = {"100.10": "100,10", "40.05": "40,05", "1000": "1.000,00"} if decimal == "," else {}
+    a = lambda v: amount.get(v, v)  # noqa: E731 - a table lookup reads best inline
+    (folder / "customers.csv").write_text(
+        "\ufeff"
+        + d.join(["id", "name", "country", "email", "kind", "tags", "timezone"])
+        + "\n"
+        + d.join(["C1", "Bakkerij", "NL", "a@b.example", "", "", ""])
+        + "\n"
+        + "\n"
+        + d.join(["C2", "Fjord AS", "NO", '"x@f.example;y@f.example"', "consumer", "vip", ""])
+        + "\n"
+        + d.join(["C3", "Acme Inc", "US", "", "", "", "America/Chicago"])
+        + "\n",
+        encoding="utf-8",
+    )
+    header = [
+        "id",
+        "number",
+        "customer_id",
+        "issue_date",
+        "due_date",
+        "currency",
+        "total",
+        "amount_due",
+        "status",
+        "disputed",
+    ]
+    rows = [
+        ["I1", "N1", "C1", "2026-10-01", "2026-10-31", "EUR", a("100.10"), "", "", "no"],
+        ["I2", "N2", "C1", "2026-10-01", "2026-10-31", "EUR", "250.00", "", "", ""],
+        ["I3", "N3", "C2", "2026-10-01", "2026-10-15", "NOK", a("1000"), "400", "", "No"],
+        ["I4", "N4", "C3", "2026-10-01", "2026-10-15", "USD", "80", "", "draft", ""],
+    ]
+    (folder / "invoices.csv").write_text(
+        "\n".join(d.join(r) for r in [header, *rows]) + "\n", encoding="utf-8"
+    )
+    (folder / "payments.csv").write_text(
+        d.join(["id", "invoice_id", "date", "amount", "currency"])
+        + "\n"
+        + d.join(["P1", "I1", "2026-11-01", a("40.05"), "EUR"])
+        + "\n"
+        + d.join(["P2", "I2", "2026-11-02", "300", "EUR"])
+        + "\n",
+        encoding="utf-8",
+    )
+    (folder / "credit_notes.csv").write_text(
+        d.join(["id", "number", "customer_id", "date", "currency", "total"])
+        + "\n"
+        + d.join(["K1", "CN1", "C1", "2026-11-03", "EUR", "20.00"])
+        + "\n",
+        encoding="utf-8",
+    )
+    (folder / "credit_note_allocations.csv").write_text(
+        d.join(["credit_note_id", "invoice_id", "amount"])
+        + "\n"
+        + d.join(["K1", "I1", "10.00"])
+        + "\n",
+        encoding="utf-8",
+    )
+    return folder
+
+
+@pytest.mark.parametrize(("delimiter", "decimal"), [(",", "."), (";", ","), ("\t", ".")])
+def test_csv_exports_read_the_same_as_json(tmp_path: Path, delimiter: str, decimal: str) -> None:
+    from_json = read(ledger(tmp_path / "j"))
+    from_csv = read(csv_ledger(tmp_path / "c", delimiter, decimal))
+    for kind in ("customers", "invoices", "payments", "credit_notes"):
+        assert sorted(getattr(from_csv, kind), key=repr) == sorted(
+            getattr(from_json, kind), key=repr
+        ), kind
+
+
+def error_for(tmp_path: Path, **overrides: list[dict]) -> LedgerError:
+    with pytest.raises(LedgerError) as caught:
+        read(ledger(tmp_path, **overrides))
+    return caught.value
+
+
+def changed(records: list[dict], index: int, **fields: object) -> list[dict]:
+    copy = [dict(r) for r in records]
+    for name, value in fields.items():
+        if value is None:
+            copy[index].pop(name)
+        else:
+            copy[index][name] = value
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("stem", "records", "where", "field", "words"),
+    [
+        (
+            "invoices",
+            changed(INVOICES, 1, due_date=None),
+            "record 2 (id I2)",
+            "due_date",
+            "required",
+        ),
+        (
+            "invoices",
+            changed(INVOICES, 1, colour="red"),
+            "record 2 (id I2)",
+            "colour",
+            "not a known field",
+        ),
+        (
+            "invoices",
+            changed(INVOICES, 0, due_date="2026-02-30"),
+            "record 1 (id I1)",
+            "due_date",
+            "not a date",
+        ),
+        (
+            "invoices",
+            changed(INVOICES, 0, total="12,3,4"),
+            "record 1 (id I1)",
+            "total",
+            "not an amount",
+        ),
+        (
+            "invoices",
+            changed(INVOICES, 0, currency="EURO"),
+            "record 1 (id I1)",
+            "currency",
+            "ISO 4217",
+        ),
+        (
+            "invoices",
+            changed(INVOICES, 0, currency="XYZ"),
+            "record 1 (id I1)",
+            "currency",
+            "not an ISO 4217 code",
+        ),
+        (
+            "invoices",
+            changed(INVOICES, 2, customer_id="C9"),
+            "record 3 (id I3)",
+            "customer_id",
+            "'C9', which is not in customers",
+        ),
+        (
+            "invoices",
+            changed(INVOICES, 0, due_date="2026-09-01"),
+            "record 1 (id I1)",
+            "due_date",
+            "before the issue date",
+        ),
+        (
+            "invoices",
+            changed(INVOICES, 2, amount_due="2000"),
+            "record 3 (id I3)",
+            "amount_due",
+            "more than the invoice total",
+        ),
+        ("invoices", changed(INVOICES, 1, id="I1"), "record 2 (id I1)", "id", "more than once"),
+        (
+            "invoices",
+            changed(INVOICES, 3, status="sent"),
+            "record 4 (id I4)",
+            "status",
+            "not one of",
+        ),
+        (
+            "payments",
+            changed(PAYMENTS, 0, currency="USD"),
+            "record 1 (id P1)",
+            "currency",
+            "invoice I1 is in EUR",
+        ),
+        (
+            "payments",
+            changed(PAYMENTS, 1, invoice_id="I9"),
+            "record 2 (id P2)",
+            "invoice_id",
+            "not in invoices",
+        ),
+        (
+            "credit_notes",
+            [{**CREDITS[0], "allocations": [{"invoice_id": "I3", "amount": "1"}]}],
+            "record 1 (id K1)",
+            "allocations.0.invoice_id",
+            "is in NOK",
+        ),
+        (
+            "credit_notes",
+            [{**CREDITS[0], "allocations": [{"invoice_id": "I1", "amount": "25"}]}],
+            "record 1 (id K1)",
+            "allocations",
+            "more than the credit note total",
+        ),
+        (
+            "customers",
+            changed(CUSTOMERS, 2, timezone=None),
+            "record 3 (id C3)",
+            "timezone",
+            "several time zones",
+        ),
+        (
+            "customers",
+            changed(CUSTOMERS, 0, language="es"),
+            "record 1 (id C1)",
+            "language",
+            "not one of",
+        ),
+    ],
+)
+def test_mistakes_name_the_file_the_record_and_the_field(
+    tmp_path: Path, stem: str, records: list[dict], where: str, field: str, words: str
+) -> None:
+    error = error_for(tmp_path, **{stem: records})
+    assert error.file.endswith(f"{stem}.json")
+    assert error.record == where
+    assert error.field == field
+    assert words in error.reason
+    assert f"{stem}.json, {where}, field '{field}'" in str(error)
+
+
+def test_csv_mistakes_name_the_row(tmp_path: Path) -> None:
+    folder = csv_ledger(tmp_path / "c", ";", ",")
+    text = (
+        (folder / "invoices.csv")
+        .read_text(encoding="utf-8")
+        .replace("2026-10-15;NOK", "15-10-2026;NOK")
+    )
+    (folder / "invoices.csv").write_text(text, encoding="utf-8")
+    with pytest.raises(LedgerError) as caught:
+        read(folder)
+    assert caught.value.record == "row 4 (id I3)"
+    assert caught.value.field == "due_date"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "words"),
+    [
+        ("invoices.json", '[{"id": "I1",}]', "not valid JSON"),
+        ("invoices.json", '{"id": "I1"}', "JSON array"),
+        ("invoices.csv", "id,number\nI1,N1,extra\n", "more cells than the header"),
+        ("invoices.csv", b"id,number\n\xff\xfe\n", "not UTF-8"),
+        ("invoices.csv", "id,disputed\nI1,perhaps\n", "not yes or no"),
+    ],
+)
+def test_broken_files(tmp_path: Path, name: str, content: str | bytes, words: str) -> None:
+    folder = write_json(tmp_path / "ledger", customers=CUSTOMERS)
+    path = folder / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    with pytest.raises(LedgerError) as caught:
+        read(folder)
+    assert words in str(caught.value)
+    assert name in str(caught.value)
+
+
+def test_json_errors_say_line_and_column(tmp_path: Path) -> None:
+    folder = write_json(tmp_path / "ledger", customers=CUSTOMERS)
+    (folder / "invoices.json").write_text('[\n  {"id": "I1",}\n]', encoding="utf-8")
+    with pytest.raises(LedgerError, match=r"line 2, column"):
+        read(folder)
+
+
+def test_both_formats_or_none_is_an_error(tmp_path: Path) -> None:
+    folder = ledger(tmp_path)
+    (folder / "invoices.csv").write_text("id\n", encoding="utf-8")
+    with pytest.raises(LedgerError, match=r"both invoices\.json and invoices\.csv"):
+        read(folder)
+    (folder / "invoices.csv").unlink()
+    (folder / "customers.json").unlink()
+    with pytest.raises(LedgerError, match=r"no customers\.json or customers\.csv"):
+        read(folder)
+    with pytest.raises(LedgerError, match="is not a folder"):
+        read(tmp_path / "nowhere")
+
+
+def _listing(folder: Path) -> dict[str, tuple[int, bytes]]:
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.iterdir()}
+
+
+def test_a_bad_ledger_changes_nothing(tmp_path: Path) -> None:
+    folder = ledger(tmp_path, payments=changed(PAYMENTS, 1, invoice_id="I9"))
+    before = _listing(folder)
+    with pytest.raises(LedgerError):
+        read(folder)
+    assert _listing(folder) == before
+
+
+def note(n: int) -> Note:
+    return Note(
+        f"kindly-{n}",
+        datetime.fromisoformat("2026-11-22T10:00:00+01:00"),
+        f"Kindly sent reminder {n} – für Müller",
+        "C1",
+        ("I1",),
+        f"k{n}",
+        "first",
+        "email",
+    )
+
+
+def test_notes_are_appended_and_read_back(tmp_path: Path) -> None:
+    folder = ledger(tmp_path)
+    before = _listing(folder)
+    connector = LocalLedger(folder)
+    connector.write_note(note(1))
+    connector.write_note(note(2))
+    assert connector.read_notes() == (note(1), note(2))
+    after = _listing(folder)
+    assert {k: v for k, v in after.items() if k != NOTES_FILE} == before
+    assert read(folder).notes == (note(1), note(2))
+
+
+def test_a_torn_last_line_is_ignored_and_never_merged(tmp_path: Path) -> None:
+    folder = ledger(tmp_path)
+    connector = LocalLedger(folder)
+    connector.write_note(note(1))
+    with open(folder / NOTES_FILE, "a", encoding="utf-8") as stream:
+        stream.write('{"id": "kindly-torn", "crea')  # the process died mid-write
+    assert connector.read_notes() == (note(1),)
+    connector.write_note(note(2))
+    assert connector.read_notes() == (note(1), note(2))
+
+
+def test_a_corrupted_note_line_is_reported(tmp_path: Path) -> None:
+    folder = ledger(tmp_path)
+    (folder / NOTES_FILE).write_text('{"id": "x"}\n', encoding="utf-8")
+    with pytest.raises(LedgerError) as caught:
+        LocalLedger(folder).read_notes()
+    assert caught.value.record == "line 1"
+    assert NOTES_FILE in caught.value.file
+
+
+@pytest.mark.parametrize("today", [date(2026, 11, 22), date(2028, 2, 29), date(2027, 1, 1)])
+def test_the_bundled_demo_ledger_is_a_real_small_business(tmp_path: Path, today: date) -> None:
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    for source in BUNDLED_LEDGER.glob("*.json"):
+        data = materialise(json.loads(source.read_text(encoding="utf-8")), today)
+        (folder / source.name).write_text(json.dumps(data), encoding="utf-8")
+    snap = read(folder)
+    assert len(snap.customers) >= 12
+    assert {c.language for c in snap.customers} == {"nl", "fr", "nb", "de", "vi", "en"}
+    assert len(snap.invoices) >= 60
+    assert {i.currency for i in snap.invoices} >= {"EUR", "NOK", "GBP", "VND"}
+    partial = [i for i in snap.invoices if i.is_open and i.amount_due < i.total]
+    assert partial, "a partial payment"
+    assert snap.credit_notes and any(i.disputed for i in snap.invoices)
+    assert any(c.kind is CustomerKind.CONSUMER and c.country == "NL" for c in snap.customers)
+    assert snap.promises and len(snap.appointments) >= 4
+    overdue = [i for i in snap.invoices if i.is_open and i.due_date < today]
+    assert len(overdue) >= 10, "the demo always has something due"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.decimals(min_value=Decimal("0.01"), max_value=Decimal("400"), places=2), max_size=6)
+)
+def test_amount_due_is_what_is_left_never_negative(payments: list[Decimal]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        base = Path(folder)
+        records = [
+            {
+                "id": f"P{n}",
+                "invoice_id": "I2",
+                "date": "2026-11-01",
+                "amount": str(amount),
+                "currency": "EUR",
+            }
+            for n, amount in enumerate(payments)
+        ]
+        snap = read(ledger(base, payments=records, credit_notes=[]))
+        due = snap.invoices_by_id["I2"].amount_due.amount
+        assert due == max(Decimal("0"), Decimal("250.00") - sum(payments, Decimal(0)))
+        assert due >= 0

@@ -1,0 +1,282 @@
+"""Kindly's state store on real SQLite and, where one runs, real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from plugin.errors import StoreError
+from plugin.model import (
+    Appointment,
+    Attendee,
+    CreditAllocation,
+    CreditNote,
+    Customer,
+    CustomerKind,
+    Invoice,
+    LedgerSnapshot,
+    Note,
+    Payment,
+    PromiseToPay,
+)
+from plugin.money import Money
+from plugin.store import SCHEMA_REVISION, ReminderRecord, Store
+
+POSTGRES_URL = os.environ.get(
+    "KINDLY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+AT = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+def _postgres_or_skip() -> None:
+    try:
+        engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception as exc:
+        pytest.skip(f"no PostgreSQL at {POSTGRES_URL}: {type(exc).__name__}")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'kindly.sqlite3'}"
+        return
+    _postgres_or_skip()
+    # Each test gets a schema of its own, dropped afterwards, so tests never meet.
+    schema = f"kindly_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    opened = Store.open(store_url)
+    yield opened
+    opened.close()
+
+
+def snapshot() -> LedgerSnapshot:
+    oslo = timezone(timedelta(hours=1))
+    return LedgerSnapshot(
+        customers=(
+            Customer(
+                "C1",
+                "Công ty TNHH Sen Vàng",
+                contact_name="Nguyễn Thị Lan",
+                emails=("a@x.example", "b@x.example"),
+                language="vi",
+                country="VN",
+                timezone="Asia/Ho_Chi_Minh",
+                tags=frozenset({"vip", "asia"}),
+                address=("12 Nguyễn Huệ", "TP HCM"),
+            ),
+            Customer(
+                "C2",
+                "Müller & Söhne",
+                language="de",
+                country="DE",
+                timezone="Europe/Berlin",
+                kind=CustomerKind.CONSUMER,
+            ),
+        ),
+        invoices=(
+            Invoice(
+                "I1",
+                "NS-1",
+                "C1",
+                date(2026, 1, 1),
+                date(2026, 1, 31),
+                Money.of("150000000", "VND"),
+                Money.of("50000000", "VND"),
+                online_url="https://pay.example/1",
+                reference="NS-1",
+            ),
+            Invoice(
+                "I2",
+                "NS-2",
+                "C2",
+                date(2026, 2, 1),
+                date(2026, 2, 1),
+                Money.of("19.99", "EUR"),
+                Money.of("19.99", "EUR"),
+                disputed=True,
+            ),
+        ),
+        payments=(Payment("P1", "I1", date(2026, 2, 2), Money.of("100000000", "VND")),),
+        credit_notes=(
+            CreditNote(
+                "N1",
+                "CN-1",
+                "C2",
+                date(2026, 2, 3),
+                Money.of("5.00", "EUR"),
+                (CreditAllocation("I2", Money.of("2.50", "EUR"), date(2026, 2, 4)),),
+            ),
+        ),
+        promises=(PromiseToPay("I2", date(2026, 3, 1), date(2026, 2, 20), note="called"),),
+        appointments=(
+            Appointment(
+                "A1",
+                "Review",
+                datetime(2026, 3, 1, 10, tzinfo=oslo),
+                datetime(2026, 3, 1, 11, tzinfo=oslo),
+                attendees=(Attendee("Lan", "a@x.example", "+84 28 5555 0123"),),
+                customer_id="C1",
+            ),
+        ),
+        notes=(Note("kindly-1", AT, "sent", "C1", ("I1",), "k1", "first", "email"),),
+    )
+
+
+def test_a_new_database_is_migrated_to_the_newest_schema(store: Store, store_url: str) -> None:
+    assert store.schema_revision() == SCHEMA_REVISION
+    again = Store.open(store_url)
+    assert again.schema_revision() == SCHEMA_REVISION
+    again.close()
+
+
+def test_snapshots_round_trip_exactly(store: Store) -> None:
+    assert store.load_snapshot("ledger") is None
+    original = snapshot()
+    store.replace_snapshot("ledger", original, AT)
+    loaded = store.load_snapshot("ledger")
+    assert loaded is not None
+    for kind in (
+        "customers",
+        "invoices",
+        "payments",
+        "credit_notes",
+        "promises",
+        "appointments",
+        "notes",
+    ):
+        assert sorted(getattr(loaded, kind), key=repr) == sorted(
+            getattr(original, kind), key=repr
+        ), kind
+    assert loaded.appointments[0].start.utcoffset() == timedelta(hours=1)
+    assert loaded.invoices_by_id["I2"].total.amount == original.invoices[1].total.amount
+    # Another source is kept apart.
+    assert store.load_snapshot("xero:other") is None
+
+
+def test_replacing_a_snapshot_removes_what_is_gone_and_is_all_or_nothing(store: Store) -> None:
+    store.replace_snapshot("ledger", snapshot(), AT)
+    smaller = LedgerSnapshot(customers=snapshot().customers[:1])
+    store.replace_snapshot("ledger", smaller, AT)
+    loaded = store.load_snapshot("ledger")
+    assert loaded is not None
+    assert [c.id for c in loaded.customers] == ["C1"]
+    assert loaded.invoices == ()
+
+    class Unstorable:
+        id = "X"
+
+    broken = LedgerSnapshot(customers=snapshot().customers, invoices=(Unstorable(),))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        store.replace_snapshot("ledger", broken, AT)
+    kept = store.load_snapshot("ledger")
+    assert kept is not None
+    assert [c.id for c in kept.customers] == ["C1"]
+
+
+def test_bookmarks_and_settings(store: Store) -> None:
+    assert store.get_bookmark("xero:1", "invoices") is None
+    store.set_bookmark("xero:1", "invoices", "2026-11-01T00:00:00Z", AT)
+    store.set_bookmark("xero:1", "invoices", "2026-11-22T00:00:00Z", AT)
+    assert store.get_bookmark("xero:1", "invoices") == "2026-11-22T00:00:00Z"
+    store.set_setting("client:C_1", "tone", "firm", AT)
+    store.set_setting("client:C%1", "tone", "neutral", AT)
+    store.set_setting("client:C_1", "channels", ["email", "sms"], AT)
+    assert store.get_setting("client:C_1", "channels") == ["email", "sms"]
+    # "_" and "%" in a prefix match literally, not as LIKE wildcards.
+    assert store.settings_in("client:C_") == {
+        "client:C_1": {"tone": "firm", "channels": ["email", "sms"]}
+    }
+    store.delete_setting("client:C_1", "tone")
+    assert store.settings_in("client:C_1") == {"client:C_1": {"channels": ["email", "sms"]}}
+
+
+def record(key: str = "k1", **changes: object) -> ReminderRecord:
+    base = {
+        "key": key,
+        "source": "ledger",
+        "customer_id": "C1",
+        "invoice_ids": ("I1", "I2"),
+        "invoice_numbers": ("NS-1", "NS-2"),
+        "stage": "second",
+        "channel": "email",
+        "recipient": "a@x.example",
+        "amount": "€ 10,00",
+        "currency": "EUR",
+        "status": "sending",
+        "planned_at": AT,
+        "invoice_stages": {"I1": "second", "I2": "first"},
+    }
+    base.update(changes)
+    return ReminderRecord(**base)  # type: ignore[arg-type]
+
+
+def test_the_reminder_log(store: Store) -> None:
+    assert store.record_intent(record()) is True
+    assert store.record_intent(record()) is False, "a key is logged once"
+    store.record_intent(record("k2", source="xero:1"))
+    store.record_intent(record("k3"))
+    sent_at = datetime(2026, 11, 22, 11, 0, tzinfo=timezone(timedelta(hours=1)))
+    store.mark_sent("k1", sent_at, "<m@x>", "outbox/k1.eml")
+    store.mark_note_written("k1", AT)
+    store.mark_failed("k3", "mailbox full")
+    k1 = store.reminder("k1")
+    assert k1 is not None
+    assert (k1.status, k1.message_id, k1.detail) == ("sent", "<m@x>", "outbox/k1.eml")
+    assert k1.sent_at == sent_at and k1.sent_at.tzinfo is not None
+    assert k1.invoice_stages == {"I1": "second", "I2": "first"}
+    assert k1.invoice_numbers == ("NS-1", "NS-2")
+    assert [r.key for r in store.reminders("ledger")] == ["k1", "k3"]
+    assert [r.key for r in store.reminders(statuses=("failed",))] == ["k3"]
+    store.forget_intent("k1")  # only an intent still "sending" can be forgotten
+    assert store.reminder("k1") is not None
+    store.forget_intent("k2")
+    assert store.reminder("k2") is None
+    with pytest.raises(StoreError):
+        store.mark_sent("nope", AT, None, "")
+    with pytest.raises(ValueError, match="time zone"):
+        store.record_intent(record("k4", planned_at=datetime(2026, 11, 22, 10)))
+
+
+def test_two_handles_on_one_file_see_each_other(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    first, second = Store.open(url), Store.open(url)
+    first.set_bookmark("ledger", "snapshot", "x", AT)
+    assert second.get_bookmark("ledger", "snapshot") == "x"
+    first.close()
+    second.close()
+
+
+def test_bad_urls_are_clear_errors_without_passwords() -> None:
+    with pytest.raises(StoreError) as unknown:
+        Store.open("nosuchdb://x")
+    assert unknown.value.hint
+    with pytest.raises(StoreError) as unreachable:
+        Store.open("postgresql+psycopg://kindly:s3cret-pw@127.0.0.1:1/kindly")
+    assert "s3cret-pw" not in str(unreachable.value)
+    assert "***" in str(unreachable.value)
+
+
+def test_repr_hides_the_password() -> None:
+    store = Store(sa.create_engine("postgresql+psycopg://kindly:s3cret-pw@127.0.0.1/kindly"))
+    assert "s3cret-pw" not in repr(store)
