@@ -16,7 +16,7 @@ from email.utils import format_datetime, formataddr
 from pathlib import Path
 
 from plugin.planning import PlannedReminder
-from plugin.render import RenderedMessage
+from plugin.render import QR_CID, RenderedMessage
 from plugin.settings import Settings
 
 __all__ = ["Outbox", "build_email", "message_id_for"]
@@ -46,7 +46,18 @@ def build_email(
     message["Message-ID"] = message_id_for(reminder, settings)
     message["X-Kindly-Reminder"] = f"{reminder.stage}; key={reminder.key}"
     message.set_content(rendered.text, charset="utf-8")
-    # After set_content, which replaces every Content-* header.
+    if rendered.html is not None:
+        message.add_alternative(rendered.html, subtype="html", charset="utf-8")
+        if rendered.qr_png is not None:
+            html_part = message.get_body(preferencelist=("html",))
+            assert html_part is not None
+            html_part.add_related(
+                rendered.qr_png, "image", "png", cid=f"<{QR_CID}>", filename="sepa-qr.png"
+            )
+    for attachment in rendered.attachments:
+        maintype, subtype = attachment.mime_type.split("/", 1)
+        message.add_attachment(attachment.content, maintype, subtype, filename=attachment.filename)
+    # Last, because set_content and add_alternative replace the Content-* headers.
     message["Content-Language"] = rendered.language
     return message
 

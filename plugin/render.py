@@ -1,26 +1,57 @@
-"""Turn a planned reminder into the words the client reads, in their language.
+"""Turn a planned reminder into the words the client reads, in their language and tone.
 
-Templates are Jinja2 files under ``templates/<channel>/<language>/<stage>.<part>.j2``.
-Amounts and dates are formatted by babel for the client's language and country, so a Dutch
-client reads "€ 1.430,00" and "5 november 2026", a French one "1 430,00 €" and
-"5 novembre 2026". A template that names a variable the context lacks fails loudly
-(StrictUndefined) instead of leaving a blank in a letter to a client.
+Every sentence lives once per language in ``templates/lang/<language>.j2``; the layouts
+``email/body.txt.j2``, ``email/body.html.j2``, ``email/subject.txt.j2`` and
+``sms/message.txt.j2`` arrange them. Amounts and dates are formatted by babel for the
+client's language and country: a Dutch client reads "€ 1.430,00" and "5 november 2026", a
+French one "1 430,00 €" and "5 novembre 2026".
+
+Templates run in Jinja2's sandbox, with autoescaping for HTML, and a template that names a
+variable the context lacks fails loudly (StrictUndefined), so a letter to a client never
+has a blank. A user may override any template from a folder of their own
+(``[templates] folder`` in kindly.toml); :func:`check_overrides` rejects, at load time, an
+override that uses a variable Kindly does not provide, naming the file, line and name.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from plugin.errors import ConfigError
 from plugin.locales import babel_locale_name
 from plugin.money import Money
 from plugin.planning import PlannedReminder
 from plugin.settings import Settings
+from plugin.sms import SegmentCount, count_segments, to_gsm7
 
-__all__ = ["RenderedMessage", "format_date", "format_money", "render_reminder", "templates_dir"]
+__all__ = [
+    "CONTEXT_VARIABLES",
+    "Attachment",
+    "RenderedMessage",
+    "RenderedSms",
+    "check_overrides",
+    "format_date",
+    "format_money",
+    "render_reminder",
+    "render_sms",
+    "templates_dir",
+]
+
+#: Everything a template may use. An override that names anything else is refused.
+CONTEXT_VARIABLES = frozenset(
+    {
+        "language", "stage", "tone", "greeting_name", "customer", "company", "bank",
+        "invoices", "count", "total_due", "payment_reference", "next_step_date",
+        "attachments", "qr_cid", "sender", "sms_due_date", "sms_pay_by", "sms_link",
+    }
+)  # fmt: skip
+QR_CID = "epc-qr@kindly"
 
 
 def templates_dir() -> Path:
@@ -34,18 +65,67 @@ def templates_dir() -> Path:
     raise FileNotFoundError("Kindly's templates are missing from this installation")
 
 
-@cache
-def _environment(folder: Path) -> Any:
+@lru_cache(maxsize=8)
+def _environment(folders: tuple[Path, ...]) -> Any:
     import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
 
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(folder)),
+    return SandboxedEnvironment(
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(f)) for f in folders]),
         undefined=jinja2.StrictUndefined,
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), default=False),
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        auto_reload=False,
     )
+
+
+def _folders(settings: Settings) -> tuple[Path, ...]:
+    bundled = templates_dir()
+    return (settings.templates, bundled) if settings.templates else (bundled,)
+
+
+def check_overrides(settings: Settings) -> list[str]:
+    """Check the user's template folder; return the templates it overrides.
+
+    Raises:
+        ConfigError: a template does not parse, or uses a variable Kindly does not provide.
+    """
+    if settings.templates is None:
+        return []
+    import jinja2
+    from jinja2 import meta, nodes
+
+    folder = settings.templates
+    if not folder.is_dir():
+        raise ConfigError(f"the template folder {folder} does not exist")
+    env = _environment(_folders(settings))
+    bundled = {p.relative_to(templates_dir()).as_posix() for p in templates_dir().rglob("*.j2")}
+    overridden = []
+    for path in sorted(folder.rglob("*.j2")):
+        name = path.relative_to(folder).as_posix()
+        if name not in bundled:
+            raise ConfigError(
+                f"{path}: Kindly has no template {name!r} to override",
+                hint="Copy the file you want to change from Kindly's templates folder.",
+            )
+        source = path.read_text(encoding="utf-8")
+        try:
+            tree = env.parse(source, name=name, filename=str(path))
+        except jinja2.TemplateSyntaxError as exc:
+            raise ConfigError(f"{path}, line {exc.lineno}: {exc.message}") from None
+        unknown = meta.find_undeclared_variables(tree) - CONTEXT_VARIABLES
+        if unknown:
+            first = sorted(unknown)[0]
+            line = next((n.lineno for n in tree.find_all(nodes.Name) if n.name == first), 1)
+            known = ", ".join(sorted(CONTEXT_VARIABLES))
+            raise ConfigError(
+                f"{path}, line {line}: unknown variable {first!r}",
+                hint=f"Templates can use: {known}.",
+            )
+        overridden.append(name)
+    return overridden
 
 
 def format_money(amount: Money, locale: str) -> str:
@@ -54,10 +134,17 @@ def format_money(amount: Money, locale: str) -> str:
     return str(format_currency(amount.amount, amount.currency, locale=locale))
 
 
-def format_date(day: date, locale: str) -> str:
+def format_date(day: date, locale: str, style: str = "long") -> str:
     from babel.dates import format_date as babel_format_date
 
-    return str(babel_format_date(day, format="long", locale=locale))
+    return str(babel_format_date(day, format=style, locale=locale))
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    filename: str
+    content: bytes
+    mime_type: str = "application/pdf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +152,23 @@ class RenderedMessage:
     subject: str
     text: str
     language: str
+    html: str | None = None
+    #: A SEPA transfer QR code (PNG), shown inline in the HTML, for EUR reminders.
+    qr_png: bytes | None = None
+    attachments: tuple[Attachment, ...] = field(default_factory=tuple)
 
 
-def render_reminder(reminder: PlannedReminder, settings: Settings) -> RenderedMessage:
-    locale = babel_locale_name(reminder.language, reminder.customer.country)
+@dataclass(frozen=True, slots=True)
+class RenderedSms:
+    text: str
+    language: str
+    count: SegmentCount
+    transliterated: bool
+
+
+def _context(
+    reminder: PlannedReminder, settings: Settings, locale: str, **extra: Any
+) -> dict[str, Any]:
     invoices = [
         {
             "number": invoice.number,
@@ -81,7 +181,10 @@ def render_reminder(reminder: PlannedReminder, settings: Settings) -> RenderedMe
         }
         for invoice in reminder.invoices
     ]
-    context = {
+    return {
+        "language": reminder.language,
+        "stage": reminder.stage,
+        "tone": reminder.tone,
         "greeting_name": reminder.customer.greeting_name,
         "customer": reminder.customer,
         "company": settings.company,
@@ -90,16 +193,84 @@ def render_reminder(reminder: PlannedReminder, settings: Settings) -> RenderedMe
         "count": len(invoices),
         "total_due": format_money(reminder.amount_due, locale),
         "payment_reference": ", ".join(str(row["reference"]) for row in invoices),
-        "tone": reminder.tone,
-        "stage": reminder.stage,
         "next_step_date": (
             format_date(reminder.next_step_date, locale) if reminder.next_step_date else None
         ),
+        "attachments": [],
+        "qr_cid": None,
+        **extra,
     }
-    env = _environment(templates_dir())
-    base = f"{reminder.channel}/{reminder.language}/{reminder.template or reminder.stage}"
-    subject = env.get_template(f"{base}.subject.j2").render(context).strip()
-    text = env.get_template(f"{base}.txt.j2").render(context)
+
+
+def epc_qr_png(reminder: PlannedReminder, settings: Settings, reference: str) -> bytes | None:
+    """The EPC069-12 "SEPA credit transfer" QR code banking apps scan, for EUR only."""
+    bank = settings.bank
+    amount = reminder.amount_due
+    if amount.currency != "EUR" or not bank.iban or not Money.of("0.01", "EUR") <= amount:
+        return None
+    if amount.amount > 999_999_999:
+        return None
+    import segno.helpers
+
+    code = segno.helpers.make_epc_qr(
+        name=(bank.account_holder or settings.company.name)[:70],
+        iban=bank.iban.replace(" ", ""),
+        amount=amount.amount,
+        text=reference[:140],
+        bic=bank.bic,
+    )
+    buffer = io.BytesIO()
+    code.save(buffer, kind="png", scale=4, border=2)
+    return buffer.getvalue()
+
+
+def render_reminder(
+    reminder: PlannedReminder,
+    settings: Settings,
+    attachments: Iterable[Attachment] = (),
+) -> RenderedMessage:
+    """The e-mail: subject, plain text, HTML, the QR code and attachments."""
+    locale = babel_locale_name(reminder.language, reminder.customer.country)
+    files = tuple(attachments)
+    context = _context(reminder, settings, locale, attachments=[a.filename for a in files])
+    qr = epc_qr_png(reminder, settings, context["payment_reference"])
+    context["qr_cid"] = QR_CID if qr else None
+    env = _environment(_folders(settings))
+    subject = env.get_template("email/subject.txt.j2").render(context)
+    text = env.get_template("email/body.txt.j2").render(context)
+    html = env.get_template("email/body.html.j2").render(context)
     # One line only: a subject is a header, and a header must not break.
     subject = " ".join(subject.split())
-    return RenderedMessage(subject=subject, text=text, language=reminder.language)
+    return RenderedMessage(subject, text, reminder.language, html, qr, files)
+
+
+def render_sms(
+    reminder: PlannedReminder,
+    settings: Settings,
+    *,
+    limit: int = 160,
+    transliterate: str = "auto",
+) -> RenderedSms:
+    """The SMS. ``transliterate``: "never", "always", or "auto" (only when it would not fit)."""
+    locale = babel_locale_name(reminder.language, reminder.customer.country)
+    single = reminder.invoices[0] if len(reminder.invoices) == 1 else None
+    link = f" {single.online_url}" if single and single.online_url else ""
+    pay_by = reminder.next_step_date
+    context = _context(
+        reminder,
+        settings,
+        locale,
+        sender=settings.company.sms_sender or settings.company.name,
+        sms_due_date=format_date(reminder.invoices[0].due_date, locale, "short"),
+        sms_pay_by=format_date(pay_by, locale, "short") if pay_by else "",
+        sms_link=link,
+    )
+    env = _environment(_folders(settings))
+    text = " ".join(env.get_template("sms/message.txt.j2").render(context).split())
+    count = count_segments(text)
+    changed = False
+    if transliterate == "always" or (transliterate == "auto" and not count.fits(limit)):
+        text = to_gsm7(text)
+        count = count_segments(text)
+        changed = True
+    return RenderedSms(text, reminder.language, count, changed)

@@ -21,6 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from jinja2 import TemplateError
+
 from plugin.delivery import Outbox, build_email, message_id_for
 from plugin.errors import KindlyError
 from plugin.locales import babel_locale_name
@@ -196,7 +198,8 @@ class Kindly:
             try:
                 rendered = render_reminder(reminder, self.settings)
                 message = build_email(reminder, rendered, self.settings, now)
-            except (ValueError, LookupError, OSError) as exc:
+            except (ValueError, LookupError, OSError, TemplateError) as exc:
+                # Logged as failed with its reason; the next run tries again.
                 result.failed.append((reminder, f"could not compose the message: {exc}"))
                 return
         locale = babel_locale_name(reminder.language, reminder.customer.country)

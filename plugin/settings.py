@@ -51,6 +51,7 @@ class Company:
     address: tuple[str, ...] = ()
     country: str = "NL"
     signature: str | None = None
+    sms_sender: str | None = None  # the short name an SMS starts with
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,9 @@ class Settings:
     outbox: Path = Path("outbox")
     store_url: str | None = None
     source: Path | None = None  # the file these came from
+    templates: Path | None = None  # a folder of the user's own templates
+    sms_limit: int = 160
+    sms_transliterate: str = "auto"
 
     def client(self, client_id: str) -> Overrides:
         return self.clients.get(client_id, Overrides())
@@ -227,6 +231,11 @@ def parse_settings(data: Mapping[str, Any], *, source: Path | None = None) -> Se
         outbox=(base / data.get("delivery", {}).get("outbox", "outbox")).resolve(),
         store_url=store_url,
         source=source,
+        templates=(base / data["templates"]["folder"]).resolve()
+        if data.get("templates", {}).get("folder")
+        else None,
+        sms_limit=data.get("sms", {}).get("limit", 160),
+        sms_transliterate=data.get("sms", {}).get("transliterate", "auto"),
     )
 
 
