@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["cli", "main"]
 
-COMMANDS = ("init", "demo", "sync", "plan", "send", "run", "history")
+COMMANDS = ("init", "demo", "sync", "plan", "preview", "send", "run", "history", "clients")
 
 
 @dataclass
@@ -54,6 +54,10 @@ def open_workspace(config: Path) -> Kindly:
     from plugin.store import Store
 
     settings = load_settings(config)
+    if settings.templates is not None:
+        from plugin.render import check_overrides
+
+        check_overrides(settings)
     connector_class = bookkeeping_connector_class(settings.connector)
     if connector_class is LocalLedger:
         if settings.ledger_path is None:
@@ -326,9 +330,125 @@ def history(app: AppContext, as_json: bool) -> None:
     console.print(table if records else "Nothing has been sent yet.")
 
 
+# -- preview -----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("client")
+@click.option(
+    "--invoice",
+    "invoice_ids",
+    multiple=True,
+    metavar="ID",
+    help="An invoice to include (repeat for more). Default: the client's open ones.",
+)
+@click.option(
+    "--stage",
+    type=click.Choice(("courtesy", "first", "second", "final")),
+    help="Default: the stage the plan would send, else first.",
+)
+@click.option("--tone", type=click.Choice(TONE_CHOICES := ("friendly", "neutral", "firm")))
+@click.option("--language", type=click.Choice(("en", "nl", "fr", "nb", "de", "vi")))
+@click.option("--channel", type=click.Choice(("email", "sms")), default="email", show_default=True)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write to a file instead: .eml for the whole e-mail, .html for its HTML.",
+)
+@AT_OPTION
+@click.pass_obj
+def preview(
+    app: AppContext,
+    client: str,
+    invoice_ids: tuple[str, ...],
+    stage: str | None,
+    tone: str | None,
+    language: str | None,
+    channel: str,
+    output: Path | None,
+    at: str | None,
+) -> None:
+    """Show the reminder a client would get, as it would be sent."""
+    from dataclasses import replace
+
+    from plugin.delivery import build_email
+    from plugin.planning import PlannedReminder, reminder_key, settings_for
+    from plugin.render import render_reminder, render_sms
+
+    kindly = app.workspace()
+    now = _parse_at(at)
+    snapshot = kindly.snapshot()
+    customer = snapshot.customers_by_id.get(client)
+    if customer is None:
+        _fail(
+            f"no client {client!r} in {kindly.source.location}",
+            "`kindly clients` lists the clients and their ids.",
+        )
+    if invoice_ids:
+        unknown = [i for i in invoice_ids if i not in snapshot.invoices_by_id]
+        if unknown:
+            _fail(f"no invoice {unknown[0]!r} in {kindly.source.location}", None)
+        invoices = tuple(snapshot.invoices_by_id[i] for i in invoice_ids)
+    else:
+        invoices = tuple(i for i in snapshot.invoices if i.customer_id == client and i.is_open)
+    if not invoices:
+        _fail(f"{customer.name} has no open invoices", "Name one with --invoice ID.")
+    if len({i.currency for i in invoices}) > 1:
+        _fail(
+            "the invoices are in different currencies; a reminder has one",
+            "Pick invoices in one currency with --invoice.",
+        )
+    planned = next((r for r in kindly.plan(now).reminders if r.customer.id == client), None)
+    resolved = settings_for(kindly.settings, customer)
+    chosen_stage = stage or (planned.stage if planned else "first")
+    reminder = PlannedReminder(
+        key=reminder_key(kindly.source_id, client, [i.id for i in invoices], chosen_stage, channel),
+        source=kindly.source_id,
+        customer=customer,
+        invoices=invoices,
+        stage=chosen_stage,
+        channel=channel,
+        recipients=customer.emails if channel == "email" else customer.phones,
+        language=language or resolved.language,
+        tone=tone or (planned.tone if planned and not stage else resolved.tone),
+        template=chosen_stage,
+        next_step_date=planned.next_step_date if planned else None,
+    )
+    console = app.console()
+    if channel == "sms":
+        sms = render_sms(
+            reminder,
+            kindly.settings,
+            limit=kindly.settings.sms_limit,
+            transliterate=kindly.settings.sms_transliterate,
+        )
+        console.print(sms.text, markup=False, highlight=False)
+        fits = "fits" if sms.count.fits(kindly.settings.sms_limit) else "does NOT fit"
+        console.print(
+            f"[dim]{sms.count.encoding}, {sms.count.units} units, "
+            f"{sms.count.segments} segment(s); {fits} the limit of "
+            f"{kindly.settings.sms_limit}"
+            + (", transliterated" if sms.transliterated else "")
+            + "[/]"
+        )
+        return
+    rendered = render_reminder(reminder, kindly.settings)
+    if output is None:
+        console.print(f"[bold]Subject:[/] {rendered.subject}", highlight=False)
+        console.print(rendered.text, markup=False, highlight=False)
+        return
+    if output.suffix == ".html":
+        assert rendered.html is not None
+        output.write_text(rendered.html, encoding="utf-8")
+    else:
+        output.write_bytes(
+            build_email(replace(reminder), rendered, kindly.settings, now).as_bytes()
+        )
+    console.print(f"Wrote {output}")
+
+
 # -- clients -----------------------------------------------------------------------------
 
-TONE_CHOICES = ("friendly", "neutral", "firm")
 LANGUAGE_CHOICES = ("en", "nl", "fr", "nb", "de", "vi")
 
 

@@ -70,7 +70,7 @@ def _environment(folders: tuple[Path, ...]) -> Any:
     import jinja2
     from jinja2.sandbox import SandboxedEnvironment
 
-    return SandboxedEnvironment(
+    environment = SandboxedEnvironment(
         loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(f)) for f in folders]),
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), default=False),
@@ -79,6 +79,15 @@ def _environment(folders: tuple[Path, ...]) -> Any:
         keep_trailing_newline=True,
         auto_reload=False,
     )
+    # A macro imported into an HTML template returns its text marked safe, though the
+    # wording files are plain text holding client data; "|text" unmarks it, so the HTML
+    # template escapes it like any other value.
+    environment.filters["text"] = _as_plain_text
+    return environment
+
+
+def _as_plain_text(value: object) -> str:
+    return str.__str__(str(value))
 
 
 def _folders(settings: Settings) -> tuple[Path, ...]:
@@ -202,6 +211,13 @@ def _context(
     }
 
 
+def _day_and_month(day: date, locale: str) -> str:
+    """The shortest clear date for an SMS about a recent due date: 1/10, 1.10., 1-10."""
+    from babel.dates import format_skeleton
+
+    return str(format_skeleton("dM", day, locale=locale))
+
+
 def epc_qr_png(reminder: PlannedReminder, settings: Settings, reference: str) -> bytes | None:
     """The EPC069-12 "SEPA credit transfer" QR code banking apps scan, for EUR only."""
     bank = settings.bank
@@ -261,16 +277,18 @@ def render_sms(
         settings,
         locale,
         sender=settings.company.sms_sender or settings.company.name,
-        sms_due_date=format_date(reminder.invoices[0].due_date, locale, "short"),
-        sms_pay_by=format_date(pay_by, locale, "short") if pay_by else "",
+        sms_due_date=_day_and_month(reminder.invoices[0].due_date, locale),
+        sms_pay_by=_day_and_month(pay_by, locale) if pay_by else "",
         sms_link=link,
     )
     env = _environment(_folders(settings))
-    text = " ".join(env.get_template("sms/message.txt.j2").render(context).split())
+    # Babel's narrow and no-break spaces (1 234,56 €) would force UCS-2 for nothing.
+    rendered = env.get_template("sms/message.txt.j2").render(context)
+    text = " ".join(rendered.replace("\u00a0", " ").replace("\u202f", " ").split())
     count = count_segments(text)
     changed = False
     if transliterate == "always" or (transliterate == "auto" and not count.fits(limit)):
-        text = to_gsm7(text)
+        text = to_gsm7(text, all_accents=reminder.language == "vi")
         count = count_segments(text)
         changed = True
     return RenderedSms(text, reminder.language, count, changed)

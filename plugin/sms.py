@@ -100,24 +100,32 @@ def count_segments(text: str) -> SegmentCount:
     return SegmentCount("UCS-2", sum(sizes), segments, 70 if segments == 1 else 67)
 
 
-def to_gsm7(text: str) -> str:
+def to_gsm7(text: str, *, all_accents: bool = False) -> str:
     """The closest GSM-7 text: typography made plain, then accents dropped where needed.
 
-    Letters GSM-7 has (é, è, ø, å, ä, ö, ü, ñ, à, ù, ì, ò, Ç) are kept. Vietnamese and other
-    letters lose their diacritics, as brand-name gateways in Vietnam expect.
+    Letters GSM-7 has (é, è, ø, å, ä, ö, ü, ñ, à, ù, ì, ò, Ç) are kept, unless
+    ``all_accents`` asks for plain letters throughout: Vietnamese written half with and half
+    without its tone marks reads worse than without any, as gateways in Vietnam send it.
     """
     result = []
     for char in text:
-        if char in _BASIC or char in _EXTENSION:
+        if (char in _BASIC or char in _EXTENSION) and not (
+            all_accents and char.isalpha() and not char.isascii()
+        ):
             result.append(char)
             continue
         if char in _TYPOGRAPHY:
             result.append(_TYPOGRAPHY[char])
             continue
+        if all_accents and char in "ØøÆæßÅå":
+            result.append(
+                {"Ø": "O", "ø": "o", "Æ": "AE", "æ": "ae", "ß": "ss", "Å": "A", "å": "a"}[char]
+            )
+            continue
         decomposed = unicodedata.normalize("NFD", char)
         base = "".join(c for c in decomposed if not unicodedata.combining(c))
         composed = unicodedata.normalize("NFC", base)
-        if composed and all(c in _BASIC or c in _EXTENSION for c in composed):
+        if not all_accents and composed and all(c in _BASIC or c in _EXTENSION for c in composed):
             result.append(composed)
         elif base and all(c in _BASIC or c in _EXTENSION for c in base):
             result.append(base)

@@ -1,4 +1,4 @@
-"""Every language renders a complete, correctly formatted first reminder."""
+"""Every channel, language, tone and stage renders a complete, correct, safe reminder."""
 
 from __future__ import annotations
 
@@ -7,19 +7,33 @@ import email.policy
 import re
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
+from jinja2 import TemplateError
 
 from plugin.delivery import build_email
+from plugin.errors import ConfigError
 from plugin.model import LANGUAGES, Customer, Invoice
 from plugin.money import Money
 from plugin.planning import PlannedReminder, reminder_key
-from plugin.render import format_date, format_money, render_reminder
+from plugin.render import (
+    Attachment,
+    check_overrides,
+    format_date,
+    format_money,
+    render_reminder,
+    render_sms,
+)
 from plugin.settings import Settings
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 COUNTRY = {"en": "GB", "nl": "NL", "fr": "FR", "nb": "NO", "de": "DE", "vi": "VN"}
 CURRENCY = {"en": "GBP", "nl": "EUR", "fr": "EUR", "nb": "NOK", "de": "EUR", "vi": "VND"}
+LOCALE = {"en": "en_GB", "nl": "nl_NL", "fr": "fr_FR", "nb": "nb_NO", "de": "de_DE", "vi": "vi_VN"}
+STAGES = ("courtesy", "first", "second", "final")
+TONES = ("friendly", "neutral", "firm")
 # The sentence that our records may be out of date (R4), in each language.
 ALREADY_PAID = {
     "en": "If you have already paid",
@@ -38,16 +52,27 @@ ALREADY_ARRANGED = {
     "de": "Sollten Sie die Zahlung bereits veranlasst haben",
     "vi": "Nếu Quý khách đã sắp xếp thanh toán",
 }
-ENGLISH_WORDS = re.compile(r"\b(Dear|invoice|reminder|outstanding|Thank you|regards|due)\b")
+ENGLISH_WORDS = re.compile(
+    r"\b(Dear|invoice|reminder|outstanding|Thank you|regards|due|please|paid)\b", re.I
+)
+PAY_BY = date(2026, 12, 6)
 
 
-def reminder_for(language: str, count: int, stage: str = "first") -> PlannedReminder:
+def reminder_for(
+    language: str,
+    count: int,
+    stage: str = "first",
+    tone: str = "friendly",
+    amount: str = "1234.5",
+    url_length: int = 30,
+) -> PlannedReminder:
     currency = CURRENCY[language]
     customer = Customer(
         id="C9",
         name="Client & Co <b>",
-        contact_name="Ada <script>",
+        contact_name="Ada <script>alert(1)</script>",
         emails=("ada@client.example",),
+        phones=("+31 6 5550 1234",),
         language=language,
         country=COUNTRY[language],
         timezone="Europe/Amsterdam",
@@ -55,13 +80,13 @@ def reminder_for(language: str, count: int, stage: str = "first") -> PlannedRemi
     invoices = tuple(
         Invoice(
             id=f"I{n}",
-            number=f"NS-{1000 + n}",
+            number=f"NS-2026-{10000 + n}",
             customer_id="C9",
             issue_date=date(2026, 9, n),
             due_date=date(2026, 10, n),
-            total=Money.of("1234567.5", currency),
-            amount_due=Money.of("1234.5", currency),
-            online_url=f"https://pay.example/NS-{1000 + n}",
+            total=Money.of("99999999999", currency),
+            amount_due=Money.of(amount, currency),
+            online_url="https://pay.example/" + "x" * (url_length - 20),
         )
         for n in range(1, count + 1)
     )
@@ -72,62 +97,110 @@ def reminder_for(language: str, count: int, stage: str = "first") -> PlannedRemi
         customer=customer,
         invoices=invoices,
         stage=stage,
-        template=stage,
-        next_step_date=date(2026, 12, 6),
         channel="email",
         recipients=customer.emails,
         language=language,
-        tone="friendly",
+        tone=tone,
+        template=stage,
+        next_step_date=PAY_BY,
     )
 
 
-@pytest.mark.parametrize("stage", ["courtesy", "first", "second", "final"])
+class StrictHTML(HTMLParser):
+    """Fails on unbalanced tags; collects the visible text."""
+
+    VOID = frozenset({"br", "img", "meta", "hr", "input", "link"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.text: list[str] = []
+        self.images: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img":
+            self.images.append(dict(attrs).get("src") or "")
+        for name, value in attrs:
+            assert not name.startswith("on"), f"event handler attribute {name}"
+            if name in ("src", "href") and value and not value.startswith(("cid:", "mailto:")):
+                assert value.startswith("https://"), f"external resource {value}"
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.stack and self.stack[-1] == tag, f"unbalanced </{tag}> in {self.stack}"
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+@pytest.mark.parametrize("tone", TONES)
+@pytest.mark.parametrize("stage", STAGES)
 @pytest.mark.parametrize("count", [1, 3])
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_a_complete_reminder_in_every_language(
-    language: str, count: int, stage: str, demo_settings: Settings
+def test_a_complete_email_in_every_language_tone_and_stage(
+    language: str, count: int, stage: str, tone: str, demo_settings: Settings
 ) -> None:
-    reminder = reminder_for(language, count, stage)
+    reminder = reminder_for(language, count, stage, tone)
     rendered = render_reminder(reminder, demo_settings)
-    locale = {
-        "en": "en_GB",
-        "nl": "nl_NL",
-        "fr": "fr_FR",
-        "nb": "nb_NO",
-        "de": "de_DE",
-        "vi": "vi_VN",
-    }[language]
-    text = rendered.text
-    for invoice in reminder.invoices:
-        assert invoice.number in text
-        assert format_date(invoice.due_date, locale) in text
-        assert format_date(invoice.issue_date, locale) in text
-        assert format_money(invoice.amount_due, locale) in text
-        assert invoice.online_url and invoice.online_url in text
-    assert format_money(reminder.amount_due, locale) in text
-    assert (ALREADY_ARRANGED if stage == "courtesy" else ALREADY_PAID)[language] in text
-    if stage in ("second", "final"):
-        assert format_date(date(2026, 12, 6), locale) in text, "the pay-by date is named"
-    company = demo_settings.company
-    for detail in (
-        company.name,
-        company.reply_to,
-        company.website,
-        company.phone,
-        company.fax,
-        *company.address,
-    ):
-        assert detail and detail in text
-    assert demo_settings.bank.iban and demo_settings.bank.iban in text
-    assert "Ada <script>" in text  # plain text: shown as written, not mangled
-    assert "{{" not in text and "{%" not in text and "}}" not in text
-    assert "\n\n\n" not in text, "template whitespace left empty lines"
+    locale = LOCALE[language]
+    html = StrictHTML()
+    assert rendered.html is not None
+    html.feed(rendered.html)
+    html.close()
+    assert html.stack == [], f"unclosed {html.stack}"
+    visible = " ".join(" ".join(html.text).split())
+    for text in (rendered.text, visible):
+        for invoice in reminder.invoices:
+            assert invoice.number in text
+            assert format_date(invoice.due_date, locale) in text
+            assert format_date(invoice.issue_date, locale) in text
+            assert " ".join(format_money(invoice.amount_due, locale).split()) in " ".join(
+                text.split()
+            )
+        assert (ALREADY_ARRANGED if stage == "courtesy" else ALREADY_PAID)[language] in text
+        company = demo_settings.company
+        for detail in (
+            company.name,
+            company.reply_to,
+            company.website,
+            company.phone,
+            company.fax,
+            *company.address,
+        ):
+            assert detail and detail in text
+        assert demo_settings.bank.iban and demo_settings.bank.iban in text
+        if stage in ("second", "final"):
+            assert format_date(PAY_BY, locale) in text, "the pay-by date is named"
+        assert "{{" not in text and "{%" not in text and "}}" not in text
+    assert "Ada <script>alert(1)</script>" in rendered.text  # plain text shows it as written
+    assert "<script>" not in rendered.html and "&lt;script&gt;" in rendered.html
+    assert "\n\n\n" not in rendered.text, "template whitespace left empty lines"
     assert rendered.subject and "\n" not in rendered.subject
     assert reminder.invoices[0].number in rendered.subject or str(count) in rendered.subject
     if language != "en":
-        assert not ENGLISH_WORDS.search(text.replace("E-mail", "").replace("Website", "")), (
-            ENGLISH_WORDS.search(text)
-        )
+        for text in (rendered.text, visible, rendered.subject):
+            found = ENGLISH_WORDS.search(text.replace("E-mail", "").replace("Website", ""))
+            assert found is None, found
+    # The EPC QR code is there for euro reminders, and only for them.
+    assert (rendered.qr_png is not None) == (CURRENCY[language] == "EUR")
+    if rendered.qr_png:
+        assert rendered.qr_png.startswith(b"\x89PNG")
+        assert html.images == ["cid:epc-qr@kindly"]
+
+
+def test_the_tone_changes_the_words_not_the_facts(demo_settings: Settings) -> None:
+    texts = {
+        tone: render_reminder(reminder_for("nl", 1, "first", tone), demo_settings).text
+        for tone in TONES
+    }
+    assert len(set(texts.values())) == 3
+    for text in texts.values():
+        assert "NS-2026-10001" in text and ALREADY_PAID["nl"] in text
+    assert "Graag herinneren wij u eraan" in texts["friendly"]
+    assert "Volgens onze administratie" in texts["neutral"]
+    assert "betaald moeten zijn" in texts["firm"]
 
 
 @pytest.mark.parametrize(
@@ -142,29 +215,37 @@ def test_a_complete_reminder_in_every_language(
     ],
 )
 def test_amounts_are_written_the_local_way(language: str, expected: str) -> None:
-    locale = {
-        "nl": "nl_NL",
-        "fr": "fr_FR",
-        "nb": "nb_NO",
-        "de": "de_DE",
-        "vi": "vi_VN",
-        "en": "en_GB",
-    }[language]
     amount = Money.of("1234.50", CURRENCY[language])
-    assert format_money(amount, locale).replace("\u00a0", "\xa0") == expected
+    assert format_money(amount, LOCALE[language]) == expected
 
 
-def test_email_has_every_header_and_parses_back(demo_settings: Settings) -> None:
+def test_email_is_a_complete_message_with_parts_and_headers(demo_settings: Settings) -> None:
     reminder = reminder_for("nl", 2)
-    message = build_email(reminder, render_reminder(reminder, demo_settings), demo_settings, NOW)
+    pdf = Attachment("NS-2026-10001.pdf", b"%PDF-1.7 test")
+    message = build_email(
+        reminder, render_reminder(reminder, demo_settings, [pdf]), demo_settings, NOW
+    )
     parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
     for header in ("From", "To", "Reply-To", "Subject", "Date", "Message-ID", "Content-Language"):
         assert parsed[header], header
     assert parsed["Content-Language"] == "nl"
     assert parsed["To"].addresses[0].addr_spec == "ada@client.example"
     assert parsed["Message-ID"] == f"<kindly.{reminder.key}@noordlicht.example>"
-    body = parsed.get_body(preferencelist=("plain",))
-    assert body is not None and "NS-1001" in body.get_content()
+    types = [part.get_content_type() for part in parsed.walk()]
+    assert types == [
+        "multipart/mixed",
+        "multipart/alternative",
+        "text/plain",
+        "multipart/related",
+        "text/html",
+        "image/png",
+        "application/pdf",
+    ]
+    (attachment,) = list(parsed.iter_attachments())
+    assert attachment.get_filename() == "NS-2026-10001.pdf"
+    assert attachment.get_content() == b"%PDF-1.7 test"
+    plain = parsed.get_body(preferencelist=("plain",))
+    assert plain is not None and "bijgevoegd" in plain.get_content()
 
 
 def test_a_name_with_a_line_break_cannot_add_a_header(demo_settings: Settings) -> None:
@@ -173,3 +254,98 @@ def test_a_name_with_a_line_break_cannot_add_a_header(demo_settings: Settings) -
     reminder = replace(reminder, customer=evil)
     with pytest.raises(ValueError, match="linefeed or carriage return"):
         build_email(reminder, render_reminder(reminder, demo_settings), demo_settings, NOW)
+
+
+# -- SMS ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("count", [1, 3])
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_sms_fits_with_worst_case_values(
+    language: str, count: int, stage: str, demo_settings: Settings
+) -> None:
+    company = replace(demo_settings.company, sms_sender="Noordlicht Studio BV")
+    settings = replace(demo_settings, company=company)
+    # Realistic worst cases for a small business: a 20-letter sender, a 13-character
+    # invoice number, seven-figure amounts (ten digits of dong) and a 35-character pay link.
+    amount = "9999999999" if language == "vi" else "9999999.99"
+    reminder = reminder_for(language, count, stage, amount=amount, url_length=35)
+    sms = render_sms(reminder, settings, limit=160)
+    assert sms.count.fits(160), (sms.text, sms.count)
+    assert reminder.invoices[0].number in sms.text or str(count) in sms.text
+    assert "{{" not in sms.text
+    if count == 1 and stage != "final":
+        assert reminder.invoices[0].online_url in sms.text
+    # Two parts, and no transliteration: every language but Vietnamese stays in GSM-7, and
+    # Vietnamese with its marks needs UCS-2, where two parts hold 134 letters, less than
+    # a pay link leaves; it keeps its marks whenever they fit.
+    never = "auto" if language == "vi" else "never"
+    roomy = render_sms(reminder, settings, limit=320, transliterate=never)
+    assert roomy.count.fits(320), (roomy.text, roomy.count)
+    if language in ("en", "nl", "de", "nb", "fr"):
+        assert roomy.count.encoding == "GSM-7", roomy.text
+
+
+def test_vietnamese_sms_keeps_its_accents_when_it_can(demo_settings: Settings) -> None:
+    reminder = replace(
+        reminder_for("vi", 1, "second", amount="250000", url_length=20),
+        invoices=tuple(replace(i, online_url=None) for i in reminder_for("vi", 1).invoices),
+    )
+    short = replace(demo_settings, company=replace(demo_settings.company, sms_sender="NS"))
+    sms = render_sms(reminder, short, limit=320)
+    assert not sms.transliterated and "thanh toán" in sms.text
+    forced = render_sms(reminder, short, limit=320, transliterate="always")
+    assert forced.transliterated and "thanh toan" in forced.text and "á" not in forced.text
+
+
+# -- the user's own templates --------------------------------------------------------------
+
+
+def test_a_users_template_folder_overrides_kindlys(demo_settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "my-templates" / "lang"
+    folder.mkdir(parents=True)
+    from plugin.render import templates_dir
+
+    original = (templates_dir() / "lang" / "en.j2").read_text(encoding="utf-8")
+    (folder / "en.j2").write_text(
+        original.replace("Thank you for your business.", "Thanks, the Noordlicht team."),
+        encoding="utf-8",
+    )
+    settings = replace(demo_settings, templates=tmp_path / "my-templates")
+    assert check_overrides(settings) == ["lang/en.j2"]
+    text = render_reminder(reminder_for("en", 1), settings).text
+    assert "Thanks, the Noordlicht team." in text
+    assert "Thank you for your business." not in text
+    # Other languages still come from Kindly.
+    assert ALREADY_PAID["nl"] in render_reminder(reminder_for("nl", 1), settings).text
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "words"),
+    [
+        ("email/body.txt.j2", "Hello {{ custmer.name }}\n", "line 1: unknown variable 'custmer'"),
+        ("email/body.txt.j2", "Hello\n{% if x %}\n", "line"),
+        ("email/nonsense.txt.j2", "Hi\n", "no template 'email/nonsense.txt.j2'"),
+    ],
+)
+def test_a_broken_override_is_refused_when_loaded(
+    demo_settings: Settings, tmp_path: Path, name: str, content: str, words: str
+) -> None:
+    path = tmp_path / "mine" / name
+    path.parent.mkdir(parents=True)
+    path.write_text(content, encoding="utf-8")
+    settings = replace(demo_settings, templates=tmp_path / "mine")
+    with pytest.raises(ConfigError) as caught:
+        check_overrides(settings)
+    assert str(path) in str(caught.value)
+    assert words in str(caught.value)
+
+
+def test_overrides_run_in_the_sandbox(demo_settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "mine" / "email" / "subject.txt.j2"
+    path.parent.mkdir(parents=True)
+    path.write_text("{{ customer.__class__.__mro__ }}\n", encoding="utf-8")
+    settings = replace(demo_settings, templates=tmp_path / "mine")
+    with pytest.raises(TemplateError):
+        render_reminder(reminder_for("en", 1), settings)
