@@ -1,0 +1,122 @@
+"""Complete reminder e-mails (text + HTML + QR code + MIME) rendered per second, on one core.
+
+    .venv/bin/python benchmarks/bench_render.py [--count 3000]
+
+Each e-mail is rendered from a planned reminder as `kindly send` does: babel formatting,
+the subject, text and HTML templates in Jinja2's sandbox, the EPC QR code for euro
+reminders, and the MIME message serialised to bytes. Languages, stages, tones and the
+number of invoices (1 to 5) rotate. Figures go into docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import platform
+import statistics
+import time
+from datetime import UTC, date, datetime
+
+from plugin.delivery import build_email
+from plugin.model import LANGUAGES, Customer, Invoice
+from plugin.money import Money
+from plugin.planning import PlannedReminder, reminder_key
+from plugin.render import render_reminder
+from plugin.settings import Bank, Company, Settings
+
+COUNTRY = {"en": "GB", "nl": "NL", "fr": "FR", "nb": "NO", "de": "DE", "vi": "VN"}
+CURRENCY = {"en": "GBP", "nl": "EUR", "fr": "EUR", "nb": "NOK", "de": "EUR", "vi": "VND"}
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+def reminders(count: int) -> list[PlannedReminder]:
+    combos = itertools.cycle(
+        itertools.product(
+            LANGUAGES, ("first", "second", "final"), ("friendly", "firm"), range(1, 6)
+        )
+    )
+    result = []
+    for n, (language, stage, tone, invoices) in zip(range(count), combos, strict=False):
+        currency = CURRENCY[language]
+        customer = Customer(
+            f"C{n}",
+            f"Client {n}",
+            contact_name=f"Contact {n}",
+            emails=(f"c{n}@client.example",),
+            language=language,
+            country=COUNTRY[language],
+            timezone="Europe/Amsterdam",
+        )
+        rows = tuple(
+            Invoice(
+                f"I{n}-{k}",
+                f"NS-{n:05d}-{k}",
+                customer.id,
+                date(2026, 9, 1 + k),
+                date(2026, 10, 1 + k),
+                Money.of("1234.56", currency),
+                Money.of("1000.00", currency),
+                online_url=f"https://pay.example/i/{n}-{k}",
+            )
+            for k in range(invoices)
+        )
+        result.append(
+            PlannedReminder(
+                reminder_key("bench", customer.id, [i.id for i in rows], stage, "email"),
+                "bench",
+                customer,
+                rows,
+                stage,
+                "email",
+                customer.emails,
+                language,
+                tone,
+                stage,
+                next_step_date=date(2026, 12, 6),
+            )
+        )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-qr", action="store_true", help="without a bank account: no QR")
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {0})  # one core
+    settings = Settings(
+        company=Company(
+            name="Noordlicht Studio B.V.",
+            email="ar@noordlicht.example",
+            website="https://noordlicht.example",
+            phone="+31 20 555 0100",
+            address=("Prinsengracht 263", "1016 GV Amsterdam"),
+        ),
+        bank=Bank()
+        if args.no_qr
+        else Bank(
+            account_holder="Noordlicht Studio B.V.", iban="NL91ABNA0417164300", bic="ABNANL2A"
+        ),
+    )
+    batch = reminders(args.count)
+    build_email(batch[0], render_reminder(batch[0], settings), settings, NOW)  # warm up
+    rates, sizes = [], []
+    for _ in range(args.rounds):
+        started = time.perf_counter()
+        for reminder in batch:
+            message = build_email(reminder, render_reminder(reminder, settings), settings, NOW)
+            sizes.append(len(message.as_bytes()))
+        rates.append(len(batch) / (time.perf_counter() - started))
+    qr = "without" if args.no_qr else "with"
+    print(f"{platform.machine()}, Python {platform.python_version()}, one core, {qr} QR codes")
+    print(
+        f"{args.count} e-mails x {args.rounds} rounds: median {statistics.median(rates):,.0f}"
+        f"/s (min {min(rates):,.0f}, max {max(rates):,.0f}); "
+        f"median size {statistics.median(sizes) / 1024:.1f} KiB"
+    )
+
+
+if __name__ == "__main__":
+    main()
