@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 from typing import ClassVar
 
-from plugin.model import LedgerSnapshot, Note
+from plugin.model import Invoice, LedgerSnapshot, Note
 
 __all__ = ["BookkeepingConnector"]
 
@@ -42,3 +42,7 @@ class BookkeepingConnector(abc.ABC):
     @abc.abstractmethod
     def read_notes(self) -> tuple[Note, ...]:
         """The notes Kindly wrote earlier, so history can be rebuilt from the source of truth."""
+
+    def invoice_pdf(self, invoice: Invoice) -> bytes | None:
+        """The invoice as a PDF to attach to its reminder (R6, R20), if the platform has it."""
+        return None

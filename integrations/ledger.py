@@ -528,6 +528,17 @@ class LocalLedger(BookkeepingConnector):
                 all_day=bool(data.get("all_day", False)),
             )
 
+    def invoice_pdf(self, invoice: Invoice) -> bytes | None:
+        """``pdf/<number>.pdf`` (or ``pdf/<id>.pdf``) in the ledger folder, if it is there."""
+        folder = self.folder / "pdf"
+        for stem in (invoice.number, invoice.id):
+            # An invoice number such as 2026/001 must not reach outside the folder.
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem).lstrip(".")
+            path = folder / f"{safe}.pdf"
+            if path.is_file():
+                return path.read_bytes()
+        return None
+
     # -- notes ---------------------------------------------------------------------------
 
     def read_notes(self) -> tuple[Note, ...]:

@@ -26,10 +26,10 @@ from jinja2 import TemplateError
 from plugin.delivery import Outbox, build_email, message_id_for
 from plugin.errors import KindlyError
 from plugin.locales import babel_locale_name
-from plugin.model import LedgerSnapshot, Note
+from plugin.model import Invoice, LedgerSnapshot, Note
 from plugin.planning import Plan, PlannedReminder, SentReminder, Skip, plan_reminders, recheck
 from plugin.policy import Overrides
-from plugin.render import format_money, render_reminder
+from plugin.render import Attachment, format_money, render_reminder
 from plugin.settings import Settings
 from plugin.store import ReminderRecord, Store
 
@@ -53,6 +53,8 @@ class LedgerSource(Protocol):
     def write_note(self, note: Note) -> None: ...
 
     def read_notes(self) -> tuple[Note, ...]: ...
+
+    def invoice_pdf(self, invoice: Invoice) -> bytes | None: ...
 
 
 @dataclass
@@ -196,7 +198,12 @@ class Kindly:
         message = None
         if not reminder.is_task:
             try:
-                rendered = render_reminder(reminder, self.settings)
+                pdfs = [
+                    Attachment(f"{invoice.number}.pdf", content)
+                    for invoice in reminder.invoices
+                    if (content := self.source.invoice_pdf(invoice)) is not None
+                ]
+                rendered = render_reminder(reminder, self.settings, pdfs)
                 message = build_email(reminder, rendered, self.settings, now)
             except (ValueError, LookupError, OSError, TemplateError) as exc:
                 # Logged as failed with its reason; the next run tries again.

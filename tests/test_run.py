@@ -192,3 +192,24 @@ def test_settings_for_an_unknown_client_stop_the_sync(demo_workspace: Path) -> N
     kindly = open_kindly(demo_workspace)
     with pytest.raises(Exception, match=r"clients\.C99"):
         kindly.sync(DEMO_NOW)
+
+
+def test_an_invoice_pdf_in_the_ledger_is_attached(demo_workspace: Path) -> None:
+    import email
+    import email.policy
+
+    kindly = open_kindly(demo_workspace)
+    kindly.sync(DEMO_NOW)
+    target = kindly.plan(DEMO_NOW).reminders[0]
+    invoice = target.invoices[0]
+    (demo_workspace / "ledger" / "pdf").mkdir()
+    (demo_workspace / "ledger" / "pdf" / f"{invoice.number}.pdf").write_bytes(b"%PDF-1.7 x")
+    result = kindly.send(kindly.plan(DEMO_NOW), DEMO_NOW)
+    (path,) = [p for r, p in result.sent if r.key == target.key]
+    assert path is not None
+    parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    attachments = {a.get_filename(): a.get_content() for a in parsed.iter_attachments()}
+    assert attachments == {f"{invoice.number}.pdf": b"%PDF-1.7 x"}
+    others = [p for r, p in result.sent if r.key != target.key and p is not None]
+    other = email.message_from_bytes(others[0].read_bytes(), policy=email.policy.default)
+    assert list(other.iter_attachments()) == []
