@@ -27,7 +27,18 @@ if TYPE_CHECKING:
 
 __all__ = ["cli", "main"]
 
-COMMANDS = ("init", "demo", "sync", "plan", "preview", "send", "run", "history", "clients")
+COMMANDS = (
+    "init",
+    "connect",
+    "demo",
+    "sync",
+    "plan",
+    "preview",
+    "send",
+    "run",
+    "history",
+    "clients",
+)
 
 
 @dataclass
@@ -58,17 +69,24 @@ def open_workspace(config: Path) -> Kindly:
         from plugin.render import check_overrides
 
         check_overrides(settings)
+    store = Store.open(os.environ.get("KINDLY_STORE_URL") or settings.store_url)
     connector_class = bookkeeping_connector_class(settings.connector)
     if connector_class is LocalLedger:
-        if settings.ledger_path is None:
+        # kindly.toml says where the ledger is; otherwise `kindly connect ledger` did.
+        connected = store.get_setting(CONNECTION_SCOPE + "ledger", "path")
+        path = settings.ledger_path or (Path(connected) if connected else None)
+        if path is None:
             raise ConfigError(
-                f"{settings.source}: field 'ledger.path' is required for the ledger connector"
+                "no ledger is connected",
+                hint="Run `kindly connect ledger FOLDER`, or set [ledger] path in kindly.toml.",
             )
-        connector = LocalLedger(settings.ledger_path)
+        connector = LocalLedger(path)
     else:  # pragma: no cover - the platforms arrive with their own issues
         raise ConfigError(f"connector {settings.connector!r} is not set up yet")
-    store = Store.open(os.environ.get("KINDLY_STORE_URL") or settings.store_url)
     return Kindly(settings, store, connector)
+
+
+CONNECTION_SCOPE = "connection:"
 
 
 def _fail(message: str, hint: str | None, code: int = 1) -> NoReturn:
@@ -185,9 +203,48 @@ def init(target: Path, force: bool, **answers: str) -> None:
         _fail(f"{target} already exists", "Use --force to replace it, or --path for another file.")
     write_settings_file(target, answers)
     click.echo(
-        f"Wrote {target}. Check it, put your ledger files in "
-        f"{answers['ledger']!r}, then run `kindly plan`."
+        f"Wrote {target}. Check it, put your ledger files in {answers['ledger']!r} "
+        "(docs/ledger-format.md), then run `kindly sync` and `kindly plan`."
     )
+
+
+# -- connect -----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("connector")
+@click.argument("location", type=click.Path(path_type=Path, file_okay=False))
+@AT_OPTION
+@click.pass_obj
+def connect(app: AppContext, connector: str, location: Path, at: str | None) -> None:
+    """Connect an accounting system: today `kindly connect ledger FOLDER`.
+
+    Kindly reads and checks the whole ledger first, and keeps the connection only if it is
+    sound.
+    """
+    from integrations.ledger import LocalLedger
+    from integrations.registry import bookkeeping_connector_class
+    from plugin.settings import load_settings
+    from plugin.store import Store
+
+    if bookkeeping_connector_class(connector) is not LocalLedger:  # pragma: no cover
+        _fail(f"connecting {connector!r} is not available yet", None)
+    settings = load_settings(app.config)
+    folder = location.resolve()
+    snapshot = LocalLedger(folder).read_snapshot()
+    store = Store.open(os.environ.get("KINDLY_STORE_URL") or settings.store_url)
+    store.set_setting(CONNECTION_SCOPE + "ledger", "path", str(folder), _parse_at(at))
+    console = app.console()
+    console.print(
+        f"Connected the ledger in [bold]{folder}[/]: {len(snapshot.customers)} "
+        f"clients, {len(snapshot.invoices)} invoices."
+    )
+    if settings.ledger_path is not None and settings.ledger_path != folder:
+        console.print(
+            f"[yellow]Note:[/] {settings.source} names another ledger "
+            f"({settings.ledger_path}) and wins; remove its [ledger] path to use "
+            "this one."
+        )
 
 
 # -- demo ------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ __all__ = ["HOST_COMMANDS", "MANIFEST_SCHEMA_PATH", "build_manifest", "manifest_
 
 MANIFEST_SCHEMA_PATH = Path(__file__).parent / "schemas" / "manifest.schema.json"
 #: Commands the host may offer its users; init and demo are for the terminal only.
-HOST_COMMANDS = ("sync", "plan", "send", "run", "history")
+HOST_COMMANDS = ("connect", "sync", "plan", "send", "run", "history")
 
 
 def build_manifest() -> dict[str, Any]:

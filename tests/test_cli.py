@@ -385,3 +385,38 @@ def test_explain_gives_codes_and_sentences(demo_workspace: Path) -> None:
     assert "stage_due" in result.output
     assert "behaviour" in result.output and "chronic" in result.output
     assert "C01 pays:" in result.output
+
+
+def test_connect_a_ledger_then_sync(tmp_path: Path, demo_workspace: Path) -> None:
+    config = tmp_path / "kindly.toml"
+    config.write_text(
+        '[company]\nname = "Acme"\nemail = "ar@acme.example"\n'
+        f'[store]\nurl = "sqlite:///{tmp_path / "k.sqlite3"}"\n',
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    before = runner.invoke(cli, ["--config", str(config), "sync"])
+    assert before.exit_code == 1
+    assert "no ledger is connected" in before.output and "kindly connect" in before.output
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "customers.json").write_text("[{}]", encoding="utf-8")
+    refused = runner.invoke(cli, ["--config", str(config), "connect", "ledger", str(broken)])
+    assert refused.exit_code == 1
+    assert "customers.json, record 1" in refused.output
+    still = runner.invoke(cli, ["--config", str(config), "sync"])
+    assert "no ledger is connected" in still.output
+
+    ledger = demo_workspace / "ledger"
+    done = runner.invoke(
+        cli, ["--config", str(config), "connect", "ledger", str(ledger)], env={"COLUMNS": "200"}
+    )
+    assert done.exit_code == 0, done.output
+    assert "14 clients" in done.output
+    synced = runner.invoke(cli, ["--config", str(config), "sync"], env={"COLUMNS": "200"})
+    assert synced.exit_code == 0, synced.output
+    assert f"Synced {ledger}" in synced.output
+
+    unknown = runner.invoke(cli, ["--config", str(config), "connect", "quickbooks", str(ledger)])
+    assert unknown.exit_code == 1 and "unknown connector 'quickbooks'" in unknown.output
