@@ -18,10 +18,11 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from plugin.errors import ConfigError
 from plugin.locales import babel_locale_name
@@ -49,6 +50,7 @@ CONTEXT_VARIABLES = frozenset(
         "language", "stage", "tone", "greeting_name", "customer", "company", "bank",
         "invoices", "count", "total_due", "payment_reference", "next_step_date",
         "attachments", "qr_cid", "sender", "sms_due_date", "sms_pay_by", "sms_link",
+        "channel", "recipient", "sent_at", "numbers", "amount",
     }
 )  # fmt: skip
 QR_CID = "epc-qr@kindly"
@@ -258,6 +260,39 @@ def render_reminder(
     # One line only: a subject is a header, and a header must not break.
     subject = " ".join(subject.split())
     return RenderedMessage(subject, text, reminder.language, html, qr, files)
+
+
+def render_note(
+    *,
+    stage: str,
+    channel: str,
+    recipient: str,
+    sent_at: datetime,
+    invoice_numbers: tuple[str, ...],
+    amount: str,
+    settings: Settings,
+) -> str:
+    """The note written on the invoice in the accounting system, in the company's language."""
+    from babel.dates import format_datetime
+
+    from plugin.locales import default_language, default_timezone
+
+    company = settings.company
+    language = company.language or default_language(company.country)
+    locale = babel_locale_name(language, company.country)
+    zone = default_timezone(company.country) or "UTC"
+    context = {
+        "language": language,
+        "stage": stage,
+        "channel": channel,
+        "recipient": recipient,
+        "sent_at": format_datetime(sent_at, "medium", tzinfo=ZoneInfo(zone), locale=locale),
+        "count": len(invoice_numbers),
+        "numbers": ", ".join(invoice_numbers),
+        "amount": amount,
+    }
+    env = _environment(_folders(settings))
+    return " ".join(env.get_template("notes/note.txt.j2").render(context).split())
 
 
 def render_sms(

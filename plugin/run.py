@@ -29,7 +29,7 @@ from plugin.locales import babel_locale_name
 from plugin.model import Invoice, LedgerSnapshot, Note
 from plugin.planning import Plan, PlannedReminder, SentReminder, Skip, plan_reminders, recheck
 from plugin.policy import Overrides
-from plugin.render import Attachment, format_money, render_reminder
+from plugin.render import Attachment, format_money, render_note, render_reminder
 from plugin.settings import Settings
 from plugin.store import ReminderRecord, Store
 
@@ -67,21 +67,17 @@ class SendResult:
     notes_pending: list[tuple[str, str]] = field(default_factory=list)  # (key, reason)
 
 
-def note_text(record: ReminderRecord) -> str:
-    """What the bookkeeper reads next to the invoice in the accounting system."""
+def note_text(record: ReminderRecord, settings: Settings) -> str:
+    """What the bookkeeper reads next to the invoice, in the company's language."""
     assert record.sent_at is not None
-    invoices = ", ".join(record.invoice_numbers)
-    label = "invoice" if len(record.invoice_numbers) == 1 else "invoices"
-    if record.channel == "task":
-        return (
-            f"Kindly: every reminder stage for {label} {invoices} has gone out and "
-            f"{record.amount} is still outstanding. Automatic reminders stop here: please call "
-            "the client, or pass the debt to a collection agency."
-        )
-    return (
-        f"Kindly sent the {record.stage} payment reminder by {record.channel} to "
-        f"{record.recipient} on {record.sent_at:%Y-%m-%d %H:%M} UTC for {label} {invoices}: "
-        f"{record.amount} outstanding."
+    return render_note(
+        stage=record.stage,
+        channel=record.channel,
+        recipient=record.recipient,
+        sent_at=record.sent_at,
+        invoice_numbers=record.invoice_numbers,
+        amount=record.amount,
+        settings=settings,
     )
 
 
@@ -271,7 +267,7 @@ class Kindly:
                 note = Note(
                     id=note_id(record.key),
                     created_at=now,
-                    text=note_text(record),
+                    text=note_text(record, self.settings),
                     customer_id=record.customer_id,
                     invoice_ids=record.invoice_ids,
                     reminder_key=record.key,

@@ -52,6 +52,7 @@ class Company:
     country: str = "NL"
     signature: str | None = None
     sms_sender: str | None = None  # the short name an SMS starts with
+    language: str | None = None  # of the notes in the accounting system; default: the country's
 
 
 @dataclass(frozen=True, slots=True)

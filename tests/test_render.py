@@ -349,3 +349,36 @@ def test_overrides_run_in_the_sandbox(demo_settings: Settings, tmp_path: Path) -
     settings = replace(demo_settings, templates=tmp_path / "mine")
     with pytest.raises(TemplateError):
         render_reminder(reminder_for("en", 1), settings)
+
+
+NOTE_WORDS = {
+    "en": ("first reminder", "e-mail", "invoices"),
+    "nl": ("eerste herinnering", "e-mail", "facturen"),
+    "fr": ("premier rappel", "e-mail", "les factures"),
+    "nb": ("første påminnelse", "e-post", "fakturaene"),
+    "de": ("erste Zahlungserinnerung", "E-Mail", "die Rechnungen"),
+    "vi": ("thư nhắc lần một", "email", "các hóa đơn"),
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_notes_are_in_the_companys_language(language: str, demo_settings: Settings) -> None:
+    from plugin.render import render_note
+
+    settings = replace(demo_settings, company=replace(demo_settings.company, language=language))
+    common = {
+        "recipient": "ap@client.example",
+        "invoice_numbers": ("NS-1", "NS-2"),
+        "amount": "€ 10,00",
+        "settings": settings,
+        "sent_at": datetime(2026, 11, 22, 9, 30, tzinfo=UTC),
+    }
+    note = render_note(stage="first", channel="email", **common)
+    for word in NOTE_WORDS[language]:
+        assert word in note, (word, note)
+    assert "NS-1, NS-2" in note and "€ 10,00" in note and "ap@client.example" in note
+    assert "10:30" in note  # sent at 09:30 UTC: 10:30 in Amsterdam, the company's zone
+    handoff = render_note(stage="handoff", channel="task", **common)
+    assert "NS-1, NS-2" in handoff and handoff != note
+    if language != "en":
+        assert not ENGLISH_WORDS.search(note.replace("Kindly", ""))
