@@ -86,6 +86,9 @@ minimum = {{ EUR = "5.00", GBP = "5.00", NOK = "50", VND = "100000" }}
 pause_until = {pause_until}
 pause_reason = "betalingsregeling afgesproken met Joost Bakker"
 
+[clients.C02]                   # a consumer the studio knows well
+formality = "informal"          # "je" instead of "u"
+
 [clients.C09]
 tone = "firm"
 

@@ -406,6 +406,7 @@ def history(app: AppContext, as_json: bool) -> None:
 )
 @click.option("--tone", type=click.Choice(TONE_CHOICES := ("friendly", "neutral", "firm")))
 @click.option("--language", type=click.Choice(("en", "nl", "fr", "nb", "de", "vi")))
+@click.option("--formality", type=click.Choice(("formal", "informal")))
 @click.option("--channel", type=click.Choice(("email", "sms")), default="email", show_default=True)
 @click.option(
     "--output",
@@ -421,6 +422,7 @@ def preview(
     stage: str | None,
     tone: str | None,
     language: str | None,
+    formality: str | None,
     channel: str,
     output: Path | None,
     at: str | None,
@@ -470,6 +472,7 @@ def preview(
         tone=tone or (planned.tone if planned and not stage else resolved.tone),
         template=chosen_stage,
         next_step_date=planned.next_step_date if planned else None,
+        formality=formality or resolved.formality,
     )
     console = app.console()
     if channel == "sms":
@@ -573,6 +576,7 @@ def client_rows(kindly: Kindly) -> list[dict[str, Any]]:
                 "pause_reason": resolved.pause_reason,
                 "excluded": resolved.excluded,
                 "consolidate": resolved.consolidate,
+                "formality": resolved.formality,
                 "behaviour": str(classify(paid, policy.behaviour)),
                 "behaviour_detail": paid.describe() if paid else "no paid invoices yet",
                 "sources": dict(resolved.sources),
@@ -602,6 +606,11 @@ def client_rows(kindly: Kindly) -> list[dict[str, Any]]:
     help="Never remind this client / remind it again.",
 )
 @click.option("--kind", type=click.Choice(("business", "consumer")))
+@click.option(
+    "--formality",
+    type=click.Choice(("formal", "informal")),
+    help="Formal (u, Sie, De) or informal (je, du) address.",
+)
 @click.option(
     "--consolidate/--per-invoice",
     "consolidate",

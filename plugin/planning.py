@@ -117,6 +117,7 @@ class PlannedReminder:
     why: tuple[Reason, ...] = ()
     #: When the next stage would follow if this one goes unanswered (for "pay by" dates).
     next_step_date: date | None = None
+    formality: str = "formal"
 
     @property
     def currency(self) -> str:
@@ -597,6 +598,7 @@ class _Planner:
             behaviour=label,
             why=tuple(why),
             next_step_date=next_step_date,
+            formality=resolved.formality,
         )
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "Policy",
     "Resolved",
     "Stage",
+    "default_formality",
     "resolve",
 ]
 
@@ -169,6 +170,8 @@ class Overrides:
     kind: CustomerKind | None = None
     consolidate: bool | None = None
     minimum: Mapping[str, Money] | None = None
+    #: "formal" (u, Sie, De, Quý khách) or "informal" (je, du, anh/chị).
+    formality: str | None = None
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) is None for f in fields(self))
@@ -191,7 +194,18 @@ class Resolved:
     kind: CustomerKind
     consolidate: bool
     minimum: Mapping[str, Money]
+    formality: str = "formal"
     sources: Mapping[str, str] = field(default_factory=dict)
+
+
+def default_formality(language: str) -> str:
+    """How a business addresses a client it has not been told about, in each language.
+
+    Norwegian business writing says "du" to everyone; "De" reads as old-fashioned. Dutch,
+    German and Vietnamese keep the formal "u", "Sie" and "Quý khách"; English and French
+    have no choice to make (French always says "vous").
+    """
+    return "informal" if language == "nb" else "formal"
 
 
 def resolve(
@@ -227,6 +241,7 @@ def resolve(
         "kind": kind,
         "consolidate": True,
         "minimum": default_minimum,
+        "formality": default_formality(str(values.get("language", language))),
     }
     for name, value in defaults.items():
         if name not in values:

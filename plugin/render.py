@@ -50,7 +50,7 @@ CONTEXT_VARIABLES = frozenset(
         "language", "stage", "tone", "greeting_name", "customer", "company", "bank",
         "invoices", "count", "total_due", "payment_reference", "next_step_date",
         "attachments", "qr_cid", "sender", "sms_due_date", "sms_pay_by", "sms_link",
-        "channel", "recipient", "sent_at", "numbers", "amount",
+        "channel", "recipient", "sent_at", "numbers", "amount", "formal",
     }
 )  # fmt: skip
 QR_CID = "epc-qr@kindly"
@@ -196,6 +196,7 @@ def _context(
         "language": reminder.language,
         "stage": reminder.stage,
         "tone": reminder.tone,
+        "formal": reminder.formality != "informal",
         "greeting_name": reminder.customer.greeting_name,
         "customer": reminder.customer,
         "company": settings.company,
@@ -283,6 +284,7 @@ def render_note(
     zone = default_timezone(company.country) or "UTC"
     context = {
         "language": language,
+        "formal": True,
         "stage": stage,
         "channel": channel,
         "recipient": recipient,

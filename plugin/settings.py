@@ -279,6 +279,7 @@ def _overrides(raw: Mapping[str, Any], path: str, where: str) -> Overrides:
         kind=CustomerKind(raw["kind"]) if "kind" in raw else None,
         consolidate=raw.get("consolidate"),
         minimum=_minimums(raw["minimum"], f"{path}.minimum", where) if "minimum" in raw else None,
+        formality=raw.get("formality"),
     )
 
 

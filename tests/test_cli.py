@@ -420,3 +420,29 @@ def test_connect_a_ledger_then_sync(tmp_path: Path, demo_workspace: Path) -> Non
 
     unknown = runner.invoke(cli, ["--config", str(config), "connect", "quickbooks", str(ledger)])
     assert unknown.exit_code == 1 and "unknown connector 'quickbooks'" in unknown.output
+
+
+def test_preview_shows_the_reminder_as_sent(demo_workspace: Path, tmp_path: Path) -> None:
+    runner, config = _synced(demo_workspace)
+    env = {"COLUMNS": "200"}
+    text = runner.invoke(
+        cli,
+        ["--config", config, "preview", "C08", "--stage", "second", "--tone", "neutral"],
+        env=env,
+    )
+    assert text.exit_code == 0, text.output
+    assert "Subject: Zweite Zahlungserinnerung" in text.output
+    assert "Guten Tag Katrin Müller" in text.output
+    runner.invoke(cli, ["--config", config, "clients", "set", "C08", "--formality", "informal"])
+    informal = runner.invoke(cli, ["--config", config, "preview", "C08"], env=env)
+    assert "Hallo Katrin Müller" in informal.output
+    sms = runner.invoke(cli, ["--config", config, "preview", "C06", "--channel", "sms"], env=env)
+    assert sms.exit_code == 0, sms.output
+    assert "GSM-7" in sms.output and "fits the limit of 160" in sms.output
+    out = tmp_path / "c02.eml"
+    written = runner.invoke(cli, ["--config", config, "preview", "C02", "--output", str(out)])
+    assert written.exit_code == 0, written.output
+    assert b"Content-Type: multipart/alternative" in out.read_bytes()
+    assert b"Heb je" in out.read_bytes() or b"Heb=20je" in out.read_bytes()
+    bad = runner.invoke(cli, ["--config", config, "preview", "C08", "--invoice", "NOPE"])
+    assert bad.exit_code == 1 and "no invoice 'NOPE'" in bad.output

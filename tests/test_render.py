@@ -18,6 +18,7 @@ from plugin.errors import ConfigError
 from plugin.model import LANGUAGES, Customer, Invoice
 from plugin.money import Money
 from plugin.planning import PlannedReminder, reminder_key
+from plugin.policy import default_formality
 from plugin.render import (
     Attachment,
     check_overrides,
@@ -103,6 +104,7 @@ def reminder_for(
         tone=tone,
         template=stage,
         next_step_date=PAY_BY,
+        formality=default_formality(language),
     )
 
 
@@ -382,3 +384,42 @@ def test_notes_are_in_the_companys_language(language: str, demo_settings: Settin
     assert "NS-1, NS-2" in handoff and handoff != note
     if language != "en":
         assert not ENGLISH_WORDS.search(note.replace("Kindly", ""))
+
+
+@pytest.mark.parametrize(
+    ("language", "formality", "present", "absent"),
+    [
+        ("nl", "formal", ["Heeft u inmiddels betaald", "U kunt het bedrag"], [" je "]),
+        ("nl", "informal", ["Heb je inmiddels betaald", "Je kunt het bedrag"], [" u ", "U kunt"]),
+        ("de", "formal", ["Guten Tag", "Sollten Sie", "Mit freundlichen Grüßen"], [" du "]),
+        (
+            "de",
+            "informal",
+            ["Hallo", "Falls du", "Antworte einfach", "Viele Grüße"],
+            [" Sie ", "Ihnen"],
+        ),
+        ("nb", "formal", ["God dag", "Har De allerede betalt"], ["Har du"]),
+        ("nb", "informal", ["Hei", "Har du allerede betalt"], [" De "]),
+        ("vi", "formal", ["Kính gửi Quý khách", "Quý khách có thể"], ["anh/chị"]),
+        ("vi", "informal", ["Kính gửi anh/chị", "Anh/chị có thể"], ["Quý khách"]),
+    ],
+)
+def test_formal_and_informal_address(
+    language: str,
+    formality: str,
+    present: list[str],
+    absent: list[str],
+    demo_settings: Settings,
+) -> None:
+    for stage in STAGES:
+        reminder = replace(reminder_for(language, 2, stage), formality=formality)
+        rendered = render_reminder(reminder, demo_settings)
+        text = rendered.text
+        if stage == "first":
+            for words in present:
+                assert words in text, (words, stage)
+        for words in absent:
+            assert words not in text, (words, stage)
+        assert rendered.html is not None
+        for words in absent:
+            assert words not in rendered.html, (words, stage)
