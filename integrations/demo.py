@@ -67,6 +67,7 @@ phone = "+31 20 555 0100"
 fax = "+31 20 555 0199"
 address = ["Prinsengracht 263", "1016 GV Amsterdam", "Nederland"]
 country = "NL"
+city = "Amsterdam"
 signature = "Anouk Visser, debiteurenbeheer"
 
 [bank]

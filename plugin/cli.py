@@ -407,7 +407,9 @@ def history(app: AppContext, as_json: bool) -> None:
 @click.option("--tone", type=click.Choice(TONE_CHOICES := ("friendly", "neutral", "firm")))
 @click.option("--language", type=click.Choice(("en", "nl", "fr", "nb", "de", "vi")))
 @click.option("--formality", type=click.Choice(("formal", "informal")))
-@click.option("--channel", type=click.Choice(("email", "sms")), default="email", show_default=True)
+@click.option(
+    "--channel", type=click.Choice(("email", "sms", "letter")), default="email", show_default=True
+)
 @click.option(
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -429,6 +431,7 @@ def preview(
 ) -> None:
     """Show the reminder a client would get, as it would be sent."""
     from dataclasses import replace
+    from datetime import timedelta
 
     from plugin.delivery import build_email
     from plugin.planning import PlannedReminder, reminder_key, settings_for
@@ -460,6 +463,15 @@ def preview(
     planned = next((r for r in kindly.plan(now).reminders if r.customer.id == client), None)
     resolved = settings_for(kindly.settings, customer)
     chosen_stage = stage or (planned.stage if planned else "first")
+    next_step = planned.next_step_date if planned and planned.stage == chosen_stage else None
+    stages = [s.name for s in kindly.settings.policies[resolved.policy].active_stages]
+    if next_step is None and chosen_stage in stages[:-1]:
+        # As if the reminder went out now: the pay-by date is when the next stage would.
+        following = kindly.settings.policies[resolved.policy].active_stages[
+            stages.index(chosen_stage) + 1
+        ]
+        if following.anchor.value == "previous":
+            next_step = now.date() + timedelta(days=following.days)
     reminder = PlannedReminder(
         key=reminder_key(kindly.source_id, client, [i.id for i in invoices], chosen_stage, channel),
         source=kindly.source_id,
@@ -467,11 +479,13 @@ def preview(
         invoices=invoices,
         stage=chosen_stage,
         channel=channel,
-        recipients=customer.emails if channel == "email" else customer.phones,
+        recipients={"email": customer.emails, "sms": customer.phones}.get(
+            channel, ("\n".join(customer.address),)
+        ),
         language=language or resolved.language,
         tone=tone or (planned.tone if planned and not stage else resolved.tone),
         template=chosen_stage,
-        next_step_date=planned.next_step_date if planned else None,
+        next_step_date=next_step,
         formality=formality or resolved.formality,
     )
     console = app.console()
@@ -491,6 +505,14 @@ def preview(
             + (", transliterated" if sms.transliterated else "")
             + "[/]"
         )
+        return
+    if channel == "letter":
+        from plugin.render import render_letter
+
+        if output is None:
+            _fail("a letter is a printable page", "Give --output letter.html, then print it.")
+        output.write_text(render_letter(reminder, kindly.settings, now.date()), encoding="utf-8")
+        console.print(f"Wrote {output}")
         return
     rendered = render_reminder(reminder, kindly.settings)
     if output is None:

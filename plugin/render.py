@@ -39,6 +39,7 @@ __all__ = [
     "check_overrides",
     "format_date",
     "format_money",
+    "render_letter",
     "render_reminder",
     "render_sms",
     "templates_dir",
@@ -51,6 +52,7 @@ CONTEXT_VARIABLES = frozenset(
         "invoices", "count", "total_due", "payment_reference", "next_step_date",
         "attachments", "qr_cid", "sender", "sms_due_date", "sms_pay_by", "sms_link",
         "channel", "recipient", "sent_at", "numbers", "amount", "formal",
+        "letter_date", "letter_place", "qr_data_uri",
     }
 )  # fmt: skip
 QR_CID = "epc-qr@kindly"
@@ -261,6 +263,22 @@ def render_reminder(
     # One line only: a subject is a header, and a header must not break.
     subject = " ".join(subject.split())
     return RenderedMessage(subject, text, reminder.language, html, qr, files)
+
+
+def render_letter(reminder: PlannedReminder, settings: Settings, on: date) -> str:
+    """A printable A4 letter (HTML) dated ``on``, with the client's address for a window."""
+    import base64
+
+    locale = babel_locale_name(reminder.language, reminder.customer.country)
+    context = _context(reminder, settings, locale)
+    qr = epc_qr_png(reminder, settings, context["payment_reference"])
+    context["qr_data_uri"] = (
+        "data:image/png;base64," + base64.b64encode(qr).decode("ascii") if qr else None
+    )
+    context["letter_date"] = format_date(on, locale)
+    context["letter_place"] = settings.company.city or ""
+    env = _environment(_folders(settings))
+    return str(env.get_template("letter/letter.html.j2").render(context))
 
 
 def render_note(

@@ -53,6 +53,7 @@ class Company:
     signature: str | None = None
     sms_sender: str | None = None  # the short name an SMS starts with
     language: str | None = None  # of the notes in the accounting system; default: the country's
+    city: str | None = None  # where letters are dated from
 
 
 @dataclass(frozen=True, slots=True)

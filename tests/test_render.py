@@ -124,7 +124,11 @@ class StrictHTML(HTMLParser):
             self.images.append(dict(attrs).get("src") or "")
         for name, value in attrs:
             assert not name.startswith("on"), f"event handler attribute {name}"
-            if name in ("src", "href") and value and not value.startswith(("cid:", "mailto:")):
+            if (
+                name in ("src", "href")
+                and value
+                and not value.startswith(("cid:", "mailto:", "data:image/png;base64,"))
+            ):
                 assert value.startswith("https://"), f"external resource {value}"
         if tag not in self.VOID:
             self.stack.append(tag)
@@ -423,3 +427,27 @@ def test_formal_and_informal_address(
         assert rendered.html is not None
         for words in absent:
             assert words not in rendered.html, (words, stage)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_printable_letter(language: str, stage: str, demo_settings: Settings) -> None:
+    from plugin.render import render_letter
+
+    reminder = reminder_for(language, 2, stage)
+    reminder = replace(
+        reminder, customer=replace(reminder.customer, address=("Storgata 1", "0184 Oslo"))
+    )
+    letter = render_letter(reminder, demo_settings, date(2026, 11, 22))
+    page = StrictHTML()
+    page.feed(letter)
+    page.close()
+    assert page.stack == []
+    visible = " ".join(" ".join(page.text).split())
+    assert "Storgata 1" in visible and "0184 Oslo" in visible
+    assert f"Amsterdam, {format_date(date(2026, 11, 22), LOCALE[language])}" in visible
+    for invoice in reminder.invoices:
+        assert invoice.number in visible
+    assert (ALREADY_ARRANGED if stage == "courtesy" else ALREADY_PAID)[language] in visible
+    assert "&lt;script&gt;" in letter and "<script>" not in letter
+    assert ("data:image/png;base64," in letter) == (CURRENCY[language] == "EUR")
