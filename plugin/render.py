@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from plugin.errors import ConfigError
 from plugin.locales import babel_locale_name
+from plugin.model import Appointment
 from plugin.money import Money
 from plugin.planning import PlannedReminder
 from plugin.settings import Settings
@@ -39,6 +40,8 @@ __all__ = [
     "check_overrides",
     "format_date",
     "format_money",
+    "render_appointment",
+    "render_appointment_sms",
     "render_letter",
     "render_reminder",
     "render_sms",
@@ -52,7 +55,7 @@ CONTEXT_VARIABLES = frozenset(
         "invoices", "count", "total_due", "payment_reference", "next_step_date",
         "attachments", "qr_cid", "sender", "sms_due_date", "sms_pay_by", "sms_link",
         "channel", "recipient", "sent_at", "numbers", "amount", "formal",
-        "letter_date", "letter_place", "qr_data_uri",
+        "letter_date", "letter_place", "qr_data_uri", "appointment",
     }
 )  # fmt: skip
 QR_CID = "epc-qr@kindly"
@@ -281,6 +284,88 @@ def render_letter(reminder: PlannedReminder, settings: Settings, on: date) -> st
     return str(env.get_template("letter/letter.html.j2").render(context))
 
 
+def _appointment_context(
+    appointment: Appointment,
+    name: str,
+    language: str,
+    country: str,
+    timezone: str,
+    formality: str,
+    settings: Settings,
+) -> dict[str, Any]:
+    from babel.dates import format_time
+
+    locale = babel_locale_name(language, country)
+    zone = ZoneInfo(timezone)
+    start, end = appointment.start.astimezone(zone), appointment.end.astimezone(zone)
+    day = format_date(start.date(), locale, "full")
+    if appointment.all_day:
+        when = day
+        short_when = _day_and_month(start.date(), locale)
+    else:
+        start_time = format_time(start, "short", locale=locale)
+        hours = f"{start_time}–{format_time(end, 'short', locale=locale)}"
+        when = f"{day}, {hours} ({timezone})"
+        short_when = (
+            f"{_day_and_month(start.date(), locale)} {format_time(start, 'short', locale=locale)}"
+        )
+    return {
+        "language": language,
+        "formal": formality != "informal",
+        "greeting_name": name,
+        "company": settings.company,
+        "sender": settings.company.sms_sender or settings.company.name,
+        "appointment": {
+            "title": appointment.title,
+            "date": format_date(start.date(), locale),
+            "when": when,
+            "short_when": short_when,
+            "location": appointment.location,
+            "online_url": appointment.online_url,
+        },
+    }
+
+
+def render_appointment(
+    appointment: Appointment,
+    *,
+    name: str,
+    language: str,
+    country: str,
+    timezone: str,
+    settings: Settings,
+    formality: str = "formal",
+) -> RenderedMessage:
+    """The e-mail reminding an attendee of an appointment, on the attendee's clock (R1, R7)."""
+    context = _appointment_context(
+        appointment, name, language, country, timezone, formality, settings
+    )
+    env = _environment(_folders(settings))
+    subject = " ".join(env.get_template("appointment/subject.txt.j2").render(context).split())
+    text = env.get_template("appointment/body.txt.j2").render(context)
+    return RenderedMessage(subject, text, language)
+
+
+def render_appointment_sms(
+    appointment: Appointment,
+    *,
+    name: str,
+    language: str,
+    country: str,
+    timezone: str,
+    settings: Settings,
+    formality: str = "formal",
+    limit: int = 160,
+    transliterate: str = "auto",
+) -> RenderedSms:
+    context = _appointment_context(
+        appointment, name, language, country, timezone, formality, settings
+    )
+    env = _environment(_folders(settings))
+    rendered = env.get_template("appointment/sms.txt.j2").render(context)
+    return _finished_sms(rendered, language, limit, transliterate)
+
+
 def render_note(
     *,
     stage: str,
@@ -337,13 +422,18 @@ def render_sms(
         sms_link=link,
     )
     env = _environment(_folders(settings))
-    # Babel's narrow and no-break spaces (1 234,56 €) would force UCS-2 for nothing.
     rendered = env.get_template("sms/message.txt.j2").render(context)
+    return _finished_sms(rendered, reminder.language, limit, transliterate)
+
+
+def _finished_sms(rendered: str, language: str, limit: int, transliterate: str) -> RenderedSms:
+    """One line, counted; in GSM-7 letters when asked, or when it would not fit otherwise."""
+    # Babel's narrow and no-break spaces (1 234,56 €) would force UCS-2 for nothing.
     text = " ".join(rendered.replace("\u00a0", " ").replace("\u202f", " ").split())
     count = count_segments(text)
     changed = False
     if transliterate == "always" or (transliterate == "auto" and not count.fits(limit)):
-        text = to_gsm7(text, all_accents=reminder.language == "vi")
+        text = to_gsm7(text, all_accents=language == "vi")
         count = count_segments(text)
         changed = True
-    return RenderedSms(text, reminder.language, count, changed)
+    return RenderedSms(text, language, count, changed)

@@ -451,3 +451,58 @@ def test_a_printable_letter(language: str, stage: str, demo_settings: Settings) 
     assert (ALREADY_ARRANGED if stage == "courtesy" else ALREADY_PAID)[language] in visible
     assert "&lt;script&gt;" in letter and "<script>" not in letter
     assert ("data:image/png;base64," in letter) == (CURRENCY[language] == "EUR")
+
+
+APPOINTMENT_WORDS = {
+    "en": ("Reminder", "When:", "Where:", "cancel"),
+    "nl": ("Herinnering", "Wanneer:", "Waar:", "afzeggen"),
+    "fr": ("Rappel", "Quand :", "Où :", "annuler"),
+    "nb": ("Påminnelse", "Når:", "Hvor:", "avlyse"),
+    "de": ("Erinnerung", "Wann:", "Wo:", "absagen"),
+    "vi": ("Nhắc lịch hẹn", "Thời gian:", "Địa điểm:", "hủy"),
+}
+
+
+@pytest.mark.parametrize("all_day", [False, True])
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_appointment_reminders_in_every_language(
+    language: str, all_day: bool, demo_settings: Settings
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from plugin.model import Appointment
+    from plugin.render import render_appointment, render_appointment_sms
+
+    # 09:00 in Amsterdam is 15:00 in Ho Chi Minh City: the attendee reads their own clock.
+    start = datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
+    appointment = Appointment(
+        "A1",
+        "Kick-off <website>",
+        start,
+        start.replace(hour=10, minute=30),
+        location="Prinsengracht 263, Amsterdam",
+        online_url="https://meet.example/kick-off",
+        all_day=all_day,
+    )
+    zone = "Asia/Ho_Chi_Minh" if language == "vi" else "Europe/Amsterdam"
+    common = {
+        "name": "Ada",
+        "language": language,
+        "country": COUNTRY[language],
+        "timezone": zone,
+        "settings": demo_settings,
+    }
+    mail = render_appointment(appointment, **common)
+    for word in APPOINTMENT_WORDS[language]:
+        assert word in mail.text or word in mail.subject, word
+    assert "Kick-off <website>" in mail.text
+    assert "Prinsengracht 263, Amsterdam" in mail.text and "meet.example" in mail.text
+    assert demo_settings.company.phone and demo_settings.company.phone in mail.text
+    if not all_day:
+        assert ("15:00" if language == "vi" else "9:00") in mail.text
+    assert "{{" not in mail.text and "\n\n\n" not in mail.text
+    if language != "en":
+        assert not ENGLISH_WORDS.search(mail.text.replace("E-mail", "").replace("Kick-off", ""))
+    sms = render_appointment_sms(appointment, **common)
+    assert sms.count.fits(160), sms.text
+    assert "Kick-off" in sms.text
