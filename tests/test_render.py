@@ -506,3 +506,46 @@ def test_appointment_reminders_in_every_language(
     sms = render_appointment_sms(appointment, **common)
     assert sms.count.fits(160), sms.text
     assert "Kick-off" in sms.text
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_demo_client_in_every_channel_and_tone(
+    stage: str, demo_settings: Settings, demo_snapshot
+) -> None:
+    from plugin.planning import settings_for
+    from plugin.render import render_letter
+
+    rendered = 0
+    for customer in demo_snapshot.customers:
+        by_currency: dict[str, list[Invoice]] = {}
+        for invoice in demo_snapshot.invoices:
+            if invoice.customer_id == customer.id and invoice.is_open:
+                by_currency.setdefault(invoice.currency, []).append(invoice)
+        resolved = settings_for(demo_settings, customer)
+        for invoices in by_currency.values():
+            for tone in TONES:
+                reminder = PlannedReminder(
+                    key="k",
+                    source="ledger",
+                    customer=customer,
+                    invoices=tuple(invoices),
+                    stage=stage,
+                    channel="email",
+                    recipients=customer.emails,
+                    language=resolved.language,
+                    tone=tone,
+                    template=stage,
+                    next_step_date=PAY_BY,
+                    formality=resolved.formality,
+                )
+                locale = LOCALE[resolved.language].split("_")[0]
+                mail = render_reminder(reminder, demo_settings)
+                letter = render_letter(reminder, demo_settings, date(2026, 11, 22))
+                sms = render_sms(reminder, demo_settings)
+                for invoice in invoices:
+                    assert invoice.number in mail.text and invoice.number in letter
+                    assert mail.html is not None and invoice.number in mail.html
+                assert sms.count.fits(160), sms.text
+                assert "{{" not in mail.text + letter + sms.text, locale
+                rendered += 1
+    assert rendered >= 30
