@@ -671,6 +671,8 @@ def charges(
             str(line.amount),
             line.basis + ("" if line.verified else " (not verified)"),
         )
+    if len(result.interest_lines) > 1:
+        table.add_row("Interest, total", "", "", "", "", "", str(result.interest), "")
     if result.compensation is not None:
         table.add_row(
             "Compensation",
