@@ -474,6 +474,12 @@ def preview(
         template=chosen_stage,
         next_step_date=next_step,
         formality=formality or resolved.formality,
+        charges=any(
+            s.name == chosen_stage and s.charges
+            for s in kindly.settings.policies[resolved.policy].stages
+        )
+        and resolved.charges,
+        debtor=resolved.kind,
     )
     console = app.console()
     if channel == "sms":
@@ -501,7 +507,7 @@ def preview(
         output.write_text(render_letter(reminder, kindly.settings, now.date()), encoding="utf-8")
         console.print(f"Wrote {output}")
         return
-    rendered = render_reminder(reminder, kindly.settings)
+    rendered = render_reminder(reminder, kindly.settings, on=now.date())
     if output is None:
         console.print(f"[bold]Subject:[/] {rendered.subject}", highlight=False)
         console.print(rendered.text, markup=False, highlight=False)

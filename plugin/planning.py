@@ -43,7 +43,7 @@ from zoneinfo import ZoneInfo
 
 from plugin.behaviour import PaymentBehaviour, classify, payment_behaviour
 from plugin.businessdays import business_calendar
-from plugin.model import Customer, Invoice, InvoiceStatus, LedgerSnapshot
+from plugin.model import Customer, CustomerKind, Invoice, InvoiceStatus, LedgerSnapshot
 from plugin.money import Money
 from plugin.policy import Anchor, Behaviour, Overrides, Policy, Resolved, Stage, resolve
 from plugin.settings import Settings
@@ -118,6 +118,8 @@ class PlannedReminder:
     #: When the next stage would follow if this one goes unanswered (for "pay by" dates).
     next_step_date: date | None = None
     formality: str = "formal"
+    #: Business or consumer, as resolved (the law on charges differs).
+    debtor: CustomerKind | None = None
 
     @property
     def currency(self) -> str:
@@ -593,12 +595,14 @@ class _Planner:
             language=resolved.language,
             tone=tone,
             template=stage.template_name,
-            charges=stage.charges,
+            # Charges only where the policy's stage names them and the creditor opted in.
+            charges=stage.charges and resolved.charges,
             invoice_stages=invoice_stages,
             behaviour=label,
             why=tuple(why),
             next_step_date=next_step_date,
             formality=resolved.formality,
+            debtor=resolved.kind,
         )
 
 
@@ -623,6 +627,7 @@ def settings_for(
         default_tone=defaults.tone,
         default_channels=defaults.channels,
         default_minimum=defaults.minimum,
+        default_charges=defaults.charges,
     )
     if resolved.sources["policy"] == "default":
         resolved = replace(resolved, policy=defaults.policy)

@@ -172,6 +172,8 @@ class Overrides:
     minimum: Mapping[str, Money] | None = None
     #: "formal" (u, Sie, De, Quý khách) or "informal" (je, du, anh/chị).
     formality: str | None = None
+    #: Whether statutory charges are claimed (only where the company opted in).
+    charges: bool | None = None
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) is None for f in fields(self))
@@ -195,6 +197,7 @@ class Resolved:
     consolidate: bool
     minimum: Mapping[str, Money]
     formality: str = "formal"
+    charges: bool = False
     sources: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -216,6 +219,7 @@ def resolve(
     default_tone: str,
     default_channels: tuple[str, ...],
     default_minimum: Mapping[str, Money],
+    default_charges: bool = False,
 ) -> Resolved:
     """Take each setting from the first level that sets it, most specific first."""
     values: dict[str, object] = {}
@@ -242,6 +246,7 @@ def resolve(
         "consolidate": True,
         "minimum": default_minimum,
         "formality": default_formality(str(values.get("language", language))),
+        "charges": default_charges,
     }
     for name, value in defaults.items():
         if name not in values:

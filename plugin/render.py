@@ -55,7 +55,7 @@ CONTEXT_VARIABLES = frozenset(
         "invoices", "count", "total_due", "payment_reference", "next_step_date",
         "attachments", "qr_cid", "sender", "sms_due_date", "sms_pay_by", "sms_link",
         "channel", "recipient", "sent_at", "numbers", "amount", "formal",
-        "letter_date", "letter_place", "qr_data_uri", "appointment",
+        "letter_date", "letter_place", "qr_data_uri", "appointment", "charges",
     }
 )  # fmt: skip
 QR_CID = "epc-qr@kindly"
@@ -215,6 +215,7 @@ def _context(
         ),
         "attachments": [],
         "qr_cid": None,
+        "charges": None,
         **extra,
     }
 
@@ -224,6 +225,81 @@ def _day_and_month(day: date, locale: str) -> str:
     from babel.dates import format_skeleton
 
     return str(format_skeleton("dM", day, locale=locale))
+
+
+#: The law a company's country follows for late-payment charges (docs/charges.md).
+_EURO_AREA = {
+    "AT",
+    "CY",
+    "EE",
+    "ES",
+    "FI",
+    "GR",
+    "HR",
+    "IE",
+    "IT",
+    "LT",
+    "LU",
+    "LV",
+    "MT",
+    "PT",
+    "SI",
+    "SK",
+}
+
+
+def charges_jurisdiction(settings: Settings) -> str:
+    if settings.charges.jurisdiction:
+        return settings.charges.jurisdiction
+    country = settings.company.country
+    if country in ("NL", "BE", "DE", "FR", "NO", "GB", "VN"):
+        return country
+    return "EU" if country in _EURO_AREA else "OTHER"
+
+
+def reminder_charges(
+    reminder: PlannedReminder, settings: Settings, on: date, locale: str
+) -> dict[str, str] | None:
+    """The charges a reminder claims, summed over its invoices, formatted; None if none.
+
+    Interest runs on what is still owed on each invoice from its due date; an earlier
+    partial payment is not known here, so interest on the part already paid is left out
+    rather than guessed. Dutch collection costs are taken on the claim as a whole.
+    """
+    from plugin.charges import Debtor, calculate, nl_collection_costs
+
+    if not reminder.charges:
+        return None
+    code = charges_jurisdiction(settings)
+    debtor = Debtor((reminder.debtor or reminder.customer.kind).value)
+    currency = reminder.currency
+    interest, compensation = Money.zero(currency), Money.zero(currency)
+    for invoice in reminder.invoices:
+        result = calculate(
+            code,
+            debtor,
+            invoice.amount_due,
+            due=invoice.due_date,
+            on=max(on, invoice.due_date),
+            contract_rate=settings.charges.contract_rate,
+        )
+        interest = interest + result.interest
+        if result.compensation is not None and result.compensation.currency == currency:
+            compensation = compensation + result.compensation
+    costs = None
+    if code == "NL" and debtor is Debtor.BUSINESS:
+        # A consumer owes these only after a 14-day letter, which Kindly does not send yet.
+        costs = nl_collection_costs(reminder.amount_due, settings.charges.vat_on_costs)
+    if not interest.is_positive and not compensation.is_positive and costs is None:
+        return None
+    total = reminder.amount_due + interest + compensation + (costs or Money.zero(currency))
+    return {
+        "on": format_date(on, locale),
+        "interest": format_money(interest, locale),
+        "compensation": format_money(compensation, locale) if compensation.is_positive else "",
+        "costs": format_money(costs, locale) if costs is not None else "",
+        "total": format_money(total, locale),
+    }
 
 
 def epc_qr_png(reminder: PlannedReminder, settings: Settings, reference: str) -> bytes | None:
@@ -252,11 +328,17 @@ def render_reminder(
     reminder: PlannedReminder,
     settings: Settings,
     attachments: Iterable[Attachment] = (),
+    on: date | None = None,
 ) -> RenderedMessage:
-    """The e-mail: subject, plain text, HTML, the QR code and attachments."""
+    """The e-mail: subject, plain text, HTML, the QR code and attachments.
+
+    ``on`` is the day the reminder goes out: statutory charges are worked out to it.
+    """
     locale = babel_locale_name(reminder.language, reminder.customer.country)
     files = tuple(attachments)
     context = _context(reminder, settings, locale, attachments=[a.filename for a in files])
+    if on is not None:
+        context["charges"] = reminder_charges(reminder, settings, on, locale)
     qr = epc_qr_png(reminder, settings, context["payment_reference"])
     context["qr_cid"] = QR_CID if qr else None
     env = _environment(_folders(settings))
@@ -274,6 +356,7 @@ def render_letter(reminder: PlannedReminder, settings: Settings, on: date) -> st
 
     locale = babel_locale_name(reminder.language, reminder.customer.country)
     context = _context(reminder, settings, locale)
+    context["charges"] = reminder_charges(reminder, settings, on, locale)
     qr = epc_qr_png(reminder, settings, context["payment_reference"])
     context["qr_data_uri"] = (
         "data:image/png;base64," + base64.b64encode(qr).decode("ascii") if qr else None

@@ -199,7 +199,7 @@ class Kindly:
                     for invoice in reminder.invoices
                     if (content := self.source.invoice_pdf(invoice)) is not None
                 ]
-                rendered = render_reminder(reminder, self.settings, pdfs)
+                rendered = render_reminder(reminder, self.settings, pdfs, on=now.date())
                 message = build_email(reminder, rendered, self.settings, now)
             except (ValueError, LookupError, OSError, TemplateError) as exc:
                 # Logged as failed with its reason; the next run tries again.

@@ -72,6 +72,16 @@ class Defaults:
     channels: tuple[str, ...] = ("email",)
     minimum: Mapping[str, Money] = field(default_factory=dict)
     policy: str = DEFAULT_POLICY.name
+    charges: bool = False  # claim statutory charges (the company opts in)
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeSettings:
+    """Which law's charges apply, and what Kindly needs to compute them."""
+
+    jurisdiction: str | None = None  # None: from the company's country
+    contract_rate: Decimal | None = None
+    vat_on_costs: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +101,7 @@ class Settings:
     templates: Path | None = None  # a folder of the user's own templates
     sms_limit: int = 160
     sms_transliterate: str = "auto"
+    charges: ChargeSettings = ChargeSettings()
 
     def client(self, client_id: str) -> Overrides:
         return self.clients.get(client_id, Overrides())
@@ -186,6 +197,7 @@ def parse_settings(data: Mapping[str, Any], *, source: Path | None = None) -> Se
         channels=tuple(policy_data.get("channels", ("email",))),
         minimum=_minimums(policy_data.get("minimum", {}), "policy.minimum", where),
         policy=policy_data.get("name", DEFAULT_POLICY.name),
+        charges=bool(data.get("charges", {}).get("enabled", False)),
     )
     policies = {"default": _default_policy(policy_data, where)}
     for name, policy in data.get("policies", {}).items():
@@ -238,7 +250,16 @@ def parse_settings(data: Mapping[str, Any], *, source: Path | None = None) -> Se
         else None,
         sms_limit=data.get("sms", {}).get("limit", 160),
         sms_transliterate=data.get("sms", {}).get("transliterate", "auto"),
+        charges=ChargeSettings(
+            jurisdiction=data.get("charges", {}).get("jurisdiction"),
+            contract_rate=_decimal(data.get("charges", {}).get("contract_rate")),
+            vat_on_costs=_decimal(data.get("charges", {}).get("vat_on_costs")),
+        ),
     )
+
+
+def _decimal(value: str | int | None) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
 
 
 def _resolve_sqlite_path(url: str | None, base: Path) -> str | None:
@@ -281,6 +302,7 @@ def _overrides(raw: Mapping[str, Any], path: str, where: str) -> Overrides:
         consolidate=raw.get("consolidate"),
         minimum=_minimums(raw["minimum"], f"{path}.minimum", where) if "minimum" in raw else None,
         formality=raw.get("formality"),
+        charges=raw.get("charges"),
     )
 
 

@@ -549,3 +549,35 @@ def test_every_demo_client_in_every_channel_and_tone(
                 assert "{{" not in mail.text + letter + sms.text, locale
                 rendered += 1
     assert rendered >= 30
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_charges_are_stated_plainly_when_claimed(language: str, demo_settings: Settings) -> None:
+    from plugin.model import CustomerKind
+    from plugin.settings import ChargeSettings
+
+    settings = replace(
+        demo_settings,
+        defaults=replace(demo_settings.defaults, charges=True),
+        charges=ChargeSettings(jurisdiction="NL"),
+    )
+    base = reminder_for(language, 2, "final")
+    claimed = replace(base, charges=True, debtor=CustomerKind.BUSINESS)
+    on = date(2026, 11, 22)
+    text = render_reminder(claimed, settings, on=on).text
+    html = render_reminder(claimed, settings, on=on).html or ""
+    from plugin.render import reminder_charges
+
+    charges = reminder_charges(claimed, settings, on, LOCALE[language])
+    assert charges is not None
+    for value in (charges["interest"], charges["costs"], charges["total"]):
+        assert " ".join(value.split()) in " ".join(text.split())
+        assert value.replace("\xa0", " ") in html.replace("&nbsp;", " ").replace("\xa0", " ")
+    assert format_date(on, LOCALE[language]) in text
+    # Not claimed: not a word about charges.
+    plain = render_reminder(base, settings, on=on).text
+    assert charges["total"] not in plain
+    # A Dutch consumer owes collection costs only after a 14-day letter: interest only.
+    consumer = replace(claimed, debtor=CustomerKind.CONSUMER)
+    consumer_charges = reminder_charges(consumer, settings, on, LOCALE[language])
+    assert consumer_charges is not None and consumer_charges["costs"] == ""
