@@ -31,8 +31,12 @@ from datetime import date, timedelta
 from decimal import ROUND_CEILING, Decimal
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from plugin.money import Money
+
+if TYPE_CHECKING:
+    from plugin.settings import Settings
 
 __all__ = [
     "JURISDICTIONS",
@@ -42,8 +46,11 @@ __all__ = [
     "RateRow",
     "RateTable",
     "calculate",
+    "charges_jurisdiction",
     "nl_collection_costs",
+    "nl_consumer_letter_applies",
     "nl_consumer_letter_deadline",
+    "nl_consumer_letter_deadline_in",
     "uk_fixed_sum",
 ]
 
@@ -271,6 +278,38 @@ def nl_consumer_letter_deadline(posted: date, holidays: Iterable[date] = ()) -> 
         if received.weekday() not in (6, 0) and received not in off:
             counted += 1
     return received + timedelta(days=14)
+
+
+#: Euro states without rules of their own here: the Late Payment Directive applies.
+_EURO_AREA = frozenset(
+    {"AT", "CY", "EE", "ES", "FI", "GR", "HR", "IE", "IT", "LT", "LU", "LV", "MT", "PT", "SI", "SK"}
+)
+
+
+def charges_jurisdiction(settings: Settings) -> str:
+    """The law the company's charges follow: as configured, else its country's."""
+    if settings.charges.jurisdiction:
+        return settings.charges.jurisdiction
+    country = settings.company.country
+    if country in ("NL", "BE", "DE", "FR", "NO", "GB", "VN"):
+        return country
+    return "EU" if country in _EURO_AREA else "OTHER"
+
+
+def nl_consumer_letter_applies(jurisdiction: str, debtor: Debtor) -> bool:
+    """A Dutch consumer owes collection costs only after a 14-day letter (6:96 lid 6 BW)."""
+    return jurisdiction == "NL" and debtor is Debtor.CONSUMER
+
+
+def nl_consumer_letter_deadline_in(sent: date) -> date:
+    """The deadline of a 14-day letter sent on ``sent``, with Dutch public holidays."""
+    from plugin.businessdays import business_calendar
+
+    calendar = business_calendar("NL")
+    window = [sent + timedelta(days=n) for n in range(1, 15)]
+    return nl_consumer_letter_deadline(
+        sent, [day for day in window if calendar.holiday_name(day) is not None]
+    )
 
 
 def calculate(

@@ -43,6 +43,12 @@ from zoneinfo import ZoneInfo
 
 from plugin.behaviour import PaymentBehaviour, classify, payment_behaviour
 from plugin.businessdays import business_calendar
+from plugin.charges import (
+    Debtor,
+    charges_jurisdiction,
+    nl_consumer_letter_applies,
+    nl_consumer_letter_deadline_in,
+)
 from plugin.model import Customer, CustomerKind, Invoice, InvoiceStatus, LedgerSnapshot
 from plugin.money import Money
 from plugin.policy import Anchor, Behaviour, Overrides, Policy, Resolved, Stage, resolve
@@ -228,6 +234,7 @@ class _Planner:
         self._shifted: dict[tuple[str, date, int, bool], date] = {}
         self._local_dates: dict[tuple[datetime, str], date] = {}
         self.group_names = frozenset(settings.groups)
+        self.jurisdiction = charges_jurisdiction(settings)
         self._window: dict[tuple[str, str, str], datetime | None] = {}
         self.behaviour = payment_behaviour(snapshot)
         self.customers = snapshot.customers_by_id
@@ -422,6 +429,12 @@ class _Planner:
             )
             previous_name = previous.name if previous else "due date"
         due_day = self.add_days(customer, anchor_day, days, stage.business_days)
+        if previous_name not in (None, "due date") and self.consumer_letter(resolved):
+            previous_stage = stages[max(done)]
+            if previous_stage.charges:
+                # After a Dutch 14-day letter nothing follows before its term has run out.
+                deadline = nl_consumer_letter_deadline_in(anchor_day)
+                due_day = max(due_day, deadline + timedelta(days=1))
         if broken and due_day > today:
             promise = max(broken_promises, key=lambda p: p.promised_date)
             return _Due(
@@ -454,6 +467,12 @@ class _Planner:
         else:
             why = f"{stage.name}: {-days} {unit} before the due date {anchor_day.isoformat()}"
         return _Due(invoice, resolved, policy, stage, next_index, Reason("stage_due", why))
+
+    def consumer_letter(self, resolved: Resolved) -> bool:
+        """Whether this client's charge stage is a Dutch consumer 14-day letter."""
+        return resolved.charges and nl_consumer_letter_applies(
+            self.jurisdiction, Debtor(resolved.kind.value)
+        )
 
     def label(self, customer: Customer, policy: Policy) -> Behaviour:
         key = (customer.id, policy.name)
@@ -558,6 +577,9 @@ class _Planner:
                 next_step_date = self.add_days(
                     customer, self.today(customer), following.days, following.business_days
                 )
+        if stage.charges and self.consumer_letter(resolved):
+            deadline = nl_consumer_letter_deadline_in(self.today(customer))
+            next_step_date = max(next_step_date or deadline, deadline + timedelta(days=1))
         why = [
             item.why
             if len(due) == 1

@@ -227,36 +227,6 @@ def _day_and_month(day: date, locale: str) -> str:
     return str(format_skeleton("dM", day, locale=locale))
 
 
-#: The law a company's country follows for late-payment charges (docs/charges.md).
-_EURO_AREA = {
-    "AT",
-    "CY",
-    "EE",
-    "ES",
-    "FI",
-    "GR",
-    "HR",
-    "IE",
-    "IT",
-    "LT",
-    "LU",
-    "LV",
-    "MT",
-    "PT",
-    "SI",
-    "SK",
-}
-
-
-def charges_jurisdiction(settings: Settings) -> str:
-    if settings.charges.jurisdiction:
-        return settings.charges.jurisdiction
-    country = settings.company.country
-    if country in ("NL", "BE", "DE", "FR", "NO", "GB", "VN"):
-        return country
-    return "EU" if country in _EURO_AREA else "OTHER"
-
-
 def reminder_charges(
     reminder: PlannedReminder, settings: Settings, on: date, locale: str
 ) -> dict[str, str] | None:
@@ -266,7 +236,14 @@ def reminder_charges(
     partial payment is not known here, so interest on the part already paid is left out
     rather than guessed. Dutch collection costs are taken on the claim as a whole.
     """
-    from plugin.charges import Debtor, calculate, nl_collection_costs
+    from plugin.charges import (
+        Debtor,
+        calculate,
+        charges_jurisdiction,
+        nl_collection_costs,
+        nl_consumer_letter_applies,
+        nl_consumer_letter_deadline_in,
+    )
 
     if not reminder.charges:
         return None
@@ -286,9 +263,18 @@ def reminder_charges(
         interest = interest + result.interest
         if result.compensation is not None and result.compensation.currency == currency:
             compensation = compensation + result.compensation
-    costs = None
-    if code == "NL" and debtor is Debtor.BUSINESS:
-        # A consumer owes these only after a 14-day letter, which Kindly does not send yet.
+    if nl_consumer_letter_applies(code, debtor):
+        # The Dutch 14-day letter (6:96 lid 6 BW): free of charge, it names the costs that
+        # will be owed if the debt is not paid within 14 days of the day after receipt.
+        deadline = nl_consumer_letter_deadline_in(on)
+        letter_costs = nl_collection_costs(reminder.amount_due, settings.charges.vat_on_costs)
+        return {
+            "on": format_date(on, locale),
+            "letter_deadline": format_date(deadline, locale),
+            "letter_costs": format_money(letter_costs, locale),
+        }
+    costs: Money | None = None
+    if code == "NL":
         costs = nl_collection_costs(reminder.amount_due, settings.charges.vat_on_costs)
     if not interest.is_positive and not compensation.is_positive and costs is None:
         return None
@@ -299,6 +285,8 @@ def reminder_charges(
         "compensation": format_money(compensation, locale) if compensation.is_positive else "",
         "costs": format_money(costs, locale) if costs is not None else "",
         "total": format_money(total, locale),
+        "letter_deadline": "",
+        "letter_costs": "",
     }
 
 

@@ -651,3 +651,35 @@ def test_properties_hold_over_many_runs(ledger, days) -> None:
                 assert index > reached.get(invoice_id, -1)
                 reached[invoice_id] = index
         history += new
+
+
+def test_after_a_dutch_consumer_letter_nothing_follows_before_its_term() -> None:
+    from plugin.settings import ChargeSettings
+
+    consumer = customer("C1", kind=CustomerKind.CONSUMER)
+    snapshot = LedgerSnapshot(customers=(consumer,), invoices=(invoice("I1", date(2026, 6, 1)),))
+    base = make_settings()
+    settings_ = replace(
+        base,
+        defaults=replace(base.defaults, charges=True),
+        charges=ChargeSettings(jurisdiction="NL"),
+    )
+    history: tuple[SentReminder, ...] = ()
+    moment = NOW
+    for expected in ("first", "second", "final"):
+        result = plan(snapshot, settings_, history, now=moment)
+        assert [r.stage for r in result.reminders] == [expected]
+        history += sent(result, moment)
+        final = result.reminders[0]
+        moment += timedelta(days=14)
+    # The final notice is the 14-day letter, sent on Tuesday 22 December 2026: received
+    # Thursday 24th (Wed, Thu count), so the term ends 7 January; the hand-off may follow
+    # on 8 January, not 14 days after the letter's day as the policy alone would have it.
+    assert final.charges and final.next_step_date == date(2027, 1, 8)
+    sent_on = NOW + timedelta(days=28)
+    assert sent_on.date() == date(2026, 12, 22)
+    early = plan(snapshot, settings_, history, now=datetime(2027, 1, 7, 10, tzinfo=UTC))
+    assert codes(early) == {"I1": "not_due_yet"}
+    assert early.skips[0].next_date == date(2027, 1, 8)
+    on_time = plan(snapshot, settings_, history, now=datetime(2027, 1, 8, 10, tzinfo=UTC))
+    assert [r.stage for r in on_time.reminders] == ["handoff"]

@@ -577,7 +577,14 @@ def test_charges_are_stated_plainly_when_claimed(language: str, demo_settings: S
     # Not claimed: not a word about charges.
     plain = render_reminder(base, settings, on=on).text
     assert charges["total"] not in plain
-    # A Dutch consumer owes collection costs only after a 14-day letter: interest only.
+    # A Dutch consumer owes collection costs only after a 14-day letter: the final notice
+    # becomes that letter, naming its term (from the day after receipt) and the costs.
     consumer = replace(claimed, debtor=CustomerKind.CONSUMER)
-    consumer_charges = reminder_charges(consumer, settings, on, LOCALE[language])
-    assert consumer_charges is not None and consumer_charges["costs"] == ""
+    letter = reminder_charges(consumer, settings, on, LOCALE[language])
+    assert letter is not None
+    # Sunday 22 Nov: received Wednesday 25 (Tue, Wed count), paid by 9 December.
+    assert letter["letter_deadline"] == format_date(date(2026, 12, 9), LOCALE[language])
+    consumer_text = " ".join(render_reminder(consumer, settings, on=on).text.split())
+    assert letter["letter_deadline"] in consumer_text
+    assert " ".join(letter["letter_costs"].split()) in consumer_text
+    assert "14" in consumer_text
