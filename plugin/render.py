@@ -19,9 +19,9 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from plugin.errors import ConfigError
@@ -31,6 +31,9 @@ from plugin.money import Money
 from plugin.planning import PlannedReminder
 from plugin.settings import Settings
 from plugin.sms import SegmentCount, count_segments, to_gsm7
+
+if TYPE_CHECKING:
+    import babel
 
 __all__ = [
     "CONTEXT_VARIABLES",
@@ -144,16 +147,24 @@ def check_overrides(settings: Settings) -> list[str]:
     return overridden
 
 
+@cache
+def babel_locale(name: str) -> babel.Locale:
+    """Parsed once per process: babel parses a locale name anew on every call it is given."""
+    import babel
+
+    return babel.Locale.parse(name)
+
+
 def format_money(amount: Money, locale: str) -> str:
     from babel.numbers import format_currency
 
-    return str(format_currency(amount.amount, amount.currency, locale=locale))
+    return str(format_currency(amount.amount, amount.currency, locale=babel_locale(locale)))
 
 
 def format_date(day: date, locale: str, style: str = "long") -> str:
     from babel.dates import format_date as babel_format_date
 
-    return str(babel_format_date(day, format=style, locale=locale))
+    return str(babel_format_date(day, format=style, locale=babel_locale(locale)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +235,7 @@ def _day_and_month(day: date, locale: str) -> str:
     """The shortest clear date for an SMS about a recent due date: 1/10, 1.10., 1-10."""
     from babel.dates import format_skeleton
 
-    return str(format_skeleton("dM", day, locale=locale))
+    return str(format_skeleton("dM", day, locale=babel_locale(locale)))
 
 
 def reminder_charges(
@@ -290,23 +301,48 @@ def reminder_charges(
     }
 
 
-def epc_qr_png(reminder: PlannedReminder, settings: Settings, reference: str) -> bytes | None:
-    """The EPC069-12 "SEPA credit transfer" QR code banking apps scan, for EUR only."""
+EPC_QR_MASK = 2
+
+
+def epc_qr_payload(reminder: PlannedReminder, settings: Settings, reference: str) -> bytes | None:
+    """The EPC069-12 "SEPA credit transfer" text banking apps read, for EUR only.
+
+    Bytes, in the character set its third line names: segno picks the smallest one the
+    names and reference fit in.
+    """
     bank = settings.bank
     amount = reminder.amount_due
     if amount.currency != "EUR" or not bank.iban or not Money.of("0.01", "EUR") <= amount:
         return None
     if amount.amount > 999_999_999:
         return None
-    import segno.helpers
+    from segno.helpers import _make_epc_qr_data  # type: ignore[attr-defined]
 
-    code = segno.helpers.make_epc_qr(
-        name=(bank.account_holder or settings.company.name)[:70],
-        iban=bank.iban.replace(" ", ""),
-        amount=amount.amount,
-        text=reference[:140],
-        bic=bank.bic,
+    # segno's own validation of the EPC fields (lengths, IBAN, BIC, amount), without the
+    # QR code: make_epc_qr has no way to fix the mask (see epc_qr_png).
+    data = _make_epc_qr_data(
+        (bank.account_holder or settings.company.name)[:70],
+        bank.iban.replace(" ", ""),
+        amount.amount,
+        reference[:140],
+        None,
+        bank.bic,
+        None,
+        None,
     )
+    return bytes(data)
+
+
+def epc_qr_png(reminder: PlannedReminder, settings: Settings, reference: str) -> bytes | None:
+    """The EPC QR code as a PNG: error correction M, as the EPC guideline requires."""
+    payload = epc_qr_payload(reminder, settings, reference)
+    if payload is None:
+        return None
+    import segno
+
+    # Any of the eight masks is valid; choosing one instead of scoring all eight makes
+    # the code five times faster to build (7 ms to 1.3 ms), and phones read it as well.
+    code = segno.make_qr(payload, error="m", boost_error=False, mask=EPC_QR_MASK)
     buffer = io.BytesIO()
     code.save(buffer, kind="png", scale=4, border=2)
     return buffer.getvalue()
@@ -374,12 +410,10 @@ def _appointment_context(
         when = day
         short_when = _day_and_month(start.date(), locale)
     else:
-        start_time = format_time(start, "short", locale=locale)
-        hours = f"{start_time}–{format_time(end, 'short', locale=locale)}"
+        start_time = format_time(start, "short", locale=babel_locale(locale))
+        hours = f"{start_time}–{format_time(end, 'short', locale=babel_locale(locale))}"
         when = f"{day}, {hours} ({timezone})"
-        short_when = (
-            f"{_day_and_month(start.date(), locale)} {format_time(start, 'short', locale=locale)}"
-        )
+        short_when = f"{_day_and_month(start.date(), locale)} {start_time}"
     return {
         "language": language,
         "formal": formality != "informal",
@@ -462,7 +496,9 @@ def render_note(
         "stage": stage,
         "channel": channel,
         "recipient": recipient,
-        "sent_at": format_datetime(sent_at, "medium", tzinfo=ZoneInfo(zone), locale=locale),
+        "sent_at": format_datetime(
+            sent_at, "medium", tzinfo=ZoneInfo(zone), locale=babel_locale(locale)
+        ),
         "count": len(invoice_numbers),
         "numbers": ", ".join(invoice_numbers),
         "amount": amount,

@@ -22,6 +22,7 @@ from plugin.policy import default_formality
 from plugin.render import (
     Attachment,
     check_overrides,
+    epc_qr_payload,
     format_date,
     format_money,
     render_reminder,
@@ -252,6 +253,27 @@ def test_email_is_a_complete_message_with_parts_and_headers(demo_settings: Setti
     assert attachment.get_content() == b"%PDF-1.7 test"
     plain = parsed.get_body(preferencelist=("plain",))
     assert plain is not None and "bijgevoegd" in plain.get_content()
+
+
+def test_non_ascii_names_subjects_and_file_names_survive_the_trip(
+    demo_settings: Settings,
+) -> None:
+    reminder = reminder_for("vi", 1, "final", tone="firm")
+    reminder = replace(reminder, customer=replace(reminder.customer, contact_name="Nguyễn Thị Hà"))
+    company = replace(demo_settings.company, name="Noordlicht Stüdio")
+    settings = replace(demo_settings, company=company)
+    pdf = Attachment("Hóa đơn NS-2026-10001.pdf", b"%PDF-1.7 test")
+    rendered = render_reminder(reminder, settings, [pdf])
+    raw = build_email(reminder, rendered, settings, NOW).as_bytes()
+    assert raw.isascii(), "headers and bodies are encoded for any mail server"
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["Subject"] == rendered.subject
+    assert parsed["From"].addresses[0].display_name == "Noordlicht Stüdio"
+    assert parsed["To"].addresses[0].display_name == "Nguyễn Thị Hà"
+    (attachment,) = list(parsed.iter_attachments())
+    assert attachment.get_filename() == "Hóa đơn NS-2026-10001.pdf"
+    plain = parsed.get_body(preferencelist=("plain",))
+    assert plain is not None and plain.get_content() == rendered.text
 
 
 def test_a_name_with_a_line_break_cannot_add_a_header(demo_settings: Settings) -> None:
@@ -588,3 +610,17 @@ def test_charges_are_stated_plainly_when_claimed(language: str, demo_settings: S
     assert letter["letter_deadline"] in consumer_text
     assert " ".join(letter["letter_costs"].split()) in consumer_text
     assert "14" in consumer_text
+
+
+def test_the_sepa_qr_code_carries_the_amount_iban_and_reference(demo_settings: Settings) -> None:
+    reminder = reminder_for("nl", 2, amount="1234.5")
+    payload = epc_qr_payload(reminder, demo_settings, "NS-2026-10001 NS-2026-10002")
+    assert payload is not None
+    lines = payload.split(b"\n")
+    assert lines[:4] == [b"BCD", b"002", lines[2], b"SCT"]
+    charset = {b"1": "utf-8", b"2": "iso-8859-1"}[lines[2]]
+    iban = (demo_settings.bank.iban or "").replace(" ", "").encode()
+    assert lines[6] == iban
+    assert lines[7] == b"EUR2469"
+    assert lines[-1].decode(charset) == "NS-2026-10001 NS-2026-10002"
+    assert epc_qr_payload(reminder_for("en", 1), demo_settings, "NS-1") is None, "GBP: no QR"
