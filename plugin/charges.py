@@ -28,7 +28,7 @@ import enum
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -286,6 +286,52 @@ _EURO_AREA = frozenset(
 )
 
 
+#: How long a reminder fee counts towards the two allowed (INKF §1-2: it resets after six
+#: months).
+NO_FEE_MEMORY = timedelta(days=183)
+#: The least time between a fee reminder and the next fee, and the deadline the fee
+#: reminder must give (INKF §1-2).
+NO_FEE_DAYS = 14
+
+
+def no_reminder_fee(on: date, rates: _Rates | None = None) -> tuple[Money, str]:
+    """The Norwegian purregebyr on a sending day: 1/20 of the inkassosats, in whole kroner.
+
+    Returns the fee and how it was reached. 1/20 of NOK 750 is 37.50; the figure creditors
+    use is NOK 38 (legal-rules.md §4, marked unverified), so halves round up.
+    """
+    rates = rates if rates is not None else _Rates()
+    sats = rates.lookup(RateTable.load("no_inkassosats", 12), on)
+    fee = (sats.value / 20).to_integral_value(rounding=ROUND_HALF_UP)
+    return Money.of(fee, "NOK"), f"1/20 of the inkassosats NOK {sats.value} (INKF §1-2)"
+
+
+def no_fee_allowed(
+    due_dates: Iterable[date], today: date, earlier_fees: Sequence[date]
+) -> tuple[bool, str]:
+    """Whether a reminder sent ``today`` may carry a Norwegian reminder fee, and why.
+
+    ``earlier_fees`` are the days earlier fee reminders for the same invoices went out.
+    Pure: the planner calls it.
+    """
+    latest_due = max(due_dates)
+    if today < latest_due + timedelta(days=NO_FEE_DAYS):
+        return False, (
+            "no reminder fee yet: one may be charged from 14 days after the due date, "
+            f"{(latest_due + timedelta(days=NO_FEE_DAYS)).isoformat()} (INKF §1-2)"
+        )
+    recent = sorted(day for day in earlier_fees if day > today - NO_FEE_MEMORY)
+    if len(recent) >= 2:
+        return False, "no reminder fee: two were charged in the last six months (INKF §1-2)"
+    if recent and today <= recent[-1] + timedelta(days=NO_FEE_DAYS):
+        return False, (
+            f"no reminder fee: the deadline of the fee reminder of {recent[-1].isoformat()} "
+            "has not passed (INKF §1-2)"
+        )
+    ordinal = "a second" if recent else "a"
+    return True, f"{ordinal} reminder fee of 1/20 of the inkassosats (INKF §1-2)"
+
+
 def charges_jurisdiction(settings: Settings) -> str:
     """The law the company's charges follow: as configured, else its country's."""
     if settings.charges.jurisdiction:
@@ -394,12 +440,9 @@ def calculate(
                 )
             )
     if code == "NO" and reminder_fees:
-        sats = rates.lookup(RateTable.load("no_inkassosats", 12), on)
-        fee = Money(sats.value / 20, "NOK").amount.to_integral_value()
-        costs = Money.of(fee * min(reminder_fees, 2), "NOK")
-        costs_basis = (
-            f"{min(reminder_fees, 2)} reminder fee(s) of 1/20 of the inkassosats {sats.value}"
-        )
+        fee, fee_basis = no_reminder_fee(on, rates)
+        costs = Money.of(fee.amount * min(reminder_fees, 2), "NOK")
+        costs_basis = f"{min(reminder_fees, 2)} reminder fee(s) of {fee_basis}"
         chargeable = True
         if reminder_fees > 2:
             notes.append("at most two reminder fees may be charged (inkassoforskriften §1-2)")

@@ -44,12 +44,21 @@ from zoneinfo import ZoneInfo
 from plugin.behaviour import PaymentBehaviour, classify, payment_behaviour
 from plugin.businessdays import business_calendar
 from plugin.charges import (
+    NO_FEE_DAYS,
     Debtor,
     charges_jurisdiction,
     nl_consumer_letter_applies,
     nl_consumer_letter_deadline_in,
+    no_fee_allowed,
 )
-from plugin.model import Customer, CustomerKind, Invoice, InvoiceStatus, LedgerSnapshot
+from plugin.model import (
+    Customer,
+    CustomerKind,
+    Invoice,
+    InvoiceStatus,
+    LedgerSnapshot,
+    Payment,
+)
 from plugin.money import Money
 from plugin.policy import Anchor, Behaviour, Overrides, Policy, Resolved, Stage, resolve
 from plugin.settings import Settings
@@ -86,6 +95,8 @@ REASONS = {
 }
 #: Channels that put a message in front of the client (a task does not).
 MESSAGE_CHANNELS = frozenset({"email", "sms", "letter"})
+#: Channels a Norwegian reminder fee may be claimed in (INKF §1-2: a written reminder).
+WRITTEN_CHANNELS = frozenset({"email", "letter"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +111,8 @@ class SentReminder:
     sent_at: datetime
     #: The stage each invoice reached; absent invoices reached ``stage``.
     invoice_stages: Mapping[str, str] = field(default_factory=dict)
+    #: Whether it charged a Norwegian reminder fee (which limits the fees after it).
+    reminder_fee: bool = False
 
     def stage_of(self, invoice_id: str) -> str:
         return self.invoice_stages.get(invoice_id, self.stage)
@@ -126,6 +139,11 @@ class PlannedReminder:
     formality: str = "formal"
     #: Business or consumer, as resolved (the law on charges differs).
     debtor: CustomerKind | None = None
+    #: Norway: this reminder adds a reminder fee (purregebyr) and gives 14 days to pay.
+    reminder_fee: bool = False
+    #: Payments on its invoices, when it claims charges: interest ran on the paid part
+    #: until the day it was paid.
+    payments: tuple[Payment, ...] = ()
 
     @property
     def currency(self) -> str:
@@ -157,6 +175,8 @@ DECISIONS = {
     "promise_broken": "a promise to pay passed unpaid, so the next stage is due at once",
     "consolidated": "several invoices share one reminder at the most advanced stage",
     "behaviour": "the client's payment behaviour shaped the timing or tone",
+    "reminder_fee": "the reminder carries a Norwegian reminder fee (purregebyr)",
+    "no_reminder_fee": "the reminder claims charges but no Norwegian reminder fee may be added",
 }
 
 
@@ -251,8 +271,12 @@ class _Planner:
         # What each invoice went through, and when each client last heard from us.
         self.stages_sent: dict[str, dict[str, datetime]] = {}
         self.last_message: dict[tuple[str, str], datetime] = {}
+        self.fees_sent: dict[str, list[datetime]] = {}
+        self._payments: dict[str, list[Payment]] | None = None
         for sent in history:
             for invoice_id in sent.invoice_ids:
+                if sent.reminder_fee:
+                    self.fees_sent.setdefault(invoice_id, []).append(sent.sent_at)
                 per_invoice = self.stages_sent.setdefault(invoice_id, {})
                 stage = sent.stage_of(invoice_id)
                 if stage not in per_invoice or sent.sent_at > per_invoice[stage]:
@@ -265,6 +289,16 @@ class _Planner:
                 self.last_message[channel_key] = sent.sent_at
 
     # -- helpers -------------------------------------------------------------------------
+
+    def payments_on(self, invoices: tuple[Invoice, ...]) -> tuple[Payment, ...]:
+        # Indexed on first use: only reminders that claim charges need payments.
+        if self._payments is None:
+            self._payments = {}
+            for payment in self.snapshot.payments:
+                self._payments.setdefault(payment.invoice_id, []).append(payment)
+        return tuple(
+            payment for invoice in invoices for payment in self._payments.get(invoice.id, ())
+        )
 
     def today(self, customer: Customer) -> date:
         today = self._today_in.get(customer.timezone)
@@ -435,6 +469,11 @@ class _Planner:
                 # After a Dutch 14-day letter nothing follows before its term has run out.
                 deadline = nl_consumer_letter_deadline_in(anchor_day)
                 due_day = max(due_day, deadline + timedelta(days=1))
+        fees = self.fees_sent.get(invoice.id)
+        if fees and previous_name not in (None, "due date"):
+            # A fee reminder gives 14 days to pay; the next step waits until they ran out.
+            last_fee = self.local_date(max(fees), customer)
+            due_day = max(due_day, last_fee + timedelta(days=NO_FEE_DAYS + 1))
         if broken and due_day > today:
             promise = max(broken_promises, key=lambda p: p.promised_date)
             return _Due(
@@ -590,6 +629,25 @@ class _Planner:
             why.append(
                 Reason("consolidated", f"one reminder at the most advanced stage, {stage.name}")
             )
+        charges = stage.charges and resolved.charges
+        reminder_fee = False
+        if charges and self.jurisdiction == "NO":
+            today = self.today(customer)
+            if channel not in WRITTEN_CHANNELS:
+                fee_why = f"no reminder fee: it needs a written reminder, not {channel}"
+            else:
+                earlier = {
+                    self.local_date(moment, customer)
+                    for invoice in invoices
+                    for moment in self.fees_sent.get(invoice.id, ())
+                }
+                reminder_fee, fee_why = no_fee_allowed(
+                    (invoice.due_date for invoice in invoices), today, sorted(earlier)
+                )
+            why.append(Reason("reminder_fee" if reminder_fee else "no_reminder_fee", fee_why))
+            if reminder_fee:
+                pay_by = today + timedelta(days=NO_FEE_DAYS)
+                next_step_date = max(next_step_date or pay_by, pay_by + timedelta(days=1))
         if label is not Behaviour.UNKNOWN:
             why.append(
                 Reason(
@@ -618,13 +676,15 @@ class _Planner:
             tone=tone,
             template=stage.template_name,
             # Charges only where the policy's stage names them and the creditor opted in.
-            charges=stage.charges and resolved.charges,
+            charges=charges,
             invoice_stages=invoice_stages,
             behaviour=label,
             why=tuple(why),
             next_step_date=next_step_date,
             formality=resolved.formality,
             debtor=resolved.kind,
+            reminder_fee=reminder_fee,
+            payments=self.payments_on(invoices) if charges else (),
         )
 
 

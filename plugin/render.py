@@ -16,9 +16,9 @@ override that uses a variable Kindly does not provide, naming the file, line and
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -183,6 +183,8 @@ class RenderedMessage:
     #: A SEPA transfer QR code (PNG), shown inline in the HTML, for EUR reminders.
     qr_png: bytes | None = None
     attachments: tuple[Attachment, ...] = field(default_factory=tuple)
+    #: The charges it claims, as written in it (see reminder_charges); empty if none.
+    charges: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,9 +245,9 @@ def reminder_charges(
 ) -> dict[str, str] | None:
     """The charges a reminder claims, summed over its invoices, formatted; None if none.
 
-    Interest runs on what is still owed on each invoice from its due date; an earlier
-    partial payment is not known here, so interest on the part already paid is left out
-    rather than guessed. Dutch collection costs are taken on the claim as a whole.
+    Interest runs from each invoice's due date on what was owed then: a part paid late
+    bears interest until the day it was paid, what is still owed until ``on``. Amounts
+    credited are taken as never owed. Dutch collection costs are on the claim as a whole.
     """
     from plugin.charges import (
         Debtor,
@@ -254,6 +256,7 @@ def reminder_charges(
         nl_collection_costs,
         nl_consumer_letter_applies,
         nl_consumer_letter_deadline_in,
+        no_reminder_fee,
     )
 
     if not reminder.charges:
@@ -263,12 +266,23 @@ def reminder_charges(
     currency = reminder.currency
     interest, compensation = Money.zero(currency), Money.zero(currency)
     for invoice in reminder.invoices:
+        late = [
+            (payment.date, payment.amount)
+            for payment in reminder.payments
+            if payment.invoice_id == invoice.id and invoice.due_date < payment.date <= on
+        ]
+        principal = sum((amount for _, amount in late), invoice.amount_due)
+        if principal > invoice.total:
+            # Payments the ledger cannot reconcile with the invoice: claim only on what
+            # is owed now rather than on a guess.
+            principal, late = invoice.amount_due, []
         result = calculate(
             code,
             debtor,
-            invoice.amount_due,
+            principal,
             due=invoice.due_date,
             on=max(on, invoice.due_date),
+            payments=late,
             contract_rate=settings.charges.contract_rate,
         )
         interest = interest + result.interest
@@ -287,15 +301,25 @@ def reminder_charges(
     costs: Money | None = None
     if code == "NL":
         costs = nl_collection_costs(reminder.amount_due, settings.charges.vat_on_costs)
-    if not interest.is_positive and not compensation.is_positive and costs is None:
+    fee: Money | None = None
+    if reminder.reminder_fee and currency == "NOK":
+        # One fee per reminder, however many invoices it names: the cautious reading.
+        fee, _ = no_reminder_fee(on)
+        # The §3a compensation is offset against the fee: the larger of the two applies.
+        compensation = max(compensation - fee, Money.zero(currency))
+    if not interest.is_positive and not compensation.is_positive and costs is None and not fee:
         return None
-    total = reminder.amount_due + interest + compensation + (costs or Money.zero(currency))
+    zero = Money.zero(currency)
+    total = reminder.amount_due + interest + compensation + (costs or zero) + (fee or zero)
     return {
         "on": format_date(on, locale),
         "interest": format_money(interest, locale),
         "compensation": format_money(compensation, locale) if compensation.is_positive else "",
         "costs": format_money(costs, locale) if costs is not None else "",
+        "reminder_fee": format_money(fee, locale) if fee is not None else "",
+        "pay_by": format_date(on + timedelta(days=14), locale) if fee is not None else "",
         "total": format_money(total, locale),
+        "total_amount": str(total.amount),
         "letter_deadline": "",
         "letter_costs": "",
     }
@@ -304,14 +328,16 @@ def reminder_charges(
 EPC_QR_MASK = 2
 
 
-def epc_qr_payload(reminder: PlannedReminder, settings: Settings, reference: str) -> bytes | None:
+def epc_qr_payload(
+    reminder: PlannedReminder, settings: Settings, reference: str, amount: Money | None = None
+) -> bytes | None:
     """The EPC069-12 "SEPA credit transfer" text banking apps read, for EUR only.
 
     Bytes, in the character set its third line names: segno picks the smallest one the
     names and reference fit in.
     """
     bank = settings.bank
-    amount = reminder.amount_due
+    amount = amount if amount is not None else reminder.amount_due
     if amount.currency != "EUR" or not bank.iban or not Money.of("0.01", "EUR") <= amount:
         return None
     if amount.amount > 999_999_999:
@@ -333,9 +359,20 @@ def epc_qr_payload(reminder: PlannedReminder, settings: Settings, reference: str
     return bytes(data)
 
 
-def epc_qr_png(reminder: PlannedReminder, settings: Settings, reference: str) -> bytes | None:
-    """The EPC QR code as a PNG: error correction M, as the EPC guideline requires."""
-    payload = epc_qr_payload(reminder, settings, reference)
+def epc_qr_png(
+    reminder: PlannedReminder,
+    settings: Settings,
+    reference: str,
+    charges: Mapping[str, str] | None = None,
+) -> bytes | None:
+    """The EPC QR code as a PNG: error correction M, as the EPC guideline requires.
+
+    With charges claimed, the code asks for the total the reminder states, charges included.
+    """
+    amount = None
+    if charges and charges.get("total_amount"):
+        amount = Money.of(charges["total_amount"], reminder.currency)
+    payload = epc_qr_payload(reminder, settings, reference, amount)
     if payload is None:
         return None
     import segno
@@ -363,7 +400,7 @@ def render_reminder(
     context = _context(reminder, settings, locale, attachments=[a.filename for a in files])
     if on is not None:
         context["charges"] = reminder_charges(reminder, settings, on, locale)
-    qr = epc_qr_png(reminder, settings, context["payment_reference"])
+    qr = epc_qr_png(reminder, settings, context["payment_reference"], context["charges"])
     context["qr_cid"] = QR_CID if qr else None
     env = _environment(_folders(settings))
     subject = env.get_template("email/subject.txt.j2").render(context)
@@ -371,7 +408,9 @@ def render_reminder(
     html = env.get_template("email/body.html.j2").render(context)
     # One line only: a subject is a header, and a header must not break.
     subject = " ".join(subject.split())
-    return RenderedMessage(subject, text, reminder.language, html, qr, files)
+    return RenderedMessage(
+        subject, text, reminder.language, html, qr, files, context["charges"] or {}
+    )
 
 
 def render_letter(reminder: PlannedReminder, settings: Settings, on: date) -> str:
@@ -381,7 +420,7 @@ def render_letter(reminder: PlannedReminder, settings: Settings, on: date) -> st
     locale = babel_locale_name(reminder.language, reminder.customer.country)
     context = _context(reminder, settings, locale)
     context["charges"] = reminder_charges(reminder, settings, on, locale)
-    qr = epc_qr_png(reminder, settings, context["payment_reference"])
+    qr = epc_qr_png(reminder, settings, context["payment_reference"], context["charges"])
     context["qr_data_uri"] = (
         "data:image/png;base64," + base64.b64encode(qr).decode("ascii") if qr else None
     )

@@ -15,7 +15,7 @@ reminder was sent; if not, the intent is dropped and the reminder is planned afr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -150,6 +150,7 @@ class Kindly:
                 channel=record.channel,
                 sent_at=record.sent_at,
                 invoice_stages=record.invoice_stages,
+                reminder_fee=record.reminder_fee,
             )
             for record in self.store.reminders(self.source_id, statuses=("sent",))
             if record.sent_at is not None
@@ -192,6 +193,7 @@ class Kindly:
         if existing is not None and existing.status == "sent":
             return
         message = None
+        charges: Mapping[str, str] = {}
         if not reminder.is_task:
             try:
                 pdfs = [
@@ -201,6 +203,7 @@ class Kindly:
                 ]
                 rendered = render_reminder(reminder, self.settings, pdfs, on=now.date())
                 message = build_email(reminder, rendered, self.settings, now)
+                charges = rendered.charges
             except (ValueError, LookupError, OSError, TemplateError) as exc:
                 # Logged as failed with its reason; the next run tries again.
                 result.failed.append((reminder, f"could not compose the message: {exc}"))
@@ -221,6 +224,7 @@ class Kindly:
                 status="sending",
                 planned_at=now,
                 invoice_stages=reminder.invoice_stages,
+                charges=charges,
             )
         )
         if message is None:

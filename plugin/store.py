@@ -38,7 +38,7 @@ __all__ = ["ReminderRecord", "Store", "default_store_url"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The newest migration in MIGRATIONS; tests/test_migrations.py keeps the two in step.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 metadata = sa.MetaData()
 records = sa.Table(
@@ -78,6 +78,7 @@ reminders = sa.Table(
     sa.Column("message_id", sa.Text),
     sa.Column("detail", sa.Text),
     sa.Column("invoice_stages", sa.Text),
+    sa.Column("charges", sa.Text),
 )
 settings = sa.Table(
     "settings",
@@ -149,6 +150,12 @@ class ReminderRecord:
     detail: str | None = None
     #: The stage each invoice reached, when it differs from ``stage``.
     invoice_stages: Mapping[str, str] = field(default_factory=dict)
+    #: The charges it claimed, as written in it ("interest", "reminder_fee", "total", ...).
+    charges: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def reminder_fee(self) -> bool:
+        return "reminder_fee" in self.charges
 
 
 def _reminder_from_row(row: sa.RowMapping) -> ReminderRecord:
@@ -172,6 +179,7 @@ def _reminder_from_row(row: sa.RowMapping) -> ReminderRecord:
         message_id=row["message_id"],
         detail=row["detail"],
         invoice_stages=json.loads(row["invoice_stages"]) if row["invoice_stages"] else {},
+        charges=json.loads(row["charges"]) if row["charges"] else {},
     )
 
 
@@ -323,6 +331,9 @@ class Store:
             "status": "sending",
             "planned_at": _iso(record.planned_at),
             "invoice_stages": json.dumps(dict(record.invoice_stages)) or None,
+            "charges": json.dumps(dict(record.charges), ensure_ascii=False)
+            if record.charges
+            else None,
         }
         with self._begin() as connection:
             exists = connection.execute(

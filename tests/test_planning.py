@@ -119,6 +119,7 @@ def sent(result: Plan, at: datetime) -> tuple[SentReminder, ...]:
             r.channel,
             at,
             dict(r.invoice_stages),
+            reminder_fee=r.reminder_fee,
         )
         for r in result.reminders
     )
@@ -683,3 +684,110 @@ def test_after_a_dutch_consumer_letter_nothing_follows_before_its_term() -> None
     assert early.skips[0].next_date == date(2027, 1, 8)
     on_time = plan(snapshot, settings_, history, now=datetime(2027, 1, 8, 10, tzinfo=UTC))
     assert [r.stage for r in on_time.reminders] == ["handoff"]
+
+
+def test_norwegian_reminder_fees_wait_14_days_and_stop_at_two() -> None:
+    from plugin.settings import ChargeSettings
+
+    norwegian = customer(
+        "C1", kind=CustomerKind.CONSUMER, country="NO", language="nb", timezone="Europe/Oslo"
+    )
+    charging = replace(
+        ANYTIME,
+        stages=(
+            Stage("first", Anchor.DUE_DATE, 3, charges=True),
+            Stage("second", Anchor.PREVIOUS, 10, charges=True),
+            Stage("third", Anchor.PREVIOUS, 10, charges=True),
+            Stage("final", Anchor.PREVIOUS, 10, charges=True),
+        ),
+        gap_days=1,
+    )
+    base = make_settings(charging)
+    settings_ = replace(
+        base,
+        defaults=replace(base.defaults, charges=True),
+        charges=ChargeSettings(jurisdiction="NO"),
+    )
+    due = date(2026, 11, 2)
+    snapshot = LedgerSnapshot(
+        customers=(norwegian,), invoices=(invoice("I1", due, "5000.00", "NOK"),)
+    )
+    history: tuple[SentReminder, ...] = ()
+
+    def step(day: date) -> Plan:
+        nonlocal history
+        moment = datetime(day.year, day.month, day.day, 9, tzinfo=UTC)
+        result = plan(snapshot, settings_, history, now=moment)
+        history += sent(result, moment)
+        return result
+
+    def fee_reason(result: Plan) -> tuple[str, str]:
+        (reason,) = [r for r in result.reminders[0].why if "fee" in r.code]
+        assert reason.code in DECISIONS
+        return reason.code, reason.text
+
+    # Due + 3: a reminder may go out, but a fee only from due + 14 (INKF §1-2).
+    first = step(due + timedelta(days=3))
+    assert [r.stage for r in first.reminders] == ["first"]
+    assert not first.reminders[0].reminder_fee
+    assert fee_reason(first) == (
+        "no_reminder_fee",
+        "no reminder fee yet: one may be charged from 14 days after the due date, "
+        "2026-11-16 (INKF §1-2)",
+    )
+    # Due + 13 (first + 10): the second stage is due, still without a fee.
+    second = step(due + timedelta(days=13))
+    assert [r.stage for r in second.reminders] == ["second"]
+    assert not second.reminders[0].reminder_fee
+    # The third stage at due + 23 carries the first fee and gives 14 days to pay.
+    third_day = due + timedelta(days=23)
+    third = step(third_day)
+    assert third.reminders[0].reminder_fee
+    assert fee_reason(third)[0] == "reminder_fee"
+    assert third.reminders[0].next_step_date == third_day + timedelta(days=15)
+    # The final stage comes 10 days later by the policy, but waits until the fee
+    # reminder's 14 days have run out; then a second fee is allowed.
+    waiting = step(third_day + timedelta(days=14))
+    assert not waiting.reminders
+    assert waiting.skips[0].code == "not_due_yet"
+    assert waiting.skips[0].next_date == third_day + timedelta(days=15)
+    final = step(third_day + timedelta(days=15))
+    assert [r.stage for r in final.reminders] == ["final"]
+    assert final.reminders[0].reminder_fee
+
+
+def test_norway_allows_no_third_fee_within_six_months() -> None:
+    from plugin.charges import no_fee_allowed
+
+    due = date(2026, 1, 5)
+    allowed, why = no_fee_allowed([due], date(2026, 3, 1), [date(2026, 1, 20), date(2026, 2, 5)])
+    assert not allowed and "two were charged" in why
+    # Six months after the older fee it counts no more.
+    allowed, _ = no_fee_allowed([due], date(2026, 7, 25), [date(2026, 1, 20), date(2026, 2, 5)])
+    assert allowed
+    # The second fee only once the first fee reminder's 14 days have run out.
+    allowed, why = no_fee_allowed([due], date(2026, 2, 3), [date(2026, 1, 20)])
+    assert not allowed and "has not passed" in why
+    assert no_fee_allowed([due], date(2026, 2, 4), [date(2026, 1, 20)])[0]
+    # With several invoices, every one must be 14 days overdue.
+    assert not no_fee_allowed([due, date(2026, 1, 25)], date(2026, 2, 4), [])[0]
+
+
+def test_a_reminder_that_claims_charges_carries_its_invoices_payments() -> None:
+    from plugin.settings import ChargeSettings
+
+    part_paid = invoice("I1", date(2026, 6, 1), "400.00", total=Money.of("1000.00", "EUR"))
+    payment = Payment("P1", "I1", date(2026, 7, 1), Money.of("600.00", "EUR"))
+    other = Payment("P2", "I9", date(2026, 7, 1), Money.of("50.00", "EUR"))
+    snapshot = one(invoices=(part_paid,), payments=(payment, other))
+    final_only = replace(ANYTIME, stages=(Stage("final", Anchor.DUE_DATE, 3, charges=True),))
+    base = make_settings(final_only)
+    claiming = replace(
+        base,
+        defaults=replace(base.defaults, charges=True),
+        charges=ChargeSettings(jurisdiction="NL"),
+    )
+    (reminder,) = plan(snapshot, claiming).reminders
+    assert reminder.charges and reminder.payments == (payment,)
+    (quiet,) = plan(snapshot, base).reminders
+    assert not quiet.charges and quiet.payments == ()

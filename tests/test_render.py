@@ -624,3 +624,111 @@ def test_the_sepa_qr_code_carries_the_amount_iban_and_reference(demo_settings: S
     assert lines[7] == b"EUR2469"
     assert lines[-1].decode(charset) == "NS-2026-10001 NS-2026-10002"
     assert epc_qr_payload(reminder_for("en", 1), demo_settings, "NS-1") is None, "GBP: no QR"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_norwegian_reminder_fee_is_a_line_of_its_own_with_14_days_to_pay(
+    language: str, demo_settings: Settings
+) -> None:
+    from plugin.model import CustomerKind
+    from plugin.render import reminder_charges
+    from plugin.settings import ChargeSettings
+
+    settings = replace(
+        demo_settings,
+        defaults=replace(demo_settings.defaults, charges=True),
+        charges=ChargeSettings(jurisdiction="NO"),
+    )
+    base = reminder_for(language, 1, "final", amount="5000")
+    nok = tuple(
+        replace(i, total=Money.of("5000", "NOK"), amount_due=Money.of("5000", "NOK"))
+        for i in base.invoices
+    )
+    consumer = replace(
+        base, invoices=nok, charges=True, reminder_fee=True, debtor=CustomerKind.CONSUMER
+    )
+    on = date(2026, 11, 22)
+    charges = reminder_charges(consumer, settings, on, LOCALE[language])
+    assert charges is not None
+    # 1/20 of the 2026 inkassosats of NOK 750, rounded to whole kroner (legal-rules.md §4).
+    assert charges["reminder_fee"] == format_money(Money.of("38", "NOK"), LOCALE[language])
+    assert charges["pay_by"] == format_date(date(2026, 12, 6), LOCALE[language])
+    rendered = render_reminder(consumer, settings, on=on)
+    text = " ".join(rendered.text.split())
+    for value in (charges["reminder_fee"], charges["pay_by"], charges["total"]):
+        assert " ".join(value.split()) in text
+    assert rendered.charges["reminder_fee"] == charges["reminder_fee"]
+    html = (rendered.html or "").replace("&nbsp;", " ").replace("\xa0", " ")
+    assert charges["pay_by"].replace("\xa0", " ") in html
+    # A business owes the EUR 40 compensation in NOK (§3a) instead: the fee is offset
+    # against it, so the two together are the larger one, not their sum.
+    business = replace(consumer, debtor=CustomerKind.BUSINESS)
+    with_fee = reminder_charges(business, settings, on, LOCALE[language])
+    without_fee = reminder_charges(replace(business, reminder_fee=False), settings, on, "en_GB")
+    assert with_fee is not None and without_fee is not None
+    assert with_fee["total_amount"] == without_fee["total_amount"]
+
+
+def test_the_qr_code_asks_for_the_total_with_charges(demo_settings: Settings) -> None:
+    from plugin.model import CustomerKind
+    from plugin.render import epc_qr_png, reminder_charges
+    from plugin.settings import ChargeSettings
+
+    settings = replace(
+        demo_settings,
+        defaults=replace(demo_settings.defaults, charges=True),
+        charges=ChargeSettings(jurisdiction="NL"),
+    )
+    claimed = replace(reminder_for("nl", 1, "final"), charges=True, debtor=CustomerKind.BUSINESS)
+    on = date(2026, 11, 22)
+    charges = reminder_charges(claimed, settings, on, "nl_NL")
+    assert charges is not None
+    total = Money.of(charges["total_amount"], "EUR")
+    assert total > claimed.amount_due
+    payload = epc_qr_payload(claimed, settings, "NS-2026-10001", total)
+    assert payload is not None and f"EUR{total.amount}".encode() in payload
+    rendered = render_reminder(claimed, settings, on=on)
+    assert rendered.qr_png == epc_qr_png(claimed, settings, "NS-2026-10001", charges)
+    assert rendered.qr_png != epc_qr_png(claimed, settings, "NS-2026-10001")
+
+
+def test_interest_in_a_reminder_counts_a_late_part_payment_until_its_day(
+    demo_settings: Settings,
+) -> None:
+    from plugin.charges import calculate
+    from plugin.model import CustomerKind, Payment
+    from plugin.render import reminder_charges
+    from plugin.settings import ChargeSettings
+
+    settings = replace(
+        demo_settings,
+        defaults=replace(demo_settings.defaults, charges=True),
+        charges=ChargeSettings(jurisdiction="NL"),
+    )
+    base = reminder_for("en", 1, "final")
+    (invoice,) = base.invoices
+    invoice = replace(invoice, total=Money.of("1000", "EUR"), amount_due=Money.of("400", "EUR"))
+    paid = Payment("P1", invoice.id, date(2026, 11, 1), Money.of("600", "EUR"))
+    claimed = replace(
+        base, invoices=(invoice,), charges=True, debtor=CustomerKind.BUSINESS, payments=(paid,)
+    )
+    on = date(2026, 12, 15)
+    expected = calculate(
+        "NL",
+        "business",
+        Money.of("1000", "EUR"),
+        due=invoice.due_date,
+        on=on,
+        payments=[(paid.date, paid.amount)],
+    )
+    charges = reminder_charges(claimed, settings, on, "en_GB")
+    assert charges is not None
+    assert charges["interest"] == format_money(expected.interest, "en_GB")
+    # Without the payment, interest only on the 400 still owed: less.
+    unknown = reminder_charges(replace(claimed, payments=()), settings, on, "en_GB")
+    assert unknown is not None
+    assert Money.of(unknown["total_amount"], "EUR") < Money.of(charges["total_amount"], "EUR")
+    # A payment the invoice cannot hold (more than was ever owed) is not guessed with.
+    odd = replace(paid, amount=Money.of("900", "EUR"))
+    guarded = reminder_charges(replace(claimed, payments=(odd,)), settings, on, "en_GB")
+    assert guarded == unknown

@@ -246,7 +246,12 @@ def test_the_reminder_log(store: Store) -> None:
     assert k1.sent_at == sent_at and k1.sent_at.tzinfo is not None
     assert k1.invoice_stages == {"I1": "second", "I2": "first"}
     assert k1.invoice_numbers == ("NS-1", "NS-2")
-    assert [r.key for r in store.reminders("ledger")] == ["k1", "k3"]
+    assert k1.charges == {} and not k1.reminder_fee
+    fee = {"reminder_fee": "38,00\xa0kr", "total": "5\xa0038,00\xa0kr"}
+    store.record_intent(record("k4", charges=fee))
+    k4 = store.reminder("k4")
+    assert k4 is not None and k4.charges == fee and k4.reminder_fee
+    assert [r.key for r in store.reminders("ledger")] == ["k1", "k3", "k4"]
     assert [r.key for r in store.reminders(statuses=("failed",))] == ["k3"]
     store.forget_intent("k1")  # only an intent still "sending" can be forgotten
     assert store.reminder("k1") is not None
