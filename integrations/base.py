@@ -8,11 +8,21 @@ back. Class attributes describe it to the host: ``manifest.json`` is built from 
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from plugin.model import Invoice, LedgerSnapshot, Note
+from plugin.policy import Overrides
 
-__all__ = ["BookkeepingConnector"]
+__all__ = ["BookkeepingConnector", "SyncResult"]
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    snapshot: LedgerSnapshot
+    #: Incremental-sync bookmarks to keep with this snapshot (resource -> value).
+    bookmarks: Mapping[str, str] = field(default_factory=dict)
 
 
 class BookkeepingConnector(abc.ABC):
@@ -25,6 +35,11 @@ class BookkeepingConnector(abc.ABC):
     oauth_scopes: ClassVar[tuple[str, ...]] = ()
     #: Path under `kindly serve` where the platform posts webhooks, if it has them.
     webhook_path: ClassVar[str | None] = None
+
+    @property
+    def source_id(self) -> str:
+        """Names this source in the store; one per organisation for multi-tenant platforms."""
+        return self.name
 
     @property
     @abc.abstractmethod
@@ -46,3 +61,25 @@ class BookkeepingConnector(abc.ABC):
     def invoice_pdf(self, invoice: Invoice) -> bytes | None:
         """The invoice as a PDF to attach to its reminder (R6, R20), if the platform has it."""
         return None
+
+    def sync(self, previous: LedgerSnapshot | None, bookmarks: Mapping[str, str]) -> SyncResult:
+        """Bring ``previous`` up to date. Sources without change tracking read it all."""
+        return SyncResult(self.read_snapshot())
+
+    def read_invoices(self, invoice_ids: Sequence[str]) -> tuple[Invoice, ...]:
+        """These invoices read fresh from the source, right before a reminder goes out (R3)."""
+        wanted = set(invoice_ids)
+        return tuple(i for i in self.read_snapshot().invoices if i.id in wanted)
+
+    def existing_note_ids(self, notes: Iterable[Note]) -> set[str]:
+        """Which of these notes the source holds already (a crash may have left some)."""
+        held = {note.id for note in self.read_notes()}
+        return {note.id for note in notes if note.id in held}
+
+    def online_invoice_url(self, invoice: Invoice) -> str | None:
+        """The link where the client sees and pays the invoice."""
+        return invoice.online_url
+
+    def group_settings(self) -> Mapping[str, Overrides]:
+        """Settings by client group that the platform itself holds (D6), if it can."""
+        return {}

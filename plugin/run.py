@@ -16,17 +16,17 @@ reminder was sent; if not, the intent is dropped and the reminder is planned afr
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
 
 from jinja2 import TemplateError
 
+from integrations.base import BookkeepingConnector
 from plugin.delivery import Outbox, build_email, message_id_for
 from plugin.errors import KindlyError
 from plugin.locales import babel_locale_name
-from plugin.model import Invoice, LedgerSnapshot, Note
+from plugin.model import LedgerSnapshot, Note
 from plugin.planning import Plan, PlannedReminder, SentReminder, Skip, plan_reminders, recheck
 from plugin.policy import Overrides
 from plugin.render import Attachment, format_money, render_note, render_reminder
@@ -39,22 +39,8 @@ __all__ = ["CHANNELS_AVAILABLE", "Kindly", "LedgerSource", "SendResult"]
 CHANNELS_AVAILABLE = ("email", "task")
 
 
-class LedgerSource(Protocol):
-    """What the core needs from a bookkeeping connector (see integrations.base)."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def location(self) -> str: ...
-
-    def read_snapshot(self) -> LedgerSnapshot: ...
-
-    def write_note(self, note: Note) -> None: ...
-
-    def read_notes(self) -> tuple[Note, ...]: ...
-
-    def invoice_pdf(self, invoice: Invoice) -> bytes | None: ...
+#: What the core needs from a bookkeeping connector.
+LedgerSource = BookkeepingConnector
 
 
 @dataclass
@@ -102,22 +88,31 @@ class Kindly:
 
     def __init__(self, settings: Settings, store: Store, source: LedgerSource) -> None:
         # Settings made with `kindly clients set` live in the store and win over kindly.toml.
-        self.settings = settings.with_client_overrides(client_overrides(store))
+        settings = settings.with_client_overrides(client_overrides(store))
+        # Groups the accounting system holds (say "Reminders: firm" in Xero) yield to groups
+        # of the same name in kindly.toml.
+        platform_groups = dict(source.group_settings())
+        if platform_groups:
+            settings = replace(settings, groups={**platform_groups, **settings.groups})
+        self.settings = settings
         self.store = store
         self.source = source
         self.outbox = Outbox(settings.outbox)
 
     @property
     def source_id(self) -> str:
-        return self.source.name
+        return self.source.source_id
 
     # -- sync ----------------------------------------------------------------------------
 
     def sync(self, now: datetime) -> LedgerSnapshot:
         """Read the accounting system and keep a copy; all or nothing."""
-        snapshot = self.source.read_snapshot()
+        marks = self.store.bookmarks_of(self.source_id)
+        previous = self.store.load_snapshot(self.source_id) if marks else None
+        result = self.source.sync(previous, marks)
+        snapshot = result.snapshot
         self._check_settings_against(snapshot)
-        self.store.replace_snapshot(self.source_id, snapshot, now)
+        self.store.replace_snapshot(self.source_id, snapshot, now, result.bookmarks)
         return snapshot
 
     def _check_settings_against(self, snapshot: LedgerSnapshot) -> None:
@@ -179,7 +174,8 @@ class Kindly:
         result.recovered = self._recover_interrupted(now)
         # Re-read the accounting system right before sending (R3): a client who paid since
         # the sync must not get a reminder.
-        fresh = self.source.read_snapshot()
+        wanted = sorted({invoice.id for r in plan.reminders for invoice in r.invoices})
+        fresh = LedgerSnapshot(invoices=self.source.read_invoices(wanted) if wanted else ())
         plan, result.dropped = recheck(plan, fresh)
         for reminder in plan.reminders:
             self._send_one(reminder, now, result)
@@ -196,6 +192,7 @@ class Kindly:
         charges: Mapping[str, str] = {}
         if not reminder.is_task:
             try:
+                reminder = self._with_online_links(reminder)
                 pdfs = [
                     Attachment(f"{invoice.number}.pdf", content)
                     for invoice in reminder.invoices
@@ -244,6 +241,16 @@ class Kindly:
         )
         result.sent.append((reminder, path))
 
+    def _with_online_links(self, reminder: PlannedReminder) -> PlannedReminder:
+        # Platforms hand out the client's view of an invoice on request, not in the sync.
+        invoices = tuple(
+            invoice
+            if invoice.online_url
+            else replace(invoice, online_url=self.source.online_invoice_url(invoice))
+            for invoice in reminder.invoices
+        )
+        return replace(reminder, invoices=invoices)
+
     def _recover_interrupted(self, now: datetime) -> int:
         """Settle intents a crashed run left behind: sent if the message exists, else forgotten."""
         recovered = 0
@@ -264,20 +271,23 @@ class Kindly:
         ]
         if not pending:
             return
-        already_there = {note.id for note in self.source.read_notes()}
+        notes = {
+            record.key: Note(
+                id=note_id(record.key),
+                created_at=now,
+                text=note_text(record, self.settings),
+                customer_id=record.customer_id,
+                invoice_ids=record.invoice_ids,
+                reminder_key=record.key,
+                stage=record.stage,
+                channel=record.channel,
+            )
+            for record in pending
+        }
+        already_there = self.source.existing_note_ids(notes.values())
         for record in pending:
-            if note_id(record.key) not in already_there:
-                assert record.sent_at is not None
-                note = Note(
-                    id=note_id(record.key),
-                    created_at=now,
-                    text=note_text(record, self.settings),
-                    customer_id=record.customer_id,
-                    invoice_ids=record.invoice_ids,
-                    reminder_key=record.key,
-                    stage=record.stage,
-                    channel=record.channel,
-                )
+            note = notes[record.key]
+            if note.id not in already_there:
                 try:
                     self.source.write_note(note)
                 except (OSError, KindlyError) as exc:

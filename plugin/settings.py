@@ -84,6 +84,31 @@ class ChargeSettings:
     vat_on_costs: Decimal | None = None
 
 
+XERO_AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
+XERO_TOKEN_URL = "https://identity.xero.com/connect/token"  # noqa: S105 (a URL)
+XERO_REVOKE_URL = "https://identity.xero.com/connect/revocation"
+XERO_CONNECTIONS_URL = "https://api.xero.com/connections"
+XERO_API_URL = "https://api.xero.com/api.xro/2.0"
+
+
+@dataclass(frozen=True, slots=True)
+class XeroSettings:
+    """Where Xero is and which app and organisations Kindly uses; every URL can point at a
+    sandbox or a local server."""
+
+    client_id: str | None = None
+    tenants: tuple[str, ...] = ()
+    redirect_port: int = 0
+    authorize_url: str = XERO_AUTHORIZE_URL
+    token_url: str = XERO_TOKEN_URL
+    revoke_url: str = XERO_REVOKE_URL
+    connections_url: str = XERO_CONNECTIONS_URL
+    api_url: str = XERO_API_URL
+    group_prefixes: Mapping[str, str] = field(
+        default_factory=lambda: {"reminders": "Reminders", "language": "Language", "kind": "Kind"}
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     company: Company
@@ -102,6 +127,7 @@ class Settings:
     sms_limit: int = 160
     sms_transliterate: str = "auto"
     charges: ChargeSettings = ChargeSettings()
+    xero: XeroSettings = XeroSettings()
 
     def client(self, client_id: str) -> Overrides:
         return self.clients.get(client_id, Overrides())
@@ -255,6 +281,23 @@ def parse_settings(data: Mapping[str, Any], *, source: Path | None = None) -> Se
             contract_rate=_decimal(data.get("charges", {}).get("contract_rate")),
             vat_on_costs=_decimal(data.get("charges", {}).get("vat_on_costs")),
         ),
+        xero=_xero(data.get("xero", {})),
+    )
+
+
+def _xero(data: Mapping[str, Any]) -> XeroSettings:
+    defaults = XeroSettings()
+    prefixes = {**defaults.group_prefixes, **data.get("group_prefixes", {})}
+    return XeroSettings(
+        client_id=data.get("client_id"),
+        tenants=tuple(data.get("tenants", ())),
+        redirect_port=data.get("redirect_port", 0),
+        authorize_url=data.get("authorize_url", defaults.authorize_url),
+        token_url=data.get("token_url", defaults.token_url),
+        revoke_url=data.get("revoke_url", defaults.revoke_url),
+        connections_url=data.get("connections_url", defaults.connections_url),
+        api_url=data.get("api_url", defaults.api_url).rstrip("/"),
+        group_prefixes=prefixes,
     )
 
 

@@ -11,6 +11,7 @@ read back as timezone-aware datetimes.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -210,6 +211,10 @@ class Store:
             database = engine.url.database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
+                # The store holds connection tokens (encrypted) and clients' data: only the
+                # user may read it.
+                Path(database).touch(mode=0o600, exist_ok=True)
+                os.chmod(database, 0o600)
         store = cls(engine)
         try:
             store.migrate()
@@ -253,8 +258,18 @@ class Store:
 
     # -- synced records ----------------------------------------------------------------
 
-    def replace_snapshot(self, source: str, snapshot: LedgerSnapshot, synced_at: datetime) -> None:
-        """Make the stored copy of ``source`` equal ``snapshot``, all at once."""
+    def replace_snapshot(
+        self,
+        source: str,
+        snapshot: LedgerSnapshot,
+        synced_at: datetime,
+        marks: Mapping[str, str] | None = None,
+    ) -> None:
+        """Make the stored copy of ``source`` equal ``snapshot``, all at once.
+
+        ``marks`` are the connector's incremental-sync bookmarks as of this snapshot; they
+        are saved in the same transaction, so they never run ahead of the records.
+        """
         stamp = _iso(synced_at)
         rows = [
             {
@@ -278,6 +293,21 @@ class Store:
                 {"source": source, "resource": "snapshot"},
                 {"value": stamp, "updated_at": stamp},
             )
+            for resource, value in (marks or {}).items():
+                _upsert(
+                    connection,
+                    bookmarks,
+                    {"source": source, "resource": resource},
+                    {"value": value, "updated_at": stamp},
+                )
+
+    def bookmarks_of(self, source: str) -> dict[str, str]:
+        """Every bookmark of ``source`` but the snapshot's own stamp."""
+        query = sa.select(bookmarks.c.resource, bookmarks.c.value).where(
+            bookmarks.c.source == source, bookmarks.c.resource != "snapshot"
+        )
+        with self._begin() as connection:
+            return {str(resource): str(value) for resource, value in connection.execute(query)}
 
     def load_snapshot(self, source: str) -> LedgerSnapshot | None:
         """The stored copy of ``source``, or None if it was never synced."""
@@ -392,19 +422,34 @@ class Store:
     # -- settings --------------------------------------------------------------------------
 
     def get_setting(self, scope: str, key: str) -> Any:
-        query = sa.select(settings.c.value).where(settings.c.scope == scope, settings.c.key == key)
         with self._begin() as connection:
-            value = connection.execute(query).scalar_one_or_none()
-        return None if value is None else json.loads(value)
+            return _get_setting(connection, scope, key)
 
     def set_setting(self, scope: str, key: str, value: Any, at: datetime) -> None:
         with self._begin() as connection:
-            _upsert(
-                connection,
-                settings,
-                {"scope": scope, "key": key},
-                {"value": json.dumps(value, ensure_ascii=False), "updated_at": _iso(at)},
+            _set_setting(connection, scope, key, value, at)
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[Transaction]:
+        """A transaction holding the lock ``name``: a second holder waits until it commits.
+
+        The lock is a row that the transaction updates first: PostgreSQL then blocks other
+        writers of that row, SQLite every other writer (for up to the busy timeout). What
+        the transaction writes is committed as the lock is released.
+        """
+        stamp = {"value": "null", "updated_at": _iso(datetime.now(UTC))}
+        try:
+            with self._begin() as connection:
+                connection.execute(settings.insert().values(scope=LOCK_SCOPE, key=name, **stamp))
+        except sa.exc.IntegrityError:
+            pass  # the lock row exists already
+        with self._begin() as connection:
+            connection.execute(
+                settings.update()
+                .where(settings.c.scope == LOCK_SCOPE, settings.c.key == name)
+                .values(**stamp)
             )
+            yield Transaction(connection)
 
     def delete_setting(self, scope: str, key: str) -> None:
         with self._begin() as connection:
@@ -422,6 +467,37 @@ class Store:
             for scope, key, value in connection.execute(query):
                 result.setdefault(scope, {})[key] = json.loads(value)
         return result
+
+
+LOCK_SCOPE = "lock:"
+
+
+class Transaction:
+    """Settings read and written inside one transaction (see Store.exclusive)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def get_setting(self, scope: str, key: str) -> Any:
+        return _get_setting(self._connection, scope, key)
+
+    def set_setting(self, scope: str, key: str, value: Any, at: datetime) -> None:
+        _set_setting(self._connection, scope, key, value, at)
+
+
+def _get_setting(connection: Connection, scope: str, key: str) -> Any:
+    query = sa.select(settings.c.value).where(settings.c.scope == scope, settings.c.key == key)
+    value = connection.execute(query).scalar_one_or_none()
+    return None if value is None else json.loads(value)
+
+
+def _set_setting(connection: Connection, scope: str, key: str, value: Any, at: datetime) -> None:
+    _upsert(
+        connection,
+        settings,
+        {"scope": scope, "key": key},
+        {"value": json.dumps(value, ensure_ascii=False), "updated_at": _iso(at)},
+    )
 
 
 def _upsert(

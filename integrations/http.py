@@ -1,0 +1,414 @@
+"""The one module that talks HTTP: every connector and gateway goes through `HttpClient`.
+
+It owns what each of them would otherwise get subtly wrong on its own:
+
+- one `requests.Session` per client (connection reuse), a connect and a read timeout, and
+  a User-Agent naming Kindly;
+- retries with exponential backoff and full jitter, honouring ``Retry-After``;
+- every failure sorted, here and nowhere else, into :class:`RetriableError` (429, 5xx, a
+  dropped connection, a timeout: trying later may work), :class:`AuthError` (401/403: the
+  user has to reconnect) and :class:`FatalError` (anything else: trying again will not help);
+- a call budget: at most ``per_minute`` calls in any 60 seconds, and a stop before the
+  platform's daily allowance runs out, read from its rate-limit headers;
+- debug logging of each call with credentials, tokens and query secrets masked.
+
+Sleeping and the clock are injected, so tests run every backoff without waiting.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+
+from plugin.errors import KindlyError
+
+__all__ = [
+    "AuthError",
+    "CallBudget",
+    "FatalError",
+    "HttpClient",
+    "HttpError",
+    "Response",
+    "RetriableError",
+    "paged",
+]
+
+log = logging.getLogger("kindly.http")
+
+USER_AGENT = "Kindly/0.1 (+https://github.com/kindly-reminders; payment reminders)"
+#: Query parameters and form fields whose values never reach a log line.
+SECRET_NAMES = frozenset(
+    {
+        "access_token",
+        "refresh_token",
+        "client_secret",
+        "code",
+        "code_verifier",
+        "token",
+        "password",
+        "api_key",
+        "apikey",
+        "key",
+        "signature",
+    }
+)
+RETRIABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+class HttpError(KindlyError):
+    """A call to a platform failed. ``status`` is the HTTP status, None without a response."""
+
+    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+class RetriableError(HttpError):
+    """Trying again later may work: rate limits, server errors, network trouble."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, hint=hint)
+        self.retry_after = retry_after
+
+
+class FatalError(HttpError):
+    """The request itself is wrong, or the record is gone; retrying will not help."""
+
+
+class AuthError(FatalError):
+    """The platform refused our credentials; the user has to connect again."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    url: str
+
+    def json(self) -> Any:
+        import json
+
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise FatalError(
+                f"{_safe_url(self.url)} answered {self.status} with something that is not JSON",
+                status=self.status,
+            ) from None
+
+
+@dataclass
+class CallBudget:
+    """At most ``per_minute`` calls in any minute; stop when the day's allowance is near.
+
+    ``day_reserve`` calls are kept back from the platform's daily allowance, so a sync
+    never leaves nothing for writing notes after sending.
+    """
+
+    per_minute: int = 60
+    day_reserve: int = 50
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    recent: collections.deque[float] = field(default_factory=collections.deque)
+    minute_remaining: int | None = None
+    day_remaining: int | None = None
+
+    def before_call(self) -> None:
+        if self.day_remaining is not None and self.day_remaining <= self.day_reserve:
+            raise RetriableError(
+                f"the platform's daily call allowance is nearly used up "
+                f"({self.day_remaining} left, {self.day_reserve} kept back)",
+                hint="Kindly will carry on after the allowance resets (at midnight UTC).",
+            )
+        now = self.clock()
+        while self.recent and now - self.recent[0] >= 60:
+            self.recent.popleft()
+        wait = 0.0
+        if len(self.recent) >= self.per_minute:
+            wait = 60 - (now - self.recent[0])
+        elif self.minute_remaining is not None and self.minute_remaining <= 0 and self.recent:
+            wait = 60 - (now - self.recent[-1])
+        if wait > 0:
+            log.info(
+                "call budget: waiting %.1f s to stay within %d a minute", wait, self.per_minute
+            )
+            self.sleep(wait)
+            now = self.clock()
+            while self.recent and now - self.recent[0] >= 60:
+                self.recent.popleft()
+            self.minute_remaining = None
+        self.recent.append(now)
+
+    def after_call(self, headers: Mapping[str, str], names: tuple[str, str] | None) -> None:
+        if names is None:
+            return
+        minute, day = (headers.get(name) for name in names)
+        if minute is not None and minute.strip().lstrip("-").isdigit():
+            self.minute_remaining = int(minute)
+        if day is not None and day.strip().lstrip("-").isdigit():
+            self.day_remaining = int(day)
+
+
+class HttpClient:
+    """Calls one platform. ``authorize`` adds credentials; ``refresh`` renews them on a 401."""
+
+    def __init__(
+        self,
+        platform: str,
+        *,
+        authorize: Callable[[], Mapping[str, str]] | None = None,
+        refresh: Callable[[], bool] | None = None,
+        secrets: Callable[[], Iterable[str]] = lambda: (),
+        timeout: tuple[float, float] = (5.0, 30.0),
+        attempts: int = 5,
+        backoff: float = 1.0,
+        backoff_cap: float = 60.0,
+        budget: CallBudget | None = None,
+        rate_headers: tuple[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.platform = platform
+        self._authorize = authorize
+        self._refresh = refresh
+        self._secrets = secrets
+        self.timeout = timeout
+        self.attempts = attempts
+        self.backoff = backoff
+        self.backoff_cap = backoff_cap
+        self.budget = budget
+        self.rate_headers = rate_headers
+        self._sleep = sleep
+        self._jitter = jitter
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        #: Calls made, by "METHOD path": tests assert on these counts.
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    def __repr__(self) -> str:
+        return f"HttpClient({self.platform!r}, calls={sum(self.calls.values())})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        ok: Iterable[int] = (200, 201, 202, 204),
+        not_modified_ok: bool = False,
+    ) -> Response:
+        """One call, retried as the failure allows; raises an :class:`HttpError` subclass."""
+        accepted = set(ok) | ({304} if not_modified_ok else set())
+        refreshed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._send(method, url, params, headers, json, data, auth)
+            except RetriableError as exc:
+                if attempt >= self.attempts:
+                    raise RetriableError(
+                        f"{exc} (gave up after {attempt} attempts)",
+                        status=exc.status,
+                        hint=exc.hint,
+                    ) from None
+                self._sleep(self._delay(attempt, exc.retry_after))
+                continue
+            if response.status in accepted:
+                return response
+            if response.status == 401 and self._refresh is not None and not refreshed:
+                refreshed = True
+                if self._refresh():
+                    continue
+            error = self._classify(method, url, response)
+            if isinstance(error, RetriableError) and attempt < self.attempts:
+                self._sleep(self._delay(attempt, error.retry_after))
+                continue
+            if isinstance(error, RetriableError):
+                raise RetriableError(
+                    f"{error} (gave up after {attempt} attempts)",
+                    status=error.status,
+                    retry_after=error.retry_after,
+                ) from None
+            raise error
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        json: Any,
+        data: Mapping[str, str] | None,
+        auth: tuple[str, str] | None,
+    ) -> Response:
+        if self.budget is not None:
+            self.budget.before_call()
+        merged = dict(self._authorize() if self._authorize else {})
+        merged.update(headers or {})
+        self.calls[f"{method} {urlsplit(url).path}"] += 1
+        started = time.perf_counter()
+        try:
+            raw = self.session.request(
+                method,
+                url,
+                params=params,
+                headers=merged,
+                json=json,
+                data=data,
+                auth=auth,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            # ConnectTimeout is both; ReadTimeout and a dropped connection land here too.
+            raise RetriableError(
+                f"{self.platform}: {method} {_safe_url(url, params)} failed: {type(exc).__name__}",
+                hint="Check the network connection; Kindly tries again later.",
+            ) from None
+        except requests.exceptions.ChunkedEncodingError:
+            raise RetriableError(
+                f"{self.platform}: {method} {_safe_url(url, params)}: the answer was cut off"
+            ) from None
+        except requests.RequestException as exc:
+            raise FatalError(
+                f"{self.platform}: {method} {_safe_url(url, params)} cannot be sent: "
+                f"{type(exc).__name__}"
+            ) from None
+        response = Response(raw.status_code, raw.headers, raw.content, raw.url)
+        if self.budget is not None:
+            self.budget.after_call(response.headers, self.rate_headers)
+        log.debug(
+            "%s %s -> %s in %.0f ms (%d bytes)",
+            method,
+            self.redact(_safe_url(url, params)),
+            response.status,
+            (time.perf_counter() - started) * 1000,
+            len(response.body),
+        )
+        return response
+
+    def _classify(self, method: str, url: str, response: Response) -> HttpError:
+        """The one place a failed answer is sorted into retriable, auth and fatal."""
+        where = f"{self.platform}: {method} {_safe_url(url)}"
+        detail = self.redact(_detail(response))
+        status = response.status
+        if status in RETRIABLE_STATUS:
+            return RetriableError(
+                f"{where} answered {status}{detail}",
+                status=status,
+                retry_after=_retry_after(response.headers.get("Retry-After")),
+            )
+        if status in (401, 403):
+            return AuthError(
+                f"{where} refused our credentials ({status}){detail}",
+                status=status,
+                hint=f"Connect again: kindly connect {self.platform.lower()}",
+            )
+        if 300 <= status < 400:
+            return FatalError(
+                f"{where} redirected ({status}); check the API address", status=status
+            )
+        return FatalError(f"{where} answered {status}{detail}", status=status)
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        # Full jitter (AWS architecture blog): spreads out clients that failed together.
+        ceiling = min(self.backoff_cap, self.backoff * 2.0 ** (attempt - 1))
+        delay = ceiling * self._jitter()
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, 15 * 60))
+        return delay
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets():
+            if secret and len(secret) >= 6:
+                text = text.replace(secret, "***")
+        return _BEARER.sub(r"\1***", text)
+
+
+_BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+
+
+def _safe_url(url: str, params: Mapping[str, Any] | None = None) -> str:
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if params:
+        query += [(str(k), str(v)) for k, v in params.items()]
+    masked = [(k, "***" if k.lower() in SECRET_NAMES else v) for k, v in query]
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(masked), ""))
+
+
+def _detail(response: Response) -> str:
+    text = response.body[:300].decode("utf-8", "replace").strip()
+    if not text:
+        return ""
+    try:
+        data = response.json()
+    except FatalError:
+        return f": {' '.join(text.split())[:200]}"
+    if isinstance(data, dict):
+        for key in ("Message", "message", "error_description", "error", "Detail", "detail"):
+            if isinstance(data.get(key), str):
+                return f": {data[key][:200]}"
+    return f": {' '.join(text.split())[:200]}"
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+def paged(fetch: Callable[[int], list[Any]], page_size: int, *, first: int = 1) -> Iterator[Any]:
+    """Every item of a page-numbered list, page after page until a short page.
+
+    Raises FatalError when a page repeats the previous one (a server ignoring ``page``),
+    rather than looping for ever.
+    """
+    page = first
+    previous: list[Any] | None = None
+    while True:
+        items = fetch(page)
+        if previous is not None and items and items == previous:
+            raise FatalError(f"page {page} repeats page {page - 1}; the server ignores paging")
+        yield from items
+        if len(items) < page_size:
+            return
+        previous = items
+        page += 1

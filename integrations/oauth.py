@@ -1,0 +1,333 @@
+"""OAuth 2 for platforms: PKCE sign-in through a loopback redirect, and tokens kept safe.
+
+- :class:`OAuthApp` builds the authorization URL and trades codes and refresh tokens with
+  oauthlib; the HTTP goes through :mod:`integrations.http` like every other call.
+- :class:`TokenVault` keeps tokens in Kindly's store, encrypted (Fernet, from the
+  ``cryptography`` package) under a key from ``KINDLY_SECRET_KEY`` or the OS keyring, never
+  on disk in the clear.
+- :meth:`TokenVault.fresh` renews an expiring access token under a lock in the store, so
+  two processes that both find it expiring refresh it once: platforms such as Xero rotate
+  the refresh token on every use, and a second refresh with the old one would lock the
+  user out. The new refresh token is committed before the access token is used.
+- :func:`wait_for_redirect` is the loopback receiver of ``kindly connect``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from integrations.http import AuthError, FatalError, HttpClient
+from plugin.errors import KindlyError
+
+__all__ = ["OAuthApp", "Token", "TokenVault", "secret_key", "wait_for_redirect"]
+
+SECRET_KEY_VARIABLE = "KINDLY_SECRET_KEY"  # noqa: S105 (a variable name)
+KEYRING_SERVICE = "kindly-reminders"
+#: Renew this long before the access token expires: a long sync must not cross it.
+REFRESH_MARGIN = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Token:
+    access_token: str
+    refresh_token: str
+    expires_at: datetime
+    scope: str = ""
+
+    def __repr__(self) -> str:
+        # Never print a credential, even in a traceback or a debugger.
+        return f"Token(expires_at={self.expires_at.isoformat()}, scope={self.scope!r})"
+
+    def expiring(self, now: datetime) -> bool:
+        return self.expires_at - REFRESH_MARGIN <= now
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "access_token": self.access_token,
+                "refresh_token": self.refresh_token,
+                "expires_at": self.expires_at.isoformat(),
+                "scope": self.scope,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Token:
+        data = json.loads(text)
+        return cls(
+            data["access_token"],
+            data["refresh_token"],
+            datetime.fromisoformat(data["expires_at"]),
+            data.get("scope", ""),
+        )
+
+    @classmethod
+    def from_response(cls, data: dict[str, Any], now: datetime) -> Token:
+        if not data.get("access_token") or not data.get("refresh_token"):
+            raise AuthError(
+                "the platform gave no refresh token; was offline_access granted?",
+                hint="Connect again and allow Kindly to stay connected.",
+            )
+        scope = data.get("scope", "")
+        return cls(
+            str(data["access_token"]),
+            str(data["refresh_token"]),
+            now + timedelta(seconds=int(data.get("expires_in") or 1800)),
+            " ".join(scope) if isinstance(scope, list) else str(scope),
+        )
+
+
+def secret_key() -> bytes:
+    """The key tokens are encrypted with: the environment first, then the OS keyring."""
+    value = os.environ.get(SECRET_KEY_VARIABLE)
+    if not value:
+        try:
+            import keyring
+
+            value = keyring.get_password(KEYRING_SERVICE, "secret-key")
+            if not value:
+                from cryptography.fernet import Fernet
+
+                value = Fernet.generate_key().decode()
+                keyring.set_password(KEYRING_SERVICE, "secret-key", value)
+        except Exception:  # no keyring package, or no keyring backend on this machine
+            value = None
+    if not value:
+        raise KindlyError(
+            f"no key to encrypt the connection's tokens with: set {SECRET_KEY_VARIABLE}",
+            hint=f"Make one with `kindly secret-key` and export it as {SECRET_KEY_VARIABLE} "
+            "(or pip install keyring to keep it in the OS keyring).",
+        )
+    try:
+        raw = base64.urlsafe_b64decode(value.encode())
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise KindlyError(
+            f"{SECRET_KEY_VARIABLE} is not a key Kindly made",
+            hint="Make one with `kindly secret-key`.",
+        )
+    return value.encode()
+
+
+class TokenVault:
+    """Tokens of one connection, encrypted in the store under scope ``secret:NAME``."""
+
+    def __init__(self, store: Any, name: str, key: bytes, clock: Callable[[], datetime]) -> None:
+        from cryptography.fernet import Fernet
+
+        self.store = store
+        self.name = name
+        self._fernet = Fernet(key)
+        self.clock = clock
+
+    def __repr__(self) -> str:
+        return f"TokenVault({self.name!r})"
+
+    @property
+    def scope(self) -> str:
+        return f"secret:{self.name}"
+
+    def load(self, tx: Any = None) -> Token | None:
+        value = (tx or self.store).get_setting(self.scope, "token")
+        if value is None:
+            return None
+        from cryptography.fernet import InvalidToken
+
+        try:
+            return Token.from_json(self._fernet.decrypt(value.encode()).decode())
+        except InvalidToken:
+            raise KindlyError(
+                f"the saved {self.name} tokens cannot be decrypted with this {SECRET_KEY_VARIABLE}",
+                hint=f"Use the key they were saved with, or connect again: kindly connect "
+                f"{self.name.split(':')[0]}",
+            ) from None
+
+    def save(self, token: Token, tx: Any = None) -> None:
+        sealed = self._fernet.encrypt(token.to_json().encode()).decode()
+        (tx or self.store).set_setting(self.scope, "token", sealed, self.clock())
+
+    def forget(self) -> None:
+        self.store.delete_setting(self.scope, "token")
+
+    def fresh(self, refresh: Callable[[Token], Token]) -> Token:
+        """A token that is good for a while yet, refreshed (once, under a lock) if needed."""
+        token = self.load()
+        if token is None:
+            raise AuthError(
+                f"{self.name} is not connected",
+                hint=f"Run: kindly connect {self.name.split(':')[0]}",
+            )
+        if not token.expiring(self.clock()):
+            return token
+        with self.store.exclusive(f"oauth:{self.name}") as tx:
+            current = self.load(tx)
+            assert current is not None
+            if current.refresh_token != token.refresh_token and not current.expiring(self.clock()):
+                return current  # another process refreshed it while we waited
+            renewed = refresh(current)
+            # Committed when the lock is released, before anyone uses the new token.
+            self.save(renewed, tx)
+        return renewed
+
+
+@dataclass(frozen=True)
+class OAuthApp:
+    """One platform's OAuth endpoints and this installation's client."""
+
+    platform: str
+    client_id: str
+    authorize_url: str
+    token_url: str
+    scopes: tuple[str, ...]
+    client_secret: str | None = None
+    revoke_url: str | None = None
+
+    def __repr__(self) -> str:
+        return f"OAuthApp({self.platform!r}, client_id={self.client_id!r})"
+
+    def _client(self) -> Any:
+        from oauthlib.oauth2 import WebApplicationClient
+
+        return WebApplicationClient(self.client_id)
+
+    def authorization(self, redirect_uri: str) -> tuple[str, str, str]:
+        """The URL to open, the state to expect back, and the PKCE verifier to keep."""
+        client = self._client()
+        verifier = client.create_code_verifier(64)
+        challenge = client.create_code_challenge(verifier, "S256")
+        state = secrets.token_urlsafe(24)
+        url = client.prepare_request_uri(
+            self.authorize_url,
+            redirect_uri=redirect_uri,
+            scope=list(self.scopes),
+            state=state,
+            code_challenge=challenge,
+            code_challenge_method="S256",
+        )
+        return url, state, verifier
+
+    def exchange(
+        self, http: HttpClient, code: str, redirect_uri: str, verifier: str, now: datetime
+    ) -> Token:
+        body = self._client().prepare_request_body(
+            code=code,
+            redirect_uri=redirect_uri,
+            code_verifier=verifier,
+            include_client_id=True,
+        )
+        return self._token_call(http, body, now)
+
+    def refresh(self, http: HttpClient, token: Token, now: datetime) -> Token:
+        body = self._client().prepare_refresh_body(
+            refresh_token=token.refresh_token, include_client_id=not self.client_secret
+        )
+        return self._token_call(http, body, now)
+
+    def revoke(self, http: HttpClient, token: Token) -> None:
+        if self.revoke_url:
+            http.request(
+                "POST",
+                self.revoke_url,
+                data={"token": token.refresh_token, "client_id": self.client_id},
+                auth=(self.client_id, self.client_secret) if self.client_secret else None,
+            )
+
+    def _token_call(self, http: HttpClient, body: str, now: datetime) -> Token:
+        form = {key: values[-1] for key, values in parse_qs(body).items()}
+        try:
+            response = http.request(
+                "POST",
+                self.token_url,
+                data=form,
+                headers={"Accept": "application/json"},
+                auth=(self.client_id, self.client_secret) if self.client_secret else None,
+            )
+        except FatalError as exc:
+            if exc.status in (400, 401):
+                raise AuthError(
+                    f"{self.platform} refused to renew the connection ({exc.status})",
+                    status=exc.status,
+                    hint=f"Connect again: kindly connect {self.platform.lower()}",
+                ) from None
+            raise
+        data = response.json()
+        if not isinstance(data, dict):
+            raise FatalError(f"{self.platform}: the token answer is not an object")
+        return Token.from_response(data, now)
+
+
+def wait_for_redirect(
+    port: int, expected_state: str, ready: Callable[[str], None], timeout: float = 300
+) -> str:
+    """Serve one request on 127.0.0.1:``port`` and return the authorization code in it.
+
+    ``ready`` gets the redirect URI once the socket listens (to open the browser). The
+    state must match what we sent, or the answer is not for us (RFC 6749 §10.12).
+    """
+    found: dict[str, str] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            query = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
+            if query.get("state") and secrets.compare_digest(query["state"], expected_state):
+                found.update(query)
+                text = "Kindly is connected. You can close this tab."
+                self.send_response(200 if "code" in query else 400)
+            else:
+                text = "This sign-in answer was not for Kindly."
+                self.send_response(400)
+            data = text.encode()
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    with _serving(port, Handler, timeout) as server:
+        ready(f"http://127.0.0.1:{server.server_address[1]}/callback")
+        while not found:
+            server.handle_request()
+            if getattr(server, "timed_out", False):
+                raise KindlyError(
+                    "no answer from the sign-in page within five minutes",
+                    hint="Run kindly connect again.",
+                )
+    if "code" not in found:
+        raise AuthError(
+            f"the sign-in was not completed: {found.get('error', 'no code came back')}",
+            hint="Run kindly connect again and allow access.",
+        )
+    return found["code"]
+
+
+@contextmanager
+def _serving(port: int, handler: type[BaseHTTPRequestHandler], timeout: float) -> Iterator[Any]:
+    class OneShot(HTTPServer):
+        timed_out = False
+
+        def handle_timeout(self) -> None:
+            self.timed_out = True
+
+    server = OneShot(("127.0.0.1", port), handler)
+    server.timeout = timeout
+    try:
+        yield server
+    finally:
+        server.server_close()
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
