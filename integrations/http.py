@@ -18,12 +18,14 @@ Sleeping and the clock are injected, so tests run every backoff without waiting.
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import random
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -104,10 +106,9 @@ class Response:
     url: str
 
     def json(self) -> Any:
-        import json
-
         try:
-            return json.loads(self.body)
+            # Amounts stay exact: never through float.
+            return json.loads(self.body, parse_float=Decimal)
         except ValueError:
             raise FatalError(
                 f"{_safe_url(self.url)} answered {self.status} with something that is not JSON",

@@ -160,20 +160,29 @@ class TokenVault:
     def forget(self) -> None:
         self.store.delete_setting(self.scope, "token")
 
-    def fresh(self, refresh: Callable[[Token], Token]) -> Token:
-        """A token that is good for a while yet, refreshed (once, under a lock) if needed."""
+    def fresh(self, refresh: Callable[[Token], Token], rejected: str | None = None) -> Token:
+        """A token that is good for a while yet, refreshed (once, under a lock) if needed.
+
+        ``rejected`` is an access token the platform refused: it is renewed whatever its
+        expiry says, unless another process renewed it already.
+        """
         token = self.load()
         if token is None:
             raise AuthError(
                 f"{self.name} is not connected",
                 hint=f"Run: kindly connect {self.name.split(':')[0]}",
             )
-        if not token.expiring(self.clock()):
+
+        def usable(candidate: Token) -> bool:
+            return not candidate.expiring(self.clock()) and candidate.access_token != rejected
+
+        if usable(token):
             return token
         with self.store.exclusive(f"oauth:{self.name}") as tx:
             current = self.load(tx)
-            assert current is not None
-            if current.refresh_token != token.refresh_token and not current.expiring(self.clock()):
+            if current is None:
+                raise AuthError(f"{self.name} was disconnected")
+            if usable(current):
                 return current  # another process refreshed it while we waited
             renewed = refresh(current)
             # Committed when the lock is released, before anyone uses the new token.
@@ -229,9 +238,9 @@ class OAuthApp:
         return self._token_call(http, body, now)
 
     def refresh(self, http: HttpClient, token: Token, now: datetime) -> Token:
-        body = self._client().prepare_refresh_body(
-            refresh_token=token.refresh_token, include_client_id=not self.client_secret
-        )
+        # A public (PKCE) client names itself in the body; a confidential one by Basic auth.
+        extra = {} if self.client_secret else {"client_id": self.client_id}
+        body = self._client().prepare_refresh_body(refresh_token=token.refresh_token, **extra)
         return self._token_call(http, body, now)
 
     def revoke(self, http: HttpClient, token: Token) -> None:

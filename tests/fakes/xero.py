@@ -156,8 +156,8 @@ class FakeXero:
 
     # -- records -------------------------------------------------------------------------
 
-    def tick(self, minutes: int = 1) -> datetime:
-        self.clock += timedelta(minutes=minutes)
+    def tick(self, minutes: float = 0, seconds: float = 1) -> datetime:
+        self.clock += timedelta(minutes=minutes, seconds=seconds if not minutes else 0)
         return self.clock
 
     def add_contact(self, name: str, **fields: Any) -> dict[str, Any]:

@@ -1,0 +1,274 @@
+"""The Xero connector against a fake Xero on loopback: mapping, sync, write-back, OAuth."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import threading
+from collections.abc import Iterator
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from integrations.http import AuthError
+from integrations.oauth import Token, TokenVault
+from integrations.xero import verify_webhook
+from plugin.model import CustomerKind, InvoiceStatus, Note
+from plugin.money import Money
+from plugin.store import Store
+from tests.fakes.xero import FakeXero
+from tests.xero_harness import XeroHarness, connect_to_fake, seed_small_ledger
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeXero]:
+    server = FakeXero()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def xero(fake: FakeXero, tmp_path: Path) -> Iterator[XeroHarness]:
+    harness = connect_to_fake(fake, tmp_path)
+    yield harness
+    harness.store.close()
+
+
+def test_a_sync_maps_xero_records_onto_the_model(xero: XeroHarness) -> None:
+    seeded = seed_small_ledger(xero.fake)
+    snapshot = xero.connector.read_snapshot()
+    customers = snapshot.customers_by_id
+    ada = customers[seeded["ada"]["ContactID"]]
+    assert (ada.name, ada.contact_name, ada.country, ada.language) == (
+        "Ada Vermeer",
+        "Ada Vermeer",
+        "NL",
+        "nl",
+    )
+    assert ada.timezone == "Europe/Amsterdam"
+    assert ada.emails == ("ada@client.example",)
+    assert ada.phones == ("+31 612345678",)
+    assert ada.address == ("Prinsengracht 263", "1016 GV Amsterdam", "Netherlands")
+    assert "Reminders: firm" in ada.tags
+    assert customers[seeded["olav"]["ContactID"]].country == "NO"
+    assert customers[seeded["cleo"]["ContactID"]].country == "FR"
+    invoices = snapshot.invoices_by_id
+    a1 = invoices[seeded["a1"]["InvoiceID"]]
+    assert (a1.number, a1.issue_date, a1.due_date) == (
+        "INV-0001",
+        date(2026, 9, 1),
+        date(2026, 10, 1),
+    )
+    assert a1.total == Money.of("1210.00", "EUR") and a1.status is InvoiceStatus.OPEN
+    assert isinstance(a1.total.amount, Decimal)
+    a2 = invoices[seeded["a2"]["InvoiceID"]]
+    assert a2.amount_due == Money.of("300.00", "EUR")
+    (payment,) = snapshot.payments
+    assert (payment.invoice_id, payment.amount, payment.date) == (
+        a2.id,
+        Money.of("200.00", "EUR"),
+        date(2026, 11, 2),
+    )
+    assert invoices[seeded["o1"]["InvoiceID"]].currency == "NOK"
+    assert invoices[seeded["draft"]["InvoiceID"]].status is InvoiceStatus.DRAFT
+    (credit,) = snapshot.credit_notes
+    assert credit.allocations[0].invoice_id == seeded["c1"]["InvoiceID"]
+    assert invoices[seeded["c1"]["InvoiceID"]].amount_due == Money.of("50.00", "EUR")
+    # Xero's expected payment date is a promise to pay.
+    (promise,) = snapshot.promises
+    assert (promise.invoice_id, promise.promised_date) == (
+        seeded["o1"]["InvoiceID"],
+        date(2026, 12, 2),
+    )
+
+
+def test_contact_groups_set_tone_language_kind_and_pause(xero: XeroHarness) -> None:
+    groups = xero.connector.group_settings()
+    assert groups["Reminders: firm"].tone == "firm"
+    assert groups["Reminders: off"].excluded is True
+    assert groups["Language: nl"].language == "nl"
+    assert groups["Kind: consumer"].kind is CustomerKind.CONSUMER
+
+
+def test_group_prefixes_are_settings(fake: FakeXero, tmp_path: Path) -> None:
+    harness = connect_to_fake(
+        fake, tmp_path, group_prefixes={"reminders": "Aanmaningen", "language": "Taal"}
+    )
+    groups = harness.connector.group_settings()
+    assert groups["Aanmaningen: friendly"].tone == "friendly"
+    assert groups["Taal: de"].language == "de"
+    assert "Reminders: firm" not in groups
+
+
+def test_full_then_incremental_sync_makes_the_fewest_calls(xero: XeroHarness) -> None:
+    fake = xero.fake
+    seeded = seed_small_ledger(fake)
+    for n in range(2300):  # three pages of invoices at 1,000 a page
+        fake.add_invoice(
+            seeded["cleo"], f"BULK-{n:05d}", "10.00", issued=date(2026, 6, 1), due=date(2026, 7, 1)
+        )
+    full = xero.connector.sync(None, {})
+    assert len(full.snapshot.invoices) == 2305
+    calls = xero.connector.http.calls
+    assert calls["GET /api.xro/2.0/Invoices"] == 3
+    assert sum(calls.values()) == 6, calls  # contacts, 3 invoice pages, credit notes, payments
+    assert set(full.bookmarks) == {"Contacts", "Invoices", "CreditNotes", "Payments"}
+
+    # Nothing changed: four calls, each answered with an empty page.
+    calls.clear()
+    same = xero.connector.sync(full.snapshot, full.bookmarks)
+    assert sum(calls.values()) == 4
+    assert same.snapshot.invoices == full.snapshot.invoices
+
+    # A payment, a voided invoice, a deleted one and a new contact: only those come back.
+    calls.clear()
+    fake.add_payment(seeded["a1"], "1210.00", date(2026, 11, 20))
+    fake.update_invoice(seeded["c1"]["InvoiceID"], Status="VOIDED")
+    fake.update_invoice(seeded["draft"]["InvoiceID"], Status="DELETED")
+    newcomer = fake.add_contact("Dora Schmidt", Addresses=[{"Country": "Germany"}])
+    changed = xero.connector.sync(same.snapshot, same.bookmarks)
+    assert sum(calls.values()) == 4
+    invoices = changed.snapshot.invoices_by_id
+    assert invoices[seeded["a1"]["InvoiceID"]].status is InvoiceStatus.PAID
+    assert invoices[seeded["c1"]["InvoiceID"]].status is InvoiceStatus.VOIDED
+    assert seeded["draft"]["InvoiceID"] not in invoices
+    assert changed.snapshot.customers_by_id[newcomer["ContactID"]].country == "DE"
+    assert len(changed.snapshot.payments) == 2
+    assert changed.bookmarks["Invoices"] > same.bookmarks["Invoices"]
+
+
+def test_a_fresh_read_asks_for_the_named_invoices_only(xero: XeroHarness) -> None:
+    seeded = seed_small_ledger(xero.fake)
+    ids = [seeded["a1"]["InvoiceID"], seeded["o1"]["InvoiceID"]]
+    xero.fake.add_payment(seeded["a1"], "1210.00", date(2026, 11, 21))
+    xero.connector.http.calls.clear()
+    fresh = xero.connector.read_invoices(ids)
+    assert {i.id for i in fresh} == set(ids)
+    assert {i.id: i.status for i in fresh}[ids[0]] is InvoiceStatus.PAID
+    assert sum(xero.connector.http.calls.values()) == 1
+
+
+def test_notes_go_to_the_invoices_and_the_contact_once(xero: XeroHarness) -> None:
+    seeded = seed_small_ledger(xero.fake)
+    a1, a2 = seeded["a1"]["InvoiceID"], seeded["a2"]["InvoiceID"]
+    note = Note(
+        id="kindly-0123456789abcdef0123456789abcdef",
+        created_at=xero.fake.clock,
+        text="Kindly sent the second reminder by e-mail to ada@client.example.",
+        customer_id=seeded["ada"]["ContactID"],
+        invoice_ids=(a1, a2),
+        reminder_key="0123456789abcdef0123456789abcdef",
+        stage="second",
+        channel="email",
+    )
+    assert xero.connector.existing_note_ids([note]) == set()
+    xero.connector.write_note(note)
+    xero.connector.write_note(note)  # a retry after a lost answer: Idempotency-Key
+    for target in (a1, a2, seeded["ada"]["ContactID"]):
+        (record,) = xero.fake.history[target]
+        assert record["Details"].startswith("Kindly sent the second reminder")
+        assert record["Details"].endswith("[kindly 0123456789abcdef0123456789abcdef second email]")
+    assert xero.connector.existing_note_ids([note]) == {note.id}
+    # History is rebuilt from Xero: the note comes back with its key, stage and channel.
+    (back,) = xero.connector.read_notes()
+    assert (back.reminder_key, back.stage, back.channel) == (note.reminder_key, "second", "email")
+    assert set(back.invoice_ids) == {a1, a2}
+
+
+def test_online_link_pdf_and_xero_email(xero: XeroHarness) -> None:
+    seeded = seed_small_ledger(xero.fake)
+    invoice = xero.connector.read_invoices([seeded["a1"]["InvoiceID"]])[0]
+    url = xero.connector.online_invoice_url(invoice)
+    assert url is not None and url.startswith("https://in.xero.example/")
+    pdf = xero.connector.invoice_pdf(invoice)
+    assert pdf is not None and pdf.startswith(b"%PDF") and b"INV-0001" in pdf
+    xero.connector.email_invoice(invoice)
+    assert xero.fake.emailed == [invoice.id]
+
+
+# -- OAuth ------------------------------------------------------------------------------------
+
+
+def test_an_expiring_token_is_refreshed_first_and_the_rotated_one_kept(xero: XeroHarness) -> None:
+    seed_small_ledger(xero.fake)
+    before = xero.vault.load()
+    assert before is not None
+    xero.fake.tick(minutes=27)  # within five minutes of expiry
+    xero.connector.read_snapshot()
+    after = xero.vault.load()
+    assert after is not None and after.refresh_token != before.refresh_token
+    assert xero.fake.refreshes == 1
+    assert before.refresh_token not in xero.fake.refresh_tokens, "Xero rotated it"
+    # Saved encrypted: nothing of the token is readable in the store.
+    raw = xero.store.get_setting(f"secret:xero:{xero.fake.tenant_id}", "token")
+    assert after.refresh_token not in raw and after.access_token not in raw
+
+
+def test_a_refused_token_is_renewed_once_and_the_call_repeated(xero: XeroHarness) -> None:
+    seed_small_ledger(xero.fake)
+    xero.fake.expire_access_tokens()  # revoked early: the 401 comes before the expiry
+    snapshot = xero.connector.read_snapshot()
+    assert snapshot.invoices and xero.fake.refreshes == 1
+
+
+def test_a_dead_refresh_token_says_connect_again(xero: XeroHarness) -> None:
+    xero.fake.refresh_tokens.clear()
+    xero.fake.expire_access_tokens()
+    with pytest.raises(AuthError) as caught:
+        xero.connector.read_snapshot()
+    assert "kindly connect xero" in (caught.value.hint or "")
+
+
+def test_two_processes_refreshing_at_once_refresh_once(fake: FakeXero, tmp_path: Path) -> None:
+    first = connect_to_fake(fake, tmp_path)
+    # A second process: its own handle on the same store file, the same key.
+    second = connect_to_fake(fake, tmp_path / "other")
+    other_store = Store.open(f"sqlite:///{tmp_path / 'state.sqlite3'}")
+    second.connector.vault = TokenVault(
+        other_store, first.vault.name, first.key, clock=lambda: fake.clock
+    )
+    fake.tick(minutes=29)
+    results: list[Token] = []
+    errors: list[BaseException] = []
+
+    def refresh(harness: XeroHarness) -> None:
+        try:
+            results.append(harness.connector._token())
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=refresh, args=(h,)) for h in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert fake.refreshes == 1, "the second waited for the lock and used the new token"
+    assert results[0].access_token == results[1].access_token
+    stored = first.vault.load()
+    assert stored is not None and stored.refresh_token in fake.refresh_tokens
+
+
+# -- webhooks ---------------------------------------------------------------------------------
+
+
+def test_webhook_signatures_are_checked_in_constant_time() -> None:
+    body = b'{"events":[],"firstEventSequence":0,"lastEventSequence":0,"entropy":"X"}'
+    key = "webhook-key-from-the-developer-portal"
+    signature = base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
+    assert verify_webhook(body, signature, key)
+    assert not verify_webhook(body + b" ", signature, key)
+    assert not verify_webhook(body, None, key)
+    assert not verify_webhook(body, signature, "")
+
+
+def test_the_token_never_shows_in_a_repr(xero: XeroHarness) -> None:
+    token = xero.vault.load()
+    assert token is not None
+    for text in (repr(token), repr(xero.connector), repr(xero.vault), repr(xero.connector.app)):
+        assert token.access_token not in text and token.refresh_token not in text
+    assert timedelta(0) < token.expires_at - xero.fake.clock
