@@ -353,9 +353,8 @@ class FakeXero:
                 {"Title": "Unauthorized", "Detail": "TokenExpired"},
                 {"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
-        if path == "/connections":
-            if method == "GET":
-                return 200, self.tenants, {}
+        if path == "/connections" and method == "GET":
+            return 200, self.tenants, {}
         if path.startswith("/connections/") and method == "DELETE":
             self.tenants = [t for t in self.tenants if t["id"] != path.rsplit("/", 1)[1]]
             return 204, b"", {}
