@@ -1,0 +1,342 @@
+"""The contract every connector passes; a new platform adds its harness to the lists below.
+
+Two suites:
+
+- **Every connector** (the local ledger too): a snapshot that holds together, fresh reads
+  of named invoices, notes written once and found again, no secret in a repr.
+- **Every HTTP connector**, against its fake platform on loopback: paging to the end, a 429
+  then success (waiting as ``Retry-After`` says), 5xx retried then given up, a 401 then one
+  refresh, every kind of network failure sorted as retriable, and no token in any repr,
+  error or log line.
+
+The network failures come from a real socket that misbehaves on purpose: it refuses,
+hangs up, stalls, or cuts an answer short.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from integrations.base import BookkeepingConnector
+from integrations.http import AuthError, FatalError, HttpClient, RetriableError
+from integrations.ledger import LocalLedger
+from plugin.model import Note
+from tests.fakes.xero import Fault, FakeXero
+from tests.xero_harness import FakeTime, connect_to_fake, seed_small_ledger
+
+# -- harnesses ------------------------------------------------------------------------------
+
+
+@dataclass
+class HttpHarness:
+    """One HTTP connector on its fake platform, in terms the contract can drive."""
+
+    connector: Any
+    time: FakeTime
+    seed: Callable[[int], None]
+    fail_list_call: Callable[[int, dict[str, str], int], None]
+    revoke_access: Callable[[], None]
+    refreshes: Callable[[], int]
+    list_calls: Callable[[], int]
+    point_at: Callable[[str], None]
+    secrets: Callable[[], list[str]]
+    page_size: int
+
+
+def xero_harness(folder: Path) -> Iterator[HttpHarness]:
+    fake = FakeXero()
+    fake.start()
+    xero = connect_to_fake(fake, folder)
+    contact = fake.add_contact("Paging Client")
+
+    def seed(count: int) -> None:
+        for n in range(count):
+            fake.add_invoice(
+                contact, f"P-{n:05d}", "10.00", issued=date(2026, 6, 1), due=date(2026, 7, 1)
+            )
+
+    def fail(status: int, headers: dict[str, str], times: int) -> None:
+        body = {"Title": "Error", "Detail": "injected"}
+        fake.fail_next("/api.xro/2.0/Contacts", *[Fault(status, headers, body)] * times)
+
+    def point_at(url: str) -> None:
+        xero.connector.settings = replace(xero.connector.settings, api_url=url)
+
+    def secrets() -> list[str]:
+        token = xero.vault.load()
+        assert token is not None
+        return [token.access_token, token.refresh_token]
+
+    yield HttpHarness(
+        connector=xero.connector,
+        time=xero.time,
+        seed=seed,
+        fail_list_call=fail,
+        revoke_access=fake.expire_access_tokens,
+        refreshes=lambda: fake.refreshes,
+        list_calls=lambda: fake.calls["GET /api.xro/2.0/Invoices"],
+        point_at=point_at,
+        secrets=secrets,
+        page_size=1000,
+    )
+    xero.store.close()
+    fake.stop()
+
+
+HTTP_HARNESSES: dict[str, Callable[[Path], Iterator[HttpHarness]]] = {"xero": xero_harness}
+
+
+@pytest.fixture(params=sorted(HTTP_HARNESSES))
+def http(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HttpHarness]:
+    yield from HTTP_HARNESSES[request.param](tmp_path)
+
+
+# -- every HTTP connector ------------------------------------------------------------------------
+
+
+def test_paging_reads_to_the_end(http: HttpHarness) -> None:
+    http.seed(http.page_size * 2 + 1)
+    snapshot = http.connector.read_snapshot()
+    assert len(snapshot.invoices) == http.page_size * 2 + 1
+    assert http.list_calls() == 3, "two full pages and a short one, nothing more"
+
+
+def test_a_429_waits_as_told_then_succeeds(http: HttpHarness) -> None:
+    http.seed(3)
+    http.fail_list_call(429, {"Retry-After": "17", "X-Rate-Limit-Problem": "minute"}, 1)
+    snapshot = http.connector.read_snapshot()
+    assert len(snapshot.invoices) == 3
+    assert 17 in http.time.sleeps, "Retry-After was honoured"
+
+
+def test_5xx_is_retried_with_backoff_then_given_up(http: HttpHarness) -> None:
+    http.seed(1)
+    http.fail_list_call(503, {}, 2)
+    assert len(http.connector.read_snapshot().invoices) == 1
+    waits = list(http.time.sleeps)
+    assert len(waits) == 2 and all(0 <= w <= 2 for w in waits)
+    http.time.sleeps.clear()
+    attempts = http.connector.http.attempts
+    http.fail_list_call(500, {}, attempts)
+    with pytest.raises(RetriableError, match=f"gave up after {attempts} attempts"):
+        http.connector.read_snapshot()
+    assert len(http.time.sleeps) == attempts - 1
+
+
+def test_a_4xx_is_fatal_at_once(http: HttpHarness) -> None:
+    http.fail_list_call(400, {}, 1)
+    with pytest.raises(FatalError) as caught:
+        http.connector.read_snapshot()
+    assert not isinstance(caught.value, RetriableError) and caught.value.status == 400
+    assert http.time.sleeps == []
+
+
+def test_a_401_refreshes_once_and_carries_on(http: HttpHarness) -> None:
+    http.seed(2)
+    http.revoke_access()
+    assert len(http.connector.read_snapshot().invoices) == 2
+    assert http.refreshes() == 1
+
+
+def test_a_403_asks_to_connect_again(http: HttpHarness) -> None:
+    http.fail_list_call(403, {}, 1)
+    with pytest.raises(AuthError) as caught:
+        http.connector.read_snapshot()
+    assert "kindly connect" in (caught.value.hint or "")
+
+
+class MisbehavingServer:
+    """A TCP server that fails in one chosen way on every connection."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.connections = 0
+        self.open: list[socket.socket] = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/api"
+
+    def serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            if self.mode == "hang up":
+                conn.close()
+            elif self.mode == "stall":
+                self.open.append(conn)  # read nothing, answer nothing
+            elif self.mode == "cut short":
+                conn.recv(65536)
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b'Content-Length: 5000\r\n\r\n{"Contacts": ['
+                )
+                conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.open:
+            conn.close()
+
+
+@pytest.mark.parametrize("mode", ["refused", "hang up", "stall", "cut short"])
+def test_network_failures_are_retriable(http: HttpHarness, mode: str) -> None:
+    if mode == "refused":
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        http.point_at(f"http://127.0.0.1:{port}/api")
+        server = None
+    else:
+        server = MisbehavingServer(mode)
+        http.point_at(server.url)
+    # A short read timeout: a stalled server is given up on quickly, not waited for.
+    http.connector.http.timeout = (2.0, 0.2)
+    attempts = http.connector.http.attempts
+    try:
+        with pytest.raises(RetriableError, match=f"gave up after {attempts} attempts"):
+            http.connector.read_snapshot()
+    finally:
+        if server is not None:
+            server.close()
+    if server is not None:
+        assert server.connections == attempts
+    assert len(http.time.sleeps) == attempts - 1
+
+
+def test_no_secret_in_any_repr_error_or_log_line(
+    http: HttpHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    http.seed(1)
+    http.connector.read_snapshot()
+    http.fail_list_call(401, {}, 2)
+    errors: list[BaseException] = []
+    try:
+        http.connector.read_snapshot()
+    except AuthError as exc:
+        errors.append(exc)
+    secrets = http.secrets()
+    assert errors, "two 401s in a row end in an AuthError"
+    texts = [repr(http.connector), repr(http.connector.http), caplog.text]
+    texts += [str(e) + repr(e) + str(getattr(e, "hint", "")) for e in errors]
+    for text in texts:
+        for secret in secrets:
+            assert secret not in text
+    assert "Bearer" not in caplog.text or "Bearer ***" in caplog.text
+
+
+def test_the_http_module_is_the_only_one_that_imports_requests() -> None:
+    root = Path(__file__).resolve().parents[1]
+    importers = sorted(
+        str(path.relative_to(root))
+        for folder in ("plugin", "integrations")
+        for path in (root / folder).rglob("*.py")
+        if any(
+            line.strip().startswith(("import requests", "from requests"))
+            for line in path.read_text(encoding="utf-8").splitlines()
+        )
+    )
+    assert importers == ["integrations/http.py"]
+
+
+def test_redaction_masks_query_secrets_and_bearer_tokens() -> None:
+    client = HttpClient("Test", secrets=lambda: ["s3cr3t-value"])
+    assert client.redact("token s3cr3t-value and Bearer abc.def") == "token *** and Bearer ***"
+
+
+# -- every connector ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def ledger_connector(tmp_path: Path) -> Iterator[BookkeepingConnector]:
+    from integrations.demo import create_demo_workspace
+
+    workspace = tmp_path / "demo"
+    create_demo_workspace(workspace, tmp_path / "outbox", date(2026, 11, 22))
+    yield LocalLedger(workspace / "ledger")
+
+
+@contextlib.contextmanager
+def xero_connector(tmp_path: Path) -> Iterator[BookkeepingConnector]:
+    fake = FakeXero()
+    fake.start()
+    harness = connect_to_fake(fake, tmp_path)
+    seed_small_ledger(fake)
+    try:
+        yield harness.connector
+    finally:
+        harness.store.close()
+        fake.stop()
+
+
+CONNECTORS = {"ledger": ledger_connector, "xero": xero_connector}
+
+
+@pytest.fixture(params=sorted(CONNECTORS))
+def connector(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BookkeepingConnector]:
+    with CONNECTORS[request.param](tmp_path) as made:
+        yield made
+
+
+def test_a_snapshot_holds_together(connector: BookkeepingConnector) -> None:
+    snapshot = connector.read_snapshot()
+    customers = snapshot.customers_by_id
+    assert snapshot.invoices and customers
+    for invoice in snapshot.invoices:
+        assert invoice.customer_id in customers
+    for payment in snapshot.payments:
+        assert payment.invoice_id in snapshot.invoices_by_id
+    assert connector.source_id and connector.location
+
+
+def test_fresh_reads_return_the_named_invoices(connector: BookkeepingConnector) -> None:
+    snapshot = connector.read_snapshot()
+    wanted = [invoice.id for invoice in snapshot.invoices[:3]]
+    fresh = connector.read_invoices(wanted)
+    assert sorted(i.id for i in fresh) == sorted(wanted)
+    assert {i.id: i for i in fresh} == {i: snapshot.invoices_by_id[i] for i in wanted}
+
+
+def test_a_note_is_written_once_and_found_again(connector: BookkeepingConnector) -> None:
+    snapshot = connector.read_snapshot()
+    invoice = next(i for i in snapshot.invoices if i.is_open)
+    note = Note(
+        id="kindly-00112233445566778899aabbccddeeff",
+        created_at=datetime(2026, 11, 22, 10, tzinfo=UTC),
+        text="Kindly sent the first reminder by e-mail.",
+        customer_id=invoice.customer_id,
+        invoice_ids=(invoice.id,),
+        reminder_key="00112233445566778899aabbccddeeff",
+        stage="first",
+        channel="email",
+    )
+    assert connector.existing_note_ids([note]) == set()
+    connector.write_note(note)
+    assert connector.existing_note_ids([note]) == {note.id}
+    found = [n for n in connector.read_notes() if n.id == note.id]
+    assert len(found) == 1 and found[0].reminder_key == note.reminder_key
+
+
+def test_a_repr_names_the_source_and_nothing_secret(connector: BookkeepingConnector) -> None:
+    text = repr(connector)
+    assert type(connector).__name__ in text
+    assert "token" not in text.lower() and "secret" not in text.lower()
