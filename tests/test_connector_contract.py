@@ -31,7 +31,7 @@ from integrations.base import BookkeepingConnector
 from integrations.http import AuthError, FatalError, HttpClient, RetriableError
 from integrations.ledger import LocalLedger
 from plugin.model import Note
-from tests.fakes.xero import Fault, FakeXero
+from tests.fakes.xero import FakeXero, Fault
 from tests.xero_harness import FakeTime, connect_to_fake, seed_small_ledger
 
 # -- harnesses ------------------------------------------------------------------------------
