@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from integrations.http import AuthError, FatalError, HttpClient
 from plugin.errors import KindlyError
@@ -210,21 +210,28 @@ class OAuthApp:
 
         return WebApplicationClient(self.client_id)
 
-    def authorization(self, redirect_uri: str) -> tuple[str, str, str]:
-        """The URL to open, the state to expect back, and the PKCE verifier to keep."""
-        client = self._client()
-        verifier = client.create_code_verifier(64)
-        challenge = client.create_code_challenge(verifier, "S256")
-        state = secrets.token_urlsafe(24)
-        url = client.prepare_request_uri(
-            self.authorize_url,
-            redirect_uri=redirect_uri,
-            scope=list(self.scopes),
-            state=state,
-            code_challenge=challenge,
-            code_challenge_method="S256",
-        )
-        return url, state, verifier
+    @staticmethod
+    def new_state_and_verifier() -> tuple[str, str]:
+        """A fresh ``state`` (against forged answers) and PKCE code verifier."""
+        from oauthlib.oauth2 import WebApplicationClient
+
+        return secrets.token_urlsafe(24), WebApplicationClient("").create_code_verifier(64)
+
+    def authorization_url(self, redirect_uri: str, state: str, verifier: str) -> str:
+        """The sign-in address to open, asking for our scopes with an S256 PKCE challenge."""
+        # Built here rather than by oauthlib's prepare_request_uri, which refuses the plain
+        # http of a local test server even on loopback.
+        query = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": " ".join(self.scopes),
+            "state": state,
+            "code_challenge": self._client().create_code_challenge(verifier, "S256"),
+            "code_challenge_method": "S256",
+        }
+        separator = "&" if "?" in self.authorize_url else "?"
+        return f"{self.authorize_url}{separator}{urlencode(query)}"
 
     def exchange(
         self, http: HttpClient, code: str, redirect_uri: str, verifier: str, now: datetime

@@ -32,6 +32,7 @@ __all__ = ["cli", "main"]
 class AppContext:
     config: Path
     debug: bool
+    organisation: str | None = None
 
     def console(self) -> Console:
         from rich.console import Console
@@ -39,14 +40,15 @@ class AppContext:
         return Console(highlight=False)
 
     def workspace(self) -> Kindly:
-        return open_workspace(self.config)
+        return open_workspace(self.config, self.organisation)
+
+    def workspaces(self) -> list[Kindly]:
+        return open_workspaces(self.config, self.organisation)
 
 
-def open_workspace(config: Path) -> Kindly:
-    """Settings, store and connector for the kindly.toml at ``config``."""
-    from integrations.ledger import LocalLedger
-    from integrations.registry import bookkeeping_connector_class
-    from plugin.errors import ConfigError
+def open_workspaces(config: Path, organisation: str | None = None) -> list[Kindly]:
+    """Settings, store and connectors for the kindly.toml at ``config``: one per source."""
+    from plugin.connections import open_sources
     from plugin.run import Kindly
     from plugin.settings import load_settings
     from plugin.store import Store
@@ -57,20 +59,23 @@ def open_workspace(config: Path) -> Kindly:
 
         check_overrides(settings)
     store = Store.open(os.environ.get("KINDLY_STORE_URL") or settings.store_url)
-    connector_class = bookkeeping_connector_class(settings.connector)
-    if connector_class is LocalLedger:
-        # kindly.toml says where the ledger is; otherwise `kindly connect ledger` did.
-        connected = store.get_setting(CONNECTION_SCOPE + "ledger", "path")
-        path = settings.ledger_path or (Path(connected) if connected else None)
-        if path is None:
-            raise ConfigError(
-                "no ledger is connected",
-                hint="Run `kindly connect ledger FOLDER`, or set [ledger] path in kindly.toml.",
-            )
-        connector = LocalLedger(path)
-    else:  # pragma: no cover - the platforms arrive with their own issues
-        raise ConfigError(f"connector {settings.connector!r} is not set up yet")
-    return Kindly(settings, store, connector)
+    return [
+        Kindly(settings, store, source) for source in open_sources(settings, store, organisation)
+    ]
+
+
+def open_workspace(config: Path, organisation: str | None = None) -> Kindly:
+    """The one source a command looks at; with several organisations, --org chooses."""
+    from plugin.errors import ConfigError
+
+    workspaces = open_workspaces(config, organisation)
+    if len(workspaces) > 1:
+        names = ", ".join(repr(k.source.location) for k in workspaces)
+        raise ConfigError(
+            f"several organisations are connected ({names})",
+            hint="Choose one with --org NAME (or KINDLY_ORG).",
+        )
+    return workspaces[0]
 
 
 CONNECTION_SCOPE = "connection:"
@@ -145,16 +150,22 @@ AT_OPTION = click.option(
     help="Settings file (also KINDLY_CONFIG).",
 )
 @click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
+@click.option(
+    "--org",
+    envvar="KINDLY_ORG",
+    metavar="NAME",
+    help="With several organisations connected: the one to use (also KINDLY_ORG).",
+)
 @click.version_option(__version__, prog_name="kindly")
 @click.pass_context
-def cli(ctx: click.Context, config: Path, debug: bool) -> None:
+def cli(ctx: click.Context, config: Path, debug: bool, org: str | None) -> None:
     """Kindly sends tactful payment reminders for the invoices in your accounting tool.
 
     Start with `kindly demo` to see it work on sample data, or `kindly init` to set up
     your own company. Then: `kindly sync`, `kindly plan`, `kindly send` (or `kindly run`
     for all three) and `kindly history`.
     """
-    ctx.obj = AppContext(config=config, debug=debug)
+    ctx.obj = AppContext(config=config, debug=debug, organisation=org)
 
 
 # -- init ------------------------------------------------------------------------------
@@ -200,28 +211,64 @@ def init(target: Path, force: bool, **answers: str) -> None:
 
 @cli.command()
 @click.argument("connector")
-@click.argument("location", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("location", type=click.Path(path_type=Path, file_okay=False), required=False)
+@click.option(
+    "--refresh-token",
+    metavar="TOKEN",
+    help="Xero without a browser: a refresh token (also KINDLY_XERO_REFRESH_TOKEN).",
+)
+@click.option("--no-browser", is_flag=True, help="Print the sign-in address, do not open it.")
 @AT_OPTION
 @click.pass_obj
-def connect(app: AppContext, connector: str, location: Path, at: str | None) -> None:
-    """Connect an accounting system: today `kindly connect ledger FOLDER`.
+def connect(
+    app: AppContext,
+    connector: str,
+    location: Path | None,
+    refresh_token: str | None,
+    no_browser: bool,
+    at: str | None,
+) -> None:
+    """Connect an accounting system: `kindly connect ledger FOLDER` or `kindly connect xero`.
 
-    Kindly reads and checks the whole ledger first, and keeps the connection only if it is
-    sound.
+    A ledger is read and checked whole first, and kept only if it is sound. Xero opens the
+    browser to sign in (or takes --refresh-token on a server), lists the organisations you
+    allowed and keeps them; with several, --org picks one.
     """
-    from integrations.ledger import LocalLedger
     from integrations.registry import bookkeeping_connector_class
     from plugin.settings import load_settings
     from plugin.store import Store
 
-    if bookkeeping_connector_class(connector) is not LocalLedger:  # pragma: no cover
-        _fail(f"connecting {connector!r} is not available yet", None)
+    bookkeeping_connector_class(connector)  # an unknown name is refused with the known ones
     settings = load_settings(app.config)
+    store = Store.open(os.environ.get("KINDLY_STORE_URL") or settings.store_url)
+    console = app.console()
+    if connector == "xero":
+        import webbrowser
+
+        from plugin.connections import connect_xero
+
+        tenants = connect_xero(
+            settings,
+            store,
+            refresh_token=refresh_token,
+            organisation=app.organisation,
+            open_browser=(lambda url: None) if no_browser else webbrowser.open,
+            say=click.echo,
+        )
+        names = ", ".join(f"[bold]{t.name}[/]" for t in tenants)
+        console.print(f"Connected Xero: {names}.")
+        if settings.connector != "xero":
+            console.print(
+                f'[yellow]Note:[/] set connector = "xero" in {app.config} to sync from Xero.'
+            )
+        return
+    from integrations.ledger import LocalLedger
+
+    if location is None:
+        _fail("which folder holds the ledger?", "Run: kindly connect ledger FOLDER")
     folder = location.resolve()
     snapshot = LocalLedger(folder).read_snapshot()
-    store = Store.open(os.environ.get("KINDLY_STORE_URL") or settings.store_url)
     store.set_setting(CONNECTION_SCOPE + "ledger", "path", str(folder), _parse_at(at))
-    console = app.console()
     console.print(
         f"Connected the ledger in [bold]{folder}[/]: {len(snapshot.customers)} "
         f"clients, {len(snapshot.invoices)} invoices."
@@ -232,6 +279,34 @@ def connect(app: AppContext, connector: str, location: Path, at: str | None) -> 
             f"({settings.ledger_path}) and wins; remove its [ledger] path to use "
             "this one."
         )
+
+
+@cli.command()
+@click.argument("connector", type=click.Choice(("ledger", "xero")))
+@click.pass_obj
+def disconnect(app: AppContext, connector: str) -> None:
+    """Forget a connection; for Xero, revoke Kindly's access there too."""
+    from plugin.settings import load_settings
+    from plugin.store import Store
+
+    settings = load_settings(app.config)
+    store = Store.open(os.environ.get("KINDLY_STORE_URL") or settings.store_url)
+    if connector == "xero":
+        from plugin.connections import disconnect_xero
+
+        count = disconnect_xero(settings, store)
+        click.echo(f"Disconnected Xero ({count} organisation(s)); Kindly's access is revoked.")
+        return
+    store.delete_setting(CONNECTION_SCOPE + "ledger", "path")
+    click.echo("Forgot the connected ledger folder.")
+
+
+@cli.command("secret-key")
+def secret_key_command() -> None:
+    """Print a new key for KINDLY_SECRET_KEY, which encrypts connection tokens."""
+    from cryptography.fernet import Fernet
+
+    click.echo(Fernet.generate_key().decode())
 
 
 # -- demo ------------------------------------------------------------------------------
@@ -282,9 +357,9 @@ def demo(app: AppContext, workspace: Path, outbox: Path, reset: bool, at: str | 
 @click.pass_obj
 def sync(app: AppContext, at: str | None) -> None:
     """Read the accounting system and keep an up-to-date copy."""
-    kindly = app.workspace()
-    snapshot = kindly.sync(_parse_at(at))
-    _print_sync(app.console(), kindly, snapshot)
+    for kindly in app.workspaces():
+        snapshot = kindly.sync(_parse_at(at))
+        _print_sync(app.console(), kindly, snapshot)
 
 
 @cli.command()
@@ -318,11 +393,11 @@ def plan(app: AppContext, at: str | None, as_json: bool, explain: bool, client: 
 @click.pass_obj
 def send(app: AppContext, at: str | None) -> None:
     """Send the reminders that are due, after re-checking the invoices they name."""
-    kindly = app.workspace()
     now = _parse_at(at)
     console = app.console()
-    result = _send_with_progress(kindly, kindly.plan(now), now, console)
-    _print_send(console, kindly, result)
+    for kindly in app.workspaces():
+        result = _send_with_progress(kindly, kindly.plan(now), now, console)
+        _print_send(console, kindly, result)
 
 
 @cli.command()
@@ -330,7 +405,8 @@ def send(app: AppContext, at: str | None) -> None:
 @click.pass_obj
 def run(app: AppContext, at: str | None) -> None:
     """Sync, plan, send and write notes back, in one go."""
-    _run_and_report(app.workspace(), _parse_at(at), app.console())
+    for kindly in app.workspaces():
+        _run_and_report(kindly, _parse_at(at), app.console())
 
 
 @cli.command()

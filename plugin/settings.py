@@ -98,7 +98,8 @@ class XeroSettings:
 
     client_id: str | None = None
     tenants: tuple[str, ...] = ()
-    redirect_port: int = 0
+    #: Register http://127.0.0.1:PORT/callback as the app's redirect URI at Xero.
+    redirect_port: int = 8719
     authorize_url: str = XERO_AUTHORIZE_URL
     token_url: str = XERO_TOKEN_URL
     revoke_url: str = XERO_REVOKE_URL
@@ -291,7 +292,7 @@ def _xero(data: Mapping[str, Any]) -> XeroSettings:
     return XeroSettings(
         client_id=data.get("client_id"),
         tenants=tuple(data.get("tenants", ())),
-        redirect_port=data.get("redirect_port", 0),
+        redirect_port=data.get("redirect_port", defaults.redirect_port),
         authorize_url=data.get("authorize_url", defaults.authorize_url),
         token_url=data.get("token_url", defaults.token_url),
         revoke_url=data.get("revoke_url", defaults.revoke_url),

@@ -1,0 +1,180 @@
+"""Connecting accounting systems: which sources a workspace reads, and signing in to them.
+
+`kindly connect xero` signs in through the browser (authorization code with PKCE and a
+loopback redirect), or takes a refresh token on the command line or from
+``KINDLY_XERO_REFRESH_TOKEN`` for servers without a browser. It then lists the
+organisations the user allowed and keeps the chosen ones. One token covers them all, so
+it is kept once (encrypted) and shared by every organisation's connector: Xero rotates it
+on every refresh, and two copies would soon hold a dead one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from plugin.errors import ConfigError, KindlyError
+
+if TYPE_CHECKING:
+    from integrations.base import BookkeepingConnector
+    from integrations.oauth import TokenVault
+    from integrations.xero import Tenant
+    from plugin.settings import Settings
+    from plugin.store import Store
+
+__all__ = ["CONNECTION_SCOPE", "connect_xero", "disconnect_xero", "open_sources"]
+
+CONNECTION_SCOPE = "connection:"
+XERO_CLIENT_SECRET = "KINDLY_XERO_CLIENT_SECRET"  # noqa: S105 (a variable name)
+XERO_REFRESH_TOKEN = "KINDLY_XERO_REFRESH_TOKEN"  # noqa: S105 (a variable name)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def open_sources(
+    settings: Settings, store: Store, organisation: str | None = None
+) -> list[BookkeepingConnector]:
+    """The connectors this workspace reads: one ledger, or one per Xero organisation."""
+    if settings.connector == "ledger":
+        from integrations.ledger import LocalLedger
+
+        # kindly.toml says where the ledger is; otherwise `kindly connect ledger` did.
+        connected = store.get_setting(CONNECTION_SCOPE + "ledger", "path")
+        path = settings.ledger_path or (Path(connected) if connected else None)
+        if path is None:
+            raise ConfigError(
+                "no ledger is connected",
+                hint="Run `kindly connect ledger FOLDER`, or set [ledger] path in kindly.toml.",
+            )
+        return [LocalLedger(path)]
+    if settings.connector == "xero":
+        from integrations.xero import XeroConnector
+
+        tenants = _chosen(xero_tenants(store), organisation, settings.xero.tenants)
+        vault = xero_vault(store)
+        return [
+            XeroConnector(
+                settings.xero,
+                vault,
+                tenant,
+                company_country=settings.company.country,
+                client_secret=os.environ.get(XERO_CLIENT_SECRET),
+            )
+            for tenant in tenants
+        ]
+    raise ConfigError(f"connector {settings.connector!r} is not available yet")
+
+
+def xero_vault(store: Store) -> TokenVault:
+    from integrations.oauth import TokenVault, secret_key
+
+    return TokenVault(store, "xero", secret_key(), clock=_now)
+
+
+def xero_tenants(store: Store) -> list[Tenant]:
+    from integrations.xero import Tenant
+
+    saved = store.get_setting(CONNECTION_SCOPE + "xero", "tenants") or []
+    return [Tenant(item["id"], item["name"]) for item in saved]
+
+
+def _chosen(
+    tenants: list[Tenant], organisation: str | None, configured: tuple[str, ...]
+) -> list[Tenant]:
+    if not tenants:
+        raise ConfigError(
+            "Xero is not connected", hint="Run `kindly connect xero` (it opens the browser)."
+        )
+    if configured:
+        tenants = [t for t in tenants if t.tenant_id in configured or t.name in configured]
+    if organisation is not None:
+        tenants = [t for t in tenants if organisation in (t.tenant_id, t.name)]
+        if not tenants:
+            raise ConfigError(
+                f"no connected Xero organisation is called {organisation!r}",
+                hint="`kindly connect xero` lists the organisations it connected.",
+            )
+    return tenants
+
+
+def connect_xero(
+    settings: Settings,
+    store: Store,
+    *,
+    refresh_token: str | None,
+    organisation: str | None,
+    open_browser: Callable[[str], object],
+    say: Callable[[str], None],
+) -> list[Tenant]:
+    """Sign in (or take a refresh token), list the organisations and keep the chosen ones."""
+    from integrations.http import HttpClient
+    from integrations.oauth import Token, wait_for_redirect
+    from integrations.xero import tenants_from, xero_app
+
+    vault = xero_vault(store)
+    app = xero_app(settings.xero, os.environ.get(XERO_CLIENT_SECRET))
+    http = HttpClient("Xero", secrets=lambda: [refresh_token or ""])
+    refresh_token = refresh_token or os.environ.get(XERO_REFRESH_TOKEN)
+    if refresh_token:
+        placeholder = Token("", refresh_token, _now())
+        token = app.refresh(http, placeholder, _now())
+    else:
+        state, verifier = app.new_state_and_verifier()
+        redirect: dict[str, str] = {}
+
+        def ready(redirect_uri: str) -> None:
+            redirect["uri"] = redirect_uri
+            url = app.authorization_url(redirect_uri, state, verifier)
+            say(f"Open this address to allow Kindly to read your Xero invoices:\n{url}")
+            open_browser(url)
+
+        code = wait_for_redirect(settings.xero.redirect_port, state, ready)
+        token = app.exchange(http, code, redirect["uri"], verifier, _now())
+    # Kept before anything else is done with it: Xero has already retired the old one.
+    vault.save(token)
+    response = http.request(
+        "GET",
+        settings.xero.connections_url,
+        headers={"Authorization": f"Bearer {token.access_token}", "Accept": "application/json"},
+    )
+    listed = response.json()
+    tenants = tenants_from(listed if isinstance(listed, list) else [])
+    if organisation is not None:
+        tenants = [t for t in tenants if organisation in (t.tenant_id, t.name)]
+    if not tenants:
+        raise KindlyError(
+            "Xero granted access to no organisation"
+            + (f" called {organisation!r}" if organisation else ""),
+            hint="Run `kindly connect xero` again and tick the organisation to connect.",
+        )
+    store.set_setting(
+        CONNECTION_SCOPE + "xero",
+        "tenants",
+        [{"id": t.tenant_id, "name": t.name} for t in tenants],
+        _now(),
+    )
+    return tenants
+
+
+def disconnect_xero(settings: Settings, store: Store) -> int:
+    """Revoke the token at Xero and forget it and the organisations; how many were connected."""
+    from integrations.http import HttpClient, HttpError
+    from integrations.xero import xero_app
+
+    tenants = xero_tenants(store)
+    vault = xero_vault(store)
+    token = vault.load()
+    if token is not None:
+        app = xero_app(settings.xero, os.environ.get(XERO_CLIENT_SECRET))
+        # Forgotten here even if Xero cannot be reached: an unused token dies in 60 days.
+        with contextlib.suppress(HttpError):
+            app.revoke(HttpClient("Xero", secrets=lambda: [token.refresh_token]), token)
+        vault.forget()
+    store.delete_setting(CONNECTION_SCOPE + "xero", "tenants")
+    return len(tenants)

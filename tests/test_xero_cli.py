@@ -1,0 +1,199 @@
+"""`kindly connect xero`, `kindly run` and `kindly disconnect xero` end to end on a fake Xero."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import threading
+import urllib.request
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography.fernet import Fernet
+
+from plugin.cli import cli
+from tests.fakes.xero import FakeXero
+from tests.xero_harness import seed_small_ledger
+
+AT = "2026-11-24T10:00:00+01:00"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeXero]:
+    server = FakeXero()
+    server.start()
+    yield server
+    server.stop()
+
+
+def write_config(folder: Path, fake: FakeXero) -> Path:
+    endpoints = "\n".join(f'{key} = "{value}"' for key, value in fake.endpoints().items())
+    config = folder / "kindly.toml"
+    config.write_text(
+        f"""connector = "xero"
+
+[company]
+name = "Noordlicht Studio B.V."
+email = "ar@noordlicht.example"
+country = "NL"
+
+[bank]
+account_holder = "Noordlicht Studio B.V."
+iban = "NL91ABNA0417164300"
+bic = "ABNANL2A"
+
+[policy]
+send_window = "always"
+
+[delivery]
+outbox = "outbox"
+
+[store]
+url = "sqlite:///state.sqlite3"
+
+[xero]
+client_id = "{fake.client_id}"
+redirect_port = 0
+{endpoints}
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+@pytest.fixture
+def env() -> dict[str, str]:
+    return {"KINDLY_SECRET_KEY": Fernet.generate_key().decode(), "COLUMNS": "200"}
+
+
+def test_connect_run_and_run_again_against_xero(
+    fake: FakeXero, tmp_path: Path, env: dict[str, str]
+) -> None:
+    seeded = seed_small_ledger(fake)
+    # The server path: a refresh token from the developer portal, no browser.
+    refresh = fake.issue_tokens()["refresh_token"]
+    config = write_config(tmp_path, fake)
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    connected = runner.invoke(cli, [*base, "connect", "xero", "--refresh-token", refresh], env=env)
+    assert connected.exit_code == 0, connected.output
+    assert "Connected Xero: Noordlicht Studio" in connected.output
+    assert refresh not in fake.refresh_tokens, "Kindly used it and keeps the rotated one"
+    assert refresh not in (tmp_path / "state.sqlite3").read_bytes().decode("latin-1")
+
+    fake.clock = fake.clock.replace(year=2026, month=11, day=24)
+    fake.expire_access_tokens()  # a day later: the access token from connect has expired
+    assert runner.invoke(cli, [*base, "sync", "--at", AT], env=env).exit_code == 0
+    planned = runner.invoke(cli, [*base, "plan", "--json", "--at", AT], env=env)
+    assert planned.exit_code == 0, planned.output
+    reminders = {r["customer"]: r for r in json.loads(planned.output)["reminders"]}
+    # Ada's contact group "Reminders: firm" in Xero sets her tone; she is Dutch.
+    assert (reminders["Ada Vermeer"]["tone"], reminders["Ada Vermeer"]["language"]) == (
+        "firm",
+        "nl",
+    )
+    # Fjord Bygg's expected payment date in Xero is a promise to pay: it waits.
+    skipped = {s["customer_id"]: s["code"] for s in json.loads(planned.output)["skips"]}
+    assert skipped[seeded["olav"]["ContactID"]] == "promised"
+    first = runner.invoke(cli, [*base, "run", "--at", AT], env=env)
+    assert first.exit_code == 0, first.output
+    outbox = sorted((tmp_path / "outbox").glob("*.eml"))
+    # Ada: INV-0001 and INV-0002 overdue (one reminder); Fjord Bygg has a promise to pay
+    # until 2 December; Cleo's INV-0004 is 20 days overdue; the draft gets nothing.
+    assert len(outbox) == 2, first.output
+    messages = [
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in outbox
+    ]
+    ada = next(m for m in messages if "ada@client.example" in m["To"])
+    body = ada.get_body(preferencelist=("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "INV-0001" in text and "INV-0002" in text
+    assert "https://in.xero.example/" in text, "the online invoice link from Xero"
+    attachments = {a.get_filename() for a in ada.iter_attachments()}
+    assert {"INV-0001.pdf", "INV-0002.pdf"} <= attachments
+    # History notes on each reminded invoice and on the contacts.
+    for key in ("a1", "a2", "c1"):
+        (note,) = fake.history[seeded[key]["InvoiceID"]]
+        assert note["Details"].startswith("Kindly") or "[kindly " in note["Details"]
+    assert len(fake.history[seeded["ada"]["ContactID"]]) == 1
+
+    calls_before = fake.api_calls()
+    again = runner.invoke(cli, [*base, "run", "--at", AT], env=env)
+    assert again.exit_code == 0, again.output
+    assert "Sent nothing new" in again.output
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
+    assert len(fake.history[seeded["a1"]["InvoiceID"]]) == 1
+    # The second run is incremental: four list calls, nothing to re-read or write.
+    assert fake.api_calls() - calls_before == 4
+
+
+def test_a_client_who_paid_since_the_sync_gets_nothing(
+    fake: FakeXero, tmp_path: Path, env: dict[str, str]
+) -> None:
+    seeded = seed_small_ledger(fake)
+    config = write_config(tmp_path, fake)
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    refresh = fake.issue_tokens()["refresh_token"]
+    assert (
+        runner.invoke(
+            cli, [*base, "connect", "xero", "--refresh-token", refresh], env=env
+        ).exit_code
+        == 0
+    )
+    synced = runner.invoke(cli, [*base, "sync", "--at", AT], env=env)
+    assert synced.exit_code == 0, synced.output
+    # Cleo pays in Xero between the sync and the send (R3).
+    fake.add_payment(seeded["c1"], "50.00", date(2026, 11, 24))
+    sent = runner.invoke(cli, [*base, "send", "--at", AT], env=env)
+    assert sent.exit_code == 0, sent.output
+    outbox = list((tmp_path / "outbox").glob("*.eml"))
+    assert len(outbox) == 1 and "changed" in sent.output
+    assert not fake.history[seeded["c1"]["InvoiceID"]]
+
+
+def test_connect_through_the_browser_with_pkce(
+    fake: FakeXero, tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(tmp_path, fake)
+    opened: list[str] = []
+
+    def browser(url: str) -> bool:
+        # The user signs in: Xero redirects the browser to Kindly's loopback address.
+        opened.append(url)
+        threading.Thread(target=lambda: urllib.request.urlopen(url, timeout=10).read()).start()
+        return True
+
+    monkeypatch.setattr("webbrowser.open", browser)
+    result = CliRunner().invoke(cli, ["--config", str(config), "connect", "xero"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "Connected Xero: Noordlicht Studio" in result.output
+    (url,) = opened
+    assert "code_challenge_method=S256" in url and "offline_access" in url
+    assert url in result.output, "the address is printed too, for a browser elsewhere"
+    assert len(fake.refresh_tokens) == 1
+
+    # Disconnecting revokes the token at Xero and forgets it here.
+    gone = CliRunner().invoke(cli, ["--config", str(config), "disconnect", "xero"], env=env)
+    assert gone.exit_code == 0, gone.output
+    assert not fake.refresh_tokens and fake.revoked
+    after = CliRunner().invoke(cli, ["--config", str(config), "sync"], env=env)
+    assert after.exit_code == 1 and "kindly connect xero" in after.output
+
+
+def test_without_a_secret_key_connect_explains_what_to_do(
+    fake: FakeXero, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KINDLY_SECRET_KEY", raising=False)
+    config = write_config(tmp_path, fake)
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), "connect", "xero", "--refresh-token", "rt-x"]
+    )
+    assert result.exit_code == 1
+    assert "KINDLY_SECRET_KEY" in result.output and "kindly secret-key" in result.output
+    assert "rt-x" not in result.output
