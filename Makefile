@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck check manifest clean
+PRISM_VERSION := 5.14.2
+PRISM := .prism/node_modules/.bin/prism
+
+.PHONY: demo test lint typecheck check manifest clean prism
 
 # Each stamp remembers that its install step ran against the current pyproject.toml.
 $(VENV)/.installed-run: pyproject.toml
@@ -21,7 +24,17 @@ $(VENV)/.installed-dev: pyproject.toml
 demo: $(VENV)/.installed-run
 	$(BIN)/kindly demo
 
-test: $(VENV)/.installed-dev
+# Prism serves the platforms' OpenAPI files for the conformance tests; without npm those
+# tests skip and say why.
+$(PRISM):
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --prefix .prism --no-audit --no-fund --silent @stoplight/prism-cli@$(PRISM_VERSION) \
+		|| echo "Prism could not be installed: the conformance tests will skip"; \
+	else echo "npm not found: the Prism conformance tests will skip"; fi
+
+prism: $(PRISM)
+
+test: $(VENV)/.installed-dev prism
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev
@@ -37,4 +50,4 @@ manifest: $(VENV)/.installed-run
 	$(BIN)/python -m plugin.manifest --write
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .prism .pytest_cache .mypy_cache .ruff_cache

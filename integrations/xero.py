@@ -516,7 +516,8 @@ def _moment(value: Any) -> datetime | None:
 
 def _iso_moment(value: Any) -> str | None:
     moment = _moment(value)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") if moment else None
+    # RFC 3339 with its offset, as the API description asks of If-Modified-Since.
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
 def _day(record: Mapping[str, Any], field: str, default: date | None = None) -> date:
