@@ -8,7 +8,7 @@ back. Class attributes describe it to the host: ``manifest.json`` is built from 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -35,6 +35,8 @@ class BookkeepingConnector(abc.ABC):
     oauth_scopes: ClassVar[tuple[str, ...]] = ()
     #: Path under `kindly serve` where the platform posts webhooks, if it has them.
     webhook_path: ClassVar[str | None] = None
+    #: Told (resource, records read so far) during a long sync, for a progress display.
+    progress: Callable[[str, int], None] | None = None
 
     @property
     def source_id(self) -> str:

@@ -212,6 +212,8 @@ class XeroConnector(BookkeepingConnector):
             items = data.get(resource) if isinstance(data, dict) else None
             if not isinstance(items, list):
                 raise FatalError(f"Xero: {resource} answered without a {resource} list")
+            if self.progress is not None:
+                self.progress(resource, (number - 1) * PAGE_SIZE + len(items))
             return items
 
         records = list(paged(page, PAGE_SIZE))

@@ -358,7 +358,7 @@ def demo(app: AppContext, workspace: Path, outbox: Path, reset: bool, at: str | 
 def sync(app: AppContext, at: str | None) -> None:
     """Read the accounting system and keep an up-to-date copy."""
     for kindly in app.workspaces():
-        snapshot = kindly.sync(_parse_at(at))
+        snapshot = _sync_with_progress(kindly, _parse_at(at), app.console())
         _print_sync(app.console(), kindly, snapshot)
 
 
@@ -1000,8 +1000,25 @@ def plan_as_json(result: Plan) -> dict[str, Any]:
     }
 
 
+def _sync_with_progress(kindly: Kindly, now: datetime, console: Console) -> Any:
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"))
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(f"Reading {kindly.source.location}")
+
+        def show(resource: str, count: int) -> None:
+            progress.update(task, description=f"Reading {resource}: {count:,}")
+
+        kindly.source.progress = show
+        try:
+            return kindly.sync(now)
+        finally:
+            kindly.source.progress = None
+
+
 def _run_and_report(kindly: Kindly, now: datetime, console: Console) -> None:
-    snapshot = kindly.sync(now)
+    snapshot = _sync_with_progress(kindly, now, console)
     _print_sync(console, kindly, snapshot)
     result = kindly.plan(now)
     _print_plan(console, result, explain=False)

@@ -272,3 +272,37 @@ def test_the_token_never_shows_in_a_repr(xero: XeroHarness) -> None:
     for text in (repr(token), repr(xero.connector), repr(xero.vault), repr(xero.connector.app)):
         assert token.access_token not in text and token.refresh_token not in text
     assert timedelta(0) < token.expires_at - xero.fake.clock
+
+
+def test_a_sync_keeps_within_the_calls_allowed_a_minute(fake: FakeXero, tmp_path: Path) -> None:
+    from integrations.http import CallBudget
+
+    harness = connect_to_fake(fake, tmp_path)
+    budget = CallBudget(per_minute=3, clock=harness.time.monotonic, sleep=harness.time.sleep)
+    harness.connector.http.budget = budget
+    contact = fake.add_contact("Busy Client")
+    for n in range(4001):  # five pages of invoices: eight calls in all
+        fake.add_invoice(contact, f"B-{n}", "1.00", issued=date(2026, 1, 1), due=date(2026, 2, 1))
+    moments: list[float] = []
+    original = budget.before_call
+
+    def noting() -> None:
+        original()
+        moments.append(harness.time.now)
+
+    budget.before_call = noting  # type: ignore[method-assign]
+    assert len(harness.connector.read_snapshot().invoices) == 4001
+    assert len(moments) == 8
+    for start in moments:
+        assert sum(1 for m in moments if start <= m < start + 60) <= 3
+    harness.store.close()
+
+
+def test_a_sync_stops_before_the_day_allowance_runs_out(xero: XeroHarness) -> None:
+    from integrations.http import RetriableError
+
+    seed_small_ledger(xero.fake)
+    xero.fake.day_remaining = 52  # 51 left after the first call: 50 are kept back
+    with pytest.raises(RetriableError, match="daily call allowance"):
+        xero.connector.read_snapshot()
+    assert xero.fake.api_calls() == 2

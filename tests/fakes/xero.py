@@ -78,6 +78,8 @@ class FakeXero:
         self.refresh_tokens: set[str] = set()
         self.revoked: set[str] = set()
         self.refreshes = 0
+        #: What X-DayLimit-Remaining says; each Accounting call uses one.
+        self.day_remaining = 5000
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -372,9 +374,10 @@ class FakeXero:
                 },
                 {},
             )
+        self.day_remaining -= 1
         rate = {
             "X-MinLimit-Remaining": "59",
-            "X-DayLimit-Remaining": "4999",
+            "X-DayLimit-Remaining": str(self.day_remaining),
             "X-AppMinLimit-Remaining": "9999",
         }
         status, payload, extra = self._api(method, path.removeprefix(API), query, headers, body)
