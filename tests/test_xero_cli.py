@@ -6,6 +6,7 @@ import email
 import email.policy
 import json
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import date
@@ -197,3 +198,91 @@ def test_without_a_secret_key_connect_explains_what_to_do(
     assert result.exit_code == 1
     assert "KINDLY_SECRET_KEY" in result.output and "kindly secret-key" in result.output
     assert "rt-x" not in result.output
+
+
+def test_webhooks_are_verified_and_sync_the_organisation(
+    fake: FakeXero, tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+    import hashlib
+    import hmac
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from plugin.cli import open_workspaces
+    from plugin.serve import make_app
+
+    seeded = seed_small_ledger(fake)
+    config = write_config(tmp_path, fake)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    refresh = fake.issue_tokens()["refresh_token"]
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    assert runner.invoke(cli, [*base, "connect", "xero", "--refresh-token", refresh]).exit_code == 0
+    assert runner.invoke(cli, [*base, "sync"]).exit_code == 0
+    key = "the-webhook-key"
+    (kindly,) = open_workspaces(config)
+    done = threading.Event()
+    app = make_app({fake.tenant_id: kindly}, key, synced=lambda tenant: done.set())
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = make_server("127.0.0.1", 0, app, handler_class=Quiet)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    url = f"http://127.0.0.1:{server.server_port}/webhooks/xero"
+
+    def post(body: bytes, signature: str) -> int:
+        request = urllib.request.Request(
+            url, data=body, headers={"x-xero-signature": signature}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
+
+    def sign(body: bytes) -> str:
+        return base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
+
+    try:
+        # Intent to receive: a correctly and a wrongly signed request, no events.
+        handshake = b'{"events":[],"firstEventSequence":0,"lastEventSequence":0,"entropy":"A"}'
+        assert post(handshake, sign(handshake)) == 200
+        assert post(handshake, sign(handshake + b"x")) == 401
+        assert post(handshake, "") == 401
+        # A new invoice in Xero, and the event that names it.
+        new = fake.add_invoice(
+            seeded["cleo"], "INV-0099", "42.00", issued=date(2026, 11, 1), due=date(2026, 11, 15)
+        )
+        event = {
+            "resourceUrl": f"{fake.url}/api.xro/2.0/Invoices/{new['InvoiceID']}",
+            "resourceId": new["InvoiceID"],
+            "tenantId": fake.tenant_id,
+            "tenantType": "ORGANISATION",
+            "eventCategory": "INVOICE",
+            "eventType": "CREATE",
+            "eventDateUtc": "2026-11-22T09:30:00.000",
+        }
+        body = json.dumps(
+            {"events": [event], "firstEventSequence": 1, "lastEventSequence": 1, "entropy": "B"}
+        ).encode()
+        assert post(body, sign(body)) == 200
+        assert done.wait(30), "the sync after the webhook finished"
+        stored = kindly.store.load_snapshot(kindly.source_id)
+        assert stored is not None and new["InvoiceID"] in stored.invoices_by_id
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_serve_needs_the_webhook_key(
+    fake: FakeXero, tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KINDLY_XERO_WEBHOOK_KEY", raising=False)
+    config = write_config(tmp_path, fake)
+    result = CliRunner().invoke(cli, ["--config", str(config), "serve"], env=env)
+    assert result.exit_code == 1 and "KINDLY_XERO_WEBHOOK_KEY is not set" in result.output

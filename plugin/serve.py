@@ -1,0 +1,105 @@
+"""`kindly serve`: a small WSGI app that takes the platforms' webhooks.
+
+Xero posts to ``/webhooks/xero``. Every request is signed (``x-xero-signature``, an HMAC of
+the raw body with the app's webhook key). The answer must come within five seconds: 401
+for a wrong signature, 200 otherwise, with an empty body. That is also the whole of the
+"intent to receive" handshake, which sends correctly and wrongly signed requests with no
+events. The sync the events call for runs after the answer has been sent (in the WSGI
+response's ``close``): an incremental sync of each organisation named, which fetches
+exactly the records changed since the last one, those in the events among them.
+
+It listens on 127.0.0.1 unless told otherwise: put a TLS-terminating proxy in front to take
+webhooks from the internet.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from plugin.run import Kindly
+
+__all__ = ["WEBHOOK_KEY_VARIABLE", "make_app"]
+
+log = logging.getLogger("kindly.serve")
+
+WEBHOOK_KEY_VARIABLE = "KINDLY_XERO_WEBHOOK_KEY"
+MAX_BODY = 1_000_000
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+
+class _ThenSync:
+    """A response body that, once sent, syncs the organisations the events named."""
+
+    def __init__(self, work: Callable[[], None]) -> None:
+        self._work = work
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(())
+
+    def close(self) -> None:
+        self._work()
+
+
+def make_app(
+    workspaces: Mapping[str, Kindly],
+    webhook_key: str,
+    *,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    synced: Callable[[str], None] = lambda tenant: None,
+) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    """The WSGI app. ``workspaces`` maps a Xero tenant id to its Kindly workspace."""
+    from integrations.xero import verify_webhook
+
+    def sync_tenants(tenants: list[str]) -> None:
+        for tenant in tenants:
+            kindly = workspaces.get(tenant)
+            if kindly is None:
+                log.warning("webhook for an organisation that is not connected: %s", tenant)
+                continue
+            try:
+                kindly.sync(clock())
+            except Exception:  # a webhook must never take the server down
+                log.exception("sync after a webhook failed for %s", tenant)
+                continue
+            synced(tenant)
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == "/health" and method == "GET":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok\n"]
+        if path != "/webhooks/xero":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found\n"]
+        if method != "POST":
+            start_response("405 Method Not Allowed", [("Allow", "POST")])
+            return []
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
+            start_response("413 Content Too Large", [])
+            return []
+        body = environ["wsgi.input"].read(length) if length else b""
+        if not verify_webhook(body, environ.get("HTTP_X_XERO_SIGNATURE"), webhook_key):
+            start_response("401 Unauthorized", [("Content-Length", "0")])
+            return []
+        try:
+            events = json.loads(body or b"{}").get("events") or []
+        except (ValueError, AttributeError):
+            events = []
+        tenants = sorted({str(e.get("tenantId")) for e in events if isinstance(e, dict)})
+        start_response("200 OK", [("Content-Length", "0")])
+        if not tenants:
+            return []  # the intent-to-receive handshake, or nothing we can act on
+        return _ThenSync(lambda: sync_tenants(tenants))
+
+    return app
