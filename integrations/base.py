@@ -85,3 +85,18 @@ class BookkeepingConnector(abc.ABC):
     def group_settings(self) -> Mapping[str, Overrides]:
         """Settings by client group that the platform itself holds (D6), if it can."""
         return {}
+
+    #: Whether the platform can e-mail an invoice itself (`email_invoice`).
+    has_mailer: ClassVar[bool] = False
+
+    def email_invoice(self, invoice: Invoice) -> None:
+        """Have the platform send the invoice by e-mail with its own template."""
+        raise NotImplementedError(f"{self.title} cannot e-mail invoices itself")
+
+    def verify_webhook(self, body: bytes, headers: Mapping[str, str], key: str) -> bool:
+        """Whether a webhook request really comes from the platform."""
+        return False
+
+    def webhook_records(self, body: bytes) -> list[tuple[str, str]]:
+        """The (kind, id) of each record a verified webhook names."""
+        return []

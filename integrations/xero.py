@@ -114,6 +114,7 @@ class XeroConnector(BookkeepingConnector):
         "accounting.settings.read",
     )
     webhook_path: ClassVar[str | None] = "/webhooks/xero"
+    has_mailer: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -386,6 +387,23 @@ class XeroConnector(BookkeepingConnector):
     def email_invoice(self, invoice: Invoice) -> None:
         """Have Xero send the invoice e-mail itself, to the contact's address in Xero."""
         self.http.request("POST", f"{self.settings.api_url}/Invoices/{invoice.id}/Email", json={})
+
+    def verify_webhook(self, body: bytes, headers: Mapping[str, str], key: str) -> bool:
+        lowered = {name.lower(): value for name, value in headers.items()}
+        return verify_webhook(body, lowered.get("x-xero-signature"), key)
+
+    def webhook_records(self, body: bytes) -> list[tuple[str, str]]:
+        import json
+
+        try:
+            events = json.loads(body or b"{}").get("events") or []
+        except (ValueError, AttributeError):
+            return []
+        return [
+            (str(e.get("eventCategory")), str(e.get("resourceId")))
+            for e in events
+            if isinstance(e, dict) and e.get("tenantId") == self.tenant.tenant_id
+        ]
 
     # -- settings from contact groups ----------------------------------------------------
 

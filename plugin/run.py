@@ -77,6 +77,8 @@ def client_overrides(store: Store) -> dict[str, Overrides]:
 
 
 CLIENT_SCOPE = "client:"
+#: The intent's detail while the accounting system is e-mailing a reminder itself.
+PLATFORM_MAIL = "via platform"
 
 
 def note_id(key: str) -> str:
@@ -190,7 +192,13 @@ class Kindly:
             return
         message = None
         charges: Mapping[str, str] = {}
-        if not reminder.is_task:
+        by_platform = reminder.channel == "email" and self.settings.email_via == "platform"
+        if by_platform and not self.source.has_mailer:
+            result.failed.append(
+                (reminder, f"{self.source.title} cannot e-mail invoices ([delivery] email_via)")
+            )
+            return
+        if not reminder.is_task and not by_platform:
             try:
                 reminder = self._with_online_links(reminder)
                 pdfs = [
@@ -222,8 +230,12 @@ class Kindly:
                 planned_at=now,
                 invoice_stages=reminder.invoice_stages,
                 charges=charges,
+                detail=PLATFORM_MAIL if by_platform else None,
             )
         )
+        if by_platform:
+            self._send_by_platform(reminder, now, result)
+            return
         if message is None:
             # A hand-off is a task for a person: the note in the accounting system is it.
             self.store.mark_sent(reminder.key, now, None, detail="task for a person")
@@ -241,6 +253,23 @@ class Kindly:
         )
         result.sent.append((reminder, path))
 
+    def _send_by_platform(
+        self, reminder: PlannedReminder, now: datetime, result: SendResult
+    ) -> None:
+        """The accounting system e-mails each invoice with its own template (Xero's Email)."""
+        from integrations.http import HttpError
+
+        for invoice in reminder.invoices:
+            try:
+                self.source.email_invoice(invoice)
+            except HttpError as exc:
+                reason = f"{self.source.title} could not e-mail {invoice.number}: {exc}"
+                self.store.mark_failed(reminder.key, reason)
+                result.failed.append((reminder, reason))
+                return
+        self.store.mark_sent(reminder.key, now, None, detail=f"e-mailed by {self.source.title}")
+        result.sent.append((reminder, None))
+
     def _with_online_links(self, reminder: PlannedReminder) -> PlannedReminder:
         # Platforms hand out the client's view of an invoice on request, not in the sync.
         invoices = tuple(
@@ -255,6 +284,14 @@ class Kindly:
         """Settle intents a crashed run left behind: sent if the message exists, else forgotten."""
         recovered = 0
         for record in self.store.reminders(self.source_id, statuses=("sending",)):
+            if record.detail == PLATFORM_MAIL:
+                # Whether the platform sent it before the crash cannot be told from here:
+                # counted as sent, so the client never gets it twice, and said so.
+                self.store.mark_sent(
+                    record.key, now, None, detail="e-mailed by the platform (unconfirmed)"
+                )
+                recovered += 1
+                continue
             path = self.outbox.path_for(record.customer_id, record.stage, record.key)
             if record.channel == "task" or path.exists():
                 self.store.mark_sent(record.key, now, None, detail=f"{path} (recovered)")

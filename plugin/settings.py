@@ -122,6 +122,8 @@ class Settings:
     connector: str = "ledger"
     ledger_path: Path | None = None
     outbox: Path = Path("outbox")
+    #: "outbox" (Kindly's reminder) or "platform" (the accounting system's own invoice e-mail).
+    email_via: str = "outbox"
     store_url: str | None = None
     source: Path | None = None  # the file these came from
     templates: Path | None = None  # a folder of the user's own templates
@@ -270,6 +272,7 @@ def parse_settings(data: Mapping[str, Any], *, source: Path | None = None) -> Se
         connector=data.get("connector", "ledger"),
         ledger_path=(base / ledger_path).resolve() if ledger_path else None,
         outbox=(base / data.get("delivery", {}).get("outbox", "outbox")).resolve(),
+        email_via=data.get("delivery", {}).get("email_via", "outbox"),
         store_url=store_url,
         source=source,
         templates=(base / data["templates"]["folder"]).resolve()

@@ -360,6 +360,7 @@ class Store:
             "currency": record.currency,
             "status": "sending",
             "planned_at": _iso(record.planned_at),
+            "detail": record.detail,
             "invoice_stages": json.dumps(dict(record.invoice_stages)) or None,
             "charges": json.dumps(dict(record.charges), ensure_ascii=False)
             if record.charges

@@ -31,7 +31,7 @@ def fake() -> Iterator[FakeXero]:
     server.stop()
 
 
-def write_config(folder: Path, fake: FakeXero) -> Path:
+def write_config(folder: Path, fake: FakeXero, email_via: str = "outbox") -> Path:
     endpoints = "\n".join(f'{key} = "{value}"' for key, value in fake.endpoints().items())
     config = folder / "kindly.toml"
     config.write_text(
@@ -52,6 +52,7 @@ send_window = "always"
 
 [delivery]
 outbox = "outbox"
+email_via = "{email_via}"
 
 [store]
 url = "sqlite:///state.sqlite3"
@@ -286,3 +287,51 @@ def test_serve_needs_the_webhook_key(
     config = write_config(tmp_path, fake)
     result = CliRunner().invoke(cli, ["--config", str(config), "serve"], env=env)
     assert result.exit_code == 1 and "KINDLY_XERO_WEBHOOK_KEY is not set" in result.output
+
+
+def test_xero_can_send_the_invoice_e_mails_itself(
+    fake: FakeXero, tmp_path: Path, env: dict[str, str]
+) -> None:
+    seeded = seed_small_ledger(fake)
+    config = write_config(tmp_path, fake, email_via="platform")
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    refresh = fake.issue_tokens()["refresh_token"]
+    assert (
+        runner.invoke(
+            cli, [*base, "connect", "xero", "--refresh-token", refresh], env=env
+        ).exit_code
+        == 0
+    )
+    first = runner.invoke(cli, [*base, "run", "--at", AT], env=env)
+    assert first.exit_code == 0, first.output
+    assert sorted(fake.emailed) == sorted(seeded[k]["InvoiceID"] for k in ("a1", "a2", "c1")), (
+        "Xero e-mailed each reminded invoice"
+    )
+    assert not (tmp_path / "outbox").exists() or not list((tmp_path / "outbox").iterdir())
+    assert len(fake.history[seeded["a1"]["InvoiceID"]]) == 1, "and Kindly noted it"
+    again = runner.invoke(cli, [*base, "run", "--at", AT], env=env)
+    assert again.exit_code == 0 and len(fake.emailed) == 3
+
+
+def test_several_organisations_at_once(fake: FakeXero, tmp_path: Path, env: dict[str, str]) -> None:
+    import uuid
+
+    seed_small_ledger(fake)
+    second = dict(fake.tenants[0], tenantId=str(uuid.uuid4()), tenantName="Noordlicht Oslo AS")
+    fake.tenants.append(second)
+    config = write_config(tmp_path, fake)
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    refresh = fake.issue_tokens()["refresh_token"]
+    connected = runner.invoke(cli, [*base, "connect", "xero", "--refresh-token", refresh], env=env)
+    assert "Noordlicht Studio, Noordlicht Oslo AS" in connected.output
+    synced = runner.invoke(cli, [*base, "sync", "--at", AT], env=env)
+    assert synced.exit_code == 0, synced.output
+    assert synced.output.count("Synced Xero organisation") == 2
+    ambiguous = runner.invoke(cli, [*base, "plan", "--at", AT], env=env)
+    assert ambiguous.exit_code == 1 and "--org" in ambiguous.output
+    chosen = runner.invoke(cli, [*base, "--org", "Noordlicht Oslo AS", "plan", "--at", AT], env=env)
+    assert chosen.exit_code == 0, chosen.output
+    unknown = runner.invoke(cli, [*base, "--org", "Elsewhere", "plan"], env=env)
+    assert unknown.exit_code == 1 and "no connected Xero organisation" in unknown.output
