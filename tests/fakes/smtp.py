@@ -1,0 +1,155 @@
+"""A real SMTP server on loopback (aiosmtpd), with STARTTLS, implicit TLS and AUTH on demand.
+
+Addresses starting with ``nobody@`` are refused at RCPT (550), ``later@`` with a 451;
+a message whose subject holds ``REJECT`` is refused after DATA (554), as a server reports
+a bounce at once. Everything accepted is kept in ``received``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import socket
+import ssl
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+USER, PASSWORD = "kindly", "s3cret-smtp-password"
+
+
+@dataclass
+class Received:
+    sender: str
+    recipients: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> email.message.EmailMessage:
+        parsed = email.message_from_bytes(self.data, policy=email.policy.default)
+        assert isinstance(parsed, email.message.EmailMessage)
+        return parsed
+
+
+@dataclass
+class Handler:
+    received: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address.startswith("nobody@"):
+            return "550 5.1.1 No such user here"
+        if address.startswith("later@"):
+            return "451 4.3.0 Mailbox busy, try later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        data = bytes(envelope.original_content or envelope.content)
+        if b"REJECT" in data.split(b"\r\n\r\n", 1)[0]:
+            return "554 5.7.1 Message rejected as spam"
+        with self.lock:
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), data))
+        return "250 2.0.0 Queued"
+
+
+def _authenticator(
+    server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+) -> AuthResult:
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login == USER.encode()
+        and auth_data.password == PASSWORD.encode()
+    )
+    return AuthResult(success=ok, handled=False)
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made here (no files are committed)."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@dataclass
+class SmtpServer:
+    controller: Controller
+    handler: Handler
+    port: int
+    client_context: ssl.SSLContext | None
+    mode: str
+
+    @property
+    def received(self) -> list[Received]:
+        return self.handler.received
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+def start_smtp(folder: Path, mode: str = "plain") -> SmtpServer:
+    """``mode``: "plain", "starttls" (STARTTLS and AUTH required) or "tls" (implicit TLS + AUTH)."""
+    handler = Handler()
+    with socket.socket() as probe:  # aiosmtpd checks it is up by connecting: needs a port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": port}
+    client_context = None
+    if mode in ("starttls", "tls"):
+        cert, key = self_signed(folder)
+        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_context.load_cert_chain(cert, key)
+        client_context = ssl.create_default_context(cafile=str(cert))
+        if mode == "starttls":
+            kwargs.update(
+                authenticator=_authenticator,
+                auth_require_tls=True,
+                tls_context=server_context,
+                require_starttls=True,
+            )
+        else:
+            # Implicit TLS: aiosmtpd does not count it as TLS for auth_require_tls.
+            kwargs.update(
+                authenticator=_authenticator, auth_require_tls=False, ssl_context=server_context
+            )
+    controller = Controller(handler, **kwargs)
+    controller.start()
+    return SmtpServer(controller, handler, port, client_context, mode)
