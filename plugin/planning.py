@@ -144,6 +144,22 @@ class PlannedReminder:
     #: Payments on its invoices, when it claims charges: interest ran on the paid part
     #: until the day it was paid.
     payments: tuple[Payment, ...] = ()
+    #: The channels to try, in order, if this one fails for good.
+    fallbacks: tuple[str, ...] = ()
+
+    def on_channel(self, channel: str) -> PlannedReminder:
+        """The same reminder sent another way: its own key, so each is sent once."""
+        return replace(
+            self,
+            channel=channel,
+            recipients=recipients_for(self.customer, channel) or (),
+            key=reminder_key(
+                self.source, self.customer.id, self.invoice_stages, self.stage, channel
+            ),
+            fallbacks=self.fallbacks[self.fallbacks.index(channel) + 1 :]
+            if channel in self.fallbacks
+            else (),
+        )
 
     @property
     def currency(self) -> str:
@@ -206,6 +222,19 @@ class Plan:
             tuple(s for s in self.skips if s.customer_id == client_id),
             {k: v for k, v in self.behaviour.items() if k == client_id},
         )
+
+
+def recipients_for(customer: Customer, channel: str) -> tuple[str, ...] | None:
+    """Who a channel reaches for this client; None when the ledger lacks what it needs."""
+    if channel == "email":
+        return customer.emails or None
+    if channel in ("sms", "phone"):
+        return customer.phones or None
+    if channel == "letter":
+        return ("\n".join(customer.address),) if customer.address else None
+    if channel == "task":
+        return ()
+    return None
 
 
 def reminder_key(
@@ -530,19 +559,13 @@ class _Planner:
 
     # -- per client ------------------------------------------------------------------------
 
-    def pick_channel(self, customer: Customer, wanted: tuple[str, ...]) -> str | None:
-        for channel in wanted:
-            if channel not in self.channels_available:
-                continue
-            if channel == "email" and customer.emails:
-                return channel
-            if channel in ("sms", "phone") and customer.phones:
-                return channel
-            if channel == "letter" and customer.address:
-                return channel
-            if channel == "task":
-                return channel
-        return None
+    def reachable(self, customer: Customer, wanted: tuple[str, ...]) -> list[str]:
+        """The wanted channels that are available and can reach the client, in order."""
+        return [
+            channel
+            for channel in wanted
+            if channel in self.channels_available and recipients_for(customer, channel) is not None
+        ]
 
     def window_opening(self, customer: Customer, policy: Policy) -> datetime | None:
         key = (customer.timezone, customer.country, policy.name)
@@ -570,12 +593,12 @@ class _Planner:
             skip_all("below_minimum", f"{owed} is under the minimum of {minimum}")
             return None
         wanted = stage.channels or resolved.channels
-        channel = self.pick_channel(customer, wanted)
+        reachable = self.reachable(customer, wanted)
+        channel = reachable[0] if reachable else None
         if channel is None:
-            reachable = ", ".join(wanted)
             skip_all(
                 "no_channel",
-                f"none of {reachable} can reach the client with what the "
+                f"none of {', '.join(wanted)} can reach the client with what the "
                 "ledger holds (or is available yet)",
             )
             return None
@@ -655,15 +678,7 @@ class _Planner:
                     f"pays as a {label} client: {self.behaviour[customer.id].describe()}",
                 )
             )
-        recipients: tuple[str, ...]
-        if channel == "email":
-            recipients = customer.emails
-        elif channel in ("sms", "phone"):
-            recipients = customer.phones
-        elif channel == "letter":
-            recipients = ("\n".join(customer.address),)
-        else:
-            recipients = ()
+        recipients = recipients_for(customer, channel) or ()
         return PlannedReminder(
             key=reminder_key(self.source, customer.id, invoice_stages, stage.name, channel),
             source=self.source,
@@ -685,6 +700,8 @@ class _Planner:
             debtor=resolved.kind,
             reminder_fee=reminder_fee,
             payments=self.payments_on(invoices) if charges else (),
+            # Where it goes if this channel fails for good (R24): the client's next ones.
+            fallbacks=tuple(reachable[1:]),
         )
 
 
