@@ -1138,20 +1138,31 @@ def _print_plan(console: Console, result: Plan, *, explain: bool) -> None:
 def _print_send(console: Console, kindly: Kindly, result: SendResult) -> None:
     from collections import Counter
 
+    from rich.table import Table
+
     by_stage = Counter((reminder.stage, reminder.channel) for reminder, _ in result.sent)
     if result.sent:
         parts = ", ".join(
             f"{count} {stage} by {channel}" for (stage, channel), count in sorted(by_stage.items())
         )
-        console.print(
-            f"[green]Sent {len(result.sent)} reminders[/] ({parts}) to {kindly.outbox.folder}"
-        )
+        console.print(f"[green]Sent {len(result.sent)} reminders[/] ({parts})")
+        used = sorted({reminder.channel for reminder, _ in result.sent})
+        for name in used:
+            console.print(f"  {name}: {_where(kindly, name)}")
     else:
         console.print("Sent nothing new.")
+    if result.failed or result.deferred:
+        table = Table(title="Not delivered")
+        for column in ("Client", "Stage", "Channel", "", "Why"):
+            table.add_column(column)
+        for label, entries in (("failed", result.failed), ("next run", result.deferred)):
+            for reminder, reason in entries:
+                table.add_row(
+                    reminder.customer.name, reminder.stage, reminder.channel, label, reason
+                )
+        console.print(table)
     if result.recovered:
         console.print(f"Recovered {result.recovered} reminders an interrupted run had sent.")
-    for reminder, reason in result.failed:
-        console.print(f"[red]Failed[/] {reminder.customer.name}: {reason}")
     for skip in result.dropped:
         console.print(f"[yellow]Not sent[/] {skip.customer_id} {skip.invoice_id}: {skip.reason}")
     console.print(f"Notes written back to {kindly.source.location}: {result.notes_written}")
@@ -1159,6 +1170,20 @@ def _print_send(console: Console, kindly: Kindly, result: SendResult) -> None:
         console.print(
             f"[yellow]Note pending[/] for reminder {key[:12]}: {reason} (retried on the next run)"
         )
+
+
+def _where(kindly: Kindly, channel_name: str) -> str:
+    channel = kindly.channels[channel_name]
+    settings = kindly.settings
+    if channel.via == "outbox":
+        return f"written to {settings.outbox}"
+    if channel.via == "smtp" and settings.smtp is not None:
+        return f"sent through {settings.smtp.host}:{settings.smtp.port}"
+    if channel.via == "letters":
+        return f"letters to print and post in {settings.outbox.parent / 'letters'}"
+    if channel.via == "note":
+        return f"tasks noted in {kindly.source.location}"
+    return f"sent through {channel.via}"
 
 
 def main() -> None:

@@ -15,28 +15,50 @@ reminder was sent; if not, the intent is dropped and the reminder is planned afr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from pathlib import Path
 
 from jinja2 import TemplateError
 
 from integrations.base import BookkeepingConnector
-from plugin.delivery import Outbox, build_email, message_id_for
+from plugin.channels import Channel, channels_for
 from plugin.errors import KindlyError
 from plugin.locales import babel_locale_name
 from plugin.model import LedgerSnapshot, Note
 from plugin.planning import Plan, PlannedReminder, SentReminder, Skip, plan_reminders, recheck
 from plugin.policy import Overrides
-from plugin.render import Attachment, format_money, render_note, render_reminder
+from plugin.render import format_money, render_note
 from plugin.settings import Settings
 from plugin.store import ReminderRecord, Store
 
-__all__ = ["CHANNELS_AVAILABLE", "Kindly", "LedgerSource", "SendResult"]
+__all__ = ["Kindly", "LedgerSource", "SendResult", "available_channels"]
 
-#: The channels this release can deliver; the planner falls back past the others (R24).
-CHANNELS_AVAILABLE = ("email", "task")
+
+def available_channels(settings: Settings) -> tuple[str, ...]:
+    """The channels these settings can deliver; the planner falls back past others (R24)."""
+    found = ["email", "letter", "task"]
+    if settings.sms_gateway is not None:
+        found.append("sms")
+    return tuple(found)
+
+
+def crash_point(name: str) -> None:
+    """For the crash tests: KINDLY_CRASH_AT="name:N" kills this process the Nth time here."""
+    wanted = os.environ.get("KINDLY_CRASH_AT")
+    if not wanted:
+        return
+    point, _, count = wanted.partition(":")
+    if point != name:
+        return
+    _CRASH_COUNTS[name] = _CRASH_COUNTS.get(name, 0) + 1
+    if _CRASH_COUNTS[name] == int(count or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+_CRASH_COUNTS: dict[str, int] = {}
 
 
 #: What the core needs from a bookkeeping connector.
@@ -45,8 +67,11 @@ LedgerSource = BookkeepingConnector
 
 @dataclass
 class SendResult:
-    sent: list[tuple[PlannedReminder, Path | None]] = field(default_factory=list)
+    sent: list[tuple[PlannedReminder, str]] = field(default_factory=list)
+    #: Failed for good on that channel (after any fallback was tried).
     failed: list[tuple[PlannedReminder, str]] = field(default_factory=list)
+    #: Failed for now: the next run tries again.
+    deferred: list[tuple[PlannedReminder, str]] = field(default_factory=list)
     dropped: tuple[Skip, ...] = ()
     recovered: int = 0
     notes_written: int = 0
@@ -77,8 +102,6 @@ def client_overrides(store: Store) -> dict[str, Overrides]:
 
 
 CLIENT_SCOPE = "client:"
-#: The intent's detail while the accounting system is e-mailing a reminder itself.
-PLATFORM_MAIL = "via platform"
 
 
 def note_id(key: str) -> str:
@@ -99,7 +122,18 @@ class Kindly:
         self.settings = settings
         self.store = store
         self.source = source
-        self.outbox = Outbox(settings.outbox)
+        self._channels: dict[str, Channel] | None = None
+
+    @property
+    def channels(self) -> dict[str, Channel]:
+        """The delivery channels the settings make available (set up on first use)."""
+        if self._channels is None:
+            self._channels = channels_for(self.settings, self.source)
+        return self._channels
+
+    @property
+    def channels_available(self) -> tuple[str, ...]:
+        return available_channels(self.settings)
 
     @property
     def source_id(self) -> str:
@@ -160,7 +194,7 @@ class Kindly:
             self.history(),
             now=now,
             source=self.source_id,
-            channels_available=CHANNELS_AVAILABLE,
+            channels_available=self.channels_available,
         )
 
     # -- send ----------------------------------------------------------------------------
@@ -179,42 +213,50 @@ class Kindly:
         wanted = sorted({invoice.id for r in plan.reminders for invoice in r.invoices})
         fresh = LedgerSnapshot(invoices=self.source.read_invoices(wanted) if wanted else ())
         plan, result.dropped = recheck(plan, fresh)
-        for reminder in plan.reminders:
-            self._send_one(reminder, now, result)
-            if progress is not None:
-                progress(reminder)
+        try:
+            for reminder in plan.reminders:
+                self._send_with_fallback(reminder, now, result)
+                if progress is not None:
+                    progress(reminder)
+        finally:
+            for channel in self.channels.values():
+                channel.close()
         self._write_pending_notes(now, result)
         return result
 
-    def _send_one(self, reminder: PlannedReminder, now: datetime, result: SendResult) -> None:
-        existing = self.store.reminder(reminder.key)
-        if existing is not None and existing.status == "sent":
-            return
-        message = None
-        charges: Mapping[str, str] = {}
-        by_platform = reminder.channel == "email" and self.settings.email_via == "platform"
-        if by_platform and not self.source.has_mailer:
-            result.failed.append(
-                (reminder, f"{self.source.title} cannot e-mail invoices ([delivery] email_via)")
-            )
-            return
-        if not reminder.is_task and not by_platform:
-            try:
-                reminder = self._with_online_links(reminder)
-                pdfs = [
-                    Attachment(f"{invoice.number}.pdf", content)
-                    for invoice in reminder.invoices
-                    if (content := self.source.invoice_pdf(invoice)) is not None
-                ]
-                rendered = render_reminder(reminder, self.settings, pdfs, on=now.date())
-                message = build_email(reminder, rendered, self.settings, now)
-                charges = rendered.charges
-            except (ValueError, LookupError, OSError, TemplateError) as exc:
-                # Logged as failed with its reason; the next run tries again.
-                result.failed.append((reminder, f"could not compose the message: {exc}"))
+    def _send_with_fallback(
+        self, reminder: PlannedReminder, now: datetime, result: SendResult
+    ) -> None:
+        """Send on the planned channel; if that fails for good, on the client's next (R24)."""
+        current: PlannedReminder | None = reminder
+        while current is not None:
+            status = self._send_one(current, now, result)
+            if status != "permanent" or not current.fallbacks:
                 return
+            current = current.on_channel(current.fallbacks[0])
+
+    def _send_one(self, reminder: PlannedReminder, now: datetime, result: SendResult) -> str:
+        """Deliver one reminder once; returns its status ("sent", "permanent", ...)."""
+        existing = self.store.reminder(reminder.key)
+        recipient = ", ".join(reminder.recipients)
+        if existing is not None:
+            if existing.status == "sent":
+                return "sent"
+            if existing.status == "failed" and existing.recipient == recipient:
+                # It failed for good on this channel to these recipients: no use trying
+                # again until the accounting system holds other ones.
+                return "permanent"
+        channel = self.channels[reminder.channel]
+        try:
+            if channel.via not in ("platform", "note"):
+                reminder = self._with_online_links(reminder)
+            composed = channel.compose(reminder, now)
+        except (ValueError, LookupError, OSError, TemplateError) as exc:
+            # Logged as failed with its reason; the next run tries again.
+            result.failed.append((reminder, f"could not compose the message: {exc}"))
+            return "temporary"
         locale = babel_locale_name(reminder.language, reminder.customer.country)
-        self.store.record_intent(
+        started = self.store.record_intent(
             ReminderRecord(
                 key=reminder.key,
                 source=reminder.source,
@@ -223,52 +265,45 @@ class Kindly:
                 invoice_numbers=tuple(invoice.number for invoice in reminder.invoices),
                 stage=reminder.stage,
                 channel=reminder.channel,
-                recipient=", ".join(reminder.recipients),
+                recipient=recipient,
                 amount=format_money(reminder.amount_due, locale),
                 currency=reminder.currency,
                 status="sending",
                 planned_at=now,
                 invoice_stages=reminder.invoice_stages,
-                charges=charges,
-                detail=PLATFORM_MAIL if by_platform else None,
+                charges=composed.charges,
+                detail=channel.via,
             )
         )
-        if by_platform:
-            self._send_by_platform(reminder, now, result)
-            return
-        if message is None:
-            # A hand-off is a task for a person: the note in the accounting system is it.
-            self.store.mark_sent(reminder.key, now, None, detail="task for a person")
-            result.sent.append((reminder, None))
-            return
+        if not started:
+            return "sent"
+        crash_point("intent")
+
+        def hand_over() -> None:
+            self.store.mark_handing_over(reminder.key)
+            crash_point("handover")
+
         try:
-            path = self.outbox.deliver(reminder, message)
-        except OSError as exc:
-            reason = f"could not write to the outbox {self.outbox.folder}: {exc.strerror or exc}"
-            self.store.mark_failed(reminder.key, reason)
-            result.failed.append((reminder, reason))
-            return
-        self.store.mark_sent(
-            reminder.key, now, message_id_for(reminder, self.settings), detail=str(path)
-        )
-        result.sent.append((reminder, path))
-
-    def _send_by_platform(
-        self, reminder: PlannedReminder, now: datetime, result: SendResult
-    ) -> None:
-        """The accounting system e-mails each invoice with its own template (Xero's Email)."""
-        from integrations.http import HttpError
-
-        for invoice in reminder.invoices:
-            try:
-                self.source.email_invoice(invoice)
-            except HttpError as exc:
-                reason = f"{self.source.title} could not e-mail {invoice.number}: {exc}"
-                self.store.mark_failed(reminder.key, reason)
-                result.failed.append((reminder, reason))
-                return
-        self.store.mark_sent(reminder.key, now, None, detail=f"e-mailed by {self.source.title}")
-        result.sent.append((reminder, None))
+            outcome = channel.deliver(reminder, composed, hand_over)
+        except KindlyError:
+            # The whole batch cannot go on (a refused login): this one is tried next run.
+            self.store.forget_intent(reminder.key)
+            raise
+        crash_point("delivered")
+        if outcome.status in ("sent", "unconfirmed"):
+            detail = (
+                outcome.detail if outcome.status == "sent" else f"unconfirmed: {outcome.detail}"
+            )
+            self.store.mark_sent(reminder.key, now, outcome.message_id, detail=detail)
+            result.sent.append((reminder, outcome.detail))
+        elif outcome.status == "permanent":
+            self.store.mark_failed(reminder.key, outcome.detail)
+            result.failed.append((reminder, outcome.detail))
+        else:
+            self.store.mark_deferred(reminder.key, outcome.detail)
+            result.deferred.append((reminder, outcome.detail))
+        crash_point("marked")
+        return outcome.status
 
     def _with_online_links(self, reminder: PlannedReminder) -> PlannedReminder:
         # Platforms hand out the client's view of an invoice on request, not in the sync.
@@ -281,23 +316,24 @@ class Kindly:
         return replace(reminder, invoices=invoices)
 
     def _recover_interrupted(self, now: datetime) -> int:
-        """Settle intents a crashed run left behind: sent if the message exists, else forgotten."""
+        """Settle what a crashed run left: resend what never left, keep what may have."""
         recovered = 0
-        for record in self.store.reminders(self.source_id, statuses=("sending",)):
-            if record.detail == PLATFORM_MAIL:
-                # Whether the platform sent it before the crash cannot be told from here:
-                # counted as sent, so the client never gets it twice, and said so.
-                self.store.mark_sent(
-                    record.key, now, None, detail="e-mailed by the platform (unconfirmed)"
-                )
-                recovered += 1
-                continue
-            path = self.outbox.path_for(record.customer_id, record.stage, record.key)
-            if record.channel == "task" or path.exists():
-                self.store.mark_sent(record.key, now, None, detail=f"{path} (recovered)")
-                recovered += 1
-            else:
+        for record in self.store.reminders(self.source_id, statuses=("sending", "handing_over")):
+            channel = self.channels.get(record.channel)
+            if record.status == "sending" or channel is None:
+                # Nothing left Kindly yet: plan and send it afresh.
                 self.store.forget_intent(record.key)
+                continue
+            verdict = channel.settle(record)
+            if verdict == "resend":
+                self.store.forget_intent(record.key)
+                continue
+            if verdict == "sent":
+                detail = f"{record.detail} (recovered)"
+            else:
+                detail = f"{record.detail}: interrupted after handing over; sent (unconfirmed)"
+            self.store.mark_sent(record.key, now, None, detail=detail)
+            recovered += 1
         return recovered
 
     def _write_pending_notes(self, now: datetime, result: SendResult) -> None:

@@ -22,6 +22,7 @@ from plugin.errors import ConfigError
 from plugin.model import CustomerKind
 from plugin.money import Money
 from plugin.policy import DEFAULT_POLICY, Anchor, BehaviourRules, Overrides, Policy, Stage
+from plugin.smtp import SmtpSettings
 
 __all__ = [
     "CONFIG_FILE",
@@ -84,6 +85,16 @@ class ChargeSettings:
     vat_on_costs: Decimal | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SmsGatewaySettings:
+    """Which SMS gateway sends, and as whom; its token only in KINDLY_SMS_TOKEN."""
+
+    name: str  # "twilio" or "messagebird"
+    sender: str  # a number in E.164, or an alphanumeric sender id of 11 characters at most
+    account: str | None = None  # Twilio's account SID
+    api_url: str | None = None  # for a test server
+
+
 XERO_AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
 XERO_TOKEN_URL = "https://identity.xero.com/connect/token"  # noqa: S105 (a URL)
 XERO_REVOKE_URL = "https://identity.xero.com/connect/revocation"
@@ -122,7 +133,7 @@ class Settings:
     connector: str = "ledger"
     ledger_path: Path | None = None
     outbox: Path = Path("outbox")
-    #: "outbox" (Kindly's reminder) or "platform" (the accounting system's own invoice e-mail).
+    #: "outbox" (.eml files), "smtp", or "platform" (the accounting system's own e-mail).
     email_via: str = "outbox"
     store_url: str | None = None
     source: Path | None = None  # the file these came from
@@ -131,6 +142,8 @@ class Settings:
     sms_transliterate: str = "auto"
     charges: ChargeSettings = ChargeSettings()
     xero: XeroSettings = XeroSettings()
+    smtp: SmtpSettings | None = None
+    sms_gateway: SmsGatewaySettings | None = None
 
     def client(self, client_id: str) -> Overrides:
         return self.clients.get(client_id, Overrides())
@@ -272,7 +285,9 @@ def parse_settings(data: Mapping[str, Any], *, source: Path | None = None) -> Se
         connector=data.get("connector", "ledger"),
         ledger_path=(base / ledger_path).resolve() if ledger_path else None,
         outbox=(base / data.get("delivery", {}).get("outbox", "outbox")).resolve(),
-        email_via=data.get("delivery", {}).get("email_via", "outbox"),
+        email_via=data.get("delivery", {}).get(
+            "email_via", "smtp" if data.get("smtp") else "outbox"
+        ),
         store_url=store_url,
         source=source,
         templates=(base / data["templates"]["folder"]).resolve()
@@ -286,6 +301,37 @@ def parse_settings(data: Mapping[str, Any], *, source: Path | None = None) -> Se
             vat_on_costs=_decimal(data.get("charges", {}).get("vat_on_costs")),
         ),
         xero=_xero(data.get("xero", {})),
+        smtp=_smtp(data.get("smtp")),
+        sms_gateway=_sms_gateway(data.get("sms", {})),
+    )
+
+
+def _smtp(data: Mapping[str, Any] | None) -> SmtpSettings | None:
+    import os
+
+    from plugin.smtp import PASSWORD_VARIABLE
+
+    if not data:
+        return None
+    security = data.get("security", "starttls")
+    default_port = {"starttls": 587, "tls": 465, "none": 25}[security]
+    return SmtpSettings(
+        host=data["host"],
+        port=data.get("port", default_port),
+        security=security,
+        username=data.get("username"),
+        password=os.environ.get(PASSWORD_VARIABLE),
+    )
+
+
+def _sms_gateway(data: Mapping[str, Any]) -> SmsGatewaySettings | None:
+    if not data.get("gateway"):
+        return None
+    return SmsGatewaySettings(
+        name=data["gateway"],
+        sender=data["sender"],
+        account=data.get("account"),
+        api_url=data.get("api_url"),
     )
 
 

@@ -143,7 +143,7 @@ class ReminderRecord:
     recipient: str
     amount: str
     currency: str
-    status: str  # "sending", "sent" or "failed"
+    status: str  # "sending", "handing_over", "sent", "deferred" or "failed"
     planned_at: datetime
     sent_at: datetime | None = None
     note_written_at: datetime | None = None
@@ -346,7 +346,11 @@ class Store:
     # -- reminder log --------------------------------------------------------------------
 
     def record_intent(self, record: ReminderRecord) -> bool:
-        """Log that a reminder is about to go out. False if its key is already logged."""
+        """Log that a reminder is about to go out.
+
+        False if its key is logged already, unless an earlier try was deferred or failed:
+        then the entry is taken up again (a new address, or a gateway back up).
+        """
         row = {
             "key": record.key,
             "source": record.source,
@@ -371,7 +375,15 @@ class Store:
                 sa.select(reminders.c.key).where(reminders.c.key == record.key)
             ).first()
             if exists:
-                return False
+                retried = connection.execute(
+                    reminders.update()
+                    .where(
+                        reminders.c.key == record.key,
+                        reminders.c.status.in_(("deferred", "failed")),
+                    )
+                    .values(**{k: v for k, v in row.items() if k != "key"})
+                )
+                return bool(retried.rowcount)
             connection.execute(reminders.insert().values(**row))
         return True
 
@@ -379,7 +391,16 @@ class Store:
         self._update(key, status="sent", sent_at=_iso(at), message_id=message_id, detail=detail)
 
     def mark_failed(self, key: str, reason: str) -> None:
+        """Failed for good on its channel: a note tells the bookkeeper."""
         self._update(key, status="failed", detail=reason)
+
+    def mark_deferred(self, key: str, reason: str) -> None:
+        """Failed for now: the next run tries again."""
+        self._update(key, status="deferred", detail=reason)
+
+    def mark_handing_over(self, key: str) -> None:
+        """The content is about to leave: after a crash, the other side may have it."""
+        self._update(key, status="handing_over")
 
     def mark_note_written(self, key: str, at: datetime) -> None:
         self._update(key, note_written_at=_iso(at))
@@ -388,7 +409,9 @@ class Store:
         """Drop an intent whose message was never written, so it is planned afresh."""
         with self._begin() as connection:
             connection.execute(
-                reminders.delete().where(reminders.c.key == key, reminders.c.status == "sending")
+                reminders.delete().where(
+                    reminders.c.key == key, reminders.c.status.in_(("sending", "handing_over"))
+                )
             )
 
     def _update(self, key: str, **values: Any) -> None:

@@ -169,18 +169,18 @@ def test_an_invoice_paid_after_the_sync_is_not_chased(demo_workspace: Path) -> N
     assert len(result.sent) == len(plan.reminders) - 1
 
 
-def test_an_outbox_that_cannot_be_written_fails_the_reminder_not_the_run(
+def test_an_outbox_that_cannot_be_written_defers_the_reminder_not_the_run(
     demo_workspace: Path,
 ) -> None:
     settings = load_settings(demo_workspace / "kindly.toml")
     settings.outbox.parent.mkdir(parents=True, exist_ok=True)
     settings.outbox.write_text("a file where the outbox folder should be", encoding="utf-8")
     _, plan, result = full_run(demo_workspace)
-    assert result.sent == []
-    assert len(result.failed) == len(plan.reminders)
-    assert "outbox" in result.failed[0][1]
+    assert result.sent == [] and result.failed == []
+    assert len(result.deferred) == len(plan.reminders)
+    assert "outbox" in result.deferred[0][1]
     records = open_kindly(demo_workspace).store.reminders()
-    assert {r.status for r in records} == {"failed"}
+    assert {r.status for r in records} == {"deferred"}
     assert notes_by_key(demo_workspace) == Counter()
 
 
@@ -205,11 +205,11 @@ def test_an_invoice_pdf_in_the_ledger_is_attached(demo_workspace: Path) -> None:
     (demo_workspace / "ledger" / "pdf").mkdir()
     (demo_workspace / "ledger" / "pdf" / f"{invoice.number}.pdf").write_bytes(b"%PDF-1.7 x")
     result = kindly.send(kindly.plan(DEMO_NOW), DEMO_NOW)
-    (path,) = [p for r, p in result.sent if r.key == target.key]
-    assert path is not None
+    (detail,) = [p for r, p in result.sent if r.key == target.key]
+    path = Path(detail)
     parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     attachments = {a.get_filename(): a.get_content() for a in parsed.iter_attachments()}
     assert attachments == {f"{invoice.number}.pdf": b"%PDF-1.7 x"}
-    others = [p for r, p in result.sent if r.key != target.key and p is not None]
+    others = [Path(p) for r, p in result.sent if r.key != target.key and r.channel == "email"]
     other = email.message_from_bytes(others[0].read_bytes(), policy=email.policy.default)
     assert list(other.iter_attachments()) == []
