@@ -59,7 +59,7 @@ __all__ = ["XeroConnector", "verify_webhook", "xero_app"]
 PAGE_SIZE = 1000
 #: How many invoice ids go in one fresh read (the URL stays well under 8 KB).
 IDS_PER_CALL = 40
-NOTE_MARK = re.compile(r"\[kindly ([0-9a-f]{16,64})(?: ([a-z_]+) ([a-z_]+))?\]\s*$")
+NOTE_MARK = re.compile(r"\[kindly ([0-9a-f]{16,64})(-failed)?(?: ([a-z_]+) ([a-z_]+))?\]\s*$")
 RATE_HEADERS = ("X-MinLimit-Remaining", "X-DayLimit-Remaining")
 TONES = ("friendly", "neutral", "firm")
 STATUS = {
@@ -348,14 +348,14 @@ class XeroConnector(BookkeepingConnector):
                 continue
             notes.append(
                 Note(
-                    id=f"kindly-{mark.group(1)}",
+                    id=f"kindly-{mark.group(1)}{mark.group(2) or ''}",
                     created_at=_moment(record.get("DateUTC")) or self.clock(),
                     text=details[: mark.start()].rstrip() or details,
                     customer_id=customer_id or "?",
                     invoice_ids=(invoice_id,),
                     reminder_key=mark.group(1),
-                    stage=mark.group(2),
-                    channel=mark.group(3),
+                    stage=mark.group(3),
+                    channel=mark.group(4),
                 )
             )
         return notes
@@ -625,7 +625,7 @@ _COUNTRY_NAMES: dict[str, str] = {}
 
 
 def _note_details(note: Note) -> str:
-    mark = f"[kindly {note.reminder_key or note.id.removeprefix('kindly-')}"
+    mark = f"[kindly {note.id.removeprefix('kindly-')}"
     if note.stage and note.channel:
         mark += f" {note.stage} {note.channel}"
     return f"{note.text.strip()}\n{mark}]"

@@ -59,6 +59,7 @@ CONTEXT_VARIABLES = frozenset(
         "attachments", "qr_cid", "sender", "sms_due_date", "sms_pay_by", "sms_link",
         "channel", "recipient", "sent_at", "numbers", "amount", "formal",
         "letter_date", "letter_place", "qr_data_uri", "appointment", "charges",
+        "reason", "fallback",
     }
 )  # fmt: skip
 QR_CID = "epc-qr@kindly"
@@ -519,8 +520,14 @@ def render_note(
     invoice_numbers: tuple[str, ...],
     amount: str,
     settings: Settings,
+    reason: str | None = None,
+    fallback: str | None = None,
 ) -> str:
-    """The note written on the invoice in the accounting system, in the company's language."""
+    """The note written on the invoice in the accounting system, in the company's language.
+
+    With ``reason``, the note says the reminder could not be delivered, and ``fallback``
+    names the channel tried next, if any.
+    """
     from babel.dates import format_datetime
 
     from plugin.locales import default_language, default_timezone
@@ -541,6 +548,8 @@ def render_note(
         "count": len(invoice_numbers),
         "numbers": ", ".join(invoice_numbers),
         "amount": amount,
+        "reason": reason.rstrip(".") if reason else None,
+        "fallback": fallback,
     }
     env = _environment(_folders(settings))
     return " ".join(env.get_template("notes/note.txt.j2").render(context).split())

@@ -78,17 +78,18 @@ class SendResult:
     notes_pending: list[tuple[str, str]] = field(default_factory=list)  # (key, reason)
 
 
-def note_text(record: ReminderRecord, settings: Settings) -> str:
+def note_text(record: ReminderRecord, settings: Settings, fallback: str | None = None) -> str:
     """What the bookkeeper reads next to the invoice, in the company's language."""
-    assert record.sent_at is not None
     return render_note(
         stage=record.stage,
         channel=record.channel,
         recipient=record.recipient,
-        sent_at=record.sent_at,
+        sent_at=record.sent_at or record.planned_at,
         invoice_numbers=record.invoice_numbers,
         amount=record.amount,
         settings=settings,
+        reason=record.detail if record.status == "failed" else None,
+        fallback=fallback,
     )
 
 
@@ -104,8 +105,9 @@ def client_overrides(store: Store) -> dict[str, Overrides]:
 CLIENT_SCOPE = "client:"
 
 
-def note_id(key: str) -> str:
-    return f"kindly-{key}"
+def note_id(key: str, failed: bool = False) -> str:
+    """A reminder's note: one when it went out, another when it could not be delivered."""
+    return f"kindly-{key}-failed" if failed else f"kindly-{key}"
 
 
 class Kindly:
@@ -337,18 +339,29 @@ class Kindly:
         return recovered
 
     def _write_pending_notes(self, now: datetime, result: SendResult) -> None:
-        pending = [
-            record
-            for record in self.store.reminders(self.source_id, statuses=("sent",))
-            if record.note_written_at is None
-        ]
+        records = self.store.reminders(self.source_id, statuses=("sent", "failed"))
+        pending = [record for record in records if record.note_written_at is None]
         if not pending:
             return
+        # A failed reminder's note names the channel tried next for the same stage, if any.
+        tried_next = {
+            (r.customer_id, r.invoice_ids, r.stage, r.planned_at): r.channel
+            for r in records
+            if r.status == "sent"
+        }
         notes = {
             record.key: Note(
-                id=note_id(record.key),
+                id=note_id(record.key, failed=record.status == "failed"),
                 created_at=now,
-                text=note_text(record, self.settings),
+                text=note_text(
+                    record,
+                    self.settings,
+                    fallback=tried_next.get(
+                        (record.customer_id, record.invoice_ids, record.stage, record.planned_at)
+                    )
+                    if record.status == "failed"
+                    else None,
+                ),
                 customer_id=record.customer_id,
                 invoice_ids=record.invoice_ids,
                 reminder_key=record.key,

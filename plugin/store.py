@@ -381,7 +381,12 @@ class Store:
                         reminders.c.key == record.key,
                         reminders.c.status.in_(("deferred", "failed")),
                     )
-                    .values(**{k: v for k, v in row.items() if k != "key"})
+                    # A new try: its own outcome, and its own note.
+                    .values(
+                        **{k: v for k, v in row.items() if k != "key"},
+                        sent_at=None,
+                        note_written_at=None,
+                    )
                 )
                 return bool(retried.rowcount)
             connection.execute(reminders.insert().values(**row))
