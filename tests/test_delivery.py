@@ -1,0 +1,175 @@
+"""Delivering reminders: SMTP and SMS for real on loopback, fallback, notes, recovery."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from integrations.http import AuthError
+from integrations.sms_gateways import MessageBirdGateway, TwilioGateway
+from plugin.phones import e164
+from plugin.run import CLIENT_SCOPE, Kindly
+from plugin.settings import SmsGatewaySettings, load_settings
+from plugin.store import Store
+from tests.conftest import DEMO_NOW
+from tests.fakes.sms import ACCOUNT, TOKEN, FakeSmsGateways
+from tests.fakes.smtp import SmtpServer, start_smtp
+
+
+@pytest.fixture
+def gateways() -> Iterator[FakeSmsGateways]:
+    fake = FakeSmsGateways()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
+    server = start_smtp(tmp_path)
+    yield server
+    server.stop()
+
+
+def test_numbers_become_e164() -> None:
+    assert e164("06 1234 5678", "NL") == "+31612345678"
+    assert e164("+47 412 34 567", "NL") == "+4741234567"
+    assert e164("020 555 0141", "NL") == "+31205550141"
+    assert e164("12", "NL") is None
+    assert e164("not a number", "DE") is None
+
+
+@pytest.mark.parametrize("gateway_class", [TwilioGateway, MessageBirdGateway])
+def test_sms_gateways_send_refuse_and_defer(
+    gateway_class: type[TwilioGateway], gateways: FakeSmsGateways
+) -> None:
+    settings = SmsGatewaySettings(
+        gateway_class.name, "Noordlicht", account=ACCOUNT, api_url=gateways.url
+    )
+    gateway = gateway_class(settings, TOKEN)
+    handed: list[str] = []
+    sent = gateway.send(
+        "+31612345678", "Herinnering: factuur NS-1", "k1", lambda: handed.append("x")
+    )
+    assert sent.status == "sent" and handed == ["x"]
+    assert gateways.messages[0].to == "+31612345678"
+    assert gateways.messages[0].body == "Herinnering: factuur NS-1"
+    invalid = gateway.send("+31612340000", "x", "k2", lambda: None)
+    assert invalid.status == "permanent"
+    gateways.faults.append(503)
+    busy = gateway.send("+31612345678", "x", "k3", lambda: None)
+    assert busy.status == "temporary"
+    assert gateways.calls == 3, "a temporary failure waits for the next run, not a retry now"
+    wrong = gateway_class(settings, "wrong-token-value")
+    with pytest.raises(AuthError) as caught:
+        wrong.send("+31612345678", "x", "k4", lambda: None)
+    assert "wrong-token-value" not in str(caught.value) + repr(wrong)
+
+
+def configure(workspace: Path, smtp: SmtpServer, gateways: FakeSmsGateways) -> None:
+    config = workspace / "kindly.toml"
+    text = config.read_text(encoding="utf-8")
+    text = text.replace("[delivery]\n", '[delivery]\nemail_via = "smtp"\n', 1)
+    text += f"""
+[smtp]
+host = "127.0.0.1"
+port = {smtp.port}
+security = "none"
+
+[sms]
+gateway = "twilio"
+sender = "Noordlicht"
+account = "{ACCOUNT}"
+api_url = "{gateways.url}"
+"""
+    config.write_text(text, encoding="utf-8")
+
+
+def open_kindly(workspace: Path) -> Kindly:
+    from integrations.ledger import LocalLedger
+
+    settings = load_settings(workspace / "kindly.toml")
+    return Kindly(settings, Store.open(settings.store_url), LocalLedger(workspace / "ledger"))
+
+
+def set_customer(workspace: Path, client: str, **fields: object) -> None:
+    path = workspace / "ledger" / "customers.json"
+    customers = json.loads(path.read_text(encoding="utf-8"))
+    for customer in customers:
+        if customer["id"] == client:
+            customer.update(fields)
+    path.write_text(json.dumps(customers, ensure_ascii=False), encoding="utf-8")
+
+
+def test_smtp_delivery_with_fallback_to_sms_and_notes(
+    demo_workspace: Path,
+    smtp: SmtpServer,
+    gateways: FakeSmsGateways,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KINDLY_SMS_TOKEN", TOKEN)
+    configure(demo_workspace, smtp, gateways)
+    # C01's mailbox is gone: the server refuses it, and C01 takes SMS next.
+    set_customer(
+        demo_workspace, "C01", email="nobody@bakkerijvandijk.example", phone="06 1234 5678"
+    )
+    kindly = open_kindly(demo_workspace)
+    kindly.store.set_setting(CLIENT_SCOPE + "C01", "channels", ["email", "sms"], DEMO_NOW)
+    kindly = open_kindly(demo_workspace)
+    kindly.sync(DEMO_NOW)
+    plan = kindly.plan(DEMO_NOW)
+    (c01,) = [r for r in plan.reminders if r.customer.id == "C01"]
+    assert (c01.channel, c01.fallbacks) == ("email", ("sms",))
+    result = kindly.send(plan, DEMO_NOW)
+
+    emailed = len(plan.reminders) - 1
+    assert len(smtp.received) == emailed, "one connection, every other reminder by e-mail"
+    assert kindly.channels["email"].mailer.connections_opened == 1  # type: ignore[attr-defined]
+    (sms,) = gateways.messages
+    assert sms.to == "+31612345678" and sms.sender == "Noordlicht"
+    assert {r.customer.id: r.channel for r, _ in result.sent}["C01"] == "sms"
+    (failure,) = result.failed
+    assert failure[0].channel == "email" and "550" in failure[1]
+    records = {(r.customer_id, r.channel): r for r in kindly.store.reminders()}
+    assert records[("C01", "email")].status == "failed"
+    assert records[("C01", "sms")].status == "sent"
+    notes = [
+        json.loads(line)
+        for line in (demo_workspace / "ledger" / "kindly-notes.jsonl").read_text().splitlines()
+    ]
+    c01_notes = [n["text"] for n in notes if n["customer_id"] == "C01"]
+    assert any("niet per e-mail versturen" in t and "per sms" in t for t in c01_notes), c01_notes
+    assert any("per sms gestuurd" in t for t in c01_notes), c01_notes
+
+    # The next run sends nothing: not the e-mail that failed, not the SMS that went.
+    again = open_kindly(demo_workspace)
+    again.sync(DEMO_NOW)
+    second = again.send(again.plan(DEMO_NOW), DEMO_NOW)
+    assert second.sent == [] and len(smtp.received) == emailed and len(gateways.messages) == 1
+
+
+def test_a_busy_mailbox_is_tried_again_on_the_next_run(
+    demo_workspace: Path,
+    smtp: SmtpServer,
+    gateways: FakeSmsGateways,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KINDLY_SMS_TOKEN", TOKEN)
+    configure(demo_workspace, smtp, gateways)
+    set_customer(demo_workspace, "C01", email="later@bakkerijvandijk.example")
+    kindly = open_kindly(demo_workspace)
+    kindly.sync(DEMO_NOW)
+    result = kindly.send(kindly.plan(DEMO_NOW), DEMO_NOW)
+    (deferred,) = result.deferred
+    assert deferred[0].customer.id == "C01" and "451" in deferred[1]
+    assert not gateways.messages, "a temporary failure does not fall back"
+    # The mailbox accepts again; the next run sends it, once.
+    set_customer(demo_workspace, "C01", email="administratie@bakkerijvandijk.example")
+    again = open_kindly(demo_workspace)
+    again.sync(DEMO_NOW)
+    second = again.send(again.plan(DEMO_NOW), DEMO_NOW)
+    assert [r.customer.id for r, _ in second.sent] == ["C01"]
+    assert sum(1 for m in smtp.received if "bakkerijvandijk" in m.recipients[0]) == 1
