@@ -15,8 +15,6 @@ reminder was sent; if not, the intent is dropped and the reminder is planned afr
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -25,6 +23,7 @@ from jinja2 import TemplateError
 
 from integrations.base import BookkeepingConnector
 from plugin.channels import Channel, channels_for
+from plugin.crash import crash_point
 from plugin.errors import KindlyError
 from plugin.locales import babel_locale_name
 from plugin.model import LedgerSnapshot, Note
@@ -43,22 +42,6 @@ def available_channels(settings: Settings) -> tuple[str, ...]:
     if settings.sms_gateway is not None:
         found.append("sms")
     return tuple(found)
-
-
-def crash_point(name: str) -> None:
-    """For the crash tests: KINDLY_CRASH_AT="name:N" kills this process the Nth time here."""
-    wanted = os.environ.get("KINDLY_CRASH_AT")
-    if not wanted:
-        return
-    point, _, count = wanted.partition(":")
-    if point != name:
-        return
-    _CRASH_COUNTS[name] = _CRASH_COUNTS.get(name, 0) + 1
-    if _CRASH_COUNTS[name] == int(count or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-_CRASH_COUNTS: dict[str, int] = {}
 
 
 #: What the core needs from a bookkeeping connector.
@@ -283,7 +266,6 @@ class Kindly:
 
         def hand_over() -> None:
             self.store.mark_handing_over(reminder.key)
-            crash_point("handover")
 
         try:
             outcome = channel.deliver(reminder, composed, hand_over)
@@ -379,5 +361,6 @@ class Kindly:
                 except (OSError, KindlyError) as exc:
                     result.notes_pending.append((record.key, str(exc)))
                     continue
+                crash_point("note")
                 result.notes_written += 1
             self.store.mark_note_written(record.key, now)

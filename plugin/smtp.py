@@ -69,14 +69,14 @@ class _HookedData:
             self._in_data = False
 
     def send(self, s: Any) -> None:
-        if (
-            self._in_data
-            and isinstance(s, bytes)
-            and s.endswith(b"\r\n.\r\n")
-            and self.before_handover is not None
-        ):
+        final = self._in_data and isinstance(s, bytes) and s.endswith(b"\r\n.\r\n")
+        if final and self.before_handover is not None:
             self.before_handover()
         super().send(s)  # type: ignore[misc]
+        if final:
+            from plugin.crash import crash_point
+
+            crash_point("handover")
 
 
 class _SMTP(_HookedData, smtplib.SMTP):

@@ -1,0 +1,92 @@
+"""Kill `kindly run` with SIGKILL at random points, many times, and run it again.
+
+The SMTP server (aiosmtpd, in this process) must receive every reminder exactly once, and
+the ledger must hold every note exactly once, however often the run died and wherever.
+The kills land on the crash points of plugin/crash.py, chosen at random (seeded, so a
+failure can be replayed): after the intent is logged, after the SMTP server has the whole
+message, after it accepted it, after the log says sent, and after the note was written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DEMO_NOW
+from tests.fakes.smtp import start_smtp
+from tests.test_delivery import open_kindly
+
+POINTS = ("intent", "handover", "delivered", "marked", "note")
+
+
+def run(config: Path, crash_at: str | None) -> int:
+    env = {k: v for k, v in os.environ.items() if k != "KINDLY_CRASH_AT"}
+    if crash_at:
+        env["KINDLY_CRASH_AT"] = crash_at
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "plugin.cli",
+            "--config",
+            str(config),
+            "run",
+            "--at",
+            DEMO_NOW.isoformat(),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode in (0, -signal.SIGKILL), completed.stdout + completed.stderr
+    return completed.returncode
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sigkill_anywhere_then_rerun_delivers_everything_exactly_once(
+    seed: int, demo_workspace: Path, tmp_path: Path
+) -> None:
+    server = start_smtp(tmp_path)
+    try:
+        config = demo_workspace / "kindly.toml"
+        text = config.read_text(encoding="utf-8").replace(
+            "[delivery]\n", '[delivery]\nemail_via = "smtp"\n', 1
+        )
+        text += f'\n[smtp]\nhost = "127.0.0.1"\nport = {server.port}\nsecurity = "none"\n'
+        config.write_text(text, encoding="utf-8")
+        reference = open_kindly(demo_workspace)
+        reference.sync(DEMO_NOW)
+        expected = {r.key for r in reference.plan(DEMO_NOW).reminders}
+        assert len(expected) >= 10
+
+        rng = random.Random(seed)
+        kills = 0
+        for _ in range(12):
+            point = f"{rng.choice(POINTS)}:{rng.randint(1, 2)}"
+            kills += run(config, point) == -signal.SIGKILL
+        assert kills >= 3, f"only {kills} runs were killed"
+        assert run(config, None) == 0
+
+        ids = Counter(m.message["Message-ID"] for m in server.received)
+        assert set(ids.values()) == {1}, f"sent twice: {[i for i, n in ids.items() if n > 1]}"
+        assert len(ids) == len(expected), "every reminder arrived"
+        notes = Counter(
+            json.loads(line)["id"]
+            for line in (demo_workspace / "ledger" / "kindly-notes.jsonl").read_text().splitlines()
+            if line.strip()
+        )
+        assert set(notes.values()) == {1} and len(notes) == len(expected)
+        records = open_kindly(demo_workspace).store.reminders()
+        assert {r.key for r in records} == expected
+        assert all(r.status == "sent" and r.note_written_at for r in records)
+    finally:
+        server.stop()
