@@ -138,6 +138,10 @@ AT_OPTION = click.option(
     metavar="DATETIME",
     help="Act as if it were this moment (ISO 8601, e.g. 2026-12-01T10:00). Default: now.",
 )
+REVIEW_OPTIONS = (
+    click.option("--review", is_flag=True, help="Show the batch and ask before sending."),
+    click.option("--yes", is_flag=True, help="With --review: send without asking (scripts)."),
+)
 
 
 @click.group(cls=KindlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -390,33 +394,71 @@ def plan(app: AppContext, at: str | None, as_json: bool, explain: bool, client: 
 
 @cli.command()
 @AT_OPTION
+@REVIEW_OPTIONS[0]
+@REVIEW_OPTIONS[1]
 @click.pass_obj
-def send(app: AppContext, at: str | None) -> None:
-    """Send the reminders that are due, after re-checking the invoices they name."""
+def send(app: AppContext, at: str | None, review: bool, yes: bool) -> None:
+    """Send the reminders that are due, after re-checking the invoices they name.
+
+    With --review, shows the batch first and asks; --yes answers for scripts.
+    """
     now = _parse_at(at)
     console = app.console()
     for kindly in app.workspaces():
-        result = _send_with_progress(kindly, kindly.plan(now), now, console)
+        plan = kindly.plan(now)
+        if review:
+            _print_plan(console, plan, explain=False)
+            if not _approved(plan, yes):
+                continue
+        result = _send_with_progress(kindly, plan, now, console)
         _print_send(console, kindly, result)
+
+
+def _approved(plan: Plan, yes: bool) -> bool:
+    """Ask before a reviewed batch goes out; --yes answers for scripts."""
+    if not plan.reminders or yes:
+        return True
+    try:
+        approved = click.confirm(f"Send these {len(plan.reminders)} reminders?", default=False)
+    except click.Abort:  # no one to answer (a script, a closed stdin)
+        _fail("--review asks before sending, and no answer came", "Add --yes in scripts.", 2)
+    if approved:
+        return True
+    click.echo("Nothing was sent.")
+    return False
 
 
 @cli.command()
 @AT_OPTION
+@REVIEW_OPTIONS[0]
+@REVIEW_OPTIONS[1]
 @click.pass_obj
-def run(app: AppContext, at: str | None) -> None:
+def run(app: AppContext, at: str | None, review: bool, yes: bool) -> None:
     """Sync, plan, send and write notes back, in one go."""
     for kindly in app.workspaces():
-        _run_and_report(kindly, _parse_at(at), app.console())
+        _run_and_report(kindly, _parse_at(at), app.console(), review=review, yes=yes)
 
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the history as JSON.")
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    help="Restore the log from Kindly's notes in the accounting system (after losing the store).",
+)
+@AT_OPTION
 @click.pass_obj
-def history(app: AppContext, as_json: bool) -> None:
+def history(app: AppContext, as_json: bool, rebuild: bool, at: str | None) -> None:
     """List the reminders Kindly has sent."""
     from plugin.codec import to_jsonable
 
     kindly = app.workspace()
+    if rebuild:
+        restored = kindly.rebuild_history(_parse_at(at))
+        click.echo(
+            f"Restored {restored} reminders from the notes in {kindly.source.location}; "
+            "the next run sends none of them again."
+        )
     records = kindly.store.reminders(kindly.source_id)
     if as_json:
         click.echo(json.dumps(to_jsonable(records), ensure_ascii=False, indent=2))
@@ -1056,11 +1098,15 @@ def _sync_with_progress(kindly: Kindly, now: datetime, console: Console) -> Any:
             kindly.source.progress = None
 
 
-def _run_and_report(kindly: Kindly, now: datetime, console: Console) -> None:
+def _run_and_report(
+    kindly: Kindly, now: datetime, console: Console, *, review: bool = False, yes: bool = True
+) -> None:
     snapshot = _sync_with_progress(kindly, now, console)
     _print_sync(console, kindly, snapshot)
     result = kindly.plan(now)
     _print_plan(console, result, explain=False)
+    if review and not _approved(result, yes):
+        return
     sent = _send_with_progress(kindly, result, now, console)
     _print_send(console, kindly, sent)
 

@@ -320,6 +320,42 @@ class Kindly:
             recovered += 1
         return recovered
 
+    def rebuild_history(self, now: datetime) -> int:
+        """Restore the reminder log from the notes Kindly wrote in the accounting system (D4).
+
+        For a lost or new store: every note of a reminder that went out becomes a "sent"
+        entry again, so the next run sends nothing twice. Returns how many were restored.
+        """
+        snapshot = self.sync(now)
+        invoices = snapshot.invoices_by_id
+        restored = 0
+        for note in self.source.read_notes():
+            if not note.reminder_key or note.id.endswith("-failed") or not note.stage:
+                continue
+            if self.store.reminder(note.reminder_key) is not None:
+                continue
+            known = [invoices[i] for i in note.invoice_ids if i in invoices]
+            record = ReminderRecord(
+                key=note.reminder_key,
+                source=self.source_id,
+                customer_id=note.customer_id,
+                invoice_ids=note.invoice_ids,
+                invoice_numbers=tuple(i.number for i in known) or note.invoice_ids,
+                stage=note.stage,
+                channel=note.channel or "email",
+                recipient="",
+                amount="",
+                currency=known[0].currency if known else "",
+                status="sending",
+                planned_at=note.created_at,
+                detail="restored from the note in the accounting system",
+            )
+            if self.store.record_intent(record):
+                self.store.mark_sent(record.key, note.created_at, None, detail=record.detail or "")
+                self.store.mark_note_written(record.key, note.created_at)
+                restored += 1
+        return restored
+
     def _write_pending_notes(self, now: datetime, result: SendResult) -> None:
         records = self.store.reminders(self.source_id, statuses=("sent", "failed"))
         pending = [record for record in records if record.note_written_at is None]

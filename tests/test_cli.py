@@ -446,3 +446,23 @@ def test_preview_shows_the_reminder_as_sent(demo_workspace: Path, tmp_path: Path
     assert b"Heb je" in out.read_bytes() or b"Heb=20je" in out.read_bytes()
     bad = runner.invoke(cli, ["--config", config, "preview", "C08", "--invoice", "NOPE"])
     assert bad.exit_code == 1 and "no invoice 'NOPE'" in bad.output
+
+
+def test_send_review_asks_first(demo_workspace: Path) -> None:
+    config = demo_workspace / "kindly.toml"
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    at = ["--at", "2026-11-22T10:00:00+00:00"]
+    assert runner.invoke(cli, [*base, "sync", *at]).exit_code == 0
+    outbox = demo_workspace.parent / "outbox"
+    declined = runner.invoke(
+        cli, [*base, "send", "--review", *at], input="n\n", env={"COLUMNS": "200"}
+    )
+    assert declined.exit_code == 0, declined.output
+    assert "Reminders due" in declined.output and "Send these" in declined.output
+    assert "Nothing was sent." in declined.output and not list(outbox.glob("*.eml"))
+    unanswered = runner.invoke(cli, [*base, "send", "--review", *at])
+    assert unanswered.exit_code == 2 and "--yes" in unanswered.output
+    accepted = runner.invoke(cli, [*base, "send", "--review", *at], input="y\n")
+    assert accepted.exit_code == 0 and "Sent 1" in accepted.output, accepted.output
+    assert list(outbox.glob("*.eml"))

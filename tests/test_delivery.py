@@ -173,3 +173,31 @@ def test_a_busy_mailbox_is_tried_again_on_the_next_run(
     second = again.send(again.plan(DEMO_NOW), DEMO_NOW)
     assert [r.customer.id for r, _ in second.sent] == ["C01"]
     assert sum(1 for m in smtp.received if "bakkerijvandijk" in m.recipients[0]) == 1
+
+
+def test_history_is_rebuilt_from_the_notes_after_losing_the_store(demo_workspace: Path) -> None:
+    from click.testing import CliRunner
+
+    from plugin.cli import cli
+
+    config = demo_workspace / "kindly.toml"
+    runner = CliRunner()
+    at = ["--at", DEMO_NOW.isoformat()]
+    first = runner.invoke(cli, ["--config", str(config), "run", *at])
+    assert first.exit_code == 0, first.output
+    sent = len(list((demo_workspace.parent / "outbox").glob("*.eml")))
+    assert sent >= 10
+    store_file = next(demo_workspace.glob("*.sqlite3"))
+    store_file.unlink()  # the store is lost; the ledger keeps its notes
+    for extra in demo_workspace.glob("*.sqlite3-*"):
+        extra.unlink()
+    rebuilt = runner.invoke(cli, ["--config", str(config), "history", "--rebuild", *at])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert f"Restored {sent} reminders" in rebuilt.output
+    again = runner.invoke(cli, ["--config", str(config), "run", *at])
+    assert again.exit_code == 0 and "Sent nothing new" in again.output, again.output
+    assert len(list((demo_workspace.parent / "outbox").glob("*.eml"))) == sent
+    notes = (demo_workspace / "ledger" / "kindly-notes.jsonl").read_text().splitlines()
+    assert len(notes) == sent, "no note written twice"
+    twice = runner.invoke(cli, ["--config", str(config), "history", "--rebuild", *at])
+    assert "Restored 0 reminders" in twice.output

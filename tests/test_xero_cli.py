@@ -335,3 +335,35 @@ def test_several_organisations_at_once(fake: FakeXero, tmp_path: Path, env: dict
     assert chosen.exit_code == 0, chosen.output
     unknown = runner.invoke(cli, [*base, "--org", "Elsewhere", "plan"], env=env)
     assert unknown.exit_code == 1 and "no connected Xero organisation" in unknown.output
+
+
+def test_history_is_rebuilt_from_xero_history_notes(
+    fake: FakeXero, tmp_path: Path, env: dict[str, str]
+) -> None:
+    seed_small_ledger(fake)
+    config = write_config(tmp_path, fake)
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    refresh = fake.issue_tokens()["refresh_token"]
+    assert (
+        runner.invoke(
+            cli, [*base, "connect", "xero", "--refresh-token", refresh], env=env
+        ).exit_code
+        == 0
+    )
+    assert runner.invoke(cli, [*base, "run", "--at", AT], env=env).exit_code == 0
+    sent = len(list((tmp_path / "outbox").glob("*.eml")))
+    for path in tmp_path.glob("state.sqlite3*"):
+        path.unlink()  # the store is gone, tokens and all: connect again, then rebuild
+    refresh = fake.issue_tokens()["refresh_token"]
+    assert (
+        runner.invoke(
+            cli, [*base, "connect", "xero", "--refresh-token", refresh], env=env
+        ).exit_code
+        == 0
+    )
+    rebuilt = runner.invoke(cli, [*base, "history", "--rebuild", "--at", AT], env=env)
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert f"Restored {sent} reminders" in rebuilt.output
+    again = runner.invoke(cli, [*base, "run", "--at", AT], env=env)
+    assert "Sent nothing new" in again.output, again.output
