@@ -76,6 +76,10 @@ def note_text(record: ReminderRecord, settings: Settings, fallback: str | None =
     )
 
 
+class _AlreadySent(Exception):
+    """Raised inside a channel's hand-over when the log says the reminder went already."""
+
+
 def client_overrides(store: Store) -> dict[str, Overrides]:
     from plugin.settings import overrides_from_data
 
@@ -198,12 +202,17 @@ class Kindly:
         wanted = sorted({invoice.id for r in plan.reminders for invoice in r.invoices})
         fresh = LedgerSnapshot(invoices=self.source.read_invoices(wanted) if wanted else ())
         plan, result.dropped = recheck(plan, fresh)
+        self._logged = {r.key: r for r in self.store.reminders(self.source_id)}
+        self._unlogged_sent: list[tuple[str, datetime, str | None, str]] = []
         try:
             for reminder in plan.reminders:
                 self._send_with_fallback(reminder, now, result)
                 if progress is not None:
                     progress(reminder)
         finally:
+            # Outcomes are logged with the next hand-over, in one commit; the last ones here.
+            self.store.mark_sent_many(self._unlogged_sent)
+            self._unlogged_sent = []
             for channel in self.channels.values():
                 channel.close()
         self._write_pending_notes(now, result)
@@ -221,8 +230,14 @@ class Kindly:
             current = current.on_channel(current.fallbacks[0])
 
     def _send_one(self, reminder: PlannedReminder, now: datetime, result: SendResult) -> str:
-        """Deliver one reminder once; returns its status ("sent", "permanent", ...)."""
-        existing = self.store.reminder(reminder.key)
+        """Deliver one reminder once; returns its status ("sent", "permanent", ...).
+
+        One commit per message: the hand-over, logged just before the content leaves
+        (with the previous message's outcome). Before it nothing is logged, so a crash
+        there simply sends the reminder on the next run; after it, the recovery asks the
+        channel whether the other side has it.
+        """
+        existing = self._logged.get(reminder.key)
         recipient = ", ".join(reminder.recipients)
         if existing is not None:
             if existing.status == "sent":
@@ -237,55 +252,57 @@ class Kindly:
                 reminder = self._with_online_links(reminder)
             composed = channel.compose(reminder, now)
         except (ValueError, LookupError, OSError, TemplateError) as exc:
-            # Logged as failed with its reason; the next run tries again.
+            # Reported; the next run tries again.
             result.failed.append((reminder, f"could not compose the message: {exc}"))
             return "temporary"
         locale = babel_locale_name(reminder.language, reminder.customer.country)
-        started = self.store.record_intent(
-            ReminderRecord(
-                key=reminder.key,
-                source=reminder.source,
-                customer_id=reminder.customer.id,
-                invoice_ids=tuple(invoice.id for invoice in reminder.invoices),
-                invoice_numbers=tuple(invoice.number for invoice in reminder.invoices),
-                stage=reminder.stage,
-                channel=reminder.channel,
-                recipient=recipient,
-                amount=format_money(reminder.amount_due, locale),
-                currency=reminder.currency,
-                status="sending",
-                planned_at=now,
-                invoice_stages=reminder.invoice_stages,
-                charges=composed.charges,
-                detail=channel.via,
-            )
+        record = ReminderRecord(
+            key=reminder.key,
+            source=reminder.source,
+            customer_id=reminder.customer.id,
+            invoice_ids=tuple(invoice.id for invoice in reminder.invoices),
+            invoice_numbers=tuple(invoice.number for invoice in reminder.invoices),
+            stage=reminder.stage,
+            channel=reminder.channel,
+            recipient=recipient,
+            amount=format_money(reminder.amount_due, locale),
+            currency=reminder.currency,
+            status="sending",
+            planned_at=now,
+            invoice_stages=reminder.invoice_stages,
+            charges=composed.charges,
+            detail=channel.via,
         )
-        if not started:
-            return "sent"
         crash_point("intent")
+        refused = False
 
         def hand_over() -> None:
-            self.store.mark_handing_over(reminder.key)
+            nonlocal refused
+            sent, self._unlogged_sent = self._unlogged_sent, []
+            if not self.store.hand_over(record, sent, logged_before=existing is not None):
+                refused = True
+                raise _AlreadySent
 
         try:
             outcome = channel.deliver(reminder, composed, hand_over)
-        except KindlyError:
-            # The whole batch cannot go on (a refused login): this one is tried next run.
-            self.store.forget_intent(reminder.key)
-            raise
+        except _AlreadySent:
+            return "sent"
         crash_point("delivered")
+        if refused:
+            return "sent"
         if outcome.status in ("sent", "unconfirmed"):
             detail = (
                 outcome.detail if outcome.status == "sent" else f"unconfirmed: {outcome.detail}"
             )
-            self.store.mark_sent(reminder.key, now, outcome.message_id, detail=detail)
+            self._unlogged_sent.append((reminder.key, now, outcome.message_id, detail))
             result.sent.append((reminder, outcome.detail))
-        elif outcome.status == "permanent":
-            self.store.mark_failed(reminder.key, outcome.detail)
-            result.failed.append((reminder, outcome.detail))
         else:
-            self.store.mark_deferred(reminder.key, outcome.detail)
-            result.deferred.append((reminder, outcome.detail))
+            status = "failed" if outcome.status == "permanent" else "deferred"
+            sent, self._unlogged_sent = self._unlogged_sent, []
+            self.store.record_outcome(record, status, outcome.detail, sent)
+            (result.failed if status == "failed" else result.deferred).append(
+                (reminder, outcome.detail)
+            )
         crash_point("marked")
         return outcome.status
 

@@ -206,6 +206,12 @@ class SmtpMailer:
                 return SmtpOutcome("temporary", f"the connection dropped: {exc}")
             except smtplib.SMTPResponseException as exc:
                 return _refusal("the server answered", [(exc.smtp_code, exc.smtp_error)])
+            except BaseException:
+                # Raised by before_handover (or an interrupt) in the middle of DATA: this
+                # connection is in no state for another message.
+                self._connection = None
+                connection.close()
+                raise
             finally:
                 connection.before_handover = None
             detail = "accepted by the SMTP server"

@@ -159,6 +159,18 @@ class ReminderRecord:
         return "reminder_fee" in self.charges
 
 
+_MARK_SENT = (
+    reminders.update()
+    .where(reminders.c.key == sa.bindparam("k"))
+    .values(
+        status="sent",
+        sent_at=sa.bindparam("sent_at"),
+        message_id=sa.bindparam("message_id"),
+        detail=sa.bindparam("detail"),
+    )
+)
+
+
 def _reminder_from_row(row: sa.RowMapping) -> ReminderRecord:
     planned_at = _moment(row["planned_at"])
     assert planned_at is not None
@@ -345,13 +357,9 @@ class Store:
 
     # -- reminder log --------------------------------------------------------------------
 
-    def record_intent(self, record: ReminderRecord) -> bool:
-        """Log that a reminder is about to go out.
-
-        False if its key is logged already, unless an earlier try was deferred or failed:
-        then the entry is taken up again (a new address, or a gateway back up).
-        """
-        row = {
+    @staticmethod
+    def _row(record: ReminderRecord) -> dict[str, Any]:
+        return {
             "key": record.key,
             "source": record.source,
             "customer_id": record.customer_id,
@@ -370,6 +378,14 @@ class Store:
             if record.charges
             else None,
         }
+
+    def record_intent(self, record: ReminderRecord) -> bool:
+        """Log that a reminder is about to go out.
+
+        False if its key is logged already, unless an earlier try was deferred or failed:
+        then the entry is taken up again (a new address, or a gateway back up).
+        """
+        row = self._row(record)
         with self._begin() as connection:
             exists = connection.execute(
                 sa.select(reminders.c.key).where(reminders.c.key == record.key)
@@ -391,6 +407,89 @@ class Store:
                 return bool(retried.rowcount)
             connection.execute(reminders.insert().values(**row))
         return True
+
+    def hand_over(
+        self,
+        record: ReminderRecord,
+        sent: Iterable[tuple[str, datetime, str | None, str]] = (),
+        *,
+        logged_before: bool = True,
+    ) -> bool:
+        """Log, in one transaction, that ``record`` is leaving now (and earlier ones went).
+
+        This is the one write the send loop makes before a message leaves: from here on,
+        after a crash, the other side may have it. ``sent`` are outcomes not yet logged,
+        saved in the same commit. False if the reminder was logged as sent already (or
+        another process is sending it): then it must not go. ``logged_before=False`` says
+        the caller knows of no entry for it, which saves a query on the common path.
+        """
+        row = self._row(record) | {"status": "handing_over"}
+        try:
+            with self._begin() as connection:
+                self._apply_sent(connection, sent)
+                if not logged_before:
+                    # Values as parameters of a cached statement: building the statement
+                    # anew costs more than the commit.
+                    connection.execute(reminders.insert(), row)
+                    return True
+                current = connection.execute(
+                    sa.select(reminders.c.status).where(reminders.c.key == record.key)
+                ).scalar_one_or_none()
+                if current is None:
+                    connection.execute(reminders.insert().values(**row))
+                    return True
+                if current not in ("deferred", "failed"):
+                    return False
+                connection.execute(
+                    reminders.update()
+                    .where(reminders.c.key == record.key)
+                    .values(
+                        **{k: v for k, v in row.items() if k != "key"},
+                        sent_at=None,
+                        note_written_at=None,
+                    )
+                )
+                return True
+        except sa.exc.IntegrityError:
+            # Another process logged it since the caller looked: it is that one's to send.
+            # The outcomes rolled back with this transaction are logged on their own.
+            self.mark_sent_many(sent)
+            return False
+
+    def record_outcome(
+        self,
+        record: ReminderRecord,
+        status: str,
+        detail: str,
+        sent: Iterable[tuple[str, datetime, str | None, str]] = (),
+    ) -> None:
+        """Log a reminder that did not go ("failed" or "deferred"), whether or not it was
+        handed over, with any outcomes not yet logged."""
+        row = self._row(record) | {"status": status, "detail": detail}
+        with self._begin() as connection:
+            self._apply_sent(connection, sent)
+            updated = connection.execute(
+                reminders.update()
+                .where(reminders.c.key == record.key)
+                .values(**{k: v for k, v in row.items() if k != "key"})
+            )
+            if updated.rowcount == 0:
+                connection.execute(reminders.insert().values(**row))
+
+    def mark_sent_many(self, sent: Iterable[tuple[str, datetime, str | None, str]]) -> None:
+        with self._begin() as connection:
+            self._apply_sent(connection, sent)
+
+    @staticmethod
+    def _apply_sent(
+        connection: Connection, sent: Iterable[tuple[str, datetime, str | None, str]]
+    ) -> None:
+        rows = [
+            {"k": key, "sent_at": _iso(at), "message_id": message_id, "detail": detail}
+            for key, at, message_id, detail in sent
+        ]
+        if rows:
+            connection.execute(_MARK_SENT, rows)
 
     def mark_sent(self, key: str, at: datetime, message_id: str | None, detail: str) -> None:
         self._update(key, status="sent", sent_at=_iso(at), message_id=message_id, detail=detail)
