@@ -1070,6 +1070,21 @@ def plan_as_json(result: Plan) -> dict[str, Any]:
             for reminder in result.reminders
         ],
         "skips": [to_jsonable(skip) for skip in result.skips],
+        "appointments": [
+            {
+                "key": planned.key,
+                "appointment_id": planned.appointment.id,
+                "title": planned.appointment.title,
+                "start": planned.appointment.start.isoformat(),
+                "recipient": planned.recipient,
+                "channel": planned.channel,
+                "rule": planned.rule.label,
+                "language": planned.customer.language,
+                "why": [{"code": r.code, "text": r.text} for r in planned.why],
+            }
+            for planned in result.appointments
+        ],
+        "appointment_skips": [to_jsonable(skip) for skip in result.appointment_skips],
         "behaviour": {
             client_id: {
                 **to_jsonable(behaviour),
@@ -1133,6 +1148,7 @@ def _print_sync(console: Console, kindly: Kindly, snapshot: Any) -> None:
 
 def _print_plan(console: Console, result: Plan, *, explain: bool) -> None:
     from collections import Counter
+    from zoneinfo import ZoneInfo
 
     from rich.table import Table
 
@@ -1157,6 +1173,21 @@ def _print_plan(console: Console, result: Plan, *, explain: bool) -> None:
         console.print(table)
     else:
         console.print("No reminders are due.")
+    if result.appointments:
+        upcoming = Table(title="Appointment reminders due")
+        for column in ("Event", "Starts", "To", "Channel", "Rule", "Language"):
+            upcoming.add_column(column)
+        for planned in result.appointments:
+            zone = planned.customer.timezone
+            upcoming.add_row(
+                planned.appointment.title,
+                f"{planned.appointment.start.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {zone}",
+                planned.recipient,
+                planned.channel,
+                planned.rule.label,
+                planned.customer.language,
+            )
+        console.print(upcoming)
     counts = Counter(skip.code for skip in result.skips)
     if counts:
         summary = ", ".join(

@@ -266,6 +266,9 @@ class Appointment:
     online_url: str | None = None
     status: AppointmentStatus = AppointmentStatus.CONFIRMED
     all_day: bool = False
+    #: The calendar it comes from: policies can differ per calendar.
+    calendar: str | None = None
+    description: str | None = None
 
     def __post_init__(self) -> None:
         _require_text(self.id, "id")

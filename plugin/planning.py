@@ -39,6 +39,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from plugin.behaviour import PaymentBehaviour, classify, payment_behaviour
@@ -62,6 +63,9 @@ from plugin.model import (
 from plugin.money import Money
 from plugin.policy import Anchor, Behaviour, Overrides, Policy, Resolved, Stage, resolve
 from plugin.settings import Settings
+
+if TYPE_CHECKING:
+    from plugin.appointments import AppointmentSkip, PlannedAppointment
 
 __all__ = [
     "DECISIONS",
@@ -214,6 +218,9 @@ class Plan:
     reminders: tuple[PlannedReminder, ...]
     skips: tuple[Skip, ...]
     behaviour: Mapping[str, PaymentBehaviour] = field(default_factory=dict)
+    #: Appointment reminders due (plugin.appointments), planned beside the invoices.
+    appointments: tuple[PlannedAppointment, ...] = ()
+    appointment_skips: tuple[AppointmentSkip, ...] = ()
 
     def for_client(self, client_id: str) -> Plan:
         return Plan(
@@ -221,6 +228,7 @@ class Plan:
             tuple(r for r in self.reminders if r.customer.id == client_id),
             tuple(s for s in self.skips if s.customer_id == client_id),
             {k: v for k, v in self.behaviour.items() if k == client_id},
+            tuple(a for a in self.appointments if a.appointment.customer_id == client_id),
         )
 
 

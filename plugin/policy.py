@@ -23,9 +23,10 @@ client's tags in the ledger), then the company default (``[policy]``).
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import date
+from datetime import date, time, timedelta
 
 from plugin.businessdays import SendWindow
 from plugin.model import CustomerKind
@@ -253,3 +254,44 @@ def resolve(
             values[name] = value
             sources[name] = "ledger" if name in ("language", "kind") else "default"
     return Resolved(**values, sources=sources)  # type: ignore[arg-type]
+
+
+# -- appointments ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentRule:
+    before: timedelta
+    channel: str  # "email" or "sms"
+
+    @property
+    def label(self) -> str:
+        hours = self.before.total_seconds() / 3600
+        amount = f"{hours:g}h" if hours < 48 or hours % 24 else f"{hours / 24:g}d"
+        return f"{amount} {self.channel}"
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentPolicy:
+    rules: tuple[AppointmentRule, ...] = (
+        AppointmentRule(timedelta(hours=24), "email"),
+        AppointmentRule(timedelta(hours=2), "sms"),
+    )
+    #: No messages between these times on the attendee's clock (start after end: overnight).
+    quiet_start: time | None = time(21, 0)
+    quiet_end: time | None = time(8, 0)
+
+
+DEFAULT_APPOINTMENT_POLICY = AppointmentPolicy()
+
+_RULE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d)\s+(email|sms)\s*$")
+
+
+def parse_rule(text: str) -> AppointmentRule:
+    """ "24h email", "90m sms", "2d email" -> a rule; ValueError for anything else."""
+    match = _RULE.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a rule like '24h email' or '2h sms'")
+    amount, unit, channel = float(match.group(1)), match.group(2), match.group(3)
+    minutes = {"m": 1, "min": 1, "h": 60, "d": 1440}[unit] * amount
+    return AppointmentRule(timedelta(minutes=minutes), channel)

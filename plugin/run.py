@@ -22,14 +22,17 @@ from datetime import datetime
 from jinja2 import TemplateError
 
 from integrations.base import BookkeepingConnector
-from plugin.channels import Channel, channels_for
+from plugin.appointments import PlannedAppointment
+from plugin.calendar_files import event_ics
+from plugin.channels import Channel, Composed, channels_for
 from plugin.crash import crash_point
+from plugin.delivery import build_email
 from plugin.errors import KindlyError
 from plugin.locales import babel_locale_name
 from plugin.model import LedgerSnapshot, Note
 from plugin.planning import Plan, PlannedReminder, SentReminder, Skip, plan_reminders, recheck
 from plugin.policy import Overrides
-from plugin.render import format_money, render_note
+from plugin.render import Attachment, format_money, render_note
 from plugin.settings import Settings
 from plugin.store import ReminderRecord, Store
 
@@ -90,6 +93,9 @@ def client_overrides(store: Store) -> dict[str, Overrides]:
 
 
 CLIENT_SCOPE = "client:"
+#: The stage of an appointment reminder in the log: not an invoice's, and never noted
+#: in the accounting system.
+APPOINTMENT_STAGE = "appointment"
 
 
 def note_id(key: str, failed: bool = False) -> str:
@@ -173,18 +179,39 @@ class Kindly:
                 reminder_fee=record.reminder_fee,
             )
             for record in self.store.reminders(self.source_id, statuses=("sent",))
-            if record.sent_at is not None
+            if record.sent_at is not None and record.stage != APPOINTMENT_STAGE
         ]
 
     def plan(self, now: datetime) -> Plan:
-        return plan_reminders(
-            self.snapshot(),
+        from plugin.appointments import plan_appointments
+        from plugin.locales import default_language
+
+        snapshot = self.snapshot()
+        invoices = plan_reminders(
+            snapshot,
             self.settings,
             self.history(),
             now=now,
             source=self.source_id,
             channels_available=self.channels_available,
         )
+        company = self.settings.company
+        sent = {
+            r.key
+            for r in self.store.reminders(self.source_id, statuses=("sent",))
+            if r.stage == APPOINTMENT_STAGE
+        }
+        appointments, skips = plan_appointments(
+            snapshot,
+            now=now,
+            source=self.source_id,
+            sent_keys=sent,
+            channels_available=self.channels_available,
+            policies=self.settings.appointment_policies,
+            default_language=company.language or default_language(company.country),
+            default_country=company.country,
+        )
+        return replace(invoices, appointments=appointments, appointment_skips=skips)
 
     # -- send ----------------------------------------------------------------------------
 
@@ -209,6 +236,8 @@ class Kindly:
                 self._send_with_fallback(reminder, now, result)
                 if progress is not None:
                     progress(reminder)
+            for appointment in plan.appointments:
+                self._send_appointment(appointment, now, result)
         finally:
             # Outcomes are logged with the next hand-over, in one commit; the last ones here.
             self.store.mark_sent_many(self._unlogged_sent)
@@ -273,6 +302,88 @@ class Kindly:
             charges=composed.charges,
             detail=channel.via,
         )
+        return self._deliver(reminder, record, channel, composed, now, result)
+
+    def _send_appointment(
+        self, planned: PlannedAppointment, now: datetime, result: SendResult
+    ) -> None:
+        """An appointment reminder: e-mail with the event attached (.ics), or SMS (R1, R19)."""
+        from plugin.channels import Composed
+        from plugin.render import render_appointment, render_appointment_sms
+
+        if self._logged.get(planned.key) is not None and self._logged[planned.key].status in (
+            "sent",
+            "failed",
+        ):
+            return
+        customer = planned.customer
+        channel = self.channels[planned.channel]
+        reminder = PlannedReminder(
+            key=planned.key,
+            source=planned.source,
+            customer=customer,
+            invoices=(),
+            stage=APPOINTMENT_STAGE,
+            channel=planned.channel,
+            recipients=(planned.recipient,),
+            language=customer.language,
+            tone="friendly",
+            formality=planned.formality,
+        )
+        details = {
+            "name": customer.greeting_name,
+            "language": customer.language,
+            "country": customer.country,
+            "timezone": customer.timezone,
+            "settings": self.settings,
+            "formality": planned.formality,
+        }
+        try:
+            if planned.channel == "sms":
+                text = render_appointment_sms(
+                    planned.appointment,
+                    limit=self.settings.sms_limit,
+                    transliterate=self.settings.sms_transliterate,
+                    **details,  # type: ignore[arg-type]
+                ).text
+                composed = Composed(text, {})
+            else:
+                rendered = render_appointment(planned.appointment, **details)  # type: ignore[arg-type]
+                invite = Attachment(
+                    "invite.ics", event_ics(planned.appointment, now), "text/calendar"
+                )
+                rendered = replace(rendered, attachments=(invite,))
+                composed = Composed(build_email(reminder, rendered, self.settings, now), {})
+        except (ValueError, LookupError, OSError, TemplateError) as exc:
+            result.failed.append((reminder, f"could not compose the message: {exc}"))
+            return
+        record = ReminderRecord(
+            key=planned.key,
+            source=planned.source,
+            customer_id=customer.id,
+            invoice_ids=(planned.appointment.id,),
+            invoice_numbers=(planned.appointment.title,),
+            stage=APPOINTMENT_STAGE,
+            channel=planned.channel,
+            recipient=planned.recipient,
+            amount="",
+            currency="",
+            status="sending",
+            planned_at=now,
+            detail=channel.via,
+        )
+        self._deliver(reminder, record, channel, composed, now, result)
+
+    def _deliver(
+        self,
+        reminder: PlannedReminder,
+        record: ReminderRecord,
+        channel: Channel,
+        composed: Composed,
+        now: datetime,
+        result: SendResult,
+    ) -> str:
+        existing = self._logged.get(reminder.key)
         crash_point("intent")
         refused = False
 
@@ -374,7 +485,11 @@ class Kindly:
         return restored
 
     def _write_pending_notes(self, now: datetime, result: SendResult) -> None:
-        records = self.store.reminders(self.source_id, statuses=("sent", "failed"))
+        records = [
+            record
+            for record in self.store.reminders(self.source_id, statuses=("sent", "failed"))
+            if record.stage != APPOINTMENT_STAGE
+        ]
         pending = [record for record in records if record.note_written_at is None]
         if not pending:
             return

@@ -21,7 +21,17 @@ from plugin.businessdays import SendWindow
 from plugin.errors import ConfigError
 from plugin.model import CustomerKind
 from plugin.money import Money
-from plugin.policy import DEFAULT_POLICY, Anchor, BehaviourRules, Overrides, Policy, Stage
+from plugin.policy import (
+    DEFAULT_APPOINTMENT_POLICY,
+    DEFAULT_POLICY,
+    Anchor,
+    AppointmentPolicy,
+    BehaviourRules,
+    Overrides,
+    Policy,
+    Stage,
+    parse_rule,
+)
 from plugin.smtp import SmtpSettings
 
 __all__ = [
@@ -144,6 +154,8 @@ class Settings:
     xero: XeroSettings = XeroSettings()
     smtp: SmtpSettings | None = None
     sms_gateway: SmsGatewaySettings | None = None
+    #: Appointment reminder policies by calendar name; "" is the default.
+    appointment_policies: Mapping[str, AppointmentPolicy] = field(default_factory=dict)
 
     def client(self, client_id: str) -> Overrides:
         return self.clients.get(client_id, Overrides())
@@ -303,7 +315,41 @@ def parse_settings(data: Mapping[str, Any], *, source: Path | None = None) -> Se
         xero=_xero(data.get("xero", {})),
         smtp=_smtp(data.get("smtp")),
         sms_gateway=_sms_gateway(data.get("sms", {})),
+        appointment_policies=_appointment_policies(data.get("appointments", {}), where),
     )
+
+
+def _appointment_policies(data: Mapping[str, Any], where: str) -> dict[str, AppointmentPolicy]:
+    def policy(section: Mapping[str, Any], path: str, base: AppointmentPolicy) -> AppointmentPolicy:
+        rules = base.rules
+        if "reminders" in section:
+            try:
+                rules = tuple(parse_rule(text) for text in section["reminders"])
+            except ValueError as exc:
+                raise ConfigError(f"{where}: field '{path}.reminders': {exc}") from None
+        quiet_start, quiet_end = base.quiet_start, base.quiet_end
+        if "quiet_hours" in section:
+            text = section["quiet_hours"]
+            if text == "none":
+                quiet_start = quiet_end = None
+            else:
+                first, _, last = text.partition("-")
+                try:
+                    quiet_start, quiet_end = (
+                        dt.time.fromisoformat(first),
+                        dt.time.fromisoformat(last),
+                    )
+                except ValueError:
+                    raise ConfigError(
+                        f"{where}: field '{path}.quiet_hours': {text!r} is not like '21:00-08:00'"
+                    ) from None
+        return AppointmentPolicy(rules, quiet_start, quiet_end)
+
+    default = policy(data, "appointments", DEFAULT_APPOINTMENT_POLICY)
+    found = {"": default}
+    for name, section in data.get("calendars", {}).items():
+        found[name] = policy(section, f"appointments.calendars.{name}", default)
+    return found
 
 
 def _smtp(data: Mapping[str, Any] | None) -> SmtpSettings | None:

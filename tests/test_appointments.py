@@ -1,0 +1,140 @@
+"""The appointment planner, rule by rule (pure: every case is a clock and a ledger)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from plugin.appointments import AppointmentPolicy, parse_rule, plan_appointments
+from plugin.model import Appointment, AppointmentStatus, Attendee, Customer, LedgerSnapshot
+
+OSLO = ZoneInfo("Europe/Oslo")
+START = datetime(2026, 12, 3, 14, 0, tzinfo=OSLO)
+KARI = Attendee(name="Kari Nordmann", email="kari@example.test", phone="+47 412 34 567")
+CLIENT = Customer(
+    id="C06",
+    name="Fjord Bygg AS",
+    contact_name="Kari Nordmann",
+    emails=("kari@example.test",),
+    phones=("+47 412 34 567",),
+    language="nb",
+    country="NO",
+    timezone="Europe/Oslo",
+)
+
+
+def snapshot(*appointments: Appointment) -> LedgerSnapshot:
+    return LedgerSnapshot(customers=(CLIENT,), appointments=appointments)
+
+
+def meeting(**changes: object) -> Appointment:
+    base = Appointment(
+        id="APT-1",
+        title="Workshop",
+        start=START,
+        end=START + timedelta(hours=2),
+        attendees=(KARI,),
+        customer_id="C06",
+        location="Storgata 21, Oslo",
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def plan(at: datetime, *appointments: Appointment, sent: tuple[str, ...] = (), **kw: object):
+    return plan_appointments(
+        snapshot(*(appointments or (meeting(),))),
+        now=at,
+        source="ledger",
+        sent_keys=sent,
+        channels_available=kw.pop("channels", ("email", "sms", "task")),  # type: ignore[arg-type]
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_a_day_before_by_email_two_hours_before_by_sms() -> None:
+    planned, skips = plan(START - timedelta(hours=30))
+    assert planned == () and [s.code for s in skips] == ["not_due_yet"]
+    assert skips[0].next_date == START - timedelta(hours=24)
+
+    (email,) = plan(START - timedelta(hours=23))[0]
+    assert (email.channel, email.recipient, email.rule.label) == (
+        "email",
+        "kari@example.test",
+        "24h email",
+    )
+    assert email.customer.language == "nb" and email.customer.timezone == "Europe/Oslo"
+
+    (sms,) = plan(START - timedelta(minutes=90))[0]
+    assert (sms.channel, sms.recipient) == ("sms", "+47 412 34 567")
+    assert sms.key != email.key
+
+
+def test_a_reminder_that_could_only_go_late_is_left_to_the_next_rule() -> None:
+    # Planned only at 90 minutes before: the day-before e-mail is not sent late.
+    planned, _ = plan(START - timedelta(minutes=90))
+    assert [p.rule.label for p in planned] == ["2h sms"]
+
+
+def test_what_was_sent_is_not_sent_again() -> None:
+    (email,) = plan(START - timedelta(hours=23))[0]
+    assert plan(START - timedelta(hours=22), sent=(email.key,))[0] == ()
+
+
+def test_nothing_for_cancelled_or_past_events() -> None:
+    cancelled = meeting(status=AppointmentStatus.CANCELLED)
+    planned, skips = plan(START - timedelta(hours=23), cancelled)
+    assert planned == () and [s.code for s in skips] == ["cancelled"]
+    assert plan(START + timedelta(minutes=1))[0] == ()
+
+
+def test_a_moved_event_gets_a_fresh_reminder_and_the_old_one_is_dead() -> None:
+    (first,) = plan(START - timedelta(hours=23))[0]
+    moved = meeting(start=START + timedelta(days=1), end=START + timedelta(days=1, hours=2))
+    (fresh,) = plan(START + timedelta(hours=1), moved, sent=(first.key,))[0]
+    assert fresh.key != first.key and fresh.appointment.start == moved.start
+    # Planned at the old time again, the old key cannot come back: the event is elsewhere.
+    assert all(p.key != first.key for p in plan(START - timedelta(hours=23), moved)[0])
+
+
+def test_quiet_hours_on_the_attendees_clock() -> None:
+    late = datetime(2026, 12, 2, 22, 30, tzinfo=OSLO)  # 15.5 h before: the e-mail is due
+    planned, skips = plan(late)
+    assert planned == ()
+    (quiet,) = [s for s in skips if s.code == "quiet_hours"]
+    assert quiet.next_date == datetime(2026, 12, 3, 8, 0, tzinfo=OSLO)
+    relaxed = {"": AppointmentPolicy(quiet_start=None, quiet_end=None)}
+    assert len(plan(late, policies=relaxed)[0]) == 1
+
+
+def test_without_a_phone_the_sms_rule_uses_email() -> None:
+    no_phone = meeting(attendees=(replace(KARI, phone=None),))
+    (planned,) = plan(START - timedelta(minutes=90), no_phone)[0]
+    assert planned.channel == "email"
+    (only_email,) = plan(START - timedelta(minutes=90), channels=("email", "task"))[0]
+    assert only_email.channel == "email"
+
+
+def test_policies_per_calendar() -> None:
+    work = meeting(calendar="Work")
+    policies = {"Work": AppointmentPolicy(rules=(parse_rule("48h email"),), quiet_end=time(7))}
+    (planned,) = plan(START - timedelta(hours=47), work, policies=policies)[0]
+    assert planned.rule.label == "2d email"
+
+
+@pytest.mark.parametrize("text", ["24 email", "2h fax", "h sms", ""])
+def test_rules_that_make_no_sense_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a rule"):
+        parse_rule(text)
+
+
+def test_an_attendee_who_is_not_the_client_gets_the_defaults() -> None:
+    guest = Attendee(name="Ola", email="ola@elsewhere.test")
+    two = meeting(attendees=(KARI, guest))
+    planned = plan(START - timedelta(hours=23), two, default_language="en", default_country="GB")[0]
+    by_address = {p.recipient: p.customer for p in planned}
+    assert by_address["kari@example.test"].language == "nb"
+    assert by_address["ola@elsewhere.test"].language == "en"
+    assert by_address["ola@elsewhere.test"].timezone == "Europe/Oslo", "the event's own zone"
