@@ -219,7 +219,7 @@ class HttpClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         json: Any = None,
-        data: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | bytes | None = None,
         auth: tuple[str, str] | None = None,
         ok: Iterable[int] = (200, 201, 202, 204),
         not_modified_ok: bool = False,
@@ -266,7 +266,7 @@ class HttpClient:
         params: Mapping[str, Any] | None,
         headers: Mapping[str, str] | None,
         json: Any,
-        data: Mapping[str, str] | None,
+        data: Mapping[str, str] | bytes | None,
         auth: tuple[str, str] | None,
     ) -> Response:
         if self.budget is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from plugin.model import Appointment, AppointmentStatus
 
@@ -26,8 +26,10 @@ def event_ics(appointment: Appointment, now: datetime) -> bytes:
         event.add("dtstart", appointment.start.date())
         event.add("dtend", appointment.end.date())
     else:
-        event.add("dtstart", appointment.start)
-        event.add("dtend", appointment.end)
+        # In UTC: the zone's name may not have survived the store (an offset did), and
+        # every calendar app shows UTC times on its own clock.
+        event.add("dtstart", appointment.start.astimezone(UTC))
+        event.add("dtend", appointment.end.astimezone(UTC))
     event.add("summary", appointment.title)
     if appointment.location:
         event.add("location", appointment.location)

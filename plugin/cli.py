@@ -49,6 +49,7 @@ class AppContext:
 def open_workspaces(config: Path, organisation: str | None = None) -> list[Kindly]:
     """Settings, store and connectors for the kindly.toml at ``config``: one per source."""
     from plugin.connections import open_sources
+    from plugin.locales import default_timezone
     from plugin.run import Kindly
     from plugin.settings import load_settings
     from plugin.store import Store
@@ -59,8 +60,23 @@ def open_workspaces(config: Path, organisation: str | None = None) -> list[Kindl
 
         check_overrides(settings)
     store = Store.open(os.environ.get("KINDLY_STORE_URL") or settings.store_url)
+    calendar = None
+    if settings.calendar is not None:
+        from integrations.caldav import PASSWORD_VARIABLE, CalDAVCalendar, CalDAVSettings
+
+        calendar = CalDAVCalendar(
+            CalDAVSettings(
+                url=settings.calendar.url,
+                username=settings.calendar.username,
+                password=os.environ.get(PASSWORD_VARIABLE),
+                calendars=settings.calendar.calendars,
+                horizon_days=settings.calendar.horizon_days,
+                timezone=default_timezone(settings.company.country) or "UTC",
+            )
+        )
     return [
-        Kindly(settings, store, source) for source in open_sources(settings, store, organisation)
+        Kindly(settings, store, source, calendar)
+        for source in open_sources(settings, store, organisation)
     ]
 
 

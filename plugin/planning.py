@@ -842,4 +842,4 @@ def recheck(plan: Plan, fresh: LedgerSnapshot) -> tuple[Plan, tuple[Skip, ...]]:
             )
         else:
             kept.append(reminder)
-    return Plan(plan.at, tuple(kept), plan.skips + tuple(dropped), plan.behaviour), tuple(dropped)
+    return replace(plan, reminders=tuple(kept), skips=plan.skips + tuple(dropped)), tuple(dropped)

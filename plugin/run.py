@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Protocol
 
 from jinja2 import TemplateError
 
@@ -29,7 +30,7 @@ from plugin.crash import crash_point
 from plugin.delivery import build_email
 from plugin.errors import KindlyError
 from plugin.locales import babel_locale_name
-from plugin.model import LedgerSnapshot, Note
+from plugin.model import Appointment, LedgerSnapshot, Note
 from plugin.planning import Plan, PlannedReminder, SentReminder, Skip, plan_reminders, recheck
 from plugin.policy import Overrides
 from plugin.render import Attachment, format_money, render_note
@@ -49,6 +50,12 @@ def available_channels(settings: Settings) -> tuple[str, ...]:
 
 #: What the core needs from a bookkeeping connector.
 LedgerSource = BookkeepingConnector
+
+
+class CalendarSource(Protocol):
+    """What the core needs from a calendar connector (integrations.caldav)."""
+
+    def appointments(self, now: datetime) -> tuple[Appointment, ...]: ...
 
 
 @dataclass
@@ -106,7 +113,14 @@ def note_id(key: str, failed: bool = False) -> str:
 class Kindly:
     """One workspace: its settings, its state store and its accounting system."""
 
-    def __init__(self, settings: Settings, store: Store, source: LedgerSource) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        source: LedgerSource,
+        calendar: CalendarSource | None = None,
+    ) -> None:
+        self.calendar = calendar
         # Settings made with `kindly clients set` live in the store and win over kindly.toml.
         settings = settings.with_client_overrides(client_overrides(store))
         # Groups the accounting system holds (say "Reminders: firm" in Xero) yield to groups
@@ -141,10 +155,37 @@ class Kindly:
         marks = self.store.bookmarks_of(self.source_id)
         previous = self.store.load_snapshot(self.source_id) if marks else None
         result = self.source.sync(previous, marks)
-        snapshot = result.snapshot
+        snapshot = self._with_calendar(result.snapshot, now)
         self._check_settings_against(snapshot)
         self.store.replace_snapshot(self.source_id, snapshot, now, result.bookmarks)
         return snapshot
+
+    def _with_calendar(self, snapshot: LedgerSnapshot, now: datetime) -> LedgerSnapshot:
+        """The snapshot with the calendar server's events added, linked to their clients."""
+        if self.calendar is None:
+            return snapshot
+        by_email = {
+            email.lower(): customer.id
+            for customer in snapshot.customers
+            for email in customer.emails
+        }
+        events = tuple(
+            appointment
+            if appointment.customer_id
+            else replace(
+                appointment,
+                customer_id=next(
+                    (
+                        by_email[a.email.lower()]
+                        for a in appointment.attendees
+                        if a.email and a.email.lower() in by_email
+                    ),
+                    None,
+                ),
+            )
+            for appointment in self.calendar.appointments(now)
+        )
+        return replace(snapshot, appointments=snapshot.appointments + events)
 
     def _check_settings_against(self, snapshot: LedgerSnapshot) -> None:
         unknown = sorted(set(self.settings.clients) - set(snapshot.customers_by_id))

@@ -96,6 +96,18 @@ class ChargeSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CalendarSettings:
+    """A calendar server to read appointments from; its password only in
+    KINDLY_CALDAV_PASSWORD."""
+
+    kind: str  # "caldav"
+    url: str
+    username: str | None = None
+    calendars: tuple[str, ...] = ()
+    horizon_days: int = 14
+
+
+@dataclass(frozen=True, slots=True)
 class SmsGatewaySettings:
     """Which SMS gateway sends, and as whom; its token only in KINDLY_SMS_TOKEN."""
 
@@ -154,6 +166,8 @@ class Settings:
     xero: XeroSettings = XeroSettings()
     smtp: SmtpSettings | None = None
     sms_gateway: SmsGatewaySettings | None = None
+    #: Where appointments come from besides the ledger (CalDAV), if anywhere.
+    calendar: CalendarSettings | None = None
     #: Appointment reminder policies by calendar name; "" is the default.
     appointment_policies: Mapping[str, AppointmentPolicy] = field(default_factory=dict)
 
@@ -316,6 +330,15 @@ def parse_settings(data: Mapping[str, Any], *, source: Path | None = None) -> Se
         smtp=_smtp(data.get("smtp")),
         sms_gateway=_sms_gateway(data.get("sms", {})),
         appointment_policies=_appointment_policies(data.get("appointments", {}), where),
+        calendar=CalendarSettings(
+            kind=data["calendar"].get("type", "caldav"),
+            url=data["calendar"]["url"],
+            username=data["calendar"].get("username"),
+            calendars=tuple(data["calendar"].get("calendars", ())),
+            horizon_days=data["calendar"].get("horizon_days", 14),
+        )
+        if data.get("calendar")
+        else None,
     )
 
 

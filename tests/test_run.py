@@ -21,6 +21,13 @@ class Crash(BaseException):
     """Stands in for the process dying: nothing catches it on the way out."""
 
 
+@pytest.fixture(autouse=True)
+def invoices_only(demo_workspace: Path) -> None:
+    """These tests count invoice reminders: the demo's appointments (due tomorrow) would
+    add appointment reminders of their own (tests/test_caldav.py covers those)."""
+    (demo_workspace / "ledger" / "appointments.json").write_text("[]", encoding="utf-8")
+
+
 def open_kindly(workspace: Path) -> Kindly:
     settings = load_settings(workspace / "kindly.toml")
     assert settings.ledger_path is not None

@@ -1,0 +1,269 @@
+"""The CalDAV connector against a real CalDAV server (Radicale) on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from integrations.caldav import CalDAVCalendar, CalDAVSettings
+from plugin.model import AppointmentStatus
+from tests.fakes.radicale_server import PASSWORD, USER, RadicaleServer, event, start_radicale
+
+AMS = ZoneInfo("Europe/Amsterdam")
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=AMS)
+
+
+@pytest.fixture
+def radicale(tmp_path: Path) -> Iterator[RadicaleServer]:
+    server = start_radicale(tmp_path)
+    yield server
+    server.stop()
+
+
+def connector(radicale: RadicaleServer, **changes: object) -> CalDAVCalendar:
+    settings = CalDAVSettings(
+        url=f"{radicale.root}/", username=USER, password=PASSWORD, timezone="Europe/Amsterdam"
+    )
+    for name, value in changes.items():
+        settings = CalDAVSettings(**{**settings.__dict__, name: value})
+    return CalDAVCalendar(settings)
+
+
+def test_discovery_finds_the_calendars(radicale: RadicaleServer) -> None:
+    radicale.make_calendar("work", "Work")
+    radicale.make_calendar("home", "Home")
+    names = sorted(c.name for c in connector(radicale).calendars())
+    assert names == ["Home", "Work"]
+    assert [c.name for c in connector(radicale, calendars=("Work",)).calendars()] == ["Work"]
+    # A calendar's own URL works too.
+    direct = connector(radicale, url=radicale.calendar_url("work"))
+    assert [c.name for c in direct.calendars()] == ["Work"]
+
+
+def test_events_become_appointments(radicale: RadicaleServer) -> None:
+    radicale.make_calendar("work", "Work")
+    radicale.put_event(
+        "work",
+        "kickoff",
+        event(
+            "kickoff@noordlicht",
+            "Kick-off website",
+            "20261124T100000",
+            "20261124T113000",
+            extra=(
+                "LOCATION:Prinsengracht 263\\, Amsterdam\r\n"
+                "ATTENDEE;CN=Marieke van Dijk;PARTSTAT=ACCEPTED:mailto:marieke@example.test\r\n"
+                "ATTENDEE;CN=Declined Person;PARTSTAT=DECLINED:mailto:no@example.test\r\n"
+                "DESCRIPTION:Agenda attached.\\nPhone: +31 6 1234 5678\r\n"
+            ),
+        ),
+    )
+    radicale.put_event(
+        "work",
+        "call",
+        event(
+            "call@noordlicht",
+            "Video call",
+            "20261125T150000",
+            "20261125T153000",
+            tzid="Europe/Oslo",
+            extra="DESCRIPTION:Join at https://meet.example/abc\r\nSTATUS:CANCELLED\r\n",
+        ),
+    )
+    radicale.put_event(
+        "work", "later", event("later@noordlicht", "Far away", "20270301T100000", "20270301T110000")
+    )
+    found = {a.id: a for a in connector(radicale).appointments(NOW)}
+    assert set(found) == {"kickoff@noordlicht", "call@noordlicht"}, "outside the window: skipped"
+    kickoff = found["kickoff@noordlicht"]
+    assert kickoff.start == datetime(2026, 11, 24, 10, 0, tzinfo=AMS)
+    assert kickoff.end - kickoff.start == timedelta(minutes=90)
+    assert kickoff.location == "Prinsengracht 263, Amsterdam"
+    assert kickoff.calendar == "Work"
+    (marieke,) = kickoff.attendees
+    assert (marieke.name, marieke.email, marieke.phone) == (
+        "Marieke van Dijk",
+        "marieke@example.test",
+        "+31 6 1234 5678",
+    )
+    call = found["call@noordlicht"]
+    assert call.status is AppointmentStatus.CANCELLED
+    assert call.online_url == "https://meet.example/abc"
+    assert call.start.utcoffset() == timedelta(hours=1) and str(call.start.tzinfo) == "Europe/Oslo"
+
+
+def test_recurring_events_are_expanded_with_exceptions(radicale: RadicaleServer) -> None:
+    radicale.make_calendar("work", "Work")
+    weekly = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Kindly tests//EN\r\n"
+        "BEGIN:VEVENT\r\nUID:weekly@noordlicht\r\nDTSTAMP:20261101T090000Z\r\n"
+        "DTSTART;TZID=Europe/Amsterdam:20261102T090000\r\n"
+        "DTEND;TZID=Europe/Amsterdam:20261102T093000\r\n"
+        "RRULE:FREQ=WEEKLY;COUNT=10\r\nSUMMARY:Weekly check-in\r\n"
+        "EXDATE;TZID=Europe/Amsterdam:20261130T090000\r\n"
+        "ATTENDEE;CN=Ada:mailto:ada@example.test\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:weekly@noordlicht\r\nDTSTAMP:20261101T090000Z\r\n"
+        "RECURRENCE-ID;TZID=Europe/Amsterdam:20261123T090000\r\n"
+        "DTSTART;TZID=Europe/Amsterdam:20261123T140000\r\n"
+        "DTEND;TZID=Europe/Amsterdam:20261123T143000\r\n"
+        "SUMMARY:Weekly check-in (moved)\r\nEND:VEVENT\r\n"
+        "END:VCALENDAR\r\n"
+    )
+    radicale.put_event("work", "weekly", weekly)
+    found = sorted(connector(radicale).appointments(NOW), key=lambda a: a.start)
+    starts = [a.start.astimezone(AMS).strftime("%m-%d %H:%M") for a in found]
+    # From a day ago to two weeks ahead: the 23rd moved to 14:00, the 30th skipped.
+    assert starts == ["11-23 14:00", "12-07 09:00"]
+    assert found[0].title == "Weekly check-in (moved)"
+    assert len({a.id for a in found}) == 2, "each instance its own id"
+
+
+def test_a_wrong_password_is_an_auth_error(tmp_path: Path) -> None:
+    import radicale
+    import radicale.config
+
+    from integrations.http import AuthError
+
+    htpasswd = tmp_path / "users"
+    htpasswd.write_text(f"{USER}:{PASSWORD}\n")
+    config = radicale.config.load()
+    config.update(
+        {
+            "storage": {"filesystem_folder": str(tmp_path / "c")},
+            "auth": {
+                "type": "htpasswd",
+                "htpasswd_filename": str(htpasswd),
+                "htpasswd_encryption": "plain",
+            },
+        },
+        "test",
+        privileged=True,
+    )
+    import threading
+    from wsgiref.simple_server import make_server
+
+    from tests.fakes.radicale_server import _Quiet
+
+    server = make_server("127.0.0.1", 0, radicale.Application(config), handler_class=_Quiet)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    try:
+        wrong = CalDAVCalendar(
+            CalDAVSettings(
+                url=f"http://127.0.0.1:{server.server_port}/", username=USER, password="nope-nope"
+            )
+        )
+        with pytest.raises(AuthError) as caught:
+            wrong.calendars()
+        assert "nope-nope" not in str(caught.value)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_appointment_reminders_end_to_end_from_radicale_to_smtp(
+    radicale: RadicaleServer, demo_workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+
+    from icalendar import Calendar
+
+    from plugin.cli import open_workspaces
+    from tests.fakes.smtp import start_smtp
+
+    smtp = start_smtp(tmp_path)
+    monkeypatch.setenv("KINDLY_CALDAV_PASSWORD", PASSWORD)
+    try:
+        config = demo_workspace / "kindly.toml"
+        text = config.read_text(encoding="utf-8").replace(
+            "[delivery]\n", '[delivery]\nemail_via = "smtp"\n', 1
+        )
+        text += (
+            f'\n[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nsecurity = "none"\n'
+            f'\n[calendar]\nurl = "{radicale.root}/"\nusername = "{USER}"\n'
+            '\n[appointments]\nreminders = ["24h email", "2h sms"]\nquiet_hours = "22:00-07:00"\n'
+        )
+        config.write_text(text, encoding="utf-8")
+        radicale.make_calendar("studio", "Studio")
+        marieke = "ATTENDEE;CN=Marieke van Dijk:mailto:administratie@bakkerijvandijk.example\r\n"
+        radicale.put_event(
+            "studio",
+            "review",
+            event(
+                "review@ns", "Ontwerpreview", "20261125T100000", "20261125T110000", extra=marieke
+            ),
+        )
+        radicale.put_event(
+            "studio",
+            "moved",
+            event("moved@ns", "Fotoshoot", "20261125T140000", "20261125T160000", extra=marieke),
+        )
+        radicale.put_event(
+            "studio",
+            "off",
+            event(
+                "off@ns",
+                "Afgezegd overleg",
+                "20261125T120000",
+                "20261125T130000",
+                extra=marieke + "STATUS:CANCELLED\r\n",
+            ),
+        )
+        at = datetime(2026, 11, 24, 15, 0, tzinfo=AMS)  # within 24 h of the review and shoot
+        (kindly,) = open_workspaces(config)
+        kindly.sync(at)
+        plan = kindly.plan(at)
+        studio = [p for p in plan.appointments if p.appointment.calendar == "Studio"]
+        assert sorted(p.appointment.title for p in studio) == [
+            "Fotoshoot",
+            "Ontwerpreview",
+        ]
+        (planned,) = [p for p in plan.appointments if p.appointment.title == "Ontwerpreview"]
+        assert planned.customer.id == "C01" and planned.customer.language == "nl"
+        assert [s.code for s in plan.appointment_skips if s.appointment_id == "off@ns"] == [
+            "cancelled"
+        ]
+        sent = kindly.send(plan, at)
+        assert not sent.failed and not sent.deferred, (sent.failed, sent.deferred)
+        invites = [
+            m
+            for m in smtp.received
+            if "Ontwerpreview" in m.message["Subject"] or "Fotoshoot" in m.message["Subject"]
+        ]
+        assert len(invites) == 2, [m.message["Subject"] for m in smtp.received]
+        review = next(m.message for m in invites if "Ontwerpreview" in m.message["Subject"])
+        body = review.get_body(preferencelist=("plain",))
+        assert body is not None and "Ontwerpreview" in body.get_content()
+        (ics,) = [a for a in review.iter_attachments() if a.get_content_type() == "text/calendar"]
+        parsed = Calendar.from_ical(ics.get_content())
+        (vevent,) = parsed.walk("VEVENT")
+        assert vevent.decoded("DTSTART") == datetime(2026, 11, 25, 10, 0, tzinfo=AMS)
+
+        # The shoot moves to the next day; the review stays. A later run sends only a fresh
+        # reminder for the shoot's new time, and nothing for the old one.
+        radicale.put_event(
+            "studio",
+            "moved",
+            event("moved@ns", "Fotoshoot", "20261126T140000", "20261126T160000", extra=marieke),
+        )
+        later = datetime(2026, 11, 25, 15, 0, tzinfo=AMS)
+        (kindly,) = open_workspaces(config)
+        kindly.sync(later)
+        second = kindly.plan(later)
+        assert [
+            p.appointment.start for p in second.appointments if p.appointment.calendar == "Studio"
+        ] == [datetime(2026, 11, 26, 14, 0, tzinfo=AMS)]
+        kindly.send(second, later)
+        shoots = [m for m in smtp.received if "Fotoshoot" in m.message["Subject"]]
+        assert len(shoots) == 2
+        assert not any("Afgezegd" in m.message["Subject"] for m in smtp.received)
+        # And nothing twice.
+        (kindly,) = open_workspaces(config)
+        kindly.sync(later)
+        assert [p for p in kindly.plan(later).appointments if p.appointment.calendar] == []
+    finally:
+        smtp.stop()
