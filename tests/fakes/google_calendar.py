@@ -1,0 +1,98 @@
+"""A fake Google Calendar API v3 on loopback: events.list with paging and sync tokens.
+
+Events are held as the API's JSON. Each change bumps a version; a list hands out
+``nextSyncToken`` on its last page, and a later list with that token returns only what
+changed since (cancelled events as ``{"id", "status": "cancelled"}``). Tokens in
+``expired`` get 410 Gone, as Google answers for an invalid sync token. ``page_size``
+overrides maxResults to exercise paging.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+
+@dataclass
+class FakeGoogleCalendar:
+    access_token: str = "google-access-token"
+    events: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    version: int = 0
+    expired: set[str] = field(default_factory=set)
+    page_size: int | None = None
+    calls: list[str] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+
+    def put(self, event: dict[str, Any]) -> None:
+        self.version += 1
+        self.events[event["id"]] = (self.version, event)
+
+    def cancel(self, event_id: str) -> None:
+        self.version += 1
+        self.events[event_id] = (self.version, {"id": event_id, "status": "cancelled"})
+
+    def start(self) -> str:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                status, payload = fake.handle(self.path, dict(self.headers))
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+        return self.url
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}/calendar/v3"
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def handle(self, path: str, headers: dict[str, str]) -> tuple[int, Any]:
+        parts = urlsplit(path)
+        self.calls.append(parts.path)
+        if headers.get("Authorization") != f"Bearer {self.access_token}":
+            return 401, {"error": {"code": 401, "message": "Invalid Credentials"}}
+        segments = [unquote(s) for s in parts.path.split("/")]
+        if segments[-1] != "events":
+            return 404, {"error": {"code": 404, "message": "Not Found"}}
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        token = query.get("syncToken")
+        if token is not None and ("timeMin" in query or "timeMax" in query):
+            return 400, {"error": {"code": 400, "message": "syncToken with timeMin"}}
+        if token in self.expired:
+            return 410, {"error": {"code": 410, "message": "Sync token is no longer valid"}}
+        since = int(token.removeprefix("st-")) if token else 0
+        items = [
+            event
+            for version, event in sorted(self.events.values(), key=lambda pair: pair[0])
+            if version > since and (token or event.get("status") != "cancelled")
+        ]
+        size = self.page_size or int(query.get("maxResults", 250))
+        offset = int(query.get("pageToken", 0))
+        page = items[offset : offset + size]
+        body: dict[str, Any] = {"kind": "calendar#events", "items": page}
+        if offset + size < len(items):
+            body["nextPageToken"] = str(offset + size)
+        else:
+            body["nextSyncToken"] = f"st-{self.version}"
+        return 200, body

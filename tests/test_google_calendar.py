@@ -1,0 +1,148 @@
+"""The Google Calendar connector against a fake Google on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from integrations.google_calendar import GoogleCalendar, GoogleCalendarSettings
+from integrations.oauth import Token, TokenVault
+from plugin.model import AppointmentStatus
+from plugin.store import Store
+from tests.fakes.google_calendar import FakeGoogleCalendar
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def google_event(event_id: str, start: str, end: str, **fields: object) -> dict[str, object]:
+    return {
+        "kind": "calendar#event",
+        "id": event_id,
+        "status": "confirmed",
+        "summary": f"Meeting {event_id}",
+        "start": {"dateTime": start, "timeZone": "Europe/Amsterdam"},
+        "end": {"dateTime": end, "timeZone": "Europe/Amsterdam"},
+        "attendees": [
+            {"email": "me@noordlicht.example", "self": True, "organizer": True},
+            {"email": "ada@client.example", "displayName": "Ada", "responseStatus": "accepted"},
+            {"email": "no@client.example", "responseStatus": "declined"},
+        ],
+        **fields,
+    }
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGoogleCalendar]:
+    server = FakeGoogleCalendar()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def calendar(fake: FakeGoogleCalendar, tmp_path: Path) -> Iterator[GoogleCalendar]:
+    store = Store.open(f"sqlite:///{tmp_path / 'state.sqlite3'}")
+    vault = TokenVault(store, "google", Fernet.generate_key(), clock=lambda: NOW)
+    vault.save(Token(fake.access_token, "google-refresh", NOW + timedelta(hours=1)))
+
+    def refresh(token: Token) -> Token:
+        raise AssertionError("no refresh expected")
+
+    yield GoogleCalendar(
+        GoogleCalendarSettings(api_url=fake.url, timezone="Europe/Amsterdam"),
+        vault,
+        refresh,
+        store,
+    )
+    store.close()
+
+
+def test_full_then_incremental_then_a_full_resync_on_410(
+    fake: FakeGoogleCalendar, calendar: GoogleCalendar
+) -> None:
+    fake.page_size = 2
+    for n in range(5):
+        fake.put(
+            google_event(
+                f"e{n}",
+                f"2026-11-2{4 + n % 3}T10:00:00+01:00",
+                f"2026-11-2{4 + n % 3}T11:00:00+01:00",
+            )
+        )
+    found = {a.id: a for a in calendar.appointments(NOW)}
+    assert set(found) == {f"e{n}" for n in range(5)}
+    assert len(fake.calls) == 3, "three pages"
+    e0 = found["e0"]
+    assert [a.email for a in e0.attendees] == ["ada@client.example"], "not me, not who declined"
+    assert e0.start == datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+    # Nothing changed: one call, the same events.
+    fake.calls.clear()
+    assert {a.id for a in calendar.appointments(NOW)} == set(found)
+    assert len(fake.calls) == 1
+
+    # A moved event, a cancelled one, a new one: only those come back, and are applied.
+    fake.put(google_event("e1", "2026-11-30T15:00:00+01:00", "2026-11-30T16:00:00+01:00"))
+    fake.cancel("e2")
+    fake.put(
+        google_event(
+            "e9",
+            "2026-11-25T08:00:00+01:00",
+            "2026-11-25T08:30:00+01:00",
+            hangoutLink="https://meet.google.com/abc-defg-hij",
+            status="tentative",
+        )
+    )
+    fake.calls.clear()
+    changed = {a.id: a for a in calendar.appointments(NOW)}
+    assert len(fake.calls) == 2, "three changes, two to a page"
+    assert set(changed) == {"e0", "e1", "e3", "e4", "e9"}
+    assert changed["e1"].start == datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
+    assert changed["e9"].online_url == "https://meet.google.com/abc-defg-hij"
+    assert changed["e9"].status is AppointmentStatus.TENTATIVE
+
+    # The token expires: Google answers 410, and the calendar is read in full again.
+    state = calendar.store.get_setting("calendar:google:primary", "state")
+    fake.expired.add(state["sync_token"])
+    fake.calls.clear()
+    again = {a.id for a in calendar.appointments(NOW)}
+    assert again == set(changed)
+    assert len(fake.calls) == 1 + 3, "the 410, then three pages"
+
+
+def test_all_day_events_and_past_ones(fake: FakeGoogleCalendar, calendar: GoogleCalendar) -> None:
+    fake.put(
+        {
+            "id": "day",
+            "status": "confirmed",
+            "summary": "Open day",
+            "start": {"date": "2026-11-26"},
+            "end": {"date": "2026-11-27"},
+        }
+    )
+    fake.put(google_event("old", "2026-11-01T10:00:00+01:00", "2026-11-01T11:00:00+01:00"))
+    found = {a.id: a for a in calendar.appointments(NOW)}
+    assert set(found) == {"day"}
+    assert found["day"].all_day and str(found["day"].start.tzinfo) == "Europe/Amsterdam"
+
+
+def test_a_refused_token_is_renewed(fake: FakeGoogleCalendar, tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    vault = TokenVault(store, "google", Fernet.generate_key(), clock=lambda: NOW)
+    vault.save(Token("revoked-token", "google-refresh", NOW + timedelta(hours=1)))
+    renewed: list[str] = []
+
+    def refresh(token: Token) -> Token:
+        renewed.append(token.refresh_token)
+        # Google keeps the same refresh token.
+        return Token(fake.access_token, token.refresh_token, NOW + timedelta(hours=1))
+
+    calendar = GoogleCalendar(GoogleCalendarSettings(api_url=fake.url), vault, refresh, store)
+    fake.put(google_event("e0", "2026-11-24T10:00:00+01:00", "2026-11-24T11:00:00+01:00"))
+    assert [a.id for a in calendar.appointments(NOW)] == ["e0"]
+    assert renewed == ["google-refresh"]
+    store.close()
