@@ -1,0 +1,128 @@
+"""The Outlook (Microsoft Graph) calendar connector against a fake Graph on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from integrations.oauth import Token, TokenVault
+from integrations.outlook_calendar import OutlookCalendar, OutlookCalendarSettings
+from plugin.model import AppointmentStatus
+from plugin.store import Store
+from tests.fakes.graph_calendar import FakeGraphCalendar
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def graph_event(event_id: str, start: str, end: str, **fields: object) -> dict[str, object]:
+    return {
+        "id": event_id,
+        "subject": f"Meeting {event_id}",
+        "type": "singleInstance",
+        "start": {"dateTime": start, "timeZone": "UTC"},
+        "end": {"dateTime": end, "timeZone": "UTC"},
+        "isAllDay": False,
+        "isCancelled": False,
+        "location": {"displayName": "Prinsengracht 263"},
+        "attendees": [
+            {
+                "type": "required",
+                "emailAddress": {"name": "Ada", "address": "ada@client.example"},
+                "status": {"response": "accepted"},
+            },
+            {
+                "type": "resource",
+                "emailAddress": {"name": "Room 1", "address": "room1@noordlicht.example"},
+                "status": {"response": "accepted"},
+            },
+        ],
+        **fields,
+    }
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeGraphCalendar]:
+    server = FakeGraphCalendar()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def outlook(fake: FakeGraphCalendar, tmp_path: Path) -> Iterator[OutlookCalendar]:
+    store = Store.open(f"sqlite:///{tmp_path / 'state.sqlite3'}")
+    vault = TokenVault(store, "outlook", Fernet.generate_key(), clock=lambda: NOW)
+    vault.save(Token(fake.access_token, "graph-refresh", NOW + timedelta(hours=1)))
+    yield OutlookCalendar(
+        OutlookCalendarSettings(api_url=fake.url), vault, lambda token: token, store
+    )
+    store.close()
+
+
+def test_delta_reads_everything_then_only_changes(
+    fake: FakeGraphCalendar, outlook: OutlookCalendar
+) -> None:
+    for n in range(5):
+        fake.put(
+            graph_event(
+                f"e{n}",
+                f"2026-11-2{4 + n % 3}T09:00:00.0000000",
+                f"2026-11-2{4 + n % 3}T10:00:00.0000000",
+            )
+        )
+    found = {a.id: a for a in outlook.appointments(NOW)}
+    assert set(found) == {f"e{n}" for n in range(5)}
+    assert fake.calls == 3, "two events a page: three pages"
+    e0 = found["e0"]
+    assert e0.start == datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    assert [a.email for a in e0.attendees] == ["ada@client.example"], "rooms are not reminded"
+
+    fake.calls = 0
+    assert {a.id for a in outlook.appointments(NOW)} == set(found)
+    assert fake.calls == 1, "nothing changed: one call"
+
+    fake.put(
+        graph_event(
+            "e1",
+            "2026-11-30T14:00:00.0000000",
+            "2026-11-30T15:00:00.0000000",
+            isOnlineMeeting=True,
+            onlineMeeting={"joinUrl": "https://teams.example/l/meetup-join/abc"},
+        )
+    )
+    fake.delete("e2")
+    fake.put(
+        graph_event(
+            "e3", "2026-11-25T09:00:00.0000000", "2026-11-25T10:00:00.0000000", isCancelled=True
+        )
+    )
+    fake.calls = 0
+    changed = {a.id: a for a in outlook.appointments(NOW)}
+    assert fake.calls == 1
+    assert set(changed) == {"e0", "e1", "e3", "e4"}
+    assert changed["e1"].online_url == "https://teams.example/l/meetup-join/abc"
+    assert changed["e3"].status is AppointmentStatus.CANCELLED
+
+    state = outlook.store.get_setting("calendar:outlook", "state")
+    fake.expired.add(state["delta_link"].rsplit("=", 1)[1])
+    fake.calls = 0
+    assert {a.id for a in outlook.appointments(NOW)} == set(changed)
+    assert fake.calls == 1 + 2, "410, then the window read again in two pages"
+
+
+def test_a_new_window_when_the_old_one_no_longer_reaches_the_horizon(
+    fake: FakeGraphCalendar, outlook: OutlookCalendar
+) -> None:
+    fake.put(graph_event("e0", "2026-11-24T09:00:00.0000000", "2026-11-24T10:00:00.0000000"))
+    outlook.appointments(NOW)
+    fake.calls = 0
+    outlook.appointments(NOW + timedelta(days=10))
+    assert fake.calls == 1, "the window (horizon + a week) still reaches"
+    fake.calls = 0
+    outlook.appointments(NOW + timedelta(days=9, hours=1) + timedelta(days=1))
+    outlook_state = outlook.store.get_setting("calendar:outlook", "state")
+    assert datetime.fromisoformat(outlook_state["window_end"]) > NOW + timedelta(days=24)
