@@ -72,7 +72,12 @@ class Token:
         )
 
     @classmethod
-    def from_response(cls, data: dict[str, Any], now: datetime) -> Token:
+    def from_response(
+        cls, data: dict[str, Any], now: datetime, keep_refresh: str | None = None
+    ) -> Token:
+        # Google answers a refresh without a new refresh token: the old one stays good.
+        if keep_refresh and not data.get("refresh_token"):
+            data = {**data, "refresh_token": keep_refresh}
         if not data.get("access_token") or not data.get("refresh_token"):
             raise AuthError(
                 "the platform gave no refresh token; was offline_access granted?",
@@ -201,6 +206,8 @@ class OAuthApp:
     scopes: tuple[str, ...]
     client_secret: str | None = None
     revoke_url: str | None = None
+    #: Further parameters the platform wants on the sign-in address.
+    extra_authorization: tuple[tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:
         return f"OAuthApp({self.platform!r}, client_id={self.client_id!r})"
@@ -229,6 +236,7 @@ class OAuthApp:
             "state": state,
             "code_challenge": self._client().create_code_challenge(verifier, "S256"),
             "code_challenge_method": "S256",
+            **dict(self.extra_authorization),
         }
         separator = "&" if "?" in self.authorize_url else "?"
         return f"{self.authorize_url}{separator}{urlencode(query)}"
@@ -248,7 +256,7 @@ class OAuthApp:
         # A public (PKCE) client names itself in the body; a confidential one by Basic auth.
         extra = {} if self.client_secret else {"client_id": self.client_id}
         body = self._client().prepare_refresh_body(refresh_token=token.refresh_token, **extra)
-        return self._token_call(http, body, now)
+        return self._token_call(http, body, now, keep_refresh=token.refresh_token)
 
     def revoke(self, http: HttpClient, token: Token) -> None:
         if self.revoke_url:
@@ -259,7 +267,9 @@ class OAuthApp:
                 auth=(self.client_id, self.client_secret) if self.client_secret else None,
             )
 
-    def _token_call(self, http: HttpClient, body: str, now: datetime) -> Token:
+    def _token_call(
+        self, http: HttpClient, body: str, now: datetime, keep_refresh: str | None = None
+    ) -> Token:
         form = {key: values[-1] for key, values in parse_qs(body).items()}
         try:
             response = http.request(
@@ -280,7 +290,7 @@ class OAuthApp:
         data = response.json()
         if not isinstance(data, dict):
             raise FatalError(f"{self.platform}: the token answer is not an object")
-        return Token.from_response(data, now)
+        return Token.from_response(data, now, keep_refresh)
 
 
 def wait_for_redirect(

@@ -48,8 +48,7 @@ class AppContext:
 
 def open_workspaces(config: Path, organisation: str | None = None) -> list[Kindly]:
     """Settings, store and connectors for the kindly.toml at ``config``: one per source."""
-    from plugin.connections import open_sources
-    from plugin.locales import default_timezone
+    from plugin.connections import open_calendar, open_sources
     from plugin.run import Kindly
     from plugin.settings import load_settings
     from plugin.store import Store
@@ -60,20 +59,7 @@ def open_workspaces(config: Path, organisation: str | None = None) -> list[Kindl
 
         check_overrides(settings)
     store = Store.open(os.environ.get("KINDLY_STORE_URL") or settings.store_url)
-    calendar = None
-    if settings.calendar is not None:
-        from integrations.caldav import PASSWORD_VARIABLE, CalDAVCalendar, CalDAVSettings
-
-        calendar = CalDAVCalendar(
-            CalDAVSettings(
-                url=settings.calendar.url,
-                username=settings.calendar.username,
-                password=os.environ.get(PASSWORD_VARIABLE),
-                calendars=settings.calendar.calendars,
-                horizon_days=settings.calendar.horizon_days,
-                timezone=default_timezone(settings.company.country) or "UTC",
-            )
-        )
+    calendar = open_calendar(settings, store)
     return [
         Kindly(settings, store, source, calendar)
         for source in open_sources(settings, store, organisation)
@@ -248,7 +234,7 @@ def connect(
     no_browser: bool,
     at: str | None,
 ) -> None:
-    """Connect an accounting system: `kindly connect ledger FOLDER` or `kindly connect xero`.
+    """Connect a source: `kindly connect ledger FOLDER`, `xero`, `google` or `outlook`.
 
     A ledger is read and checked whole first, and kept only if it is sound. Xero opens the
     browser to sign in (or takes --refresh-token on a server), lists the organisations you
@@ -258,10 +244,29 @@ def connect(
     from plugin.settings import load_settings
     from plugin.store import Store
 
-    bookkeeping_connector_class(connector)  # an unknown name is refused with the known ones
     settings = load_settings(app.config)
     store = Store.open(os.environ.get("KINDLY_STORE_URL") or settings.store_url)
     console = app.console()
+    if connector in ("google", "outlook"):
+        import webbrowser
+
+        from plugin.connections import connect_calendar
+
+        if settings.calendar is None or settings.calendar.kind != connector:
+            _fail(
+                f"kindly.toml does not name {connector} as the calendar",
+                f'Add [calendar] type = "{connector}" and client_id = "…" to {app.config}.',
+            )
+        platform = connect_calendar(
+            settings,
+            store,
+            refresh_token=refresh_token,
+            open_browser=(lambda url: None) if no_browser else webbrowser.open,
+            say=click.echo,
+        )
+        console.print(f"Connected {platform}: appointments are read at every sync.")
+        return
+    bookkeeping_connector_class(connector)  # an unknown name is refused with the known ones
     if connector == "xero":
         import webbrowser
 

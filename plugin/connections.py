@@ -15,13 +15,13 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from plugin.errors import ConfigError, KindlyError
 
 if TYPE_CHECKING:
     from integrations.base import BookkeepingConnector
-    from integrations.oauth import TokenVault
+    from integrations.oauth import OAuthApp, TokenVault
     from integrations.xero import Tenant
     from plugin.settings import Settings
     from plugin.store import Store
@@ -178,3 +178,130 @@ def disconnect_xero(settings: Settings, store: Store) -> int:
         vault.forget()
     store.delete_setting(CONNECTION_SCOPE + "xero", "tenants")
     return len(tenants)
+
+
+CALENDAR_CLIENT_SECRET = "KINDLY_CALENDAR_CLIENT_SECRET"  # noqa: S105 (a variable name)
+CALENDAR_REFRESH_TOKEN = "KINDLY_CALENDAR_REFRESH_TOKEN"  # noqa: S105 (a variable name)
+
+
+def calendar_app(settings: Settings) -> OAuthApp:
+    """The OAuth app for Google Calendar or Outlook, from [calendar]."""
+    from integrations.oauth import OAuthApp
+
+    calendar = settings.calendar
+    if calendar is None or calendar.kind not in ("google", "outlook"):
+        raise ConfigError('set [calendar] type = "google" or "outlook" in kindly.toml first')
+    if not calendar.client_id or not calendar.authorize_url or not calendar.token_url:
+        raise ConfigError(f"[calendar] client_id is missing: the {calendar.kind} app's client id")
+    from integrations import google_calendar, outlook_calendar
+
+    scopes: tuple[str, ...] = (
+        google_calendar.SCOPES if calendar.kind == "google" else outlook_calendar.SCOPES
+    )
+    return OAuthApp(
+        platform="Google" if calendar.kind == "google" else "Outlook",
+        client_id=calendar.client_id,
+        authorize_url=calendar.authorize_url,
+        token_url=calendar.token_url,
+        scopes=scopes,
+        client_secret=os.environ.get(CALENDAR_CLIENT_SECRET),
+        revoke_url=calendar.revoke_url,
+        # Google gives a refresh token only when asked for offline access, with consent.
+        extra_authorization=(("access_type", "offline"), ("prompt", "consent"))
+        if calendar.kind == "google"
+        else (),
+    )
+
+
+def open_calendar(settings: Settings, store: Store) -> Any:
+    """The calendar connector [calendar] names, or None."""
+    calendar = settings.calendar
+    if calendar is None:
+        return None
+    from plugin.locales import default_timezone
+
+    zone = default_timezone(settings.company.country) or "UTC"
+    if calendar.kind == "caldav":
+        from integrations.caldav import PASSWORD_VARIABLE, CalDAVCalendar, CalDAVSettings
+
+        if not calendar.url:
+            raise ConfigError("[calendar] url is missing: the CalDAV server's address")
+        return CalDAVCalendar(
+            CalDAVSettings(
+                url=calendar.url,
+                username=calendar.username,
+                password=os.environ.get(PASSWORD_VARIABLE),
+                calendars=calendar.calendars,
+                horizon_days=calendar.horizon_days,
+                timezone=zone,
+            )
+        )
+    from integrations.http import HttpClient
+    from integrations.oauth import TokenVault, secret_key
+
+    app = calendar_app(settings)
+    vault = TokenVault(store, calendar.kind, secret_key(), clock=_now)
+    identity = HttpClient(app.platform)
+
+    def refresh(token: Any) -> Any:
+        return app.refresh(identity, token, _now())
+
+    if calendar.kind == "google":
+        from integrations.google_calendar import GoogleCalendar, GoogleCalendarSettings
+
+        return GoogleCalendar(
+            GoogleCalendarSettings(
+                calendar_id=calendar.calendar_id,
+                api_url=calendar.api_url or "",
+                timezone=zone,
+                horizon_days=calendar.horizon_days,
+            ),
+            vault,
+            refresh,
+            store,
+        )
+    from integrations.outlook_calendar import OutlookCalendar, OutlookCalendarSettings
+
+    return OutlookCalendar(
+        OutlookCalendarSettings(
+            api_url=calendar.api_url or "", timezone=zone, horizon_days=calendar.horizon_days
+        ),
+        vault,
+        refresh,
+        store,
+    )
+
+
+def connect_calendar(
+    settings: Settings,
+    store: Store,
+    *,
+    refresh_token: str | None,
+    open_browser: Callable[[str], object],
+    say: Callable[[str], None],
+) -> str:
+    """Sign in to Google Calendar or Outlook (or take a refresh token); keep the tokens."""
+    from integrations.http import HttpClient
+    from integrations.oauth import Token, TokenVault, secret_key, wait_for_redirect
+
+    assert settings.calendar is not None
+    app = calendar_app(settings)
+    vault = TokenVault(store, settings.calendar.kind, secret_key(), clock=_now)
+    refresh_token = refresh_token or os.environ.get(CALENDAR_REFRESH_TOKEN)
+    http = HttpClient(app.platform, secrets=lambda: [refresh_token or ""])
+    if refresh_token:
+        token = app.refresh(http, Token("", refresh_token, _now()), _now())
+    else:
+        state, verifier = app.new_state_and_verifier()
+        redirect: dict[str, str] = {}
+
+        def ready(redirect_uri: str) -> None:
+            redirect["uri"] = redirect_uri
+            url = app.authorization_url(redirect_uri, state, verifier)
+            say(f"Open this address to allow Kindly to read your calendar:\n{url}")
+            open_browser(url)
+
+        code = wait_for_redirect(settings.calendar.redirect_port, state, ready)
+        token = app.exchange(http, code, redirect["uri"], verifier, _now())
+    vault.save(token)
+    return app.platform

@@ -97,14 +97,22 @@ class ChargeSettings:
 
 @dataclass(frozen=True, slots=True)
 class CalendarSettings:
-    """A calendar server to read appointments from; its password only in
-    KINDLY_CALDAV_PASSWORD."""
+    """Where appointments come from: a CalDAV server (its password only in
+    KINDLY_CALDAV_PASSWORD), Google Calendar or Outlook (connected with OAuth)."""
 
-    kind: str  # "caldav"
-    url: str
+    kind: str  # "caldav", "google" or "outlook"
+    url: str | None = None  # CalDAV: the server, principal, home or calendar
     username: str | None = None
     calendars: tuple[str, ...] = ()
     horizon_days: int = 14
+    #: Google and Outlook: the OAuth app and the endpoints (all settings, for test servers).
+    client_id: str | None = None
+    calendar_id: str = "primary"
+    redirect_port: int = 8719
+    authorize_url: str | None = None
+    token_url: str | None = None
+    revoke_url: str | None = None
+    api_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,15 +338,43 @@ def parse_settings(data: Mapping[str, Any], *, source: Path | None = None) -> Se
         smtp=_smtp(data.get("smtp")),
         sms_gateway=_sms_gateway(data.get("sms", {})),
         appointment_policies=_appointment_policies(data.get("appointments", {}), where),
-        calendar=CalendarSettings(
-            kind=data["calendar"].get("type", "caldav"),
-            url=data["calendar"]["url"],
-            username=data["calendar"].get("username"),
-            calendars=tuple(data["calendar"].get("calendars", ())),
-            horizon_days=data["calendar"].get("horizon_days", 14),
-        )
-        if data.get("calendar")
-        else None,
+        calendar=_calendar(data["calendar"]) if data.get("calendar") else None,
+    )
+
+
+CALENDAR_ENDPOINTS = {
+    "google": {
+        "authorize_url": "https://accounts.google.com/o/oauth2/v2/auth",
+        "token_url": "https://oauth2.googleapis.com/token",
+        "revoke_url": "https://oauth2.googleapis.com/revoke",
+        "api_url": "https://www.googleapis.com/calendar/v3",
+    },
+    "outlook": {
+        "authorize_url": "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
+        "token_url": "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+        "api_url": "https://graph.microsoft.com/v1.0",
+    },
+}
+
+
+def _calendar(data: Mapping[str, Any]) -> CalendarSettings:
+    kind = data.get("type", "caldav")
+    endpoints = {
+        **CALENDAR_ENDPOINTS.get(kind, {}),
+        **{
+            k: data[k] for k in ("authorize_url", "token_url", "revoke_url", "api_url") if k in data
+        },
+    }
+    return CalendarSettings(
+        kind=kind,
+        url=data.get("url"),
+        username=data.get("username"),
+        calendars=tuple(data.get("calendars", ())),
+        horizon_days=data.get("horizon_days", 14),
+        client_id=data.get("client_id"),
+        calendar_id=data.get("calendar_id", "primary"),
+        redirect_port=data.get("redirect_port", 8719),
+        **endpoints,
     )
 
 

@@ -146,3 +146,51 @@ def test_a_refused_token_is_renewed(fake: FakeGoogleCalendar, tmp_path: Path) ->
     assert [a.id for a in calendar.appointments(NOW)] == ["e0"]
     assert renewed == ["google-refresh"]
     store.close()
+
+
+def test_connect_google_and_its_events_are_planned(
+    fake: FakeGoogleCalendar, demo_workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from plugin.cli import cli
+
+    monkeypatch.setenv("KINDLY_SECRET_KEY", Fernet.generate_key().decode())
+    base_url = fake.url.removesuffix("/calendar/v3")
+    config = demo_workspace / "kindly.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + f"""
+[calendar]
+type = "google"
+client_id = "kindly-google-client"
+token_url = "{base_url}/token"
+api_url = "{fake.url}"
+""",
+        encoding="utf-8",
+    )
+    fake.put(
+        {
+            **google_event("g1", "2026-11-23T10:00:00+01:00", "2026-11-23T11:00:00+01:00"),
+            "attendees": [
+                {"email": "administratie@bakkerijvandijk.example", "displayName": "Marieke"}
+            ],
+        }
+    )
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    connected = runner.invoke(
+        cli, [*base, "connect", "google", "--refresh-token", "google-refresh"]
+    )
+    assert connected.exit_code == 0, connected.output
+    assert "Connected Google" in connected.output
+    at = ["--at", "2026-11-22T14:00:00+01:00"]
+    synced = runner.invoke(cli, [*base, "sync", *at])
+    assert synced.exit_code == 0, synced.output
+    planned = runner.invoke(cli, [*base, "plan", "--json", *at])
+    import json
+
+    appointments = json.loads(planned.output)["appointments"]
+    assert [a["appointment_id"] for a in appointments if a["appointment_id"] == "g1"] == ["g1"]
+    (g1,) = [a for a in appointments if a["appointment_id"] == "g1"]
+    assert g1["language"] == "nl", "linked to the client C01 by the attendee's e-mail"

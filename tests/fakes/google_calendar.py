@@ -42,6 +42,17 @@ class FakeGoogleCalendar:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                status, payload = fake.token(form)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def do_GET(self) -> None:
                 status, payload = fake.handle(self.path, dict(self.headers))
                 data = json.dumps(payload).encode()
@@ -66,6 +77,22 @@ class FakeGoogleCalendar:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+    refresh_token: str = "google-refresh"
+
+    def token(self, form: dict[str, str]) -> tuple[int, Any]:
+        """The token endpoint: Google's refresh tokens do not rotate, so none comes back."""
+        if (
+            form.get("grant_type") != "refresh_token"
+            or form.get("refresh_token") != self.refresh_token
+        ):
+            return 400, {"error": "invalid_grant"}
+        return 200, {
+            "access_token": self.access_token,
+            "expires_in": 3599,
+            "token_type": "Bearer",
+            "scope": "https://www.googleapis.com/auth/calendar.events.readonly",
+        }
 
     def handle(self, path: str, headers: dict[str, str]) -> tuple[int, Any]:
         parts = urlsplit(path)
