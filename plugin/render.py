@@ -507,8 +507,20 @@ def render_appointment_sms(
         appointment, name, language, country, timezone, formality, settings
     )
     env = _environment(_folders(settings))
-    rendered = env.get_template("appointment/sms.txt.j2").render(context)
-    return _finished_sms(rendered, language, limit, transliterate)
+    template = env.get_template("appointment/sms.txt.j2")
+    sms = _finished_sms(template.render(context), language, limit, transliterate)
+    # Too long with everything in it: leave out the place (the e-mail has it), then
+    # shorten the title, until the message fits its limit.
+    details = context["appointment"]
+    if not sms.count.fits(limit) and details["location"]:
+        details["location"] = None
+        sms = _finished_sms(template.render(context), language, limit, transliterate)
+    title = str(details["title"])
+    while not sms.count.fits(limit) and len(title) > 12:
+        title = title[: max(12, len(title) - 8)].rstrip(" ,.;:-")
+        details["title"] = title + "..."
+        sms = _finished_sms(template.render(context), language, limit, transliterate)
+    return sms
 
 
 def render_note(

@@ -732,3 +732,37 @@ def test_interest_in_a_reminder_counts_a_late_part_payment_until_its_day(
     odd = replace(paid, amount=Money.of("900", "EUR"))
     guarded = reminder_charges(replace(claimed, payments=(odd,)), settings, on, "en_GB")
     assert guarded == unknown
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_appointment_sms_fits_with_a_long_title_and_link(
+    language: str, demo_settings: Settings
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from plugin.model import Appointment
+    from plugin.render import render_appointment_sms
+
+    start = datetime(2026, 12, 24, 16, 45, tzinfo=ZoneInfo("Europe/Amsterdam"))
+    appointment = Appointment(
+        "A2",
+        "Jaarlijkse evaluatie huisstijl, website en drukwerk 2027",  # 56 characters
+        start,
+        start.replace(hour=18),
+        location="Grote vergaderzaal, Prinsengracht 263-267, 1016 GV Amsterdam",
+        online_url="https://meet.noordlicht.example/evaluatie-2027",
+    )
+    company = replace(demo_settings.company, sms_sender="Noordlicht Studio BV")
+    settings = replace(demo_settings, company=company)
+    sms = render_appointment_sms(
+        appointment,
+        name="Marieke",
+        language=language,
+        country=COUNTRY[language],
+        timezone="Europe/Amsterdam",
+        settings=settings,
+    )
+    assert sms.count.fits(160), (len(sms.text), sms.text)
+    assert "{{" not in sms.text
+    assert "Jaarlijkse evaluatie" in sms.text, "the title, shortened if need be, stays"
+    assert "+31 20 555 0100" in sms.text, "how to move or cancel stays"
