@@ -13,7 +13,7 @@ vault handles the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -21,7 +21,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from integrations.http import FatalError, HttpClient
-from integrations.oauth import TokenVault
+from integrations.oauth import BearerAuth, TokenVault
 from plugin.model import Appointment, AppointmentStatus, Attendee
 
 __all__ = ["GoogleCalendar", "GoogleCalendarSettings", "google_event_to_appointment"]
@@ -55,13 +55,8 @@ class GoogleCalendar:
         self.vault = vault
         self._refresh = refresh
         self.store = store
-        self.http = http or HttpClient(
-            "Google",
-            authorize=self._headers,
-            refresh=self._refresh_after_401,
-            secrets=self._secrets,
-        )
-        self._rejected: str | None = None
+        self.bearer = BearerAuth(vault, refresh)
+        self.http = http or self.bearer.client("Google", {"Accept": "application/json"})
 
     def __repr__(self) -> str:
         return f"GoogleCalendar({self.settings.calendar_id!r})"
@@ -69,26 +64,6 @@ class GoogleCalendar:
     @property
     def location(self) -> str:
         return f"Google Calendar {self.settings.calendar_id}"
-
-    def _headers(self) -> Mapping[str, str]:
-        token = self.vault.fresh(self._refresh, rejected=self._rejected)
-        return {"Authorization": f"Bearer {token.access_token}", "Accept": "application/json"}
-
-    def _refresh_after_401(self) -> bool:
-        token = self.vault.load()
-        if token is None:
-            return False
-        self._rejected = token.access_token
-        try:
-            return self.vault.fresh(self._refresh, rejected=token.access_token) != token
-        finally:
-            self._rejected = None
-
-    def _secrets(self) -> Iterator[str]:
-        token = self.vault.load()
-        if token is not None:
-            yield token.access_token
-            yield token.refresh_token
 
     @property
     def _scope(self) -> str:

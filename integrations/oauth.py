@@ -18,7 +18,7 @@ import base64
 import json
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from integrations.http import AuthError, FatalError, HttpClient
 from plugin.errors import KindlyError
 
-__all__ = ["OAuthApp", "Token", "TokenVault", "secret_key", "wait_for_redirect"]
+__all__ = ["BearerAuth", "OAuthApp", "Token", "TokenVault", "secret_key", "wait_for_redirect"]
 
 SECRET_KEY_VARIABLE = "KINDLY_SECRET_KEY"  # noqa: S105 (a variable name)
 KEYRING_SERVICE = "kindly-reminders"
@@ -193,6 +193,50 @@ class TokenVault:
             # Committed when the lock is released, before anyone uses the new token.
             self.save(renewed, tx)
         return renewed
+
+
+class BearerAuth:
+    """A vault's tokens as the HTTP module wants them: a fresh access token on each call,
+    renewed once when the platform refuses it early (401), and masked in every log line."""
+
+    def __init__(self, vault: TokenVault, renew: Callable[[Token], Token]) -> None:
+        self.vault = vault
+        self.renew = renew
+        self._rejected: str | None = None
+
+    def __repr__(self) -> str:
+        return f"BearerAuth({self.vault!r})"
+
+    def token(self) -> Token:
+        return self.vault.fresh(self.renew, rejected=self._rejected)
+
+    def refresh_after_401(self) -> bool:
+        # Refused before its time (revoked, or a clock out of step): renew it once, then
+        # let the call be tried again.
+        token = self.vault.load()
+        if token is None:
+            return False
+        self._rejected = token.access_token
+        try:
+            return self.token().access_token != token.access_token
+        finally:
+            self._rejected = None
+
+    def secrets(self) -> Iterator[str]:
+        token = self.vault.load()
+        if token is not None:
+            yield token.access_token
+            yield token.refresh_token
+
+    def client(self, platform: str, headers: Mapping[str, str], **options: Any) -> HttpClient:
+        """An HTTP client that sends these headers and the bearer token on every call."""
+        return HttpClient(
+            platform,
+            authorize=lambda: {"Authorization": f"Bearer {self.token().access_token}", **headers},
+            refresh=self.refresh_after_401,
+            secrets=self.secrets,
+            **options,
+        )
 
 
 @dataclass(frozen=True)

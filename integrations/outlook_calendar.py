@@ -13,14 +13,14 @@ OAuth as for Xero (integrations.oauth): Graph rotates refresh tokens too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from integrations.http import FatalError, HttpClient
-from integrations.oauth import TokenVault
+from integrations.oauth import BearerAuth, TokenVault
 from plugin.model import Appointment, AppointmentStatus, Attendee
 
 __all__ = ["OutlookCalendar", "OutlookCalendarSettings", "graph_event_to_appointment"]
@@ -53,11 +53,13 @@ class OutlookCalendar:
         self.vault = vault
         self._refresh = refresh
         self.store = store
-        self.http = http or HttpClient(
+        self.bearer = BearerAuth(vault, refresh)
+        self.http = http or self.bearer.client(
             "Microsoft Graph",
-            authorize=self._headers,
-            refresh=self._refresh_after_401,
-            secrets=self._secrets,
+            {
+                "Accept": "application/json",
+                "Prefer": f'outlook.timezone="UTC", odata.maxpagesize={settings.page_size}',
+            },
         )
 
     def __repr__(self) -> str:
@@ -66,26 +68,6 @@ class OutlookCalendar:
     @property
     def location(self) -> str:
         return "the Outlook calendar"
-
-    def _headers(self) -> Mapping[str, str]:
-        token = self.vault.fresh(self._refresh)
-        return {
-            "Authorization": f"Bearer {token.access_token}",
-            "Accept": "application/json",
-            "Prefer": f'outlook.timezone="UTC", odata.maxpagesize={self.settings.page_size}',
-        }
-
-    def _refresh_after_401(self) -> bool:
-        token = self.vault.load()
-        if token is None:
-            return False
-        return self.vault.fresh(self._refresh, rejected=token.access_token) != token
-
-    def _secrets(self) -> Iterator[str]:
-        token = self.vault.load()
-        if token is not None:
-            yield token.access_token
-            yield token.refresh_token
 
     def appointments(self, now: datetime) -> tuple[Appointment, ...]:
         state = self.store.get_setting("calendar:outlook", "state") or {}

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 from integrations.base import BookkeepingConnector, SyncResult
 from integrations.http import CallBudget, FatalError, HttpClient, Response, paged
-from integrations.oauth import OAuthApp, Token, TokenVault
+from integrations.oauth import BearerAuth, OAuthApp, TokenVault
 from plugin.errors import KindlyError
 from plugin.locales import default_language, default_timezone
 from plugin.model import (
@@ -134,18 +134,18 @@ class XeroConnector(BookkeepingConnector):
         self.company_country = company_country
         self.clock = clock
         self.app = xero_app(settings, client_secret)
-        self.identity = HttpClient("Xero", secrets=self._secrets, sleep=sleep)
+        self.bearer = BearerAuth(
+            vault, lambda current: self.app.refresh(self.identity, current, self.clock())
+        )
+        self.identity = HttpClient("Xero", secrets=self.bearer.secrets, sleep=sleep)
         # Xero allows 60 calls a minute and 5,000 a day per organisation.
-        self.http = HttpClient(
+        self.http = self.bearer.client(
             "Xero",
-            authorize=self._headers,
-            refresh=self._refresh_after_401,
-            secrets=self._secrets,
+            {"xero-tenant-id": tenant.tenant_id, "Accept": "application/json"},
             budget=budget or CallBudget(per_minute=60, sleep=sleep),
             rate_headers=RATE_HEADERS,
             sleep=sleep,
         )
-        self._rejected: str | None = None
 
     def __repr__(self) -> str:
         return f"XeroConnector({self.tenant.name!r}, tenant={self.tenant.tenant_id!r})"
@@ -157,39 +157,6 @@ class XeroConnector(BookkeepingConnector):
     @property
     def location(self) -> str:
         return f"Xero organisation {self.tenant.name}"
-
-    # -- auth ------------------------------------------------------------------------------
-
-    def _token(self) -> Token:
-        def renew(current: Token) -> Token:
-            return self.app.refresh(self.identity, current, self.clock())
-
-        return self.vault.fresh(renew, rejected=self._rejected)
-
-    def _headers(self) -> Mapping[str, str]:
-        return {
-            "Authorization": f"Bearer {self._token().access_token}",
-            "xero-tenant-id": self.tenant.tenant_id,
-            "Accept": "application/json",
-        }
-
-    def _refresh_after_401(self) -> bool:
-        # The access token was refused before its time (revoked, or a clock out of step):
-        # renew it once, then let the call be tried again.
-        token = self.vault.load()
-        if token is None:
-            return False
-        self._rejected = token.access_token
-        try:
-            return self._token().access_token != token.access_token
-        finally:
-            self._rejected = None
-
-    def _secrets(self) -> Iterable[str]:
-        token = self.vault.load()
-        if token is not None:
-            yield token.access_token
-            yield token.refresh_token
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -114,28 +114,15 @@ def connect_xero(
 ) -> list[Tenant]:
     """Sign in (or take a refresh token), list the organisations and keep the chosen ones."""
     from integrations.http import HttpClient
-    from integrations.oauth import Token, wait_for_redirect
     from integrations.xero import tenants_from, xero_app
 
     vault = xero_vault(store)
     app = xero_app(settings.xero, os.environ.get(XERO_CLIENT_SECRET))
-    http = HttpClient("Xero", secrets=lambda: [refresh_token or ""])
     refresh_token = refresh_token or os.environ.get(XERO_REFRESH_TOKEN)
-    if refresh_token:
-        placeholder = Token("", refresh_token, _now())
-        token = app.refresh(http, placeholder, _now())
-    else:
-        state, verifier = app.new_state_and_verifier()
-        redirect: dict[str, str] = {}
-
-        def ready(redirect_uri: str) -> None:
-            redirect["uri"] = redirect_uri
-            url = app.authorization_url(redirect_uri, state, verifier)
-            say(f"Open this address to allow Kindly to read your Xero invoices:\n{url}")
-            open_browser(url)
-
-        code = wait_for_redirect(settings.xero.redirect_port, state, ready)
-        token = app.exchange(http, code, redirect["uri"], verifier, _now())
+    http = HttpClient("Xero", secrets=lambda: [refresh_token or ""])
+    token = _sign_in(
+        app, http, settings.xero.redirect_port, refresh_token, open_browser, say, "Xero invoices"
+    )
     # Kept before anything else is done with it: Xero has already retired the old one.
     vault.save(token)
     response = http.request(
@@ -282,26 +269,43 @@ def connect_calendar(
 ) -> str:
     """Sign in to Google Calendar or Outlook (or take a refresh token); keep the tokens."""
     from integrations.http import HttpClient
-    from integrations.oauth import Token, TokenVault, secret_key, wait_for_redirect
+    from integrations.oauth import TokenVault, secret_key
 
     assert settings.calendar is not None
     app = calendar_app(settings)
     vault = TokenVault(store, settings.calendar.kind, secret_key(), clock=_now)
     refresh_token = refresh_token or os.environ.get(CALENDAR_REFRESH_TOKEN)
     http = HttpClient(app.platform, secrets=lambda: [refresh_token or ""])
-    if refresh_token:
-        token = app.refresh(http, Token("", refresh_token, _now()), _now())
-    else:
-        state, verifier = app.new_state_and_verifier()
-        redirect: dict[str, str] = {}
-
-        def ready(redirect_uri: str) -> None:
-            redirect["uri"] = redirect_uri
-            url = app.authorization_url(redirect_uri, state, verifier)
-            say(f"Open this address to allow Kindly to read your calendar:\n{url}")
-            open_browser(url)
-
-        code = wait_for_redirect(settings.calendar.redirect_port, state, ready)
-        token = app.exchange(http, code, redirect["uri"], verifier, _now())
+    token = _sign_in(
+        app, http, settings.calendar.redirect_port, refresh_token, open_browser, say, "calendar"
+    )
     vault.save(token)
     return app.platform
+
+
+def _sign_in(
+    app: OAuthApp,
+    http: Any,
+    redirect_port: int,
+    refresh_token: str | None,
+    open_browser: Callable[[str], object],
+    say: Callable[[str], None],
+    what: str,
+) -> Any:
+    """A token: from a refresh token given (servers), or by signing in in the browser with
+    PKCE and a loopback redirect."""
+    from integrations.oauth import Token, wait_for_redirect
+
+    if refresh_token:
+        return app.refresh(http, Token("", refresh_token, _now()), _now())
+    state, verifier = app.new_state_and_verifier()
+    redirect: dict[str, str] = {}
+
+    def ready(redirect_uri: str) -> None:
+        redirect["uri"] = redirect_uri
+        url = app.authorization_url(redirect_uri, state, verifier)
+        say(f"Open this address to allow Kindly to read your {what}:\n{url}")
+        open_browser(url)
+
+    code = wait_for_redirect(redirect_port, state, ready)
+    return app.exchange(http, code, redirect["uri"], verifier, _now())

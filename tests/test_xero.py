@@ -228,7 +228,7 @@ def test_two_processes_refreshing_at_once_refresh_once(fake: FakeXero, tmp_path:
     # A second process: its own handle on the same store file, the same key.
     second = connect_to_fake(fake, tmp_path / "other")
     other_store = Store.open(f"sqlite:///{tmp_path / 'state.sqlite3'}")
-    second.connector.vault = TokenVault(
+    second.connector.vault = second.connector.bearer.vault = TokenVault(
         other_store, first.vault.name, first.key, clock=lambda: fake.clock
     )
     fake.tick(minutes=29)
@@ -237,7 +237,7 @@ def test_two_processes_refreshing_at_once_refresh_once(fake: FakeXero, tmp_path:
 
     def refresh(harness: XeroHarness) -> None:
         try:
-            results.append(harness.connector._token())
+            results.append(harness.connector.bearer.token())
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

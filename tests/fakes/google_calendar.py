@@ -9,12 +9,12 @@ overrides maxResults to exercise paging.
 
 from __future__ import annotations
 
-import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes.http_server import base_url, serve, stop
 
 
 @dataclass
@@ -36,47 +36,26 @@ class FakeGoogleCalendar:
         self.events[event_id] = (self.version, {"id": event_id, "status": "cancelled"})
 
     def start(self) -> str:
-        fake = self
+        def handle(
+            method: str, path: str, headers: dict[str, str], body: bytes
+        ) -> tuple[int, Any, dict[str, str]]:
+            if method == "POST":
+                form = {k: v[-1] for k, v in parse_qs(body.decode()).items()}
+                status, payload = self.token(form)
+            else:
+                status, payload = self.handle(path, headers)
+            return status, payload, {}
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
-                status, payload = fake.token(form)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                status, payload = fake.handle(self.path, dict(self.headers))
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self.server = serve(handle)
         return self.url
 
     @property
     def url(self) -> str:
         assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/calendar/v3"
+        return f"{base_url(self.server)}/calendar/v3"
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        stop(self.server)
 
     refresh_token: str = "google-refresh"
 

@@ -9,12 +9,12 @@ with ``syncStateNotFound``.
 
 from __future__ import annotations
 
-import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from tests.fakes.http_server import base_url, serve, stop
 
 
 @dataclass
@@ -36,36 +36,22 @@ class FakeGraphCalendar:
         self.events[event_id] = (self.version, None)
 
     def start(self) -> str:
-        fake = self
+        def handle(
+            method: str, path: str, headers: dict[str, str], body: bytes
+        ) -> tuple[int, Any, dict[str, str]]:
+            status, payload = self.handle(path, headers)
+            return status, payload, {}
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                status, payload = fake.handle(self.path, dict(self.headers))
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self.server = serve(handle)
         return self.url
 
     @property
     def url(self) -> str:
         assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1.0"
+        return f"{base_url(self.server)}/v1.0"
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        stop(self.server)
 
     def handle(self, path: str, headers: dict[str, str]) -> tuple[int, Any]:
         self.calls += 1

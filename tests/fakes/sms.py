@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.fakes.http_server import base_url, serve, stop
 
 ACCOUNT = "AC0123456789abcdef0123456789abcdef"
 TOKEN = "sms-gateway-token-0123456789"
@@ -36,38 +37,22 @@ class FakeSmsGateways:
     server: ThreadingHTTPServer | None = None
 
     def start(self) -> str:
-        fake = self
+        def handle(
+            method: str, path: str, headers: dict[str, str], body: bytes
+        ) -> tuple[int, Any, dict[str, str]]:
+            status, payload = self.handle(path, headers, body)
+            return status, payload, {}
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                status, payload = fake.handle(self.path, dict(self.headers), body)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self.server = serve(handle)
         return self.url
 
     @property
     def url(self) -> str:
         assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return base_url(self.server)
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        stop(self.server)
 
     def handle(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
         self.calls += 1
