@@ -67,6 +67,13 @@ redirect_port = 0
     return config
 
 
+def connect(runner: CliRunner, base: list[str], fake: FakeXero, env: dict[str, str]) -> None:
+    """`kindly connect xero` the server way, with a refresh token from the fake."""
+    refresh = fake.issue_tokens()["refresh_token"]
+    result = runner.invoke(cli, [*base, "connect", "xero", "--refresh-token", refresh], env=env)
+    assert result.exit_code == 0, result.output
+
+
 @pytest.fixture
 def env() -> dict[str, str]:
     return {"KINDLY_SECRET_KEY": Fernet.generate_key().decode(), "COLUMNS": "200"}
@@ -141,13 +148,7 @@ def test_a_client_who_paid_since_the_sync_gets_nothing(
     config = write_config(tmp_path, fake)
     runner = CliRunner()
     base = ["--config", str(config)]
-    refresh = fake.issue_tokens()["refresh_token"]
-    assert (
-        runner.invoke(
-            cli, [*base, "connect", "xero", "--refresh-token", refresh], env=env
-        ).exit_code
-        == 0
-    )
+    connect(runner, base, fake, env)
     synced = runner.invoke(cli, [*base, "sync", "--at", AT], env=env)
     assert synced.exit_code == 0, synced.output
     # Cleo pays in Xero between the sync and the send (R3).
@@ -296,13 +297,7 @@ def test_xero_can_send_the_invoice_e_mails_itself(
     config = write_config(tmp_path, fake, email_via="platform")
     runner = CliRunner()
     base = ["--config", str(config)]
-    refresh = fake.issue_tokens()["refresh_token"]
-    assert (
-        runner.invoke(
-            cli, [*base, "connect", "xero", "--refresh-token", refresh], env=env
-        ).exit_code
-        == 0
-    )
+    connect(runner, base, fake, env)
     first = runner.invoke(cli, [*base, "run", "--at", AT], env=env)
     assert first.exit_code == 0, first.output
     assert sorted(fake.emailed) == sorted(seeded[k]["InvoiceID"] for k in ("a1", "a2", "c1")), (
@@ -344,24 +339,12 @@ def test_history_is_rebuilt_from_xero_history_notes(
     config = write_config(tmp_path, fake)
     runner = CliRunner()
     base = ["--config", str(config)]
-    refresh = fake.issue_tokens()["refresh_token"]
-    assert (
-        runner.invoke(
-            cli, [*base, "connect", "xero", "--refresh-token", refresh], env=env
-        ).exit_code
-        == 0
-    )
+    connect(runner, base, fake, env)
     assert runner.invoke(cli, [*base, "run", "--at", AT], env=env).exit_code == 0
     sent = len(list((tmp_path / "outbox").glob("*.eml")))
     for path in tmp_path.glob("state.sqlite3*"):
         path.unlink()  # the store is gone, tokens and all: connect again, then rebuild
-    refresh = fake.issue_tokens()["refresh_token"]
-    assert (
-        runner.invoke(
-            cli, [*base, "connect", "xero", "--refresh-token", refresh], env=env
-        ).exit_code
-        == 0
-    )
+    connect(runner, base, fake, env)
     rebuilt = runner.invoke(cli, [*base, "history", "--rebuild", "--at", AT], env=env)
     assert rebuilt.exit_code == 0, rebuilt.output
     assert f"Restored {sent} reminders" in rebuilt.output
