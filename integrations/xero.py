@@ -28,7 +28,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -167,7 +167,9 @@ class XeroConnector(BookkeepingConnector):
         self, resource: str, where: str | None, since: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Every record of ``resource`` changed since ``since``, and the new bookmark."""
-        headers = {"If-Modified-Since": since} if since else None
+        # A second earlier than the newest change seen: a record changed in that same
+        # second after our read is not missed (the overlap is merged away by id).
+        headers = {"If-Modified-Since": _second_before(since)} if since else None
         newest = since
 
         def page(number: int) -> list[dict[str, Any]]:
@@ -243,7 +245,13 @@ class XeroConnector(BookkeepingConnector):
             payments.pop(payment_id, None)
             if record.get("Status") != "DELETED":
                 payments[payment_id] = self._payment(record)
-        # A contact Xero no longer lists as a customer stays while invoices name it.
+        # An invoice whose contact did not come with the contacts still has a client to
+        # remind: the name on the invoice, the company's country.
+        for record in fetched["Invoices"]:
+            contact = record.get("Contact") or {}
+            contact_id = str(contact.get("ContactID") or "")
+            if contact_id and contact_id not in customers and record.get("Status") != "DELETED":
+                customers[contact_id] = self._customer(contact)
         return LedgerSnapshot(
             customers=tuple(customers.values()),
             invoices=tuple(invoices.values()),
@@ -505,6 +513,13 @@ def _iso_moment(value: Any) -> str | None:
     moment = _moment(value)
     # RFC 3339 with its offset, as the API description asks of If-Modified-Since.
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def _second_before(stamp: str) -> str:
+    moment = _moment(stamp)
+    if moment is None:
+        return stamp
+    return (moment - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _day(record: Mapping[str, Any], field: str, default: date | None = None) -> date:

@@ -306,3 +306,14 @@ def test_a_sync_stops_before_the_day_allowance_runs_out(xero: XeroHarness) -> No
     with pytest.raises(RetriableError, match="daily call allowance"):
         xero.connector.read_snapshot()
     assert xero.fake.api_calls() == 2
+
+
+def test_an_invoice_whose_contact_was_not_listed_still_has_a_client(xero: XeroHarness) -> None:
+    ghost = {"ContactID": "5b1a0000-0000-0000-0000-000000000001", "Name": "Ghost Ltd"}
+    xero.fake.add_invoice(
+        ghost, "INV-0666", "100.00", issued=date(2026, 9, 1), due=date(2026, 10, 1)
+    )
+    snapshot = xero.connector.read_snapshot()
+    (invoice,) = snapshot.invoices
+    customer = snapshot.customers_by_id[invoice.customer_id]
+    assert customer.name == "Ghost Ltd" and customer.country == "NL"
