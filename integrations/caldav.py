@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urljoin
 from xml.etree import ElementTree
+from xml.sax.saxutils import escape
 
 from integrations.http import FatalError, HttpClient
 from plugin.model import Appointment, AppointmentStatus, Attendee
@@ -64,8 +65,13 @@ class CalDAVCalendar:
     name = "caldav"
     title = "CalDAV"
 
-    def __init__(self, settings: CalDAVSettings, http: HttpClient | None = None) -> None:
+    def __init__(
+        self, settings: CalDAVSettings, http: HttpClient | None = None, store: Any = None
+    ) -> None:
         self.settings = settings
+        #: Where the sync-collection state is kept (Kindly's store); without one, every
+        #: read is a calendar-query for the window.
+        self.store = store
         self.http = http or HttpClient("CalDAV", secrets=lambda: [settings.password or ""])
 
     def __repr__(self) -> str:
@@ -147,6 +153,44 @@ class CalDAVCalendar:
         return tuple(found)
 
     def _read(self, calendar: _Calendar, start: datetime, end: datetime) -> Iterator[Appointment]:
+        texts = self._synced(calendar) if self.store is not None else None
+        if texts is None:
+            texts = self._query(calendar, start, end)
+        yield from events_to_appointments(texts, start, end, calendar.name, self.settings.timezone)
+
+    def _synced(self, calendar: _Calendar) -> list[str] | None:
+        """The calendar's events by RFC 6578 sync-collection: all of them the first time,
+        then only what changed since the sync token. None if the server does not do it."""
+        scope = f"calendar:caldav:{calendar.href}"
+        state = self.store.get_setting(scope, "state") or {}
+        token, items = str(state.get("token", "")), dict(state.get("items", {}))
+        try:
+            tree = self._call("REPORT", calendar.href, _sync_body(token), "0")
+        except FatalError as exc:
+            if token and exc.status in (403, 409):
+                # The token is no longer valid (DAV:valid-sync-token): start over.
+                token, items = "", {}
+                tree = self._call("REPORT", calendar.href, _sync_body(token), "0")
+            elif exc.status in (400, 403, 404, 405, 415, 501):
+                return None  # not offered: a calendar-query for the window instead
+            else:
+                raise
+        for response in tree.findall("d:response", NS):
+            href = response.findtext("d:href", default="", namespaces=NS)
+            status = " ".join(node.text or "" for node in response.findall("d:status", NS))
+            if " 404 " in f" {status} ":
+                items.pop(href, None)
+                continue
+            data = response.findtext(".//c:calendar-data", default="", namespaces=NS)
+            if data:
+                items[href] = data
+        new_token = tree.findtext("d:sync-token", default="", namespaces=NS)
+        self.store.set_setting(
+            scope, "state", {"token": new_token, "items": items}, datetime.now(UTC)
+        )
+        return list(items.values())
+
+    def _query(self, calendar: _Calendar, start: datetime, end: datetime) -> list[str]:
         stamp = "%Y%m%dT%H%M%SZ"
         body = (
             f'<?xml version="1.0" encoding="utf-8"?><c:calendar-query xmlns:d="{DAV}" '
@@ -157,12 +201,20 @@ class CalDAVCalendar:
             "</c:comp-filter></c:comp-filter></c:filter></c:calendar-query>"
         )
         tree = self._call("REPORT", calendar.href, body, "1")
-        texts = [
+        return [
             node.text
             for node in tree.findall(".//c:calendar-data", NS)
             if node is not None and node.text
         ]
-        yield from events_to_appointments(texts, start, end, calendar.name, self.settings.timezone)
+
+
+def _sync_body(token: str) -> str:
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><d:sync-collection xmlns:d="{DAV}" '
+        f'xmlns:c="{CALDAV}"><d:sync-token>{escape(token)}</d:sync-token>'
+        "<d:sync-level>1</d:sync-level><d:prop><d:getetag/><c:calendar-data/></d:prop>"
+        "</d:sync-collection>"
+    )
 
 
 def events_to_appointments(

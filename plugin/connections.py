@@ -221,7 +221,8 @@ def open_calendar(settings: Settings, store: Store) -> Any:
                 calendars=calendar.calendars,
                 horizon_days=calendar.horizon_days,
                 timezone=zone,
-            )
+            ),
+            store=store,
         )
     from integrations.http import HttpClient
     from integrations.oauth import TokenVault, secret_key

@@ -267,3 +267,39 @@ def test_appointment_reminders_end_to_end_from_radicale_to_smtp(
         assert [p for p in kindly.plan(later).appointments if p.appointment.calendar] == []
     finally:
         smtp.stop()
+
+
+def test_sync_collection_reads_only_what_changed(radicale: RadicaleServer, tmp_path: Path) -> None:
+    from plugin.store import Store
+
+    store = Store.open(f"sqlite:///{tmp_path / 'state.sqlite3'}")
+    radicale.make_calendar("work", "Work")
+    for uid, day in (("a", "24"), ("b", "25")):
+        radicale.put_event(
+            "work",
+            uid,
+            event(f"{uid}@ns", f"Meeting {uid}", f"202611{day}T100000", f"202611{day}T110000"),
+        )
+    calendar = CalDAVCalendar(
+        CalDAVSettings(url=f"{radicale.root}/", username=USER, password=PASSWORD), store=store
+    )
+    assert {a.id for a in calendar.appointments(NOW)} == {"a@ns", "b@ns"}
+    state = store.get_setting(f"calendar:caldav:{radicale.calendar_url('work')}", "state")
+    assert state["token"] and len(state["items"]) == 2
+    # One moved, one deleted, one added: the next sync brings just those three changes.
+    radicale.put_event(
+        "work", "a", event("a@ns", "Meeting a", "20261126T100000", "20261126T110000")
+    )
+    radicale.delete_event("work", "b")
+    radicale.put_event(
+        "work", "c", event("c@ns", "Meeting c", "20261127T100000", "20261127T110000")
+    )
+    found = {a.id: a for a in calendar.appointments(NOW)}
+    assert set(found) == {"a@ns", "c@ns"}
+    assert found["a@ns"].start == datetime(2026, 11, 26, 10, 0, tzinfo=AMS)
+    # An unknown token (a server that forgot it) starts over rather than failing.
+    scope = f"calendar:caldav:{radicale.calendar_url('work')}"
+    stale = store.get_setting(scope, "state")
+    store.set_setting(scope, "state", {**stale, "token": "http://radicale.org/ns/sync/0000"}, NOW)
+    assert {a.id for a in calendar.appointments(NOW)} == {"a@ns", "c@ns"}
+    store.close()

@@ -58,6 +58,9 @@ class RadicaleServer:
         )
         assert status in (201, 204), status
 
+    def delete_event(self, calendar: str, uid: str) -> None:
+        assert self._send("DELETE", f"{self.calendar_url(calendar)}{uid}.ics") in (200, 204)
+
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
