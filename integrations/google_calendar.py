@@ -13,6 +13,7 @@ vault handles the same way.
 
 from __future__ import annotations
 
+import time as _time_module
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -50,13 +51,16 @@ class GoogleCalendar:
         refresh: Callable[[Any], Any],
         store: Any,
         http: HttpClient | None = None,
+        sleep: Callable[[float], None] = _time_module.sleep,
     ) -> None:
         self.settings = settings
         self.vault = vault
         self._refresh = refresh
         self.store = store
         self.bearer = BearerAuth(vault, refresh)
-        self.http = http or self.bearer.client("Google", {"Accept": "application/json"})
+        self.http = http or self.bearer.client(
+            "Google", {"Accept": "application/json"}, sleep=sleep
+        )
 
     def __repr__(self) -> str:
         return f"GoogleCalendar({self.settings.calendar_id!r})"

@@ -13,6 +13,7 @@ OAuth as for Xero (integrations.oauth): Graph rotates refresh tokens too.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,6 +49,7 @@ class OutlookCalendar:
         refresh: Callable[[Any], Any],
         store: Any,
         http: HttpClient | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
         self.vault = vault
@@ -60,6 +62,7 @@ class OutlookCalendar:
                 "Accept": "application/json",
                 "Prefer": f'outlook.timezone="UTC", odata.maxpagesize={settings.page_size}',
             },
+            sleep=sleep,
         )
 
     def __repr__(self) -> str:

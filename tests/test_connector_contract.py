@@ -4,7 +4,8 @@ Two suites:
 
 - **Every connector** (the local ledger too): a snapshot that holds together, fresh reads
   of named invoices, notes written once and found again, no secret in a repr.
-- **Every HTTP connector**, against its fake platform on loopback: paging to the end, a 429
+- **Every HTTP connector** (Xero, Google Calendar, Outlook), against its fake on loopback:
+  paging to the end, a 429
   then success (waiting as ``Retry-After`` says), 5xx retried then given up, a 401 then one
   refresh, every kind of network failure sorted as retriable, and no token in any repr,
   error or log line.
@@ -21,7 +22,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,8 @@ class HttpHarness:
     point_at: Callable[[str], None]
     secrets: Callable[[], list[str]]
     page_size: int
+    #: Read everything the connector reads in a sync; how many records came back.
+    read: Callable[[], int]
 
 
 def xero_harness(folder: Path) -> Iterator[HttpHarness]:
@@ -88,12 +91,98 @@ def xero_harness(folder: Path) -> Iterator[HttpHarness]:
         point_at=point_at,
         secrets=secrets,
         page_size=1000,
+        read=lambda: len(xero.connector.read_snapshot().invoices),
     )
     xero.store.close()
     fake.stop()
 
 
-HTTP_HARNESSES: dict[str, Callable[[Path], Iterator[HttpHarness]]] = {"xero": xero_harness}
+def _calendar_harness(folder: Path, kind: str) -> Iterator[HttpHarness]:
+    from cryptography.fernet import Fernet
+
+    from integrations.google_calendar import GoogleCalendar, GoogleCalendarSettings
+    from integrations.oauth import Token, TokenVault
+    from integrations.outlook_calendar import OutlookCalendar, OutlookCalendarSettings
+    from plugin.store import Store
+    from tests.fakes.google_calendar import FakeGoogleCalendar
+    from tests.fakes.graph_calendar import FakeGraphCalendar
+
+    now = datetime(2026, 11, 23, 9, tzinfo=UTC)
+    fake: Any = FakeGoogleCalendar() if kind == "google" else FakeGraphCalendar()
+    fake.page_size = 3
+    fake.start()
+    store = Store.open(f"sqlite:///{folder / 'state.sqlite3'}")
+    vault = TokenVault(store, kind, Fernet.generate_key(), clock=lambda: now)
+    vault.save(Token(fake.access_token, f"{kind}-refresh", now + timedelta(hours=1)))
+    renewed: list[str] = []
+
+    def renew(token: Token) -> Token:
+        renewed.append(token.refresh_token)
+        return Token(fake.access_token, token.refresh_token, now + timedelta(hours=1))
+
+    time = FakeTime()
+    calendar: Any
+    if kind == "google":
+        calendar = GoogleCalendar(
+            GoogleCalendarSettings(api_url=fake.url), vault, renew, store, sleep=time.sleep
+        )
+    else:
+        calendar = OutlookCalendar(
+            OutlookCalendarSettings(api_url=fake.url), vault, renew, store, sleep=time.sleep
+        )
+    count = {"n": 0}
+
+    def seed(number: int) -> None:
+        for _ in range(number):
+            count["n"] += 1
+            start = now + timedelta(days=1, minutes=count["n"])
+            stamp = {"dateTime": start.isoformat(), "timeZone": "UTC"}
+            end = {"dateTime": (start + timedelta(hours=1)).isoformat(), "timeZone": "UTC"}
+            if kind == "outlook":
+                stamp["dateTime"] = stamp["dateTime"][:19]
+                end["dateTime"] = end["dateTime"][:19]
+            fake.put(
+                {
+                    "id": f"ev{count['n']}",
+                    "subject": "x",
+                    "summary": "x",
+                    "start": stamp,
+                    "end": end,
+                }
+            )
+
+    def point_at(url: str) -> None:
+        calendar.settings = replace(calendar.settings, api_url=url)
+
+    def revoke() -> None:
+        fake.access_token = "a-new-access-token"
+
+    before = len(fake.calls) if kind == "google" else 0
+
+    yield HttpHarness(
+        connector=calendar,
+        time=time,
+        seed=seed,
+        fail_list_call=lambda status, headers, times: fake.faults.extend(
+            [(status, headers)] * times
+        ),
+        revoke_access=revoke,
+        refreshes=lambda: len(renewed),
+        list_calls=lambda: (len(fake.calls) - before) if kind == "google" else fake.calls,
+        point_at=point_at,
+        secrets=lambda: [fake.access_token, f"{kind}-refresh"],
+        page_size=3,
+        read=lambda: len(calendar.appointments(now)),
+    )
+    store.close()
+    fake.stop()
+
+
+HTTP_HARNESSES: dict[str, Callable[[Path], Iterator[HttpHarness]]] = {
+    "xero": xero_harness,
+    "google": lambda folder: _calendar_harness(folder, "google"),
+    "outlook": lambda folder: _calendar_harness(folder, "outlook"),
+}
 
 
 @pytest.fixture(params=sorted(HTTP_HARNESSES))
@@ -106,37 +195,35 @@ def http(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HttpHarness
 
 def test_paging_reads_to_the_end(http: HttpHarness) -> None:
     http.seed(http.page_size * 2 + 1)
-    snapshot = http.connector.read_snapshot()
-    assert len(snapshot.invoices) == http.page_size * 2 + 1
+    assert http.read() == http.page_size * 2 + 1
     assert http.list_calls() == 3, "two full pages and a short one, nothing more"
 
 
 def test_a_429_waits_as_told_then_succeeds(http: HttpHarness) -> None:
     http.seed(3)
     http.fail_list_call(429, {"Retry-After": "17", "X-Rate-Limit-Problem": "minute"}, 1)
-    snapshot = http.connector.read_snapshot()
-    assert len(snapshot.invoices) == 3
+    assert http.read() == 3
     assert 17 in http.time.sleeps, "Retry-After was honoured"
 
 
 def test_5xx_is_retried_with_backoff_then_given_up(http: HttpHarness) -> None:
     http.seed(1)
     http.fail_list_call(503, {}, 2)
-    assert len(http.connector.read_snapshot().invoices) == 1
+    assert http.read() == 1
     waits = list(http.time.sleeps)
     assert len(waits) == 2 and all(0 <= w <= 2 for w in waits)
     http.time.sleeps.clear()
     attempts = http.connector.http.attempts
     http.fail_list_call(500, {}, attempts)
     with pytest.raises(RetriableError, match=f"gave up after {attempts} attempts"):
-        http.connector.read_snapshot()
+        http.read()
     assert len(http.time.sleeps) == attempts - 1
 
 
 def test_a_4xx_is_fatal_at_once(http: HttpHarness) -> None:
     http.fail_list_call(400, {}, 1)
     with pytest.raises(FatalError) as caught:
-        http.connector.read_snapshot()
+        http.read()
     assert not isinstance(caught.value, RetriableError) and caught.value.status == 400
     assert http.time.sleeps == []
 
@@ -144,14 +231,14 @@ def test_a_4xx_is_fatal_at_once(http: HttpHarness) -> None:
 def test_a_401_refreshes_once_and_carries_on(http: HttpHarness) -> None:
     http.seed(2)
     http.revoke_access()
-    assert len(http.connector.read_snapshot().invoices) == 2
+    assert http.read() == 2
     assert http.refreshes() == 1
 
 
 def test_a_403_asks_to_connect_again(http: HttpHarness) -> None:
     http.fail_list_call(403, {}, 1)
     with pytest.raises(AuthError) as caught:
-        http.connector.read_snapshot()
+        http.read()
     assert "kindly connect" in (caught.value.hint or "")
 
 
@@ -213,7 +300,7 @@ def test_network_failures_are_retriable(http: HttpHarness, mode: str) -> None:
     attempts = http.connector.http.attempts
     try:
         with pytest.raises(RetriableError, match=f"gave up after {attempts} attempts"):
-            http.connector.read_snapshot()
+            http.read()
     finally:
         if server is not None:
             server.close()
@@ -227,11 +314,11 @@ def test_no_secret_in_any_repr_error_or_log_line(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     http.seed(1)
-    http.connector.read_snapshot()
+    http.read()
     http.fail_list_call(401, {}, 2)
     errors: list[BaseException] = []
     try:
-        http.connector.read_snapshot()
+        http.read()
     except AuthError as exc:
         errors.append(exc)
     secrets = http.secrets()

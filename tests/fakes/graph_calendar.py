@@ -26,6 +26,8 @@ class FakeGraphCalendar:
     page_size: int = 2
     calls: int = 0
     server: ThreadingHTTPServer | None = None
+    #: Answers to give before any other, as (status, headers): 429s, 5xx.
+    faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
 
     def put(self, event: dict[str, Any]) -> None:
         self.version += 1
@@ -39,6 +41,9 @@ class FakeGraphCalendar:
         def handle(
             method: str, path: str, headers: dict[str, str], body: bytes
         ) -> tuple[int, Any, dict[str, str]]:
+            if self.faults and method == "GET":
+                status, headers_out = self.faults.pop(0)
+                return status, {"error": {"code": status, "message": "injected"}}, headers_out
             status, payload = self.handle(path, headers)
             return status, payload, {}
 
