@@ -5,10 +5,9 @@ Two suites:
 - **Every connector** (the local ledger too): a snapshot that holds together, fresh reads
   of named invoices, notes written once and found again, no secret in a repr.
 - **Every HTTP connector** (Xero, Google Calendar, Outlook), against its fake on loopback:
-  paging to the end, a 429
-  then success (waiting as ``Retry-After`` says), 5xx retried then given up, a 401 then one
-  refresh, every kind of network failure sorted as retriable, and no token in any repr,
-  error or log line.
+  paging to the end, a 429 then success (waiting as ``Retry-After`` says), 5xx retried
+  then given up, a 401 then one refresh, every kind of network failure sorted as
+  retriable, and no token in any repr, error or log line.
 
 The network failures come from a real socket that misbehaves on purpose: it refuses,
 hangs up, stalls, or cuts an answer short.
