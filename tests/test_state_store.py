@@ -285,3 +285,10 @@ def test_bad_urls_are_clear_errors_without_passwords() -> None:
 def test_repr_hides_the_password() -> None:
     store = Store(sa.create_engine("postgresql+psycopg://kindly:s3cret-pw@127.0.0.1/kindly"))
     assert "s3cret-pw" not in repr(store)
+
+
+def test_a_new_sqlite_store_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    # It holds clients' data and (encrypted) connection tokens.
+    path = tmp_path / "kindly.sqlite3"
+    Store.open(f"sqlite:///{path}").close()
+    assert path.stat().st_mode & 0o777 == 0o600
