@@ -89,7 +89,7 @@ class BookkeepingConnector(abc.ABC):
     #: Whether the platform can e-mail an invoice itself (`email_invoice`).
     has_mailer: ClassVar[bool] = False
 
-    def email_invoice(self, invoice: Invoice) -> None:
+    def email_invoice(self, invoice: Invoice, reference: str | None = None) -> None:
         """Have the platform send the invoice by e-mail with its own template."""
         raise NotImplementedError(f"{self.title} cannot e-mail invoices itself")
 

@@ -18,6 +18,7 @@ Sleeping and the clock are injected, so tests run every backoff without waiting.
 from __future__ import annotations
 
 import collections
+import datetime
 import json
 import logging
 import random
@@ -85,9 +86,17 @@ class RetriableError(HttpError):
         status: int | None = None,
         retry_after: float | None = None,
         hint: str | None = None,
+        later: bool = False,
+        maybe_received: bool = False,
     ) -> None:
         super().__init__(message, status=status, hint=hint)
         self.retry_after = retry_after
+        #: Not worth retrying within this run (a daily limit, a long Retry-After): the
+        #: next run tries again.
+        self.later = later
+        #: The request may have reached the platform before it failed (a read timeout,
+        #: a dropped connection): a request that is not idempotent must not be repeated.
+        self.maybe_received = maybe_received
 
 
 class FatalError(HttpError):
@@ -101,9 +110,10 @@ class AuthError(FatalError):
 @dataclass(frozen=True)
 class Response:
     status: int
-    headers: Mapping[str, str]
-    body: bytes
-    url: str
+    headers: Mapping[str, str] = field(repr=False)
+    # A token endpoint's answer holds tokens: never in a repr.
+    body: bytes = field(repr=False)
+    url: str = field(repr=False)
 
     def json(self) -> Any:
         try:
@@ -131,13 +141,25 @@ class CallBudget:
     recent: collections.deque[float] = field(default_factory=collections.deque)
     minute_remaining: int | None = None
     day_remaining: int | None = None
+    #: The UTC day ``day_remaining`` was read on: a new day has a new allowance.
+    day_of_reading: str | None = None
+    today: Callable[[], str] = field(
+        default=lambda: datetime.datetime.now(datetime.UTC).date().isoformat()
+    )
 
-    def before_call(self) -> None:
-        if self.day_remaining is not None and self.day_remaining <= self.day_reserve:
+    def before_call(self, method: str = "GET") -> None:
+        if self.day_of_reading is not None and self.day_of_reading != self.today():
+            self.day_remaining = self.day_of_reading = None
+        reads = method in ("GET", "HEAD", "PROPFIND", "REPORT")
+        # The reserve is for writing notes back: reads stop before it, writes may use it.
+        floor = self.day_reserve if reads else 0
+        if self.day_remaining is not None and self.day_remaining <= floor:
             raise RetriableError(
-                f"the platform's daily call allowance is nearly used up "
-                f"({self.day_remaining} left, {self.day_reserve} kept back)",
-                hint="Kindly will carry on after the allowance resets (at midnight UTC).",
+                f"the platform's daily call allowance is used up for "
+                f"{'reading' if reads else 'today'} ({self.day_remaining} left"
+                + (f", {self.day_reserve} kept back for notes)" if reads else ")"),
+                hint="Kindly carries on after the allowance resets (at midnight UTC).",
+                later=True,
             )
         now = self.clock()
         while self.recent and now - self.recent[0] >= 60:
@@ -166,6 +188,7 @@ class CallBudget:
             self.minute_remaining = int(minute)
         if day is not None and day.strip().lstrip("-").isdigit():
             self.day_remaining = int(day)
+            self.day_of_reading = self.today()
 
 
 class HttpClient:
@@ -224,8 +247,16 @@ class HttpClient:
         ok: Iterable[int] = (200, 201, 202, 204),
         not_modified_ok: bool = False,
     ) -> Response:
-        """One call, retried as the failure allows; raises an :class:`HttpError` subclass."""
+        """One call, retried as the failure allows; raises an :class:`HttpError` subclass.
+
+        A POST (or PATCH) is repeated only when it surely did not arrive (a refused
+        connection, a 429), unless it carries an ``Idempotency-Key``: sending an e-mail
+        twice because the answer got lost is worse than trying again on the next run.
+        """
         accepted = set(ok) | ({304} if not_modified_ok else set())
+        idempotent = method.upper() not in ("POST", "PATCH") or any(
+            name.lower() == "idempotency-key" for name in (headers or {})
+        )
         refreshed = False
         attempt = 0
         while True:
@@ -233,6 +264,8 @@ class HttpClient:
             try:
                 response = self._send(method, url, params, headers, json, data, auth)
             except RetriableError as exc:
+                if exc.later or (exc.maybe_received and not idempotent):
+                    raise
                 if attempt >= self.attempts:
                     raise RetriableError(
                         f"{exc} (gave up after {attempt} attempts)",
@@ -248,6 +281,10 @@ class HttpClient:
                 if self._refresh():
                     continue
             error = self._classify(method, url, response)
+            if isinstance(error, RetriableError) and (
+                error.later or (not idempotent and error.status != 429)
+            ):
+                raise error
             if isinstance(error, RetriableError) and attempt < self.attempts:
                 self._sleep(self._delay(attempt, error.retry_after))
                 continue
@@ -270,8 +307,14 @@ class HttpClient:
         auth: tuple[str, str] | None,
     ) -> Response:
         if self.budget is not None:
-            self.budget.before_call()
-        merged = dict(self._authorize() if self._authorize else {})
+            self.budget.before_call(method.upper())
+        try:
+            merged = dict(self._authorize() if self._authorize else {})
+        except RetriableError as exc:
+            # Renewing the credentials failed for now: that call retried on its own
+            # already; repeating it here would multiply the attempts.
+            exc.later = True
+            raise
         merged.update(headers or {})
         self.calls[f"{method} {urlsplit(url).path}"] += 1
         started = time.perf_counter()
@@ -289,13 +332,19 @@ class HttpClient:
             )
         except (requests.ConnectionError, requests.Timeout) as exc:
             # ConnectTimeout is both; ReadTimeout and a dropped connection land here too.
+            # Only a connection that was never made surely did not deliver the request.
+            never_connected = isinstance(exc, requests.ConnectTimeout) or (
+                "NewConnectionError" in repr(exc.args)
+            )
             raise RetriableError(
                 f"{self.platform}: {method} {_safe_url(url, params)} failed: {type(exc).__name__}",
                 hint="Check the network connection; Kindly tries again later.",
+                maybe_received=not never_connected,
             ) from None
         except requests.exceptions.ChunkedEncodingError:
             raise RetriableError(
-                f"{self.platform}: {method} {_safe_url(url, params)}: the answer was cut off"
+                f"{self.platform}: {method} {_safe_url(url, params)}: the answer was cut off",
+                maybe_received=True,
             ) from None
         except requests.RequestException as exc:
             raise FatalError(
@@ -321,10 +370,17 @@ class HttpClient:
         detail = self.redact(_detail(response))
         status = response.status
         if status in RETRIABLE_STATUS:
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            problem = (response.headers.get("X-Rate-Limit-Problem") or "").lower()
+            # A daily limit, or a wait of more than a minute: not worth sleeping through
+            # in this run; the next one tries again.
+            later = problem == "day" or (retry_after is not None and retry_after > 60)
             return RetriableError(
-                f"{where} answered {status}{detail}",
+                f"{where} answered {status}{detail}" + (f" (limit: {problem})" if problem else ""),
                 status=status,
-                retry_after=_retry_after(response.headers.get("Retry-After")),
+                retry_after=retry_after,
+                later=later,
+                hint="Kindly tries again on the next run." if later else None,
             )
         if status in (401, 403):
             return AuthError(

@@ -137,7 +137,11 @@ class XeroConnector(BookkeepingConnector):
         self.bearer = BearerAuth(
             vault, lambda current: self.app.refresh(self.identity, current, self.clock())
         )
-        self.identity = HttpClient("Xero", secrets=self.bearer.secrets, sleep=sleep)
+        # The refresh runs under a lock in the store that holds up every other writer:
+        # one try, with a deadline inside the store's 10-second busy timeout.
+        self.identity = HttpClient(
+            "Xero", secrets=self.bearer.secrets, sleep=sleep, attempts=1, timeout=(3.0, 6.0)
+        )
         # Xero allows 60 calls a minute and 5,000 a day per organisation.
         self.http = self.bearer.client(
             "Xero",
@@ -359,9 +363,19 @@ class XeroConnector(BookkeepingConnector):
                     )
         return tuple(notes.values())
 
-    def email_invoice(self, invoice: Invoice) -> None:
-        """Have Xero send the invoice e-mail itself, to the contact's address in Xero."""
-        self.http.request("POST", f"{self.settings.api_url}/Invoices/{invoice.id}/Email", json={})
+    def email_invoice(self, invoice: Invoice, reference: str | None = None) -> None:
+        """Have Xero send the invoice e-mail itself, to the contact's address in Xero.
+
+        ``reference`` (the reminder's key) becomes the Idempotency-Key: a retry after a
+        lost answer does not e-mail the client twice.
+        """
+        key = f"kindly-email-{reference or invoice.id}-{invoice.id}"[:128]
+        self.http.request(
+            "POST",
+            f"{self.settings.api_url}/Invoices/{invoice.id}/Email",
+            json={},
+            headers={"Idempotency-Key": key},
+        )
 
     def verify_webhook(self, body: bytes, headers: Mapping[str, str], key: str) -> bool:
         lowered = {name.lower(): value for name, value in headers.items()}

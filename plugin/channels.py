@@ -163,7 +163,7 @@ class EmailByPlatform:
         hand_over()
         for invoice in reminder.invoices:
             try:
-                self.source.email_invoice(invoice)
+                self.source.email_invoice(invoice, reminder.key)
             except HttpError as exc:
                 status = "temporary" if exc.status is None or exc.status >= 429 else "permanent"
                 return Outcome(

@@ -229,7 +229,8 @@ def open_calendar(settings: Settings, store: Store) -> Any:
 
     app = calendar_app(settings)
     vault = TokenVault(store, calendar.kind, secret_key(), clock=_now)
-    identity = HttpClient(app.platform)
+    # One try within the store's busy timeout: the refresh holds the store's lock.
+    identity = HttpClient(app.platform, attempts=1, timeout=(3.0, 6.0))
 
     def refresh(token: Any) -> Any:
         return app.refresh(identity, token, _now())

@@ -571,13 +571,19 @@ class Store:
                 connection.execute(settings.insert().values(scope=LOCK_SCOPE, key=name, **stamp))
         except sa.exc.IntegrityError:
             pass  # the lock row exists already
-        with self._begin() as connection:
-            connection.execute(
-                settings.update()
-                .where(settings.c.scope == LOCK_SCOPE, settings.c.key == name)
-                .values(**stamp)
-            )
-            yield Transaction(connection)
+        try:
+            with self._begin() as connection:
+                connection.execute(
+                    settings.update()
+                    .where(settings.c.scope == LOCK_SCOPE, settings.c.key == name)
+                    .values(**stamp)
+                )
+                yield Transaction(connection)
+        except sa.exc.OperationalError as exc:
+            raise StoreError(
+                f"the store is busy ({name} is held by another Kindly): {exc.orig}",
+                hint="Another kindly command is renewing a connection; run this one again.",
+            ) from None
 
     def delete_setting(self, scope: str, key: str) -> None:
         with self._begin() as connection:

@@ -286,8 +286,8 @@ def test_a_sync_keeps_within_the_calls_allowed_a_minute(fake: FakeXero, tmp_path
     moments: list[float] = []
     original = budget.before_call
 
-    def noting() -> None:
-        original()
+    def noting(method: str = "GET") -> None:
+        original(method)
         moments.append(harness.time.now)
 
     budget.before_call = noting  # type: ignore[method-assign]
@@ -317,3 +317,63 @@ def test_an_invoice_whose_contact_was_not_listed_still_has_a_client(xero: XeroHa
     (invoice,) = snapshot.invoices
     customer = snapshot.customers_by_id[invoice.customer_id]
     assert customer.name == "Ghost Ltd" and customer.country == "NL"
+
+
+def test_an_invoice_e_mail_is_never_sent_twice(xero: XeroHarness) -> None:
+    from integrations.http import RetriableError
+
+    seeded = seed_small_ledger(xero.fake)
+    invoice = xero.connector.read_invoices([seeded["a1"]["InvoiceID"]])[0]
+    xero.fake.fail_after_email = 1  # Xero sends it, but the answer is a 504
+    xero.connector.email_invoice(invoice, "k1")
+    # Retried with the same Idempotency-Key: Xero answers, and does not send it again.
+    assert xero.fake.emailed == [invoice.id] and len(xero.time.sleeps) == 1
+    # Without a key, a POST whose answer got lost is not repeated at all.
+    xero.fake.fail_after_email = 1
+    url = f"{xero.connector.settings.api_url}/Invoices/{invoice.id}/Email"
+    with pytest.raises(RetriableError):
+        xero.connector.http.request("POST", url, json={})
+    assert xero.fake.emailed == [invoice.id, invoice.id] and len(xero.time.sleeps) == 1
+
+
+def test_a_daily_limit_waits_for_the_next_run_and_leaves_writes_the_reserve(
+    xero: XeroHarness,
+) -> None:
+    from integrations.http import RetriableError
+
+    seeded = seed_small_ledger(xero.fake)
+    xero.fake.day_remaining = 52
+    with pytest.raises(RetriableError, match="kept back for notes") as caught:
+        xero.connector.read_snapshot()
+    assert caught.value.later and xero.time.sleeps == [], "no retries within the run"
+    note = Note(
+        id="kindly-00000000000000000000000000000001",
+        created_at=xero.fake.clock,
+        text="Kindly sent the first reminder.",
+        customer_id=seeded["ada"]["ContactID"],
+        invoice_ids=(seeded["a1"]["InvoiceID"],),
+        reminder_key="00000000000000000000000000000001",
+        stage="first",
+        channel="email",
+    )
+    xero.connector.write_note(note)  # writes may use the reserve
+    assert xero.fake.history[seeded["a1"]["InvoiceID"]]
+    # A new day (UTC) brings a new allowance.
+    budget = xero.connector.http.budget
+    assert budget is not None
+    budget.today = lambda: "2099-01-01"
+    xero.fake.day_remaining = 5000
+    assert xero.connector.read_snapshot().invoices
+
+
+@pytest.mark.parametrize(
+    "headers", [{"Retry-After": "3600"}, {"Retry-After": "5", "X-Rate-Limit-Problem": "day"}]
+)
+def test_a_long_wait_is_left_to_the_next_run(xero: XeroHarness, headers: dict[str, str]) -> None:
+    from integrations.http import RetriableError
+    from tests.fakes.xero import Fault
+
+    xero.fake.fail_next("/api.xro/2.0/Contacts", Fault(429, headers, {"Title": "limit"}))
+    with pytest.raises(RetriableError) as caught:
+        xero.connector.read_snapshot()
+    assert caught.value.later and xero.time.sleeps == []

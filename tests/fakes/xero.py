@@ -80,6 +80,8 @@ class FakeXero:
         self.refreshes = 0
         #: What X-DayLimit-Remaining says; each Accounting call uses one.
         self.day_remaining = 5000
+        #: Answer this many Email requests with a 504 after sending the e-mail anyway.
+        self.fail_after_email = 0
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -489,7 +491,16 @@ class FakeXero:
                 {},
             )
         if action == "Email" and method == "POST":
+            key = headers.get("Idempotency-Key")
+            if key and key in self.idempotency:
+                return 204, b"", {}  # the same request again: Xero does not send twice
+            if key:
+                self.idempotency.add(key)
             self.emailed.append(record_id)
+            if self.fail_after_email:
+                self.fail_after_email -= 1
+                # Sent, but the answer is lost: the client must not get it twice.
+                return 504, {"Message": "Gateway timeout"}, {}
             return 204, b"", {}
         raise KeyError(action)
 
