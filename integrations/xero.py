@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -55,6 +56,8 @@ from plugin.policy import Overrides
 from plugin.settings import XeroSettings
 
 __all__ = ["XeroConnector", "verify_webhook", "xero_app"]
+
+log = logging.getLogger("kindly.xero")
 
 PAGE_SIZE = 1000
 #: How many invoice ids go in one fresh read (the URL stays well under 8 KB).
@@ -134,6 +137,7 @@ class XeroConnector(BookkeepingConnector):
         self.company_country = company_country
         self.clock = clock
         self.app = xero_app(settings, client_secret)
+        self.warnings = []
         self.bearer = BearerAuth(
             vault, lambda current: self.app.refresh(self.identity, current, self.clock())
         )
@@ -150,6 +154,9 @@ class XeroConnector(BookkeepingConnector):
             rate_headers=RATE_HEADERS,
             sleep=sleep,
         )
+
+    #: Records the last sync could not read, one sentence each.
+    warnings: list[str]
 
     def __repr__(self) -> str:
         return f"XeroConnector({self.tenant.name!r}, tenant={self.tenant.tenant_id!r})"
@@ -175,6 +182,7 @@ class XeroConnector(BookkeepingConnector):
         # second after our read is not missed (the overlap is merged away by id).
         headers = {"If-Modified-Since": _second_before(since)} if since else None
         newest = since
+        started: list[str] = []
 
         def page(number: int) -> list[dict[str, Any]]:
             params: dict[str, Any] = {"page": number, "pageSize": PAGE_SIZE}
@@ -186,6 +194,8 @@ class XeroConnector(BookkeepingConnector):
             items = data.get(resource) if isinstance(data, dict) else None
             if not isinstance(items, list):
                 raise FatalError(f"Xero: {resource} answered without a {resource} list")
+            if number == 1 and (stamp := _iso_moment(data.get("DateTimeUTC"))):
+                started.append(stamp)
             if self.progress is not None:
                 self.progress(resource, (number - 1) * PAGE_SIZE + len(items))
             return items
@@ -195,6 +205,14 @@ class XeroConnector(BookkeepingConnector):
             stamp = _iso_moment(record.get("UpdatedDateUTC"))
             if stamp and (newest is None or stamp > newest):
                 newest = stamp
+        # Paging by page number while records change can shift a record past a page
+        # boundary unseen, while a later page moves the bookmark beyond it: the bookmark
+        # never goes past a minute before Xero's own clock at the first page, so the next
+        # sync asks for that minute again (merged by id).
+        if started and newest is not None:
+            ceiling = _second_before(started[0], seconds=60)
+            if newest > ceiling:
+                newest = max(ceiling, since) if since else ceiling
         return records, newest
 
     def read_snapshot(self) -> LedgerSnapshot:
@@ -219,47 +237,78 @@ class XeroConnector(BookkeepingConnector):
     def _merge(
         self, previous: LedgerSnapshot | None, fetched: Mapping[str, list[dict[str, Any]]]
     ) -> LedgerSnapshot:
+        """The previous snapshot with the records that changed. A record Kindly cannot read
+        keeps its previous version (or stays out), with a warning naming it: one odd
+        record must not stop the whole organisation's sync."""
         base = previous or LedgerSnapshot()
+        self.warnings = []
+
+        def mapped(kind: str, record: Mapping[str, Any], id_field: str, read: Any) -> Any:
+            try:
+                return read(record)
+            except (ValueError, ArithmeticError, KeyError, TypeError, FatalError) as exc:
+                self.warnings.append(
+                    f"Xero {kind} {record.get(id_field, '?')}: {exc}; kept as it was"
+                )
+                return None
+
         customers = {c.id: c for c in base.customers}
         for record in fetched["Contacts"]:
-            customer = self._customer(record)
-            customers[customer.id] = customer
+            customer = mapped("contact", record, "ContactID", self._customer)
+            if customer is not None:
+                customers[customer.id] = customer
         invoices = {i.id: i for i in base.invoices}
         promises = {p.invoice_id: p for p in base.promises}
         for record in fetched["Invoices"]:
-            invoice_id = _text(record, "InvoiceID")
-            invoices.pop(invoice_id, None)
-            promises.pop(invoice_id, None)
+            invoice_id = str(record.get("InvoiceID") or "")
             if record.get("Status") == "DELETED":
+                invoices.pop(invoice_id, None)
+                promises.pop(invoice_id, None)
                 continue
-            invoice = self._invoice(record)
+            invoice = mapped("invoice", record, "InvoiceID", self._invoice)
+            if invoice is None:
+                continue
             invoices[invoice.id] = invoice
-            promise = self._promise(record)
+            promises.pop(invoice.id, None)
+            promise = mapped("invoice", record, "InvoiceID", self._promise)
             if promise is not None:
                 promises[invoice.id] = promise
         credit_notes = {n.id: n for n in base.credit_notes}
         for record in fetched["CreditNotes"]:
-            note_id = _text(record, "CreditNoteID")
-            credit_notes.pop(note_id, None)
-            if record.get("Status") in ("AUTHORISED", "PAID"):
-                credit_notes[note_id] = self._credit_note(record)
+            note_id = str(record.get("CreditNoteID") or "")
+            total = _decimal(record, "Total")
+            if record.get("Status") not in ("AUTHORISED", "PAID") or total <= 0:
+                credit_notes.pop(note_id, None)  # voided, deleted, draft or empty
+                continue
+            note = mapped("credit note", record, "CreditNoteID", self._credit_note)
+            if note is not None:
+                credit_notes[note.id] = note
+        # Payments stay even when their invoice is not (yet) in the snapshot: one made
+        # between reading invoices and reading payments would otherwise be lost for good.
         payments = {p.id: p for p in base.payments}
         for record in fetched["Payments"]:
-            payment_id = _text(record, "PaymentID")
-            payments.pop(payment_id, None)
-            if record.get("Status") != "DELETED":
-                payments[payment_id] = self._payment(record)
+            payment_id = str(record.get("PaymentID") or "")
+            if record.get("Status") == "DELETED":
+                payments.pop(payment_id, None)
+                continue
+            payment = mapped("payment", record, "PaymentID", self._payment)
+            if payment is not None:
+                payments[payment.id] = payment
         # An invoice whose contact did not come with the contacts still has a client to
         # remind: the name on the invoice, the company's country.
         for record in fetched["Invoices"]:
             contact = record.get("Contact") or {}
             contact_id = str(contact.get("ContactID") or "")
             if contact_id and contact_id not in customers and record.get("Status") != "DELETED":
-                customers[contact_id] = self._customer(contact)
+                customer = mapped("contact", contact, "ContactID", self._customer)
+                if customer is not None:
+                    customers[contact_id] = customer
+        for message in self.warnings:
+            log.warning("%s", message)
         return LedgerSnapshot(
             customers=tuple(customers.values()),
             invoices=tuple(invoices.values()),
-            payments=tuple(p for p in payments.values() if p.invoice_id in invoices),
+            payments=tuple(payments.values()),
             credit_notes=tuple(credit_notes.values()),
             promises=tuple(promises.values()),
         )
@@ -480,7 +529,7 @@ class XeroConnector(BookkeepingConnector):
                 date=_day(item, "Date") if item.get("Date") else None,
             )
             for item in record.get("Allocations") or []
-            if Decimal(str(item.get("Amount") or 0)) > 0
+            if Decimal(str(item.get("Amount") or 0)) > 0 and not item.get("IsDeleted")
         )
         return CreditNote(
             id=_text(record, "CreditNoteID"),
@@ -529,11 +578,11 @@ def _iso_moment(value: Any) -> str | None:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
-def _second_before(stamp: str) -> str:
+def _second_before(stamp: str, seconds: int = 1) -> str:
     moment = _moment(stamp)
     if moment is None:
         return stamp
-    return (moment - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (moment - timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _day(record: Mapping[str, Any], field: str, default: date | None = None) -> date:

@@ -1165,6 +1165,8 @@ def _print_sync(console: Console, kindly: Kindly, snapshot: Any) -> None:
         f"payments, {len(snapshot.credit_notes)} credit notes, "
         f"{len(snapshot.appointments)} appointments."
     )
+    for warning in getattr(kindly.source, "warnings", ()):
+        console.print(f"[yellow]Not read:[/] {warning}")
 
 
 def _print_plan(console: Console, result: Plan, *, explain: bool) -> None:

@@ -377,3 +377,47 @@ def test_a_long_wait_is_left_to_the_next_run(xero: XeroHarness, headers: dict[st
     with pytest.raises(RetriableError) as caught:
         xero.connector.read_snapshot()
     assert caught.value.later and xero.time.sleeps == []
+
+
+def test_one_odd_record_does_not_stop_the_sync(xero: XeroHarness) -> None:
+    seeded = seed_small_ledger(xero.fake)
+    xero.fake.add_credit_note(seeded["cleo"], "CN-0000", "0.00", date(2026, 11, 7))
+    odd = xero.fake.add_invoice(
+        seeded["ada"], "INV-ODD", "10.00", issued=date(2026, 11, 1), due=date(2026, 12, 1)
+    )
+    xero.fake.update_invoice(odd["InvoiceID"], CurrencyCode="XXQ")  # no such currency
+    note = xero.fake.add_credit_note(
+        seeded["ada"], "CN-0002", "20.00", date(2026, 11, 8), allocate_to=[(seeded["a2"], "5.00")]
+    )
+    note["Allocations"].append(
+        {"Amount": 50.0, "IsDeleted": True, "Invoice": {"InvoiceID": seeded["a1"]["InvoiceID"]}}
+    )
+    snapshot = xero.connector.read_snapshot()
+    assert {i.number for i in snapshot.invoices} >= {"INV-0001", "INV-0002", "INV-0003"}
+    assert "INV-ODD" not in {i.number for i in snapshot.invoices}
+    (warning,) = xero.connector.warnings
+    assert odd["InvoiceID"] in warning and "XXQ" in warning
+    numbers = {n.number: n for n in snapshot.credit_notes}
+    assert "CN-0000" not in numbers, "an empty credit note is no credit"
+    assert [a.amount for a in numbers["CN-0002"].allocations] == [Money.of("5.00", "EUR")]
+
+
+def test_a_payment_is_kept_even_before_its_invoice_arrives(xero: XeroHarness) -> None:
+    seed_small_ledger(xero.fake)
+    first = xero.connector.sync(None, {})
+    # A payment on an invoice the snapshot does not hold (created between two reads).
+    ghost = {"InvoiceID": "6a000000-0000-0000-0000-000000000001", "InvoiceNumber": "INV-LATE"}
+    payment = {
+        "PaymentID": "6b000000-0000-0000-0000-000000000001",
+        "Date": "/Date(1795219200000+0000)/",
+        "Amount": 40.0,
+        "Status": "AUTHORISED",
+        "PaymentType": "ACCRECPAYMENT",
+        "Invoice": {**ghost, "CurrencyCode": "EUR"},
+        "UpdatedDateUTC": "/Date(1795219200000+0000)/",
+    }
+    xero.fake.payments[payment["PaymentID"]] = payment
+    xero.fake.tick(minutes=5)
+    payment["UpdatedDateUTC"] = f"/Date({int(xero.fake.clock.timestamp() * 1000)}+0000)/"
+    later = xero.connector.sync(first.snapshot, first.bookmarks)
+    assert payment["PaymentID"] in {p.id for p in later.snapshot.payments}
