@@ -355,7 +355,10 @@ def wait_for_redirect(
             query = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
             if query.get("state") and secrets.compare_digest(query["state"], expected_state):
                 found.update(query)
-                text = "Kindly is connected. You can close this tab."
+                if "code" in query:
+                    text = "Kindly is connected. You can close this tab."
+                else:
+                    text = "Kindly was not allowed access; nothing was connected."
                 self.send_response(200 if "code" in query else 400)
             else:
                 text = "This sign-in answer was not for Kindly."

@@ -87,7 +87,9 @@ def xero_app(settings: XeroSettings, client_secret: str | None = None) -> OAuthA
         authorize_url=settings.authorize_url,
         token_url=settings.token_url,
         revoke_url=settings.revoke_url,
-        scopes=XeroConnector.oauth_scopes,
+        # Apps made since 2 March 2026 get granular scopes instead of
+        # accounting.transactions: [xero] scopes sets them.
+        scopes=settings.scopes or XeroConnector.oauth_scopes,
         client_secret=client_secret,
     )
 
@@ -96,8 +98,9 @@ def verify_webhook(body: bytes, signature: str | None, key: str) -> bool:
     """Whether ``x-xero-signature`` is base64(HMAC-SHA256(raw body, webhook key))."""
     if not signature or not key:
         return False
-    expected = base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
-    return hmac.compare_digest(expected, signature.strip())
+    expected = base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest())
+    # As bytes: a header with other than ASCII in it is a wrong signature, not an error.
+    return hmac.compare_digest(expected, signature.strip().encode("utf-8", "replace"))
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,6 @@ class XeroConnector(BookkeepingConnector):
         "offline_access",
         "accounting.transactions",
         "accounting.contacts",
-        "accounting.settings.read",
     )
     webhook_path: ClassVar[str | None] = "/webhooks/xero"
     has_mailer: ClassVar[bool] = True
@@ -651,7 +653,8 @@ def _country(addresses: list[Mapping[str, Any]]) -> str | None:
     if not text:
         return None
     if len(text) == 2 and text.isalpha():
-        return text.upper()
+        # "UK" is what people write; ISO 3166 says GB.
+        return "GB" if text.upper() == "UK" else text.upper()
     return _country_names().get(text.casefold())
 
 

@@ -523,7 +523,8 @@ def serve(app: AppContext, host: str, port: int) -> None:
     Needs KINDLY_XERO_WEBHOOK_KEY, the webhook key from Xero's developer portal. Listens on
     127.0.0.1 unless told otherwise; put a TLS proxy in front for the internet.
     """
-    from wsgiref.simple_server import WSGIRequestHandler, make_server
+    import socketserver
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
     from plugin.errors import ConfigError
     from plugin.serve import WEBHOOK_KEY_VARIABLE, make_app
@@ -539,10 +540,22 @@ def serve(app: AppContext, host: str, port: int) -> None:
         raise ConfigError("the connected accounting system sends no webhooks")
 
     class QuietHandler(WSGIRequestHandler):
+        # A client that stops sending mid-request is dropped, not waited for.
+        timeout = 10
+
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = make_server(host, port, make_app(workspaces, key), handler_class=QuietHandler)
+    class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    server = make_server(
+        host,
+        port,
+        make_app(workspaces, key),
+        server_class=ThreadingServer,
+        handler_class=QuietHandler,
+    )
     click.echo(f"Listening on http://{host}:{server.server_port}/webhooks/xero (Ctrl+C stops)")
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo("Note: reachable from other machines; use TLS in front of it.")

@@ -4,9 +4,10 @@ Xero posts to ``/webhooks/xero``. Every request is signed (``x-xero-signature``,
 the raw body with the app's webhook key). The answer must come within five seconds: 401
 for a wrong signature, 200 otherwise, with an empty body. That is also the whole of the
 "intent to receive" handshake, which sends correctly and wrongly signed requests with no
-events. The sync the events call for runs after the answer has been sent (in the WSGI
-response's ``close``): an incremental sync of each organisation named, which fetches
-exactly the records changed since the last one, those in the events among them.
+events. The sync the events call for runs in a worker thread after the answer: an
+incremental sync of each organisation named (several events for one organisation make
+one sync), which fetches the records changed since the last one, those in the events
+among them.
 
 It listens on 127.0.0.1 unless told otherwise: put a TLS-terminating proxy in front to take
 webhooks from the internet.
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -33,17 +35,32 @@ MAX_BODY = 1_000_000
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
-class _ThenSync:
-    """A response body that, once sent, syncs the organisations the events named."""
+class SyncWorker:
+    """Runs the syncs webhooks ask for, one at a time, away from the requests: Xero wants
+    its answer within five seconds, and a burst of events for one organisation is one
+    sync, not one each."""
 
-    def __init__(self, work: Callable[[], None]) -> None:
-        self._work = work
+    def __init__(self, run: Callable[[str], None]) -> None:
+        self._run = run
+        self._pending: list[str] = []
+        self._wake = threading.Condition()
+        self._thread = threading.Thread(target=self._loop, name="kindly-sync", daemon=True)
+        self._thread.start()
 
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(())
+    def submit(self, tenants: Iterable[str]) -> None:
+        with self._wake:
+            for tenant in tenants:
+                if tenant not in self._pending:
+                    self._pending.append(tenant)
+            self._wake.notify()
 
-    def close(self) -> None:
-        self._work()
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending:
+                    self._wake.wait()
+                tenant = self._pending.pop(0)
+            self._run(tenant)
 
 
 def make_app(
@@ -56,18 +73,19 @@ def make_app(
     """The WSGI app. ``workspaces`` maps a Xero tenant id to its Kindly workspace."""
     from integrations.xero import verify_webhook
 
-    def sync_tenants(tenants: list[str]) -> None:
-        for tenant in tenants:
-            kindly = workspaces.get(tenant)
-            if kindly is None:
-                log.warning("webhook for an organisation that is not connected: %s", tenant)
-                continue
-            try:
-                kindly.sync(clock())
-            except Exception:  # a webhook must never take the server down
-                log.exception("sync after a webhook failed for %s", tenant)
-                continue
-            synced(tenant)
+    def sync_tenant(tenant: str) -> None:
+        kindly = workspaces.get(tenant)
+        if kindly is None:
+            log.warning("webhook for an organisation that is not connected: %s", tenant)
+            return
+        try:
+            kindly.sync(clock())
+        except Exception:  # a webhook must never take the server down
+            log.exception("sync after a webhook failed for %s", tenant)
+            return
+        synced(tenant)
+
+    worker = SyncWorker(sync_tenant)
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -98,8 +116,8 @@ def make_app(
             events = []
         tenants = sorted({str(e.get("tenantId")) for e in events if isinstance(e, dict)})
         start_response("200 OK", [("Content-Length", "0")])
-        if not tenants:
-            return []  # the intent-to-receive handshake, or nothing we can act on
-        return _ThenSync(lambda: sync_tenants(tenants))
+        # Empty for the intent-to-receive handshake; otherwise synced after answering.
+        worker.submit(tenants)
+        return []
 
     return app

@@ -149,6 +149,9 @@ class XeroSettings:
     group_prefixes: Mapping[str, str] = field(
         default_factory=lambda: {"reminders": "Reminders", "language": "Language", "kind": "Kind"}
     )
+    #: OAuth scopes to ask for; empty: offline_access, accounting.transactions and
+    #: accounting.contacts (apps made since March 2026 need the granular ones).
+    scopes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,6 +456,7 @@ def _xero(data: Mapping[str, Any]) -> XeroSettings:
         connections_url=data.get("connections_url", defaults.connections_url),
         api_url=data.get("api_url", defaults.api_url).rstrip("/"),
         group_prefixes=prefixes,
+        scopes=tuple(data.get("scopes", ())),
     )
 
 

@@ -264,6 +264,7 @@ def test_webhook_signatures_are_checked_in_constant_time() -> None:
     assert not verify_webhook(body + b" ", signature, key)
     assert not verify_webhook(body, None, key)
     assert not verify_webhook(body, signature, "")
+    assert not verify_webhook(body, "ünïcode-signature", key), "a wrong signature, not an error"
 
 
 def test_the_token_never_shows_in_a_repr(xero: XeroHarness) -> None:
