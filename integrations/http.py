@@ -245,7 +245,6 @@ class HttpClient:
         data: Mapping[str, str] | bytes | None = None,
         auth: tuple[str, str] | None = None,
         ok: Iterable[int] = (200, 201, 202, 204),
-        not_modified_ok: bool = False,
     ) -> Response:
         """One call, retried as the failure allows; raises an :class:`HttpError` subclass.
 
@@ -253,7 +252,7 @@ class HttpClient:
         connection, a 429), unless it carries an ``Idempotency-Key``: sending an e-mail
         twice because the answer got lost is worse than trying again on the next run.
         """
-        accepted = set(ok) | ({304} if not_modified_ok else set())
+        accepted = set(ok)
         idempotent = method.upper() not in ("POST", "PATCH") or any(
             name.lower() == "idempotency-key" for name in (headers or {})
         )

@@ -21,7 +21,7 @@ import secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -400,7 +400,3 @@ def _serving(port: int, handler: type[BaseHTTPRequestHandler], timeout: float) -
         yield server
     finally:
         server.server_close()
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -207,7 +207,10 @@ class Kindly:
 
     # -- plan ----------------------------------------------------------------------------
 
-    def history(self) -> list[SentReminder]:
+    def history(self, records: list[ReminderRecord] | None = None) -> list[SentReminder]:
+        """What went out for invoices, from the log (or the sent ``records`` given)."""
+        if records is None:
+            records = self.store.reminders(self.source_id, statuses=("sent",))
         return [
             SentReminder(
                 key=record.key,
@@ -219,7 +222,7 @@ class Kindly:
                 invoice_stages=record.invoice_stages,
                 reminder_fee=record.reminder_fee,
             )
-            for record in self.store.reminders(self.source_id, statuses=("sent",))
+            for record in records
             if record.sent_at is not None and record.stage != APPOINTMENT_STAGE
         ]
 
@@ -228,20 +231,17 @@ class Kindly:
         from plugin.locales import default_language
 
         snapshot = self.snapshot()
+        sent_records = self.store.reminders(self.source_id, statuses=("sent",))
         invoices = plan_reminders(
             snapshot,
             self.settings,
-            self.history(),
+            self.history(sent_records),
             now=now,
             source=self.source_id,
             channels_available=self.channels_available,
         )
         company = self.settings.company
-        sent = {
-            r.key
-            for r in self.store.reminders(self.source_id, statuses=("sent",))
-            if r.stage == APPOINTMENT_STAGE
-        }
+        sent = {r.key for r in sent_records if r.stage == APPOINTMENT_STAGE}
         appointments, skips = plan_appointments(
             snapshot,
             now=now,

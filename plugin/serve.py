@@ -15,7 +15,6 @@ webhooks from the internet.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -71,7 +70,6 @@ def make_app(
     synced: Callable[[str], None] = lambda tenant: None,
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     """The WSGI app. ``workspaces`` maps a Xero tenant id to its Kindly workspace."""
-    from integrations.xero import verify_webhook
 
     def sync_tenant(tenant: str) -> None:
         kindly = workspaces.get(tenant)
@@ -107,14 +105,19 @@ def make_app(
             start_response("413 Content Too Large", [])
             return []
         body = environ["wsgi.input"].read(length) if length else b""
-        if not verify_webhook(body, environ.get("HTTP_X_XERO_SIGNATURE"), webhook_key):
+        headers = {
+            name[5:].replace("_", "-").lower(): value
+            for name, value in environ.items()
+            if name.startswith("HTTP_")
+        }
+        # The connector knows its platform's signature and which records an event names.
+        sources = [kindly.source for kindly in workspaces.values()]
+        if not sources or not sources[0].verify_webhook(body, headers, webhook_key):
             start_response("401 Unauthorized", [("Content-Length", "0")])
             return []
-        try:
-            events = json.loads(body or b"{}").get("events") or []
-        except (ValueError, AttributeError):
-            events = []
-        tenants = sorted({str(e.get("tenantId")) for e in events if isinstance(e, dict)})
+        tenants = [
+            tenant for tenant, kindly in workspaces.items() if kindly.source.webhook_records(body)
+        ]
         start_response("200 OK", [("Content-Length", "0")])
         # Empty for the intent-to-receive handshake; otherwise synced after answering.
         worker.submit(tenants)

@@ -498,14 +498,6 @@ class Store:
         """Failed for good on its channel: a note tells the bookkeeper."""
         self._update(key, status="failed", detail=reason)
 
-    def mark_deferred(self, key: str, reason: str) -> None:
-        """Failed for now: the next run tries again."""
-        self._update(key, status="deferred", detail=reason)
-
-    def mark_handing_over(self, key: str) -> None:
-        """The content is about to leave: after a crash, the other side may have it."""
-        self._update(key, status="handing_over")
-
     def mark_note_written(self, key: str, at: datetime) -> None:
         self._update(key, note_written_at=_iso(at))
 

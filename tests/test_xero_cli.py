@@ -128,7 +128,7 @@ def test_connect_run_and_run_again_against_xero(
     # History notes on each reminded invoice and on the contacts.
     for key in ("a1", "a2", "c1"):
         (note,) = fake.history[seeded[key]["InvoiceID"]]
-        assert note["Details"].startswith("Kindly") or "[kindly " in note["Details"]
+        assert note["Details"].startswith("Kindly") and "[kindly " in note["Details"]
     assert len(fake.history[seeded["ada"]["ContactID"]]) == 1
 
     calls_before = fake.api_calls()
