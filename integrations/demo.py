@@ -2,8 +2,10 @@
 
 The bundled ledger (``integrations/demo_ledger``) is a small Amsterdam design studio with
 clients in six languages. Its dates are written relative to the day the demo is set up
-(``"today-45"``, ``"today+1T10:00@Europe/Amsterdam"``), so whenever it is created there is
-something overdue, something not yet due and something coming up. The copy in the
+(``"today-45"``, ``"today+1T10:00@Europe/Amsterdam"``), or to the moment it is set up
+(``"now+20h@Europe/Amsterdam"``: twenty hours on, to the whole hour), so whenever it is
+created there is something overdue, something not yet due and an appointment whose
+reminder is due, whatever the time of day. The copy in the
 workspace holds real dates, in the documented ledger format, and is what later runs read.
 """
 
@@ -25,16 +27,22 @@ BUNDLED_LEDGER = Path(__file__).parent / "demo_ledger"
 _RELATIVE = re.compile(
     r"^today(?P<days>[+-]\d+)?(?:T(?P<time>\d{2}:\d{2}))?(?:@(?P<zone>[A-Za-z_/+-]+))?$"
 )
+_FROM_NOW = re.compile(r"^now\+(?P<hours>\d+)h(?:(?P<minutes>\d+)m)?(?:@(?P<zone>[A-Za-z_/+-]+))?$")
 
 
-def materialise(value: Any, today: date) -> Any:
-    """Replace every relative date in a JSON value by a real one."""
+def materialise(value: Any, now: datetime) -> Any:
+    """Replace every relative date in a JSON value by a real one; "today" is ``now``'s day."""
     if isinstance(value, dict):
-        return {key: materialise(item, today) for key, item in value.items()}
+        return {key: materialise(item, now) for key, item in value.items()}
     if isinstance(value, list):
-        return [materialise(item, today) for item in value]
+        return [materialise(item, now) for item in value]
+    if isinstance(value, str) and (match := _FROM_NOW.match(value)):
+        zone = ZoneInfo(match["zone"] or "UTC")
+        later = (now + timedelta(hours=int(match["hours"]))).astimezone(zone)
+        later = later.replace(minute=0, second=0, microsecond=0)
+        return (later + timedelta(minutes=int(match["minutes"] or 0))).isoformat()
     if isinstance(value, str) and (match := _RELATIVE.match(value)):
-        day = today + timedelta(days=int(match["days"] or 0))
+        day = now.date() + timedelta(days=int(match["days"] or 0))
         if match["time"] is None:
             return day.isoformat()
         hour, minute = (int(part) for part in match["time"].split(":"))
@@ -98,7 +106,7 @@ excluded = true
 """
 
 
-def create_demo_workspace(workspace: Path, outbox: Path, today: date) -> Path:
+def create_demo_workspace(workspace: Path, outbox: Path, now: datetime) -> Path:
     """Set up the workspace and return its kindly.toml. The folder must not exist yet."""
     ledger = workspace / "ledger"
     staging = workspace.with_name(workspace.name + ".partial")
@@ -108,13 +116,13 @@ def create_demo_workspace(workspace: Path, outbox: Path, today: date) -> Path:
         data = json.loads(source.read_text(encoding="utf-8"))
         target = staging / "ledger" / source.name
         target.write_text(
-            json.dumps(materialise(data, today), ensure_ascii=False, indent=2) + "\n",
+            json.dumps(materialise(data, now), ensure_ascii=False, indent=2) + "\n",
             encoding="utf-8",
         )
     settings = _SETTINGS.format(
         # Relative when it can be, so the workspace and its outbox can move together.
         outbox=json.dumps(os.path.relpath(outbox.resolve(), workspace.resolve())),
-        pause_until=(today + timedelta(days=21)).isoformat(),
+        pause_until=(now.date() + timedelta(days=21)).isoformat(),
     )
     (staging / "kindly.toml").write_text(settings, encoding="utf-8")
     # Rename last, so a crash halfway leaves no workspace that looks complete.

@@ -366,7 +366,7 @@ def demo(app: AppContext, workspace: Path, outbox: Path, reset: bool, at: str | 
         reset_demo(folder)
     config = folder / "kindly.toml"
     if not config.exists():
-        create_demo_workspace(folder, outbox, now.date())
+        create_demo_workspace(folder, outbox, now)
         console.print(f"Set up the demo workspace in [bold]{folder}[/]")
     else:
         console.print(f"Continuing the demo workspace in [bold]{folder}[/] (--reset starts over)")
@@ -611,7 +611,7 @@ def preview(
     from dataclasses import replace
     from datetime import timedelta
 
-    from plugin.delivery import build_email
+    from plugin.delivery import build_email, message_bytes
     from plugin.planning import PlannedReminder, reminder_key, settings_for
     from plugin.render import render_reminder, render_sms
 
@@ -708,7 +708,7 @@ def preview(
         output.write_text(rendered.html, encoding="utf-8")
     else:
         output.write_bytes(
-            build_email(replace(reminder), rendered, kindly.settings, now).as_bytes()
+            message_bytes(build_email(replace(reminder), rendered, kindly.settings, now))
         )
     console.print(f"Wrote {output}")
 

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo workspace made once per session; tests copy it rather than change it."""
     base = tmp_path_factory.mktemp("demo-template")
-    create_demo_workspace(base / "workspace", base / "outbox", DEMO_DAY)
+    create_demo_workspace(base / "workspace", base / "outbox", DEMO_NOW)
     return base / "workspace"
 
 

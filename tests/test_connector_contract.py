@@ -357,7 +357,7 @@ def ledger_connector(tmp_path: Path) -> Iterator[BookkeepingConnector]:
     from integrations.demo import create_demo_workspace
 
     workspace = tmp_path / "demo"
-    create_demo_workspace(workspace, tmp_path / "outbox", date(2026, 11, 22))
+    create_demo_workspace(workspace, tmp_path / "outbox", datetime(2026, 11, 22, 10, tzinfo=UTC))
     yield LocalLedger(workspace / "ledger")
 
 

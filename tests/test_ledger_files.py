@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from pathlib import Path
 
@@ -464,7 +464,8 @@ def test_the_bundled_demo_ledger_is_a_real_small_business(tmp_path: Path, today:
     folder = tmp_path / "demo"
     folder.mkdir()
     for source in BUNDLED_LEDGER.glob("*.json"):
-        data = materialise(json.loads(source.read_text(encoding="utf-8")), today)
+        now = datetime.combine(today, time(16, 45), tzinfo=UTC)
+        data = materialise(json.loads(source.read_text(encoding="utf-8")), now)
         (folder / source.name).write_text(json.dumps(data), encoding="utf-8")
     snap = read(folder)
     assert len(snap.customers) >= 12
