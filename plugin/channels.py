@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from plugin.delivery import Outbox, build_email, message_id_for
+from plugin.delivery import Outbox, build_email, message_bytes, message_id_for
 from plugin.planning import PlannedReminder
 from plugin.render import Attachment, render_letter, render_reminder, render_sms
 from plugin.settings import Settings
@@ -128,7 +128,7 @@ class EmailBySmtp(_EmailComposer):
     def deliver(
         self, reminder: PlannedReminder, composed: Composed, hand_over: Callable[[], None]
     ) -> Outcome:
-        data = composed.payload.as_bytes(policy=composed.payload.policy.clone(linesep="\r\n"))
+        data = message_bytes(composed.payload, linesep="\r\n")
         outcome = self.mailer.send(
             data, self.settings.company.email, list(reminder.recipients), hand_over
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from jinja2 import TemplateError
 
-from plugin.delivery import build_email
+from plugin.delivery import build_email, message_bytes
 from plugin.errors import ConfigError
 from plugin.model import LANGUAGES, Customer, Invoice
 from plugin.money import Money
@@ -232,7 +232,7 @@ def test_email_is_a_complete_message_with_parts_and_headers(demo_settings: Setti
     message = build_email(
         reminder, render_reminder(reminder, demo_settings, [pdf]), demo_settings, NOW
     )
-    parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+    parsed = email.message_from_bytes(message_bytes(message), policy=email.policy.default)
     for header in ("From", "To", "Reply-To", "Subject", "Date", "Message-ID", "Content-Language"):
         assert parsed[header], header
     assert parsed["Content-Language"] == "nl"
@@ -264,7 +264,7 @@ def test_non_ascii_names_subjects_and_file_names_survive_the_trip(
     settings = replace(demo_settings, company=company)
     pdf = Attachment("Hóa đơn NS-2026-10001.pdf", b"%PDF-1.7 test")
     rendered = render_reminder(reminder, settings, [pdf])
-    raw = build_email(reminder, rendered, settings, NOW).as_bytes()
+    raw = message_bytes(build_email(reminder, rendered, settings, NOW))
     assert raw.isascii(), "headers and bodies are encoded for any mail server"
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert parsed["Subject"] == rendered.subject
@@ -274,6 +274,37 @@ def test_non_ascii_names_subjects_and_file_names_survive_the_trip(
     assert attachment.get_filename() == "Hóa đơn NS-2026-10001.pdf"
     plain = parsed.get_body(preferencelist=("plain",))
     assert plain is not None and plain.get_content() == rendered.text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_written_out_as_the_standard_generator_writes_it(
+    language: str, demo_settings: Settings
+) -> None:
+    # message_bytes writes each text part in one piece: the bytes must be the standard
+    # library's, with a file's line endings and with SMTP's.
+    reminder = reminder_for(language, 3, "final")
+    pdf = Attachment("NS-2026-10001.pdf", b"%PDF-1.7 " + bytes(range(256)) * 8)
+    message = build_email(
+        reminder, render_reminder(reminder, demo_settings, [pdf]), demo_settings, NOW
+    )
+    assert message_bytes(message) == message.as_bytes()
+    crlf = message.policy.clone(linesep="\r\n")
+    assert message_bytes(message, "\r\n") == message.as_bytes(policy=crlf)
+    assert b"\n" not in message_bytes(message, "\r\n").replace(b"\r\n", b"")
+
+
+def test_long_headers_are_still_folded_and_read_back_whole(demo_settings: Settings) -> None:
+    name = "Noordlicht Studio and Partners for Design, Illustration and Typography B.V."
+    settings = replace(demo_settings, company=replace(demo_settings.company, name=name))
+    reminder = reminder_for("en", 1)
+    rendered = render_reminder(reminder, settings)
+    raw = message_bytes(build_email(reminder, rendered, settings, NOW))
+    head = raw.split(b"\n\n", 1)[0]
+    assert max(len(line) for line in head.split(b"\n")) <= 78
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert parsed["From"].addresses[0].display_name == name
+    html = parsed.get_body(preferencelist=("html",))
+    assert html is not None and html.get_content() == rendered.html
 
 
 def test_a_name_with_a_line_break_cannot_add_a_header(demo_settings: Settings) -> None:
