@@ -382,6 +382,30 @@ def test_a_users_template_folder_overrides_kindlys(demo_settings: Settings, tmp_
     assert ALREADY_PAID["nl"] in render_reminder(reminder_for("nl", 1), settings).text
 
 
+def test_an_override_may_use_t_or_import_the_wording_itself(
+    demo_settings: Settings, tmp_path: Path
+) -> None:
+    folder = tmp_path / "my-templates" / "email"
+    folder.mkdir(parents=True)
+    # Written before Kindly handed templates the wording as t: it imports it itself.
+    (folder / "subject.txt.j2").write_text(
+        '{% import "lang/" ~ language ~ ".j2" as words with context %}'
+        "[{{ customer.id }}] {{ words.subject() }}\n",
+        encoding="utf-8",
+    )
+    (folder / "body.txt.j2").write_text(
+        "{{ t.greeting() }}\n\n{{ t.already_paid() }}\n", encoding="utf-8"
+    )
+    settings = replace(demo_settings, templates=tmp_path / "my-templates")
+    assert check_overrides(settings) == ["email/body.txt.j2", "email/subject.txt.j2"]
+    reminder = reminder_for("nl", 1)
+    rendered = render_reminder(reminder, settings)
+    kindlys = render_reminder(reminder, demo_settings)
+    assert rendered.subject == f"[{reminder.customer.id}] {kindlys.subject}"
+    assert rendered.text.startswith(kindlys.text.split("\n")[0])
+    assert ALREADY_PAID["nl"] in rendered.text
+
+
 @pytest.mark.parametrize(
     ("name", "content", "words"),
     [
