@@ -4,8 +4,8 @@ The bundled ledger (``integrations/demo_ledger``) is a small Amsterdam design st
 clients in six languages. Its dates are written relative to the day the demo is set up
 (``"today-45"``, ``"today+1T10:00@Europe/Amsterdam"``), or to the moment it is set up
 (``"now+20h@Europe/Amsterdam"``: twenty hours on, to the whole hour), so whenever it is
-created there is something overdue, something not yet due and an appointment whose
-reminder is due, whatever the time of day. The copy in the
+created there is something overdue, something not yet due and two appointments whose
+reminders are due, whatever the time of day. The copy in the
 workspace holds real dates, in the documented ledger format, and is what later runs read.
 """
 
@@ -90,6 +90,9 @@ send_window = "always"          # the demo sends at any hour; the default is 09:
 tone = "friendly"
 channels = ["email"]
 minimum = {{ EUR = "5.00", GBP = "5.00", NOK = "50", VND = "100000" }}
+
+[appointments]                  # appointment reminders at any hour too; by default none
+quiet_hours = "none"            # go out 21:00-08:00 on the attendee's clock
 
 [clients.C03]                   # Tulpenhof Hoveniers: a payment plan was agreed
 pause_until = {pause_until}
