@@ -91,8 +91,8 @@ tone = "friendly"
 channels = ["email"]
 minimum = {{ EUR = "5.00", GBP = "5.00", NOK = "50", VND = "100000" }}
 
-[appointments]                  # appointment reminders at any hour too; by default none
-quiet_hours = "none"            # go out 21:00-08:00 on the attendee's clock
+[appointments]                  # appointment reminders at any hour too; the default
+quiet_hours = "none"            # "21:00-08:00" holds them back at night on the attendee's clock
 
 [clients.C03]                   # Tulpenhof Hoveniers: a payment plan was agreed
 pause_until = {pause_until}

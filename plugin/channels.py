@@ -17,6 +17,7 @@ it, so that after a crash it knows whether the other side may have the message.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,6 +73,17 @@ class Channel(Protocol):
     def close(self) -> None: ...
 
 
+# Characters a mail client would read as a folder, or a header as the end of a line.
+_NOT_IN_FILE_NAMES = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029/\\\\:]+")
+
+
+def pdf_file_name(invoice_number: str) -> str:
+    """The attachment's name: the invoice number as the platform writes it, "2026/17"
+    becoming "2026-17.pdf"."""
+    name = _NOT_IN_FILE_NAMES.sub("-", invoice_number).strip(" .-")
+    return f"{name or 'invoice'}.pdf"
+
+
 class _EmailComposer:
     channel = "email"
 
@@ -81,7 +93,7 @@ class _EmailComposer:
 
     def compose(self, reminder: PlannedReminder, now: datetime) -> Composed:
         pdfs = [
-            Attachment(f"{invoice.number}.pdf", content)
+            Attachment(pdf_file_name(invoice.number), content)
             for invoice in reminder.invoices
             if (content := self.source.invoice_pdf(invoice)) is not None
         ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import binascii
 import io
 import os
+import re
 import secrets
 import tempfile
 from datetime import datetime
@@ -52,7 +53,7 @@ class _ReminderPolicy(Compat32):
         return line.encode("ascii") if line is not None else super().fold_binary(name, value)
 
     def _unfolded(self, name: str, value: object) -> str | None:
-        if not isinstance(value, str) or not value.isascii() or "\n" in value or "\r" in value:
+        if not isinstance(value, str) or not value.isascii() or _breaks_lines(value):
             return None
         line = f"{name}: {value}"
         return line + self.linesep if len(line) <= (self.max_line_length or 998) else None
@@ -107,11 +108,9 @@ def build_email(
     message = body
     del message["MIME-Version"]
     headers = {
-        "From": formataddr((company.name, company.email), charset="utf-8"),
+        "From": _address("From", company.name, company.email),
         "To": ", ".join(
-            formataddr(
-                (reminder.customer.greeting_name if i == 0 else "", address), charset="utf-8"
-            )
+            _address("To", reminder.customer.greeting_name if i == 0 else "", address)
             for i, address in enumerate(reminder.recipients)
         ),
         "Reply-To": company.reply_to or company.email,
@@ -127,7 +126,9 @@ def build_email(
     for name in list(message.keys()):
         del message[name]
     for name, value in headers.items():
-        message[name] = _header_value(name, value)
+        # compat32 takes a Header as a value and encodes it when written; typeshed's
+        # Message[str, str] does not say so.
+        message[name] = _header_value(name, value)  # type: ignore[assignment]
     for name, value in content_headers:
         message[name] = value
     return message
@@ -157,17 +158,46 @@ class _WholeTextGenerator(BytesGenerator):
             self.write(lines if self._NL == "\n" else lines.replace("\n", self._NL))  # type: ignore[attr-defined]
 
 
-def _header_value(name: str, value: str) -> str:
-    # A customer's name or a subject holding CR or LF would otherwise add a header of its
-    # own (a Bcc, say); the legacy email classes do not refuse it themselves.
-    if "\r" in value or "\n" in value:
-        raise ValueError(f"the {name} header holds a linefeed or carriage return: {value!r}")
+# Not only CR and LF: the email package splits header text with str.splitlines, which
+# also breaks at VT, FF, FS, GS, RS, NEL and the Unicode line and paragraph separators,
+# so a name holding one of those could end the headers early or start a header of its own.
+# The other control characters have no business in a header either.
+_LINE_BREAK_OR_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+
+
+def _breaks_lines(value: str) -> bool:
+    return _LINE_BREAK_OR_CONTROL.search(value) is not None
+
+
+def _refuse_line_breaks(name: str, value: str) -> None:
+    # A customer's name or a subject holding a line break would otherwise add a header of
+    # its own (a Bcc, say); the legacy email classes do not refuse it themselves.
+    if _breaks_lines(value):
+        raise ValueError(f"the {name} header holds a line break or control character: {value!r}")
+
+
+def _header_value(name: str, value: str) -> str | Header:
+    _refuse_line_breaks(name, value)
     if value.isascii():
         return value
-    return Header(value, _UTF8_HEADER, header_name=name).encode()
+    # Encoded when the message is written: encoding it here too gave the generator a
+    # string of encoded words it parsed and folded all over again.
+    return Header(value, _UTF8_HEADER, header_name=name)
+
+
+def _address(header: str, display_name: str, address: str) -> str:
+    # Checked before formataddr turns a non-ASCII name into an encoded word, which would
+    # hide a line separator from the check on the finished header.
+    for value in (display_name, address):
+        _refuse_line_breaks(header, value)
+    return formataddr((display_name, address), charset="utf-8")
 
 
 def _param(value: str) -> str | tuple[str, str, str]:
+    # An attachment's file name comes from an invoice number, which the customer's
+    # bookkeeping platform decides.
+    if _breaks_lines(value):
+        raise ValueError(f"the file name holds a line break or control character: {value!r}")
     return value if value.isascii() else ("utf-8", "", value)
 
 

@@ -21,6 +21,7 @@ import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,9 +90,18 @@ def _environment(user_folder: Path | None) -> Any:
     import jinja2
     from jinja2.sandbox import SandboxedEnvironment
 
+    class BundledEnvironment(jinja2.Environment):
+        def getattr(self, obj: Any, attribute: str) -> Any:
+            # Kindly's templates read dicts (invoice rows, labels, charges) with a dot, which
+            # Jinja2 tries as an attribute first: an AttributeError raised and caught on
+            # each of a hundred reads per e-mail. Ours name no key that is a dict method.
+            if type(obj) is dict and attribute in obj:
+                return obj[attribute]
+            return super().getattr(obj, attribute)
+
     bundled = jinja2.FileSystemLoader(str(templates_dir()))
     loader: jinja2.BaseLoader = bundled
-    kind = jinja2.Environment
+    kind: type[jinja2.Environment] = BundledEnvironment
     if user_folder is not None:
         # A user's template is code we did not write: it may read only what it is given.
         kind = SandboxedEnvironment
@@ -178,13 +188,98 @@ def babel_locale(name: str) -> babel.Locale:
 
 
 def format_money(amount: Money, locale: str) -> str:
-    from babel.numbers import format_currency
+    """The amount as the locale writes it: "€ 1.234,56" in nl_NL, "1 234,56 €" in fr_FR."""
+    style = _currency_style(amount.currency, locale)
+    if style is None or amount.amount.is_signed():
+        from babel.numbers import format_currency
 
-    return str(format_currency(amount.amount, amount.currency, locale=babel_locale(locale)))
+        return str(format_currency(amount.amount, amount.currency, locale=babel_locale(locale)))
+    return style.write(amount.amount)
+
+
+@dataclass(frozen=True, slots=True)
+class _CurrencyStyle:
+    """How a locale writes a positive amount of one currency, read off babel once.
+
+    babel looks up the pattern, the symbols and the currency's digits anew for every
+    amount: 20 µs each, the larger part of building a reminder's context. Only what
+    babel's pattern yields is kept here, and ``_currency_style`` keeps a style only when it
+    writes its test amounts exactly as babel does.
+    """
+
+    before: str
+    after: str
+    group: str
+    decimal: str
+    quantum: Decimal
+    first_group: int
+    other_groups: int
+
+    def write(self, value: Decimal) -> str:
+        whole, _, fraction = f"{value.quantize(self.quantum):f}".partition(".")
+        groups = []
+        size = self.first_group
+        while len(whole) > size:
+            groups.append(whole[-size:])
+            whole = whole[:-size]
+            size = self.other_groups
+        groups.append(whole)
+        number = self.group.join(reversed(groups))
+        if fraction:
+            number += self.decimal + fraction
+        return self.before + number + self.after
+
+
+_STYLE_CHECKS = ("0", "0.5", "7", "1234", "12345.678", "1234567.891", "999999999.995")
+
+
+@lru_cache(maxsize=256)
+def _currency_style(currency: str, locale: str) -> _CurrencyStyle | None:
+    from babel.numbers import (
+        format_currency,
+        get_currency_precision,
+        get_decimal_symbol,
+        get_group_symbol,
+    )
+
+    babel_loc = babel_locale(locale)
+    pattern = babel_loc.currency_formats["standard"]
+    if pattern.scale or pattern.exp_prec or "@" in pattern.pattern or pattern.int_prec[0] > 1:
+        return None
+    digits = int(get_currency_precision(currency))
+    decimal_symbol = str(get_decimal_symbol(babel_loc))
+    one = "1" + (decimal_symbol + "0" * digits if digits else "")
+    before, found, after = str(format_currency(Decimal(1), currency, locale=babel_loc)).partition(
+        one
+    )
+    if not found:
+        return None
+    style = _CurrencyStyle(
+        before,
+        after,
+        str(get_group_symbol(babel_loc)),
+        decimal_symbol,
+        Decimal(1).scaleb(-digits),
+        pattern.grouping[0],
+        pattern.grouping[1],
+    )
+    for text in _STYLE_CHECKS:
+        value = Decimal(text)
+        if style.write(value) != format_currency(value, currency, locale=babel_loc):
+            return None
+    return style
+
+
+def format_date(day: date, locale: str, style: str = "long") -> str:
+    # A datetime is a date too, and two for the same instant in different zones are equal
+    # keys to a cache though their days may differ: only its own calendar day goes in.
+    if isinstance(day, datetime):
+        day = day.date()
+    return _format_day(day, locale, style)
 
 
 @lru_cache(maxsize=4096)
-def format_date(day: date, locale: str, style: str = "long") -> str:
+def _format_day(day: date, locale: str, style: str) -> str:
     """Kept: a batch of reminders names the same few due dates and pay-by dates again and
     again, and babel takes as long to write a date as Jinja2 takes for a paragraph."""
     from babel.dates import format_date as babel_format_date

@@ -7,12 +7,17 @@ import email.policy
 import re
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jinja2 import TemplateError
 
+from plugin.channels import pdf_file_name
 from plugin.delivery import build_email, message_bytes
 from plugin.errors import ConfigError
 from plugin.model import LANGUAGES, Customer, Invoice
@@ -226,6 +231,32 @@ def test_amounts_are_written_the_local_way(language: str, expected: str) -> None
     assert format_money(amount, LOCALE[language]) == expected
 
 
+# Locales Kindly writes in, and a few with other habits: Indian grouping (en_IN), Swiss
+# apostrophes (de_CH), the currency after the number (fr_CA) or before it with a space.
+MONEY_LOCALES = [
+    "en_GB", "en_US", "en_IE", "en_IN", "nl_NL", "nl_BE", "fr_FR", "fr_BE", "fr_CH",
+    "fr_CA", "nb_NO", "de_DE", "de_AT", "de_CH", "vi_VN", "nl", "de",
+]  # fmt: skip
+MONEY_CURRENCIES = ["EUR", "GBP", "NOK", "VND", "USD", "CHF", "JPY", "KWD", "INR", "SEK"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    locale=st.sampled_from(MONEY_LOCALES),
+    currency=st.sampled_from(MONEY_CURRENCIES),
+    units=st.integers(min_value=-(10**13), max_value=10**13),
+    places=st.integers(min_value=0, max_value=3),
+)
+def test_amounts_are_written_exactly_as_babel_writes_them(
+    locale: str, currency: str, units: int, places: int
+) -> None:
+    from babel.numbers import format_currency
+
+    amount = Money.of(Decimal(units).scaleb(-places), currency)
+    expected = format_currency(amount.amount, currency, locale=locale)
+    assert format_money(amount, locale) == expected
+
+
 def test_email_is_a_complete_message_with_parts_and_headers(demo_settings: Settings) -> None:
     reminder = reminder_for("nl", 2)
     pdf = Attachment("NS-2026-10001.pdf", b"%PDF-1.7 test")
@@ -309,12 +340,44 @@ def test_long_headers_are_still_folded_and_read_back_whole(demo_settings: Settin
     assert html is not None and html.get_content() == rendered.html
 
 
-def test_a_name_with_a_line_break_cannot_add_a_header(demo_settings: Settings) -> None:
+# Python's email package splits header text wherever str.splitlines does, not only at CR
+# and LF; a file separator in a long name once made the folder write a line of its own.
+@pytest.mark.parametrize(
+    "line_break", ["\r\n", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1e", "\u2028"]
+)
+@pytest.mark.parametrize("padding", ["", " and Partners for Design, Illustration and Typography"])
+def test_a_name_with_a_line_break_cannot_add_a_header(
+    line_break: str, padding: str, demo_settings: Settings
+) -> None:
     reminder = reminder_for("en", 1)
-    evil = replace(reminder.customer, contact_name="Ada\r\nBcc: thief@evil.example")
+    evil = replace(
+        reminder.customer, contact_name=f"Ada{padding}{line_break}Bcc: thief@evil.example"
+    )
     reminder = replace(reminder, customer=evil)
-    with pytest.raises(ValueError, match="linefeed or carriage return"):
+    with pytest.raises(ValueError, match="line break or control character"):
         build_email(reminder, render_reminder(reminder, demo_settings), demo_settings, NOW)
+
+
+def test_an_attachment_name_cannot_break_the_headers(demo_settings: Settings) -> None:
+    reminder = reminder_for("en", 1)
+    rendered = render_reminder(reminder, demo_settings, [Attachment("INV\x1cBcc: x.pdf", b"%PDF")])
+    with pytest.raises(ValueError, match="file name holds a line break"):
+        build_email(reminder, rendered, demo_settings, NOW)
+
+
+@pytest.mark.parametrize(
+    ("number", "file_name"),
+    [
+        ("INV-001", "INV-001.pdf"),
+        ("2026/17", "2026-17.pdf"),
+        ("F\x1c\r\n9", "F-9.pdf"),
+        ("..", "invoice.pdf"),
+    ],
+)
+def test_invoice_pdfs_are_named_after_a_safe_form_of_the_number(
+    number: str, file_name: str
+) -> None:
+    assert pdf_file_name(number) == file_name
 
 
 # -- SMS ---------------------------------------------------------------------------------
@@ -823,3 +886,16 @@ def test_appointment_sms_fits_with_a_long_title_and_link(
     assert "{{" not in sms.text
     assert "Jaarlijkse evaluatie" in sms.text, "the title, shortened if need be, stays"
     assert "+31 20 555 0100" in sms.text, "how to move or cancel stays"
+
+
+def test_a_moment_is_written_as_the_day_it_is_on_its_own_clock() -> None:
+    # The same instant, equal as datetimes, falls on two different days.
+    late_in_amsterdam = datetime(2026, 12, 1, 23, 30, tzinfo=ZoneInfo("Europe/Amsterdam"))
+    same_moment_in_utc = late_in_amsterdam.astimezone(UTC)
+    assert late_in_amsterdam == same_moment_in_utc
+    assert format_date(late_in_amsterdam, "en_GB") == "1 December 2026"
+    assert format_date(same_moment_in_utc, "en_GB") == "1 December 2026"
+    assert (
+        format_date(late_in_amsterdam.astimezone(ZoneInfo("Asia/Tokyo")), "en_GB")
+        == "2 December 2026"
+    )
