@@ -144,7 +144,21 @@ class StrictHTML(HTMLParser):
         self.stack.pop()
 
     def handle_data(self, data: str) -> None:
-        self.text.append(data)
+        if not (self.stack and self.stack[-1] == "style"):
+            self.text.append(data)
+
+
+# A sentence stop after a date that ends in one (14.11. in German and Norwegian), a stop
+# or comma after a space, a stop or comma after a comma. French puts a space before : ;
+# ! and ?, so those are not in it; "B.V., " is right.
+PUNCTUATION_SLIP = re.compile(r"(?<!\.)\.\.(?!\.)|\s[.,](?!\d)|,[.,]")
+
+
+def assert_punctuated(text: str) -> None:
+    slip = PUNCTUATION_SLIP.search(text)
+    assert slip is None, (
+        f"{slip.group()!r} in {text[max(0, slip.start() - 40) : slip.end() + 20]!r}"
+    )
 
 
 @pytest.mark.parametrize("tone", TONES)
@@ -186,6 +200,8 @@ def test_a_complete_email_in_every_language_tone_and_stage(
         if stage in ("second", "final"):
             assert format_date(PAY_BY, locale) in text, "the pay-by date is named"
         assert "{{" not in text and "{%" not in text and "}}" not in text
+        assert_punctuated(text)
+    assert_punctuated(rendered.subject)
     assert "Ada <script>alert(1)</script>" in rendered.text  # plain text shows it as written
     assert "<script>" not in rendered.html and "&lt;script&gt;" in rendered.html
     assert "\n\n\n" not in rendered.text, "template whitespace left empty lines"
@@ -397,6 +413,7 @@ def test_every_sms_fits_with_worst_case_values(
     reminder = reminder_for(language, count, stage, amount=amount, url_length=35)
     sms = render_sms(reminder, settings, limit=160)
     assert sms.count.fits(160), (sms.text, sms.count)
+    assert_punctuated(sms.text)
     assert reminder.invoices[0].number in sms.text or str(count) in sms.text
     assert "{{" not in sms.text
     if count == 1 and stage != "final":
@@ -593,6 +610,7 @@ def test_a_printable_letter(language: str, stage: str, demo_settings: Settings) 
     assert (ALREADY_ARRANGED if stage == "courtesy" else ALREADY_PAID)[language] in visible
     assert "&lt;script&gt;" in letter and "<script>" not in letter
     assert ("data:image/png;base64," in letter) == (CURRENCY[language] == "EUR")
+    assert_punctuated(visible)
 
 
 APPOINTMENT_WORDS = {
@@ -648,6 +666,8 @@ def test_appointment_reminders_in_every_language(
     sms = render_appointment_sms(appointment, **common)
     assert sms.count.fits(160), sms.text
     assert "Kick-off" in sms.text
+    for text in (mail.subject, mail.text, sms.text):
+        assert_punctuated(text)
 
 
 @pytest.mark.parametrize("stage", STAGES)
