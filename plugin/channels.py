@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -73,15 +73,23 @@ class Channel(Protocol):
     def close(self) -> None: ...
 
 
-# Characters a mail client would read as a folder, or a header as the end of a line.
-_NOT_IN_FILE_NAMES = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029/\\\\:]+")
+# Characters a mail client would read as a folder, a header as the end of a line, or a
+# reader as text running the other way.
+_NOT_IN_FILE_NAMES = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069/\\\\:]+"
+)
 
 
-def pdf_file_name(invoice_number: str) -> str:
+def pdf_file_name(invoice_number: str, taken: Collection[str] = ()) -> str:
     """The attachment's name: the invoice number as the platform writes it, "2026/17"
-    becoming "2026-17.pdf"."""
-    name = _NOT_IN_FILE_NAMES.sub("-", invoice_number).strip(" .-")
-    return f"{name or 'invoice'}.pdf"
+    becoming "2026-17.pdf"; "2026-17-2.pdf" if the e-mail already holds a "2026-17.pdf"
+    (a mail client saving both would keep only one)."""
+    stem = _NOT_IN_FILE_NAMES.sub("-", invoice_number).strip(" .-") or "invoice"
+    name, copy = f"{stem}.pdf", 1
+    while name in taken:
+        copy += 1
+        name = f"{stem}-{copy}.pdf"
+    return name
 
 
 class _EmailComposer:
@@ -92,11 +100,12 @@ class _EmailComposer:
         self.source = source
 
     def compose(self, reminder: PlannedReminder, now: datetime) -> Composed:
-        pdfs = [
-            Attachment(pdf_file_name(invoice.number), content)
-            for invoice in reminder.invoices
-            if (content := self.source.invoice_pdf(invoice)) is not None
-        ]
+        pdfs: list[Attachment] = []
+        for invoice in reminder.invoices:
+            content = self.source.invoice_pdf(invoice)
+            if content is not None:
+                taken = {pdf.filename for pdf in pdfs}
+                pdfs.append(Attachment(pdf_file_name(invoice.number, taken), content))
         rendered = render_reminder(reminder, self.settings, pdfs, on=now.date())
         return Composed(build_email(reminder, rendered, self.settings, now), dict(rendered.charges))
 

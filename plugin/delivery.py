@@ -162,7 +162,7 @@ class _WholeTextGenerator(BytesGenerator):
 # also breaks at VT, FF, FS, GS, RS, NEL and the Unicode line and paragraph separators,
 # so a name holding one of those could end the headers early or start a header of its own.
 # The other control characters have no business in a header either.
-_LINE_BREAK_OR_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+_LINE_BREAK_OR_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _breaks_lines(value: str) -> bool:

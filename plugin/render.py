@@ -190,7 +190,7 @@ def babel_locale(name: str) -> babel.Locale:
 def format_money(amount: Money, locale: str) -> str:
     """The amount as the locale writes it: "€ 1.234,56" in nl_NL, "1 234,56 €" in fr_FR."""
     style = _currency_style(amount.currency, locale)
-    if style is None or amount.amount.is_signed():
+    if style is None:
         from babel.numbers import format_currency
 
         return str(format_currency(amount.amount, amount.currency, locale=babel_locale(locale)))
@@ -199,16 +199,18 @@ def format_money(amount: Money, locale: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _CurrencyStyle:
-    """How a locale writes a positive amount of one currency, read off babel once.
+    """How a locale writes amounts of one currency, read off babel once.
 
     babel looks up the pattern, the symbols and the currency's digits anew for every
     amount: 20 µs each, the larger part of building a reminder's context. Only what
     babel's pattern yields is kept here, and ``_currency_style`` keeps a style only when it
-    writes its test amounts exactly as babel does.
+    writes its test amounts as babel does.
     """
 
     before: str
     after: str
+    negative_before: str
+    negative_after: str
     group: str
     decimal: str
     quantum: Decimal
@@ -216,7 +218,7 @@ class _CurrencyStyle:
     other_groups: int
 
     def write(self, value: Decimal) -> str:
-        whole, _, fraction = f"{value.quantize(self.quantum):f}".partition(".")
+        whole, _, fraction = f"{abs(value).quantize(self.quantum):f}".partition(".")
         groups = []
         size = self.first_group
         while len(whole) > size:
@@ -227,6 +229,8 @@ class _CurrencyStyle:
         number = self.group.join(reversed(groups))
         if fraction:
             number += self.decimal + fraction
+        if value.is_signed():
+            return self.negative_before + number + self.negative_after
         return self.before + number + self.after
 
 
@@ -249,14 +253,17 @@ def _currency_style(currency: str, locale: str) -> _CurrencyStyle | None:
     digits = int(get_currency_precision(currency))
     decimal_symbol = str(get_decimal_symbol(babel_loc))
     one = "1" + (decimal_symbol + "0" * digits if digits else "")
-    before, found, after = str(format_currency(Decimal(1), currency, locale=babel_loc)).partition(
-        one
-    )
-    if not found:
+    before, found, after = str(format_currency(1, currency, locale=babel_loc)).partition(one)
+    negative_before, negative_found, negative_after = str(
+        format_currency(-1, currency, locale=babel_loc)
+    ).partition(one)
+    if not (found and negative_found):
         return None
     style = _CurrencyStyle(
         before,
         after,
+        negative_before,
+        negative_after,
         str(get_group_symbol(babel_loc)),
         decimal_symbol,
         Decimal(1).scaleb(-digits),
@@ -264,9 +271,17 @@ def _currency_style(currency: str, locale: str) -> _CurrencyStyle | None:
         pattern.grouping[1],
     )
     for text in _STYLE_CHECKS:
-        value = Decimal(text)
-        if style.write(value) != format_currency(value, currency, locale=babel_loc):
-            return None
+        for value in (Decimal(text), -Decimal(text)):
+            ours = style.write(value)
+            if ours == format_currency(value, currency, locale=babel_loc):
+                continue
+            # babel reads text between two apostrophes as a quoted literal and drops
+            # them, after putting the symbols in: where the group symbol is "'" (the
+            # Swiss locales), an amount with two separators comes out ungrouped, "CHF
+            # 1234567.89". It agrees with us on the same amount written without groups.
+            ungrouped = format_currency(value, currency, locale=babel_loc, group_separator=False)
+            if style.group != "'" or ours.replace("'", "") != ungrouped:
+                return None
     return style
 
 

@@ -263,14 +263,36 @@ MONEY_CURRENCIES = ["EUR", "GBP", "NOK", "VND", "USD", "CHF", "JPY", "KWD", "INR
     units=st.integers(min_value=-(10**13), max_value=10**13),
     places=st.integers(min_value=0, max_value=3),
 )
-def test_amounts_are_written_exactly_as_babel_writes_them(
+def test_amounts_are_written_as_babel_writes_them(
     locale: str, currency: str, units: int, places: int
 ) -> None:
     from babel.numbers import format_currency
 
     amount = Money.of(Decimal(units).scaleb(-places), currency)
-    expected = format_currency(amount.amount, currency, locale=locale)
-    assert format_money(amount, locale) == expected
+    ours = format_money(amount, locale)
+    if locale.endswith("_CH") and ours.count("'") >= 2:
+        # babel drops apostrophe pairs as quotes (next test): the same but for the groups.
+        ungrouped = format_currency(amount.amount, currency, locale=locale, group_separator=False)
+        assert ours.replace("'", "") == ungrouped
+    else:
+        assert ours == format_currency(amount.amount, currency, locale=locale)
+
+
+@pytest.mark.parametrize(
+    ("locale", "amount", "written"),
+    [
+        ("de_CH", "1234567.89", "CHF\xa01'234'567.89"),
+        ("fr_CH", "1234567890", "1'234'567'890,00\xa0CHF"),
+        ("de_CH", "-1234567.89", "CHF-1'234'567.89"),
+        ("de_CH", "1234.50", "CHF\xa01'234.50"),
+    ],
+)
+def test_swiss_amounts_of_a_million_keep_their_apostrophes(
+    locale: str, amount: str, written: str
+) -> None:
+    # babel 2.19 writes "CHF 1234567.89": after putting the group symbol "'" in, it reads
+    # the text between two of them as a quoted literal and drops the quotes.
+    assert format_money(Money.of(amount, "CHF"), locale) == written
 
 
 def test_email_is_a_complete_message_with_parts_and_headers(demo_settings: Settings) -> None:
@@ -394,6 +416,15 @@ def test_invoice_pdfs_are_named_after_a_safe_form_of_the_number(
     number: str, file_name: str
 ) -> None:
     assert pdf_file_name(number) == file_name
+
+
+def test_two_invoices_in_one_email_get_two_file_names() -> None:
+    taken = {pdf_file_name("2026/17")}
+    assert pdf_file_name("2026-17", taken) == "2026-17-2.pdf"
+    taken.add("2026-17-2.pdf")
+    assert pdf_file_name("2026:17", taken) == "2026-17-3.pdf"
+    # Text that runs the other way cannot make "gpj.exe" look like the end of the name.
+    assert pdf_file_name("INV\u202egpj.exe") == "INV-gpj.exe.pdf"
 
 
 # -- SMS ---------------------------------------------------------------------------------

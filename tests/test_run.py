@@ -224,3 +224,28 @@ def test_an_invoice_pdf_in_the_ledger_is_attached(demo_workspace: Path) -> None:
     others = [Path(p) for r, p in result.sent if r.key != target.key and r.channel == "email"]
     other = email.message_from_bytes(others[0].read_bytes(), policy=email.policy.default)
     assert list(other.iter_attachments()) == []
+
+
+def test_two_pdfs_whose_numbers_read_alike_keep_two_names(demo_workspace: Path) -> None:
+    import email
+    import email.policy
+    import json
+
+    kindly = open_kindly(demo_workspace)
+    kindly.sync(DEMO_NOW)
+    target = next(r for r in kindly.plan(DEMO_NOW).reminders if len(r.invoices) >= 2)
+    first, second = (invoice.id for invoice in target.invoices[:2])
+    ledger = demo_workspace / "ledger"
+    rows = json.loads((ledger / "invoices.json").read_text(encoding="utf-8"))
+    for row in rows:
+        row["number"] = {first: "2026/17", second: "2026-17"}.get(row["id"], row["number"])
+    (ledger / "invoices.json").write_text(json.dumps(rows), encoding="utf-8")
+    (ledger / "pdf").mkdir()
+    (ledger / "pdf" / f"{first}.pdf").write_bytes(b"%PDF-1.7 slash")
+    (ledger / "pdf" / f"{second}.pdf").write_bytes(b"%PDF-1.7 dash")
+    kindly.sync(DEMO_NOW)
+    result = kindly.send(kindly.plan(DEMO_NOW), DEMO_NOW)
+    (detail,) = [p for r, p in result.sent if r.key == target.key]
+    parsed = email.message_from_bytes(Path(detail).read_bytes(), policy=email.policy.default)
+    attachments = {a.get_filename(): a.get_content() for a in parsed.iter_attachments()}
+    assert attachments == {"2026-17.pdf": b"%PDF-1.7 slash", "2026-17-2.pdf": b"%PDF-1.7 dash"}
