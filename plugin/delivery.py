@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime
 from email.charset import BASE64, Charset
 from email.encoders import encode_base64
@@ -59,7 +60,9 @@ class _ReminderPolicy(Compat32):
         return line + self.linesep if len(line) <= (self.max_line_length or 998) else None
 
 
-POLICY = _ReminderPolicy()
+# Lines of 76: Header splits encoded words to fit the line, and a continuation line's
+# word then keeps within RFC 2047's 75 characters (at 78 it may take 76).
+POLICY = _ReminderPolicy(max_line_length=76)
 
 # UTF-8 header text as base64 encoded words. The default for UTF-8, the shorter of base64
 # and quoted-printable, measures the quoted-printable length anew for every character it
@@ -107,11 +110,14 @@ def build_email(
         body = _multipart("mixed", body, *files)
     message = body
     del message["MIME-Version"]
-    headers = {
-        "From": _address("From", company.name, company.email),
-        "To": ", ".join(
-            _address("To", reminder.customer.greeting_name if i == 0 else "", address)
-            for i, address in enumerate(reminder.recipients)
+    headers: dict[str, str | Header] = {
+        "From": _addresses("From", [(company.name, company.email)]),
+        "To": _addresses(
+            "To",
+            [
+                (reminder.customer.greeting_name if i == 0 else "", address)
+                for i, address in enumerate(reminder.recipients)
+            ],
         ),
         "Reply-To": company.reply_to or company.email,
         "Subject": rendered.subject,
@@ -128,7 +134,7 @@ def build_email(
     for name, value in headers.items():
         # compat32 takes a Header as a value and encodes it when written; typeshed's
         # Message[str, str] does not say so.
-        message[name] = _header_value(name, value)  # type: ignore[assignment]
+        message[name] = value if isinstance(value, Header) else _header_value(name, value)  # type: ignore[assignment]
     for name, value in content_headers:
         message[name] = value
     return message
@@ -185,12 +191,32 @@ def _header_value(name: str, value: str) -> str | Header:
     return Header(value, _UTF8_HEADER, header_name=name)
 
 
-def _address(header: str, display_name: str, address: str) -> str:
-    # Checked before formataddr turns a non-ASCII name into an encoded word, which would
-    # hide a line separator from the check on the finished header.
-    for value in (display_name, address):
-        _refuse_line_breaks(header, value)
-    return formataddr((display_name, address), charset="utf-8")
+def _addresses(header: str, named: Sequence[tuple[str, str]]) -> str | Header:
+    """``Name <address>, ...`` for a From or To header.
+
+    A name in more than ASCII goes in as encoded words that the header's folding splits,
+    none over 75 characters as RFC 2047 asks: ``formataddr`` writes one word however long
+    the name, 140 characters for a Vietnamese company's.
+    """
+    # Checked before the name is encoded, which would hide a line separator in it.
+    for display_name, address in named:
+        _refuse_line_breaks(header, display_name)
+        _refuse_line_breaks(header, address)
+    if all(name.isascii() for name, _ in named) or not all(a.isascii() for _, a in named):
+        return ", ".join(formataddr(pair, charset="utf-8") for pair in named)
+    value = Header(header_name=header)
+    ascii_text = ""
+    for position, (display_name, address) in enumerate(named):
+        separator = ", " if position else ""
+        if display_name.isascii():
+            ascii_text += separator + formataddr((display_name, address))
+            continue
+        if ascii_text or separator:
+            value.append(ascii_text + separator.rstrip(), "us-ascii")
+        value.append(display_name, _UTF8_HEADER)
+        ascii_text = f" <{address}>"
+    value.append(ascii_text, "us-ascii")
+    return value
 
 
 def _param(value: str) -> str | tuple[str, str, str]:

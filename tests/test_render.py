@@ -357,8 +357,10 @@ def test_written_out_as_the_standard_generator_writes_it(
         reminder, render_reminder(reminder, demo_settings, [pdf]), demo_settings, NOW
     )
     assert message_bytes(message) == message.as_bytes()
-    # Headers that skip the folding code come out as the folding code writes them.
-    assert message_bytes(message) == message.as_bytes(policy=email.policy.compat32)
+    # Headers that skip the folding code come out as the folding code writes them (to
+    # lines of 76, which keep encoded words within 75).
+    standard = email.policy.compat32.clone(max_line_length=76)
+    assert message_bytes(message) == message.as_bytes(policy=standard)
     crlf = message.policy.clone(linesep="\r\n")
     assert message_bytes(message, "\r\n") == message.as_bytes(policy=crlf)
     assert b"\n" not in message_bytes(message, "\r\n").replace(b"\r\n", b"")
@@ -376,6 +378,30 @@ def test_long_headers_are_still_folded_and_read_back_whole(demo_settings: Settin
     assert parsed["From"].addresses[0].display_name == name
     html = parsed.get_body(preferencelist=("html",))
     assert html is not None and html.get_content() == rendered.html
+
+
+def test_a_long_name_in_vietnamese_is_split_into_short_encoded_words(
+    demo_settings: Settings,
+) -> None:
+    from email.header import decode_header, make_header
+
+    company_name = "Công ty TNHH Thương mại và Dịch vụ Kỹ thuật Số Việt Nam, Chi nhánh Hà Nội"
+    contact = "Nguyễn Thị Phương Thảo, Phòng Kế toán và Tài chính Doanh nghiệp"
+    settings = replace(demo_settings, company=replace(demo_settings.company, name=company_name))
+    reminder = reminder_for("vi", 1)
+    customer = replace(reminder.customer, contact_name=contact)
+    recipients = ("ketoan@khachhang.example", "giamdoc@khachhang.example")
+    reminder = replace(reminder, customer=customer, recipients=recipients)
+    raw = message_bytes(build_email(reminder, render_reminder(reminder, settings), settings, NOW))
+    head = raw.split(b"\n\n", 1)[0].decode("ascii")
+    assert max(len(line) for line in head.split("\n")) <= 78
+    # RFC 2047: no encoded word over 75 characters.
+    assert max(len(word) for word in re.findall(r"=\?[^?]+\?[bBqQ]\?[^?]*\?=", head)) <= 75
+    parsed = email.message_from_bytes(raw)
+    sender = str(make_header(decode_header(parsed["From"])))
+    assert sender == f"{company_name} <{settings.company.email}>"
+    to = str(make_header(decode_header(parsed["To"])))
+    assert to == f"{customer.greeting_name} <{recipients[0]}>, {recipients[1]}"
 
 
 # Python's email package splits header text wherever str.splitlines does, not only at CR
