@@ -175,15 +175,15 @@ def _breaks_lines(value: str) -> bool:
     return _LINE_BREAK_OR_CONTROL.search(value) is not None
 
 
-def _refuse_line_breaks(name: str, value: str) -> None:
+def _refuse_line_breaks(what: str, value: str) -> None:
     # A customer's name or a subject holding a line break would otherwise add a header of
     # its own (a Bcc, say); the legacy email classes do not refuse it themselves.
     if _breaks_lines(value):
-        raise ValueError(f"the {name} header holds a line break or control character: {value!r}")
+        raise ValueError(f"{what} holds a line break or control character: {value!r}")
 
 
 def _header_value(name: str, value: str) -> str | Header:
-    _refuse_line_breaks(name, value)
+    _refuse_line_breaks(f"the {name} header", value)
     if value.isascii():
         return value
     # Encoded when the message is written: encoding it here too gave the generator a
@@ -200,8 +200,8 @@ def _addresses(header: str, named: Sequence[tuple[str, str]]) -> str | Header:
     """
     # Checked before the name is encoded, which would hide a line separator in it.
     for display_name, address in named:
-        _refuse_line_breaks(header, display_name)
-        _refuse_line_breaks(header, address)
+        _refuse_line_breaks(f"the {header} header", display_name)
+        _refuse_line_breaks(f"the {header} header", address)
     if all(name.isascii() for name, _ in named) or not all(a.isascii() for _, a in named):
         return ", ".join(formataddr(pair, charset="utf-8") for pair in named)
     value = Header(header_name=header)
@@ -222,8 +222,7 @@ def _addresses(header: str, named: Sequence[tuple[str, str]]) -> str | Header:
 def _param(value: str) -> str | tuple[str, str, str]:
     # An attachment's file name comes from an invoice number, which the customer's
     # bookkeeping platform decides.
-    if _breaks_lines(value):
-        raise ValueError(f"the file name holds a line break or control character: {value!r}")
+    _refuse_line_breaks("the file name", value)
     return value if value.isascii() else ("utf-8", "", value)
 
 
