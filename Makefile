@@ -47,7 +47,7 @@ typecheck: $(VENV)/.installed-dev
 check: lint typecheck test
 
 manifest: $(VENV)/.installed-run
-	$(BIN)/python -m plugin.manifest --write
+	$(BIN)/python -m plugin.app.manifest --write
 
 clean:
 	rm -rf $(VENV) .prism .pytest_cache .mypy_cache .ruff_cache

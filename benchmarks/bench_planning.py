@@ -37,9 +37,16 @@ COUNTRIES = [
 
 
 def generate(open_invoices: int, seed: int = 7):
-    from plugin.model import Customer, Invoice, InvoiceStatus, LedgerSnapshot, Payment, PromiseToPay
-    from plugin.money import Money
-    from plugin.planning import SentReminder, reminder_key
+    from plugin.core.decisions import SentReminder, reminder_key
+    from plugin.core.model import (
+        Customer,
+        Invoice,
+        InvoiceStatus,
+        LedgerSnapshot,
+        Payment,
+        PromiseToPay,
+    )
+    from plugin.core.money import Money
 
     rng = random.Random(seed)
     clients = open_invoices // 10
@@ -123,9 +130,9 @@ def generate(open_invoices: int, seed: int = 7):
 
 
 def measure(size: int, repeat: int) -> dict[str, float]:
-    from plugin.money import Money
-    from plugin.planning import plan_reminders
-    from plugin.settings import Company, Defaults, Settings
+    from plugin.config.settings import Company, Defaults, Settings
+    from plugin.core.money import Money
+    from plugin.core.planning import plan_reminders
 
     settings = Settings(
         company=Company(name="Bench B.V.", email="ar@bench.example"),
@@ -168,7 +175,7 @@ def measure(size: int, repeat: int) -> dict[str, float]:
 
 
 def _pause():
-    from plugin.policy import Overrides
+    from plugin.core.policy import Overrides
 
     return Overrides(pause_until=date(2026, 12, 31), pause_reason="bench")
 

@@ -22,12 +22,12 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from plugin.delivery import build_email, message_bytes
-from plugin.model import LANGUAGES, Customer, Invoice
-from plugin.money import Money
-from plugin.planning import PlannedReminder, reminder_key
-from plugin.render import render_reminder
-from plugin.settings import Bank, Company, Settings
+from plugin.compose.email_message import build_email, message_bytes
+from plugin.compose.render import render_reminder
+from plugin.config.settings import Bank, Company, Settings
+from plugin.core.decisions import PlannedReminder, reminder_key
+from plugin.core.model import LANGUAGES, Customer, Invoice
+from plugin.core.money import Money
 
 COUNTRY = {"en": "GB", "nl": "NL", "fr": "FR", "nb": "NO", "de": "DE", "vi": "VN"}
 CURRENCY = {"en": "GBP", "nl": "EUR", "fr": "EUR", "nb": "NOK", "de": "EUR", "vi": "VND"}

@@ -26,11 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_render import reminders
 
-from plugin.delivery import build_email
-from plugin.render import render_reminder
-from plugin.settings import Bank, Company, Settings
-from plugin.smtp import SmtpMailer, SmtpSettings
-from plugin.store import ReminderRecord, Store
+from plugin.compose.email_message import build_email
+from plugin.compose.render import render_reminder
+from plugin.config.settings import Bank, Company, Settings, SmtpSettings
+from plugin.deliver.smtp import SmtpMailer
+from plugin.state.store import ReminderRecord, Store
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 

@@ -1,28 +1,21 @@
 """The small base every bookkeeping connector implements.
 
-A connector maps one platform's records onto :mod:`plugin.model` and writes Kindly's notes
+A connector maps one platform's records onto :mod:`plugin.core.model` and writes Kindly's notes
 back. Class attributes describe it to the host: ``manifest.json`` is built from them (see
-:mod:`plugin.manifest`), and a test fails when the two drift apart.
+:mod:`plugin.app.manifest`), and a test fails when the two drift apart.
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import ClassVar
 
-from plugin.model import Invoice, LedgerSnapshot, Note
-from plugin.policy import Overrides
+from plugin.core.model import Invoice, LedgerSnapshot, Note
+from plugin.core.policy import Overrides
+from plugin.ports import Outcome, SyncResult
 
 __all__ = ["BookkeepingConnector", "SyncResult"]
-
-
-@dataclass(frozen=True)
-class SyncResult:
-    snapshot: LedgerSnapshot
-    #: Incremental-sync bookmarks to keep with this snapshot (resource -> value).
-    bookmarks: Mapping[str, str] = field(default_factory=dict)
 
 
 class BookkeepingConnector(abc.ABC):
@@ -89,8 +82,24 @@ class BookkeepingConnector(abc.ABC):
     #: Whether the platform can e-mail an invoice itself (`email_invoice`).
     has_mailer: ClassVar[bool] = False
 
-    def email_invoice(self, invoice: Invoice, reference: str | None = None) -> None:
-        """Have the platform send the invoice by e-mail with its own template."""
+    def email_invoice(self, invoice: Invoice, reference: str | None = None) -> Outcome:
+        """Have the platform e-mail the invoice with its own template; how that went.
+
+        ``reference`` (the reminder's key) lets the platform drop a repeat of the same
+        request. Connectors implement :meth:`send_invoice_email`.
+        """
+        from integrations.http import HttpError, delivery_status
+
+        try:
+            self.send_invoice_email(invoice, reference)
+        except HttpError as exc:
+            # Repeatable: the platform's mailer is asked with an idempotency key.
+            status = delivery_status(exc, repeatable=True)
+            return Outcome(status, f"{self.title} could not e-mail {invoice.number}: {exc}")
+        return Outcome("sent", f"e-mailed by {self.title}")
+
+    def send_invoice_email(self, invoice: Invoice, reference: str | None) -> None:
+        """The platform's call that e-mails an invoice (with ``has_mailer``)."""
         raise NotImplementedError(f"{self.title} cannot e-mail invoices itself")
 
     def verify_webhook(self, body: bytes, headers: Mapping[str, str], key: str) -> bool:

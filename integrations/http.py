@@ -43,6 +43,7 @@ __all__ = [
     "HttpError",
     "Response",
     "RetriableError",
+    "delivery_status",
     "paged",
 ]
 
@@ -449,6 +450,19 @@ def _retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, moment.timestamp() - time.time())
+
+
+def delivery_status(exc: HttpError, *, repeatable: bool) -> str:
+    """What a failed hand-over to a platform (a mailer, an SMS gateway) means for the
+    reminder: the one place HTTP failures become delivery outcomes.
+
+    "temporary" (the next run tries again) for what may work later; "unconfirmed" when
+    the request may have arrived and repeating it could deliver twice; "permanent" (fall
+    back to the client's next channel) for a refusal.
+    """
+    if isinstance(exc, RetriableError):
+        return "unconfirmed" if exc.status is None and not repeatable else "temporary"
+    return "permanent"
 
 
 def paged(fetch: Callable[[int], list[Any]], page_size: int, *, first: int = 1) -> Iterator[Any]:

@@ -11,8 +11,8 @@ __all__ = ["BOOKKEEPING_CONNECTORS", "bookkeeping_connector_class"]
 
 #: name -> "module:Class". Kept as strings so `kindly --help` imports no connector.
 BOOKKEEPING_CONNECTORS: dict[str, str] = {
-    "ledger": "integrations.ledger:LocalLedger",
-    "xero": "integrations.xero:XeroConnector",
+    "ledger": "integrations.bookkeeping.ledger:LocalLedger",
+    "xero": "integrations.bookkeeping.xero:XeroConnector",
 }
 
 

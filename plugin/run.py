@@ -18,26 +18,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol
 
 from jinja2 import TemplateError
 
-from integrations.base import BookkeepingConnector
-from plugin.appointments import PlannedAppointment
-from plugin.calendar_files import event_ics
-from plugin.channels import Channel, Composed, channels_for
-from plugin.crash import crash_point
-from plugin.delivery import build_email
+from plugin.compose.email_message import build_email
+from plugin.compose.formatting import format_money
+from plugin.compose.ics import event_ics
+from plugin.compose.render import Attachment, render_note
+from plugin.config.locales import babel_locale_name
+from plugin.config.settings import Settings
+from plugin.core.decisions import Plan, PlannedAppointment, PlannedReminder, SentReminder, Skip
+from plugin.core.model import LedgerSnapshot, Note
+from plugin.core.planning import plan_reminders, recheck
+from plugin.core.policy import Overrides
+from plugin.deliver.channels import Channel, Composed, channels_for
+from plugin.deliver.crash import crash_point
 from plugin.errors import KindlyError
-from plugin.locales import babel_locale_name
-from plugin.model import Appointment, LedgerSnapshot, Note
-from plugin.planning import Plan, PlannedReminder, SentReminder, Skip, plan_reminders, recheck
-from plugin.policy import Overrides
-from plugin.render import Attachment, format_money, render_note
-from plugin.settings import Settings
-from plugin.store import ReminderRecord, Store
+from plugin.ports import CalendarSource, LedgerSource, SmsGateway
+from plugin.state.store import ReminderRecord, Store
 
-__all__ = ["Kindly", "LedgerSource", "SendResult", "available_channels"]
+__all__ = ["Kindly", "SendResult", "available_channels"]
 
 
 def available_channels(settings: Settings) -> tuple[str, ...]:
@@ -46,16 +46,6 @@ def available_channels(settings: Settings) -> tuple[str, ...]:
     if settings.sms_gateway is not None:
         found.append("sms")
     return tuple(found)
-
-
-#: What the core needs from a bookkeeping connector.
-LedgerSource = BookkeepingConnector
-
-
-class CalendarSource(Protocol):
-    """What the core needs from a calendar connector (integrations.caldav)."""
-
-    def appointments(self, now: datetime) -> tuple[Appointment, ...]: ...
 
 
 @dataclass
@@ -91,7 +81,7 @@ class _AlreadySent(Exception):
 
 
 def client_overrides(store: Store) -> dict[str, Overrides]:
-    from plugin.settings import overrides_from_data
+    from plugin.config.settings import overrides_from_data
 
     return {
         scope.removeprefix(CLIENT_SCOPE): overrides_from_data(values)
@@ -119,8 +109,13 @@ class Kindly:
         store: Store,
         source: LedgerSource,
         calendar: CalendarSource | None = None,
+        sms_gateway: Callable[[], SmsGateway] | None = None,
     ) -> None:
         self.calendar = calendar
+        #: Builds the SMS gateway when a reminder first needs it (it wants a token).
+        self.sms_gateway = sms_gateway
+        #: Records the last sync could not read, one sentence each.
+        self.warnings: tuple[str, ...] = ()
         # Settings made with `kindly clients set` live in the store and win over kindly.toml.
         settings = settings.with_client_overrides(client_overrides(store))
         # Groups the accounting system holds (say "Reminders: firm" in Xero) yield to groups
@@ -137,7 +132,7 @@ class Kindly:
     def channels(self) -> dict[str, Channel]:
         """The delivery channels the settings make available (set up on first use)."""
         if self._channels is None:
-            self._channels = channels_for(self.settings, self.source)
+            self._channels = channels_for(self.settings, self.source, self.sms_gateway)
         return self._channels
 
     @property
@@ -155,6 +150,7 @@ class Kindly:
         marks = self.store.bookmarks_of(self.source_id)
         previous = self.store.load_snapshot(self.source_id) if marks else None
         result = self.source.sync(previous, marks)
+        self.warnings = result.warnings
         snapshot = self._with_calendar(result.snapshot, now)
         self._check_settings_against(snapshot)
         self.store.replace_snapshot(self.source_id, snapshot, now, result.bookmarks)
@@ -227,8 +223,8 @@ class Kindly:
         ]
 
     def plan(self, now: datetime) -> Plan:
-        from plugin.appointments import plan_appointments
-        from plugin.locales import default_language
+        from plugin.config.locales import default_language
+        from plugin.core.appointments import plan_appointments
 
         snapshot = self.snapshot()
         sent_records = self.store.reminders(self.source_id, statuses=("sent",))
@@ -349,8 +345,8 @@ class Kindly:
         self, planned: PlannedAppointment, now: datetime, result: SendResult
     ) -> None:
         """An appointment reminder: e-mail with the event attached (.ics), or SMS (R1, R19)."""
-        from plugin.channels import Composed
-        from plugin.render import render_appointment, render_appointment_sms
+        from plugin.compose.render import render_appointment, render_appointment_sms
+        from plugin.deliver.channels import Composed
 
         if self._logged.get(planned.key) is not None and self._logged[planned.key].status in (
             "sent",

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from integrations.demo import create_demo_workspace
-from integrations.ledger import LocalLedger
-from plugin.model import LedgerSnapshot
-from plugin.settings import Settings, load_settings
+from integrations.bookkeeping.ledger import LocalLedger
+from plugin.app.demo import create_demo_workspace
+from plugin.config.settings import Settings, load_settings
+from plugin.core.model import LedgerSnapshot
 
 #: The day the demo fixtures are set up; every test that needs "now" derives it from this.
 DEMO_DAY = date(2026, 11, 22)

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from plugin.appointments import AppointmentPolicy, parse_rule, plan_appointments
-from plugin.model import Appointment, AppointmentStatus, Attendee, Customer, LedgerSnapshot
+from plugin.core.appointments import AppointmentPolicy, parse_rule, plan_appointments
+from plugin.core.model import Appointment, AppointmentStatus, Attendee, Customer, LedgerSnapshot
 
 OSLO = ZoneInfo("Europe/Oslo")
 START = datetime(2026, 12, 3, 14, 0, tzinfo=OSLO)

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from integrations.caldav import CalDAVCalendar, CalDAVSettings
-from plugin.model import AppointmentStatus
+from integrations.calendars.caldav import CalDAVCalendar, CalDAVSettings
+from plugin.core.model import AppointmentStatus
 from tests.fakes.radicale_server import PASSWORD, USER, RadicaleServer, event, start_radicale
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -173,7 +173,7 @@ def test_appointment_reminders_end_to_end_from_radicale_to_smtp(
 
     from icalendar import Calendar
 
-    from plugin.cli import open_workspaces
+    from plugin.app.cli import open_workspaces
     from tests.fakes.smtp import start_smtp
 
     smtp = start_smtp(tmp_path)
@@ -276,7 +276,7 @@ def test_appointment_reminders_end_to_end_from_radicale_to_smtp(
 
 
 def test_sync_collection_reads_only_what_changed(radicale: RadicaleServer, tmp_path: Path) -> None:
-    from plugin.store import Store
+    from plugin.state.store import Store
 
     store = Store.open(f"sqlite:///{tmp_path / 'state.sqlite3'}")
     radicale.make_calendar("work", "Work")

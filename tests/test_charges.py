@@ -1,7 +1,7 @@
 """Statutory charges: worked examples per jurisdiction, each with its source.
 
 Expected amounts are written out as the statute's arithmetic (rate x days / 365 on the
-principal), independently of how plugin.charges splits and merges periods.
+principal), independently of how plugin.core.charges splits and merges periods.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from click.testing import CliRunner
 
-from plugin.charges import (
+from plugin.app.cli import cli
+from plugin.core.charges import (
     RateTable,
     calculate,
     nl_collection_costs,
     nl_consumer_letter_deadline,
     uk_fixed_sum,
 )
-from plugin.cli import cli
-from plugin.money import Money
+from plugin.core.money import Money
 
 D = Decimal
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from integrations.ledger import NOTES_FILE
-from plugin.cli import cli
-from plugin.settings import load_settings
+from integrations.bookkeeping.ledger import NOTES_FILE
+from plugin.app.cli import cli
+from plugin.config.settings import load_settings
 
 KINDLY = Path(sys.executable).with_name("kindly")
 
@@ -181,7 +181,7 @@ def test_every_command_has_help(command: str) -> None:
 
 def test_help_does_not_import_the_heavy_parts() -> None:
     probe = (
-        "import sys; import plugin.cli; "
+        "import sys; import plugin.app.cli; "
         "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'sqlalchemy','alembic','jinja2','babel','rich','jsonschema','requests',"
         "'platformdirs','integrations'})))"

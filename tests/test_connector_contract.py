@@ -28,9 +28,9 @@ from typing import Any
 import pytest
 
 from integrations.base import BookkeepingConnector
+from integrations.bookkeeping.ledger import LocalLedger
 from integrations.http import AuthError, FatalError, HttpClient, RetriableError
-from integrations.ledger import LocalLedger
-from plugin.model import Note
+from plugin.core.model import Note
 from tests.fakes.xero import FakeXero, Fault
 from tests.xero_harness import FakeTime, connect_to_fake, seed_small_ledger
 
@@ -99,10 +99,10 @@ def xero_harness(folder: Path) -> Iterator[HttpHarness]:
 def _calendar_harness(folder: Path, kind: str) -> Iterator[HttpHarness]:
     from cryptography.fernet import Fernet
 
-    from integrations.google_calendar import GoogleCalendar, GoogleCalendarSettings
+    from integrations.calendars.google import GoogleCalendar, GoogleCalendarSettings
+    from integrations.calendars.outlook import OutlookCalendar, OutlookCalendarSettings
     from integrations.oauth import Token, TokenVault
-    from integrations.outlook_calendar import OutlookCalendar, OutlookCalendarSettings
-    from plugin.store import Store
+    from plugin.state.store import Store
     from tests.fakes.google_calendar import FakeGoogleCalendar
     from tests.fakes.graph_calendar import FakeGraphCalendar
 
@@ -354,7 +354,7 @@ def test_redaction_masks_query_secrets_and_bearer_tokens() -> None:
 
 @contextlib.contextmanager
 def ledger_connector(tmp_path: Path) -> Iterator[BookkeepingConnector]:
-    from integrations.demo import create_demo_workspace
+    from plugin.app.demo import create_demo_workspace
 
     workspace = tmp_path / "demo"
     create_demo_workspace(workspace, tmp_path / "outbox", datetime(2026, 11, 22, 10, tzinfo=UTC))

@@ -35,7 +35,7 @@ def run(config: Path, crash_at: str | None) -> int:
         [
             sys.executable,
             "-m",
-            "plugin.cli",
+            "plugin.app.cli",
             "--config",
             str(config),
             "run",

@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from integrations.http import AuthError
-from integrations.sms_gateways import MessageBirdGateway, TwilioGateway
-from plugin.phones import e164
+from integrations.sms.gateways import MessageBirdGateway, TwilioGateway
+from plugin.config.settings import SmsGatewaySettings
+from plugin.deliver.phones import e164
 from plugin.run import CLIENT_SCOPE, Kindly
-from plugin.settings import SmsGatewaySettings, load_settings
-from plugin.store import Store
 from tests.conftest import DEMO_NOW
 from tests.fakes.sms import ACCOUNT, TOKEN, FakeSmsGateways
 from tests.fakes.smtp import SmtpServer, start_smtp
@@ -96,10 +95,10 @@ api_url = "{gateways.url}"
 
 
 def open_kindly(workspace: Path) -> Kindly:
-    from integrations.ledger import LocalLedger
+    """The workspace as the CLI wires it: its ledger, store, and SMS gateway if any."""
+    from plugin.app.cli import open_workspace
 
-    settings = load_settings(workspace / "kindly.toml")
-    return Kindly(settings, Store.open(settings.store_url), LocalLedger(workspace / "ledger"))
+    return open_workspace(workspace / "kindly.toml")
 
 
 def set_customer(workspace: Path, client: str, **fields: object) -> None:
@@ -187,7 +186,7 @@ def test_a_busy_mailbox_is_tried_again_on_the_next_run(
 def test_history_is_rebuilt_from_the_notes_after_losing_the_store(demo_workspace: Path) -> None:
     from click.testing import CliRunner
 
-    from plugin.cli import cli
+    from plugin.app.cli import cli
 
     config = demo_workspace / "kindly.toml"
     runner = CliRunner()

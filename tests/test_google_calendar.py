@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from integrations.google_calendar import GoogleCalendar, GoogleCalendarSettings
+from integrations.calendars.google import GoogleCalendar, GoogleCalendarSettings
 from integrations.oauth import Token, TokenVault
-from plugin.model import AppointmentStatus
-from plugin.store import Store
+from plugin.core.model import AppointmentStatus
+from plugin.state.store import Store
 from tests.fakes.google_calendar import FakeGoogleCalendar
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -153,7 +153,7 @@ def test_connect_google_and_its_events_are_planned(
 ) -> None:
     from click.testing import CliRunner
 
-    from plugin.cli import cli
+    from plugin.app.cli import cli
 
     monkeypatch.setenv("KINDLY_SECRET_KEY", Fernet.generate_key().decode())
     base_url = fake.url.removesuffix("/calendar/v3")

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from integrations.demo import BUNDLED_LEDGER, materialise
-from integrations.ledger import NOTES_FILE, LocalLedger
+from integrations.bookkeeping.ledger import NOTES_FILE, LocalLedger
+from plugin.app.demo import BUNDLED_LEDGER, materialise
+from plugin.core.model import CustomerKind, InvoiceStatus, Note
 from plugin.errors import LedgerError
-from plugin.model import CustomerKind, InvoiceStatus, Note
 
 CUSTOMERS = [
     {"id": "C1", "name": "Bakkerij", "country": "NL", "email": "a@b.example"},

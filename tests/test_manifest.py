@@ -12,10 +12,10 @@ import pytest
 
 from integrations.registry import BOOKKEEPING_CONNECTORS, bookkeeping_connector_class
 from plugin import __version__
-from plugin.cli import cli
-from plugin.initconfig import render_settings_file
-from plugin.manifest import MANIFEST_SCHEMA_PATH, build_manifest
-from plugin.settings import _jsonable, parse_settings
+from plugin.app.cli import cli
+from plugin.app.manifest import MANIFEST_SCHEMA_PATH, build_manifest
+from plugin.config.initconfig import render_settings_file
+from plugin.config.settings import _jsonable, parse_settings
 
 from .conftest import REPO
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from plugin.store import MIGRATIONS, SCHEMA_REVISION, Store, metadata
+from plugin.state.store import MIGRATIONS, SCHEMA_REVISION, Store, metadata
 
 
 def test_the_store_expects_the_newest_migration() -> None:

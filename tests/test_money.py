@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from plugin.codec import from_jsonable, to_jsonable
-from plugin.money import CurrencyMismatch, Money
+from plugin.core.codec import from_jsonable, to_jsonable
+from plugin.core.money import CurrencyMismatch, Money
 
 
 @pytest.mark.parametrize(
@@ -80,7 +80,13 @@ def test_addition_is_exact(x: Decimal, y: Decimal, currency: str) -> None:
 
 @pytest.mark.parametrize(
     "module",
-    ["plugin.money", "plugin.codec", "plugin.model", "plugin.businessdays", "plugin.sms"],
+    [
+        "plugin.core.money",
+        "plugin.core.codec",
+        "plugin.core.model",
+        "plugin.core.businessdays",
+        "plugin.compose.sms_text",
+    ],
 )
 def test_module_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from integrations.calendars.outlook import OutlookCalendar, OutlookCalendarSettings
 from integrations.oauth import Token, TokenVault
-from integrations.outlook_calendar import OutlookCalendar, OutlookCalendarSettings
-from plugin.model import AppointmentStatus
-from plugin.store import Store
+from plugin.core.model import AppointmentStatus
+from plugin.state.store import Store
 from tests.fakes.graph_calendar import FakeGraphCalendar
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

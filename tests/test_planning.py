@@ -9,8 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plugin.businessdays import SendWindow
-from plugin.model import (
+from plugin.config.settings import Company, Defaults, Settings
+from plugin.core.businessdays import SendWindow
+from plugin.core.decisions import DECISIONS, REASONS, Plan, SentReminder, reminder_key
+from plugin.core.model import (
     Customer,
     CustomerKind,
     Invoice,
@@ -19,18 +21,9 @@ from plugin.model import (
     Payment,
     PromiseToPay,
 )
-from plugin.money import Money
-from plugin.planning import (
-    DECISIONS,
-    REASONS,
-    Plan,
-    SentReminder,
-    plan_reminders,
-    recheck,
-    reminder_key,
-)
-from plugin.policy import DEFAULT_POLICY, Anchor, Behaviour, Overrides, Policy, Stage
-from plugin.settings import Company, Defaults, Settings
+from plugin.core.money import Money
+from plugin.core.planning import plan_reminders, recheck
+from plugin.core.policy import DEFAULT_POLICY, Anchor, Behaviour, Overrides, Policy, Stage
 
 # Tuesday 24 November 2026, 10:00 in Amsterdam: inside the default send window.
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -655,7 +648,7 @@ def test_properties_hold_over_many_runs(ledger, days) -> None:
 
 
 def test_after_a_dutch_consumer_letter_nothing_follows_before_its_term() -> None:
-    from plugin.settings import ChargeSettings
+    from plugin.config.settings import ChargeSettings
 
     consumer = customer("C1", kind=CustomerKind.CONSUMER)
     snapshot = LedgerSnapshot(customers=(consumer,), invoices=(invoice("I1", date(2026, 6, 1)),))
@@ -687,7 +680,7 @@ def test_after_a_dutch_consumer_letter_nothing_follows_before_its_term() -> None
 
 
 def test_norwegian_reminder_fees_wait_14_days_and_stop_at_two() -> None:
-    from plugin.settings import ChargeSettings
+    from plugin.config.settings import ChargeSettings
 
     norwegian = customer(
         "C1", kind=CustomerKind.CONSUMER, country="NO", language="nb", timezone="Europe/Oslo"
@@ -757,7 +750,7 @@ def test_norwegian_reminder_fees_wait_14_days_and_stop_at_two() -> None:
 
 
 def test_norway_allows_no_third_fee_within_six_months() -> None:
-    from plugin.charges import no_fee_allowed
+    from plugin.core.charges import no_fee_allowed
 
     due = date(2026, 1, 5)
     allowed, why = no_fee_allowed([due], date(2026, 3, 1), [date(2026, 1, 20), date(2026, 2, 5)])
@@ -774,7 +767,7 @@ def test_norway_allows_no_third_fee_within_six_months() -> None:
 
 
 def test_a_reminder_that_claims_charges_carries_its_invoices_payments() -> None:
-    from plugin.settings import ChargeSettings
+    from plugin.config.settings import ChargeSettings
 
     part_paid = invoice("I1", date(2026, 6, 1), "400.00", total=Money.of("1000.00", "EUR"))
     payment = Payment("P1", "I1", date(2026, 7, 1), Money.of("600.00", "EUR"))

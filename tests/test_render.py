@@ -17,23 +17,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jinja2 import TemplateError
 
-from plugin.channels import pdf_file_name
-from plugin.delivery import build_email, message_bytes
+from plugin.compose.email_message import build_email, message_bytes
+from plugin.compose.epc_qr import epc_qr_payload
+from plugin.compose.formatting import format_date, format_money
+from plugin.compose.render import Attachment, check_overrides, render_reminder, render_sms
+from plugin.config.settings import Settings
+from plugin.core.decisions import PlannedReminder, reminder_key
+from plugin.core.model import LANGUAGES, Customer, Invoice
+from plugin.core.money import Money
+from plugin.core.policy import default_formality
+from plugin.deliver.channels import pdf_file_name
 from plugin.errors import ConfigError
-from plugin.model import LANGUAGES, Customer, Invoice
-from plugin.money import Money
-from plugin.planning import PlannedReminder, reminder_key
-from plugin.policy import default_formality
-from plugin.render import (
-    Attachment,
-    check_overrides,
-    epc_qr_payload,
-    format_date,
-    format_money,
-    render_reminder,
-    render_sms,
-)
-from plugin.settings import Settings
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 COUNTRY = {"en": "GB", "nl": "NL", "fr": "FR", "nb": "NO", "de": "DE", "vi": "VN"}
@@ -503,7 +497,7 @@ def test_vietnamese_sms_keeps_its_accents_when_it_can(demo_settings: Settings) -
 def test_a_users_template_folder_overrides_kindlys(demo_settings: Settings, tmp_path: Path) -> None:
     folder = tmp_path / "my-templates" / "lang"
     folder.mkdir(parents=True)
-    from plugin.render import templates_dir
+    from plugin.compose.render import templates_dir
 
     original = (templates_dir() / "lang" / "en.j2").read_text(encoding="utf-8")
     (folder / "en.j2").write_text(
@@ -585,7 +579,7 @@ NOTE_WORDS = {
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_notes_are_in_the_companys_language(language: str, demo_settings: Settings) -> None:
-    from plugin.render import render_note
+    from plugin.compose.render import render_note
 
     settings = replace(demo_settings, company=replace(demo_settings.company, language=language))
     common = {
@@ -648,7 +642,7 @@ def test_formal_and_informal_address(
 @pytest.mark.parametrize("stage", STAGES)
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_printable_letter(language: str, stage: str, demo_settings: Settings) -> None:
-    from plugin.render import render_letter
+    from plugin.compose.render import render_letter
 
     reminder = reminder_for(language, 2, stage)
     reminder = replace(
@@ -687,8 +681,8 @@ def test_appointment_reminders_in_every_language(
 ) -> None:
     from zoneinfo import ZoneInfo
 
-    from plugin.model import Appointment
-    from plugin.render import render_appointment, render_appointment_sms
+    from plugin.compose.render import render_appointment, render_appointment_sms
+    from plugin.core.model import Appointment
 
     # 09:00 in Amsterdam is 15:00 in Ho Chi Minh City: the attendee reads their own clock.
     start = datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
@@ -731,8 +725,8 @@ def test_appointment_reminders_in_every_language(
 def test_every_demo_client_in_every_channel_and_tone(
     stage: str, demo_settings: Settings, demo_snapshot
 ) -> None:
-    from plugin.planning import settings_for
-    from plugin.render import render_letter
+    from plugin.compose.render import render_letter
+    from plugin.core.planning import settings_for
 
     rendered = 0
     for customer in demo_snapshot.customers:
@@ -772,8 +766,8 @@ def test_every_demo_client_in_every_channel_and_tone(
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_charges_are_stated_plainly_when_claimed(language: str, demo_settings: Settings) -> None:
-    from plugin.model import CustomerKind
-    from plugin.settings import ChargeSettings
+    from plugin.config.settings import ChargeSettings
+    from plugin.core.model import CustomerKind
 
     settings = replace(
         demo_settings,
@@ -785,7 +779,7 @@ def test_charges_are_stated_plainly_when_claimed(language: str, demo_settings: S
     on = date(2026, 11, 22)
     text = render_reminder(claimed, settings, on=on).text
     html = render_reminder(claimed, settings, on=on).html or ""
-    from plugin.render import reminder_charges
+    from plugin.compose.render import reminder_charges
 
     charges = reminder_charges(claimed, settings, on, LOCALE[language])
     assert charges is not None
@@ -827,9 +821,9 @@ def test_the_sepa_qr_code_carries_the_amount_iban_and_reference(demo_settings: S
 def test_a_norwegian_reminder_fee_is_a_line_of_its_own_with_14_days_to_pay(
     language: str, demo_settings: Settings
 ) -> None:
-    from plugin.model import CustomerKind
-    from plugin.render import reminder_charges
-    from plugin.settings import ChargeSettings
+    from plugin.compose.render import reminder_charges
+    from plugin.config.settings import ChargeSettings
+    from plugin.core.model import CustomerKind
 
     settings = replace(
         demo_settings,
@@ -867,9 +861,10 @@ def test_a_norwegian_reminder_fee_is_a_line_of_its_own_with_14_days_to_pay(
 
 
 def test_the_qr_code_asks_for_the_total_with_charges(demo_settings: Settings) -> None:
-    from plugin.model import CustomerKind
-    from plugin.render import epc_qr_png, reminder_charges
-    from plugin.settings import ChargeSettings
+    from plugin.compose.epc_qr import epc_qr_png
+    from plugin.compose.render import reminder_charges
+    from plugin.config.settings import ChargeSettings
+    from plugin.core.model import CustomerKind
 
     settings = replace(
         demo_settings,
@@ -892,10 +887,10 @@ def test_the_qr_code_asks_for_the_total_with_charges(demo_settings: Settings) ->
 def test_interest_in_a_reminder_counts_a_late_part_payment_until_its_day(
     demo_settings: Settings,
 ) -> None:
-    from plugin.charges import calculate
-    from plugin.model import CustomerKind, Payment
-    from plugin.render import reminder_charges
-    from plugin.settings import ChargeSettings
+    from plugin.compose.render import reminder_charges
+    from plugin.config.settings import ChargeSettings
+    from plugin.core.charges import calculate
+    from plugin.core.model import CustomerKind, Payment
 
     settings = replace(
         demo_settings,
@@ -937,8 +932,8 @@ def test_appointment_sms_fits_with_a_long_title_and_link(
 ) -> None:
     from zoneinfo import ZoneInfo
 
-    from plugin.model import Appointment
-    from plugin.render import render_appointment_sms
+    from plugin.compose.render import render_appointment_sms
+    from plugin.core.model import Appointment
 
     start = datetime(2026, 12, 24, 16, 45, tzinfo=ZoneInfo("Europe/Amsterdam"))
     appointment = Appointment(

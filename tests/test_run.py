@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from integrations.ledger import NOTES_FILE, LocalLedger
-from plugin.delivery import Outbox
+from integrations.bookkeeping.ledger import NOTES_FILE, LocalLedger
+from plugin.config.settings import load_settings
+from plugin.deliver.files import Outbox
 from plugin.run import Kindly
-from plugin.settings import load_settings
-from plugin.store import Store
+from plugin.state.store import Store
 
 from .conftest import DEMO_NOW
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from plugin.config.settings import load_settings
+from plugin.core.model import CustomerKind
+from plugin.core.money import Money
 from plugin.errors import ConfigError
-from plugin.model import CustomerKind
-from plugin.money import Money
-from plugin.settings import load_settings
 
 MINIMAL = '[company]\nname = "Acme"\nemail = "ar@acme.example"\n'
 

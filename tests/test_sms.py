@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import plugin.sms
-from plugin.sms import count_segments, to_gsm7
+import plugin.compose.sms_text
+from plugin.compose.sms_text import count_segments, to_gsm7
 
 
 @pytest.mark.parametrize(
@@ -77,4 +77,4 @@ def test_segments_follow_the_unit_count(text: str) -> None:
 
 
 def test_doctests() -> None:
-    assert doctest.testmod(plugin.sms).failed == 0
+    assert doctest.testmod(plugin.compose.sms_text).failed == 0

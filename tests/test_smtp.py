@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from plugin.smtp import SmtpError, SmtpMailer, SmtpSettings
+from plugin.config.settings import SmtpSettings
+from plugin.deliver.smtp import SmtpError, SmtpMailer
 from tests.fakes.smtp import PASSWORD, USER, SmtpServer, start_smtp
 
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from plugin.errors import StoreError
-from plugin.model import (
+from plugin.core.model import (
     Appointment,
     Attendee,
     CreditAllocation,
@@ -25,8 +24,9 @@ from plugin.model import (
     Payment,
     PromiseToPay,
 )
-from plugin.money import Money
-from plugin.store import SCHEMA_REVISION, ReminderRecord, Store
+from plugin.core.money import Money
+from plugin.errors import StoreError
+from plugin.state.store import SCHEMA_REVISION, ReminderRecord, Store
 
 POSTGRES_URL = os.environ.get(
     "KINDLY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

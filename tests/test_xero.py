@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from integrations.bookkeeping.xero import verify_webhook
 from integrations.http import AuthError
 from integrations.oauth import Token, TokenVault
-from integrations.xero import verify_webhook
-from plugin.model import CustomerKind, InvoiceStatus, Note
-from plugin.money import Money
-from plugin.store import Store
+from plugin.core.model import CustomerKind, InvoiceStatus, Note
+from plugin.core.money import Money
+from plugin.state.store import Store
 from tests.fakes.xero import FakeXero
 from tests.xero_harness import XeroHarness, connect_to_fake, seed_small_ledger
 

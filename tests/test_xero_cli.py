@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography.fernet import Fernet
 
-from plugin.cli import cli
+from plugin.app.cli import cli
 from tests.fakes.xero import FakeXero
 from tests.xero_harness import seed_small_ledger
 
@@ -210,8 +210,8 @@ def test_webhooks_are_verified_and_sync_the_organisation(
     import hmac
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-    from plugin.cli import open_workspaces
-    from plugin.serve import make_app
+    from plugin.app.cli import open_workspaces
+    from plugin.app.serve import make_app
 
     seeded = seed_small_ledger(fake)
     config = write_config(tmp_path, fake)

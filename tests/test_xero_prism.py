@@ -22,12 +22,12 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from integrations.bookkeeping.xero import Tenant, XeroConnector
 from integrations.oauth import Token, TokenVault
-from integrations.xero import Tenant, XeroConnector
-from plugin.model import Note
-from plugin.money import Money
-from plugin.settings import XeroSettings
-from plugin.store import Store
+from plugin.config.settings import XeroSettings
+from plugin.core.model import Note
+from plugin.core.money import Money
+from plugin.state.store import Store
 from tests.xero_harness import FakeTime
 
 ROOT = Path(__file__).resolve().parents[1]

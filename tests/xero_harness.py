@@ -8,11 +8,11 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from integrations.bookkeeping.xero import Tenant, XeroConnector
 from integrations.http import CallBudget
 from integrations.oauth import Token, TokenVault
-from integrations.xero import Tenant, XeroConnector
-from plugin.settings import XeroSettings
-from plugin.store import Store
+from plugin.config.settings import XeroSettings
+from plugin.state.store import Store
 from tests.fakes.xero import FakeXero
 
 

@@ -1,0 +1,614 @@
+"""The local ledger: a folder of JSON or CSV files, for the demo and any tool without an API.
+
+    ledger/
+      customers.json | customers.csv              required
+      invoices.json  | invoices.csv               required
+      payments.json  | payments.csv               optional
+      credit_notes.json | credit_notes.csv        optional
+      credit_note_allocations.csv                 optional (CSV companion of credit notes)
+      promises.json  | promises.csv               optional (promises to pay)
+      appointments.json | appointments.csv        optional
+      kindly-notes.jsonl                          written by Kindly, append-only
+
+The format is documented in docs/ledger-format.md and checked against
+integrations/bookkeeping/ledger.schema.json. Kindly never rewrites the user's files: the only
+file it writes is ``kindly-notes.jsonl``, one JSON note per line, appended and synced.
+
+Reading is all-or-nothing: every file is parsed and every record checked (fields, then the
+links between records) before a snapshot is returned, so a bad record stops the run before
+anything is planned or sent, with an error naming the file, the record and the field.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from integrations.base import BookkeepingConnector
+from plugin.config.locales import default_language, default_timezone
+from plugin.core.codec import from_jsonable, to_jsonable
+from plugin.core.model import (
+    Appointment,
+    AppointmentStatus,
+    Attendee,
+    CreditAllocation,
+    CreditNote,
+    Customer,
+    CustomerKind,
+    Invoice,
+    InvoiceStatus,
+    LedgerSnapshot,
+    Note,
+    Payment,
+    PromiseToPay,
+)
+from plugin.core.money import Money, minor_unit_digits
+from plugin.errors import LedgerError
+
+__all__ = ["NOTES_FILE", "LocalLedger"]
+
+NOTES_FILE = "kindly-notes.jsonl"
+SCHEMA_PATH = Path(__file__).parent / "ledger.schema.json"
+
+# CSV cells that hold several values separate them with ";" or a line break.
+_LIST_FIELDS = {"email", "phone", "tags", "address"}
+_BOOL_FIELDS = {"disputed", "on_hold", "all_day"}
+_AMOUNT_FIELDS = {"total", "amount_due", "amount"}
+T = TypeVar("T")
+_TRUE = {"true", "yes", "y", "1", "ja", "oui", "x"}
+_FALSE = {"false", "no", "n", "0", "nee", "nei", "non", ""}
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """One raw record with where it came from, for error messages."""
+
+    file: Path
+    label: str  # "record 3" or "row 4"
+    data: dict[str, Any]
+
+    def where(self) -> str:
+        record_id = self.data.get("id")
+        return f"{self.label} (id {record_id})" if isinstance(record_id, str) else self.label
+
+    def error(self, message: str, field: str | None = None) -> LedgerError:
+        return LedgerError(self.file, message, record=self.where(), field=field)
+
+
+@cache
+def _validator(kind: str) -> Any:
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    root = {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": f"#/$defs/{kind}"}
+    return jsonschema.Draft202012Validator(root, format_checker=jsonschema.FormatChecker())
+
+
+def _friendly(error: Any, instance: dict[str, Any]) -> tuple[str | None, str]:
+    """(field, message) for the most relevant schema error, in words a bookkeeper reads."""
+    path = [str(part) for part in error.absolute_path]
+    field = ".".join(path) if path else None
+    if error.validator == "required":
+        missing = [name for name in error.validator_value if name not in error.instance]
+        return ".".join([*path, missing[0]]), "is required but missing"
+    if error.validator == "additionalProperties":
+        unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        known = ", ".join(sorted(error.schema.get("properties", {})))
+        return ".".join([*path, unknown[0]]), f"is not a known field (known fields: {known})"
+    value = error.instance
+    # The most specific error may sit inside an anyOf; the amount's own description is
+    # on the enclosing schema.
+    described = [error.schema.get("description", "")]
+    parent = error.parent
+    while parent is not None:
+        described.append(parent.schema.get("description", ""))
+        parent = parent.parent
+    if any("decimal amount" in text for text in described):
+        return field, f"{value!r} is not an amount such as 1234.50"
+    if error.validator == "enum":
+        allowed = ", ".join(str(v) for v in error.validator_value)
+        return field, f"{value!r} is not one of: {allowed}"
+    expected = error.schema.get("format") or error.schema.get("description", "")
+    if expected == "date":
+        return field, f"{value!r} is not a date written as YYYY-MM-DD"
+    if expected == "date-time" or "ISO 8601" in expected:
+        return (
+            field,
+            f"{value!r} is not a date and time with an offset, such as 2026-12-01T14:30+01:00",
+        )
+    if "decimal amount" in expected:
+        return field, f"{value!r} is not an amount such as 1234.50"
+    if error.schema.get("pattern") == "^[A-Z]{3}$":
+        return field, f"{value!r} is not an ISO 4217 currency code such as EUR"
+    if error.schema.get("pattern") == "^[A-Z]{2}$":
+        return field, f"{value!r} is not a two-letter country code such as NL"
+    return field, error.message
+
+
+def _check(record: _Record, kind: str) -> None:
+    validator = _validator(kind)
+    errors = sorted(validator.iter_errors(record.data), key=lambda e: list(e.absolute_path))
+    if errors:
+        import jsonschema
+
+        field, message = _friendly(jsonschema.exceptions.best_match(errors), record.data)
+        raise record.error(message, field)
+    currency = record.data.get("currency")
+    if currency is not None:
+        try:
+            minor_unit_digits(currency)
+        except ValueError as exc:
+            raise record.error(
+                str(exc).removeprefix(f"currency {currency!r} "), "currency"
+            ) from None
+
+
+def _csv_amount(text: str) -> str:
+    """Accept the ways spreadsheets write amounts: 1234.50, 1234,50, 1.234,50, 1,234.50."""
+    cleaned = text.strip().replace(" ", "").replace("\u00a0", "").replace("'", "")
+    if "," in cleaned and "." in cleaned:
+        decimal_mark = "," if cleaned.rfind(",") > cleaned.rfind(".") else "."
+        thousands = "." if decimal_mark == "," else ","
+        cleaned = cleaned.replace(thousands, "").replace(decimal_mark, ".")
+    elif "," in cleaned:
+        cleaned = cleaned.replace(",", ".")
+    return cleaned
+
+
+def _csv_row_to_json(row: dict[str, Any], file: Path, label: str) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for raw_key, raw_value in row.items():
+        if raw_key is None:
+            raise LedgerError(file, "has more cells than the header has columns", record=label)
+        key = raw_key.strip()
+        value = (raw_value or "").strip()
+        if key in _BOOL_FIELDS:
+            lowered = value.lower()
+            if lowered in _TRUE:
+                data[key] = True
+            elif lowered in _FALSE:
+                data[key] = False
+            else:
+                raise LedgerError(file, f"{value!r} is not yes or no", record=label, field=key)
+        elif not value:
+            continue
+        elif key in _LIST_FIELDS:
+            data[key] = [part.strip() for part in re.split(r"[;\n]", value) if part.strip()]
+        elif key in _AMOUNT_FIELDS:
+            data[key] = _csv_amount(value)
+        else:
+            data[key] = value
+    return data
+
+
+def _read_json(file: Path) -> list[_Record]:
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LedgerError(file, f"is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        # parse_float=Decimal keeps 19.99 exactly 19.99.
+        parsed = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise LedgerError(
+            file, f"is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(parsed, list):
+        raise LedgerError(file, "must hold a JSON array of records, [ {...}, {...} ]")
+    records = []
+    for index, item in enumerate(parsed, start=1):
+        if not isinstance(item, dict):
+            raise LedgerError(file, "is not a JSON object", record=f"record {index}")
+        records.append(_Record(file, f"record {index}", item))
+    return records
+
+
+def _read_csv(file: Path) -> list[_Record]:
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LedgerError(
+            file, f"is not UTF-8 text ({exc.reason} at byte {exc.start}); export it as CSV UTF-8"
+        ) from None
+    header = text.split("\n", 1)[0]
+    # European spreadsheets export with ";" because "," is their decimal mark.
+    delimiter = max(",;\t", key=header.count)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    records = []
+    try:
+        for row in reader:
+            label = f"row {reader.line_num}"
+            if not any((value or "").strip() for value in row.values() if isinstance(value, str)):
+                continue
+            records.append(_Record(file, label, _csv_row_to_json(row, file, label)))
+    except csv.Error as exc:
+        raise LedgerError(
+            file, f"is not valid CSV: {exc}", record=f"row {reader.line_num}"
+        ) from None
+    return records
+
+
+@contextmanager
+def _fields_of(record: _Record) -> Iterator[None]:
+    """Turn the model's ``field: message`` errors into errors that name file and record."""
+    try:
+        yield
+    except ValueError as exc:
+        field, _, message = str(exc).partition(": ")
+        if not message:
+            field, message = "", str(exc)
+        raise record.error(message, field or None) from None
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,) if value.strip() else ()
+    return tuple(item for item in value if item.strip())
+
+
+def _money(value: Any, currency: str) -> Money:
+    return Money.of(value if isinstance(value, Decimal) else str(value), currency)
+
+
+def _date(value: str) -> date:
+    return date.fromisoformat(value)
+
+
+class LocalLedger(BookkeepingConnector):
+    """A folder of JSON or CSV files in the format of docs/ledger-format.md."""
+
+    name: ClassVar[str] = "ledger"
+    title: ClassVar[str] = "Local ledger (JSON or CSV files)"
+
+    def __init__(self, folder: Path | str) -> None:
+        self.folder = Path(folder)
+
+    def __repr__(self) -> str:
+        return f"LocalLedger({str(self.folder)!r})"
+
+    @property
+    def location(self) -> str:
+        return str(self.folder)
+
+    @property
+    def notes_path(self) -> Path:
+        return self.folder / NOTES_FILE
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _file(self, stem: str, *, required: bool) -> Path | None:
+        candidates = [self.folder / f"{stem}.{ext}" for ext in ("json", "csv")]
+        present = [path for path in candidates if path.is_file()]
+        if len(present) == 2:
+            raise LedgerError(
+                self.folder, f"has both {stem}.json and {stem}.csv; keep only one of them"
+            )
+        if not present:
+            if required:
+                raise LedgerError(
+                    self.folder,
+                    f"has no {stem}.json or {stem}.csv",
+                    record=None,
+                )
+            return None
+        return present[0]
+
+    def _records(self, stem: str, kind: str, *, required: bool = False) -> list[_Record]:
+        path = self._file(stem, required=required)
+        if path is None:
+            return []
+        records = _read_json(path) if path.suffix == ".json" else _read_csv(path)
+        for record in records:
+            _check(record, kind)
+        return records
+
+    def read_snapshot(self) -> LedgerSnapshot:
+        if not self.folder.is_dir():
+            raise LedgerError(self.folder, "is not a folder")
+        customer_records = self._records("customers", "customer", required=True)
+        invoice_records = self._records("invoices", "invoice", required=True)
+        payment_records = self._records("payments", "payment")
+        credit_records = self._records("credit_notes", "credit_note")
+        allocation_records = self._records("credit_note_allocations", "allocation")
+        promise_records = self._records("promises", "promise")
+        appointment_records = self._records("appointments", "appointment")
+        for records in (
+            customer_records,
+            invoice_records,
+            payment_records,
+            credit_records,
+            appointment_records,
+        ):
+            _check_unique_ids(records)
+
+        customers = {r.data["id"]: self._customer(r) for r in customer_records}
+        invoices_raw = {r.data["id"]: r for r in invoice_records}
+        for record in invoice_records:
+            _linked(record, "customer_id", customers, "customers")
+        payments = [self._payment(r, invoices_raw) for r in payment_records]
+        credit_notes = self._credit_notes(
+            credit_records, allocation_records, invoices_raw, customers
+        )
+        settled: dict[str, list[Money]] = {}
+        for payment in payments:
+            settled.setdefault(payment.invoice_id, []).append(payment.amount)
+        for credit_note in credit_notes:
+            for allocation in credit_note.allocations:
+                settled.setdefault(allocation.invoice_id, []).append(allocation.amount)
+        return LedgerSnapshot(
+            customers=tuple(customers.values()),
+            invoices=tuple(self._invoice(r, settled) for r in invoice_records),
+            payments=tuple(payments),
+            credit_notes=tuple(credit_notes),
+            promises=tuple(self._promise(r, invoices_raw) for r in promise_records),
+            appointments=tuple(self._appointment(r, customers) for r in appointment_records),
+            notes=self.read_notes(),
+        )
+
+    def _customer(self, record: _Record) -> Customer:
+        data = record.data
+        country = data["country"]
+        timezone = data.get("timezone") or default_timezone(country)
+        if timezone is None:
+            raise record.error(f"is needed: country {country} has several time zones", "timezone")
+        with _fields_of(record):
+            return Customer(
+                id=data["id"],
+                name=data["name"],
+                contact_name=data.get("contact_name"),
+                emails=_strings(data.get("email")),
+                phones=_strings(data.get("phone")),
+                language=data.get("language") or default_language(country),
+                country=country,
+                timezone=timezone,
+                kind=CustomerKind(data.get("kind", "business")),
+                tags=frozenset(_strings(data.get("tags"))),
+                address=_strings(data.get("address")),
+            )
+
+    def _payment(self, record: _Record, invoices: dict[str, _Record]) -> Payment:
+        data = record.data
+        invoice = _linked(record, "invoice_id", invoices, "invoices")
+        if data["currency"] != invoice.data["currency"]:
+            raise record.error(
+                f"is {data['currency']}, but invoice {data['invoice_id']} is in "
+                f"{invoice.data['currency']}",
+                "currency",
+            )
+        with _fields_of(record):
+            return Payment(
+                id=data["id"],
+                invoice_id=data["invoice_id"],
+                date=_date(data["date"]),
+                amount=_money(data["amount"], data["currency"]),
+                reference=data.get("reference"),
+            )
+
+    def _credit_notes(
+        self,
+        credit_records: list[_Record],
+        allocation_records: list[_Record],
+        invoices: dict[str, _Record],
+        customers: dict[str, Customer],
+    ) -> list[CreditNote]:
+        by_id = {r.data["id"]: r for r in credit_records}
+        separate: dict[str, list[_Record]] = {}
+        for record in allocation_records:
+            if "credit_note_id" not in record.data:
+                raise record.error("is required but missing", "credit_note_id")
+            _linked(record, "credit_note_id", by_id, "credit_notes")
+            separate.setdefault(record.data["credit_note_id"], []).append(record)
+
+        notes = []
+        for record in credit_records:
+            data = record.data
+            _linked(record, "customer_id", customers, "customers")
+            allocations = []
+            nested = [
+                (record, item, f"allocations.{i}.")
+                for i, item in enumerate(data.get("allocations", []))
+            ]
+            flat = [(r, r.data, "") for r in separate.get(data["id"], [])]
+            for source, item, prefix in nested + flat:
+                field = f"{prefix}invoice_id"
+                invoice = invoices.get(item["invoice_id"])
+                if invoice is None:
+                    raise source.error(
+                        f"names invoice {item['invoice_id']!r}, which is not in invoices", field
+                    )
+                if invoice.data["currency"] != data["currency"]:
+                    raise source.error(
+                        f"invoice {item['invoice_id']} is in {invoice.data['currency']}, "
+                        f"the credit note in {data['currency']}",
+                        field,
+                    )
+                if invoice.data["customer_id"] != data["customer_id"]:
+                    raise source.error(
+                        f"invoice {item['invoice_id']} belongs to another customer", field
+                    )
+                with _fields_of(source):
+                    allocations.append(
+                        CreditAllocation(
+                            invoice_id=item["invoice_id"],
+                            amount=_money(item["amount"], data["currency"]),
+                            date=_date(item["date"]) if item.get("date") else None,
+                        )
+                    )
+            with _fields_of(record):
+                notes.append(
+                    CreditNote(
+                        id=data["id"],
+                        number=data["number"],
+                        customer_id=data["customer_id"],
+                        date=_date(data["date"]),
+                        total=_money(data["total"], data["currency"]),
+                        allocations=tuple(allocations),
+                    )
+                )
+        return notes
+
+    def _invoice(self, record: _Record, settled: dict[str, list[Money]]) -> Invoice:
+        data = record.data
+        currency = data["currency"]
+        with _fields_of(record):
+            total = _money(data["total"], currency)
+            if "amount_due" in data:
+                # The accounting tool's own figure is the truth (D4).
+                due = _money(data["amount_due"], currency)
+            else:
+                due = total - sum(settled.get(data["id"], []), Money.zero(currency))
+                # Overpaid: nothing is owed; the surplus is the customer's credit to use.
+                due = max(due, Money.zero(currency))
+            status = InvoiceStatus(data.get("status", "open"))
+            if status is InvoiceStatus.OPEN and not due.is_positive:
+                status = InvoiceStatus.PAID
+            return Invoice(
+                id=data["id"],
+                number=data["number"],
+                customer_id=data["customer_id"],
+                issue_date=_date(data["issue_date"]),
+                due_date=_date(data["due_date"]),
+                total=total,
+                amount_due=due,
+                status=status,
+                online_url=data.get("online_url"),
+                reference=data.get("reference"),
+                disputed=bool(data.get("disputed", False)),
+                on_hold=bool(data.get("on_hold", False)),
+            )
+
+    def _promise(self, record: _Record, invoices: dict[str, _Record]) -> PromiseToPay:
+        data = record.data
+        currency = _linked(record, "invoice_id", invoices, "invoices").data["currency"]
+        with _fields_of(record):
+            return PromiseToPay(
+                invoice_id=data["invoice_id"],
+                promised_date=_date(data["promised_date"]),
+                recorded_on=_date(data["recorded_on"]),
+                amount=_money(data["amount"], currency) if "amount" in data else None,
+                note=data.get("note"),
+            )
+
+    def _appointment(self, record: _Record, customers: dict[str, Customer]) -> Appointment:
+        data = record.data
+        if "customer_id" in data:
+            _linked(record, "customer_id", customers, "customers")
+        attendees = [Attendee(**item) for item in data.get("attendees", [])]
+        single = {
+            key: data[f"attendee_{key}"]
+            for key in ("name", "email", "phone")
+            if f"attendee_{key}" in data
+        }
+        if single:
+            attendees.append(Attendee(**single))
+        with _fields_of(record):
+            return Appointment(
+                id=data["id"],
+                title=data["title"],
+                start=datetime.fromisoformat(data["start"]),
+                end=datetime.fromisoformat(data["end"]),
+                attendees=tuple(attendees),
+                customer_id=data.get("customer_id"),
+                location=data.get("location"),
+                online_url=data.get("online_url"),
+                status=AppointmentStatus(data.get("status", "confirmed")),
+                all_day=bool(data.get("all_day", False)),
+            )
+
+    def invoice_pdf(self, invoice: Invoice) -> bytes | None:
+        """``pdf/<number>.pdf`` (or ``pdf/<id>.pdf``) in the ledger folder, if it is there."""
+        folder = self.folder / "pdf"
+        for stem in (invoice.number, invoice.id):
+            # An invoice number such as 2026/001 must not reach outside the folder.
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem).lstrip(".")
+            path = folder / f"{safe}.pdf"
+            if path.is_file():
+                return path.read_bytes()
+        return None
+
+    # -- notes ---------------------------------------------------------------------------
+
+    def read_notes(self) -> tuple[Note, ...]:
+        if not self.notes_path.exists():
+            return ()
+        return tuple(note for _, note in self._iter_notes())
+
+    def _iter_notes(self) -> Iterator[tuple[int, Note]]:
+        with self.notes_path.open(encoding="utf-8") as stream:
+            for number, line in enumerate(stream, start=1):
+                if not line.endswith("\n"):
+                    # A crash during an append can leave a torn last line; the next append
+                    # starts a fresh line, so a torn line is never mistaken for a note.
+                    continue
+                if not line.strip():
+                    continue
+                try:
+                    yield number, from_jsonable(Note, json.loads(line))
+                except (ValueError, TypeError, KeyError) as exc:
+                    raise LedgerError(
+                        self.notes_path, f"is not a Kindly note: {exc}", record=f"line {number}"
+                    ) from None
+
+    def write_note(self, note: Note) -> None:
+        line = json.dumps(to_jsonable(note), ensure_ascii=False, sort_keys=True) + "\n"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        # O_APPEND makes each write land at the end even with two writers; fsync makes the
+        # note survive a power cut once write_note returns, since the run marks it written.
+        fd = os.open(self.notes_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            _drop_torn_tail(fd)
+            os.write(fd, line.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _drop_torn_tail(fd: int) -> None:
+    """Cut a last line that a crash left half-written, so the next note starts clean.
+
+    The notes file is Kindly's own; a torn line holds no complete note (the run that wrote
+    it had not yet marked the note written, so the note is written again).
+    """
+    size = os.fstat(fd).st_size
+    if not size or os.pread(fd, 1, size - 1) == b"\n":
+        return
+    start = size
+    while start > 0:
+        chunk = os.pread(fd, min(4096, start), max(0, start - 4096))
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            os.ftruncate(fd, start - len(chunk) + newline + 1)
+            return
+        start -= len(chunk)
+    os.ftruncate(fd, 0)
+
+
+def _check_unique_ids(records: list[_Record]) -> None:
+    seen: set[str] = set()
+    for record in records:
+        record_id = record.data["id"]
+        if record_id in seen:
+            raise record.error(f"id {record_id!r} appears more than once in this file", "id")
+        seen.add(record_id)
+
+
+def _linked(record: _Record, field: str, targets: Mapping[str, T], file_stem: str) -> T:
+    """The record another record points at, or an error naming the dangling link."""
+    target_id = record.data[field]
+    try:
+        return targets[target_id]
+    except KeyError:
+        raise record.error(f"names {target_id!r}, which is not in {file_stem}", field) from None

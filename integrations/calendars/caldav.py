@@ -1,0 +1,350 @@
+"""CalDAV calendars (RFC 4791): Nextcloud, iCloud, Fastmail, Radicale and others.
+
+Over the shared HTTP module, with icalendar for the events; not the ``caldav`` package,
+whose 3.x releases replace urllib3 under requests.
+
+- **Discovery** (RFC 6764, 5397): the URL may be the server, a principal, a calendar home
+  or one calendar; ``current-user-principal`` then ``calendar-home-set`` lead to the
+  calendars, each a collection whose resource type includes ``C:calendar``.
+- **Reading**: a ``calendar-query`` REPORT for events overlapping the window (by default
+  from a day ago to two weeks ahead), then recurring events expanded here, with dateutil's
+  rrule, honouring EXDATE and the instances a RECURRENCE-ID moved or cancelled.
+- **Events to appointments**: start and end with their time zone (floating times and
+  all-day events on the calendar's zone), location, the online-meeting link (URL, or a
+  link in the location or description), attendees (name and e-mail from ATTENDEE; a phone
+  number from the description's "Phone:"/"Tel:" line), cancelled and tentative events.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
+from urllib.parse import urljoin
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
+
+from integrations.http import FatalError, HttpClient
+from plugin.core.model import Appointment, AppointmentStatus, Attendee
+
+__all__ = ["CalDAVCalendar", "CalDAVSettings", "events_to_appointments"]
+
+DAV = "DAV:"
+CALDAV = "urn:ietf:params:xml:ns:caldav"
+NS = {"d": DAV, "c": CALDAV}
+PASSWORD_VARIABLE = "KINDLY_CALDAV_PASSWORD"  # noqa: S105 (a variable name)
+_PHONE = re.compile(
+    r"(?im)^\s*(?:phone|tel|telefoon|téléphone|telefon|điện thoại)\s*[:：]\s*(\+?[\d ()./-]{6,})"
+)
+_LINK = re.compile(r"https://[^\s<>\"']+")
+
+
+@dataclass(frozen=True)
+class CalDAVSettings:
+    url: str
+    username: str | None = None
+    password: str | None = None
+    #: Only these calendars (display names or paths); empty: all.
+    calendars: tuple[str, ...] = ()
+    horizon_days: int = 14
+    timezone: str = "UTC"  # for floating times and all-day events
+
+    def __repr__(self) -> str:
+        return f"CalDAVSettings(url={self.url!r}, username={self.username!r})"
+
+
+@dataclass(frozen=True)
+class _Calendar:
+    href: str
+    name: str
+
+
+class CalDAVCalendar:
+    name = "caldav"
+    title = "CalDAV"
+
+    def __init__(
+        self, settings: CalDAVSettings, http: HttpClient | None = None, store: Any = None
+    ) -> None:
+        self.settings = settings
+        #: Where the sync-collection state is kept (Kindly's store); without one, every
+        #: read is a calendar-query for the window.
+        self.store = store
+        self.http = http or HttpClient("CalDAV", secrets=lambda: [settings.password or ""])
+
+    def __repr__(self) -> str:
+        return f"CalDAVCalendar({self.settings.url!r})"
+
+    @property
+    def location(self) -> str:
+        return f"the calendars at {self.settings.url}"
+
+    def _call(self, method: str, url: str, body: str, depth: str) -> ElementTree.Element:
+        auth = None
+        if self.settings.username:
+            auth = (self.settings.username, self.settings.password or "")
+        response = self.http.request(
+            method,
+            url,
+            data=body.encode("utf-8"),
+            headers={"Depth": depth, "Content-Type": "application/xml; charset=utf-8"},
+            auth=auth,
+            ok=(207,),
+        )
+        from defusedxml import DefusedXmlException
+        from defusedxml.ElementTree import fromstring
+
+        try:
+            # defusedxml: no entity expansion, no external entities, whatever the server sends.
+            tree: ElementTree.Element = fromstring(response.body)
+        except (ElementTree.ParseError, DefusedXmlException) as exc:
+            raise FatalError(f"CalDAV: {url} answered XML that cannot be read: {exc}") from None
+        return tree
+
+    def _propfind(self, url: str, props: str, depth: str = "0") -> ElementTree.Element:
+        body = (
+            f'<?xml version="1.0" encoding="utf-8"?><d:propfind xmlns:d="{DAV}" '
+            f'xmlns:c="{CALDAV}"><d:prop>{props}</d:prop></d:propfind>'
+        )
+        return self._call("PROPFIND", url, body, depth)
+
+    def calendars(self) -> list[_Calendar]:
+        """The calendars at the configured URL, found the RFC 6764 / 5397 way."""
+        url = self.settings.url
+        found = self._collections(url, depth="0")
+        if found:
+            return found  # the URL is a calendar itself
+        principal = self._href(
+            self._propfind(url, "<d:current-user-principal/>"), "d:current-user-principal"
+        )
+        home_at = urljoin(url, principal) if principal else url
+        home = self._href(self._propfind(home_at, "<c:calendar-home-set/>"), "c:calendar-home-set")
+        calendars = self._collections(urljoin(url, home or home_at), depth="1")
+        wanted = set(self.settings.calendars)
+        if wanted:
+            calendars = [c for c in calendars if c.name in wanted or c.href in wanted]
+        return calendars
+
+    def _collections(self, url: str, depth: str) -> list[_Calendar]:
+        tree = self._propfind(url, "<d:resourcetype/><d:displayname/>", depth)
+        found = []
+        for response in tree.findall("d:response", NS):
+            href = response.findtext("d:href", default="", namespaces=NS)
+            if response.find(".//d:resourcetype/c:calendar", NS) is None:
+                continue
+            name = response.findtext(".//d:displayname", default="", namespaces=NS) or href
+            found.append(_Calendar(urljoin(url, href), name))
+        return found
+
+    @staticmethod
+    def _href(tree: ElementTree.Element, prop: str) -> str | None:
+        node = tree.find(f".//{prop}/d:href", NS)
+        return node.text.strip() if node is not None and node.text else None
+
+    def appointments(self, now: datetime) -> tuple[Appointment, ...]:
+        """Events overlapping [now - 1 day, now + horizon] in every calendar, expanded."""
+        start = now - timedelta(days=1)
+        end = now + timedelta(days=self.settings.horizon_days)
+        found: list[Appointment] = []
+        for calendar in self.calendars():
+            found.extend(self._read(calendar, start, end))
+        return tuple(found)
+
+    def _read(self, calendar: _Calendar, start: datetime, end: datetime) -> Iterator[Appointment]:
+        texts = self._synced(calendar) if self.store is not None else None
+        if texts is None:
+            texts = self._query(calendar, start, end)
+        yield from events_to_appointments(texts, start, end, calendar.name, self.settings.timezone)
+
+    def _synced(self, calendar: _Calendar) -> list[str] | None:
+        """The calendar's events by RFC 6578 sync-collection: all of them the first time,
+        then only what changed since the sync token. None if the server does not do it."""
+        scope = f"calendar:caldav:{calendar.href}"
+        state = self.store.get_setting(scope, "state") or {}
+        token, items = str(state.get("token", "")), dict(state.get("items", {}))
+        try:
+            tree = self._call("REPORT", calendar.href, _sync_body(token), "0")
+        except FatalError as exc:
+            if token and exc.status in (403, 409):
+                # The token is no longer valid (DAV:valid-sync-token): start over.
+                token, items = "", {}
+                tree = self._call("REPORT", calendar.href, _sync_body(token), "0")
+            elif exc.status in (400, 403, 404, 405, 415, 501):
+                return None  # not offered: a calendar-query for the window instead
+            else:
+                raise
+        for response in tree.findall("d:response", NS):
+            href = response.findtext("d:href", default="", namespaces=NS)
+            status = " ".join(node.text or "" for node in response.findall("d:status", NS))
+            if " 404 " in f" {status} ":
+                items.pop(href, None)
+                continue
+            data = response.findtext(".//c:calendar-data", default="", namespaces=NS)
+            if data:
+                items[href] = data
+        new_token = tree.findtext("d:sync-token", default="", namespaces=NS)
+        self.store.set_setting(
+            scope, "state", {"token": new_token, "items": items}, datetime.now(UTC)
+        )
+        return list(items.values())
+
+    def _query(self, calendar: _Calendar, start: datetime, end: datetime) -> list[str]:
+        stamp = "%Y%m%dT%H%M%SZ"
+        body = (
+            f'<?xml version="1.0" encoding="utf-8"?><c:calendar-query xmlns:d="{DAV}" '
+            f'xmlns:c="{CALDAV}"><d:prop><d:getetag/><c:calendar-data/></d:prop>'
+            '<c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT">'
+            f'<c:time-range start="{start.astimezone(UTC):{stamp}}" '
+            f'end="{end.astimezone(UTC):{stamp}}"/>'
+            "</c:comp-filter></c:comp-filter></c:filter></c:calendar-query>"
+        )
+        tree = self._call("REPORT", calendar.href, body, "1")
+        return [
+            node.text
+            for node in tree.findall(".//c:calendar-data", NS)
+            if node is not None and node.text
+        ]
+
+
+def _sync_body(token: str) -> str:
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><d:sync-collection xmlns:d="{DAV}" '
+        f'xmlns:c="{CALDAV}"><d:sync-token>{escape(token)}</d:sync-token>'
+        "<d:sync-level>1</d:sync-level><d:prop><d:getetag/><c:calendar-data/></d:prop>"
+        "</d:sync-collection>"
+    )
+
+
+def events_to_appointments(
+    calendars: Iterable[str], start: datetime, end: datetime, calendar_name: str, zone_name: str
+) -> Iterator[Appointment]:
+    """The events in these iCalendar texts that overlap [start, end), recurrences expanded."""
+    from zoneinfo import ZoneInfo
+
+    from icalendar import Calendar
+
+    zone = ZoneInfo(zone_name)
+    for text in calendars:
+        try:
+            parsed = Calendar.from_ical(text)
+        except ValueError as exc:
+            raise FatalError(f"CalDAV: an event in {calendar_name} does not parse: {exc}") from None
+        events = list(parsed.walk("VEVENT"))
+        masters = [e for e in events if e.get("RECURRENCE-ID") is None]
+        overrides = {
+            _moment(e.decoded("RECURRENCE-ID"), zone): e
+            for e in events
+            if e.get("RECURRENCE-ID") is not None
+        }
+        for master in masters:
+            for begin, finish, event in _instances(master, overrides, start, end, zone):
+                yield _appointment(event, begin, finish, calendar_name, master)
+
+
+def _instances(
+    master: Any,
+    overrides: dict[datetime, Any],
+    start: datetime,
+    end: datetime,
+    zone: tzinfo,
+) -> Iterator[tuple[datetime, datetime, Any]]:
+    from dateutil.rrule import rruleset, rrulestr
+
+    first = _moment(master.decoded("DTSTART"), zone)
+    length = _length(master, first, zone)
+    rule = master.get("RRULE")
+    if rule is None:
+        if first < end and first + length > start:
+            yield first, first + length, master
+        return
+    rules = rruleset()
+    # dateutil wants the rule's UNTIL in the zone of DTSTART; iCalendar gives it in UTC.
+    rules.rrule(rrulestr(rule.to_ical().decode(), dtstart=first, ignoretz=False, forceset=False))  # type: ignore[arg-type]
+    for excluded in _dates(master.get("EXDATE"), zone):
+        rules.exdate(excluded)
+    for moment in rules.between(start - length, end, inc=True):
+        override = overrides.get(moment)
+        if override is not None:
+            begin = _moment(override.decoded("DTSTART"), zone)
+            yield begin, begin + _length(override, begin, zone), override
+        else:
+            yield moment, moment + length, master
+
+
+def _dates(value: Any, zone: tzinfo) -> Iterator[datetime]:
+    if value is None:
+        return
+    for item in value if isinstance(value, list) else [value]:
+        for entry in item.dts:
+            yield _moment(entry.dt, zone)
+
+
+def _moment(value: date | datetime, zone: tzinfo) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+    return datetime.combine(value, time(0), tzinfo=zone)
+
+
+def _length(event: Any, begin: datetime, zone: tzinfo) -> timedelta:
+    if event.get("DTEND") is not None:
+        return _moment(event.decoded("DTEND"), zone) - begin
+    if event.get("DURATION") is not None:
+        duration: timedelta = event.decoded("DURATION")
+        return duration
+    all_day = not isinstance(event.decoded("DTSTART"), datetime)
+    return timedelta(days=1) if all_day else timedelta(0)
+
+
+def _appointment(
+    event: Any, begin: datetime, finish: datetime, calendar_name: str, master: Any
+) -> Appointment:
+    uid = str(master.get("UID") or "")
+    description = str(event.get("DESCRIPTION") or "")
+    location = str(event.get("LOCATION") or "") or None
+    status = str(event.get("STATUS") or "CONFIRMED").upper()
+    link = event.get("URL") or event.get("X-GOOGLE-CONFERENCE")
+    if link is None:
+        found = _LINK.search(f"{location or ''} {description}")
+        link = found.group(0) if found else None
+    phone = _PHONE.search(description)
+    attendees: list[Attendee] = []
+    for value in _as_list(event.get("ATTENDEE")):
+        params = getattr(value, "params", {})
+        if str(params.get("PARTSTAT", "")).upper() == "DECLINED":
+            continue  # not coming: no reminder
+        if str(params.get("ROLE", "")).upper() == "NON-PARTICIPANT":
+            continue
+        address = str(value)
+        email = address[7:] if address.lower().startswith("mailto:") else None
+        attendees.append(
+            Attendee(
+                name=str(params.get("CN")) if params.get("CN") else None,
+                email=email,
+                phone=phone.group(1).strip() if phone and len(attendees) == 0 else None,
+            )
+        )
+    instance = master.get("RRULE") is not None
+    return Appointment(
+        id=f"{uid}#{begin.isoformat()}" if instance else uid,
+        title=str(event.get("SUMMARY") or "(no title)"),
+        start=begin,
+        end=max(finish, begin),
+        attendees=tuple(attendees),
+        location=location,
+        online_url=str(link) if link else None,
+        status={
+            "CANCELLED": AppointmentStatus.CANCELLED,
+            "TENTATIVE": AppointmentStatus.TENTATIVE,
+        }.get(status, AppointmentStatus.CONFIRMED),
+        all_day=not isinstance(event.decoded("DTSTART"), datetime),
+        calendar=calendar_name,
+        description=description or None,
+    )
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]

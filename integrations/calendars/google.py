@@ -1,0 +1,176 @@
+"""Google Calendar (API v3): events.list with sync tokens, a full resync on 410 Gone.
+
+The first read lists the calendar's events from a day ago on (``singleEvents=true``, so
+recurring events come expanded), 2,500 to a page; its last page hands out a
+``nextSyncToken``. Later reads pass that token and get only what changed since, cancelled
+events included (``status: cancelled``); Google answers 410 when the token is too old, and
+the calendar is then read in full again. Events and the token are kept in Kindly's store,
+so a sync costs one call when nothing changed.
+
+OAuth as for Xero (integrations.oauth): Google's refresh tokens do not rotate, which the
+vault handles the same way.
+"""
+
+from __future__ import annotations
+
+import time as _time_module
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from integrations.http import FatalError, HttpClient
+from integrations.oauth import BearerAuth, TokenVault
+from plugin.core.model import Appointment, AppointmentStatus, Attendee
+
+__all__ = ["GoogleCalendar", "GoogleCalendarSettings", "google_event_to_appointment"]
+
+API_URL = "https://www.googleapis.com/calendar/v3"
+PAGE_SIZE = 2500
+SCOPES = ("https://www.googleapis.com/auth/calendar.events.readonly",)
+
+
+@dataclass(frozen=True)
+class GoogleCalendarSettings:
+    calendar_id: str = "primary"
+    api_url: str = API_URL
+    timezone: str = "UTC"  # for all-day events
+    horizon_days: int = 14
+
+
+class GoogleCalendar:
+    name = "google"
+    title = "Google Calendar"
+
+    def __init__(
+        self,
+        settings: GoogleCalendarSettings,
+        vault: TokenVault,
+        refresh: Callable[[Any], Any],
+        store: Any,
+        http: HttpClient | None = None,
+        sleep: Callable[[float], None] = _time_module.sleep,
+    ) -> None:
+        self.settings = settings
+        self.vault = vault
+        self._refresh = refresh
+        self.store = store
+        self.bearer = BearerAuth(vault, refresh)
+        self.http = http or self.bearer.client(
+            "Google", {"Accept": "application/json"}, sleep=sleep
+        )
+
+    def __repr__(self) -> str:
+        return f"GoogleCalendar({self.settings.calendar_id!r})"
+
+    @property
+    def location(self) -> str:
+        return f"Google Calendar {self.settings.calendar_id}"
+
+    @property
+    def _scope(self) -> str:
+        return f"calendar:google:{self.settings.calendar_id}"
+
+    def appointments(self, now: datetime) -> tuple[Appointment, ...]:
+        state = self.store.get_setting(self._scope, "state") or {}
+        events: dict[str, dict[str, Any]] = dict(state.get("events", {}))
+        token = state.get("sync_token")
+        try:
+            changed, token = self._list(token, now)
+        except FatalError as exc:
+            if exc.status != 410:
+                raise
+            # The sync token expired: read the calendar in full again.
+            events, (changed, token) = {}, self._list(None, now)
+        for item in changed:
+            events[str(item["id"])] = item
+        zone = _zone(self.settings.timezone)
+        horizon = now + timedelta(days=self.settings.horizon_days)
+        found = []
+        keep: dict[str, dict[str, Any]] = {}
+        for event_id, item in events.items():
+            appointment = google_event_to_appointment(item, zone, self.settings.calendar_id)
+            if appointment is None or appointment.end < now - timedelta(days=1):
+                continue  # gone, or over: forgotten
+            keep[event_id] = item
+            if appointment.start <= horizon:
+                found.append(appointment)
+        self.store.set_setting(self._scope, "state", {"sync_token": token, "events": keep}, now)
+        return tuple(found)
+
+    def _list(
+        self, sync_token: str | None, now: datetime
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        url = (
+            f"{self.settings.api_url}/calendars/{quote(self.settings.calendar_id, safe='')}/events"
+        )
+        params: dict[str, Any] = {"singleEvents": "true", "maxResults": PAGE_SIZE}
+        if sync_token:
+            params["syncToken"] = sync_token
+        else:
+            params["timeMin"] = (now - timedelta(days=1)).astimezone(UTC).isoformat()
+            params["showDeleted"] = "true"
+        items: list[dict[str, Any]] = []
+        page_token = None
+        while True:
+            query = dict(params, pageToken=page_token) if page_token else params
+            data = self.http.request("GET", url, params=query).json()
+            items.extend(data.get("items", []))
+            page_token = data.get("nextPageToken")
+            if not page_token:
+                return items, data.get("nextSyncToken")
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except ZoneInfoNotFoundError:
+        return ZoneInfo("UTC")
+
+
+def _when(value: Mapping[str, Any], zone: ZoneInfo) -> tuple[datetime, bool]:
+    if value.get("dateTime"):
+        moment = datetime.fromisoformat(str(value["dateTime"]).replace("Z", "+00:00"))
+        if value.get("timeZone"):
+            moment = moment.astimezone(_zone(str(value["timeZone"])))
+        return moment, False
+    day = date.fromisoformat(str(value["date"]))
+    return datetime.combine(day, time(0), tzinfo=zone), True
+
+
+def google_event_to_appointment(
+    item: Mapping[str, Any], zone: ZoneInfo, calendar: str
+) -> Appointment | None:
+    """One event of events.list as an appointment; None for what cannot be one."""
+    if not item.get("start") or not item.get("end"):
+        return None  # a cancelled event arrives with little more than its id
+    start, all_day = _when(item["start"], zone)
+    end, _ = _when(item["end"], zone)
+    attendees = tuple(
+        Attendee(name=a.get("displayName"), email=a.get("email"))
+        for a in item.get("attendees", [])
+        if not a.get("organizer") and not a.get("self") and a.get("responseStatus") != "declined"
+    )
+    link = item.get("hangoutLink")
+    for entry in (item.get("conferenceData") or {}).get("entryPoints", []):
+        if entry.get("entryPointType") == "video":
+            link = entry.get("uri")
+    status = {
+        "cancelled": AppointmentStatus.CANCELLED,
+        "tentative": AppointmentStatus.TENTATIVE,
+    }.get(str(item.get("status")), AppointmentStatus.CONFIRMED)
+    return Appointment(
+        id=str(item["id"]),
+        title=str(item.get("summary") or "(no title)"),
+        start=start,
+        end=max(end, start),
+        attendees=attendees,
+        location=item.get("location"),
+        online_url=link,
+        status=status,
+        all_day=all_day,
+        calendar=calendar,
+        description=item.get("description"),
+    )

@@ -1,0 +1,187 @@
+"""Outlook calendars through Microsoft Graph: calendarView with delta.
+
+The first read asks ``/me/calendarView/delta`` for the window from a day ago to the horizon
+(occurrences of recurring events come expanded), follows ``@odata.nextLink`` to the end and
+keeps the ``@odata.deltaLink``. Later reads call that link and get only what changed:
+changed events whole, removed ones as ``{"@removed": …, "id": …}``. The window is fixed by
+the first call, so a new one is started once it no longer reaches the horizon, or when
+Graph answers 410 (the delta state is gone). Times are asked for in UTC
+(``Prefer: outlook.timezone="UTC"``).
+
+OAuth as for Xero (integrations.oauth): Graph rotates refresh tokens too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from integrations.http import FatalError, HttpClient
+from integrations.oauth import BearerAuth, TokenVault
+from plugin.core.model import Appointment, AppointmentStatus, Attendee
+
+__all__ = ["OutlookCalendar", "OutlookCalendarSettings", "graph_event_to_appointment"]
+
+API_URL = "https://graph.microsoft.com/v1.0"
+SCOPES = ("offline_access", "Calendars.Read")
+
+
+@dataclass(frozen=True)
+class OutlookCalendarSettings:
+    api_url: str = API_URL
+    timezone: str = "UTC"  # for all-day events
+    horizon_days: int = 14
+    page_size: int = 100
+
+
+class OutlookCalendar:
+    name = "outlook"
+    title = "Outlook"
+
+    def __init__(
+        self,
+        settings: OutlookCalendarSettings,
+        vault: TokenVault,
+        refresh: Callable[[Any], Any],
+        store: Any,
+        http: HttpClient | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.vault = vault
+        self._refresh = refresh
+        self.store = store
+        self.bearer = BearerAuth(vault, refresh)
+        self.http = http or self.bearer.client(
+            "Microsoft Graph",
+            {
+                "Accept": "application/json",
+                "Prefer": f'outlook.timezone="UTC", odata.maxpagesize={settings.page_size}',
+            },
+            sleep=sleep,
+        )
+
+    def __repr__(self) -> str:
+        return "OutlookCalendar()"
+
+    @property
+    def location(self) -> str:
+        return "the Outlook calendar"
+
+    def appointments(self, now: datetime) -> tuple[Appointment, ...]:
+        state = self.store.get_setting("calendar:outlook", "state") or {}
+        events: dict[str, dict[str, Any]] = dict(state.get("events", {}))
+        horizon = now + timedelta(days=self.settings.horizon_days)
+        window_end = state.get("window_end")
+        link = state.get("delta_link")
+        if link is None or window_end is None or datetime.fromisoformat(window_end) < horizon:
+            link, events = None, {}
+        try:
+            changed, link, window_end = self._delta(link, now, horizon, window_end)
+        except FatalError as exc:
+            if exc.status != 410:
+                raise
+            events = {}
+            changed, link, window_end = self._delta(None, now, horizon, None)
+        for item in changed:
+            if "@removed" in item:
+                events.pop(str(item["id"]), None)
+            else:
+                events[str(item["id"])] = item
+        zone = _zone(self.settings.timezone)
+        found = []
+        keep = {}
+        for event_id, item in events.items():
+            appointment = graph_event_to_appointment(item, zone)
+            if appointment is None or appointment.end < now - timedelta(days=1):
+                continue
+            keep[event_id] = item
+            if appointment.start <= horizon:
+                found.append(appointment)
+        self.store.set_setting(
+            "calendar:outlook",
+            "state",
+            {"delta_link": link, "window_end": window_end, "events": keep},
+            now,
+        )
+        return tuple(found)
+
+    def _delta(
+        self, link: str | None, now: datetime, horizon: datetime, window_end: str | None
+    ) -> tuple[list[dict[str, Any]], str | None, str | None]:
+        params: dict[str, Any] | None = None
+        if link is None:
+            # A new window, a week beyond the horizon so that it lasts a while.
+            end = horizon + timedelta(days=7)
+            window_end = end.isoformat()
+            link = f"{self.settings.api_url}/me/calendarView/delta"
+            params = {
+                "startDateTime": (now - timedelta(days=1)).astimezone(UTC).isoformat(),
+                "endDateTime": end.astimezone(UTC).isoformat(),
+            }
+        items: list[dict[str, Any]] = []
+        url: str | None = link
+        while url is not None:
+            data = self.http.request("GET", url, params=params).json()
+            params = None  # the next and delta links carry their own query
+            items.extend(data.get("value", []))
+            url = data.get("@odata.nextLink")
+            if url is None:
+                return items, data.get("@odata.deltaLink"), window_end
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except ZoneInfoNotFoundError:
+        return ZoneInfo("UTC")
+
+
+def _when(value: Mapping[str, Any], zone: ZoneInfo, all_day: bool) -> datetime:
+    moment = datetime.fromisoformat(str(value["dateTime"])[:26])
+    if all_day:
+        return moment.replace(tzinfo=zone)
+    named = str(value.get("timeZone") or "UTC")
+    return moment.replace(tzinfo=UTC if named == "UTC" else _zone(named))
+
+
+def graph_event_to_appointment(item: Mapping[str, Any], zone: ZoneInfo) -> Appointment | None:
+    if not item.get("start") or not item.get("end") or item.get("type") == "seriesMaster":
+        return None  # the series itself: its occurrences come on their own
+    all_day = bool(item.get("isAllDay"))
+    start = _when(item["start"], zone, all_day)
+    end = _when(item["end"], zone, all_day)
+    attendees = tuple(
+        Attendee(
+            name=(a.get("emailAddress") or {}).get("name"),
+            email=(a.get("emailAddress") or {}).get("address"),
+        )
+        for a in item.get("attendees", [])
+        if a.get("type") != "resource"
+        and (a.get("status") or {}).get("response") not in ("declined", "organizer")
+    )
+    online = (item.get("onlineMeeting") or {}).get("joinUrl")
+    return Appointment(
+        id=str(item["id"]),
+        title=str(item.get("subject") or "(no title)"),
+        start=start,
+        end=max(end, start),
+        attendees=attendees,
+        location=(item.get("location") or {}).get("displayName") or None,
+        online_url=online,
+        status=AppointmentStatus.CANCELLED
+        if item.get("isCancelled")
+        else (
+            AppointmentStatus.TENTATIVE
+            if item.get("showAs") == "tentative"
+            else AppointmentStatus.CONFIRMED
+        ),
+        all_day=all_day,
+        calendar="Outlook",
+        description=item.get("bodyPreview") or None,
+    )

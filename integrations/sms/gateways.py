@@ -1,0 +1,116 @@
+"""SMS gateways: Twilio's Messages API and MessageBird's, through the shared HTTP module.
+
+Both take an E.164 number and a text. A refusal of the number (Twilio 400 with code 21211
+or 21614, MessageBird 422) is permanent: the reminder falls back to the next channel. A
+429, a 5xx or a network failure is temporary. A refused credential stops the batch.
+Each gateway's secret comes from ``KINDLY_SMS_TOKEN`` and never appears in a message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from integrations.http import AuthError, HttpClient, HttpError, delivery_status
+from plugin.config.settings import SmsGatewaySettings
+from plugin.errors import ConfigError
+from plugin.ports import Outcome, SmsGateway
+
+__all__ = ["MessageBirdGateway", "SmsGateway", "SmsGatewaySettings", "TwilioGateway", "gateway_for"]
+
+TOKEN_VARIABLE = "KINDLY_SMS_TOKEN"  # noqa: S105 (a variable name)
+
+
+class _Gateway:
+    name = ""
+
+    def __init__(self, settings: SmsGatewaySettings, token: str, http: HttpClient | None = None):
+        self.settings = settings
+        self._token = token
+        # Retries belong to the next run: a gateway that answers slowly must not be asked
+        # twice for the same message within one.
+        self.http = http or HttpClient(self.name, secrets=lambda: [token], attempts=1)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(sender={self.settings.sender!r})"
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _outcome(self, call: Callable[[], str], hand_over: Callable[[], None]) -> Outcome:
+        hand_over()
+        try:
+            return Outcome("sent", call())
+        except AuthError:
+            raise  # every message would fail alike: the batch stops
+        except HttpError as exc:
+            # Asked once, without an idempotency key: an answer that never came may
+            # still mean the gateway took it.
+            status = delivery_status(exc, repeatable=False)
+            if status == "unconfirmed":
+                return Outcome(status, f"{self.name} did not answer: {exc}")
+            return Outcome(status, str(exc))
+
+
+class TwilioGateway(_Gateway):
+    name = "twilio"
+
+    def send(
+        self, number: str, text: str, reference: str, hand_over: Callable[[], None]
+    ) -> Outcome:
+        account = self.settings.account or ""
+        base = (self.settings.api_url or "https://api.twilio.com").rstrip("/")
+
+        def call() -> str:
+            response = self.http.request(
+                "POST",
+                f"{base}/2010-04-01/Accounts/{account}/Messages.json",
+                data={"To": number, "From": self.settings.sender, "Body": text},
+                auth=(account, self._token),
+            )
+            data = response.json()
+            return f"accepted by Twilio as {data.get('sid')} ({data.get('status')})"
+
+        return self._outcome(call, hand_over)
+
+
+class MessageBirdGateway(_Gateway):
+    name = "messagebird"
+
+    def send(
+        self, number: str, text: str, reference: str, hand_over: Callable[[], None]
+    ) -> Outcome:
+        base = (self.settings.api_url or "https://rest.messagebird.com").rstrip("/")
+
+        def call() -> str:
+            response = self.http.request(
+                "POST",
+                f"{base}/messages",
+                json={
+                    "originator": self.settings.sender,
+                    "recipients": [number.lstrip("+")],
+                    "body": text,
+                    "reference": reference,
+                },
+                headers={"Authorization": f"AccessKey {self._token}"},
+            )
+            data = response.json()
+            return f"accepted by MessageBird as {data.get('id')}"
+
+        return self._outcome(call, hand_over)
+
+
+def gateway_for(settings: SmsGatewaySettings) -> SmsGateway:
+    token = os.environ.get(TOKEN_VARIABLE)
+    if not token:
+        raise ConfigError(
+            f"SMS through {settings.name} needs its token in {TOKEN_VARIABLE}",
+            hint="Twilio: the auth token; MessageBird: the live access key.",
+        )
+    if settings.name == "twilio":
+        if not settings.account:
+            raise ConfigError("[sms] account is missing: Twilio's account SID (AC…)")
+        return TwilioGateway(settings, token)
+    if settings.name == "messagebird":
+        return MessageBirdGateway(settings, token)
+    raise ConfigError(f"[sms] gateway {settings.name!r} is unknown: twilio or messagebird")

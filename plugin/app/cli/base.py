@@ -1,0 +1,176 @@
+"""The `kindly` group: options every command shares, opening a workspace, and errors.
+
+Only click is imported at start-up; everything else is imported inside the command that
+needs it, so `kindly --help` answers at once. Errors a user can act on are printed as one
+line plus a hint; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from plugin import __version__
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from plugin.run import Kindly
+
+
+@dataclass
+class AppContext:
+    config: Path
+    debug: bool
+    organisation: str | None = None
+
+    def console(self) -> Console:
+        from rich.console import Console
+
+        return Console(highlight=False)
+
+    def workspace(self) -> Kindly:
+        return open_workspace(self.config, self.organisation)
+
+    def workspaces(self) -> list[Kindly]:
+        return open_workspaces(self.config, self.organisation)
+
+
+def open_workspaces(config: Path, organisation: str | None = None) -> list[Kindly]:
+    """Settings, store and connectors for the kindly.toml at ``config``: one per source."""
+    from plugin.app.wiring import open_calendar, open_sources, sms_gateway_factory
+    from plugin.config.settings import load_settings
+    from plugin.run import Kindly
+    from plugin.state.store import Store
+
+    settings = load_settings(config)
+    if settings.templates is not None:
+        from plugin.compose.render import check_overrides
+
+        check_overrides(settings)
+    store = Store.open(os.environ.get("KINDLY_STORE_URL") or settings.store_url)
+    calendar = open_calendar(settings, store)
+    return [
+        Kindly(settings, store, source, calendar, sms_gateway_factory(settings))
+        for source in open_sources(settings, store, organisation)
+    ]
+
+
+def open_workspace(config: Path, organisation: str | None = None) -> Kindly:
+    """The one source a command looks at; with several organisations, --org chooses."""
+    from plugin.errors import ConfigError
+
+    workspaces = open_workspaces(config, organisation)
+    if len(workspaces) > 1:
+        names = ", ".join(repr(k.source.location) for k in workspaces)
+        raise ConfigError(
+            f"several organisations are connected ({names})",
+            hint="Choose one with --org NAME (or KINDLY_ORG).",
+        )
+    return workspaces[0]
+
+
+CONNECTION_SCOPE = "connection:"
+
+
+def _fail(message: str, hint: str | None, code: int = 1) -> NoReturn:
+    click.secho(f"Error: {message}", fg="red", err=True)
+    if hint:
+        click.echo(f"Hint: {hint}", err=True)
+    sys.exit(code)
+
+
+class KindlyGroup(click.Group):
+    """Turns known errors into one clear line; shows tracebacks only with --debug."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from plugin.errors import KindlyError
+
+        try:
+            return super().invoke(ctx)
+        except KindlyError as exc:
+            if _debugging(ctx):
+                raise
+            _fail(str(exc), exc.hint)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            _fail("interrupted", "Run the command again; it continues where it stopped.", 130)
+        except Exception as exc:
+            if _debugging(ctx):
+                raise
+            _fail(
+                f"unexpected {type(exc).__name__}: {exc}",
+                "Run again with --debug for the traceback, and please report it.",
+                2,
+            )
+
+
+def _debugging(ctx: click.Context) -> bool:
+    obj = ctx.obj
+    return bool(getattr(obj, "debug", False)) or os.environ.get("KINDLY_DEBUG") == "1"
+
+
+def _parse_at(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date and time such as 2026-12-01T10:00", param_hint="--at"
+        ) from None
+    # A time without a zone means the local time of this computer.
+    return moment if moment.tzinfo else moment.astimezone()
+
+
+AT_OPTION = click.option(
+    "--at",
+    "at",
+    metavar="DATETIME",
+    help="Act as if it were this moment (ISO 8601, e.g. 2026-12-01T10:00). Default: now.",
+)
+
+
+REVIEW_OPTIONS = (
+    click.option("--review", is_flag=True, help="Show the batch and ask before sending."),
+    click.option("--yes", is_flag=True, help="With --review: send without asking (scripts)."),
+)
+
+
+@click.group(cls=KindlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="KINDLY_CONFIG",
+    default="kindly.toml",
+    show_default=True,
+    help="Settings file (also KINDLY_CONFIG).",
+)
+@click.option("--debug", is_flag=True, help="Show the full traceback of an error.")
+@click.option(
+    "--org",
+    envvar="KINDLY_ORG",
+    metavar="NAME",
+    help="With several organisations connected: the one to use (also KINDLY_ORG).",
+)
+@click.version_option(__version__, prog_name="kindly")
+@click.pass_context
+def cli(ctx: click.Context, config: Path, debug: bool, org: str | None) -> None:
+    """Kindly sends tactful payment reminders for the invoices in your accounting tool.
+
+    Start with `kindly demo` to see it work on sample data, or `kindly init` to set up
+    your own company. Then: `kindly sync`, `kindly plan`, `kindly send` (or `kindly run`
+    for all three) and `kindly history`.
+    """
+    ctx.obj = AppContext(config=config, debug=debug, organisation=org)
+
+
+def main() -> None:
+    cli(prog_name="kindly")

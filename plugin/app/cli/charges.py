@@ -1,0 +1,202 @@
+"""`kindly charges`: statutory interest, compensation and costs on one invoice."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import click
+
+from plugin.app.cli.base import (
+    AppContext,
+    _fail,
+    cli,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+def _payment(value: str) -> tuple[str, str]:
+    day, _, amount = value.partition(":")
+    if not amount:
+        raise click.BadParameter(
+            f"{value!r} is not DATE:AMOUNT, e.g. 2026-03-01:500", param_hint="--payment"
+        )
+    return day, amount
+
+
+@cli.command()
+@click.option(
+    "--jurisdiction", required=True, metavar="CODE", help="EU, NL, BE, DE, FR, NO, GB, VN or OTHER."
+)
+@click.option(
+    "--debtor", type=click.Choice(("business", "consumer")), default="business", show_default=True
+)
+@click.option("--principal", required=True, metavar="AMOUNT", help="What the invoice asks.")
+@click.option("--currency", required=True, metavar="CODE")
+@click.option("--due", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), metavar="DATE")
+@click.option(
+    "--on",
+    "on",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="DATE",
+    help="The day to calculate for. Default: today.",
+)
+@click.option(
+    "--payment",
+    "payments",
+    multiple=True,
+    metavar="DATE:AMOUNT",
+    help="A partial payment (repeat for more).",
+)
+@click.option(
+    "--letter-posted",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="DATE",
+    help="NL consumers: when the 14-day letter was posted.",
+)
+@click.option(
+    "--demand",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="DATE",
+    help="FR consumers: the date of the mise en demeure.",
+)
+@click.option("--contract-rate", metavar="PERCENT", help="An agreed yearly rate.")
+@click.option("--rate-agreed", is_flag=True, help="VN: interest was agreed without a rate.")
+@click.option(
+    "--vat-on-costs",
+    metavar="PERCENT",
+    help="NL: VAT on collection costs, only if you cannot reclaim it and say so.",
+)
+@click.option("--reminder-fees", type=int, default=0, help="NO: reminder fees charged so far.")
+@click.option("--json", "as_json", is_flag=True, help="Print the breakdown as JSON.")
+@click.pass_obj
+def charges(
+    app: AppContext,
+    jurisdiction: str,
+    debtor: str,
+    principal: str,
+    currency: str,
+    due: datetime,
+    on: datetime | None,
+    payments: tuple[str, ...],
+    letter_posted: datetime | None,
+    demand: datetime | None,
+    contract_rate: str | None,
+    rate_agreed: bool,
+    vat_on_costs: str | None,
+    reminder_fees: int,
+    as_json: bool,
+) -> None:
+    """Statutory interest, compensation and costs on one invoice, with every rate used."""
+    from decimal import Decimal, InvalidOperation
+
+    from plugin.core.charges import calculate
+    from plugin.core.money import Money
+
+    def number(value: str | None, hint: str) -> Decimal | None:
+        if value is None:
+            return None
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            raise click.BadParameter(f"{value!r} is not a number", param_hint=hint) from None
+
+    try:
+        amount = Money.of(principal, currency.upper())
+        paid = []
+        for item in payments:
+            day, value = _payment(item)
+            paid.append(
+                (
+                    datetime.strptime(day, "%Y-%m-%d").date(),  # noqa: DTZ007
+                    Money.of(value, currency.upper()),
+                )
+            )
+        result = calculate(
+            jurisdiction,
+            debtor,
+            amount,
+            due=due.date(),
+            on=(on or datetime.now(UTC)).date(),
+            payments=paid,
+            letter_posted=letter_posted.date() if letter_posted else None,
+            demand=demand.date() if demand else None,
+            contract_rate=number(contract_rate, "--contract-rate"),
+            rate_agreed=rate_agreed,
+            vat_on_costs=number(vat_on_costs, "--vat-on-costs"),
+            reminder_fees=reminder_fees,
+        )
+    except ValueError as exc:
+        _fail(str(exc), "See `kindly charges --help`.")
+    if as_json:
+        from plugin.core.codec import to_jsonable
+
+        data = to_jsonable(result)
+        data.update(interest=to_jsonable(result.interest), total=to_jsonable(result.total))
+        for line, raw in zip(result.interest_lines, data["interest_lines"], strict=True):
+            raw["days"] = line.days
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    from rich.table import Table
+
+    console = app.console()
+    table = Table(
+        title=f"{result.jurisdiction}, {result.debtor} debtor, "
+        f"due {result.due.isoformat()}, on {result.on.isoformat()}"
+    )
+    for column in ("", "From", "To", "Days", "On", "Rate", "Amount", "Basis"):
+        table.add_column(column)
+    table.add_row(
+        "Principal",
+        "",
+        "",
+        "",
+        "",
+        "",
+        str(result.outstanding),
+        f"of {result.principal}" if result.outstanding != result.principal else "",
+    )
+    for line in result.interest_lines:
+        table.add_row(
+            "Interest",
+            line.start.isoformat(),
+            line.end.isoformat(),
+            str(line.days),
+            str(line.base),
+            f"{line.rate}%",
+            str(line.amount),
+            line.basis + ("" if line.verified else " (not verified)"),
+        )
+    if len(result.interest_lines) > 1:
+        table.add_row("Interest, total", "", "", "", "", "", str(result.interest), "")
+    if result.compensation is not None:
+        table.add_row(
+            "Compensation",
+            "",
+            "",
+            "",
+            "",
+            "",
+            str(result.compensation),
+            result.compensation_basis or "",
+        )
+    if result.costs is not None:
+        table.add_row(
+            "Costs",
+            "",
+            "",
+            "",
+            "",
+            "",
+            str(result.costs) + ("" if result.costs_chargeable else " (not yet)"),
+            result.costs_basis or "",
+        )
+    table.add_row("Total", "", "", "", "", "", str(result.total), "")
+    console.print(table)
+    for note in result.notes:
+        console.print(f"Note: {note}")
+    for warning in result.warnings:
+        console.print(f"[yellow]Warning:[/] {warning}")

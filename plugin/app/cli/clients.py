@@ -1,0 +1,189 @@
+"""`kindly clients` and `kindly clients set`: each client's settings."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from plugin.app.cli.base import (
+    AppContext,
+    _fail,
+    cli,
+)
+from plugin.core.model import LANGUAGES
+from plugin.core.policy import TONES
+
+if TYPE_CHECKING:
+    from plugin.run import Kindly
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the clients as JSON.")
+@click.pass_context
+def clients(ctx: click.Context, as_json: bool) -> None:
+    """List clients with their settings and payment behaviour.
+
+    `kindly clients set CLIENT ...` changes a client's settings.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    app: AppContext = ctx.obj
+    kindly = app.workspace()
+    rows = client_rows(kindly)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Clients in {kindly.source.location}")
+    for column in ("Client", "Language", "Tone", "Channels", "Policy", "Reminders", "Pays"):
+        table.add_column(column)
+    for row in rows:
+        if row["excluded"]:
+            state = "excluded"
+        elif row["pause_until"]:
+            state = f"paused until {row['pause_until']}"
+        else:
+            state = "on" + ("" if row["consolidate"] else ", one per invoice")
+        table.add_row(
+            f"{row['name']} ({row['id']})",
+            row["language"],
+            row["tone"],
+            ", ".join(row["channels"]),
+            row["policy"],
+            state,
+            f"{row['behaviour']}: {row['behaviour_detail']}",
+        )
+    app.console().print(table)
+
+
+def client_rows(kindly: Kindly) -> list[dict[str, Any]]:
+    from plugin.core.behaviour import classify, payment_behaviour
+    from plugin.core.planning import settings_for
+
+    snapshot = kindly.snapshot()
+    behaviour = payment_behaviour(snapshot)
+    rows = []
+    for customer in sorted(snapshot.customers, key=lambda c: c.id):
+        resolved = settings_for(kindly.settings, customer)
+        policy = kindly.settings.policies[resolved.policy]
+        paid = behaviour.get(customer.id)
+        rows.append(
+            {
+                "id": customer.id,
+                "name": customer.name,
+                "kind": str(resolved.kind),
+                "language": resolved.language,
+                "tone": resolved.tone,
+                "channels": list(resolved.channels),
+                "policy": resolved.policy,
+                "pause_until": resolved.pause_until.isoformat() if resolved.pause_until else None,
+                "pause_reason": resolved.pause_reason,
+                "excluded": resolved.excluded,
+                "consolidate": resolved.consolidate,
+                "formality": resolved.formality,
+                "behaviour": str(classify(paid, policy.behaviour)),
+                "behaviour_detail": paid.describe() if paid else "no paid invoices yet",
+                "sources": dict(resolved.sources),
+            }
+        )
+    return rows
+
+
+@clients.command("set")
+@click.argument("client")
+@click.option("--tone", type=click.Choice(TONES))
+@click.option("--language", type=click.Choice(LANGUAGES))
+@click.option("--channels", metavar="LIST", help="In order of preference, e.g. email,sms.")
+@click.option("--policy", metavar="NAME", help="default, or a policy from [policies].")
+@click.option(
+    "--pause-until",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="DATE",
+    help="No reminders up to and including this day.",
+)
+@click.option("--pause-reason", metavar="TEXT", help="Why, shown in plans and history.")
+@click.option("--resume", is_flag=True, help="Lift a pause made with this command.")
+@click.option(
+    "--exclude/--include",
+    "excluded",
+    default=None,
+    help="Never remind this client / remind it again.",
+)
+@click.option("--kind", type=click.Choice(("business", "consumer")))
+@click.option(
+    "--formality",
+    type=click.Choice(("formal", "informal")),
+    help="Formal (u, Sie, De) or informal (je, du) address.",
+)
+@click.option(
+    "--consolidate/--per-invoice",
+    "consolidate",
+    default=None,
+    help="One reminder for all overdue invoices, or one per invoice.",
+)
+@click.option("--reset", is_flag=True, help="Forget every setting made with this command.")
+@click.pass_obj
+def clients_set(app: AppContext, /, client: str, reset: bool, resume: bool, **options: Any) -> None:
+    """Change a client's reminder settings.
+
+    Settings made here win over kindly.toml for this client; `--reset` forgets them.
+    """
+    from plugin.run import CLIENT_SCOPE
+
+    kindly = app.workspace()
+    snapshot = kindly.snapshot()
+    if client not in snapshot.customers_by_id:
+        _fail(
+            f"no client {client!r} in {kindly.source.location}",
+            "`kindly clients` lists the clients and their ids.",
+        )
+    values: dict[str, Any] = {}
+    for name, value in options.items():
+        if value is None:
+            continue
+        if name == "pause_until":
+            value = value.date().isoformat()
+        elif name == "channels":
+            value = [part.strip() for part in value.split(",") if part.strip()]
+            unknown = [c for c in value if c not in ("email", "sms", "letter", "phone", "task")]
+            if unknown or not value:
+                raise click.BadParameter(
+                    f"unknown channel {unknown[0] if unknown else '(none)'}; "
+                    "choose from email, sms, letter, phone, task",
+                    param_hint="--channels",
+                )
+        elif name == "policy" and value not in kindly.settings.policies:
+            known = ", ".join(sorted(kindly.settings.policies))
+            raise click.BadParameter(f"no policy {value!r} (known: {known})", param_hint="--policy")
+        values[name] = value
+    if not values and not reset and not resume:
+        _fail("nothing to change", "Give an option such as --tone firm; see --help.")
+    scope = CLIENT_SCOPE + client
+    now = datetime.now(UTC)
+    store = kindly.store
+    if reset:
+        for key in store.settings_in(scope).get(scope, {}):
+            store.delete_setting(scope, key)
+    if resume:
+        store.delete_setting(scope, "pause_until")
+        store.delete_setting(scope, "pause_reason")
+    for key, value in values.items():
+        store.set_setting(scope, key, value, now)
+    kindly = app.workspace()
+    (row,) = [r for r in client_rows(kindly) if r["id"] == client]
+    console = app.console()
+    console.print(
+        f"{row['name']} ({client}): tone {row['tone']}, language {row['language']}, "
+        f"channels {', '.join(row['channels'])}, policy {row['policy']}"
+        + (", excluded" if row["excluded"] else "")
+        + (f", paused until {row['pause_until']}" if row["pause_until"] else "")
+    )
+    if resume and row["pause_until"]:
+        console.print(
+            f"[yellow]Still paused[/] by the {row['sources']['pause_until']} setting "
+            "(kindly.toml); change it there."
+        )

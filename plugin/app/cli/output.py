@@ -1,0 +1,252 @@
+"""What the commands print: the sync, the plan (as a table or JSON) and the send."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from plugin.app.cli.base import _fail
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from plugin.core.decisions import Plan
+    from plugin.run import Kindly, SendResult
+
+
+def plan_as_json(result: Plan) -> dict[str, Any]:
+    from plugin.core.codec import to_jsonable
+
+    return {
+        "at": result.at.isoformat(),
+        "reminders": [
+            {
+                "key": reminder.key,
+                "customer_id": reminder.customer.id,
+                "customer": reminder.customer.name,
+                "invoices": [invoice.number for invoice in reminder.invoices],
+                "invoice_ids": [invoice.id for invoice in reminder.invoices],
+                "amount_due": to_jsonable(reminder.amount_due),
+                "stage": reminder.stage,
+                "channel": reminder.channel,
+                "recipients": list(reminder.recipients),
+                "language": reminder.language,
+                "tone": reminder.tone,
+                "template": reminder.template,
+                "charges": reminder.charges,
+                "invoice_stages": dict(reminder.invoice_stages),
+                "behaviour": str(reminder.behaviour),
+                "why": [{"code": r.code, "text": r.text} for r in reminder.why],
+            }
+            for reminder in result.reminders
+        ],
+        "skips": [to_jsonable(skip) for skip in result.skips],
+        "appointments": [
+            {
+                "key": planned.key,
+                "appointment_id": planned.appointment.id,
+                "title": planned.appointment.title,
+                "start": planned.appointment.start.isoformat(),
+                "recipient": planned.recipient,
+                "channel": planned.channel,
+                "rule": planned.rule.label,
+                "language": planned.customer.language,
+                "why": [{"code": r.code, "text": r.text} for r in planned.why],
+            }
+            for planned in result.appointments
+        ],
+        "appointment_skips": [to_jsonable(skip) for skip in result.appointment_skips],
+        "behaviour": {
+            client_id: {
+                **to_jsonable(behaviour),
+                "share_late": behaviour.share_late,
+                "average_days_late": behaviour.average_days_late,
+            }
+            for client_id, behaviour in sorted(result.behaviour.items())
+        },
+    }
+
+
+def _sync_with_progress(kindly: Kindly, now: datetime, console: Console) -> Any:
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"))
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(f"Reading {kindly.source.location}")
+
+        def show(resource: str, count: int) -> None:
+            progress.update(task, description=f"Reading {resource}: {count:,}")
+
+        kindly.source.progress = show
+        try:
+            return kindly.sync(now)
+        finally:
+            kindly.source.progress = None
+
+
+def _run_and_report(
+    kindly: Kindly, now: datetime, console: Console, *, review: bool = False, yes: bool = True
+) -> None:
+    snapshot = _sync_with_progress(kindly, now, console)
+    _print_sync(console, kindly, snapshot)
+    result = kindly.plan(now)
+    _print_plan(console, result, explain=False)
+    if review and not _approved(result, yes):
+        return
+    sent = _send_with_progress(kindly, result, now, console)
+    _print_send(console, kindly, sent)
+
+
+def _send_with_progress(
+    kindly: Kindly, result: Plan, now: datetime, console: Console
+) -> SendResult:
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("Sending", total=len(result.reminders))
+        return kindly.send(result, now, progress=lambda _reminder: progress.advance(task))
+
+
+def _print_sync(console: Console, kindly: Kindly, snapshot: Any) -> None:
+    open_count = sum(1 for _ in snapshot.open_invoices())
+    console.print(
+        f"Synced {kindly.source.location}: {len(snapshot.customers)} clients, "
+        f"{len(snapshot.invoices)} invoices ({open_count} open), {len(snapshot.payments)} "
+        f"payments, {len(snapshot.credit_notes)} credit notes, "
+        f"{len(snapshot.appointments)} appointments."
+    )
+    for warning in kindly.warnings:
+        console.print(f"[yellow]Not read:[/] {warning}")
+
+
+def _print_plan(console: Console, result: Plan, *, explain: bool) -> None:
+    from collections import Counter
+    from zoneinfo import ZoneInfo
+
+    from rich.table import Table
+
+    from plugin.compose.formatting import format_money
+    from plugin.config.locales import babel_locale_name
+
+    if result.reminders:
+        table = Table(title=f"Reminders due at {result.at:%Y-%m-%d %H:%M %Z}")
+        for column in ("Client", "Invoices", "Outstanding", "Stage", "Channel", "Language", "Tone"):
+            table.add_column(column)
+        for reminder in result.reminders:
+            locale = babel_locale_name(reminder.language, reminder.customer.country)
+            table.add_row(
+                f"{reminder.customer.name} ({reminder.customer.id})",
+                ", ".join(invoice.number for invoice in reminder.invoices),
+                format_money(reminder.amount_due, locale),
+                reminder.stage,
+                reminder.channel,
+                reminder.language,
+                reminder.tone,
+            )
+        console.print(table)
+    else:
+        console.print("No reminders are due.")
+    if result.appointments:
+        upcoming = Table(title="Appointment reminders due")
+        for column in ("Event", "Starts", "To", "Channel", "Rule", "Language"):
+            upcoming.add_column(column)
+        for planned in result.appointments:
+            zone = planned.customer.timezone
+            upcoming.add_row(
+                planned.appointment.title,
+                f"{planned.appointment.start.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {zone}",
+                planned.recipient,
+                planned.channel,
+                planned.rule.label,
+                planned.customer.language,
+            )
+        console.print(upcoming)
+    counts = Counter(skip.code for skip in result.skips)
+    if counts:
+        summary = ", ".join(
+            f"{count} {code.replace('_', ' ')}" for code, count in sorted(counts.items())
+        )
+        console.print(f"Not reminded: {summary}.")
+    if explain:
+        for reminder in result.reminders:
+            console.print(
+                f"[bold]{reminder.customer.id}[/] {reminder.stage} by {reminder.channel}, "
+                f"tone {reminder.tone}:"
+            )
+            for reason in reminder.why:
+                console.print(f"  - [dim]{reason.code}[/] {reason.text}")
+        if result.skips:
+            console.print("[bold]Not reminded[/]")
+        for skip in result.skips:
+            console.print(
+                f"  {skip.customer_id} {skip.invoice_id}: [dim]{skip.code}[/] {skip.reason}"
+            )
+        for client_id, behaviour in sorted(result.behaviour.items()):
+            console.print(f"  {client_id} pays: {behaviour.describe()}")
+
+
+def _print_send(console: Console, kindly: Kindly, result: SendResult) -> None:
+    from collections import Counter
+
+    from rich.table import Table
+
+    by_stage = Counter((reminder.stage, reminder.channel) for reminder, _ in result.sent)
+    if result.sent:
+        parts = ", ".join(
+            f"{count} {stage} by {channel}" for (stage, channel), count in sorted(by_stage.items())
+        )
+        console.print(f"[green]Sent {len(result.sent)} reminders[/] ({parts})")
+        used = sorted({reminder.channel for reminder, _ in result.sent})
+        for name in used:
+            console.print(f"  {name}: {_where(kindly, name)}")
+    else:
+        console.print("Sent nothing new.")
+    if result.failed or result.deferred:
+        table = Table(title="Not delivered")
+        for column in ("Client", "Stage", "Channel", "", "Why"):
+            table.add_column(column)
+        for label, entries in (("failed", result.failed), ("next run", result.deferred)):
+            for reminder, reason in entries:
+                table.add_row(
+                    reminder.customer.name, reminder.stage, reminder.channel, label, reason
+                )
+        console.print(table)
+    if result.recovered:
+        console.print(f"Recovered {result.recovered} reminders an interrupted run had sent.")
+    for skip in result.dropped:
+        console.print(f"[yellow]Not sent[/] {skip.customer_id} {skip.invoice_id}: {skip.reason}")
+    console.print(f"Notes written back to {kindly.source.location}: {result.notes_written}")
+    for key, reason in result.notes_pending:
+        console.print(
+            f"[yellow]Note pending[/] for reminder {key[:12]}: {reason} (retried on the next run)"
+        )
+
+
+def _where(kindly: Kindly, channel_name: str) -> str:
+    channel = kindly.channels[channel_name]
+    settings = kindly.settings
+    if channel.via == "outbox":
+        return f"written to {settings.outbox}"
+    if channel.via == "smtp" and settings.smtp is not None:
+        return f"sent through {settings.smtp.host}:{settings.smtp.port}"
+    if channel.via == "letters":
+        return f"letters to print and post in {settings.outbox.parent / 'letters'}"
+    if channel.via == "note":
+        return f"tasks noted in {kindly.source.location}"
+    return f"sent through {channel.via}"
+
+
+def _approved(plan: Plan, yes: bool) -> bool:
+    """Ask before a reviewed batch goes out; --yes answers for scripts."""
+    if not plan.reminders or yes:
+        return True
+    try:
+        approved = click.confirm(f"Send these {len(plan.reminders)} reminders?", default=False)
+    except click.Abort:  # no one to answer (a script, a closed stdin)
+        _fail("--review asks before sending, and no answer came", "Add --yes in scripts.", 2)
+    if approved:
+        return True
+    click.echo("Nothing was sent.")
+    return False

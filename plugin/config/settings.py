@@ -1,0 +1,579 @@
+"""Settings from ``kindly.toml``: the company, its bank, the policy and per-client choices.
+
+The file is checked against ``plugin/config/settings.schema.json`` (the same schema the
+plugin manifest publishes to the host), so a typo is reported with the file and the field
+instead of being ignored. Paths in the file are relative to the file itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from plugin.core.businessdays import SendWindow
+from plugin.core.model import CustomerKind
+from plugin.core.money import Money
+from plugin.core.policy import (
+    DEFAULT_APPOINTMENT_POLICY,
+    DEFAULT_POLICY,
+    Anchor,
+    AppointmentPolicy,
+    BehaviourRules,
+    ChargeSettings,
+    Defaults,
+    Overrides,
+    Policy,
+    Stage,
+    parse_rule,
+)
+from plugin.errors import ConfigError
+
+__all__ = [
+    "CONFIG_FILE",
+    "SETTINGS_SCHEMA_PATH",
+    "Bank",
+    "Company",
+    "Defaults",
+    "Settings",
+    "load_settings",
+    "settings_schema",
+]
+
+CONFIG_FILE = "kindly.toml"
+SETTINGS_SCHEMA_PATH = Path(__file__).parent / "settings.schema.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Company:
+    """The creditor, as the contact block of every reminder shows it (R8)."""
+
+    name: str
+    email: str
+    reply_to: str | None = None
+    website: str | None = None
+    phone: str | None = None
+    fax: str | None = None
+    address: tuple[str, ...] = ()
+    country: str = "NL"
+    signature: str | None = None
+    sms_sender: str | None = None  # the short name an SMS starts with
+    language: str | None = None  # of the notes in the accounting system; default: the country's
+    city: str | None = None  # where letters are dated from
+
+
+@dataclass(frozen=True, slots=True)
+class Bank:
+    account_holder: str | None = None
+    iban: str | None = None
+    bic: str | None = None
+    account_number: str | None = None
+
+
+PASSWORD_VARIABLE = "KINDLY_SMTP_PASSWORD"  # noqa: S105 (a variable name)
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int = 587
+    security: str = "starttls"  # "starttls", "tls" or "none"
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+
+    def __repr__(self) -> str:
+        return (
+            f"SmtpSettings(host={self.host!r}, port={self.port}, security={self.security!r}, "
+            f"username={self.username!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarSettings:
+    """Where appointments come from: a CalDAV server (its password only in
+    KINDLY_CALDAV_PASSWORD), Google Calendar or Outlook (connected with OAuth)."""
+
+    kind: str  # "caldav", "google" or "outlook"
+    url: str | None = None  # CalDAV: the server, principal, home or calendar
+    username: str | None = None
+    calendars: tuple[str, ...] = ()
+    horizon_days: int = 14
+    #: Google and Outlook: the OAuth app and the endpoints (all settings, for test servers).
+    client_id: str | None = None
+    calendar_id: str = "primary"
+    redirect_port: int = 8719
+    authorize_url: str | None = None
+    token_url: str | None = None
+    revoke_url: str | None = None
+    api_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SmsGatewaySettings:
+    """Which SMS gateway sends, and as whom; its token only in KINDLY_SMS_TOKEN."""
+
+    name: str  # "twilio" or "messagebird"
+    sender: str  # a number in E.164, or an alphanumeric sender id of 11 characters at most
+    account: str | None = None  # Twilio's account SID
+    api_url: str | None = None  # for a test server
+
+
+XERO_AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
+XERO_TOKEN_URL = "https://identity.xero.com/connect/token"  # noqa: S105 (a URL)
+XERO_REVOKE_URL = "https://identity.xero.com/connect/revocation"
+XERO_CONNECTIONS_URL = "https://api.xero.com/connections"
+XERO_API_URL = "https://api.xero.com/api.xro/2.0"
+
+
+@dataclass(frozen=True, slots=True)
+class XeroSettings:
+    """Where Xero is and which app and organisations Kindly uses; every URL can point at a
+    sandbox or a local server."""
+
+    client_id: str | None = None
+    tenants: tuple[str, ...] = ()
+    #: Register http://127.0.0.1:PORT/callback as the app's redirect URI at Xero.
+    redirect_port: int = 8719
+    authorize_url: str = XERO_AUTHORIZE_URL
+    token_url: str = XERO_TOKEN_URL
+    revoke_url: str = XERO_REVOKE_URL
+    connections_url: str = XERO_CONNECTIONS_URL
+    api_url: str = XERO_API_URL
+    group_prefixes: Mapping[str, str] = field(
+        default_factory=lambda: {"reminders": "Reminders", "language": "Language", "kind": "Kind"}
+    )
+    #: OAuth scopes to ask for; empty: offline_access, accounting.transactions and
+    #: accounting.contacts (apps made since March 2026 need the granular ones).
+    scopes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    company: Company
+    bank: Bank = Bank()
+    defaults: Defaults = field(default_factory=Defaults)
+    policies: Mapping[str, Policy] = field(default_factory=lambda: {"default": DEFAULT_POLICY})
+    groups: Mapping[str, Overrides] = field(default_factory=dict)
+    clients: Mapping[str, Overrides] = field(default_factory=dict)
+    invoices: Mapping[str, Overrides] = field(default_factory=dict)
+    connector: str = "ledger"
+    ledger_path: Path | None = None
+    outbox: Path = Path("outbox")
+    #: "outbox" (.eml files), "smtp", or "platform" (the accounting system's own e-mail).
+    email_via: str = "outbox"
+    store_url: str | None = None
+    source: Path | None = None  # the file these came from
+    templates: Path | None = None  # a folder of the user's own templates
+    sms_limit: int = 160
+    sms_transliterate: str = "auto"
+    charges: ChargeSettings = field(default_factory=ChargeSettings)
+    xero: XeroSettings = XeroSettings()
+    smtp: SmtpSettings | None = None
+    sms_gateway: SmsGatewaySettings | None = None
+    #: Where appointments come from besides the ledger (CalDAV), if anywhere.
+    calendar: CalendarSettings | None = None
+    #: Appointment reminder policies by calendar name; "" is the default.
+    appointment_policies: Mapping[str, AppointmentPolicy] = field(default_factory=dict)
+
+    def client(self, client_id: str) -> Overrides:
+        return self.clients.get(client_id, Overrides())
+
+    def with_client_overrides(self, overrides: Mapping[str, Overrides]) -> Settings:
+        """Settings made with `kindly clients set` win over kindly.toml for that client."""
+        clients = dict(self.clients)
+        for client_id, newer in overrides.items():
+            older = clients.get(client_id, Overrides())
+            merged = {
+                item.name: getattr(newer, item.name)
+                if getattr(newer, item.name) is not None
+                else getattr(older, item.name)
+                for item in fields(Overrides)
+            }
+            clients[client_id] = Overrides(**merged)
+        return replace(self, clients=clients)
+
+
+@cache
+def settings_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(SETTINGS_SCHEMA_PATH.read_text(encoding="utf-8"))
+    return schema
+
+
+def _jsonable(value: Any) -> Any:
+    """TOML gives dates and times as objects; the schema checks their ISO text."""
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    return value
+
+
+def validate_settings_data(data: Mapping[str, Any], file: Path | str) -> None:
+    """Raise ConfigError naming the file and the field of the first problem."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(
+        settings_schema(), format_checker=jsonschema.FormatChecker()
+    )
+    errors = list(validator.iter_errors(_jsonable(dict(data))))
+    if not errors:
+        return
+    error = jsonschema.exceptions.best_match(errors)
+    path = ".".join(str(part) for part in error.absolute_path)
+    if error.validator == "additionalProperties":
+        unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        if unknown:
+            path = ".".join(filter(None, [path, unknown[0]]))
+            known = ", ".join(sorted(error.schema.get("properties", {})))
+            raise ConfigError(f"{file}: field {path!r} is not a known setting (known: {known})")
+    if error.validator == "required":
+        missing = [name for name in error.validator_value if name not in error.instance]
+        path = ".".join(filter(None, [path, missing[0]]))
+        raise ConfigError(f"{file}: field {path!r} is required but missing")
+    message = error.message
+    if error.schema.get("format") == "date":
+        message = f"{error.instance!r} is not a date; write it as 2026-12-01, without quotes"
+    elif isinstance(error.instance, float):
+        # A float cannot say 0.10 exactly, so amounts are written as strings.
+        message = f'{error.instance} must be written as a string, such as "5.00"'
+    raise ConfigError(f"{file}: field {path or '(top level)'!r}: {message}")
+
+
+def _iban_ok(iban: str) -> bool:
+    """ISO 13616 check digits: a typo in an IBAN on a reminder sends money nowhere."""
+    compact = iban.replace(" ", "")
+    rearranged = compact[4:] + compact[:4]
+    digits = "".join(str(int(char, 36)) for char in rearranged)
+    return int(digits) % 97 == 1
+
+
+def parse_settings(data: Mapping[str, Any], *, source: Path | None = None) -> Settings:
+    """Build Settings from already-parsed TOML data, checking it first."""
+    where = str(source) if source else CONFIG_FILE
+    validate_settings_data(data, where)
+    base = source.parent if source else Path.cwd()
+
+    company_data = dict(data["company"])
+    company_data["address"] = tuple(company_data.get("address", ()))
+    company = Company(**company_data)
+
+    bank = Bank(**data.get("bank", {}))
+    if bank.iban and not _iban_ok(bank.iban):
+        raise ConfigError(f"{where}: field 'bank.iban': {bank.iban!r} has wrong check digits")
+
+    policy_data = dict(data.get("policy", {}))
+    defaults = Defaults(
+        tone=policy_data.get("tone", "friendly"),
+        channels=tuple(policy_data.get("channels", ("email",))),
+        minimum=_minimums(policy_data.get("minimum", {}), "policy.minimum", where),
+        policy=policy_data.get("name", DEFAULT_POLICY.name),
+        charges=bool(data.get("charges", {}).get("enabled", False)),
+    )
+    policies = {"default": _default_policy(policy_data, where)}
+    for name, policy in data.get("policies", {}).items():
+        if name == "default":
+            raise ConfigError(
+                f"{where}: field 'policies.default': the default policy is set in [policy]"
+            )
+        policies[name] = _policy(name, policy, where)
+    groups = {
+        name: _overrides(v, f"groups.{name}", where) for name, v in data.get("groups", {}).items()
+    }
+    clients = {
+        str(cid): _overrides(v, f"clients.{cid}", where)
+        for cid, v in data.get("clients", {}).items()
+    }
+    invoices = {
+        str(iid): _overrides(v, f"invoices.{iid}", where)
+        for iid, v in data.get("invoices", {}).items()
+    }
+    for scope, levels in (
+        ("policy", {"": defaults.policy}),
+        ("groups", groups),
+        ("clients", clients),
+        ("invoices", invoices),
+    ):
+        for key, level in levels.items():
+            name = level if isinstance(level, str) else level.policy
+            if name is not None and name not in policies:
+                known = ", ".join(sorted(policies))
+                path = f"{scope}.{key}.policy" if key else "policy.name"
+                raise ConfigError(f"{where}: field {path!r}: no policy {name!r} (known: {known})")
+
+    ledger_path = data.get("ledger", {}).get("path")
+    store_url = _resolve_sqlite_path(data.get("store", {}).get("url") or None, base)
+    return Settings(
+        company=company,
+        bank=bank,
+        defaults=defaults,
+        policies=policies,
+        groups=groups,
+        clients=clients,
+        invoices=invoices,
+        connector=data.get("connector", "ledger"),
+        ledger_path=(base / ledger_path).resolve() if ledger_path else None,
+        outbox=(base / data.get("delivery", {}).get("outbox", "outbox")).resolve(),
+        email_via=data.get("delivery", {}).get(
+            "email_via", "smtp" if data.get("smtp") else "outbox"
+        ),
+        store_url=store_url,
+        source=source,
+        templates=(base / data["templates"]["folder"]).resolve()
+        if data.get("templates", {}).get("folder")
+        else None,
+        sms_limit=data.get("sms", {}).get("limit", 160),
+        sms_transliterate=data.get("sms", {}).get("transliterate", "auto"),
+        charges=ChargeSettings(
+            jurisdiction=data.get("charges", {}).get("jurisdiction"),
+            contract_rate=_decimal(data.get("charges", {}).get("contract_rate")),
+            vat_on_costs=_decimal(data.get("charges", {}).get("vat_on_costs")),
+        ),
+        xero=_xero(data.get("xero", {})),
+        smtp=_smtp(data.get("smtp")),
+        sms_gateway=_sms_gateway(data.get("sms", {})),
+        appointment_policies=_appointment_policies(data.get("appointments", {}), where),
+        calendar=_calendar(data["calendar"]) if data.get("calendar") else None,
+    )
+
+
+CALENDAR_ENDPOINTS = {
+    "google": {
+        "authorize_url": "https://accounts.google.com/o/oauth2/v2/auth",
+        "token_url": "https://oauth2.googleapis.com/token",
+        "revoke_url": "https://oauth2.googleapis.com/revoke",
+        "api_url": "https://www.googleapis.com/calendar/v3",
+    },
+    "outlook": {
+        "authorize_url": "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
+        "token_url": "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+        "api_url": "https://graph.microsoft.com/v1.0",
+    },
+}
+
+
+def _calendar(data: Mapping[str, Any]) -> CalendarSettings:
+    kind = data.get("type", "caldav")
+    endpoints = {
+        **CALENDAR_ENDPOINTS.get(kind, {}),
+        **{
+            k: data[k] for k in ("authorize_url", "token_url", "revoke_url", "api_url") if k in data
+        },
+    }
+    return CalendarSettings(
+        kind=kind,
+        url=data.get("url"),
+        username=data.get("username"),
+        calendars=tuple(data.get("calendars", ())),
+        horizon_days=data.get("horizon_days", 14),
+        client_id=data.get("client_id"),
+        calendar_id=data.get("calendar_id", "primary"),
+        redirect_port=data.get("redirect_port", 8719),
+        **endpoints,
+    )
+
+
+def _appointment_policies(data: Mapping[str, Any], where: str) -> dict[str, AppointmentPolicy]:
+    def policy(section: Mapping[str, Any], path: str, base: AppointmentPolicy) -> AppointmentPolicy:
+        rules = base.rules
+        if "reminders" in section:
+            try:
+                rules = tuple(parse_rule(text) for text in section["reminders"])
+            except ValueError as exc:
+                raise ConfigError(f"{where}: field '{path}.reminders': {exc}") from None
+        quiet_start, quiet_end = base.quiet_start, base.quiet_end
+        if "quiet_hours" in section:
+            text = section["quiet_hours"]
+            if text == "none":
+                quiet_start = quiet_end = None
+            else:
+                first, _, last = text.partition("-")
+                try:
+                    quiet_start, quiet_end = (
+                        dt.time.fromisoformat(first),
+                        dt.time.fromisoformat(last),
+                    )
+                except ValueError:
+                    raise ConfigError(
+                        f"{where}: field '{path}.quiet_hours': {text!r} is not like '21:00-08:00'"
+                    ) from None
+        return AppointmentPolicy(rules, quiet_start, quiet_end)
+
+    default = policy(data, "appointments", DEFAULT_APPOINTMENT_POLICY)
+    found = {"": default}
+    for name, section in data.get("calendars", {}).items():
+        found[name] = policy(section, f"appointments.calendars.{name}", default)
+    return found
+
+
+def _smtp(data: Mapping[str, Any] | None) -> SmtpSettings | None:
+    import os
+
+    if not data:
+        return None
+    security = data.get("security", "starttls")
+    default_port = {"starttls": 587, "tls": 465, "none": 25}[security]
+    return SmtpSettings(
+        host=data["host"],
+        port=data.get("port", default_port),
+        security=security,
+        username=data.get("username"),
+        password=os.environ.get(PASSWORD_VARIABLE),
+    )
+
+
+def _sms_gateway(data: Mapping[str, Any]) -> SmsGatewaySettings | None:
+    if not data.get("gateway"):
+        return None
+    return SmsGatewaySettings(
+        name=data["gateway"],
+        sender=data["sender"],
+        account=data.get("account"),
+        api_url=data.get("api_url"),
+    )
+
+
+def _xero(data: Mapping[str, Any]) -> XeroSettings:
+    defaults = XeroSettings()
+    prefixes = {**defaults.group_prefixes, **data.get("group_prefixes", {})}
+    return XeroSettings(
+        client_id=data.get("client_id"),
+        tenants=tuple(data.get("tenants", ())),
+        redirect_port=data.get("redirect_port", defaults.redirect_port),
+        authorize_url=data.get("authorize_url", defaults.authorize_url),
+        token_url=data.get("token_url", defaults.token_url),
+        revoke_url=data.get("revoke_url", defaults.revoke_url),
+        connections_url=data.get("connections_url", defaults.connections_url),
+        api_url=data.get("api_url", defaults.api_url).rstrip("/"),
+        group_prefixes=prefixes,
+        scopes=tuple(data.get("scopes", ())),
+    )
+
+
+def _decimal(value: str | int | None) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def _resolve_sqlite_path(url: str | None, base: Path) -> str | None:
+    """A relative SQLite path in kindly.toml means beside kindly.toml, not the current folder."""
+    prefix = "sqlite:///"
+    if url is None or not url.startswith(prefix):
+        return url
+    path = url[len(prefix) :]
+    if not path or path.startswith(("/", ":memory:")):
+        return url
+    return prefix + str(base / path)
+
+
+def _minimums(raw: Mapping[str, Any], path: str, where: str) -> dict[str, Money]:
+    result = {}
+    for currency, amount in raw.items():
+        try:
+            result[currency] = Money.of(Decimal(str(amount)), currency)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: field '{path}.{currency}': {exc}") from None
+    return result
+
+
+def overrides_from_data(raw: Mapping[str, Any]) -> Overrides:
+    """Overrides kept as JSON in the store (by `kindly clients set`)."""
+    return _overrides(raw, "clients", "the store")
+
+
+def _overrides(raw: Mapping[str, Any], path: str, where: str) -> Overrides:
+    pause = raw.get("pause_until")
+    return Overrides(
+        tone=raw.get("tone"),
+        language=raw.get("language"),
+        channels=tuple(raw["channels"]) if "channels" in raw else None,
+        policy=raw.get("policy"),
+        pause_until=dt.date.fromisoformat(pause) if isinstance(pause, str) else pause,
+        pause_reason=raw.get("pause_reason"),
+        excluded=raw.get("excluded"),
+        kind=CustomerKind(raw["kind"]) if "kind" in raw else None,
+        consolidate=raw.get("consolidate"),
+        minimum=_minimums(raw["minimum"], f"{path}.minimum", where) if "minimum" in raw else None,
+        formality=raw.get("formality"),
+        charges=raw.get("charges"),
+    )
+
+
+def _common_policy_parts(raw: Mapping[str, Any], path: str, where: str) -> dict[str, Any]:
+    parts: dict[str, Any] = {}
+    for key in ("gap_days", "promise_grace_days"):
+        if key in raw:
+            parts[key] = raw[key]
+    if "send_window" in raw:
+        try:
+            parts["send_window"] = SendWindow.parse(raw["send_window"])
+        except ValueError as exc:
+            raise ConfigError(f"{where}: field '{path}.send_window': {exc}") from None
+    if "behaviour" in raw:
+        parts["behaviour"] = BehaviourRules(**raw["behaviour"])
+    return parts
+
+
+def _default_policy(raw: Mapping[str, Any], where: str) -> Policy:
+    policy = DEFAULT_POLICY.with_courtesy(bool(raw.get("courtesy", False)))
+    if "first_reminder_after_days" in raw:
+        days = raw["first_reminder_after_days"]
+        policy = replace(
+            policy,
+            stages=tuple(
+                replace(stage, days=days) if stage.name == "first" else stage
+                for stage in policy.stages
+            ),
+        )
+    return replace(policy, **_common_policy_parts(raw, "policy", where))
+
+
+def _policy(name: str, raw: Mapping[str, Any], where: str) -> Policy:
+    stages = []
+    for index, item in enumerate(raw["stages"]):
+        try:
+            stages.append(
+                Stage(
+                    name=item["name"],
+                    anchor=Anchor(item["after"]),
+                    days=item["days"],
+                    business_days=item.get("business_days", False),
+                    channels=tuple(item["channels"]) if "channels" in item else None,
+                    tone=item.get("tone"),
+                    template=item.get("template"),
+                    charges=item.get("charges", False),
+                    enabled=item.get("enabled", True),
+                    on_broken_promise=item.get("on_broken_promise", False),
+                )
+            )
+        except ValueError as exc:
+            raise ConfigError(f"{where}: field 'policies.{name}.stages.{index}': {exc}") from None
+    try:
+        return Policy(name, tuple(stages), **_common_policy_parts(raw, f"policies.{name}", where))
+    except ValueError as exc:
+        raise ConfigError(f"{where}: field 'policies.{name}': {exc}") from None
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and check a kindly.toml."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path} does not exist",
+            hint="Run `kindly init` to write one, or `kindly demo` to try Kindly on sample data.",
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_settings(data, source=path.resolve())

@@ -1,0 +1,224 @@
+"""Which appointment reminders are due: pure, like the invoice planner (no clock, no I/O).
+
+The policy is a list of rules such as "24 hours before by e-mail" and "2 hours before by
+SMS" (R1, R18, R19), with quiet hours on the attendee's clock. For each attendee of each
+upcoming event, a rule is due from its lead time before the start until the next, shorter
+rule takes over: a reminder that could only go out late is left to the next rule rather
+than sent in a burst with it. Nothing goes out for a cancelled or past event.
+
+A reminder's key includes the event's start: a moved event gets fresh reminders, and one
+planned for the old time can no longer be sent (its key is not planned again).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from plugin.core.decisions import AppointmentSkip, PlannedAppointment, Reason
+from plugin.core.model import Appointment, AppointmentStatus, Attendee, Customer, LedgerSnapshot
+from plugin.core.policy import (
+    DEFAULT_APPOINTMENT_POLICY,
+    AppointmentPolicy,
+    AppointmentRule,
+    parse_rule,
+)
+
+__all__ = [
+    "DEFAULT_APPOINTMENT_POLICY",
+    "AppointmentPolicy",
+    "AppointmentRule",
+    "AppointmentSkip",
+    "PlannedAppointment",
+    "parse_rule",
+    "plan_appointments",
+]
+
+
+def appointment_key(
+    source: str, appointment: Appointment, address: str, rule: AppointmentRule, channel: str
+) -> str:
+    material = "\x1f".join(
+        [
+            source,
+            "appointment",
+            appointment.id,
+            appointment.start.isoformat(),
+            address.lower(),
+            str(int(rule.before.total_seconds())),
+            channel,
+        ]
+    )
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass
+class _Context:
+    snapshot: LedgerSnapshot
+    now: datetime
+    source: str
+    channels_available: frozenset[str]
+    sent: frozenset[str]
+    default_language: str
+    default_country: str
+    planned: list[PlannedAppointment] = field(default_factory=list)
+    skips: list[AppointmentSkip] = field(default_factory=list)
+
+
+def plan_appointments(
+    snapshot: LedgerSnapshot,
+    *,
+    now: datetime,
+    source: str,
+    sent_keys: Iterable[str],
+    channels_available: Iterable[str],
+    policies: Mapping[str, AppointmentPolicy] | None = None,
+    default_language: str = "en",
+    default_country: str = "GB",
+) -> tuple[tuple[PlannedAppointment, ...], tuple[AppointmentSkip, ...]]:
+    """The appointment reminders due at ``now``; ``policies`` by calendar ("" is the default)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    chosen = dict(policies or {})
+    default = chosen.get("", DEFAULT_APPOINTMENT_POLICY)
+    context = _Context(
+        snapshot,
+        now,
+        source,
+        frozenset(channels_available),
+        frozenset(sent_keys),
+        default_language,
+        default_country,
+    )
+    for appointment in snapshot.appointments:
+        policy = chosen.get(appointment.calendar or "", default)
+        _plan_one(context, appointment, policy)
+    return tuple(context.planned), tuple(context.skips)
+
+
+def _plan_one(context: _Context, appointment: Appointment, policy: AppointmentPolicy) -> None:
+    def skip(who: str, code: str, reason: str, next_date: datetime | None = None) -> None:
+        context.skips.append(AppointmentSkip(appointment.id, who, code, reason, next_date))
+
+    if appointment.status is AppointmentStatus.CANCELLED:
+        skip("", "cancelled", "the event was cancelled")
+        return
+    if appointment.start <= context.now:
+        return  # past events are not open items: nothing to explain
+    rules = sorted(policy.rules, key=lambda rule: rule.before, reverse=True)
+    for attendee in appointment.attendees:
+        who = attendee.email or attendee.phone or attendee.name or "?"
+        customer = _as_customer(context, appointment, attendee)
+        for index, rule in enumerate(rules):
+            due_from = appointment.start - rule.before
+            until = (
+                appointment.start - rules[index + 1].before
+                if index + 1 < len(rules)
+                else appointment.start
+            )
+            if context.now < due_from:
+                skip(who, "not_due_yet", f"{rule.label}: due {due_from.isoformat()}", due_from)
+                break
+            if context.now >= until:
+                continue  # a later, shorter rule has taken over
+            channel, recipient = _reach(context, attendee, rule.channel)
+            if channel is None or recipient is None:
+                skip(who, "no_channel", f"{rule.label}: no e-mail address or valid phone")
+                continue
+            zone = ZoneInfo(customer.timezone)
+            opens = _quiet_until(context.now.astimezone(zone), policy)
+            if opens is not None:
+                if opens >= until:
+                    skip(who, "quiet_hours", f"{rule.label}: quiet hours last past its window")
+                else:
+                    skip(
+                        who,
+                        "quiet_hours",
+                        f"{rule.label}: quiet hours until {opens.isoformat()}",
+                        opens,
+                    )
+                continue
+            key = appointment_key(context.source, appointment, recipient, rule, channel)
+            if key in context.sent:
+                continue
+            why = Reason(
+                "appointment_due",
+                f"{rule.label}: {appointment.title} starts {appointment.start.isoformat()}",
+            )
+            context.planned.append(
+                PlannedAppointment(
+                    key=key,
+                    source=context.source,
+                    appointment=appointment,
+                    attendee=attendee,
+                    rule=rule,
+                    channel=channel,
+                    recipient=recipient,
+                    customer=customer,
+                    why=(why,),
+                )
+            )
+
+
+def _reach(context: _Context, attendee: Attendee, wanted: str) -> tuple[str | None, str | None]:
+    """The rule's channel if it can reach the attendee, else the other one (R24)."""
+    order = [wanted] + [c for c in ("email", "sms") if c != wanted]
+    for channel in order:
+        if channel not in context.channels_available:
+            continue
+        if channel == "email" and attendee.email:
+            return channel, attendee.email
+        if channel == "sms" and attendee.phone:
+            return channel, attendee.phone
+    return None, None
+
+
+def _quiet_until(local: datetime, policy: AppointmentPolicy) -> datetime | None:
+    """When quiet hours end, if ``local`` falls in them; None otherwise."""
+    start, end = policy.quiet_start, policy.quiet_end
+    if start is None or end is None or start == end:
+        return None
+    moment = local.time()
+    overnight = start > end
+    inside = (moment >= start or moment < end) if overnight else (start <= moment < end)
+    if not inside:
+        return None
+    day = local.date() + timedelta(days=1) if overnight and moment >= start else local.date()
+    return datetime.combine(day, end, tzinfo=local.tzinfo)
+
+
+def _as_customer(context: _Context, appointment: Appointment, attendee: Attendee) -> Customer:
+    """The attendee as a client: the linked client's language and clock when it is them."""
+    linked = (
+        context.snapshot.customers_by_id.get(appointment.customer_id)
+        if appointment.customer_id
+        else None
+    )
+    if linked is not None and (
+        (attendee.email and attendee.email in linked.emails)
+        or (attendee.phone and attendee.phone in linked.phones)
+        or len(appointment.attendees) == 1
+    ):
+        from dataclasses import replace
+
+        return replace(
+            linked,
+            contact_name=attendee.name or linked.contact_name,
+            emails=(attendee.email,) if attendee.email else linked.emails,
+            phones=(attendee.phone,) if attendee.phone else linked.phones,
+        )
+    zone = appointment.start.tzinfo
+    timezone = getattr(zone, "key", None) or "UTC"
+    return Customer(
+        id=f"attendee:{(attendee.email or attendee.phone or appointment.id).lower()}",
+        name=attendee.name or attendee.email or attendee.phone or "?",
+        contact_name=attendee.name,
+        emails=(attendee.email,) if attendee.email else (),
+        phones=(attendee.phone,) if attendee.phone else (),
+        language=context.default_language,
+        country=context.default_country,
+        timezone=timezone,
+    )

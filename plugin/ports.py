@@ -1,0 +1,97 @@
+"""What the core needs from the outside world, as protocols the core owns.
+
+Connectors in ``integrations/`` implement these; :mod:`plugin.run` and the delivery
+channels use only these, never a connector. The composition root (:mod:`plugin.app`)
+decides which connector stands behind each port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from plugin.core.model import Appointment, Invoice, LedgerSnapshot, Note
+from plugin.core.policy import Overrides
+
+__all__ = [
+    "CalendarSource",
+    "LedgerSource",
+    "Outcome",
+    "SmsGateway",
+    "SyncResult",
+]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one message on one channel."""
+
+    status: str  # "sent", "permanent", "temporary" or "unconfirmed"
+    detail: str
+    message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """One sync of an accounting system: the whole snapshot as it is now."""
+
+    snapshot: LedgerSnapshot
+    #: Incremental-sync bookmarks to keep with this snapshot (resource -> value).
+    bookmarks: Mapping[str, str] = field(default_factory=dict)
+    #: Records that could not be read, one sentence each; they kept their previous version.
+    warnings: tuple[str, ...] = ()
+
+
+class LedgerSource(Protocol):
+    """An accounting system, as the run uses it (integrations.base.BookkeepingConnector)."""
+
+    #: Told (resource, records read so far) during a long sync, for a progress display.
+    progress: Callable[[str, int], None] | None
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def source_id(self) -> str: ...
+    @property
+    def location(self) -> str: ...
+    @property
+    def has_mailer(self) -> bool: ...
+
+    def sync(self, previous: LedgerSnapshot | None, bookmarks: Mapping[str, str]) -> SyncResult:
+        """Bring ``previous`` up to date (all or nothing)."""
+        ...
+
+    def read_invoices(self, invoice_ids: Sequence[str]) -> tuple[Invoice, ...]: ...
+    def write_note(self, note: Note) -> None: ...
+    def read_notes(self) -> tuple[Note, ...]: ...
+    def existing_note_ids(self, notes: Iterable[Note]) -> set[str]: ...
+    def invoice_pdf(self, invoice: Invoice) -> bytes | None: ...
+    def online_invoice_url(self, invoice: Invoice) -> str | None: ...
+    def group_settings(self) -> Mapping[str, Overrides]: ...
+
+    def email_invoice(self, invoice: Invoice, reference: str | None = None) -> Outcome:
+        """Have the platform e-mail the invoice itself; a failure comes back as an outcome."""
+        ...
+
+
+class CalendarSource(Protocol):
+    """A calendar the appointments come from (integrations.calendars)."""
+
+    @property
+    def location(self) -> str: ...
+
+    def appointments(self, now: datetime) -> tuple[Appointment, ...]: ...
+
+
+class SmsGateway(Protocol):
+    """Sends one text to one number (integrations.sms)."""
+
+    name: str
+
+    def send(
+        self, number: str, text: str, reference: str, hand_over: Callable[[], None]
+    ) -> Outcome: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,654 @@
+"""Kindly's own state: synced records, sync bookmarks, the reminder log and settings.
+
+SQLAlchemy Core on SQLite by default (a file under the user's data directory) or on
+PostgreSQL when given a URL. The schema is owned by Alembic migrations in
+``plugin/state/migrations``; opening a store brings it to the newest revision.
+
+Times are stored as ISO 8601 text in UTC: sortable, portable between the two databases, and
+read back as timezone-aware datetimes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from plugin.core.codec import from_jsonable, to_jsonable
+from plugin.core.model import (
+    Appointment,
+    CreditNote,
+    Customer,
+    Invoice,
+    LedgerSnapshot,
+    Note,
+    Payment,
+    PromiseToPay,
+)
+from plugin.errors import StoreError
+
+__all__ = ["ReminderRecord", "Store", "default_store_url"]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+#: The newest migration in MIGRATIONS; tests/test_migrations.py keeps the two in step.
+SCHEMA_REVISION = "0003"
+
+metadata = sa.MetaData()
+records = sa.Table(
+    "records",
+    metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(40), primary_key=True),
+    sa.Column("record_id", sa.String(200), primary_key=True),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("synced_at", sa.String(40), nullable=False),
+)
+bookmarks = sa.Table(
+    "bookmarks",
+    metadata,
+    sa.Column("source", sa.String(200), primary_key=True),
+    sa.Column("resource", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+)
+reminders = sa.Table(
+    "reminders",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("customer_id", sa.String(200), nullable=False),
+    sa.Column("invoice_ids", sa.Text, nullable=False),
+    sa.Column("invoice_numbers", sa.Text, nullable=False),
+    sa.Column("stage", sa.String(40), nullable=False),
+    sa.Column("channel", sa.String(40), nullable=False),
+    sa.Column("recipient", sa.Text, nullable=False),
+    sa.Column("amount", sa.String(40), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("planned_at", sa.String(40), nullable=False),
+    sa.Column("sent_at", sa.String(40)),
+    sa.Column("note_written_at", sa.String(40)),
+    sa.Column("message_id", sa.Text),
+    sa.Column("detail", sa.Text),
+    sa.Column("invoice_stages", sa.Text),
+    sa.Column("charges", sa.Text),
+)
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("scope", sa.String(200), primary_key=True),
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+)
+
+# Which snapshot field holds which record type, and the name it is stored under.
+_SNAPSHOT_KINDS: tuple[tuple[str, type[Any]], ...] = (
+    ("customers", Customer),
+    ("invoices", Invoice),
+    ("payments", Payment),
+    ("credit_notes", CreditNote),
+    ("promises", PromiseToPay),
+    ("appointments", Appointment),
+    ("notes", Note),
+)
+
+
+def default_store_url() -> str:
+    """SQLite in the user's data directory (platformdirs), created on first use."""
+    from platformdirs import user_data_path
+
+    folder = user_data_path("kindly", appauthor=False, ensure_exists=True)
+    return f"sqlite:///{folder / 'kindly.sqlite3'}"
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("times stored by Kindly must carry a time zone")
+    return moment.astimezone(UTC).isoformat()
+
+
+def _moment(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _record_id(kind: str, index: int, value: Any) -> str:
+    record_id = getattr(value, "id", None)
+    if isinstance(record_id, str):
+        return record_id
+    if kind == "promises":
+        return f"{value.invoice_id}@{value.recorded_on.isoformat()}#{index}"
+    return str(index)
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderRecord:
+    """One row of the reminder log."""
+
+    key: str
+    source: str
+    customer_id: str
+    invoice_ids: tuple[str, ...]
+    invoice_numbers: tuple[str, ...]
+    stage: str
+    channel: str
+    recipient: str
+    amount: str
+    currency: str
+    status: str  # "sending", "handing_over", "sent", "deferred" or "failed"
+    planned_at: datetime
+    sent_at: datetime | None = None
+    note_written_at: datetime | None = None
+    message_id: str | None = None
+    detail: str | None = None
+    #: The stage each invoice reached, when it differs from ``stage``.
+    invoice_stages: Mapping[str, str] = field(default_factory=dict)
+    #: The charges it claimed, as written in it ("interest", "reminder_fee", "total", ...).
+    charges: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def reminder_fee(self) -> bool:
+        return "reminder_fee" in self.charges
+
+
+_MARK_SENT = (
+    reminders.update()
+    .where(reminders.c.key == sa.bindparam("k"))
+    .values(
+        status="sent",
+        sent_at=sa.bindparam("sent_at"),
+        message_id=sa.bindparam("message_id"),
+        detail=sa.bindparam("detail"),
+    )
+)
+
+
+def _reminder_from_row(row: sa.RowMapping) -> ReminderRecord:
+    planned_at = _moment(row["planned_at"])
+    assert planned_at is not None
+    return ReminderRecord(
+        key=row["key"],
+        source=row["source"],
+        customer_id=row["customer_id"],
+        invoice_ids=tuple(json.loads(row["invoice_ids"])),
+        invoice_numbers=tuple(json.loads(row["invoice_numbers"])),
+        stage=row["stage"],
+        channel=row["channel"],
+        recipient=row["recipient"],
+        amount=row["amount"],
+        currency=row["currency"],
+        status=row["status"],
+        planned_at=planned_at,
+        sent_at=_moment(row["sent_at"]),
+        note_written_at=_moment(row["note_written_at"]),
+        message_id=row["message_id"],
+        detail=row["detail"],
+        invoice_stages=json.loads(row["invoice_stages"]) if row["invoice_stages"] else {},
+        charges=json.loads(row["charges"]) if row["charges"] else {},
+    )
+
+
+class Store:
+    """A handle on the state database. Every method runs in its own transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __repr__(self) -> str:
+        # The URL may hold a database password; repr shows it masked.
+        return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    @classmethod
+    def open(cls, url: str | None = None) -> Store:
+        """Connect, creating the SQLite file if needed, and migrate to the newest schema."""
+        url = url or default_store_url()
+        try:
+            engine = sa.create_engine(url, future=True)
+        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+            raise StoreError(
+                f"cannot use the store URL {_masked(url)}: {exc}",
+                hint="Give an SQLAlchemy URL such as sqlite:///kindly.sqlite3 or "
+                "postgresql+psycopg://user@host/db (pip install 'kindly-reminders[postgres]').",
+            ) from None
+        if engine.dialect.name == "sqlite":
+            _tune_sqlite(engine)
+            database = engine.url.database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                # The store holds connection tokens (encrypted) and clients' data: only the
+                # user may read it.
+                Path(database).touch(mode=0o600, exist_ok=True)
+                os.chmod(database, 0o600)
+        store = cls(engine)
+        try:
+            store.migrate()
+        except sa.exc.OperationalError as exc:
+            raise StoreError(
+                f"cannot open the store {_masked(url)}: {exc.orig}",
+                hint="Check that the database server runs and the URL is right.",
+            ) from None
+        return store
+
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at, or None for a new database."""
+        with self.engine.connect() as connection:
+            if not sa.inspect(connection).has_table("alembic_version"):
+                return None
+            return connection.execute(
+                sa.text("SELECT version_num FROM alembic_version")
+            ).scalar_one_or_none()
+
+    def migrate(self) -> None:
+        # Alembic costs a tenth of a second to import; every command opens the store, and
+        # almost always finds it current, so look before loading Alembic.
+        if self.schema_revision() == SCHEMA_REVISION:
+            return
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    # -- synced records ----------------------------------------------------------------
+
+    def replace_snapshot(
+        self,
+        source: str,
+        snapshot: LedgerSnapshot,
+        synced_at: datetime,
+        marks: Mapping[str, str] | None = None,
+    ) -> None:
+        """Make the stored copy of ``source`` equal ``snapshot``, all at once.
+
+        ``marks`` are the connector's incremental-sync bookmarks as of this snapshot; they
+        are saved in the same transaction, so they never run ahead of the records.
+        """
+        stamp = _iso(synced_at)
+        rows = [
+            {
+                "source": source,
+                "kind": kind,
+                "record_id": _record_id(kind, index, value),
+                "data": json.dumps(to_jsonable(value), ensure_ascii=False, sort_keys=True),
+                "synced_at": stamp,
+            }
+            for kind, _type in _SNAPSHOT_KINDS
+            for index, value in enumerate(getattr(snapshot, kind))
+        ]
+        with self._begin() as connection:
+            connection.execute(records.delete().where(records.c.source == source))
+            if rows:
+                connection.execute(records.insert(), rows)
+            # Written in the same transaction: a snapshot is either all there or not at all.
+            _upsert(
+                connection,
+                bookmarks,
+                {"source": source, "resource": "snapshot"},
+                {"value": stamp, "updated_at": stamp},
+            )
+            for resource, value in (marks or {}).items():
+                _upsert(
+                    connection,
+                    bookmarks,
+                    {"source": source, "resource": resource},
+                    {"value": value, "updated_at": stamp},
+                )
+
+    def bookmarks_of(self, source: str) -> dict[str, str]:
+        """Every bookmark of ``source`` but the snapshot's own stamp."""
+        query = sa.select(bookmarks.c.resource, bookmarks.c.value).where(
+            bookmarks.c.source == source, bookmarks.c.resource != "snapshot"
+        )
+        with self._begin() as connection:
+            return {str(resource): str(value) for resource, value in connection.execute(query)}
+
+    def load_snapshot(self, source: str) -> LedgerSnapshot | None:
+        """The stored copy of ``source``, or None if it was never synced."""
+        query = (
+            sa.select(records.c.kind, records.c.data)
+            .where(records.c.source == source)
+            .order_by(records.c.kind, records.c.record_id)
+        )
+        by_kind: dict[str, list[Any]] = {kind: [] for kind, _type in _SNAPSHOT_KINDS}
+        types = dict(_SNAPSHOT_KINDS)
+        with self._begin() as connection:
+            for kind, data in connection.execute(query):
+                by_kind[kind].append(from_jsonable(types[kind], json.loads(data)))
+        if self.get_bookmark(source, "snapshot") is None:
+            return None
+        return LedgerSnapshot(**{kind: tuple(values) for kind, values in by_kind.items()})
+
+    # -- bookmarks ---------------------------------------------------------------------
+
+    def get_bookmark(self, source: str, resource: str) -> str | None:
+        query = sa.select(bookmarks.c.value).where(
+            bookmarks.c.source == source, bookmarks.c.resource == resource
+        )
+        with self._begin() as connection:
+            return connection.execute(query).scalar_one_or_none()
+
+    def set_bookmark(self, source: str, resource: str, value: str, at: datetime) -> None:
+        with self._begin() as connection:
+            _upsert(
+                connection,
+                bookmarks,
+                {"source": source, "resource": resource},
+                {"value": value, "updated_at": _iso(at)},
+            )
+
+    # -- reminder log --------------------------------------------------------------------
+
+    @staticmethod
+    def _row(record: ReminderRecord) -> dict[str, Any]:
+        return {
+            "key": record.key,
+            "source": record.source,
+            "customer_id": record.customer_id,
+            "invoice_ids": json.dumps(list(record.invoice_ids)),
+            "invoice_numbers": json.dumps(list(record.invoice_numbers), ensure_ascii=False),
+            "stage": record.stage,
+            "channel": record.channel,
+            "recipient": record.recipient,
+            "amount": record.amount,
+            "currency": record.currency,
+            "status": "sending",
+            "planned_at": _iso(record.planned_at),
+            "detail": record.detail,
+            "invoice_stages": json.dumps(dict(record.invoice_stages)) or None,
+            "charges": json.dumps(dict(record.charges), ensure_ascii=False)
+            if record.charges
+            else None,
+        }
+
+    def record_intent(self, record: ReminderRecord) -> bool:
+        """Log that a reminder is about to go out.
+
+        False if its key is logged already, unless an earlier try was deferred or failed:
+        then the entry is taken up again (a new address, or a gateway back up).
+        """
+        row = self._row(record)
+        with self._begin() as connection:
+            exists = connection.execute(
+                sa.select(reminders.c.key).where(reminders.c.key == record.key)
+            ).first()
+            if exists:
+                retried = connection.execute(
+                    reminders.update()
+                    .where(
+                        reminders.c.key == record.key,
+                        reminders.c.status.in_(("deferred", "failed")),
+                    )
+                    # A new try: its own outcome, and its own note.
+                    .values(
+                        **{k: v for k, v in row.items() if k != "key"},
+                        sent_at=None,
+                        note_written_at=None,
+                    )
+                )
+                return bool(retried.rowcount)
+            connection.execute(reminders.insert().values(**row))
+        return True
+
+    def hand_over(
+        self,
+        record: ReminderRecord,
+        sent: Iterable[tuple[str, datetime, str | None, str]] = (),
+        *,
+        logged_before: bool = True,
+    ) -> bool:
+        """Log, in one transaction, that ``record`` is leaving now (and earlier ones went).
+
+        This is the one write the send loop makes before a message leaves: from here on,
+        after a crash, the other side may have it. ``sent`` are outcomes not yet logged,
+        saved in the same commit. False if the reminder was logged as sent already (or
+        another process is sending it): then it must not go. ``logged_before=False`` says
+        the caller knows of no entry for it, which saves a query on the common path.
+        """
+        row = self._row(record) | {"status": "handing_over"}
+        try:
+            with self._begin() as connection:
+                self._apply_sent(connection, sent)
+                if not logged_before:
+                    # Values as parameters of a cached statement: building the statement
+                    # anew costs more than the commit.
+                    connection.execute(reminders.insert(), row)
+                    return True
+                current = connection.execute(
+                    sa.select(reminders.c.status).where(reminders.c.key == record.key)
+                ).scalar_one_or_none()
+                if current is None:
+                    connection.execute(reminders.insert().values(**row))
+                    return True
+                if current not in ("deferred", "failed"):
+                    return False
+                connection.execute(
+                    reminders.update()
+                    .where(reminders.c.key == record.key)
+                    .values(
+                        **{k: v for k, v in row.items() if k != "key"},
+                        sent_at=None,
+                        note_written_at=None,
+                    )
+                )
+                return True
+        except sa.exc.IntegrityError:
+            # Another process logged it since the caller looked: it is that one's to send.
+            # The outcomes rolled back with this transaction are logged on their own.
+            self.mark_sent_many(sent)
+            return False
+
+    def record_outcome(
+        self,
+        record: ReminderRecord,
+        status: str,
+        detail: str,
+        sent: Iterable[tuple[str, datetime, str | None, str]] = (),
+    ) -> None:
+        """Log a reminder that did not go ("failed" or "deferred"), whether or not it was
+        handed over, with any outcomes not yet logged."""
+        row = self._row(record) | {"status": status, "detail": detail}
+        with self._begin() as connection:
+            self._apply_sent(connection, sent)
+            updated = connection.execute(
+                reminders.update()
+                .where(reminders.c.key == record.key)
+                .values(**{k: v for k, v in row.items() if k != "key"})
+            )
+            if updated.rowcount == 0:
+                connection.execute(reminders.insert().values(**row))
+
+    def mark_sent_many(self, sent: Iterable[tuple[str, datetime, str | None, str]]) -> None:
+        with self._begin() as connection:
+            self._apply_sent(connection, sent)
+
+    @staticmethod
+    def _apply_sent(
+        connection: Connection, sent: Iterable[tuple[str, datetime, str | None, str]]
+    ) -> None:
+        rows = [
+            {"k": key, "sent_at": _iso(at), "message_id": message_id, "detail": detail}
+            for key, at, message_id, detail in sent
+        ]
+        if rows:
+            connection.execute(_MARK_SENT, rows)
+
+    def mark_sent(self, key: str, at: datetime, message_id: str | None, detail: str) -> None:
+        self._update(key, status="sent", sent_at=_iso(at), message_id=message_id, detail=detail)
+
+    def mark_failed(self, key: str, reason: str) -> None:
+        """Failed for good on its channel: a note tells the bookkeeper."""
+        self._update(key, status="failed", detail=reason)
+
+    def mark_note_written(self, key: str, at: datetime) -> None:
+        self._update(key, note_written_at=_iso(at))
+
+    def forget_intent(self, key: str) -> None:
+        """Drop an intent whose message was never written, so it is planned afresh."""
+        with self._begin() as connection:
+            connection.execute(
+                reminders.delete().where(
+                    reminders.c.key == key, reminders.c.status.in_(("sending", "handing_over"))
+                )
+            )
+
+    def _update(self, key: str, **values: Any) -> None:
+        with self._begin() as connection:
+            result = connection.execute(
+                reminders.update().where(reminders.c.key == key).values(**values)
+            )
+            if result.rowcount != 1:
+                raise StoreError(f"the reminder log has no entry {key}")
+
+    def reminder(self, key: str) -> ReminderRecord | None:
+        with self._begin() as connection:
+            row = (
+                connection.execute(sa.select(reminders).where(reminders.c.key == key))
+                .mappings()
+                .first()
+            )
+        return None if row is None else _reminder_from_row(row)
+
+    def reminders(
+        self, source: str | None = None, *, statuses: Iterable[str] | None = None
+    ) -> list[ReminderRecord]:
+        query = sa.select(reminders).order_by(reminders.c.planned_at, reminders.c.key)
+        if source is not None:
+            query = query.where(reminders.c.source == source)
+        if statuses is not None:
+            query = query.where(reminders.c.status.in_(list(statuses)))
+        with self._begin() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [_reminder_from_row(row) for row in rows]
+
+    # -- settings --------------------------------------------------------------------------
+
+    def get_setting(self, scope: str, key: str) -> Any:
+        with self._begin() as connection:
+            return _get_setting(connection, scope, key)
+
+    def set_setting(self, scope: str, key: str, value: Any, at: datetime) -> None:
+        with self._begin() as connection:
+            _set_setting(connection, scope, key, value, at)
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[Transaction]:
+        """A transaction holding the lock ``name``: a second holder waits until it commits.
+
+        The lock is a row that the transaction updates first: PostgreSQL then blocks other
+        writers of that row, SQLite every other writer (for up to the busy timeout). What
+        the transaction writes is committed as the lock is released.
+        """
+        stamp = {"value": "null", "updated_at": _iso(datetime.now(UTC))}
+        try:
+            with self._begin() as connection:
+                connection.execute(settings.insert().values(scope=LOCK_SCOPE, key=name, **stamp))
+        except sa.exc.IntegrityError:
+            pass  # the lock row exists already
+        try:
+            with self._begin() as connection:
+                connection.execute(
+                    settings.update()
+                    .where(settings.c.scope == LOCK_SCOPE, settings.c.key == name)
+                    .values(**stamp)
+                )
+                yield Transaction(connection)
+        except sa.exc.OperationalError as exc:
+            raise StoreError(
+                f"the store is busy ({name} is held by another Kindly): {exc.orig}",
+                hint="Another kindly command is renewing a connection; run this one again.",
+            ) from None
+
+    def delete_setting(self, scope: str, key: str) -> None:
+        with self._begin() as connection:
+            connection.execute(
+                settings.delete().where(settings.c.scope == scope, settings.c.key == key)
+            )
+
+    def settings_in(self, scope_prefix: str) -> dict[str, dict[str, Any]]:
+        """All settings whose scope starts with the prefix, as {scope: {key: value}}."""
+        query = sa.select(settings.c.scope, settings.c.key, settings.c.value).where(
+            settings.c.scope.startswith(scope_prefix, autoescape=True)
+        )
+        result: dict[str, dict[str, Any]] = {}
+        with self._begin() as connection:
+            for scope, key, value in connection.execute(query):
+                result.setdefault(scope, {})[key] = json.loads(value)
+        return result
+
+
+LOCK_SCOPE = "lock:"
+
+
+class Transaction:
+    """Settings read and written inside one transaction (see Store.exclusive)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def get_setting(self, scope: str, key: str) -> Any:
+        return _get_setting(self._connection, scope, key)
+
+    def set_setting(self, scope: str, key: str, value: Any, at: datetime) -> None:
+        _set_setting(self._connection, scope, key, value, at)
+
+
+def _get_setting(connection: Connection, scope: str, key: str) -> Any:
+    query = sa.select(settings.c.value).where(settings.c.scope == scope, settings.c.key == key)
+    value = connection.execute(query).scalar_one_or_none()
+    return None if value is None else json.loads(value)
+
+
+def _set_setting(connection: Connection, scope: str, key: str, value: Any, at: datetime) -> None:
+    _upsert(
+        connection,
+        settings,
+        {"scope": scope, "key": key},
+        {"value": json.dumps(value, ensure_ascii=False), "updated_at": _iso(at)},
+    )
+
+
+def _upsert(
+    connection: Connection, table: sa.Table, keys: dict[str, Any], values: dict[str, Any]
+) -> None:
+    condition = sa.and_(*(table.c[name] == value for name, value in keys.items()))
+    updated = connection.execute(table.update().where(condition).values(**values))
+    if updated.rowcount == 0:
+        connection.execute(table.insert().values(**keys, **values))
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets `kindly plan` read while `kindly send` writes; the busy timeout makes a
+        # second process wait for the lock instead of failing at once.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+def _masked(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(unreadable URL)"
