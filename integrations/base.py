@@ -1,33 +1,238 @@
-"""The small base every bookkeeping connector implements.
+"""The small bases every connector implements, and what they declare about themselves.
 
-A connector maps one platform's records onto :mod:`plugin.core.model` and writes Kindly's notes
-back. Class attributes describe it to the host: ``manifest.json`` is built from them (see
-:mod:`plugin.app.manifest`), and a test fails when the two drift apart.
+A connector is the unit of extension. Its class says, as class attributes:
+
+- ``name`` and ``title``; its ``kind`` (bookkeeping, calendar or SMS);
+- its settings: a frozen dataclass (``settings_type``, a :class:`ConnectorSettings`)
+  parsed from its own section of kindly.toml, whose JSON Schema is generated from the
+  dataclass (:meth:`ConnectorSettings.json_schema`) into the settings schema and the
+  manifest;
+- its ``auth``, OAuth scopes, and ``webhook`` route and key variable, if any;
+- its ``capabilities`` (:class:`Capability`): what it can do beyond reading.
+
+and, as class methods, how the app opens it for a workspace (:meth:`Connector.open`), and
+how ``kindly connect`` and ``kindly disconnect`` connect and disconnect it. The registry
+(:mod:`integrations.registry`) lists the classes; everything in the app is driven by it.
+A connector maps one platform's records onto :mod:`plugin.core.model`; ``manifest.json``
+and ``docs/connectors.md`` are generated from these declarations, and tests fail when
+they drift.
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
+import enum
+import types
+import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import ClassVar
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, Self
 
-from plugin.core.model import Invoice, LedgerSnapshot, Note
+from plugin.config.settings import Settings
+from plugin.core.model import Appointment, Invoice, LedgerSnapshot, Note
 from plugin.core.policy import Overrides
 from plugin.ports import Outcome, SyncResult
 
-__all__ = ["BookkeepingConnector", "SyncResult"]
+__all__ = [
+    "BookkeepingConnector",
+    "CalendarConnector",
+    "Capability",
+    "ConnectRequest",
+    "Connector",
+    "ConnectorKind",
+    "ConnectorSettings",
+    "ConnectorState",
+    "NoSettings",
+    "SmsGatewayConnector",
+    "SyncResult",
+    "Webhook",
+    "Workspace",
+]
 
 
-class BookkeepingConnector(abc.ABC):
+class ConnectorKind(enum.StrEnum):
+    BOOKKEEPING = "bookkeeping"
+    CALENDAR = "calendar"
+    SMS = "sms"
+
+
+class Capability(enum.StrEnum):
+    """What a connector can do beyond reading. A capability it lacks is *unsupported*:
+    Kindly never pretends (see docs/adding-a-connector.md)."""
+
+    INCREMENTAL = "incremental sync"
+    NOTES = "notes written back"
+    MAILER = "platform e-mails invoices"
+    ONLINE_LINK = "online invoice link"
+    PDF = "invoice PDF"
+    GROUPS = "per-client groups"
+    WEBHOOKS = "webhooks"
+
+
+class ConnectorState(Protocol):
+    """The part of Kindly's store a connector may use: its settings, tokens and locks."""
+
+    def get_setting(self, scope: str, key: str) -> Any: ...
+    def set_setting(self, scope: str, key: str, value: Any, at: datetime) -> None: ...
+    def delete_setting(self, scope: str, key: str) -> None: ...
+    def exclusive(self, name: str) -> typing.ContextManager[Any]: ...
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """What the app hands a connector to open or connect it."""
+
+    settings: Settings
+    store: ConnectorState
+    now: Callable[[], datetime]
+    #: With several organisations connected: the one asked for (--org).
+    organisation: str | None = None
+
+
+@dataclass(frozen=True)
+class ConnectRequest:
+    """What `kindly connect NAME [LOCATION]` was given."""
+
+    location: Path | None = None
+    refresh_token: str | None = None
+    open_browser: Callable[[str], object] = lambda url: None
+    say: Callable[[str], None] = lambda text: None
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """Where `kindly serve` takes the platform's webhooks, and the variable holding the key."""
+
+    path: str
+    key_variable: str
+    #: Where the user finds the key, for the error when it is not set.
+    key_hint: str = ""
+
+
+_SCHEMA_TYPES: dict[object, str] = {str: "string", int: "integer", bool: "boolean"}
+
+
+@dataclass(frozen=True)
+class ConnectorSettings:
+    """A connector's own section of kindly.toml, as a frozen dataclass.
+
+    Each field's JSON Schema comes from its type; ``field(metadata={"schema": {...}})``
+    adds constraints and a description. A field without a default is required.
+    """
+
+    @classmethod
+    def from_section(cls, data: Mapping[str, Any], *, base: Path) -> Self:
+        """Parse the (already schema-checked) section; lists become tuples."""
+        values: dict[str, Any] = {}
+        for item in dataclasses.fields(cls):
+            if item.name not in data:
+                continue
+            value = data[item.name]
+            if isinstance(value, list):
+                value = tuple(value)
+            elif isinstance(value, dict) and item.default_factory is not dataclasses.MISSING:
+                # A partial table keeps the defaults of the keys it leaves out.
+                value = {**item.default_factory(), **value}
+            if item.metadata.get("path") and isinstance(value, str):
+                # Relative to kindly.toml, not to wherever Kindly runs.
+                value = (base / value).resolve()
+            if item.metadata.get("base_url") and isinstance(value, str):
+                value = value.rstrip("/")
+            values[item.name] = value
+        return cls(**values)
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """The JSON Schema of this section (``additionalProperties: false``)."""
+        hints = typing.get_type_hints(cls)
+        properties: dict[str, Any] = {}
+        required = []
+        for item in dataclasses.fields(cls):
+            schema = _schema_of(hints[item.name])
+            schema.update(item.metadata.get("schema", {}))
+            properties[item.name] = schema
+            if item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING:
+                required.append(item.name)
+        section: dict[str, Any] = {"type": "object", "additionalProperties": False}
+        if cls.__doc__ and not cls.__doc__.startswith(f"{cls.__name__}("):
+            section["description"] = " ".join(cls.__doc__.split())
+        section["properties"] = properties
+        if required:
+            section["required"] = required
+        return section
+
+
+def _schema_of(hint: Any) -> dict[str, Any]:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return _schema_of(options[0])
+    if origin is tuple:
+        return {"type": "array", "items": {**_schema_of(typing.get_args(hint)[0]), "minLength": 1}}
+    if origin in (dict, Mapping, typing.get_origin(Mapping[str, str])):
+        return {"type": "object"}
+    if hint is Path:
+        return {"type": "string", "minLength": 1}
+    if hint in _SCHEMA_TYPES:
+        return {"type": _SCHEMA_TYPES[hint]}
+    raise TypeError(f"no JSON Schema for the setting type {hint!r}")
+
+
+@dataclass(frozen=True)
+class NoSettings(ConnectorSettings):
+    """This connector has no settings of its own."""
+
+
+class Connector(abc.ABC):
     #: Short name used on the command line and in settings (``kindly connect NAME``).
     name: ClassVar[str]
     #: Human name shown by the host.
     title: ClassVar[str]
-    #: "none" for local sources, "oauth2" for platforms.
+    kind: ClassVar[ConnectorKind]
+    #: The dataclass its section of kindly.toml is parsed into.
+    settings_type: ClassVar[type[ConnectorSettings]] = NoSettings
+    #: "none" for local sources, "oauth2" for platforms, "basic" or "api_key".
     auth: ClassVar[str] = "none"
     oauth_scopes: ClassVar[tuple[str, ...]] = ()
-    #: Path under `kindly serve` where the platform posts webhooks, if it has them.
-    webhook_path: ClassVar[str | None] = None
+    webhook: ClassVar[Webhook | None] = None
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    #: Environment variables it reads secrets from (never kindly.toml): name -> what.
+    secret_variables: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def section(cls) -> str:
+        """Its section in kindly.toml: its name; calendars and SMS gateways share one."""
+        return cls.name
+
+    @classmethod
+    def settings_of(cls, settings: Settings) -> ConnectorSettings:
+        base = settings.source.parent if settings.source else Path.cwd()
+        return cls.settings_type.from_section(settings.sections.get(cls.section(), {}), base=base)
+
+    @classmethod
+    def connect(cls, workspace: Workspace, request: ConnectRequest) -> str:
+        """`kindly connect NAME`: sign in or point at the data; what to tell the user."""
+        return f"{cls.title} needs no connecting: its settings in kindly.toml are all it takes."
+
+    @classmethod
+    def disconnect(cls, workspace: Workspace) -> str:
+        """`kindly disconnect NAME`: revoke where the platform allows it, forget the rest."""
+        return f"{cls.title} keeps nothing to disconnect."
+
+
+class BookkeepingConnector(Connector):
+    """An accounting system: invoices, payments, credit notes and clients in; notes out."""
+
+    kind: ClassVar[ConnectorKind] = ConnectorKind.BOOKKEEPING
+
+    @classmethod
+    @abc.abstractmethod
+    def open(cls, workspace: Workspace) -> list[Self]:
+        """The sources this workspace reads: one, or one per connected organisation."""
+
     #: Told (resource, records read so far) during a long sync, for a progress display.
     progress: Callable[[str, int], None] | None = None
 
@@ -79,8 +284,10 @@ class BookkeepingConnector(abc.ABC):
         """Settings by client group that the platform itself holds (D6), if it can."""
         return {}
 
-    #: Whether the platform can e-mail an invoice itself (`email_invoice`).
-    has_mailer: ClassVar[bool] = False
+    @property
+    def has_mailer(self) -> bool:
+        """Whether the platform can e-mail an invoice itself (`email_invoice`)."""
+        return Capability.MAILER in self.capabilities
 
     def email_invoice(self, invoice: Invoice, reference: str | None = None) -> Outcome:
         """Have the platform e-mail the invoice with its own template; how that went.
@@ -109,3 +316,50 @@ class BookkeepingConnector(abc.ABC):
     def webhook_records(self, body: bytes) -> list[tuple[str, str]]:
         """The (kind, id) of each record a verified webhook names."""
         return []
+
+
+class CalendarConnector(Connector):
+    """A calendar the appointments come from; chosen by ``[calendar] type``."""
+
+    kind: ClassVar[ConnectorKind] = ConnectorKind.CALENDAR
+
+    @classmethod
+    def section(cls) -> str:
+        return "calendar"
+
+    @classmethod
+    @abc.abstractmethod
+    def open(cls, workspace: Workspace) -> Self:
+        """The calendar [calendar] names, ready to read."""
+
+    @property
+    @abc.abstractmethod
+    def location(self) -> str:
+        """Which calendar, for messages."""
+
+    @abc.abstractmethod
+    def appointments(self, now: datetime) -> tuple[Appointment, ...]:
+        """The events from a day ago to the horizon, as appointments."""
+
+
+class SmsGatewayConnector(Connector):
+    """Sends SMS; chosen by ``[sms] gateway``."""
+
+    kind: ClassVar[ConnectorKind] = ConnectorKind.SMS
+
+    @classmethod
+    def section(cls) -> str:
+        return "sms"
+
+    @classmethod
+    @abc.abstractmethod
+    def open(cls, workspace: Workspace) -> Self:
+        """The gateway, with its token from the environment."""
+
+    @abc.abstractmethod
+    def send(
+        self, number: str, text: str, reference: str, hand_over: Callable[[], None]
+    ) -> Outcome: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...

@@ -29,7 +29,16 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from integrations.http import AuthError, FatalError, HttpClient
 from plugin.errors import KindlyError
 
-__all__ = ["BearerAuth", "OAuthApp", "Token", "TokenVault", "secret_key", "wait_for_redirect"]
+__all__ = [
+    "BearerAuth",
+    "OAuthApp",
+    "Token",
+    "TokenVault",
+    "identity_refresher",
+    "secret_key",
+    "sign_in",
+    "wait_for_redirect",
+]
 
 SECRET_KEY_VARIABLE = "KINDLY_SECRET_KEY"  # noqa: S105 (a variable name)
 KEYRING_SERVICE = "kindly-reminders"
@@ -400,3 +409,50 @@ def _serving(port: int, handler: type[BaseHTTPRequestHandler], timeout: float) -
         yield server
     finally:
         server.server_close()
+
+
+def sign_in(
+    app: OAuthApp,
+    http: HttpClient,
+    *,
+    redirect_port: int,
+    refresh_token: str | None,
+    open_browser: Callable[[str], object],
+    say: Callable[[str], None],
+    what: str,
+    now: Callable[[], datetime],
+) -> Token:
+    """A token: from a refresh token given (servers), or by signing in in the browser with
+    PKCE and a loopback redirect. ``what`` names what Kindly asks to read."""
+    if refresh_token:
+        return app.refresh(http, Token("", refresh_token, now()), now())
+    state, verifier = app.new_state_and_verifier()
+    redirect: dict[str, str] = {}
+
+    def ready(redirect_uri: str) -> None:
+        redirect["uri"] = redirect_uri
+        url = app.authorization_url(redirect_uri, state, verifier)
+        say(f"Open this address to allow Kindly to read your {what}:\n{url}")
+        open_browser(url)
+
+    code = wait_for_redirect(redirect_port, state, ready)
+    return app.exchange(http, code, redirect["uri"], verifier, now())
+
+
+def identity_refresher(
+    app: OAuthApp, clock: Callable[[], datetime], sleep: Callable[[float], None] | None = None
+) -> Callable[[Token], Token]:
+    """Renews a token at the platform's token endpoint.
+
+    The refresh runs under a lock in the store that holds up every other writer: one try,
+    with a deadline inside the store's 10-second busy timeout.
+    """
+    options: dict[str, Any] = {"attempts": 1, "timeout": (3.0, 6.0)}
+    if sleep is not None:
+        options["sleep"] = sleep
+    identity = HttpClient(app.platform, **options)
+
+    def refresh(token: Token) -> Token:
+        return app.refresh(identity, token, clock())
+
+    return refresh

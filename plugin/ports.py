@@ -88,7 +88,8 @@ class CalendarSource(Protocol):
 class SmsGateway(Protocol):
     """Sends one text to one number (integrations.sms)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def send(
         self, number: str, text: str, reference: str, hand_over: Callable[[], None]

@@ -118,7 +118,7 @@ class Kindly:
         self.warnings: tuple[str, ...] = ()
         # Settings made with `kindly clients set` live in the store and win over kindly.toml.
         settings = settings.with_client_overrides(client_overrides(store))
-        # Groups the accounting system holds (say "Reminders: firm" in Xero) yield to groups
+        # Groups the accounting system holds (say a contact group "Reminders: firm") yield to groups
         # of the same name in kindly.toml.
         platform_groups = dict(source.group_settings())
         if platform_groups:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from integrations.bookkeeping.ledger import NOTES_FILE
+from integrations.bookkeeping.ledger import NOTES_FILE, LocalLedger
 from plugin.app.cli import cli
 from plugin.config.settings import load_settings
 
@@ -228,7 +228,7 @@ def test_init_writes_settings_the_next_command_accepts(tmp_path: Path) -> None:
     assert settings.company.address == ("Storgata 1", "0184 Oslo")
     assert settings.company.country == "NO"
     assert settings.bank.iban == "NO93 8601 1117 947"
-    assert settings.ledger_path == tmp_path / "regnskap"
+    assert LocalLedger.configured_folder(settings) == tmp_path / "regnskap"
     assert "#" in target.read_text(encoding="utf-8")
 
     again = runner.invoke(cli, ["init", "--path", str(target), *answers])

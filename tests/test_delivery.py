@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from integrations.http import AuthError
-from integrations.sms.gateways import MessageBirdGateway, TwilioGateway
-from plugin.config.settings import SmsGatewaySettings
+from integrations.sms.gateways import MessageBirdGateway, SmsGatewaySettings, TwilioGateway
 from plugin.deliver.phones import e164
 from plugin.run import CLIENT_SCOPE, Kindly
 from tests.conftest import DEMO_NOW
@@ -52,9 +51,7 @@ def test_numbers_become_e164() -> None:
 def test_sms_gateways_send_refuse_and_defer(
     gateway_class: type[TwilioGateway], gateways: FakeSmsGateways
 ) -> None:
-    settings = SmsGatewaySettings(
-        gateway_class.name, "Noordlicht", account=ACCOUNT, api_url=gateways.url
-    )
+    settings = SmsGatewaySettings("Noordlicht", account=ACCOUNT, api_url=gateways.url)
     gateway = gateway_class(settings, TOKEN)
     handed: list[str] = []
     sent = gateway.send(

@@ -10,10 +10,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from integrations.registry import BOOKKEEPING_CONNECTORS, bookkeeping_connector_class
+from integrations import registry
+from integrations.base import BookkeepingConnector
 from plugin import __version__
 from plugin.app.cli import cli
-from plugin.app.manifest import MANIFEST_SCHEMA_PATH, build_manifest
+from plugin.app.manifest import CONNECTORS_DOC, MANIFEST_SCHEMA_PATH, build_manifest, connectors_doc
+from plugin.app.wiring import settings_schema
 from plugin.config.initconfig import render_settings_file
 from plugin.config.settings import _jsonable, parse_settings
 
@@ -44,11 +46,12 @@ def test_manifest_agrees_with_the_code(manifest: dict) -> None:
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     assert pyproject["project"]["name"] == manifest["id"]
     assert manifest["version"] == __version__
-    assert {c["name"] for c in manifest["connectors"]} == set(BOOKKEEPING_CONNECTORS)
+    assert {c["name"] for c in manifest["connectors"]} == set(registry.names())
     for entry in manifest["connectors"]:
-        connector = bookkeeping_connector_class(entry["name"])
+        connector = registry.connector_class(entry["name"])
+        assert entry["kind"] == connector.kind
         assert entry["oauth_scopes"] == list(connector.oauth_scopes)
-        assert entry["webhook_path"] == connector.webhook_path
+        assert entry["webhook_path"] == (connector.webhook.path if connector.webhook else None)
     for command in manifest["commands"]:
         assert command["name"] in cli.commands
         assert command["invoke"] == ["kindly", command["name"]]
@@ -56,10 +59,28 @@ def test_manifest_agrees_with_the_code(manifest: dict) -> None:
     assert manifest["entry_point"]["command"] in scripts
 
 
-def test_a_drifted_manifest_would_fail(manifest: dict) -> None:
-    drifted = json.loads(json.dumps(manifest))
-    drifted["version"] = "9.9.9"
-    assert drifted != build_manifest()
+def test_a_new_connector_makes_the_committed_manifest_drift(manifest: dict) -> None:
+    """The equality check above catches a connector added without `make manifest`."""
+
+    class Drifted(BookkeepingConnector):
+        name = "drifted"
+        title = "Drifted"
+
+    registry.register(Drifted)
+    try:
+        built = build_manifest()
+        assert "drifted" in {c["name"] for c in built["connectors"]}
+        assert "drifted" in built["settings_schema"]["properties"]["connector"]["enum"]
+        assert manifest != built
+        assert (REPO / CONNECTORS_DOC).read_text(encoding="utf-8") != connectors_doc()
+    finally:
+        registry.unregister("drifted")
+    assert manifest == build_manifest()
+
+
+def test_the_connectors_page_is_what_the_code_builds() -> None:
+    committed = (REPO / CONNECTORS_DOC).read_text(encoding="utf-8")
+    assert committed == connectors_doc(), "run `make manifest` and commit docs/connectors.md"
 
 
 def example_configs() -> list[tuple[str, dict]]:
@@ -85,7 +106,7 @@ def test_the_settings_schema_accepts_the_example_configs(
     manifest: dict, where: str, config: dict
 ) -> None:
     validator(manifest["settings_schema"]).validate(_jsonable(config))
-    parse_settings(config, source=Path("/tmp/kindly.toml"))
+    parse_settings(config, source=Path("/tmp/kindly.toml"), schema=settings_schema())
 
 
 def test_the_settings_schema_accepts_the_demo_config(manifest: dict, demo_workspace: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from integrations.bookkeeping.ledger import NOTES_FILE, LocalLedger
+from plugin.app.wiring import workspace_for
 from plugin.config.settings import load_settings
 from plugin.deliver.files import Outbox
 from plugin.run import Kindly
@@ -30,8 +31,9 @@ def invoices_only(demo_workspace: Path) -> None:
 
 def open_kindly(workspace: Path) -> Kindly:
     settings = load_settings(workspace / "kindly.toml")
-    assert settings.ledger_path is not None
-    return Kindly(settings, Store.open(settings.store_url), LocalLedger(settings.ledger_path))
+    store = Store.open(settings.store_url)
+    (ledger,) = LocalLedger.open(workspace_for(settings, store))
+    return Kindly(settings, store, ledger)
 
 
 def notes_by_key(workspace: Path) -> Counter[str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from integrations.bookkeeping.ledger import LocalLedger
 from plugin.config.settings import load_settings
 from plugin.core.model import CustomerKind
 from plugin.core.money import Money
@@ -28,7 +29,7 @@ def test_minimal_settings_get_sensible_defaults(tmp_path: Path) -> None:
     assert settings.defaults.channels == ("email",)
     assert settings.defaults.tone == "friendly"
     assert settings.outbox == tmp_path / "outbox"
-    assert settings.ledger_path is None and settings.store_url is None
+    assert "ledger" not in settings.sections and settings.store_url is None
 
 
 def test_full_settings(tmp_path: Path) -> None:
@@ -39,7 +40,7 @@ def test_full_settings(tmp_path: Path) -> None:
         'channels = ["email", "sms"]\n'
     )
     settings = load_settings(write(tmp_path, text))
-    assert settings.ledger_path == tmp_path / "books"
+    assert LocalLedger.configured_folder(settings) == tmp_path / "books"
     assert settings.store_url == f"sqlite:///{tmp_path}/state/k.sqlite3"
     assert settings.defaults.minimum == {
         "EUR": Money.of("5", "EUR"),

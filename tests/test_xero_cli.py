@@ -211,7 +211,7 @@ def test_webhooks_are_verified_and_sync_the_organisation(
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
     from plugin.app.cli import open_workspaces
-    from plugin.app.serve import make_app
+    from plugin.app.serve import WebhookRoute, make_app
 
     seeded = seed_small_ledger(fake)
     config = write_config(tmp_path, fake)
@@ -225,7 +225,8 @@ def test_webhooks_are_verified_and_sync_the_organisation(
     key = "the-webhook-key"
     (kindly,) = open_workspaces(config)
     done = threading.Event()
-    app = make_app({fake.tenant_id: kindly}, key, synced=lambda tenant: done.set())
+    route = WebhookRoute(key, {kindly.source_id: kindly})
+    app = make_app({"/webhooks/xero": route}, synced=lambda source_id: done.set())
 
     class Quiet(WSGIRequestHandler):
         def log_message(self, *args: object) -> None:

@@ -22,9 +22,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from integrations.bookkeeping.xero import Tenant, XeroConnector
+from integrations.bookkeeping.xero import Tenant, XeroConnector, XeroSettings
 from integrations.oauth import Token, TokenVault
-from plugin.config.settings import XeroSettings
 from plugin.core.model import Note
 from plugin.core.money import Money
 from plugin.state.store import Store

@@ -8,10 +8,9 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-from integrations.bookkeeping.xero import Tenant, XeroConnector
+from integrations.bookkeeping.xero import Tenant, XeroConnector, XeroSettings
 from integrations.http import CallBudget
 from integrations.oauth import Token, TokenVault
-from plugin.config.settings import XeroSettings
 from plugin.state.store import Store
 from tests.fakes.xero import FakeXero
 

@@ -28,15 +28,24 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
-from integrations.base import BookkeepingConnector
+from rich.markup import escape
+
+from integrations.base import (
+    BookkeepingConnector,
+    Capability,
+    ConnectorSettings,
+    ConnectRequest,
+    Workspace,
+)
 from plugin.config.locales import default_language, default_timezone
+from plugin.config.settings import Settings
 from plugin.core.codec import from_jsonable, to_jsonable
 from plugin.core.model import (
     Appointment,
@@ -54,7 +63,7 @@ from plugin.core.model import (
     PromiseToPay,
 )
 from plugin.core.money import Money, minor_unit_digits
-from plugin.errors import LedgerError
+from plugin.errors import ConfigError, LedgerError
 
 __all__ = ["NOTES_FILE", "LocalLedger"]
 
@@ -267,14 +276,83 @@ def _date(value: str) -> date:
     return date.fromisoformat(value)
 
 
+@dataclass(frozen=True)
+class LedgerSettings(ConnectorSettings):
+    """The ledger folder; `kindly connect ledger FOLDER` is the other way to name it."""
+
+    path: Path | None = field(
+        default=None,
+        metadata={
+            "path": True,
+            "schema": {"description": "Folder of ledger files, relative to kindly.toml"},
+        },
+    )
+
+
+#: Where `kindly connect ledger` keeps the folder it was given.
+CONNECTION_SCOPE = "connection:ledger"
+
+
 class LocalLedger(BookkeepingConnector):
     """A folder of JSON or CSV files in the format of docs/ledger-format.md."""
 
     name: ClassVar[str] = "ledger"
     title: ClassVar[str] = "Local ledger (JSON or CSV files)"
+    settings_type: ClassVar[type[ConnectorSettings]] = LedgerSettings
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.NOTES, Capability.PDF, Capability.ONLINE_LINK}
+    )
 
     def __init__(self, folder: Path | str) -> None:
         self.folder = Path(folder)
+
+    @classmethod
+    def open(cls, workspace: Workspace) -> list[Self]:
+        # kindly.toml says where the ledger is; otherwise `kindly connect ledger` did.
+        configured = cls.configured_folder(workspace.settings)
+        connected = workspace.store.get_setting(CONNECTION_SCOPE, "path")
+        folder = configured or (Path(connected) if connected else None)
+        if folder is None:
+            raise ConfigError(
+                "no ledger is connected",
+                hint="Run `kindly connect ledger FOLDER`, or set [ledger] path in kindly.toml.",
+            )
+        return [cls(folder)]
+
+    @classmethod
+    def configured_folder(cls, settings: Settings) -> Path | None:
+        """The folder kindly.toml names in [ledger] path, if it names one."""
+        own = cls.settings_of(settings)
+        assert isinstance(own, LedgerSettings)
+        return own.path
+
+    @classmethod
+    def connect(cls, workspace: Workspace, request: ConnectRequest) -> str:
+        """Check the folder whole, and keep it only if it is sound."""
+        if request.location is None:
+            raise ConfigError(
+                "which folder holds the ledger?", hint="Run: kindly connect ledger FOLDER"
+            )
+        folder = request.location.resolve()
+        snapshot = cls(folder).read_snapshot()
+        workspace.store.set_setting(CONNECTION_SCOPE, "path", str(folder), workspace.now())
+        message = (
+            f"Connected the ledger in [bold]{escape(str(folder))}[/]: "
+            f"{len(snapshot.customers)} clients, {len(snapshot.invoices)} invoices."
+        )
+        configured = cls.configured_folder(workspace.settings)
+        if configured is not None and configured != folder:
+            message += (
+                f"\n[yellow]Note:[/] {escape(str(workspace.settings.source))} names another "
+                f"ledger ({escape(str(configured))}) and wins; remove its [ledger] path to use "
+                "this one."
+            )
+        return message
+
+    @classmethod
+    def disconnect(cls, workspace: Workspace) -> str:
+        workspace.store.delete_setting(CONNECTION_SCOPE, "path")
+        return "Forgot the connected ledger folder."
 
     def __repr__(self) -> str:
         return f"LocalLedger({str(self.folder)!r})"

@@ -22,22 +22,32 @@ Money is read as Decimal straight from the JSON, never through float.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
-from integrations.base import BookkeepingConnector
-from integrations.http import CallBudget, FatalError, HttpClient, Response, paged
-from integrations.oauth import BearerAuth, OAuthApp, TokenVault
+from rich.markup import escape
+
+from integrations.base import (
+    BookkeepingConnector,
+    Capability,
+    ConnectorSettings,
+    ConnectRequest,
+    Webhook,
+    Workspace,
+)
+from integrations.http import CallBudget, FatalError, HttpClient, HttpError, Response, paged
+from integrations.oauth import BearerAuth, OAuthApp, TokenVault, secret_key, sign_in
 from plugin.config.locales import default_language, default_timezone
-from plugin.config.settings import XeroSettings
 from plugin.core.model import (
     LANGUAGES,
     CreditAllocation,
@@ -53,7 +63,7 @@ from plugin.core.model import (
 )
 from plugin.core.money import Money
 from plugin.core.policy import Overrides
-from plugin.errors import KindlyError
+from plugin.errors import ConfigError, KindlyError
 from plugin.ports import SyncResult
 
 __all__ = ["XeroConnector", "verify_webhook", "xero_app"]
@@ -73,6 +83,99 @@ STATUS = {
     "PAID": InvoiceStatus.PAID,
     "VOIDED": InvoiceStatus.VOIDED,
 }
+
+
+AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
+TOKEN_URL = "https://identity.xero.com/connect/token"  # noqa: S105 (a URL)
+REVOKE_URL = "https://identity.xero.com/connect/revocation"
+CONNECTIONS_URL = "https://api.xero.com/connections"
+API_URL = "https://api.xero.com/api.xro/2.0"
+CLIENT_SECRET = "KINDLY_XERO_CLIENT_SECRET"  # noqa: S105 (a variable name)
+REFRESH_TOKEN = "KINDLY_XERO_REFRESH_TOKEN"  # noqa: S105 (a variable name)
+#: Where `kindly connect xero` keeps the organisations chosen.
+CONNECTION_SCOPE = "connection:xero"
+
+
+def _url(description: str, base: bool = False) -> dict[str, Any]:
+    return {
+        "base_url": base,
+        "schema": {"pattern": "^https?://", "minLength": 8, "description": description},
+    }
+
+
+@dataclass(frozen=True)
+class XeroSettings(ConnectorSettings):
+    """Connecting to Xero: the app's client id (the secret, if any, only in
+    KINDLY_XERO_CLIENT_SECRET), the organisations, and where Xero's endpoints are (for a
+    sandbox or a local test server)"""
+
+    client_id: str | None = field(
+        default=None,
+        metadata={
+            "schema": {
+                "minLength": 1,
+                "description": "The Xero app's client id (a PKCE app needs no secret)",
+            }
+        },
+    )
+    tenants: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "schema": {
+                "description": "Organisation (tenant) ids to sync; kindly connect xero fills "
+                "this in the store"
+            }
+        },
+    )
+    #: Register http://127.0.0.1:PORT/callback as the app's redirect URI at Xero.
+    redirect_port: int = field(
+        default=8719,
+        metadata={
+            "schema": {
+                "minimum": 0,
+                "maximum": 65535,
+                "description": "Loopback port for the sign-in redirect (0: any free port; "
+                "Xero needs the exact URI registered)",
+            }
+        },
+    )
+    authorize_url: str = field(
+        default=AUTHORIZE_URL, metadata=_url("Xero's authorization endpoint")
+    )
+    token_url: str = field(default=TOKEN_URL, metadata=_url("Xero's token endpoint"))
+    revoke_url: str = field(default=REVOKE_URL, metadata=_url("Xero's revocation endpoint"))
+    connections_url: str = field(
+        default=CONNECTIONS_URL, metadata=_url("Xero's connections endpoint")
+    )
+    api_url: str = field(default=API_URL, metadata=_url("The Accounting API's base address", True))
+    group_prefixes: Mapping[str, str] = field(
+        default_factory=lambda: {"reminders": "Reminders", "language": "Language", "kind": "Kind"},
+        metadata={
+            "schema": {
+                "additionalProperties": False,
+                "description": "Contact group names that set a client's tone, language, kind "
+                "or pause inside Xero, e.g. 'Reminders: firm', 'Language: nl', "
+                "'Kind: consumer', 'Reminders: off'",
+                "properties": {
+                    "reminders": {"type": "string", "minLength": 1},
+                    "language": {"type": "string", "minLength": 1},
+                    "kind": {"type": "string", "minLength": 1},
+                },
+            }
+        },
+    )
+    #: OAuth scopes to ask for; empty: offline_access, accounting.transactions and
+    #: accounting.contacts (apps made since March 2026 need the granular ones).
+    scopes: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "schema": {
+                "description": "OAuth scopes; default offline_access, accounting.transactions, "
+                "accounting.contacts. Apps made since 2 March 2026: e.g. offline_access, "
+                "accounting.invoices, accounting.payments, accounting.contacts"
+            }
+        },
+    )
 
 
 def xero_app(settings: XeroSettings, client_secret: str | None = None) -> OAuthApp:
@@ -119,8 +222,116 @@ class XeroConnector(BookkeepingConnector):
         "accounting.transactions",
         "accounting.contacts",
     )
-    webhook_path: ClassVar[str | None] = "/webhooks/xero"
-    has_mailer: ClassVar[bool] = True
+    settings_type: ClassVar[type[ConnectorSettings]] = XeroSettings
+    webhook: ClassVar[Webhook | None] = Webhook(
+        "/webhooks/xero",
+        "KINDLY_XERO_WEBHOOK_KEY",
+        "Copy the webhook key from your app at developer.xero.com into it.",
+    )
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    secret_variables: ClassVar[Mapping[str, str]] = {
+        CLIENT_SECRET: "the app's client secret, if it has one",
+        REFRESH_TOKEN: "a refresh token for `kindly connect xero` without a browser",
+    }
+
+    # -- connecting ------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, workspace: Workspace) -> list[Self]:
+        """One connector per organisation chosen at `kindly connect xero` (or --org)."""
+        settings = cls.settings_of(workspace.settings)
+        assert isinstance(settings, XeroSettings)
+        tenants = _chosen(cls.tenants(workspace), workspace.organisation, settings.tenants)
+        vault = cls.token_vault(workspace)
+        return [
+            cls(
+                settings,
+                vault,
+                tenant,
+                company_country=workspace.settings.company.country,
+                client_secret=os.environ.get(CLIENT_SECRET),
+                clock=workspace.now,
+            )
+            for tenant in tenants
+        ]
+
+    @classmethod
+    def token_vault(cls, workspace: Workspace) -> TokenVault:
+        # One token covers every organisation: Xero rotates it on every refresh, and two
+        # copies would soon hold a dead one.
+        return TokenVault(workspace.store, cls.name, secret_key(), clock=workspace.now)
+
+    @classmethod
+    def tenants(cls, workspace: Workspace) -> list[Tenant]:
+        saved = workspace.store.get_setting(CONNECTION_SCOPE, "tenants") or []
+        return [Tenant(item["id"], item["name"]) for item in saved]
+
+    @classmethod
+    def connect(cls, workspace: Workspace, request: ConnectRequest) -> str:
+        """Sign in (or take a refresh token), list the organisations, keep the chosen ones."""
+        settings = cls.settings_of(workspace.settings)
+        assert isinstance(settings, XeroSettings)
+        vault = cls.token_vault(workspace)
+        app = xero_app(settings, os.environ.get(CLIENT_SECRET))
+        refresh_token = request.refresh_token or os.environ.get(REFRESH_TOKEN)
+        http = HttpClient("Xero", secrets=lambda: [refresh_token or ""])
+        token = sign_in(
+            app,
+            http,
+            redirect_port=settings.redirect_port,
+            refresh_token=refresh_token,
+            open_browser=request.open_browser,
+            say=request.say,
+            what="Xero invoices",
+            now=workspace.now,
+        )
+        # Kept before anything else is done with it: Xero has already retired the old one.
+        vault.save(token)
+        response = http.request(
+            "GET",
+            settings.connections_url,
+            headers={"Authorization": f"Bearer {token.access_token}", "Accept": "application/json"},
+        )
+        listed = response.json()
+        tenants = tenants_from(listed if isinstance(listed, list) else [])
+        organisation = workspace.organisation
+        if organisation is not None:
+            tenants = [t for t in tenants if organisation in (t.tenant_id, t.name)]
+        if not tenants:
+            raise KindlyError(
+                "Xero granted access to no organisation"
+                + (f" called {organisation!r}" if organisation else ""),
+                hint="Run `kindly connect xero` again and tick the organisation to connect.",
+            )
+        workspace.store.set_setting(
+            CONNECTION_SCOPE,
+            "tenants",
+            [{"id": t.tenant_id, "name": t.name} for t in tenants],
+            workspace.now(),
+        )
+        names = ", ".join(f"[bold]{escape(t.name)}[/]" for t in tenants)
+        message = f"Connected Xero: {names}."
+        if workspace.settings.connector != cls.name:
+            where = workspace.settings.source or "kindly.toml"
+            message += f'\n[yellow]Note:[/] set connector = "xero" in {where} to sync from Xero.'
+        return message
+
+    @classmethod
+    def disconnect(cls, workspace: Workspace) -> str:
+        """Revoke the token at Xero, forget it and the organisations."""
+        settings = cls.settings_of(workspace.settings)
+        assert isinstance(settings, XeroSettings)
+        tenants = cls.tenants(workspace)
+        vault = cls.token_vault(workspace)
+        token = vault.load()
+        if token is not None:
+            app = xero_app(settings, os.environ.get(CLIENT_SECRET))
+            # Forgotten here even if Xero cannot be reached: an unused token dies in 60 days.
+            with contextlib.suppress(HttpError):
+                app.revoke(HttpClient("Xero", secrets=lambda: [token.refresh_token]), token)
+            vault.forget()
+        workspace.store.delete_setting(CONNECTION_SCOPE, "tenants")
+        return f"Disconnected Xero ({len(tenants)} organisation(s)); Kindly's access is revoked."
 
     def __init__(
         self,
@@ -679,6 +890,25 @@ def _note_details(note: Note) -> str:
     if note.stage and note.channel:
         mark += f" {note.stage} {note.channel}"
     return f"{note.text.strip()}\n{mark}]"
+
+
+def _chosen(
+    tenants: list[Tenant], organisation: str | None, configured: tuple[str, ...]
+) -> list[Tenant]:
+    if not tenants:
+        raise ConfigError(
+            "Xero is not connected", hint="Run `kindly connect xero` (it opens the browser)."
+        )
+    if configured:
+        tenants = [t for t in tenants if t.tenant_id in configured or t.name in configured]
+    if organisation is not None:
+        tenants = [t for t in tenants if organisation in (t.tenant_id, t.name)]
+        if not tenants:
+            raise ConfigError(
+                f"no connected Xero organisation is called {organisation!r}",
+                hint="`kindly connect xero` lists the organisations it connected.",
+            )
+    return tenants
 
 
 def tenants_from(connections: list[Mapping[str, Any]]) -> list[Tenant]:

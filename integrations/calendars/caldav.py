@@ -17,16 +17,25 @@ whose 3.x releases replace urllib3 under requests.
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any
+from typing import Any, ClassVar, Self
 from urllib.parse import urljoin
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
+from integrations.base import (
+    CalendarConnector,
+    Capability,
+    ConnectorSettings,
+    ConnectRequest,
+    Workspace,
+)
 from integrations.http import FatalError, HttpClient
+from plugin.config.locales import default_timezone
 from plugin.core.model import Appointment, AppointmentStatus, Attendee
 
 __all__ = ["CalDAVCalendar", "CalDAVSettings", "events_to_appointments"]
@@ -56,14 +65,65 @@ class CalDAVSettings:
 
 
 @dataclass(frozen=True)
+class CalDAVSection(ConnectorSettings):
+    """[calendar] type = "caldav": Nextcloud, iCloud, Fastmail, Radicale (the password only
+    in KINDLY_CALDAV_PASSWORD)."""
+
+    url: str = field(
+        metadata={
+            "schema": {
+                "pattern": "^https?://",
+                "description": "The server, the principal, the calendar home or one calendar",
+            }
+        }
+    )
+    username: str | None = field(default=None, metadata={"schema": {"minLength": 1}})
+    calendars: tuple[str, ...] = field(
+        default=(),
+        metadata={"schema": {"description": "Only these calendars (display names); default: all"}},
+    )
+    horizon_days: int = field(
+        default=14,
+        metadata={"schema": {"minimum": 1, "maximum": 90, "description": "How far ahead to read"}},
+    )
+
+
+@dataclass(frozen=True)
 class _Calendar:
     href: str
     name: str
 
 
-class CalDAVCalendar:
-    name = "caldav"
-    title = "CalDAV"
+class CalDAVCalendar(CalendarConnector):
+    name: ClassVar[str] = "caldav"
+    title: ClassVar[str] = "CalDAV"
+    auth: ClassVar[str] = "basic"
+    settings_type: ClassVar[type[ConnectorSettings]] = CalDAVSection
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.INCREMENTAL})
+    secret_variables: ClassVar[Mapping[str, str]] = {PASSWORD_VARIABLE: "the CalDAV password"}
+
+    @classmethod
+    def open(cls, workspace: Workspace) -> Self:
+        section = cls.settings_of(workspace.settings)
+        assert isinstance(section, CalDAVSection)
+        return cls(
+            CalDAVSettings(
+                url=section.url,
+                username=section.username,
+                password=os.environ.get(PASSWORD_VARIABLE),
+                calendars=section.calendars,
+                horizon_days=section.horizon_days,
+                timezone=default_timezone(workspace.settings.company.country) or "UTC",
+            ),
+            store=workspace.store,
+        )
+
+    @classmethod
+    def connect(cls, workspace: Workspace, request: ConnectRequest) -> str:
+        return (
+            "CalDAV needs no sign-in: [calendar] url and username in kindly.toml, and the "
+            f"password in {PASSWORD_VARIABLE}, are all it takes."
+        )
 
     def __init__(
         self, settings: CalDAVSettings, http: HttpClient | None = None, store: Any = None

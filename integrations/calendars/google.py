@@ -13,16 +13,17 @@ vault handles the same way.
 
 from __future__ import annotations
 
-import time as _time_module
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from integrations.http import FatalError, HttpClient
-from integrations.oauth import BearerAuth, TokenVault
+from integrations.base import Capability, ConnectorSettings
+from integrations.calendars.base import OAuthCalendar, OAuthCalendarSection
+from integrations.calendars.base import zone as zone_named
+from integrations.http import FatalError
 from plugin.core.model import Appointment, AppointmentStatus, Attendee
 
 __all__ = ["GoogleCalendar", "GoogleCalendarSettings", "google_event_to_appointment"]
@@ -33,6 +34,18 @@ SCOPES = ("https://www.googleapis.com/auth/calendar.events.readonly",)
 
 
 @dataclass(frozen=True)
+class GoogleSection(OAuthCalendarSection):
+    """[calendar] type = "google": Google Calendar (kindly connect google)."""
+
+    calendar_id: str = field(
+        default="primary",
+        metadata={
+            "schema": {"minLength": 1, "description": "Google: the calendar (default: primary)"}
+        },
+    )
+
+
+@dataclass(frozen=True)
 class GoogleCalendarSettings:
     calendar_id: str = "primary"
     api_url: str = API_URL
@@ -40,26 +53,34 @@ class GoogleCalendarSettings:
     horizon_days: int = 14
 
 
-class GoogleCalendar:
-    name = "google"
-    title = "Google Calendar"
+class GoogleCalendar(OAuthCalendar):
+    name: ClassVar[str] = "google"
+    title: ClassVar[str] = "Google Calendar"
+    platform: ClassVar[str] = "Google"
+    oauth_scopes: ClassVar[tuple[str, ...]] = SCOPES
+    endpoints: ClassVar[Mapping[str, str]] = {
+        "authorize_url": "https://accounts.google.com/o/oauth2/v2/auth",
+        "token_url": "https://oauth2.googleapis.com/token",
+        "revoke_url": "https://oauth2.googleapis.com/revoke",
+        "api_url": API_URL,
+    }
+    # Google gives a refresh token only when asked for offline access, with consent.
+    extra_authorization: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("access_type", "offline"),
+        ("prompt", "consent"),
+    )
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.INCREMENTAL})
+    settings_type: ClassVar[type[ConnectorSettings]] = GoogleSection
+    settings: GoogleCalendarSettings
 
-    def __init__(
-        self,
-        settings: GoogleCalendarSettings,
-        vault: TokenVault,
-        refresh: Callable[[Any], Any],
-        store: Any,
-        http: HttpClient | None = None,
-        sleep: Callable[[float], None] = _time_module.sleep,
-    ) -> None:
-        self.settings = settings
-        self.vault = vault
-        self._refresh = refresh
-        self.store = store
-        self.bearer = BearerAuth(vault, refresh)
-        self.http = http or self.bearer.client(
-            "Google", {"Accept": "application/json"}, sleep=sleep
+    @classmethod
+    def make_settings(cls, section: OAuthCalendarSection, timezone: str) -> GoogleCalendarSettings:
+        assert isinstance(section, GoogleSection)
+        return GoogleCalendarSettings(
+            calendar_id=section.calendar_id,
+            api_url=cls.endpoint(section, "api_url") or API_URL,
+            timezone=timezone,
+            horizon_days=section.horizon_days,
         )
 
     def __repr__(self) -> str:
@@ -86,12 +107,12 @@ class GoogleCalendar:
             events, (changed, token) = {}, self._list(None, now)
         for item in changed:
             events[str(item["id"])] = item
-        zone = _zone(self.settings.timezone)
+        zone_info = zone_named(self.settings.timezone)
         horizon = now + timedelta(days=self.settings.horizon_days)
         found = []
         keep: dict[str, dict[str, Any]] = {}
         for event_id, item in events.items():
-            appointment = google_event_to_appointment(item, zone, self.settings.calendar_id)
+            appointment = google_event_to_appointment(item, zone_info, self.settings.calendar_id)
             if appointment is None or appointment.end < now - timedelta(days=1):
                 continue  # gone, or over: forgotten
             keep[event_id] = item
@@ -123,18 +144,11 @@ class GoogleCalendar:
                 return items, data.get("nextSyncToken")
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except ZoneInfoNotFoundError:
-        return ZoneInfo("UTC")
-
-
 def _when(value: Mapping[str, Any], zone: ZoneInfo) -> tuple[datetime, bool]:
     if value.get("dateTime"):
         moment = datetime.fromisoformat(str(value["dateTime"]).replace("Z", "+00:00"))
         if value.get("timeZone"):
-            moment = moment.astimezone(_zone(str(value["timeZone"])))
+            moment = moment.astimezone(zone_named(str(value["timeZone"])))
         return moment, False
     day = date.fromisoformat(str(value["date"]))
     return datetime.combine(day, time(0), tzinfo=zone), True

@@ -13,15 +13,16 @@ OAuth as for Xero (integrations.oauth): Graph rotates refresh tokens too.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
-from integrations.http import FatalError, HttpClient
-from integrations.oauth import BearerAuth, TokenVault
+from integrations.base import Capability
+from integrations.calendars.base import OAuthCalendar, OAuthCalendarSection
+from integrations.calendars.base import zone as zone_named
+from integrations.http import FatalError
 from plugin.core.model import Appointment, AppointmentStatus, Attendee
 
 __all__ = ["OutlookCalendar", "OutlookCalendarSettings", "graph_event_to_appointment"]
@@ -38,31 +39,32 @@ class OutlookCalendarSettings:
     page_size: int = 100
 
 
-class OutlookCalendar:
-    name = "outlook"
-    title = "Outlook"
+class OutlookCalendar(OAuthCalendar):
+    name: ClassVar[str] = "outlook"
+    title: ClassVar[str] = "Outlook"
+    platform: ClassVar[str] = "Microsoft Graph"
+    oauth_scopes: ClassVar[tuple[str, ...]] = SCOPES
+    endpoints: ClassVar[Mapping[str, str]] = {
+        "authorize_url": "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
+        "token_url": "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+        "api_url": API_URL,
+    }
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.INCREMENTAL})
+    settings: OutlookCalendarSettings
 
-    def __init__(
-        self,
-        settings: OutlookCalendarSettings,
-        vault: TokenVault,
-        refresh: Callable[[Any], Any],
-        store: Any,
-        http: HttpClient | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.settings = settings
-        self.vault = vault
-        self._refresh = refresh
-        self.store = store
-        self.bearer = BearerAuth(vault, refresh)
-        self.http = http or self.bearer.client(
-            "Microsoft Graph",
-            {
-                "Accept": "application/json",
-                "Prefer": f'outlook.timezone="UTC", odata.maxpagesize={settings.page_size}',
-            },
-            sleep=sleep,
+    @classmethod
+    def headers(cls, settings: Any) -> Mapping[str, str]:
+        return {
+            "Accept": "application/json",
+            "Prefer": f'outlook.timezone="UTC", odata.maxpagesize={settings.page_size}',
+        }
+
+    @classmethod
+    def make_settings(cls, section: OAuthCalendarSection, timezone: str) -> OutlookCalendarSettings:
+        return OutlookCalendarSettings(
+            api_url=cls.endpoint(section, "api_url") or API_URL,
+            timezone=timezone,
+            horizon_days=section.horizon_days,
         )
 
     def __repr__(self) -> str:
@@ -92,11 +94,11 @@ class OutlookCalendar:
                 events.pop(str(item["id"]), None)
             else:
                 events[str(item["id"])] = item
-        zone = _zone(self.settings.timezone)
+        zone_info = zone_named(self.settings.timezone)
         found = []
         keep = {}
         for event_id, item in events.items():
-            appointment = graph_event_to_appointment(item, zone)
+            appointment = graph_event_to_appointment(item, zone_info)
             if appointment is None or appointment.end < now - timedelta(days=1):
                 continue
             keep[event_id] = item
@@ -135,19 +137,12 @@ class OutlookCalendar:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except ZoneInfoNotFoundError:
-        return ZoneInfo("UTC")
-
-
 def _when(value: Mapping[str, Any], zone: ZoneInfo, all_day: bool) -> datetime:
     moment = datetime.fromisoformat(str(value["dateTime"])[:26])
     if all_day:
         return moment.replace(tzinfo=zone)
     named = str(value.get("timeZone") or "UTC")
-    return moment.replace(tzinfo=UTC if named == "UTC" else _zone(named))
+    return moment.replace(tzinfo=UTC if named == "UTC" else zone_named(named))
 
 
 def graph_event_to_appointment(item: Mapping[str, Any], zone: ZoneInfo) -> Appointment | None:

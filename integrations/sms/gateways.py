@@ -9,20 +9,70 @@ Each gateway's secret comes from ``KINDLY_SMS_TOKEN`` and never appears in a mes
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar, Self
 
+from integrations.base import ConnectorSettings, SmsGatewayConnector, Workspace
 from integrations.http import AuthError, HttpClient, HttpError, delivery_status
-from plugin.config.settings import SmsGatewaySettings
 from plugin.errors import ConfigError
-from plugin.ports import Outcome, SmsGateway
+from plugin.ports import Outcome
 
-__all__ = ["MessageBirdGateway", "SmsGateway", "SmsGatewaySettings", "TwilioGateway", "gateway_for"]
+__all__ = ["MessageBirdGateway", "SmsGatewaySettings", "TwilioGateway"]
 
 TOKEN_VARIABLE = "KINDLY_SMS_TOKEN"  # noqa: S105 (a variable name)
 
 
-class _Gateway:
-    name = ""
+@dataclass(frozen=True)
+class SmsGatewaySettings(ConnectorSettings):
+    """[sms] gateway = "twilio" or "messagebird": who sends, as whom (the token only in
+    KINDLY_SMS_TOKEN)."""
+
+    sender: str = field(
+        metadata={
+            "schema": {
+                "minLength": 1,
+                "maxLength": 16,
+                "description": "A number in E.164 or an alphanumeric sender id",
+            }
+        }
+    )
+    account: str | None = field(
+        default=None, metadata={"schema": {"minLength": 1, "description": "Twilio's account SID"}}
+    )
+    api_url: str | None = field(
+        default=None,
+        metadata={
+            "schema": {
+                "pattern": "^https?://",
+                "description": "The gateway's address, for a test server",
+            }
+        },
+    )
+
+
+class _Gateway(SmsGatewayConnector):
+    name: ClassVar[str] = ""
+    auth: ClassVar[str] = "api_key"
+    settings_type: ClassVar[type[ConnectorSettings]] = SmsGatewaySettings
+    secret_variables: ClassVar[Mapping[str, str]] = {TOKEN_VARIABLE: "the gateway's token"}
+
+    @classmethod
+    def open(cls, workspace: Workspace) -> Self:
+        settings = cls.settings_of(workspace.settings)
+        assert isinstance(settings, SmsGatewaySettings)
+        token = os.environ.get(TOKEN_VARIABLE)
+        if not token:
+            raise ConfigError(
+                f"SMS through {cls.name} needs its token in {TOKEN_VARIABLE}",
+                hint="Twilio: the auth token; MessageBird: the live access key.",
+            )
+        cls.check(settings)
+        return cls(settings, token)
+
+    @classmethod
+    def check(cls, settings: SmsGatewaySettings) -> None:
+        """Refuse settings this gateway cannot send with."""
 
     def __init__(self, settings: SmsGatewaySettings, token: str, http: HttpClient | None = None):
         self.settings = settings
@@ -53,7 +103,13 @@ class _Gateway:
 
 
 class TwilioGateway(_Gateway):
-    name = "twilio"
+    name: ClassVar[str] = "twilio"
+    title: ClassVar[str] = "Twilio"
+
+    @classmethod
+    def check(cls, settings: SmsGatewaySettings) -> None:
+        if not settings.account:
+            raise ConfigError("[sms] account is missing: Twilio's account SID (AC…)")
 
     def send(
         self, number: str, text: str, reference: str, hand_over: Callable[[], None]
@@ -75,7 +131,8 @@ class TwilioGateway(_Gateway):
 
 
 class MessageBirdGateway(_Gateway):
-    name = "messagebird"
+    name: ClassVar[str] = "messagebird"
+    title: ClassVar[str] = "MessageBird"
 
     def send(
         self, number: str, text: str, reference: str, hand_over: Callable[[], None]
@@ -98,19 +155,3 @@ class MessageBirdGateway(_Gateway):
             return f"accepted by MessageBird as {data.get('id')}"
 
         return self._outcome(call, hand_over)
-
-
-def gateway_for(settings: SmsGatewaySettings) -> SmsGateway:
-    token = os.environ.get(TOKEN_VARIABLE)
-    if not token:
-        raise ConfigError(
-            f"SMS through {settings.name} needs its token in {TOKEN_VARIABLE}",
-            hint="Twilio: the auth token; MessageBird: the live access key.",
-        )
-    if settings.name == "twilio":
-        if not settings.account:
-            raise ConfigError("[sms] account is missing: Twilio's account SID (AC…)")
-        return TwilioGateway(settings, token)
-    if settings.name == "messagebird":
-        return MessageBirdGateway(settings, token)
-    raise ConfigError(f"[sms] gateway {settings.name!r} is unknown: twilio or messagebird")

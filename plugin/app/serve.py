@@ -1,8 +1,10 @@
 """`kindly serve`: a small WSGI app that takes the platforms' webhooks.
 
-Xero posts to ``/webhooks/xero``. Every request is signed (``x-xero-signature``, an HMAC of
-the raw body with the app's webhook key). The answer must come within five seconds: 401
-for a wrong signature, 200 otherwise, with an empty body. That is also the whole of the
+Each bookkeeping connector with webhooks declares its route and the variable holding its
+key (``integrations.base.Webhook``); the app serves those routes. A request is verified
+first (the connector checks the platform's signature, an HMAC of the raw body with the
+webhook key) and only then parsed. The answer must come quickly (Xero: five seconds): 401
+for a wrong signature, 200 otherwise, with an empty body. That is also the whole of Xero's
 "intent to receive" handshake, which sends correctly and wrongly signed requests with no
 events. The sync the events call for runs in a worker thread after the answer: an
 incremental sync of each organisation named (several events for one organisation make
@@ -18,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,11 +29,10 @@ from plugin.app.wiring import connector_of
 if TYPE_CHECKING:
     from plugin.run import Kindly
 
-__all__ = ["WEBHOOK_KEY_VARIABLE", "make_app"]
+__all__ = ["WebhookRoute", "make_app"]
 
 log = logging.getLogger("kindly.serve")
 
-WEBHOOK_KEY_VARIABLE = "KINDLY_XERO_WEBHOOK_KEY"
 MAX_BODY = 1_000_000
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
@@ -64,28 +66,41 @@ class SyncWorker:
             self._run(tenant)
 
 
+@dataclass(frozen=True)
+class WebhookRoute:
+    """One platform's webhook path: its key, and the workspaces by source id."""
+
+    key: str
+    workspaces: Mapping[str, Kindly]
+
+
 def make_app(
-    workspaces: Mapping[str, Kindly],
-    webhook_key: str,
+    routes: Mapping[str, WebhookRoute],
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    synced: Callable[[str], None] = lambda tenant: None,
+    synced: Callable[[str], None] = lambda source_id: None,
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    """The WSGI app. ``workspaces`` maps a Xero tenant id to its Kindly workspace."""
+    """The WSGI app: a webhook path -> the route serving it. ``synced`` is told each
+    source id synced (tests wait on it)."""
+    everyone = {
+        source_id: kindly
+        for route in routes.values()
+        for source_id, kindly in route.workspaces.items()
+    }
 
-    def sync_tenant(tenant: str) -> None:
-        kindly = workspaces.get(tenant)
+    def sync_source(source_id: str) -> None:
+        kindly = everyone.get(source_id)
         if kindly is None:
-            log.warning("webhook for an organisation that is not connected: %s", tenant)
+            log.warning("webhook for a source that is not connected: %s", source_id)
             return
         try:
             kindly.sync(clock())
         except Exception:  # a webhook must never take the server down
-            log.exception("sync after a webhook failed for %s", tenant)
+            log.exception("sync after a webhook failed for %s", source_id)
             return
-        synced(tenant)
+        synced(source_id)
 
-    worker = SyncWorker(sync_tenant)
+    worker = SyncWorker(sync_source)
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -93,7 +108,8 @@ def make_app(
         if path == "/health" and method == "GET":
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"ok\n"]
-        if path != "/webhooks/xero":
+        route = routes.get(path)
+        if route is None:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found\n"]
         if method != "POST":
@@ -113,18 +129,17 @@ def make_app(
             if name.startswith("HTTP_")
         }
         # The connector knows its platform's signature and which records an event names.
-        sources = [connector_of(kindly.source) for kindly in workspaces.values()]
-        if not sources or not sources[0].verify_webhook(body, headers, webhook_key):
+        connectors = {
+            source_id: connector_of(k.source) for source_id, k in route.workspaces.items()
+        }
+        first = next(iter(connectors.values()))
+        if not first.verify_webhook(body, headers, route.key):
             start_response("401 Unauthorized", [("Content-Length", "0")])
             return []
-        tenants = [
-            tenant
-            for tenant, kindly in workspaces.items()
-            if connector_of(kindly.source).webhook_records(body)
-        ]
+        named = [source_id for source_id, c in connectors.items() if c.webhook_records(body)]
         start_response("200 OK", [("Content-Length", "0")])
         # Empty for the intent-to-receive handshake; otherwise synced after answering.
-        worker.submit(tenants)
+        worker.submit(named)
         return []
 
     return app

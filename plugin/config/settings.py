@@ -42,8 +42,8 @@ __all__ = [
     "Company",
     "Defaults",
     "Settings",
+    "core_settings_schema",
     "load_settings",
-    "settings_schema",
 ]
 
 CONFIG_FILE = "kindly.toml"
@@ -96,65 +96,6 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class CalendarSettings:
-    """Where appointments come from: a CalDAV server (its password only in
-    KINDLY_CALDAV_PASSWORD), Google Calendar or Outlook (connected with OAuth)."""
-
-    kind: str  # "caldav", "google" or "outlook"
-    url: str | None = None  # CalDAV: the server, principal, home or calendar
-    username: str | None = None
-    calendars: tuple[str, ...] = ()
-    horizon_days: int = 14
-    #: Google and Outlook: the OAuth app and the endpoints (all settings, for test servers).
-    client_id: str | None = None
-    calendar_id: str = "primary"
-    redirect_port: int = 8719
-    authorize_url: str | None = None
-    token_url: str | None = None
-    revoke_url: str | None = None
-    api_url: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SmsGatewaySettings:
-    """Which SMS gateway sends, and as whom; its token only in KINDLY_SMS_TOKEN."""
-
-    name: str  # "twilio" or "messagebird"
-    sender: str  # a number in E.164, or an alphanumeric sender id of 11 characters at most
-    account: str | None = None  # Twilio's account SID
-    api_url: str | None = None  # for a test server
-
-
-XERO_AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
-XERO_TOKEN_URL = "https://identity.xero.com/connect/token"  # noqa: S105 (a URL)
-XERO_REVOKE_URL = "https://identity.xero.com/connect/revocation"
-XERO_CONNECTIONS_URL = "https://api.xero.com/connections"
-XERO_API_URL = "https://api.xero.com/api.xro/2.0"
-
-
-@dataclass(frozen=True, slots=True)
-class XeroSettings:
-    """Where Xero is and which app and organisations Kindly uses; every URL can point at a
-    sandbox or a local server."""
-
-    client_id: str | None = None
-    tenants: tuple[str, ...] = ()
-    #: Register http://127.0.0.1:PORT/callback as the app's redirect URI at Xero.
-    redirect_port: int = 8719
-    authorize_url: str = XERO_AUTHORIZE_URL
-    token_url: str = XERO_TOKEN_URL
-    revoke_url: str = XERO_REVOKE_URL
-    connections_url: str = XERO_CONNECTIONS_URL
-    api_url: str = XERO_API_URL
-    group_prefixes: Mapping[str, str] = field(
-        default_factory=lambda: {"reminders": "Reminders", "language": "Language", "kind": "Kind"}
-    )
-    #: OAuth scopes to ask for; empty: offline_access, accounting.transactions and
-    #: accounting.contacts (apps made since March 2026 need the granular ones).
-    scopes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class Settings:
     company: Company
     bank: Bank = Bank()
@@ -163,8 +104,8 @@ class Settings:
     groups: Mapping[str, Overrides] = field(default_factory=dict)
     clients: Mapping[str, Overrides] = field(default_factory=dict)
     invoices: Mapping[str, Overrides] = field(default_factory=dict)
+    #: The accounting system: a bookkeeping connector's name (its section holds its settings).
     connector: str = "ledger"
-    ledger_path: Path | None = None
     outbox: Path = Path("outbox")
     #: "outbox" (.eml files), "smtp", or "platform" (the accounting system's own e-mail).
     email_via: str = "outbox"
@@ -174,11 +115,14 @@ class Settings:
     sms_limit: int = 160
     sms_transliterate: str = "auto"
     charges: ChargeSettings = field(default_factory=ChargeSettings)
-    xero: XeroSettings = XeroSettings()
     smtp: SmtpSettings | None = None
-    sms_gateway: SmsGatewaySettings | None = None
-    #: Where appointments come from besides the ledger (CalDAV), if anywhere.
-    calendar: CalendarSettings | None = None
+    #: The SMS gateway connector [sms] gateway names, if any.
+    sms_gateway: str | None = None
+    #: The calendar connector [calendar] type names ("": the default one), if appointments
+    #: come from a calendar.
+    calendar: str | None = None
+    #: The connectors' own sections of kindly.toml, as read (checked against the schema).
+    sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: Appointment reminder policies by calendar name; "" is the default.
     appointment_policies: Mapping[str, AppointmentPolicy] = field(default_factory=dict)
 
@@ -201,8 +145,21 @@ class Settings:
 
 
 @cache
-def settings_schema() -> dict[str, Any]:
+def core_settings_schema() -> dict[str, Any]:
+    """The schema of Kindly's own settings, without the connectors' sections."""
     schema: dict[str, Any] = json.loads(SETTINGS_SCHEMA_PATH.read_text(encoding="utf-8"))
+    return schema
+
+
+#: Sections of kindly.toml that are Kindly's own; any other table is a connector's.
+CORE_SECTIONS = frozenset(core_settings_schema()["properties"])
+
+
+def lenient_settings_schema() -> dict[str, Any]:
+    """The core schema with any other table taken as some connector's section, unchecked:
+    for reading settings without the connectors at hand (the app checks them all)."""
+    schema = dict(core_settings_schema())
+    schema["additionalProperties"] = {"type": "object"}
     return schema
 
 
@@ -217,12 +174,18 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def validate_settings_data(data: Mapping[str, Any], file: Path | str) -> None:
-    """Raise ConfigError naming the file and the field of the first problem."""
+def validate_settings_data(
+    data: Mapping[str, Any], file: Path | str, schema: Mapping[str, Any] | None = None
+) -> None:
+    """Raise ConfigError naming the file and the field of the first problem.
+
+    ``schema`` is the whole settings schema, connectors' sections included (the app's
+    ``settings_schema()``); without it, only Kindly's own sections are checked.
+    """
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(
-        settings_schema(), format_checker=jsonschema.FormatChecker()
+        schema or lenient_settings_schema(), format_checker=jsonschema.FormatChecker()
     )
     errors = list(validator.iter_errors(_jsonable(dict(data))))
     if not errors:
@@ -256,10 +219,15 @@ def _iban_ok(iban: str) -> bool:
     return int(digits) % 97 == 1
 
 
-def parse_settings(data: Mapping[str, Any], *, source: Path | None = None) -> Settings:
-    """Build Settings from already-parsed TOML data, checking it first."""
+def parse_settings(
+    data: Mapping[str, Any],
+    *,
+    source: Path | None = None,
+    schema: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build Settings from already-parsed TOML data, checking it against ``schema`` first."""
     where = str(source) if source else CONFIG_FILE
-    validate_settings_data(data, where)
+    validate_settings_data(data, where, schema)
     base = source.parent if source else Path.cwd()
 
     company_data = dict(data["company"])
@@ -309,7 +277,6 @@ def parse_settings(data: Mapping[str, Any], *, source: Path | None = None) -> Se
                 path = f"{scope}.{key}.policy" if key else "policy.name"
                 raise ConfigError(f"{where}: field {path!r}: no policy {name!r} (known: {known})")
 
-    ledger_path = data.get("ledger", {}).get("path")
     store_url = _resolve_sqlite_path(data.get("store", {}).get("url") or None, base)
     return Settings(
         company=company,
@@ -320,7 +287,6 @@ def parse_settings(data: Mapping[str, Any], *, source: Path | None = None) -> Se
         clients=clients,
         invoices=invoices,
         connector=data.get("connector", "ledger"),
-        ledger_path=(base / ledger_path).resolve() if ledger_path else None,
         outbox=(base / data.get("delivery", {}).get("outbox", "outbox")).resolve(),
         email_via=data.get("delivery", {}).get(
             "email_via", "smtp" if data.get("smtp") else "outbox"
@@ -337,47 +303,16 @@ def parse_settings(data: Mapping[str, Any], *, source: Path | None = None) -> Se
             contract_rate=_decimal(data.get("charges", {}).get("contract_rate")),
             vat_on_costs=_decimal(data.get("charges", {}).get("vat_on_costs")),
         ),
-        xero=_xero(data.get("xero", {})),
         smtp=_smtp(data.get("smtp")),
-        sms_gateway=_sms_gateway(data.get("sms", {})),
+        sms_gateway=data.get("sms", {}).get("gateway"),
         appointment_policies=_appointment_policies(data.get("appointments", {}), where),
-        calendar=_calendar(data["calendar"]) if data.get("calendar") else None,
-    )
-
-
-CALENDAR_ENDPOINTS = {
-    "google": {
-        "authorize_url": "https://accounts.google.com/o/oauth2/v2/auth",
-        "token_url": "https://oauth2.googleapis.com/token",
-        "revoke_url": "https://oauth2.googleapis.com/revoke",
-        "api_url": "https://www.googleapis.com/calendar/v3",
-    },
-    "outlook": {
-        "authorize_url": "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
-        "token_url": "https://login.microsoftonline.com/common/oauth2/v2.0/token",
-        "api_url": "https://graph.microsoft.com/v1.0",
-    },
-}
-
-
-def _calendar(data: Mapping[str, Any]) -> CalendarSettings:
-    kind = data.get("type", "caldav")
-    endpoints = {
-        **CALENDAR_ENDPOINTS.get(kind, {}),
-        **{
-            k: data[k] for k in ("authorize_url", "token_url", "revoke_url", "api_url") if k in data
-        },
-    }
-    return CalendarSettings(
-        kind=kind,
-        url=data.get("url"),
-        username=data.get("username"),
-        calendars=tuple(data.get("calendars", ())),
-        horizon_days=data.get("horizon_days", 14),
-        client_id=data.get("client_id"),
-        calendar_id=data.get("calendar_id", "primary"),
-        redirect_port=data.get("redirect_port", 8719),
-        **endpoints,
+        calendar=data["calendar"].get("type", "") if data.get("calendar") else None,
+        sections={
+            name: value
+            for name, value in data.items()
+            if name not in CORE_SECTIONS and isinstance(value, Mapping)
+        }
+        | {name: data[name] for name in ("calendar", "sms") if isinstance(data.get(name), Mapping)},
     )
 
 
@@ -427,34 +362,6 @@ def _smtp(data: Mapping[str, Any] | None) -> SmtpSettings | None:
         security=security,
         username=data.get("username"),
         password=os.environ.get(PASSWORD_VARIABLE),
-    )
-
-
-def _sms_gateway(data: Mapping[str, Any]) -> SmsGatewaySettings | None:
-    if not data.get("gateway"):
-        return None
-    return SmsGatewaySettings(
-        name=data["gateway"],
-        sender=data["sender"],
-        account=data.get("account"),
-        api_url=data.get("api_url"),
-    )
-
-
-def _xero(data: Mapping[str, Any]) -> XeroSettings:
-    defaults = XeroSettings()
-    prefixes = {**defaults.group_prefixes, **data.get("group_prefixes", {})}
-    return XeroSettings(
-        client_id=data.get("client_id"),
-        tenants=tuple(data.get("tenants", ())),
-        redirect_port=data.get("redirect_port", defaults.redirect_port),
-        authorize_url=data.get("authorize_url", defaults.authorize_url),
-        token_url=data.get("token_url", defaults.token_url),
-        revoke_url=data.get("revoke_url", defaults.revoke_url),
-        connections_url=data.get("connections_url", defaults.connections_url),
-        api_url=data.get("api_url", defaults.api_url).rstrip("/"),
-        group_prefixes=prefixes,
-        scopes=tuple(data.get("scopes", ())),
     )
 
 
@@ -561,8 +468,8 @@ def _policy(name: str, raw: Mapping[str, Any], where: str) -> Policy:
         raise ConfigError(f"{where}: field 'policies.{name}': {exc}") from None
 
 
-def load_settings(path: Path) -> Settings:
-    """Read and check a kindly.toml."""
+def load_settings(path: Path, schema: Mapping[str, Any] | None = None) -> Settings:
+    """Read and check a kindly.toml (against ``schema``, see :func:`validate_settings_data`)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -576,4 +483,4 @@ def load_settings(path: Path) -> Settings:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_settings(data, source=path.resolve())
+    return parse_settings(data, source=path.resolve(), schema=schema)

@@ -50,7 +50,7 @@ class Composed:
 class Channel(Protocol):
     #: The planner's channel this serves: "email", "sms", "letter" or "task".
     channel: str
-    #: How: "outbox", "smtp", "platform", "twilio", "messagebird", "letters", "note".
+    #: How: "outbox", "smtp", "platform", the SMS gateway's name, "letters" or "note".
     via: str
 
     def compose(self, reminder: PlannedReminder, now: datetime) -> Composed: ...
@@ -154,7 +154,7 @@ class EmailBySmtp(_EmailComposer):
 
 
 class EmailByPlatform:
-    """The accounting system e-mails the invoices itself, with its own template (Xero)."""
+    """The accounting system e-mails the invoices itself, with its own template."""
 
     channel = "email"
     via = "platform"

@@ -44,20 +44,20 @@ class AppContext:
 
 def open_workspaces(config: Path, organisation: str | None = None) -> list[Kindly]:
     """Settings, store and connectors for the kindly.toml at ``config``: one per source."""
-    from plugin.app.wiring import open_calendar, open_sources, sms_gateway_factory
-    from plugin.config.settings import load_settings
+    from plugin.app.wiring import (
+        load_settings,
+        open_calendar,
+        open_sources,
+        open_store,
+        sms_gateway_factory,
+    )
     from plugin.run import Kindly
-    from plugin.state.store import Store
 
     settings = load_settings(config)
-    if settings.templates is not None:
-        from plugin.compose.render import check_overrides
-
-        check_overrides(settings)
-    store = Store.open(os.environ.get("KINDLY_STORE_URL") or settings.store_url)
+    store = open_store(settings)
     calendar = open_calendar(settings, store)
     return [
-        Kindly(settings, store, source, calendar, sms_gateway_factory(settings))
+        Kindly(settings, store, source, calendar, sms_gateway_factory(settings, store))
         for source in open_sources(settings, store, organisation)
     ]
 
@@ -74,9 +74,6 @@ def open_workspace(config: Path, organisation: str | None = None) -> Kindly:
             hint="Choose one with --org NAME (or KINDLY_ORG).",
         )
     return workspaces[0]
-
-
-CONNECTION_SCOPE = "connection:"
 
 
 def _fail(message: str, hint: str | None, code: int = 1) -> NoReturn:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,7 +10,6 @@ import click
 
 from plugin.app.cli.base import (
     AT_OPTION,
-    CONNECTION_SCOPE,
     AppContext,
     _fail,
     _parse_at,
@@ -66,7 +65,7 @@ def init(target: Path, force: bool, **answers: str) -> None:
 @click.option(
     "--refresh-token",
     metavar="TOKEN",
-    help="Xero without a browser: a refresh token (also KINDLY_XERO_REFRESH_TOKEN).",
+    help="Without a browser (on a server): a refresh token (also KINDLY_<NAME>_REFRESH_TOKEN).",
 )
 @click.option("--no-browser", is_flag=True, help="Print the sign-in address, do not open it.")
 @AT_OPTION
@@ -79,96 +78,51 @@ def connect(
     no_browser: bool,
     at: str | None,
 ) -> None:
-    """Connect a source: `kindly connect ledger FOLDER`, `xero`, `google` or `outlook`.
+    """Connect a source: `kindly connect ledger FOLDER`, `xero`, `google`, `outlook`, ...
 
-    A ledger is read and checked whole first, and kept only if it is sound. Xero opens the
-    browser to sign in (or takes --refresh-token on a server), lists the organisations you
-    allowed and keeps them; with several, --org picks one.
+    A ledger is read and checked whole first, and kept only if it is sound. A platform
+    opens the browser to sign in (or takes --refresh-token on a server); Xero then lists
+    the organisations you allowed and keeps them; with several, --org picks one.
+    `docs/connectors.md` lists every connector.
     """
-    from integrations.registry import bookkeeping_connector_class
-    from plugin.config.settings import load_settings
-    from plugin.state.store import Store
+    import webbrowser
 
+    from integrations.base import ConnectorKind, ConnectRequest
+    from integrations.registry import connector_class
+    from plugin.app.wiring import calendar_name, load_settings, open_store, workspace_for
+
+    cls = connector_class(connector)  # an unknown name is refused with the known ones
     settings = load_settings(app.config)
-    store = Store.open(os.environ.get("KINDLY_STORE_URL") or settings.store_url)
-    console = app.console()
-    if connector in ("google", "outlook"):
-        import webbrowser
-
-        from plugin.app.wiring import connect_calendar
-
-        if settings.calendar is None or settings.calendar.kind != connector:
-            _fail(
-                f"kindly.toml does not name {connector} as the calendar",
-                f'Add [calendar] type = "{connector}" and client_id = "…" to {app.config}.',
-            )
-        platform = connect_calendar(
-            settings,
-            store,
-            refresh_token=refresh_token,
-            open_browser=(lambda url: None) if no_browser else webbrowser.open,
-            say=click.echo,
+    if cls.kind is ConnectorKind.CALENDAR and calendar_name(settings) != connector:
+        _fail(
+            f"kindly.toml does not name {connector} as the calendar",
+            f'Add [calendar] type = "{connector}" to {app.config}, with its settings '
+            "(docs/calendars.md).",
         )
-        console.print(f"Connected {platform}: appointments are read at every sync.")
-        return
-    bookkeeping_connector_class(connector)  # an unknown name is refused with the known ones
-    if connector == "xero":
-        import webbrowser
-
-        from plugin.app.wiring import connect_xero
-
-        tenants = connect_xero(
-            settings,
-            store,
-            refresh_token=refresh_token,
-            organisation=app.organisation,
-            open_browser=(lambda url: None) if no_browser else webbrowser.open,
-            say=click.echo,
-        )
-        names = ", ".join(f"[bold]{t.name}[/]" for t in tenants)
-        console.print(f"Connected Xero: {names}.")
-        if settings.connector != "xero":
-            console.print(
-                f'[yellow]Note:[/] set connector = "xero" in {app.config} to sync from Xero.'
-            )
-        return
-    from integrations.bookkeeping.ledger import LocalLedger
-
-    if location is None:
-        _fail("which folder holds the ledger?", "Run: kindly connect ledger FOLDER")
-    folder = location.resolve()
-    snapshot = LocalLedger(folder).read_snapshot()
-    store.set_setting(CONNECTION_SCOPE + "ledger", "path", str(folder), _parse_at(at))
-    console.print(
-        f"Connected the ledger in [bold]{folder}[/]: {len(snapshot.customers)} "
-        f"clients, {len(snapshot.invoices)} invoices."
+    workspace = workspace_for(settings, open_store(settings), app.organisation)
+    if at is not None:
+        moment = _parse_at(at)
+        workspace = replace(workspace, now=lambda: moment)
+    request = ConnectRequest(
+        location=location,
+        refresh_token=refresh_token,
+        open_browser=(lambda url: None) if no_browser else webbrowser.open,
+        say=click.echo,
     )
-    if settings.ledger_path is not None and settings.ledger_path != folder:
-        console.print(
-            f"[yellow]Note:[/] {settings.source} names another ledger "
-            f"({settings.ledger_path}) and wins; remove its [ledger] path to use "
-            "this one."
-        )
+    app.console().print(cls.connect(workspace, request))
 
 
 @cli.command()
-@click.argument("connector", type=click.Choice(("ledger", "xero")))
+@click.argument("connector")
 @click.pass_obj
 def disconnect(app: AppContext, connector: str) -> None:
-    """Forget a connection; for Xero, revoke Kindly's access there too."""
-    from plugin.config.settings import load_settings
-    from plugin.state.store import Store
+    """Forget a connection; where the platform allows it, revoke Kindly's access there too."""
+    from integrations.registry import connector_class
+    from plugin.app.wiring import load_settings, open_store, workspace_for
 
+    cls = connector_class(connector)
     settings = load_settings(app.config)
-    store = Store.open(os.environ.get("KINDLY_STORE_URL") or settings.store_url)
-    if connector == "xero":
-        from plugin.app.wiring import disconnect_xero
-
-        count = disconnect_xero(settings, store)
-        click.echo(f"Disconnected Xero ({count} organisation(s)); Kindly's access is revoked.")
-        return
-    store.delete_setting(CONNECTION_SCOPE + "ledger", "path")
-    click.echo("Forgot the connected ledger folder.")
+    click.echo(cls.disconnect(workspace_for(settings, open_store(settings), app.organisation)))
 
 
 @cli.command("secret-key")

@@ -21,27 +21,30 @@ if TYPE_CHECKING:
 @click.option("--port", default=8720, show_default=True, type=int, help="Port to listen on.")
 @click.pass_obj
 def serve(app: AppContext, host: str, port: int) -> None:
-    """Take the accounting system's webhooks and sync what they name (Xero).
+    """Take the accounting system's webhooks and sync what they name.
 
-    Needs KINDLY_XERO_WEBHOOK_KEY, the webhook key from Xero's developer portal. Listens on
-    127.0.0.1 unless told otherwise; put a TLS proxy in front for the internet.
+    Needs the platform's webhook key in its variable (Xero: KINDLY_XERO_WEBHOOK_KEY, from
+    its developer portal; docs/connectors.md lists them). Listens on 127.0.0.1 unless told
+    otherwise; put a TLS proxy in front for the internet.
     """
     import socketserver
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-    from plugin.app.serve import WEBHOOK_KEY_VARIABLE, make_app
-    from plugin.app.wiring import connector_of
+    from integrations.base import ConnectorKind
+    from integrations.registry import connector_class
+    from plugin.app.serve import WebhookRoute, make_app
+    from plugin.app.wiring import load_settings
     from plugin.errors import ConfigError
 
-    key = os.environ.get(WEBHOOK_KEY_VARIABLE)
-    if not key:
-        raise ConfigError(
-            f"{WEBHOOK_KEY_VARIABLE} is not set",
-            hint="Copy the webhook key from your app at developer.xero.com into it.",
-        )
-    workspaces = {k.source.source_id.removeprefix("xero:"): k for k in app.workspaces()}
-    if not any(connector_of(k.source).webhook_path for k in workspaces.values()):
+    settings = load_settings(app.config)
+    webhook = connector_class(settings.connector, ConnectorKind.BOOKKEEPING).webhook
+    if webhook is None:
         raise ConfigError("the connected accounting system sends no webhooks")
+    key = os.environ.get(webhook.key_variable)
+    if not key:
+        raise ConfigError(f"{webhook.key_variable} is not set", hint=webhook.key_hint or None)
+    workspaces = {kindly.source_id: kindly for kindly in app.workspaces()}
+    routes = {webhook.path: WebhookRoute(key, workspaces)}
 
     class QuietHandler(WSGIRequestHandler):
         # A client that stops sending mid-request is dropped, not waited for.
@@ -56,11 +59,12 @@ def serve(app: AppContext, host: str, port: int) -> None:
     server = make_server(
         host,
         port,
-        make_app(workspaces, key),
+        make_app(routes),
         server_class=ThreadingServer,
         handler_class=QuietHandler,
     )
-    click.echo(f"Listening on http://{host}:{server.server_port}/webhooks/xero (Ctrl+C stops)")
+    for path in routes:
+        click.echo(f"Listening on http://{host}:{server.server_port}{path} (Ctrl+C stops)")
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo("Note: reachable from other machines; use TLS in front of it.")
     try:

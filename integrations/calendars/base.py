@@ -1,0 +1,188 @@
+"""What the OAuth calendars (Google Calendar, Outlook) share: signing in, the token
+vault, the bearer client, and opening from the ``[calendar]`` section."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from integrations.base import (
+    CalendarConnector,
+    ConnectorSettings,
+    ConnectRequest,
+    Workspace,
+)
+from integrations.http import HttpClient, HttpError
+from integrations.oauth import (
+    BearerAuth,
+    OAuthApp,
+    Token,
+    TokenVault,
+    identity_refresher,
+    secret_key,
+    sign_in,
+)
+from plugin.config.locales import default_timezone
+from plugin.errors import ConfigError
+
+__all__ = ["CLIENT_SECRET", "REFRESH_TOKEN", "OAuthCalendar", "OAuthCalendarSection", "zone"]
+
+CLIENT_SECRET = "KINDLY_CALENDAR_CLIENT_SECRET"  # noqa: S105 (a variable name)
+REFRESH_TOKEN = "KINDLY_CALENDAR_REFRESH_TOKEN"  # noqa: S105 (a variable name)
+
+
+def _url() -> dict[str, Any]:
+    return {"base_url": True, "schema": {"pattern": "^https?://"}}
+
+
+@dataclass(frozen=True)
+class OAuthCalendarSection(ConnectorSettings):
+    """[calendar] for Google Calendar or Outlook (kindly connect google|outlook)."""
+
+    client_id: str = field(
+        metadata={
+            "schema": {
+                "minLength": 1,
+                "description": "Google or Outlook: the OAuth app's client id (a secret, if "
+                "any, only in KINDLY_CALENDAR_CLIENT_SECRET)",
+            }
+        }
+    )
+    redirect_port: int = field(default=8719, metadata={"schema": {"minimum": 0, "maximum": 65535}})
+    horizon_days: int = field(
+        default=14,
+        metadata={"schema": {"minimum": 1, "maximum": 90, "description": "How far ahead to read"}},
+    )
+    authorize_url: str | None = field(default=None, metadata=_url())
+    token_url: str | None = field(default=None, metadata=_url())
+    revoke_url: str | None = field(default=None, metadata=_url())
+    api_url: str | None = field(default=None, metadata=_url())
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except ZoneInfoNotFoundError:
+        return ZoneInfo("UTC")
+
+
+class OAuthCalendar(CalendarConnector):
+    """A calendar behind OAuth 2; subclasses give the endpoints and read the events."""
+
+    auth: ClassVar[str] = "oauth2"
+    settings_type: ClassVar[type[ConnectorSettings]] = OAuthCalendarSection
+    secret_variables: ClassVar[Mapping[str, str]] = {
+        CLIENT_SECRET: "the OAuth app's client secret, if it has one",
+        REFRESH_TOKEN: "a refresh token for `kindly connect` without a browser",
+    }
+    #: The platform's name in messages and logs.
+    platform: ClassVar[str]
+    #: Endpoints used where [calendar] names none.
+    endpoints: ClassVar[Mapping[str, str]]
+    #: Further parameters the platform wants on the sign-in address.
+    extra_authorization: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    def __init__(
+        self,
+        settings: Any,
+        vault: TokenVault,
+        refresh: Callable[[Token], Token],
+        store: Any,
+        http: HttpClient | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.vault = vault
+        self.store = store
+        self.bearer = BearerAuth(vault, refresh)
+        self.http = http or self.bearer.client(self.platform, self.headers(settings), sleep=sleep)
+
+    @classmethod
+    def headers(cls, settings: Any) -> Mapping[str, str]:
+        return {"Accept": "application/json"}
+
+    @classmethod
+    def section_of(cls, workspace: Workspace) -> OAuthCalendarSection:
+        section = cls.settings_of(workspace.settings)
+        assert isinstance(section, OAuthCalendarSection)
+        return section
+
+    @classmethod
+    def endpoint(cls, section: OAuthCalendarSection, name: str) -> str | None:
+        value: str | None = getattr(section, name) or cls.endpoints.get(name)
+        return value
+
+    @classmethod
+    def oauth_app(cls, section: OAuthCalendarSection) -> OAuthApp:
+        authorize_url = cls.endpoint(section, "authorize_url")
+        token_url = cls.endpoint(section, "token_url")
+        if not section.client_id or not authorize_url or not token_url:
+            raise ConfigError(f"[calendar] client_id is missing: the {cls.name} app's client id")
+        return OAuthApp(
+            platform=cls.platform,
+            client_id=section.client_id,
+            authorize_url=authorize_url,
+            token_url=token_url,
+            scopes=cls.oauth_scopes,
+            client_secret=os.environ.get(CLIENT_SECRET),
+            revoke_url=cls.endpoint(section, "revoke_url"),
+            extra_authorization=cls.extra_authorization,
+        )
+
+    @classmethod
+    def vault_of(cls, workspace: Workspace) -> TokenVault:
+        return TokenVault(workspace.store, cls.name, secret_key(), clock=workspace.now)
+
+    @classmethod
+    def make_settings(cls, section: OAuthCalendarSection, timezone: str) -> Any:
+        """The connector's own settings from [calendar] and the company's time zone."""
+        raise NotImplementedError
+
+    @classmethod
+    def open(cls, workspace: Workspace) -> Self:
+        section = cls.section_of(workspace)
+        app = cls.oauth_app(section)
+        timezone = default_timezone(workspace.settings.company.country) or "UTC"
+        return cls(
+            cls.make_settings(section, timezone),
+            cls.vault_of(workspace),
+            identity_refresher(app, workspace.now),
+            workspace.store,
+        )
+
+    @classmethod
+    def connect(cls, workspace: Workspace, request: ConnectRequest) -> str:
+        """Sign in (or take a refresh token) and keep the tokens."""
+        section = cls.section_of(workspace)
+        app = cls.oauth_app(section)
+        refresh_token = request.refresh_token or os.environ.get(REFRESH_TOKEN)
+        http = HttpClient(app.platform, secrets=lambda: [refresh_token or ""])
+        token = sign_in(
+            app,
+            http,
+            redirect_port=section.redirect_port,
+            refresh_token=refresh_token,
+            open_browser=request.open_browser,
+            say=request.say,
+            what="calendar",
+            now=workspace.now,
+        )
+        cls.vault_of(workspace).save(token)
+        return f"Connected {app.platform}: appointments are read at every sync."
+
+    @classmethod
+    def disconnect(cls, workspace: Workspace) -> str:
+        """Revoke the token where the platform offers it, and forget it."""
+        vault = cls.vault_of(workspace)
+        token = vault.load()
+        if token is not None:
+            app = cls.oauth_app(cls.section_of(workspace))
+            with contextlib.suppress(HttpError):
+                app.revoke(HttpClient(app.platform, secrets=lambda: [token.refresh_token]), token)
+            vault.forget()
+        return f"Disconnected {cls.platform}; Kindly's tokens are forgotten."
