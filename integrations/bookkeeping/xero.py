@@ -21,10 +21,7 @@ Money is read as Decimal straight from the JSON, never through float.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
-import hmac
 import logging
 import os
 import re
@@ -46,7 +43,9 @@ from integrations.base import (
     Workspace,
 )
 from integrations.http import CallBudget, FatalError, HttpClient, HttpError, Response, paged
+from integrations.notes import note_text_with_marker, read_marker
 from integrations.oauth import BearerAuth, OAuthApp, TokenVault, secret_key, sign_in
+from integrations.webhooks import hmac_sha256_base64_matches
 from plugin.config.locales import default_language, default_timezone
 from plugin.core.model import (
     LANGUAGES,
@@ -73,7 +72,6 @@ log = logging.getLogger("kindly.xero")
 PAGE_SIZE = 1000
 #: How many invoice ids go in one fresh read (the URL stays well under 8 KB).
 IDS_PER_CALL = 40
-NOTE_MARK = re.compile(r"\[kindly ([0-9a-f]{16,64})(-failed)?(?: ([a-z_]+) ([a-z_]+))?\]\s*$")
 RATE_HEADERS = ("X-MinLimit-Remaining", "X-DayLimit-Remaining")
 TONES = ("friendly", "neutral", "firm")
 STATUS = {
@@ -200,11 +198,7 @@ def xero_app(settings: XeroSettings, client_secret: str | None = None) -> OAuthA
 
 def verify_webhook(body: bytes, signature: str | None, key: str) -> bool:
     """Whether ``x-xero-signature`` is base64(HMAC-SHA256(raw body, webhook key))."""
-    if not signature or not key:
-        return False
-    expected = base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest())
-    # As bytes: a header with other than ASCII in it is a wrong signature, not an error.
-    return hmac.compare_digest(expected, signature.strip().encode("utf-8", "replace"))
+    return hmac_sha256_base64_matches(body, signature, key)
 
 
 @dataclass(frozen=True)
@@ -557,7 +551,7 @@ class XeroConnector(BookkeepingConnector):
     # -- writing ---------------------------------------------------------------------------
 
     def write_note(self, note: Note) -> None:
-        details = _note_details(note)
+        details = note_text_with_marker(note)
         body = {"HistoryRecords": [{"Details": details}]}
         targets = [f"Invoices/{invoice_id}" for invoice_id in note.invoice_ids]
         targets.append(f"Contacts/{note.customer_id}")
@@ -586,19 +580,19 @@ class XeroConnector(BookkeepingConnector):
         notes = []
         for record in data.get("HistoryRecords", []):
             details = str(record.get("Details") or "")
-            mark = NOTE_MARK.search(details)
-            if mark is None:
+            marker = read_marker(details)
+            if marker is None:
                 continue
             notes.append(
                 Note(
-                    id=f"kindly-{mark.group(1)}{mark.group(2) or ''}",
+                    id=marker.note_id,
                     created_at=_moment(record.get("DateUTC")) or self.clock(),
-                    text=details[: mark.start()].rstrip() or details,
+                    text=marker.text or details,
                     customer_id=customer_id or "?",
                     invoice_ids=(invoice_id,),
-                    reminder_key=mark.group(1),
-                    stage=mark.group(3),
-                    channel=mark.group(4),
+                    reminder_key=marker.key,
+                    stage=marker.stage,
+                    channel=marker.channel,
                 )
             )
         return notes
@@ -883,13 +877,6 @@ def _country_names() -> dict[str, str]:
 
 
 _COUNTRY_NAMES: dict[str, str] = {}
-
-
-def _note_details(note: Note) -> str:
-    mark = f"[kindly {note.id.removeprefix('kindly-')}"
-    if note.stage and note.channel:
-        mark += f" {note.stage} {note.channel}"
-    return f"{note.text.strip()}\n{mark}]"
 
 
 def _chosen(
