@@ -23,6 +23,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
+import json
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -34,7 +35,10 @@ from typing import Any, ClassVar, Protocol, Self
 from plugin.config.settings import Settings
 from plugin.core.model import Appointment, Invoice, LedgerSnapshot, Note
 from plugin.core.policy import Overrides
-from plugin.ports import Outcome, SyncResult
+from plugin.ports import CalendarSync, Outcome, SyncResult
+
+#: The one bookmark a calendar keeps: its state, as JSON.
+CALENDAR_STATE = "state"
 
 __all__ = [
     "BookkeepingConnector",
@@ -337,9 +341,28 @@ class CalendarConnector(Connector):
     def location(self) -> str:
         """Which calendar, for messages."""
 
+    @property
     @abc.abstractmethod
+    def source_id(self) -> str:
+        """Names it in the store, where its bookmarks are kept."""
+
+    @abc.abstractmethod
+    def read(
+        self, now: datetime, state: Mapping[str, Any]
+    ) -> tuple[tuple[Appointment, ...], dict[str, Any]]:
+        """The events from a day ago to the horizon, read on from ``state`` (what the last
+        read returned: sync tokens, links, the events known so far), and the new state."""
+
+    def sync(self, now: datetime, bookmarks: Mapping[str, str]) -> CalendarSync:
+        """A read kept as one bookmark, saved with the snapshot like a ledger's bookmarks."""
+        state = json.loads(bookmarks.get(CALENDAR_STATE) or "{}")
+        appointments, new_state = self.read(now, state)
+        text = json.dumps(new_state, ensure_ascii=False, sort_keys=True)
+        return CalendarSync(appointments, {CALENDAR_STATE: text})
+
     def appointments(self, now: datetime) -> tuple[Appointment, ...]:
-        """The events from a day ago to the horizon, as appointments."""
+        """A read from nothing, keeping nothing: every event ahead."""
+        return self.sync(now, {}).appointments
 
 
 class SmsGatewayConnector(Connector):

@@ -17,6 +17,7 @@ from plugin.core.policy import Overrides
 
 __all__ = [
     "CalendarSource",
+    "CalendarSync",
     "LedgerSource",
     "Outcome",
     "SmsGateway",
@@ -42,6 +43,14 @@ class SyncResult:
     bookmarks: Mapping[str, str] = field(default_factory=dict)
     #: Records that could not be read, one sentence each; they kept their previous version.
     warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CalendarSync:
+    """One read of a calendar: the appointments ahead, and where to read on from."""
+
+    appointments: tuple[Appointment, ...]
+    bookmarks: Mapping[str, str] = field(default_factory=dict)
 
 
 class LedgerSource(Protocol):
@@ -80,9 +89,16 @@ class CalendarSource(Protocol):
     """A calendar the appointments come from (integrations.calendars)."""
 
     @property
+    def source_id(self) -> str:
+        """Names it in the store, where its bookmarks are kept with the snapshot."""
+        ...
+
+    @property
     def location(self) -> str: ...
 
-    def appointments(self, now: datetime) -> tuple[Appointment, ...]: ...
+    def sync(self, now: datetime, bookmarks: Mapping[str, str]) -> CalendarSync:
+        """The appointments ahead, read on from ``bookmarks`` (the last sync's)."""
+        ...
 
 
 class SmsGateway(Protocol):

@@ -28,7 +28,7 @@ from plugin.compose.render import Attachment, render_note
 from plugin.config.locales import babel_locale_name
 from plugin.config.settings import Settings
 from plugin.core.decisions import Plan, PlannedAppointment, PlannedReminder, SentReminder, Skip
-from plugin.core.model import LedgerSnapshot, Note
+from plugin.core.model import Appointment, LedgerSnapshot, Note
 from plugin.core.planning import plan_reminders, recheck
 from plugin.core.policy import Overrides
 from plugin.deliver.channels import Channel, Composed, channels_for
@@ -146,20 +146,29 @@ class Kindly:
     # -- sync ----------------------------------------------------------------------------
 
     def sync(self, now: datetime) -> LedgerSnapshot:
-        """Read the accounting system and keep a copy; all or nothing."""
+        """Read the accounting system (and the calendar) and keep a copy; all or nothing.
+
+        Each source's bookmarks are saved in the same transaction as the snapshot, so
+        they never run ahead of what was kept."""
         marks = self.store.bookmarks_of(self.source_id)
         previous = self.store.load_snapshot(self.source_id) if marks else None
         result = self.source.sync(previous, marks)
         self.warnings = result.warnings
-        snapshot = self._with_calendar(result.snapshot, now)
+        snapshot, other_marks = result.snapshot, {}
+        if self.calendar is not None:
+            calendar = self.calendar.sync(now, self.store.bookmarks_of(self.calendar.source_id))
+            snapshot = self._with_calendar(snapshot, calendar.appointments)
+            other_marks[self.calendar.source_id] = calendar.bookmarks
         self._check_settings_against(snapshot)
-        self.store.replace_snapshot(self.source_id, snapshot, now, result.bookmarks)
+        self.store.replace_snapshot(
+            self.source_id, snapshot, now, result.bookmarks, other_marks=other_marks
+        )
         return snapshot
 
-    def _with_calendar(self, snapshot: LedgerSnapshot, now: datetime) -> LedgerSnapshot:
-        """The snapshot with the calendar server's events added, linked to their clients."""
-        if self.calendar is None:
-            return snapshot
+    def _with_calendar(
+        self, snapshot: LedgerSnapshot, appointments: tuple[Appointment, ...]
+    ) -> LedgerSnapshot:
+        """The snapshot with the calendar's events added, linked to their clients."""
         by_email = {
             email.lower(): customer.id
             for customer in snapshot.customers
@@ -179,7 +188,7 @@ class Kindly:
                     None,
                 ),
             )
-            for appointment in self.calendar.appointments(now)
+            for appointment in appointments
         )
         return replace(snapshot, appointments=snapshot.appointments + events)
 

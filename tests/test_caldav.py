@@ -12,6 +12,7 @@ import pytest
 
 from integrations.calendars.caldav import CalDAVCalendar, CalDAVSettings
 from plugin.core.model import AppointmentStatus
+from tests.calendar_reader import Bookmarked
 from tests.fakes.radicale_server import PASSWORD, USER, RadicaleServer, event, start_radicale
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -276,9 +277,6 @@ def test_appointment_reminders_end_to_end_from_radicale_to_smtp(
 
 
 def test_sync_collection_reads_only_what_changed(radicale: RadicaleServer, tmp_path: Path) -> None:
-    from plugin.state.store import Store
-
-    store = Store.open(f"sqlite:///{tmp_path / 'state.sqlite3'}")
     radicale.make_calendar("work", "Work")
     for uid, day in (("a", "24"), ("b", "25")):
         radicale.put_event(
@@ -286,11 +284,11 @@ def test_sync_collection_reads_only_what_changed(radicale: RadicaleServer, tmp_p
             uid,
             event(f"{uid}@ns", f"Meeting {uid}", f"202611{day}T100000", f"202611{day}T110000"),
         )
-    calendar = CalDAVCalendar(
-        CalDAVSettings(url=f"{radicale.root}/", username=USER, password=PASSWORD), store=store
+    calendar = Bookmarked(
+        CalDAVCalendar(CalDAVSettings(url=f"{radicale.root}/", username=USER, password=PASSWORD))
     )
     assert {a.id for a in calendar.appointments(NOW)} == {"a@ns", "b@ns"}
-    state = store.get_setting(f"calendar:caldav:{radicale.calendar_url('work')}", "state")
+    state = calendar.state["calendars"][radicale.calendar_url("work")]
     assert state["token"] and len(state["items"]) == 2
     # One moved, one deleted, one added: the next sync brings just those three changes.
     radicale.put_event(
@@ -304,8 +302,7 @@ def test_sync_collection_reads_only_what_changed(radicale: RadicaleServer, tmp_p
     assert set(found) == {"a@ns", "c@ns"}
     assert found["a@ns"].start == datetime(2026, 11, 26, 10, 0, tzinfo=AMS)
     # An unknown token (a server that forgot it) starts over rather than failing.
-    scope = f"calendar:caldav:{radicale.calendar_url('work')}"
-    stale = store.get_setting(scope, "state")
-    store.set_setting(scope, "state", {**stale, "token": "http://radicale.org/ns/sync/0000"}, NOW)
+    stale = calendar.state
+    stale["calendars"][radicale.calendar_url("work")]["token"] = "http://radicale.org/ns/sync/0000"
+    calendar.state = stale
     assert {a.id for a in calendar.appointments(NOW)} == {"a@ns", "c@ns"}
-    store.close()

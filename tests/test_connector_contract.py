@@ -123,11 +123,11 @@ def _calendar_harness(folder: Path, kind: str) -> Iterator[HttpHarness]:
     calendar: Any
     if kind == "google":
         calendar = GoogleCalendar(
-            GoogleCalendarSettings(api_url=fake.url), vault, renew, store, sleep=time.sleep
+            GoogleCalendarSettings(api_url=fake.url), vault, renew, sleep=time.sleep
         )
     else:
         calendar = OutlookCalendar(
-            OutlookCalendarSettings(api_url=fake.url), vault, renew, store, sleep=time.sleep
+            OutlookCalendarSettings(api_url=fake.url), vault, renew, sleep=time.sleep
         )
     count = {"n": 0}
 

@@ -13,6 +13,7 @@ from integrations.calendars.google import GoogleCalendar, GoogleCalendarSettings
 from integrations.oauth import Token, TokenVault
 from plugin.core.model import AppointmentStatus
 from plugin.state.store import Store
+from tests.calendar_reader import Bookmarked
 from tests.fakes.google_calendar import FakeGoogleCalendar
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -44,7 +45,7 @@ def fake() -> Iterator[FakeGoogleCalendar]:
 
 
 @pytest.fixture
-def calendar(fake: FakeGoogleCalendar, tmp_path: Path) -> Iterator[GoogleCalendar]:
+def calendar(fake: FakeGoogleCalendar, tmp_path: Path) -> Iterator[Bookmarked]:
     store = Store.open(f"sqlite:///{tmp_path / 'state.sqlite3'}")
     vault = TokenVault(store, "google", Fernet.generate_key(), clock=lambda: NOW)
     vault.save(Token(fake.access_token, "google-refresh", NOW + timedelta(hours=1)))
@@ -52,17 +53,16 @@ def calendar(fake: FakeGoogleCalendar, tmp_path: Path) -> Iterator[GoogleCalenda
     def refresh(token: Token) -> Token:
         raise AssertionError("no refresh expected")
 
-    yield GoogleCalendar(
-        GoogleCalendarSettings(api_url=fake.url, timezone="Europe/Amsterdam"),
-        vault,
-        refresh,
-        store,
+    yield Bookmarked(
+        GoogleCalendar(
+            GoogleCalendarSettings(api_url=fake.url, timezone="Europe/Amsterdam"), vault, refresh
+        )
     )
     store.close()
 
 
 def test_full_then_incremental_then_a_full_resync_on_410(
-    fake: FakeGoogleCalendar, calendar: GoogleCalendar
+    fake: FakeGoogleCalendar, calendar: Bookmarked
 ) -> None:
     fake.page_size = 2
     for n in range(5):
@@ -106,7 +106,7 @@ def test_full_then_incremental_then_a_full_resync_on_410(
     assert changed["e9"].status is AppointmentStatus.TENTATIVE
 
     # The token expires: Google answers 410, and the calendar is read in full again.
-    state = calendar.store.get_setting("calendar:google:primary", "state")
+    state = calendar.state
     fake.expired.add(state["sync_token"])
     fake.calls.clear()
     again = {a.id for a in calendar.appointments(NOW)}
@@ -114,7 +114,7 @@ def test_full_then_incremental_then_a_full_resync_on_410(
     assert len(fake.calls) == 1 + 3, "the 410, then three pages"
 
 
-def test_all_day_events_and_past_ones(fake: FakeGoogleCalendar, calendar: GoogleCalendar) -> None:
+def test_all_day_events_and_past_ones(fake: FakeGoogleCalendar, calendar: Bookmarked) -> None:
     fake.put(
         {
             "id": "day",
@@ -141,7 +141,7 @@ def test_a_refused_token_is_renewed(fake: FakeGoogleCalendar, tmp_path: Path) ->
         # Google keeps the same refresh token.
         return Token(fake.access_token, token.refresh_token, NOW + timedelta(hours=1))
 
-    calendar = GoogleCalendar(GoogleCalendarSettings(api_url=fake.url), vault, refresh, store)
+    calendar = GoogleCalendar(GoogleCalendarSettings(api_url=fake.url), vault, refresh)
     fake.put(google_event("e0", "2026-11-24T10:00:00+01:00", "2026-11-24T11:00:00+01:00"))
     assert [a.id for a in calendar.appointments(NOW)] == ["e0"]
     assert renewed == ["google-refresh"]

@@ -13,6 +13,7 @@ from integrations.calendars.outlook import OutlookCalendar, OutlookCalendarSetti
 from integrations.oauth import Token, TokenVault
 from plugin.core.model import AppointmentStatus
 from plugin.state.store import Store
+from tests.calendar_reader import Bookmarked
 from tests.fakes.graph_calendar import FakeGraphCalendar
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -53,18 +54,18 @@ def fake() -> Iterator[FakeGraphCalendar]:
 
 
 @pytest.fixture
-def outlook(fake: FakeGraphCalendar, tmp_path: Path) -> Iterator[OutlookCalendar]:
+def outlook(fake: FakeGraphCalendar, tmp_path: Path) -> Iterator[Bookmarked]:
     store = Store.open(f"sqlite:///{tmp_path / 'state.sqlite3'}")
     vault = TokenVault(store, "outlook", Fernet.generate_key(), clock=lambda: NOW)
     vault.save(Token(fake.access_token, "graph-refresh", NOW + timedelta(hours=1)))
-    yield OutlookCalendar(
-        OutlookCalendarSettings(api_url=fake.url), vault, lambda token: token, store
+    yield Bookmarked(
+        OutlookCalendar(OutlookCalendarSettings(api_url=fake.url), vault, lambda token: token)
     )
     store.close()
 
 
 def test_delta_reads_everything_then_only_changes(
-    fake: FakeGraphCalendar, outlook: OutlookCalendar
+    fake: FakeGraphCalendar, outlook: Bookmarked
 ) -> None:
     for n in range(5):
         fake.put(
@@ -107,7 +108,7 @@ def test_delta_reads_everything_then_only_changes(
     assert changed["e1"].online_url == "https://teams.example/l/meetup-join/abc"
     assert changed["e3"].status is AppointmentStatus.CANCELLED
 
-    state = outlook.store.get_setting("calendar:outlook", "state")
+    state = outlook.state
     fake.expired.add(state["delta_link"].rsplit("=", 1)[1])
     fake.calls = 0
     assert {a.id for a in outlook.appointments(NOW)} == set(changed)
@@ -115,7 +116,7 @@ def test_delta_reads_everything_then_only_changes(
 
 
 def test_a_new_window_when_the_old_one_no_longer_reaches_the_horizon(
-    fake: FakeGraphCalendar, outlook: OutlookCalendar
+    fake: FakeGraphCalendar, outlook: Bookmarked
 ) -> None:
     fake.put(graph_event("e0", "2026-11-24T09:00:00.0000000", "2026-11-24T10:00:00.0000000"))
     outlook.appointments(NOW)
@@ -124,5 +125,5 @@ def test_a_new_window_when_the_old_one_no_longer_reaches_the_horizon(
     assert fake.calls == 1, "the window (horizon + a week) still reaches"
     fake.calls = 0
     outlook.appointments(NOW + timedelta(days=9, hours=1) + timedelta(days=1))
-    outlook_state = outlook.store.get_setting("calendar:outlook", "state")
+    outlook_state = outlook.state
     assert datetime.fromisoformat(outlook_state["window_end"]) > NOW + timedelta(days=24)

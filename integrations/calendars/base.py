@@ -92,13 +92,11 @@ class OAuthCalendar(CalendarConnector):
         settings: Any,
         vault: TokenVault,
         refresh: Callable[[Token], Token],
-        store: Any,
         http: HttpClient | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
         self.vault = vault
-        self.store = store
         self.bearer = BearerAuth(vault, refresh)
         self.http = http or self.bearer.client(self.platform, self.headers(settings), sleep=sleep)
 
@@ -152,7 +150,6 @@ class OAuthCalendar(CalendarConnector):
             cls.make_settings(section, timezone),
             cls.vault_of(workspace),
             identity_refresher(app, workspace.now),
-            workspace.store,
         )
 
     @classmethod

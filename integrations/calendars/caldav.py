@@ -17,6 +17,7 @@ whose 3.x releases replace urllib3 under requests.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -115,7 +116,6 @@ class CalDAVCalendar(CalendarConnector):
                 horizon_days=section.horizon_days,
                 timezone=default_timezone(workspace.settings.company.country) or "UTC",
             ),
-            store=workspace.store,
         )
 
     @classmethod
@@ -125,13 +125,8 @@ class CalDAVCalendar(CalendarConnector):
             f"password in {PASSWORD_VARIABLE}, are all it takes."
         )
 
-    def __init__(
-        self, settings: CalDAVSettings, http: HttpClient | None = None, store: Any = None
-    ) -> None:
+    def __init__(self, settings: CalDAVSettings, http: HttpClient | None = None) -> None:
         self.settings = settings
-        #: Where the sync-collection state is kept (Kindly's store); without one, every
-        #: read is a calendar-query for the window.
-        self.store = store
         self.http = http or HttpClient("CalDAV", secrets=lambda: [settings.password or ""])
 
     def __repr__(self) -> str:
@@ -203,26 +198,39 @@ class CalDAVCalendar(CalendarConnector):
         node = tree.find(f".//{prop}/d:href", NS)
         return node.text.strip() if node is not None and node.text else None
 
-    def appointments(self, now: datetime) -> tuple[Appointment, ...]:
-        """Events overlapping [now - 1 day, now + horizon] in every calendar, expanded."""
+    @property
+    def source_id(self) -> str:
+        where = self.settings.url
+        # The store names a source in 200 characters; a long address is named by its hash.
+        if len(where) > 160:
+            where = hashlib.sha256(where.encode()).hexdigest()[:32]
+        return f"calendar:caldav:{where}"
+
+    def read(
+        self, now: datetime, state: Mapping[str, Any]
+    ) -> tuple[tuple[Appointment, ...], dict[str, Any]]:
+        """Events overlapping [now - 1 day, now + horizon] in every calendar, expanded;
+        the state holds each calendar's sync token and events (by href)."""
         start = now - timedelta(days=1)
         end = now + timedelta(days=self.settings.horizon_days)
+        known = state.get("calendars", {})
         found: list[Appointment] = []
+        kept: dict[str, Any] = {}
         for calendar in self.calendars():
-            found.extend(self._read(calendar, start, end))
-        return tuple(found)
+            synced = self._synced(calendar, known.get(calendar.href, {}))
+            if synced is None:
+                texts = self._query(calendar, start, end)
+            else:
+                texts = list(synced["items"].values())
+                kept[calendar.href] = synced
+            found.extend(
+                events_to_appointments(texts, start, end, calendar.name, self.settings.timezone)
+            )
+        return tuple(found), {"calendars": kept}
 
-    def _read(self, calendar: _Calendar, start: datetime, end: datetime) -> Iterator[Appointment]:
-        texts = self._synced(calendar) if self.store is not None else None
-        if texts is None:
-            texts = self._query(calendar, start, end)
-        yield from events_to_appointments(texts, start, end, calendar.name, self.settings.timezone)
-
-    def _synced(self, calendar: _Calendar) -> list[str] | None:
+    def _synced(self, calendar: _Calendar, state: Mapping[str, Any]) -> dict[str, Any] | None:
         """The calendar's events by RFC 6578 sync-collection: all of them the first time,
         then only what changed since the sync token. None if the server does not do it."""
-        scope = f"calendar:caldav:{calendar.href}"
-        state = self.store.get_setting(scope, "state") or {}
         token, items = str(state.get("token", "")), dict(state.get("items", {}))
         try:
             tree = self._call("REPORT", calendar.href, _sync_body(token), "0")
@@ -245,10 +253,7 @@ class CalDAVCalendar(CalendarConnector):
             if data:
                 items[href] = data
         new_token = tree.findtext("d:sync-token", default="", namespaces=NS)
-        self.store.set_setting(
-            scope, "state", {"token": new_token, "items": items}, datetime.now(UTC)
-        )
-        return list(items.values())
+        return {"token": new_token, "items": items}
 
     def _query(self, calendar: _Calendar, start: datetime, end: datetime) -> list[str]:
         stamp = "%Y%m%dT%H%M%SZ"

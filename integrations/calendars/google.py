@@ -4,7 +4,7 @@ The first read lists the calendar's events from a day ago on (``singleEvents=tru
 recurring events come expanded), 2,500 to a page; its last page hands out a
 ``nextSyncToken``. Later reads pass that token and get only what changed since, cancelled
 events included (``status: cancelled``); Google answers 410 when the token is too old, and
-the calendar is then read in full again. Events and the token are kept in Kindly's store,
+the calendar is then read in full again. Events and the token are kept as the calendar's bookmark,
 so a sync costs one call when nothing changed.
 
 OAuth as for Xero (integrations.oauth): Google's refresh tokens do not rotate, which the
@@ -91,11 +91,12 @@ class GoogleCalendar(OAuthCalendar):
         return f"Google Calendar {self.settings.calendar_id}"
 
     @property
-    def _scope(self) -> str:
+    def source_id(self) -> str:
         return f"calendar:google:{self.settings.calendar_id}"
 
-    def appointments(self, now: datetime) -> tuple[Appointment, ...]:
-        state = self.store.get_setting(self._scope, "state") or {}
+    def read(
+        self, now: datetime, state: Mapping[str, Any]
+    ) -> tuple[tuple[Appointment, ...], dict[str, Any]]:
         events: dict[str, dict[str, Any]] = dict(state.get("events", {}))
         token = state.get("sync_token")
         try:
@@ -118,8 +119,7 @@ class GoogleCalendar(OAuthCalendar):
             keep[event_id] = item
             if appointment.start <= horizon:
                 found.append(appointment)
-        self.store.set_setting(self._scope, "state", {"sync_token": token, "events": keep}, now)
-        return tuple(found)
+        return tuple(found), {"sync_token": token, "events": keep}
 
     def _list(
         self, sync_token: str | None, now: datetime

@@ -74,8 +74,13 @@ class OutlookCalendar(OAuthCalendar):
     def location(self) -> str:
         return "the Outlook calendar"
 
-    def appointments(self, now: datetime) -> tuple[Appointment, ...]:
-        state = self.store.get_setting("calendar:outlook", "state") or {}
+    @property
+    def source_id(self) -> str:
+        return "calendar:outlook"
+
+    def read(
+        self, now: datetime, state: Mapping[str, Any]
+    ) -> tuple[tuple[Appointment, ...], dict[str, Any]]:
         events: dict[str, dict[str, Any]] = dict(state.get("events", {}))
         horizon = now + timedelta(days=self.settings.horizon_days)
         window_end = state.get("window_end")
@@ -104,13 +109,7 @@ class OutlookCalendar(OAuthCalendar):
             keep[event_id] = item
             if appointment.start <= horizon:
                 found.append(appointment)
-        self.store.set_setting(
-            "calendar:outlook",
-            "state",
-            {"delta_link": link, "window_end": window_end, "events": keep},
-            now,
-        )
-        return tuple(found)
+        return tuple(found), {"delta_link": link, "window_end": window_end, "events": keep}
 
     def _delta(
         self, link: str | None, now: datetime, horizon: datetime, window_end: str | None

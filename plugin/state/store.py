@@ -276,10 +276,13 @@ class Store:
         snapshot: LedgerSnapshot,
         synced_at: datetime,
         marks: Mapping[str, str] | None = None,
+        *,
+        other_marks: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         """Make the stored copy of ``source`` equal ``snapshot``, all at once.
 
-        ``marks`` are the connector's incremental-sync bookmarks as of this snapshot; they
+        ``marks`` are the connector's incremental-sync bookmarks as of this snapshot, and
+        ``other_marks`` those of other sources read into it (a calendar), by source; they
         are saved in the same transaction, so they never run ahead of the records.
         """
         stamp = _iso(synced_at)
@@ -305,13 +308,14 @@ class Store:
                 {"source": source, "resource": "snapshot"},
                 {"value": stamp, "updated_at": stamp},
             )
-            for resource, value in (marks or {}).items():
-                _upsert(
-                    connection,
-                    bookmarks,
-                    {"source": source, "resource": resource},
-                    {"value": value, "updated_at": stamp},
-                )
+            for owner, owned in [(source, marks or {}), *(other_marks or {}).items()]:
+                for resource, value in owned.items():
+                    _upsert(
+                        connection,
+                        bookmarks,
+                        {"source": owner, "resource": resource},
+                        {"value": value, "updated_at": stamp},
+                    )
 
     def bookmarks_of(self, source: str) -> dict[str, str]:
         """Every bookmark of ``source`` but the snapshot's own stamp."""
