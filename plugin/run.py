@@ -324,7 +324,7 @@ class Kindly:
         channel = self.channels[reminder.channel]
         try:
             if channel.via not in ("platform", "note"):
-                reminder = self._with_online_links(reminder)
+                reminder = self.with_online_links(reminder)
             composed = channel.compose(reminder, now)
         except (ValueError, LookupError, OSError, TemplateError) as exc:
             # Reported; the next run tries again.
@@ -463,7 +463,8 @@ class Kindly:
         crash_point("marked")
         return outcome.status
 
-    def _with_online_links(self, reminder: PlannedReminder) -> PlannedReminder:
+    def with_online_links(self, reminder: PlannedReminder) -> PlannedReminder:
+        """The reminder with each invoice's link where the client sees and pays it."""
         # Platforms hand out the client's view of an invoice on request, not in the sync.
         invoices = tuple(
             invoice

@@ -28,6 +28,10 @@ Then per client and currency (or per invoice, when the client wants that):
 8. the first channel that can reach the client (R24); none means no reminder;
 9. at most one message per client and channel within the policy's gap;
 10. only inside the send window on a business day in the client's time zone.
+
+``preview_reminders(…, client_id=…)`` runs the same steps for one client with the rules
+that hold a reminder back (2, 3, the timing of 4, 7 to 10) noted instead of obeyed: the
+reminder the client would get next, for ``kindly preview``.
 """
 
 from __future__ import annotations
@@ -80,7 +84,7 @@ from plugin.core.policy import (
     resolve,
 )
 
-__all__ = ["plan_reminders", "recheck", "settings_for"]
+__all__ = ["plan_reminders", "preview_reminders", "recheck", "settings_for"]
 
 
 @dataclass(slots=True)
@@ -106,8 +110,14 @@ class _Planner:
         now: datetime,
         source: str,
         channels_available: frozenset[str],
+        *,
+        hold_back: bool = True,
     ) -> None:
         self.snapshot = snapshot
+        #: False for a preview: a rule that holds a reminder back is noted as a skip, and
+        #: the reminder is made all the same. Checked only once a rule applies, so the
+        #: planning of reminders that go out pays nothing for it.
+        self.hold_back = hold_back
         self.settings = settings
         self.now = now
         self.source = source
@@ -260,7 +270,8 @@ class _Planner:
         if resolved.excluded:
             where = resolved.sources["excluded"]
             self.skip(invoice, "excluded", f"excluded from reminders ({where} setting)")
-            return None
+            if self.hold_back:
+                return None
         if resolved.pause_until is not None and resolved.pause_until >= today:
             why = f": {resolved.pause_reason}" if resolved.pause_reason else ""
             self.skip(
@@ -270,7 +281,8 @@ class _Planner:
                 f"({resolved.sources['pause_until']} setting){why}",
                 resolved.pause_until + timedelta(days=1),
             )
-            return None
+            if self.hold_back:
+                return None
 
         sent = self.stages_sent.get(invoice.id)
         if sent:
@@ -310,11 +322,13 @@ class _Planner:
                     f"(reminders wait {policy.promise_grace_days} more days)",
                     until + grace + timedelta(days=1),
                 )
-                return None
-            # Only a promise made after the last reminder was broken since.
-            since = self.local_date(last_sent, customer) if last_sent else None
-            broken_promises = [p for p in promises if since is None or p.recorded_on >= since]
-            broken = bool(broken_promises) and stage.on_broken_promise and bool(done)
+                if self.hold_back:
+                    return None
+            else:
+                # Only a promise made after the last reminder was broken since.
+                since = self.local_date(last_sent, customer) if last_sent else None
+                broken_promises = [p for p in promises if since is None or p.recorded_on >= since]
+                broken = bool(broken_promises) and stage.on_broken_promise and bool(done)
 
         if stage.anchor is Anchor.DUE_DATE:
             days = stage.days
@@ -364,7 +378,8 @@ class _Planner:
                 f"the {stage.name} reminder is due on {due_day.isoformat()}",
                 due_day,
             )
-            return None
+            if self.hold_back:
+                return None
         unit = "business days" if stage.business_days else "days"
         if previous_name is not None:
             why = (
@@ -431,7 +446,8 @@ class _Planner:
         minimum = resolved.minimum.get(currency)
         if minimum is not None and owed < minimum:
             skip_all("below_minimum", f"{owed} is under the minimum of {minimum}")
-            return None
+            if self.hold_back:
+                return None
         wanted = stage.channels or resolved.channels
         reachable = self.reachable(customer, wanted)
         channel = reachable[0] if reachable else None
@@ -441,7 +457,10 @@ class _Planner:
                 f"none of {', '.join(wanted)} can reach the client with what the "
                 "ledger holds (or is available yet)",
             )
-            return None
+            if self.hold_back:
+                return None
+            # A preview still shows the message the first wanted channel would carry.
+            channel = wanted[0]
         if channel in MESSAGE_CHANNELS:
             last = self.last_message.get((customer.id, channel))
             if last is not None and last + timedelta(days=policy.gap_days) > self.now:
@@ -452,7 +471,8 @@ class _Planner:
                     f"the next may go from {allowed.isoformat()}",
                     allowed,
                 )
-                return None
+                if self.hold_back:
+                    return None
             opening = self.window_opening(customer, policy)
             if opening is not None:
                 skip_all(
@@ -461,7 +481,8 @@ class _Planner:
                     f"{customer.timezone}",
                     opening.date(),
                 )
-                return None
+                if self.hold_back:
+                    return None
 
         label = self.label(customer, policy)
         tone = stage.tone or resolved.tone
@@ -622,22 +643,172 @@ def _plan(
         due = consider(invoice)
         if due is None:
             continue
-        key: tuple[object, ...] = (
-            invoice.customer_id,
-            invoice.currency,
-            due.policy.name,
-            due.resolved.tone,
-            due.resolved.channels,
-            None if due.resolved.consolidate else invoice.id,
-        )
-        groups.setdefault(key, []).append(due)
+        groups.setdefault(_group_key(due), []).append(due)
     reminders = []
-    for _key, items in sorted(groups.items(), key=lambda item: str(item[0])):
-        items.sort(key=lambda item: (item.invoice.due_date, item.invoice.number, item.invoice.id))
+    for items in _in_plan_order(groups):
         reminder = planner.group(items)
         if reminder is not None:
             reminders.append(reminder)
     return Plan(now, tuple(reminders), tuple(planner.skips), planner.behaviour)
+
+
+def _group_key(due: _Due) -> tuple[object, ...]:
+    """Invoices with the same key share one reminder (step 6)."""
+    invoice = due.invoice
+    return (
+        invoice.customer_id,
+        invoice.currency,
+        due.policy.name,
+        due.resolved.tone,
+        due.resolved.channels,
+        None if due.resolved.consolidate else invoice.id,
+    )
+
+
+def _in_plan_order(groups: dict[tuple[object, ...], list[_Due]]) -> Iterator[list[_Due]]:
+    for _key, items in sorted(groups.items(), key=lambda item: str(item[0])):
+        items.sort(key=lambda item: (item.invoice.due_date, item.invoice.number, item.invoice.id))
+        yield items
+
+
+def preview_reminders(
+    snapshot: LedgerSnapshot,
+    settings: PlanningSettings,
+    history: Sequence[SentReminder],
+    *,
+    now: datetime,
+    source: str,
+    client_id: str,
+    invoice_ids: Iterable[str] = (),
+    stage: str | None = None,
+    channels_available: Iterable[str] = ("email", "task"),
+) -> tuple[PlannedReminder, ...]:
+    """The reminders a client would get next, made as ``plan_reminders`` makes them.
+
+    The rules that hold a reminder back at ``now`` (excluded, paused, a promise running,
+    not due yet, under the minimum, no channel, too soon, outside the send window) are not
+    obeyed but named first in each reminder's ``why``. Without ``invoice_ids`` it names
+    the client's invoices whose next stage comes first: all that are due now, else those
+    due on the earliest day. ``stage`` puts them at that stage of the client's policy
+    instead of their own. Several reminders come back where the plan would make several
+    (currencies, policies, a client who wants one per invoice). For another channel than
+    the planner's, ``PlannedReminder.on_channel``.
+
+    Like the planner it is pure: ``now`` is the moment of sending. Raises ValueError,
+    with a sentence for people, when there is nothing to preview.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must carry a time zone")
+    customer = snapshot.customers_by_id.get(client_id)
+    if customer is None:
+        raise ValueError(f"no client {client_id!r}")
+    if stage is not None:
+        stages = settings.policies[settings_for(settings, customer).policy].active_stages
+        known = [s.name for s in stages]
+        if stage not in known:
+            raise ValueError(
+                f"no stage {stage!r} in the policy of {customer.name}; "
+                f"its stages are {', '.join(known)}"
+            )
+    named = tuple(dict.fromkeys(invoice_ids))
+    candidates = _preview_candidates(snapshot, customer, named)
+    planner = _Planner(
+        snapshot,
+        settings,
+        history,
+        now,
+        source,
+        frozenset(channels_available),
+        hold_back=False,
+    )
+    today = planner.today(customer)
+    dues: list[_Due] = []
+    ready_on: dict[str, date] = {}
+    refusals: list[str] = []
+    for invoice in candidates:
+        first_skip = len(planner.skips)
+        due = planner.consider(invoice)
+        held = planner.skips[first_skip:]
+        finished = bool(held) and held[-1].code == "sequence_complete"
+        if stage is not None and (due is not None or finished):
+            due = _at_stage(planner, invoice, stage)
+        if due is None:
+            refusals.append(f"{invoice.number}: {held[-1].reason if held else 'nothing is owed'}")
+            continue
+        dues.append(due)
+        ready_on[invoice.id] = max((s.next_date for s in held if s.next_date), default=today)
+    if named and refusals:
+        raise ValueError(f"no reminder for {refusals[0]}")
+    if not dues:
+        raise ValueError(f"{customer.name} would get no reminder: {'; '.join(refusals)}")
+    if not named:
+        first_day = max(today, min(ready_on.values()))
+        dues = [due for due in dues if ready_on[due.invoice.id] <= first_day]
+
+    groups: dict[tuple[object, ...], list[_Due]] = {}
+    for due in dues:
+        groups.setdefault(_group_key(due), []).append(due)
+    previews = []
+    for items in _in_plan_order(groups):
+        reminder = planner.group(items)
+        # Made with hold_back off, group() always makes one.
+        assert reminder is not None
+        ids = {item.invoice.id for item in items}
+        held_back = {
+            (skip.code, skip.reason): None
+            for skip in planner.skips
+            if skip.invoice_id in ids and not (stage and skip.code in _ABOUT_OWN_STAGE)
+        }
+        preface = Reason(
+            "preview",
+            "a preview: what the planner would send, with the rules that hold it back "
+            "at this moment set aside",
+        )
+        previews.append(
+            replace(
+                reminder,
+                why=(preface, *(Reason(code, text) for code, text in held_back), *reminder.why),
+            )
+        )
+    return tuple(previews)
+
+
+#: Skips that speak of an invoice's own next stage: beside a chosen stage they mislead.
+_ABOUT_OWN_STAGE = frozenset({"not_due_yet", "sequence_complete"})
+
+
+def _preview_candidates(
+    snapshot: LedgerSnapshot, customer: Customer, named: tuple[str, ...]
+) -> list[Invoice]:
+    if not named:
+        candidates = [i for i in snapshot.invoices if i.customer_id == customer.id and i.is_open]
+        if not candidates:
+            raise ValueError(f"{customer.name} has no open invoices")
+        return candidates
+    invoices = snapshot.invoices_by_id
+    candidates = []
+    for invoice_id in named:
+        invoice = invoices.get(invoice_id)
+        if invoice is None:
+            raise ValueError(f"no invoice {invoice_id!r}")
+        if invoice.customer_id != customer.id:
+            raise ValueError(f"invoice {invoice.number} is not {customer.name}'s")
+        candidates.append(invoice)
+    return candidates
+
+
+def _at_stage(planner: _Planner, invoice: Invoice, stage_name: str) -> _Due:
+    """The invoice at a stage chosen for a preview, whatever its own next stage is."""
+    _customer, resolved, policy, stages, _today = planner.context_for(invoice)
+    names = [stage.name for stage in stages]
+    if stage_name not in names:
+        raise ValueError(
+            f"invoice {invoice.number} follows the {policy.name} policy, which has no "
+            f"stage {stage_name!r}"
+        )
+    index = names.index(stage_name)
+    why = Reason("stage_chosen", f"{stage_name}: the stage chosen for the preview")
+    return _Due(invoice, resolved, policy, stages[index], index, why)
 
 
 def recheck(plan: Plan, fresh: LedgerSnapshot) -> tuple[Plan, tuple[Skip, ...]]:

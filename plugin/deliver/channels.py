@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from plugin.deliver.smtp import SmtpMailer
     from plugin.state.store import ReminderRecord
 
-__all__ = ["Channel", "Composed", "channels_for", "pdf_file_name"]
+__all__ = ["Channel", "Composed", "channels_for", "invoice_attachments", "pdf_file_name"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,17 @@ def pdf_file_name(invoice_number: str, taken: Collection[str] = ()) -> str:
     return name
 
 
+def invoice_attachments(source: LedgerSource, reminder: PlannedReminder) -> list[Attachment]:
+    """The PDFs of the reminder's invoices the accounting system has (R6, R20)."""
+    pdfs: list[Attachment] = []
+    for invoice in reminder.invoices:
+        content = source.invoice_pdf(invoice)
+        if content is not None:
+            taken = {pdf.filename for pdf in pdfs}
+            pdfs.append(Attachment(pdf_file_name(invoice.number, taken), content))
+    return pdfs
+
+
 class _EmailComposer:
     channel = "email"
 
@@ -93,12 +104,7 @@ class _EmailComposer:
         self.source = source
 
     def compose(self, reminder: PlannedReminder, now: datetime) -> Composed:
-        pdfs: list[Attachment] = []
-        for invoice in reminder.invoices:
-            content = self.source.invoice_pdf(invoice)
-            if content is not None:
-                taken = {pdf.filename for pdf in pdfs}
-                pdfs.append(Attachment(pdf_file_name(invoice.number, taken), content))
+        pdfs = invoice_attachments(self.source, reminder)
         rendered = render_reminder(reminder, self.settings, pdfs, on=now.date())
         return Composed(build_email(reminder, rendered, self.settings, now), dict(rendered.charges))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,10 @@ from plugin.core.model import LANGUAGES
 from plugin.core.policy import TONES
 
 if TYPE_CHECKING:
-    pass
+    from rich.console import Console
+
+    from plugin.core.decisions import Plan, PlannedReminder
+    from plugin.run import Kindly
 
 
 @cli.command()
@@ -28,18 +32,21 @@ if TYPE_CHECKING:
     "invoice_ids",
     multiple=True,
     metavar="ID",
-    help="An invoice to include (repeat for more). Default: the client's open ones.",
+    help="The reminder naming this invoice (repeat for more). "
+    "Default: every reminder due for the client, else the next one.",
 )
 @click.option(
     "--stage",
-    type=click.Choice(("courtesy", "first", "second", "final")),
-    help="Default: the stage the plan would send, else first.",
+    metavar="STAGE",
+    help="A stage of the client's policy, e.g. second. Default: the stage the plan sends.",
 )
 @click.option("--tone", type=click.Choice(TONES))
 @click.option("--language", type=click.Choice(LANGUAGES))
 @click.option("--formality", type=click.Choice(("formal", "informal")))
 @click.option(
-    "--channel", type=click.Choice(("email", "sms", "letter")), default="email", show_default=True
+    "--channel",
+    type=click.Choice(("email", "sms", "letter")),
+    help="Default: the channel the planner chooses for the client.",
 )
 @click.option(
     "--output",
@@ -56,18 +63,25 @@ def preview(
     tone: str | None,
     language: str | None,
     formality: str | None,
-    channel: str,
+    channel: str | None,
     output: Path | None,
     at: str | None,
 ) -> None:
-    """Show the reminder a client would get, as it would be sent."""
-    from dataclasses import replace
-    from datetime import timedelta
+    """Show the reminder a client would get, as `kindly send` would send it.
 
-    from plugin.compose.email_message import build_email, message_bytes
-    from plugin.compose.render import render_reminder, render_sms
-    from plugin.core.decisions import PlannedReminder, reminder_key
-    from plugin.core.planning import settings_for
+    When the plan at --at holds reminders for CLIENT, shows exactly those. When it holds
+    none (or --stage, or --invoice, asks for another one), shows the reminder the client
+    would get next, for the invoices whose next stage comes first, made by the planner
+    with the rules that hold it back at that moment (not due yet, too soon, outside the
+    send window, under the minimum, paused) set aside; a line first says which of them
+    held it back. --tone, --language, --formality and --channel change only how it is
+    written and sent.
+    """
+    from dataclasses import replace
+
+    from rich.markup import escape
+
+    from plugin.core.planning import preview_reminders
 
     kindly = app.workspace()
     now = _parse_at(at)
@@ -78,90 +92,138 @@ def preview(
             f"no client {client!r} in {kindly.source.location}",
             "`kindly clients` lists the clients and their ids.",
         )
-    if invoice_ids:
-        unknown = [i for i in invoice_ids if i not in snapshot.invoices_by_id]
-        if unknown:
-            _fail(f"no invoice {unknown[0]!r} in {kindly.source.location}", None)
-        invoices = tuple(snapshot.invoices_by_id[i] for i in invoice_ids)
-    else:
-        invoices = tuple(i for i in snapshot.invoices if i.customer_id == client and i.is_open)
-    if not invoices:
-        _fail(f"{customer.name} has no open invoices", "Name one with --invoice ID.")
-    if len({i.currency for i in invoices}) > 1:
+    unknown = [i for i in invoice_ids if i not in snapshot.invoices_by_id]
+    if unknown:
+        _fail(f"no invoice {unknown[0]!r} in {kindly.source.location}", None)
+
+    reminders = _planned_for(kindly.plan(now), client, invoice_ids, stage)
+    if not reminders:
+        try:
+            reminders = preview_reminders(
+                snapshot,
+                kindly.settings,
+                kindly.history(),
+                now=now,
+                source=kindly.source_id,
+                client_id=client,
+                invoice_ids=invoice_ids,
+                stage=stage,
+                channels_available=kindly.channels_available,
+            )
+        except ValueError as exc:
+            _fail(str(exc), f"`kindly plan {client} --explain` shows what the planner decides.")
+    # A stage the policy sends as a task has no wording for the client in any language.
+    tasks = [reminder for reminder in reminders if reminder.is_task]
+    reminders = tuple(reminder for reminder in reminders if not reminder.is_task)
+    if not reminders:
         _fail(
-            "the invoices are in different currencies; a reminder has one",
-            "Pick invoices in one currency with --invoice.",
+            f"the {tasks[0].stage} stage hands {customer.name} to a person: a task, not a message",
+            "Preview another stage with --stage.",
         )
-    planned = next((r for r in kindly.plan(now).reminders if r.customer.id == client), None)
-    resolved = settings_for(kindly.settings, customer)
-    chosen_stage = stage or (planned.stage if planned else "first")
-    next_step = planned.next_step_date if planned and planned.stage == chosen_stage else None
-    stages = [s.name for s in kindly.settings.policies[resolved.policy].active_stages]
-    if next_step is None and chosen_stage in stages[:-1]:
-        # As if the reminder went out now: the pay-by date is when the next stage would.
-        following = kindly.settings.policies[resolved.policy].active_stages[
-            stages.index(chosen_stage) + 1
-        ]
-        if following.anchor.value == "previous":
-            next_step = now.date() + timedelta(days=following.days)
-    reminder = PlannedReminder(
-        key=reminder_key(kindly.source_id, client, [i.id for i in invoices], chosen_stage, channel),
-        source=kindly.source_id,
-        customer=customer,
-        invoices=invoices,
-        stage=chosen_stage,
-        channel=channel,
-        recipients={"email": customer.emails, "sms": customer.phones}.get(
-            channel, ("\n".join(customer.address),)
-        ),
-        language=language or resolved.language,
-        tone=tone or (planned.tone if planned and not stage else resolved.tone),
-        template=chosen_stage,
-        next_step_date=next_step,
-        formality=formality or resolved.formality,
-        charges=any(
-            s.name == chosen_stage and s.charges
-            for s in kindly.settings.policies[resolved.policy].stages
+    if channel is not None:
+        reminders = tuple(
+            reminder if reminder.channel == channel else reminder.on_channel(channel)
+            for reminder in reminders
         )
-        and resolved.charges,
-        debtor=resolved.kind,
-    )
+    if output is not None and len(reminders) > 1:
+        choices = "; ".join(
+            ", ".join(invoice.id for invoice in reminder.invoices) for reminder in reminders
+        )
+        _fail(
+            f"{customer.name} has {len(reminders)} reminders and --output writes one",
+            f"Pick one with --invoice ID ({choices}).",
+        )
     console = app.console()
-    if channel == "sms":
-        sms = render_sms(
+    for task in tasks:
+        numbers = ", ".join(invoice.number for invoice in task.invoices)
+        console.print(
+            f"[dim]Also planned: the {task.stage} stage of {escape(numbers)}, "
+            "a task for a person.[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for number, reminder in enumerate(reminders):
+        if len(reminders) > 1:
+            if number:
+                console.print()
+            numbers = ", ".join(invoice.number for invoice in reminder.invoices)
+            console.print(
+                f"[bold]{escape(numbers)}[/] ({reminder.stage}, {reminder.channel})",
+                highlight=False,
+            )
+        worded = replace(
             reminder,
-            kindly.settings,
-            limit=kindly.settings.sms_limit,
-            transliterate=kindly.settings.sms_transliterate,
+            tone=tone or reminder.tone,
+            language=language or reminder.language,
+            formality=formality or reminder.formality,
+        )
+        _show(kindly, console, worded, now, output)
+
+
+def _planned_for(
+    plan: Plan, client: str, invoice_ids: tuple[str, ...], stage: str | None
+) -> tuple[PlannedReminder, ...]:
+    """What `kindly send` would send the client now, if that is what was asked for."""
+    reminders = [r for r in plan.reminders if r.customer.id == client]
+    if invoice_ids:
+        wanted = set(invoice_ids)
+        reminders = [r for r in reminders if wanted & {invoice.id for invoice in r.invoices}]
+        # A preview of invoices the plan leaves out is not the plan's reminder.
+        if not wanted <= {invoice.id for r in reminders for invoice in r.invoices}:
+            return ()
+    if stage is not None and any(r.stage != stage for r in reminders):
+        return ()
+    return tuple(reminders)
+
+
+def _show(
+    kindly: Kindly, console: Console, reminder: PlannedReminder, now: datetime, output: Path | None
+) -> None:
+    from rich.markup import escape
+
+    from plugin.compose.email_message import build_email, message_bytes
+    from plugin.compose.render import render_letter, render_reminder, render_sms
+    from plugin.core.decisions import REASONS
+    from plugin.deliver.channels import invoice_attachments
+
+    held = [reason.text for reason in reminder.why if reason.code in REASONS]
+    if held:
+        console.print(
+            f"[dim]Not sent at {now:%Y-%m-%d %H:%M %Z}: {escape('; '.join(held))}. "
+            "This is the reminder the client would get next.[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
+    settings = kindly.settings
+    if reminder.channel == "sms":
+        sms = render_sms(
+            reminder, settings, limit=settings.sms_limit, transliterate=settings.sms_transliterate
         )
         console.print(sms.text, markup=False, highlight=False)
-        fits = "fits" if sms.count.fits(kindly.settings.sms_limit) else "does NOT fit"
+        fits = "fits" if sms.count.fits(settings.sms_limit) else "does NOT fit"
         console.print(
             f"[dim]{sms.count.encoding}, {sms.count.units} units, "
             f"{sms.count.segments} segment(s); {fits} the limit of "
-            f"{kindly.settings.sms_limit}"
-            + (", transliterated" if sms.transliterated else "")
-            + "[/]"
+            f"{settings.sms_limit}" + (", transliterated" if sms.transliterated else "") + "[/]"
         )
         return
-    if channel == "letter":
-        from plugin.compose.render import render_letter
-
+    if reminder.channel == "letter":
         if output is None:
             _fail("a letter is a printable page", "Give --output letter.html, then print it.")
-        output.write_text(render_letter(reminder, kindly.settings, now.date()), encoding="utf-8")
+        output.write_text(render_letter(reminder, settings, now.date()), encoding="utf-8")
         console.print(f"Wrote {output}")
         return
-    rendered = render_reminder(reminder, kindly.settings, on=now.date())
+    # As the e-mail channel composes it: with the online links and the invoice PDFs.
+    reminder = kindly.with_online_links(reminder)
+    pdfs = invoice_attachments(kindly.source, reminder)
+    rendered = render_reminder(reminder, settings, pdfs, on=now.date())
     if output is None:
-        console.print(f"[bold]Subject:[/] {rendered.subject}", highlight=False)
+        console.print(f"[bold]Subject:[/] {escape(rendered.subject)}", highlight=False)
         console.print(rendered.text, markup=False, highlight=False)
         return
     if output.suffix == ".html":
         assert rendered.html is not None
         output.write_text(rendered.html, encoding="utf-8")
     else:
-        output.write_bytes(
-            message_bytes(build_email(replace(reminder), rendered, kindly.settings, now))
-        )
+        output.write_bytes(message_bytes(build_email(reminder, rendered, settings, now)))
     console.print(f"Wrote {output}")
