@@ -114,6 +114,9 @@ class Webhook:
     key_variable: str
     #: Where the user finds the key, for the error when it is not set.
     key_hint: str = ""
+    #: The header with the HMAC-SHA256 of the raw body, and how it is written.
+    signature_header: str = ""
+    signature_encoding: str = "base64"  # or "hex"
 
 
 _SCHEMA_TYPES: dict[object, str] = {str: "string", int: "integer", bool: "boolean"}
@@ -314,8 +317,17 @@ class BookkeepingConnector(Connector):
         raise NotImplementedError(f"{self.title} cannot e-mail invoices itself")
 
     def verify_webhook(self, body: bytes, headers: Mapping[str, str], key: str) -> bool:
-        """Whether a webhook request really comes from the platform."""
-        return False
+        """Whether a webhook request really comes from the platform: by default, the HMAC
+        of the body in the header the connector's :class:`Webhook` names."""
+        from integrations.webhooks import hmac_sha256_base64_matches, hmac_sha256_hex_matches
+
+        if self.webhook is None or not self.webhook.signature_header:
+            return False
+        wanted = self.webhook.signature_header.lower()
+        signature = next((v for k, v in headers.items() if k.lower() == wanted), None)
+        if self.webhook.signature_encoding == "hex":
+            return hmac_sha256_hex_matches(body, signature, key)
+        return hmac_sha256_base64_matches(body, signature, key)
 
     def webhook_records(self, body: bytes) -> list[tuple[str, str]]:
         """The (kind, id) of each record a verified webhook names."""

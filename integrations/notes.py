@@ -22,11 +22,21 @@ they still read, with neither.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
 
-from plugin.core.model import Note
+from plugin.core.model import Invoice, InvoiceStatus, Note
 
-__all__ = ["MARKER", "NoteMarker", "note_text_with_marker", "read_marker"]
+__all__ = [
+    "MARKER",
+    "NoteMarker",
+    "held_note_ids",
+    "note_from_marker",
+    "note_text_with_marker",
+    "notes_across_invoices",
+    "read_marker",
+]
 
 #: The marker at the end of a note; stage and channel come together or not at all.
 MARKER = re.compile(r"\[kindly ([0-9a-f]{16,64})(-failed)?(?: ([a-z_]+) ([a-z_]+))?\]\s*$")
@@ -76,3 +86,51 @@ def read_marker(text: str) -> NoteMarker | None:
         channel=channel,
         text=text[: found.start()].rstrip(),
     )
+
+
+def note_from_marker(
+    text: str, *, created_at: datetime, customer_id: str, invoice_id: str
+) -> Note | None:
+    """Kindly's note in a platform's note text on an invoice, or None if it is not ours."""
+    marker = read_marker(text)
+    if marker is None:
+        return None
+    return Note(
+        id=marker.note_id,
+        created_at=created_at,
+        text=marker.text or text,
+        customer_id=customer_id or "?",
+        invoice_ids=(invoice_id,),
+        reminder_key=marker.key,
+        stage=marker.stage,
+        channel=marker.channel,
+    )
+
+
+def held_note_ids(notes: Iterable[Note], notes_on: Callable[[str], Iterable[Note]]) -> set[str]:
+    """Which of ``notes`` a platform holds, asking ``notes_on(invoice id)`` once for each
+    note's first invoice (a note goes on every invoice it names)."""
+    wanted = list(notes)
+    first_invoices = {note.invoice_ids[0] for note in wanted if note.invoice_ids}
+    held = {held.id for invoice_id in first_invoices for held in notes_on(invoice_id)}
+    return {note.id for note in wanted if note.id in held}
+
+
+def notes_across_invoices(
+    invoices: Iterable[Invoice], notes_on: Callable[[Invoice], Iterable[Note]]
+) -> tuple[Note, ...]:
+    """Kindly's notes read back invoice by invoice, one note with every invoice it is on.
+
+    For rebuilding history only: one call per open or paid invoice."""
+    found: dict[str, Note] = {}
+    for invoice in invoices:
+        if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.PAID):
+            continue
+        for note in notes_on(invoice):
+            earlier = found.get(note.id)
+            found[note.id] = replace(
+                note,
+                customer_id=invoice.customer_id,
+                invoice_ids=(earlier.invoice_ids if earlier else ()) + note.invoice_ids,
+            )
+    return tuple(found.values())

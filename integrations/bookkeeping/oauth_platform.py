@@ -1,0 +1,306 @@
+"""The base of an accounting platform behind OAuth 2 (Xero today; QuickBooks, Exact Online,
+Moneybird, Fiken and Pennylane next): its settings, signing in, and one connector per
+organisation the user allowed.
+
+`kindly connect NAME` signs in through the browser (authorization code with PKCE and a
+loopback redirect), or takes a refresh token on the command line or from the platform's
+``KINDLY_<NAME>_REFRESH_TOKEN`` for servers without a browser. It then lists the
+organisations ("tenants") the user allowed and keeps the chosen ones. One token covers
+them all, so it is kept once (encrypted) and shared by every organisation's connector:
+platforms rotate it on every refresh, and two copies would soon hold a dead one.
+
+A platform subclass gives its constants, :meth:`OAuthPlatform.list_tenants`, the headers
+naming the organisation, and its mapping of records.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Self
+
+from rich.markup import escape
+
+from integrations.base import BookkeepingConnector, ConnectorSettings, ConnectRequest, Workspace
+from integrations.http import CallBudget, HttpClient, HttpError, Response
+from integrations.oauth import BearerAuth, OAuthApp, Token, TokenVault, secret_key, sign_in
+from plugin.errors import ConfigError, KindlyError
+
+__all__ = ["OAuthPlatform", "OAuthPlatformSettings", "Tenant", "endpoint"]
+
+
+def endpoint(description: str, base: bool = False) -> dict[str, Any]:
+    """Field metadata of a URL setting (``base``: an API root, kept without a final /)."""
+    return {
+        "base_url": base,
+        "schema": {"pattern": "^https?://", "minLength": 8, "description": description},
+    }
+
+
+@dataclass(frozen=True)
+class OAuthPlatformSettings(ConnectorSettings):
+    """What every OAuth platform's section has; a subclass gives the endpoints' defaults."""
+
+    client_id: str | None = field(
+        default=None,
+        metadata={
+            "schema": {
+                "minLength": 1,
+                "description": "The app's client id (a PKCE app needs no secret)",
+            }
+        },
+    )
+    tenants: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "schema": {
+                "description": "Organisation (tenant) ids to sync; kindly connect fills "
+                "this in the store"
+            }
+        },
+    )
+    #: Register http://127.0.0.1:PORT/callback as the app's redirect URI at the platform.
+    redirect_port: int = field(
+        default=8719,
+        metadata={
+            "schema": {
+                "minimum": 0,
+                "maximum": 65535,
+                "description": "Loopback port for the sign-in redirect (0: any free port; "
+                "the platform needs the exact URI registered)",
+            }
+        },
+    )
+    authorize_url: str = field(default="", metadata=endpoint("The authorization endpoint"))
+    token_url: str = field(default="", metadata=endpoint("The token endpoint"))
+    revoke_url: str = field(default="", metadata=endpoint("The revocation endpoint"))
+    api_url: str = field(default="", metadata=endpoint("The API's base address", base=True))
+    #: OAuth scopes to ask for; empty: the connector's own.
+    scopes: tuple[str, ...] = field(
+        default=(), metadata={"schema": {"description": "OAuth scopes; default: the connector's"}}
+    )
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """One organisation a connection may read."""
+
+    tenant_id: str
+    name: str
+
+
+class OAuthPlatform(BookkeepingConnector):
+    """One organisation of an OAuth platform; see the module's description."""
+
+    auth: ClassVar[str] = "oauth2"
+    settings_type: ClassVar[type[ConnectorSettings]] = OAuthPlatformSettings
+    #: The variables of the app's secret and of a refresh token handed in on a server.
+    client_secret_variable: ClassVar[str]
+    refresh_token_variable: ClassVar[str]
+    #: Where the platform's developer portal makes an app, for the error without one.
+    app_hint: ClassVar[str] = ""
+    #: The platform's rate limit per organisation, and its rate-limit headers (minute, day).
+    calls_per_minute: ClassVar[int] = 60
+    rate_headers: ClassVar[tuple[str, str] | None] = None
+
+    def __init__(
+        self,
+        settings: OAuthPlatformSettings,
+        vault: TokenVault,
+        tenant: Tenant,
+        *,
+        company_country: str = "NL",
+        client_secret: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
+        budget: CallBudget | None = None,
+    ) -> None:
+        self.settings = settings
+        self.vault = vault
+        self.tenant = tenant
+        self.company_country = company_country
+        self.clock = clock
+        self.app = self.oauth_app(settings, client_secret)
+        self.bearer = BearerAuth(
+            vault, lambda current: self.app.refresh(self.identity, current, self.clock())
+        )
+        # The refresh runs under a lock in the store that holds up every other writer:
+        # one try, with a deadline inside the store's 10-second busy timeout.
+        self.identity = HttpClient(
+            self.title, secrets=self.bearer.secrets, sleep=sleep, attempts=1, timeout=(3.0, 6.0)
+        )
+        self.http = self.bearer.client(
+            self.title,
+            {**self.tenant_headers(tenant), "Accept": "application/json"},
+            budget=budget or CallBudget(per_minute=self.calls_per_minute, sleep=sleep),
+            rate_headers=self.rate_headers,
+            sleep=sleep,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.tenant.name!r}, tenant={self.tenant.tenant_id!r})"
+
+    @property
+    def source_id(self) -> str:
+        return f"{self.name}:{self.tenant.tenant_id}"
+
+    @property
+    def location(self) -> str:
+        return f"{self.title} organisation {self.tenant.name}"
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None, **options: Any) -> Response:
+        return self.http.request("GET", f"{self.settings.api_url}/{path}", params=params, **options)
+
+    # -- what a platform gives -------------------------------------------------------------
+
+    def tenant_headers(self, tenant: Tenant) -> Mapping[str, str]:
+        """Headers naming the organisation on every call (Xero: xero-tenant-id)."""
+        return {}
+
+    @classmethod
+    @abc.abstractmethod
+    def list_tenants(
+        cls, settings: OAuthPlatformSettings, http: HttpClient, token: Token
+    ) -> list[Tenant]:
+        """The organisations a fresh token may read."""
+
+    # -- connecting ------------------------------------------------------------------------
+
+    @classmethod
+    def own_settings(cls, workspace: Workspace) -> OAuthPlatformSettings:
+        settings = cls.settings_of(workspace.settings)
+        assert isinstance(settings, OAuthPlatformSettings)
+        return settings
+
+    @classmethod
+    def oauth_app(cls, settings: OAuthPlatformSettings, client_secret: str | None) -> OAuthApp:
+        if not settings.client_id:
+            raise KindlyError(
+                f"no {cls.title} app is set up: [{cls.name}] client_id is missing in kindly.toml",
+                hint=cls.app_hint or None,
+            )
+        return OAuthApp(
+            platform=cls.title,
+            client_id=settings.client_id,
+            authorize_url=settings.authorize_url,
+            token_url=settings.token_url,
+            revoke_url=settings.revoke_url or None,
+            scopes=settings.scopes or cls.oauth_scopes,
+            client_secret=client_secret,
+        )
+
+    @classmethod
+    def token_vault(cls, workspace: Workspace) -> TokenVault:
+        return TokenVault(workspace.store, cls.name, secret_key(), clock=workspace.now)
+
+    @classmethod
+    def connection_scope(cls) -> str:
+        return f"connection:{cls.name}"
+
+    @classmethod
+    def tenants(cls, workspace: Workspace) -> list[Tenant]:
+        saved = workspace.store.get_setting(cls.connection_scope(), "tenants") or []
+        return [Tenant(item["id"], item["name"]) for item in saved]
+
+    @classmethod
+    def open(cls, workspace: Workspace) -> list[Self]:
+        """One connector per organisation chosen at `kindly connect` (or --org)."""
+        settings = cls.own_settings(workspace)
+        tenants = cls.tenants(workspace)
+        if not tenants:
+            raise ConfigError(
+                f"{cls.title} is not connected",
+                hint=f"Run `kindly connect {cls.name}` (it opens the browser).",
+            )
+        if settings.tenants:
+            tenants = [t for t in tenants if {t.tenant_id, t.name} & set(settings.tenants)]
+        if workspace.organisation is not None:
+            tenants = [t for t in tenants if workspace.organisation in (t.tenant_id, t.name)]
+            if not tenants:
+                raise ConfigError(
+                    f"no connected {cls.title} organisation is called {workspace.organisation!r}",
+                    hint=f"`kindly connect {cls.name}` lists the organisations it connected.",
+                )
+        vault = cls.token_vault(workspace)
+        return [
+            cls(
+                settings,
+                vault,
+                tenant,
+                company_country=workspace.settings.company.country,
+                client_secret=os.environ.get(cls.client_secret_variable),
+                clock=workspace.now,
+            )
+            for tenant in tenants
+        ]
+
+    @classmethod
+    def connect(cls, workspace: Workspace, request: ConnectRequest) -> str:
+        """Sign in (or take a refresh token), list the organisations, keep the chosen ones."""
+        settings = cls.own_settings(workspace)
+        # The key the tokens are kept with, before signing in: without it, say so first.
+        vault = cls.token_vault(workspace)
+        app = cls.oauth_app(settings, os.environ.get(cls.client_secret_variable))
+        refresh_token = request.refresh_token or os.environ.get(cls.refresh_token_variable)
+        http = HttpClient(cls.title, secrets=lambda: [refresh_token or ""])
+        token = sign_in(
+            app,
+            http,
+            redirect_port=settings.redirect_port,
+            refresh_token=refresh_token,
+            open_browser=request.open_browser,
+            say=request.say,
+            what=f"{cls.title} invoices",
+            now=workspace.now,
+        )
+        # Kept before anything else is done with it: the platform retired the old one.
+        vault.save(token)
+        tenants = cls.list_tenants(settings, http, token)
+        organisation = workspace.organisation
+        if organisation is not None:
+            tenants = [t for t in tenants if organisation in (t.tenant_id, t.name)]
+        if not tenants:
+            raise KindlyError(
+                f"{cls.title} granted access to no organisation"
+                + (f" called {organisation!r}" if organisation else ""),
+                hint=f"Run `kindly connect {cls.name}` again and tick the organisation to connect.",
+            )
+        workspace.store.set_setting(
+            cls.connection_scope(),
+            "tenants",
+            [{"id": t.tenant_id, "name": t.name} for t in tenants],
+            workspace.now(),
+        )
+        names = ", ".join(f"[bold]{escape(t.name)}[/]" for t in tenants)
+        message = f"Connected {cls.title}: {names}."
+        if workspace.settings.connector != cls.name:
+            where = workspace.settings.source or "kindly.toml"
+            message += (
+                f'\n[yellow]Note:[/] set connector = "{cls.name}" in {escape(str(where))} to '
+                f"sync from {cls.title}."
+            )
+        return message
+
+    @classmethod
+    def disconnect(cls, workspace: Workspace) -> str:
+        """Revoke the token at the platform, forget it and the organisations."""
+        settings = cls.own_settings(workspace)
+        tenants = cls.tenants(workspace)
+        vault = cls.token_vault(workspace)
+        token = vault.load()
+        if token is not None:
+            app = cls.oauth_app(settings, os.environ.get(cls.client_secret_variable))
+            # Forgotten here even if the platform cannot be reached: an unused token expires.
+            with contextlib.suppress(HttpError):
+                app.revoke(HttpClient(cls.title, secrets=lambda: [token.refresh_token]), token)
+            vault.forget()
+        workspace.store.delete_setting(cls.connection_scope(), "tenants")
+        return (
+            f"Disconnected {cls.title} ({len(tenants)} organisation(s)); "
+            "Kindly's access is revoked."
+        )

@@ -1,0 +1,87 @@
+"""Reading fields of a platform's JSON records: amounts exactly, required text, countries
+written as names, e-mail addresses worth keeping, and settings held as client groups.
+
+Every reader raises :class:`integrations.http.FatalError` naming the platform and the field,
+which an incremental sync turns into a warning about that one record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from integrations.http import FatalError
+from plugin.core.model import LANGUAGES, CustomerKind
+from plugin.core.policy import TONES, Overrides
+
+__all__ = [
+    "amount",
+    "country_code",
+    "group_settings",
+    "looks_like_email",
+    "required_text",
+]
+
+
+def amount(platform: str, record: Mapping[str, Any], field: str) -> Decimal:
+    """An amount, exactly (JSON read with Decimal, never float); absent is zero."""
+    value = record.get(field)
+    try:
+        return Decimal(str(value if value is not None else 0))
+    except ArithmeticError:
+        raise FatalError(
+            f"{platform} record: field {field!r} is not an amount ({value!r})"
+        ) from None
+
+
+def required_text(platform: str, record: Mapping[str, Any], field: str) -> str:
+    value = record.get(field)
+    if not value:
+        raise FatalError(f"{platform} record: field {field!r} is missing")
+    return str(value)
+
+
+def looks_like_email(value: str) -> bool:
+    return "@" in value and not any(c in value for c in " \r\n")
+
+
+def country_code(text: str) -> str | None:
+    """An ISO 3166 code from what people write: "NL", "Netherlands", "Nederland", "UK"."""
+    text = text.strip()
+    if not text:
+        return None
+    if len(text) == 2 and text.isalpha():
+        # "UK" is what people write; ISO 3166 says GB.
+        return "GB" if text.upper() == "UK" else text.upper()
+    return _country_names().get(text.casefold())
+
+
+@cache
+def _country_names() -> dict[str, str]:
+    from babel import Locale
+
+    names: dict[str, str] = {}
+    for language in ("en", *LANGUAGES):
+        for code, name in Locale.parse(language).territories.items():
+            if len(code) == 2 and code.isalpha():
+                names.setdefault(name.casefold(), code)
+    return names
+
+
+def group_settings(prefixes: Mapping[str, str]) -> dict[str, Overrides]:
+    """Settings a platform can hold as client groups (D6): "Reminders: firm",
+    "Reminders: off", "Language: nl", "Kind: consumer", with configurable prefixes."""
+    groups: dict[str, Overrides] = {}
+    reminders = prefixes.get("reminders", "Reminders")
+    for tone in TONES:
+        groups[f"{reminders}: {tone}"] = Overrides(tone=tone)
+    groups[f"{reminders}: off"] = Overrides(excluded=True)
+    language = prefixes.get("language", "Language")
+    for code in LANGUAGES:
+        groups[f"{language}: {code}"] = Overrides(language=code)
+    kind = prefixes.get("kind", "Kind")
+    for value in CustomerKind:
+        groups[f"{kind}: {value.value}"] = Overrides(kind=value)
+    return groups
