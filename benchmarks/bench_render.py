@@ -26,8 +26,9 @@ from plugin.compose.email_message import build_email, message_bytes
 from plugin.compose.render import render_reminder
 from plugin.config.settings import Bank, Company, Settings
 from plugin.core.decisions import PlannedReminder, reminder_key
-from plugin.core.model import LANGUAGES, Customer, Invoice
+from plugin.core.model import Customer, Invoice
 from plugin.core.money import Money
+from plugin.core.vocabulary import LANGUAGES
 
 COUNTRY = {"en": "GB", "nl": "NL", "fr": "FR", "nb": "NO", "de": "DE", "vi": "VN"}
 CURRENCY = {"en": "GBP", "nl": "EUR", "fr": "EUR", "nb": "NOK", "de": "EUR", "vi": "VND"}

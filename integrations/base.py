@@ -35,6 +35,7 @@ from typing import Any, ClassVar, Protocol, Self
 from plugin.config.settings import Settings
 from plugin.core.model import Appointment, Invoice, LedgerSnapshot, Note
 from plugin.core.policy import Overrides
+from plugin.core.vocabulary import DeliveryStatus
 from plugin.ports import CalendarSync, Outcome, SyncResult
 
 #: The one bookmark a calendar keeps: its state, as JSON.
@@ -310,7 +311,7 @@ class BookkeepingConnector(Connector):
             # Repeatable: the platform's mailer is asked with an idempotency key.
             status = delivery_status(exc, repeatable=True)
             return Outcome(status, f"{self.title} could not e-mail {invoice.number}: {exc}")
-        return Outcome("sent", f"e-mailed by {self.title}")
+        return Outcome(DeliveryStatus.SENT, f"e-mailed by {self.title}")
 
     def send_invoice_email(self, invoice: Invoice, reference: str | None) -> None:
         """The platform's call that e-mails an invoice (with ``has_mailer``)."""

@@ -13,8 +13,9 @@ from functools import cache
 from typing import Any
 
 from integrations.http import FatalError
-from plugin.core.model import LANGUAGES, CustomerKind
-from plugin.core.policy import TONES, Overrides
+from plugin.core.model import CustomerKind
+from plugin.core.policy import Overrides
+from plugin.core.vocabulary import LANGUAGES, TONES
 
 __all__ = [
     "amount",

@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
 
+from plugin.core.vocabulary import DeliveryStatus
 from plugin.errors import KindlyError
 
 __all__ = [
@@ -452,7 +453,7 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, moment.timestamp() - time.time())
 
 
-def delivery_status(exc: HttpError, *, repeatable: bool) -> str:
+def delivery_status(exc: HttpError, *, repeatable: bool) -> DeliveryStatus:
     """What a failed hand-over to a platform (a mailer, an SMS gateway) means for the
     reminder: the one place HTTP failures become delivery outcomes.
 
@@ -461,8 +462,10 @@ def delivery_status(exc: HttpError, *, repeatable: bool) -> str:
     back to the client's next channel) for a refusal.
     """
     if isinstance(exc, RetriableError):
-        return "unconfirmed" if exc.status is None and not repeatable else "temporary"
-    return "permanent"
+        if exc.status is None and not repeatable:
+            return DeliveryStatus.UNCONFIRMED
+        return DeliveryStatus.TEMPORARY
+    return DeliveryStatus.PERMANENT
 
 
 def paged(fetch: Callable[[int], list[Any]], page_size: int, *, first: int = 1) -> Iterator[Any]:

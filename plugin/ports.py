@@ -14,6 +14,7 @@ from typing import Protocol
 
 from plugin.core.model import Appointment, Invoice, LedgerSnapshot, Note
 from plugin.core.policy import Overrides
+from plugin.core.vocabulary import DeliveryStatus
 
 __all__ = [
     "CalendarSource",
@@ -29,7 +30,7 @@ __all__ = [
 class Outcome:
     """What became of one message on one channel."""
 
-    status: str  # "sent", "permanent", "temporary" or "unconfirmed"
+    status: DeliveryStatus
     detail: str
     message_id: str | None = None
 

@@ -31,6 +31,7 @@ from plugin.core.decisions import Plan, PlannedAppointment, PlannedReminder, Sen
 from plugin.core.model import Appointment, LedgerSnapshot, Note
 from plugin.core.planning import plan_reminders, recheck
 from plugin.core.policy import Overrides
+from plugin.core.vocabulary import DeliveryStatus, LogStatus, Settlement
 from plugin.deliver.channels import Channel, Composed, channels_for
 from plugin.deliver.crash import crash_point
 from plugin.errors import KindlyError
@@ -71,7 +72,7 @@ def note_text(record: ReminderRecord, settings: Settings, fallback: str | None =
         invoice_numbers=record.invoice_numbers,
         amount=record.amount,
         settings=settings,
-        reason=record.detail if record.status == "failed" else None,
+        reason=record.detail if record.status is LogStatus.FAILED else None,
         fallback=fallback,
     )
 
@@ -215,7 +216,7 @@ class Kindly:
     def history(self, records: list[ReminderRecord] | None = None) -> list[SentReminder]:
         """What went out for invoices, from the log (or the sent ``records`` given)."""
         if records is None:
-            records = self.store.reminders(self.source_id, statuses=("sent",))
+            records = self.store.reminders(self.source_id, statuses=(LogStatus.SENT,))
         return [
             SentReminder(
                 key=record.key,
@@ -236,7 +237,7 @@ class Kindly:
         from plugin.core.appointments import plan_appointments
 
         snapshot = self.snapshot()
-        sent_records = self.store.reminders(self.source_id, statuses=("sent",))
+        sent_records = self.store.reminders(self.source_id, statuses=(LogStatus.SENT,))
         invoices = plan_reminders(
             snapshot,
             self.settings,
@@ -300,12 +301,14 @@ class Kindly:
         current: PlannedReminder | None = reminder
         while current is not None:
             status = self._send_one(current, now, result)
-            if status != "permanent" or not current.fallbacks:
+            if status is not DeliveryStatus.PERMANENT or not current.fallbacks:
                 return
             current = current.on_channel(current.fallbacks[0])
 
-    def _send_one(self, reminder: PlannedReminder, now: datetime, result: SendResult) -> str:
-        """Deliver one reminder once; returns its status ("sent", "permanent", ...).
+    def _send_one(
+        self, reminder: PlannedReminder, now: datetime, result: SendResult
+    ) -> DeliveryStatus:
+        """Deliver one reminder once; returns what became of it.
 
         One commit per message: the hand-over, logged just before the content leaves
         (with the previous message's outcome). Before it nothing is logged, so a crash
@@ -315,12 +318,12 @@ class Kindly:
         existing = self._logged.get(reminder.key)
         recipient = ", ".join(reminder.recipients)
         if existing is not None:
-            if existing.status == "sent":
-                return "sent"
-            if existing.status == "failed" and existing.recipient == recipient:
+            if existing.status is LogStatus.SENT:
+                return DeliveryStatus.SENT
+            if existing.status is LogStatus.FAILED and existing.recipient == recipient:
                 # It failed for good on this channel to these recipients: no use trying
                 # again until the accounting system holds other ones.
-                return "permanent"
+                return DeliveryStatus.PERMANENT
         channel = self.channels[reminder.channel]
         try:
             if channel.via not in ("platform", "note"):
@@ -329,7 +332,7 @@ class Kindly:
         except (ValueError, LookupError, OSError, TemplateError) as exc:
             # Reported; the next run tries again.
             result.failed.append((reminder, f"could not compose the message: {exc}"))
-            return "temporary"
+            return DeliveryStatus.TEMPORARY
         locale = babel_locale_name(reminder.language, reminder.customer.country)
         record = ReminderRecord(
             key=reminder.key,
@@ -342,7 +345,7 @@ class Kindly:
             recipient=recipient,
             amount=format_money(reminder.amount_due, locale),
             currency=reminder.currency,
-            status="sending",
+            status=LogStatus.SENDING,
             planned_at=now,
             invoice_stages=reminder.invoice_stages,
             charges=composed.charges,
@@ -358,8 +361,8 @@ class Kindly:
         from plugin.deliver.channels import Composed
 
         if self._logged.get(planned.key) is not None and self._logged[planned.key].status in (
-            "sent",
-            "failed",
+            LogStatus.SENT,
+            LogStatus.FAILED,
         ):
             return
         customer = planned.customer
@@ -414,7 +417,7 @@ class Kindly:
             recipient=planned.recipient,
             amount="",
             currency="",
-            status="sending",
+            status=LogStatus.SENDING,
             planned_at=now,
             detail=channel.via,
         )
@@ -428,7 +431,7 @@ class Kindly:
         composed: Composed,
         now: datetime,
         result: SendResult,
-    ) -> str:
+    ) -> DeliveryStatus:
         existing = self._logged.get(reminder.key)
         crash_point("intent")
         refused = False
@@ -443,21 +446,27 @@ class Kindly:
         try:
             outcome = channel.deliver(reminder, composed, hand_over)
         except _AlreadySent:
-            return "sent"
+            return DeliveryStatus.SENT
         crash_point("delivered")
         if refused:
-            return "sent"
-        if outcome.status in ("sent", "unconfirmed"):
+            return DeliveryStatus.SENT
+        if outcome.status in (DeliveryStatus.SENT, DeliveryStatus.UNCONFIRMED):
             detail = (
-                outcome.detail if outcome.status == "sent" else f"unconfirmed: {outcome.detail}"
+                outcome.detail
+                if outcome.status is DeliveryStatus.SENT
+                else f"unconfirmed: {outcome.detail}"
             )
             self._unlogged_sent.append((reminder.key, now, outcome.message_id, detail))
             result.sent.append((reminder, outcome.detail))
         else:
-            status = "failed" if outcome.status == "permanent" else "deferred"
+            status = (
+                LogStatus.FAILED
+                if outcome.status is DeliveryStatus.PERMANENT
+                else LogStatus.DEFERRED
+            )
             sent, self._unlogged_sent = self._unlogged_sent, []
             self.store.record_outcome(record, status, outcome.detail, sent)
-            (result.failed if status == "failed" else result.deferred).append(
+            (result.failed if status is LogStatus.FAILED else result.deferred).append(
                 (reminder, outcome.detail)
             )
         crash_point("marked")
@@ -477,17 +486,19 @@ class Kindly:
     def _recover_interrupted(self, now: datetime) -> int:
         """Settle what a crashed run left: resend what never left, keep what may have."""
         recovered = 0
-        for record in self.store.reminders(self.source_id, statuses=("sending", "handing_over")):
+        for record in self.store.reminders(
+            self.source_id, statuses=(LogStatus.SENDING, LogStatus.HANDING_OVER)
+        ):
             channel = self.channels.get(record.channel)
-            if record.status == "sending" or channel is None:
+            if record.status is LogStatus.SENDING or channel is None:
                 # Nothing left Kindly yet: plan and send it afresh.
                 self.store.forget_intent(record.key)
                 continue
             verdict = channel.settle(record)
-            if verdict == "resend":
+            if verdict is Settlement.RESEND:
                 self.store.forget_intent(record.key)
                 continue
-            if verdict == "sent":
+            if verdict is Settlement.SENT:
                 detail = f"{record.detail} (recovered)"
             else:
                 detail = f"{record.detail}: interrupted after handing over; sent (unconfirmed)"
@@ -521,7 +532,7 @@ class Kindly:
                 recipient="",
                 amount="",
                 currency=known[0].currency if known else "",
-                status="sending",
+                status=LogStatus.SENDING,
                 planned_at=note.created_at,
                 detail="restored from the note in the accounting system",
             )
@@ -534,7 +545,9 @@ class Kindly:
     def _write_pending_notes(self, now: datetime, result: SendResult) -> None:
         records = [
             record
-            for record in self.store.reminders(self.source_id, statuses=("sent", "failed"))
+            for record in self.store.reminders(
+                self.source_id, statuses=(LogStatus.SENT, LogStatus.FAILED)
+            )
             if record.stage != APPOINTMENT_STAGE
         ]
         pending = [record for record in records if record.note_written_at is None]
@@ -544,11 +557,11 @@ class Kindly:
         tried_next = {
             (r.customer_id, r.invoice_ids, r.stage, r.planned_at): r.channel
             for r in records
-            if r.status == "sent"
+            if r.status is LogStatus.SENT
         }
         notes = {
             record.key: Note(
-                id=note_id(record.key, failed=record.status == "failed"),
+                id=note_id(record.key, failed=record.status is LogStatus.FAILED),
                 created_at=now,
                 text=note_text(
                     record,
@@ -556,7 +569,7 @@ class Kindly:
                     fallback=tried_next.get(
                         (record.customer_id, record.invoice_ids, record.stage, record.planned_at)
                     )
-                    if record.status == "failed"
+                    if record.status is LogStatus.FAILED
                     else None,
                 ),
                 customer_id=record.customer_id,

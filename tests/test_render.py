@@ -23,9 +23,10 @@ from plugin.compose.formatting import format_date, format_money
 from plugin.compose.render import Attachment, check_overrides, render_reminder, render_sms
 from plugin.config.settings import Settings
 from plugin.core.decisions import PlannedReminder, reminder_key
-from plugin.core.model import LANGUAGES, Customer, Invoice
+from plugin.core.model import Customer, Invoice
 from plugin.core.money import Money
 from plugin.core.policy import default_formality
+from plugin.core.vocabulary import LANGUAGES
 from plugin.deliver.channels import pdf_file_name
 from plugin.errors import ConfigError
 

@@ -292,3 +292,31 @@ def test_a_new_sqlite_store_is_readable_by_its_owner_only(tmp_path: Path) -> Non
     path = tmp_path / "kindly.sqlite3"
     Store.open(f"sqlite:///{path}").close()
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_reminder_claiming_charges_without_a_fee_did_not_charge_one() -> None:
+    """The log keeps the charges as written, the fee empty when none was added: only a
+    written fee counts (it holds the next stage back 14 days, INKF §1-2)."""
+    from datetime import UTC, datetime
+
+    from plugin.core.vocabulary import LogStatus
+
+    def record(fee: str) -> ReminderRecord:
+        return ReminderRecord(
+            key="k",
+            source="s",
+            customer_id="C1",
+            invoice_ids=("I1",),
+            invoice_numbers=("1",),
+            stage="final",
+            channel="email",
+            recipient="a@b.example",
+            amount="€ 1,00",
+            currency="EUR",
+            status=LogStatus.SENT,
+            planned_at=datetime(2026, 11, 1, tzinfo=UTC),
+            charges={"interest": "€ 0,10", "reminder_fee": fee, "total": "€ 1,10"},
+        )
+
+    assert not record("").reminder_fee
+    assert record("kr 35,00").reminder_fee

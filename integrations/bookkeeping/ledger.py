@@ -63,6 +63,7 @@ from plugin.core.model import (
     PromiseToPay,
 )
 from plugin.core.money import Money, minor_unit_digits
+from plugin.core.vocabulary import LANGUAGES, one_of
 from plugin.errors import ConfigError, LedgerError
 
 __all__ = ["NOTES_FILE", "LocalLedger"]
@@ -449,7 +450,9 @@ class LocalLedger(BookkeepingConnector):
                 contact_name=data.get("contact_name"),
                 emails=_strings(data.get("email")),
                 phones=_strings(data.get("phone")),
-                language=data.get("language") or default_language(country),
+                language=one_of(
+                    LANGUAGES, data.get("language") or default_language(country), "language"
+                ),
                 country=country,
                 timezone=timezone,
                 kind=CustomerKind(data.get("kind", "business")),

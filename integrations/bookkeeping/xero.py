@@ -57,7 +57,6 @@ from integrations.sync import Merge, advanced_bookmark
 from integrations.webhooks import events_from_json, hmac_sha256_base64_matches
 from plugin.config.locales import default_language, default_timezone
 from plugin.core.model import (
-    LANGUAGES,
     CreditAllocation,
     CreditNote,
     Customer,
@@ -70,6 +69,7 @@ from plugin.core.model import (
 )
 from plugin.core.money import Money
 from plugin.core.policy import Overrides
+from plugin.core.vocabulary import LANGUAGES
 from plugin.ports import SyncResult
 
 __all__ = ["Tenant", "XeroConnector", "XeroSettings", "tenants_from", "verify_webhook"]

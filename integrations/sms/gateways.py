@@ -15,6 +15,7 @@ from typing import ClassVar, Self
 
 from integrations.base import ConnectorSettings, SmsGatewayConnector, Workspace
 from integrations.http import AuthError, HttpClient, HttpError, delivery_status
+from plugin.core.vocabulary import DeliveryStatus
 from plugin.errors import ConfigError
 from plugin.ports import Outcome
 
@@ -90,14 +91,14 @@ class _Gateway(SmsGatewayConnector):
     def _outcome(self, call: Callable[[], str], hand_over: Callable[[], None]) -> Outcome:
         hand_over()
         try:
-            return Outcome("sent", call())
+            return Outcome(DeliveryStatus.SENT, call())
         except AuthError:
             raise  # every message would fail alike: the batch stops
         except HttpError as exc:
             # Asked once, without an idempotency key: an answer that never came may
             # still mean the gateway took it.
             status = delivery_status(exc, repeatable=False)
-            if status == "unconfirmed":
+            if status is DeliveryStatus.UNCONFIRMED:
                 return Outcome(status, f"{self.name} did not answer: {exc}")
             return Outcome(status, str(exc))
 

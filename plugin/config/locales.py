@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from plugin.core.model import LANGUAGES
+from plugin.core.vocabulary import LANGUAGES, Language, one_of
 
 __all__ = ["babel_locale_name", "default_language", "default_timezone"]
 
 
 @lru_cache(maxsize=256)
-def default_language(country: str) -> str:
+def default_language(country: str) -> Language:
     """The language Kindly writes in for a country when nothing says otherwise."""
     from babel import Locale, UnknownLocaleError
 
@@ -25,7 +25,7 @@ def default_language(country: str) -> str:
         likely = Locale.parse(f"und_{country}").language
     except (UnknownLocaleError, ValueError):
         return "en"
-    return likely if likely in LANGUAGES else "en"
+    return one_of(LANGUAGES, likely, "language") if likely in LANGUAGES else "en"
 
 
 @lru_cache(maxsize=256)

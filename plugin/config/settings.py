@@ -33,6 +33,7 @@ from plugin.core.policy import (
     Stage,
     parse_rule,
 )
+from plugin.core.vocabulary import EmailVia, Language
 from plugin.errors import ConfigError
 
 __all__ = [
@@ -64,7 +65,8 @@ class Company:
     country: str = "NL"
     signature: str | None = None
     sms_sender: str | None = None  # the short name an SMS starts with
-    language: str | None = None  # of the notes in the accounting system; default: the country's
+    #: Of the notes in the accounting system; default: the country's.
+    language: Language | None = None
     city: str | None = None  # where letters are dated from
 
 
@@ -108,7 +110,7 @@ class Settings:
     connector: str = "ledger"
     outbox: Path = Path("outbox")
     #: "outbox" (.eml files), "smtp", or "platform" (the accounting system's own e-mail).
-    email_via: str = "outbox"
+    email_via: EmailVia = EmailVia.OUTBOX
     store_url: str | None = None
     source: Path | None = None  # the file these came from
     templates: Path | None = None  # a folder of the user's own templates
@@ -288,8 +290,8 @@ def parse_settings(
         invoices=invoices,
         connector=data.get("connector", "ledger"),
         outbox=(base / data.get("delivery", {}).get("outbox", "outbox")).resolve(),
-        email_via=data.get("delivery", {}).get(
-            "email_via", "smtp" if data.get("smtp") else "outbox"
+        email_via=EmailVia(
+            data.get("delivery", {}).get("email_via", "smtp" if data.get("smtp") else "outbox")
         ),
         store_url=store_url,
         source=source,

@@ -26,6 +26,7 @@ from plugin.core.policy import (
     AppointmentRule,
     parse_rule,
 )
+from plugin.core.vocabulary import ChannelName, Language
 
 __all__ = [
     "DEFAULT_APPOINTMENT_POLICY",
@@ -62,7 +63,7 @@ class _Context:
     source: str
     channels_available: frozenset[str]
     sent: frozenset[str]
-    default_language: str
+    default_language: Language
     default_country: str
     planned: list[PlannedAppointment] = field(default_factory=list)
     skips: list[AppointmentSkip] = field(default_factory=list)
@@ -76,7 +77,7 @@ def plan_appointments(
     sent_keys: Iterable[str],
     channels_available: Iterable[str],
     policies: Mapping[str, AppointmentPolicy] | None = None,
-    default_language: str = "en",
+    default_language: Language = "en",
     default_country: str = "GB",
 ) -> tuple[tuple[PlannedAppointment, ...], tuple[AppointmentSkip, ...]]:
     """The appointment reminders due at ``now``; ``policies`` by calendar ("" is the default)."""
@@ -163,9 +164,12 @@ def _plan_one(context: _Context, appointment: Appointment, policy: AppointmentPo
             )
 
 
-def _reach(context: _Context, attendee: Attendee, wanted: str) -> tuple[str | None, str | None]:
+def _reach(
+    context: _Context, attendee: Attendee, wanted: ChannelName
+) -> tuple[ChannelName | None, str | None]:
     """The rule's channel if it can reach the attendee, else the other one (R24)."""
-    order = [wanted] + [c for c in ("email", "sms") if c != wanted]
+    messages: tuple[ChannelName, ...] = ("email", "sms")
+    order = [wanted, *(channel for channel in messages if channel != wanted)]
     for channel in order:
         if channel not in context.channels_available:
             continue

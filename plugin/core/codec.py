@@ -72,6 +72,10 @@ def _decode(kind: Any, data: Any) -> Any:
         if len(options) != 1:
             raise TypeError(f"cannot decode the union {kind}")
         return _decode(options[0], data)
+    if origin is typing.Literal:
+        if data not in typing.get_args(kind):
+            raise TypeError(f"{data!r} is not one of {typing.get_args(kind)}")
+        return data
     if origin is tuple:
         (item_kind, _ellipsis) = typing.get_args(kind)
         return tuple(_decode(item_kind, item) for item in data)

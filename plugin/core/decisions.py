@@ -15,6 +15,7 @@ from plugin.core.behaviour import PaymentBehaviour
 from plugin.core.model import Appointment, Attendee, Customer, CustomerKind, Invoice, Payment
 from plugin.core.money import Money
 from plugin.core.policy import AppointmentRule, Behaviour
+from plugin.core.vocabulary import ChannelName, Formality, Language, Tone
 
 __all__ = [
     "DECISIONS",
@@ -52,11 +53,11 @@ REASONS = {
 
 
 #: Channels that put a message in front of the client (a task does not).
-MESSAGE_CHANNELS = frozenset({"email", "sms", "letter"})
+MESSAGE_CHANNELS: frozenset[ChannelName] = frozenset({"email", "sms", "letter"})
 
 
 #: Channels a Norwegian reminder fee may be claimed in (INKF §1-2: a written reminder).
-WRITTEN_CHANNELS = frozenset({"email", "letter"})
+WRITTEN_CHANNELS: frozenset[ChannelName] = frozenset({"email", "letter"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +86,10 @@ class PlannedReminder:
     customer: Customer
     invoices: tuple[Invoice, ...]
     stage: str
-    channel: str
+    channel: ChannelName
     recipients: tuple[str, ...]
-    language: str
-    tone: str
+    language: Language
+    tone: Tone
     template: str = ""
     charges: bool = False
     invoice_stages: Mapping[str, str] = field(default_factory=dict)
@@ -96,7 +97,7 @@ class PlannedReminder:
     why: tuple[Reason, ...] = ()
     #: When the next stage would follow if this one goes unanswered (for "pay by" dates).
     next_step_date: date | None = None
-    formality: str = "formal"
+    formality: Formality = "formal"
     #: Business or consumer, as resolved (the law on charges differs).
     debtor: CustomerKind | None = None
     #: Norway: this reminder adds a reminder fee (purregebyr) and gives 14 days to pay.
@@ -105,9 +106,9 @@ class PlannedReminder:
     #: until the day it was paid.
     payments: tuple[Payment, ...] = ()
     #: The channels to try, in order, if this one fails for good.
-    fallbacks: tuple[str, ...] = ()
+    fallbacks: tuple[ChannelName, ...] = ()
 
-    def on_channel(self, channel: str) -> PlannedReminder:
+    def on_channel(self, channel: ChannelName) -> PlannedReminder:
         """The same reminder sent another way: its own key, so each is sent once."""
         return replace(
             self,
@@ -216,11 +217,11 @@ class PlannedAppointment:
     appointment: Appointment
     attendee: Attendee
     rule: AppointmentRule
-    channel: str
+    channel: ChannelName
     recipient: str
     #: Who the attendee is, as a client to greet in their language and time zone.
     customer: Customer
-    formality: str = "formal"
+    formality: Formality = "formal"
     why: tuple[Reason, ...] = ()
 
 

@@ -23,6 +23,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from plugin.core.money import Money
+from plugin.core.vocabulary import LANGUAGES, Language
 
 __all__ = [
     "LANGUAGES",
@@ -40,9 +41,6 @@ __all__ = [
     "Payment",
     "PromiseToPay",
 ]
-
-#: The languages Kindly writes in (ISO 639-1; Norwegian is bokmål).
-LANGUAGES: tuple[str, ...] = ("en", "nl", "fr", "nb", "de", "vi")
 
 
 def _require(condition: bool, field_name: str, message: str) -> None:
@@ -99,7 +97,7 @@ class Customer:
     contact_name: str | None = None  # the person to greet
     emails: tuple[str, ...] = ()
     phones: tuple[str, ...] = ()
-    language: str = "en"
+    language: Language = "en"
     country: str = "GB"  # ISO 3166-1 alpha-2
     timezone: str = "UTC"  # IANA name
     kind: CustomerKind = CustomerKind.BUSINESS

@@ -83,6 +83,7 @@ from plugin.core.policy import (
     Stage,
     resolve,
 )
+from plugin.core.vocabulary import ChannelName
 
 __all__ = ["plan_reminders", "preview_reminders", "recheck", "settings_for"]
 
@@ -414,7 +415,7 @@ class _Planner:
 
     # -- per client ------------------------------------------------------------------------
 
-    def reachable(self, customer: Customer, wanted: tuple[str, ...]) -> list[str]:
+    def reachable(self, customer: Customer, wanted: tuple[ChannelName, ...]) -> list[ChannelName]:
         """The wanted channels that are available and can reach the client, in order."""
         return [
             channel

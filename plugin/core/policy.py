@@ -33,6 +33,15 @@ from typing import Protocol
 from plugin.core.businessdays import SendWindow
 from plugin.core.model import CustomerKind
 from plugin.core.money import Money
+from plugin.core.vocabulary import (
+    CHANNELS,
+    TONES,
+    ChannelName,
+    Formality,
+    Language,
+    Tone,
+    one_of,
+)
 
 __all__ = [
     "CHANNELS",
@@ -49,10 +58,6 @@ __all__ = [
     "resolve",
 ]
 
-TONES = ("friendly", "neutral", "firm")
-#: "task" is a note for a person (a phone call, a collection agency), never a message.
-CHANNELS = ("email", "sms", "letter", "phone", "task")
-
 
 class Anchor(enum.StrEnum):
     DUE_DATE = "due"  # days relative to the invoice's due date
@@ -65,8 +70,8 @@ class Stage:
     anchor: Anchor
     days: int
     business_days: bool = False
-    channels: tuple[str, ...] | None = None  # None: the client's channels
-    tone: str | None = None  # None: the client's tone
+    channels: tuple[ChannelName, ...] | None = None  # None: the client's channels
+    tone: Tone | None = None  # None: the client's tone
     template: str | None = None  # None: the stage's name
     charges: bool = False
     enabled: bool = True
@@ -105,7 +110,7 @@ class BehaviourRules:
     chronic_min_share_late: float = 0.5
     chronic_min_days_late: int = 30
     chronic_fewer_days: int = 2  # an earlier first reminder
-    chronic_tone: str = "firm"
+    chronic_tone: Tone = "firm"
     #: Fewer paid invoices than this say nothing about a client.
     min_history: int = 3
 
@@ -156,8 +161,8 @@ DEFAULT_POLICY = Policy(
 class Defaults:
     """The company-wide defaults every client starts from."""
 
-    tone: str = "friendly"
-    channels: tuple[str, ...] = ("email",)
+    tone: Tone = "friendly"
+    channels: tuple[ChannelName, ...] = ("email",)
     minimum: Mapping[str, Money] = field(default_factory=dict)
     policy: str = "default"
     charges: bool = False  # claim statutory charges (the company opts in)
@@ -208,9 +213,9 @@ class Behaviour(enum.StrEnum):
 class Overrides:
     """One level of settings; None means "not set here, ask the next level"."""
 
-    tone: str | None = None
-    language: str | None = None
-    channels: tuple[str, ...] | None = None
+    tone: Tone | None = None
+    language: Language | None = None
+    channels: tuple[ChannelName, ...] | None = None
     policy: str | None = None
     pause_until: date | None = None
     pause_reason: str | None = None
@@ -219,7 +224,7 @@ class Overrides:
     consolidate: bool | None = None
     minimum: Mapping[str, Money] | None = None
     #: "formal" (u, Sie, De, Quý khách) or "informal" (je, du, anh/chị).
-    formality: str | None = None
+    formality: Formality | None = None
     #: Whether statutory charges are claimed (only where the company opted in).
     charges: bool | None = None
 
@@ -234,9 +239,9 @@ _OVERRIDE_FIELDS = tuple(item.name for item in fields(Overrides))
 class Resolved:
     """A client's (or an invoice's) effective settings, and where each came from."""
 
-    tone: str
-    language: str
-    channels: tuple[str, ...]
+    tone: Tone
+    language: Language
+    channels: tuple[ChannelName, ...]
     policy: str
     pause_until: date | None
     pause_reason: str | None
@@ -244,12 +249,12 @@ class Resolved:
     kind: CustomerKind
     consolidate: bool
     minimum: Mapping[str, Money]
-    formality: str = "formal"
+    formality: Formality = "formal"
     charges: bool = False
     sources: Mapping[str, str] = field(default_factory=dict)
 
 
-def default_formality(language: str) -> str:
+def default_formality(language: str) -> Formality:
     """How a business addresses a client it has not been told about, in each language.
 
     Norwegian business writing says "du" to everyone; "De" reads as old-fashioned. Dutch,
@@ -262,10 +267,10 @@ def default_formality(language: str) -> str:
 def resolve(
     levels: Sequence[tuple[str, Overrides]],
     *,
-    language: str,
+    language: Language,
     kind: CustomerKind,
-    default_tone: str,
-    default_channels: tuple[str, ...],
+    default_tone: Tone,
+    default_channels: tuple[ChannelName, ...],
     default_minimum: Mapping[str, Money],
     default_charges: bool = False,
 ) -> Resolved:
@@ -309,7 +314,7 @@ def resolve(
 @dataclass(frozen=True, slots=True)
 class AppointmentRule:
     before: timedelta
-    channel: str  # "email" or "sms"
+    channel: ChannelName  # "email" or "sms"
 
     @property
     def label(self) -> str:
@@ -341,4 +346,4 @@ def parse_rule(text: str) -> AppointmentRule:
         raise ValueError(f"{text!r} is not a rule like '24h email' or '2h sms'")
     amount, unit, channel = float(match.group(1)), match.group(2), match.group(3)
     minutes = {"m": 1, "min": 1, "h": 60, "d": 1440}[unit] * amount
-    return AppointmentRule(timedelta(minutes=minutes), channel)
+    return AppointmentRule(timedelta(minutes=minutes), one_of(CHANNELS, channel, "channel"))

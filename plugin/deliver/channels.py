@@ -29,6 +29,7 @@ from plugin.compose.email_message import build_email, message_bytes, message_id_
 from plugin.compose.render import Attachment, render_letter, render_reminder, render_sms
 from plugin.config.settings import Settings
 from plugin.core.decisions import PlannedReminder
+from plugin.core.vocabulary import DeliveryStatus, EmailVia, Settlement
 from plugin.deliver.files import Outbox
 from plugin.ports import LedgerSource, Outcome, SmsGateway
 
@@ -59,8 +60,8 @@ class Channel(Protocol):
         self, reminder: PlannedReminder, composed: Composed, hand_over: Callable[[], None]
     ) -> Outcome: ...
 
-    def settle(self, record: ReminderRecord) -> str:
-        """After a crash that came after ``hand_over``: "sent", "resend" or "unconfirmed"."""
+    def settle(self, record: ReminderRecord) -> Settlement:
+        """After a crash that came after ``hand_over``: whether the other side has it."""
         ...
 
     def close(self) -> None: ...
@@ -127,13 +128,15 @@ class EmailToOutbox(_EmailComposer):
             path = self.outbox.deliver(reminder, composed.payload)
         except OSError as exc:
             folder = self.outbox.folder
-            return Outcome("temporary", f"could not write to {folder}: {exc.strerror or exc}")
-        return Outcome("sent", str(path), message_id_for(reminder, self.settings))
+            return Outcome(
+                DeliveryStatus.TEMPORARY, f"could not write to {folder}: {exc.strerror or exc}"
+            )
+        return Outcome(DeliveryStatus.SENT, str(path), message_id_for(reminder, self.settings))
 
-    def settle(self, record: ReminderRecord) -> str:
+    def settle(self, record: ReminderRecord) -> Settlement:
         # The file is written atomically: there or not, never half.
         path = self.outbox.path_for(record.customer_id, record.stage, record.key)
-        return "sent" if path.exists() else "resend"
+        return Settlement.SENT if path.exists() else Settlement.RESEND
 
 
 class EmailBySmtp(_EmailComposer):
@@ -152,8 +155,8 @@ class EmailBySmtp(_EmailComposer):
         )
         return Outcome(outcome.status, outcome.detail, message_id_for(reminder, self.settings))
 
-    def settle(self, record: ReminderRecord) -> str:
-        return "unconfirmed"
+    def settle(self, record: ReminderRecord) -> Settlement:
+        return Settlement.UNCONFIRMED
 
     def close(self) -> None:
         self.mailer.close()
@@ -175,16 +178,16 @@ class EmailByPlatform:
         self, reminder: PlannedReminder, composed: Composed, hand_over: Callable[[], None]
     ) -> Outcome:
         if not self.source.has_mailer:
-            return Outcome("permanent", f"{self.source.title} cannot e-mail invoices")
+            return Outcome(DeliveryStatus.PERMANENT, f"{self.source.title} cannot e-mail invoices")
         hand_over()
         for invoice in reminder.invoices:
             outcome = self.source.email_invoice(invoice, reminder.key)
-            if outcome.status != "sent":
+            if outcome.status is not DeliveryStatus.SENT:
                 return outcome
-        return Outcome("sent", f"e-mailed by {self.source.title}")
+        return Outcome(DeliveryStatus.SENT, f"e-mailed by {self.source.title}")
 
-    def settle(self, record: ReminderRecord) -> str:
-        return "unconfirmed"
+    def settle(self, record: ReminderRecord) -> Settlement:
+        return Settlement.UNCONFIRMED
 
     def close(self) -> None:
         pass
@@ -219,11 +222,11 @@ class SmsByGateway:
                 numbers.append(number)
         if not numbers:
             shown = ", ".join(reminder.recipients) or "none"
-            return Outcome("permanent", f"no valid mobile number ({shown})")
+            return Outcome(DeliveryStatus.PERMANENT, f"no valid mobile number ({shown})")
         return self.gateway.send(numbers[0], composed.payload, reminder.key, hand_over)
 
-    def settle(self, record: ReminderRecord) -> str:
-        return "unconfirmed"
+    def settle(self, record: ReminderRecord) -> Settlement:
+        return Settlement.UNCONFIRMED
 
     def close(self) -> None:
         self.gateway.close()
@@ -264,12 +267,14 @@ class LetterToFolder:
                 Path(temporary).unlink(missing_ok=True)
                 raise
         except OSError as exc:
-            return Outcome("temporary", f"could not write the letter: {exc.strerror or exc}")
-        return Outcome("sent", f"letter to print and post: {target}")
+            return Outcome(
+                DeliveryStatus.TEMPORARY, f"could not write the letter: {exc.strerror or exc}"
+            )
+        return Outcome(DeliveryStatus.SENT, f"letter to print and post: {target}")
 
-    def settle(self, record: ReminderRecord) -> str:
+    def settle(self, record: ReminderRecord) -> Settlement:
         path = self.path_for(record.customer_id, record.stage, record.key)
-        return "sent" if path.exists() else "resend"
+        return Settlement.SENT if path.exists() else Settlement.RESEND
 
     def close(self) -> None:
         pass
@@ -288,10 +293,10 @@ class TaskNote:
         self, reminder: PlannedReminder, composed: Composed, hand_over: Callable[[], None]
     ) -> Outcome:
         hand_over()
-        return Outcome("sent", "task for a person")
+        return Outcome(DeliveryStatus.SENT, "task for a person")
 
-    def settle(self, record: ReminderRecord) -> str:
-        return "sent"
+    def settle(self, record: ReminderRecord) -> Settlement:
+        return Settlement.SENT
 
     def close(self) -> None:
         pass
@@ -304,7 +309,7 @@ def channels_for(
 ) -> dict[str, Channel]:
     """The channels these settings make available, by the planner's channel name."""
     email: Channel
-    if settings.email_via == "smtp":
+    if settings.email_via == EmailVia.SMTP:
         from plugin.deliver.smtp import SmtpMailer
 
         if settings.smtp is None:
@@ -312,7 +317,7 @@ def channels_for(
 
             raise ConfigError('[delivery] email_via = "smtp" needs an [smtp] section with the host')
         email = EmailBySmtp(settings, source, SmtpMailer(settings.smtp))
-    elif settings.email_via == "platform":
+    elif settings.email_via == EmailVia.PLATFORM:
         email = EmailByPlatform(source)
     else:
         email = EmailToOutbox(settings, source)

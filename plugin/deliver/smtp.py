@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any
 
 from plugin.config.settings import PASSWORD_VARIABLE, SmtpSettings
+from plugin.core.vocabulary import DeliveryStatus
 from plugin.errors import KindlyError
 
 __all__ = ["SmtpError", "SmtpMailer", "SmtpOutcome", "SmtpSettings"]
@@ -33,7 +34,7 @@ class SmtpError(KindlyError):
 
 @dataclass(frozen=True)
 class SmtpOutcome:
-    status: str  # "sent", "permanent", "temporary" or "unconfirmed"
+    status: DeliveryStatus
     detail: str
     refused: tuple[str, ...] = ()
 
@@ -181,12 +182,12 @@ class SmtpMailer:
                 self._connection = None
                 if handed_over:
                     return SmtpOutcome(
-                        "unconfirmed",
+                        DeliveryStatus.UNCONFIRMED,
                         f"the connection dropped after the message was handed over ({exc})",
                     )
                 if attempt == 1:
                     continue  # the batch's connection went stale: open a new one, once
-                return SmtpOutcome("temporary", f"the connection dropped: {exc}")
+                return SmtpOutcome(DeliveryStatus.TEMPORARY, f"the connection dropped: {exc}")
             except smtplib.SMTPResponseException as exc:
                 return _refusal("the server answered", [(exc.smtp_code, exc.smtp_error)])
             except BaseException:
@@ -202,7 +203,7 @@ class SmtpMailer:
                 detail += "; refused: " + ", ".join(
                     f"{address} ({code} {_text(text)})" for address, (code, text) in refused.items()
                 )
-            return SmtpOutcome("sent", detail, tuple(refused))
+            return SmtpOutcome(DeliveryStatus.SENT, detail, tuple(refused))
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -214,4 +215,5 @@ def _refusal(what: str, answers: Any, refused: tuple[str, ...] = ()) -> SmtpOutc
     codes = [(int(code), _text(text)) for code, text in answers]
     permanent = any(500 <= code < 600 for code, _ in codes)
     detail = f"{what}: " + "; ".join(f"{code} {text}" for code, text in codes)
-    return SmtpOutcome("permanent" if permanent else "temporary", detail, refused)
+    status = DeliveryStatus.PERMANENT if permanent else DeliveryStatus.TEMPORARY
+    return SmtpOutcome(status, detail, refused)

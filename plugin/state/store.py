@@ -33,6 +33,7 @@ from plugin.core.model import (
     Payment,
     PromiseToPay,
 )
+from plugin.core.vocabulary import LogStatus
 from plugin.errors import StoreError
 
 __all__ = ["ReminderRecord", "Store", "default_store_url"]
@@ -102,6 +103,10 @@ _SNAPSHOT_KINDS: tuple[tuple[str, type[Any]], ...] = (
 )
 
 
+#: Entries a new try may take up again: a new address, or a gateway back up.
+RETRIED = (LogStatus.DEFERRED, LogStatus.FAILED)
+
+
 def default_store_url() -> str:
     """SQLite in the user's data directory (platformdirs), created on first use."""
     from platformdirs import user_data_path
@@ -143,7 +148,7 @@ class ReminderRecord:
     recipient: str
     amount: str
     currency: str
-    status: str  # "sending", "handing_over", "sent", "deferred" or "failed"
+    status: LogStatus
     planned_at: datetime
     sent_at: datetime | None = None
     note_written_at: datetime | None = None
@@ -156,14 +161,15 @@ class ReminderRecord:
 
     @property
     def reminder_fee(self) -> bool:
-        return "reminder_fee" in self.charges
+        # Every reminder claiming charges lists the fee, empty when there is none.
+        return bool(self.charges.get("reminder_fee"))
 
 
 _MARK_SENT = (
     reminders.update()
     .where(reminders.c.key == sa.bindparam("k"))
     .values(
-        status="sent",
+        status=LogStatus.SENT,
         sent_at=sa.bindparam("sent_at"),
         message_id=sa.bindparam("message_id"),
         detail=sa.bindparam("detail"),
@@ -185,7 +191,7 @@ def _reminder_from_row(row: sa.RowMapping) -> ReminderRecord:
         recipient=row["recipient"],
         amount=row["amount"],
         currency=row["currency"],
-        status=row["status"],
+        status=LogStatus(row["status"]),
         planned_at=planned_at,
         sent_at=_moment(row["sent_at"]),
         note_written_at=_moment(row["note_written_at"]),
@@ -374,7 +380,7 @@ class Store:
             "recipient": record.recipient,
             "amount": record.amount,
             "currency": record.currency,
-            "status": "sending",
+            "status": LogStatus.SENDING,
             "planned_at": _iso(record.planned_at),
             "detail": record.detail,
             "invoice_stages": json.dumps(dict(record.invoice_stages)) or None,
@@ -399,7 +405,7 @@ class Store:
                     reminders.update()
                     .where(
                         reminders.c.key == record.key,
-                        reminders.c.status.in_(("deferred", "failed")),
+                        reminders.c.status.in_(RETRIED),
                     )
                     # A new try: its own outcome, and its own note.
                     .values(
@@ -427,7 +433,7 @@ class Store:
         another process is sending it): then it must not go. ``logged_before=False`` says
         the caller knows of no entry for it, which saves a query on the common path.
         """
-        row = self._row(record) | {"status": "handing_over"}
+        row = self._row(record) | {"status": LogStatus.HANDING_OVER}
         try:
             with self._begin() as connection:
                 self._apply_sent(connection, sent)
@@ -442,7 +448,7 @@ class Store:
                 if current is None:
                     connection.execute(reminders.insert().values(**row))
                     return True
-                if current not in ("deferred", "failed"):
+                if current not in RETRIED:
                     return False
                 connection.execute(
                     reminders.update()
@@ -463,7 +469,7 @@ class Store:
     def record_outcome(
         self,
         record: ReminderRecord,
-        status: str,
+        status: LogStatus,
         detail: str,
         sent: Iterable[tuple[str, datetime, str | None, str]] = (),
     ) -> None:
@@ -496,11 +502,13 @@ class Store:
             connection.execute(_MARK_SENT, rows)
 
     def mark_sent(self, key: str, at: datetime, message_id: str | None, detail: str) -> None:
-        self._update(key, status="sent", sent_at=_iso(at), message_id=message_id, detail=detail)
+        self._update(
+            key, status=LogStatus.SENT, sent_at=_iso(at), message_id=message_id, detail=detail
+        )
 
     def mark_failed(self, key: str, reason: str) -> None:
         """Failed for good on its channel: a note tells the bookkeeper."""
-        self._update(key, status="failed", detail=reason)
+        self._update(key, status=LogStatus.FAILED, detail=reason)
 
     def mark_note_written(self, key: str, at: datetime) -> None:
         self._update(key, note_written_at=_iso(at))
@@ -510,7 +518,8 @@ class Store:
         with self._begin() as connection:
             connection.execute(
                 reminders.delete().where(
-                    reminders.c.key == key, reminders.c.status.in_(("sending", "handing_over"))
+                    reminders.c.key == key,
+                    reminders.c.status.in_((LogStatus.SENDING, LogStatus.HANDING_OVER)),
                 )
             )
 
@@ -532,7 +541,7 @@ class Store:
         return None if row is None else _reminder_from_row(row)
 
     def reminders(
-        self, source: str | None = None, *, statuses: Iterable[str] | None = None
+        self, source: str | None = None, *, statuses: Iterable[LogStatus] | None = None
     ) -> list[ReminderRecord]:
         query = sa.select(reminders).order_by(reminders.c.planned_at, reminders.c.key)
         if source is not None:

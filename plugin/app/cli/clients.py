@@ -13,8 +13,7 @@ from plugin.app.cli.base import (
     _fail,
     cli,
 )
-from plugin.core.model import LANGUAGES
-from plugin.core.policy import TONES
+from plugin.core.vocabulary import LANGUAGES, TONES
 
 if TYPE_CHECKING:
     from plugin.run import Kindly

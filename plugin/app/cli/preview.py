@@ -15,8 +15,7 @@ from plugin.app.cli.base import (
     _parse_at,
     cli,
 )
-from plugin.core.model import LANGUAGES
-from plugin.core.policy import TONES
+from plugin.core.vocabulary import CHANNELS, FORMALITIES, LANGUAGES, TONES, one_of
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -122,7 +121,9 @@ def preview(
         )
     if channel is not None:
         reminders = tuple(
-            reminder if reminder.channel == channel else reminder.on_channel(channel)
+            reminder
+            if reminder.channel == channel
+            else reminder.on_channel(one_of(CHANNELS, channel, "channel"))
             for reminder in reminders
         )
     if output is not None and len(reminders) > 1:
@@ -153,9 +154,11 @@ def preview(
             )
         worded = replace(
             reminder,
-            tone=tone or reminder.tone,
-            language=language or reminder.language,
-            formality=formality or reminder.formality,
+            tone=one_of(TONES, tone, "tone") if tone else reminder.tone,
+            language=one_of(LANGUAGES, language, "language") if language else reminder.language,
+            formality=(
+                one_of(FORMALITIES, formality, "formality") if formality else reminder.formality
+            ),
         )
         _show(kindly, console, worded, now, output)
 
