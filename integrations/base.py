@@ -51,6 +51,7 @@ __all__ = [
     "ConnectorSettings",
     "ConnectorState",
     "NoSettings",
+    "SettingsTransaction",
     "SmsGatewayConnector",
     "SyncResult",
     "Webhook",
@@ -77,13 +78,19 @@ class Capability(enum.StrEnum):
     WEBHOOKS = "webhooks"
 
 
-class ConnectorState(Protocol):
-    """The part of Kindly's store a connector may use: its settings, tokens and locks."""
+class SettingsTransaction(Protocol):
+    """Settings read and written while holding a lock (``ConnectorState.exclusive``)."""
 
     def get_setting(self, scope: str, key: str) -> Any: ...
     def set_setting(self, scope: str, key: str, value: Any, at: datetime) -> None: ...
+
+
+class ConnectorState(SettingsTransaction, Protocol):
+    """The part of Kindly's store a connector may use: its settings (JSON values), its
+    tokens, and locks that serialise token refreshes across processes."""
+
     def delete_setting(self, scope: str, key: str) -> None: ...
-    def exclusive(self, name: str) -> typing.ContextManager[Any]: ...
+    def exclusive(self, name: str) -> typing.ContextManager[SettingsTransaction]: ...
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from integrations.http import AuthError, FatalError, HttpClient
+
+if TYPE_CHECKING:
+    from integrations.base import ConnectorState, SettingsTransaction
 from plugin.errors import KindlyError
 
 __all__ = [
@@ -137,7 +140,9 @@ def secret_key() -> bytes:
 class TokenVault:
     """Tokens of one connection, encrypted in the store under scope ``secret:NAME``."""
 
-    def __init__(self, store: Any, name: str, key: bytes, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, store: ConnectorState, name: str, key: bytes, clock: Callable[[], datetime]
+    ) -> None:
         from cryptography.fernet import Fernet
 
         self.store = store
@@ -152,7 +157,7 @@ class TokenVault:
     def scope(self) -> str:
         return f"secret:{self.name}"
 
-    def load(self, tx: Any = None) -> Token | None:
+    def load(self, tx: SettingsTransaction | None = None) -> Token | None:
         value = (tx or self.store).get_setting(self.scope, "token")
         if value is None:
             return None
@@ -167,7 +172,7 @@ class TokenVault:
                 f"{self.name.split(':')[0]}",
             ) from None
 
-    def save(self, token: Token, tx: Any = None) -> None:
+    def save(self, token: Token, tx: SettingsTransaction | None = None) -> None:
         sealed = self._fernet.encrypt(token.to_json().encode()).decode()
         (tx or self.store).set_setting(self.scope, "token", sealed, self.clock())
 

@@ -8,7 +8,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from integrations.base import (
@@ -71,6 +71,17 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+class CalendarApiSettings(Protocol):
+    """What every OAuth calendar's settings say: where its API is, and how far to read."""
+
+    @property
+    def api_url(self) -> str: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def horizon_days(self) -> int: ...
+
+
 class OAuthCalendar(CalendarConnector):
     """A calendar behind OAuth 2; subclasses give the endpoints and read the events."""
 
@@ -89,7 +100,7 @@ class OAuthCalendar(CalendarConnector):
 
     def __init__(
         self,
-        settings: Any,
+        settings: CalendarApiSettings,
         vault: TokenVault,
         refresh: Callable[[Token], Token],
         http: HttpClient | None = None,
@@ -101,7 +112,7 @@ class OAuthCalendar(CalendarConnector):
         self.http = http or self.bearer.client(self.platform, self.headers(settings), sleep=sleep)
 
     @classmethod
-    def headers(cls, settings: Any) -> Mapping[str, str]:
+    def headers(cls, settings: CalendarApiSettings) -> Mapping[str, str]:
         return {"Accept": "application/json"}
 
     @classmethod
@@ -137,7 +148,7 @@ class OAuthCalendar(CalendarConnector):
         return TokenVault(workspace.store, cls.name, secret_key(), clock=workspace.now)
 
     @classmethod
-    def make_settings(cls, section: OAuthCalendarSection, timezone: str) -> Any:
+    def make_settings(cls, section: OAuthCalendarSection, timezone: str) -> CalendarApiSettings:
         """The connector's own settings from [calendar] and the company's time zone."""
         raise NotImplementedError
 

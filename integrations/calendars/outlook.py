@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from integrations.base import Capability
-from integrations.calendars.base import OAuthCalendar, OAuthCalendarSection
+from integrations.calendars.base import CalendarApiSettings, OAuthCalendar, OAuthCalendarSection
 from integrations.calendars.base import zone as zone_named
 from integrations.http import FatalError
 from plugin.core.model import Appointment, AppointmentStatus, Attendee
@@ -53,10 +53,11 @@ class OutlookCalendar(OAuthCalendar):
     settings: OutlookCalendarSettings
 
     @classmethod
-    def headers(cls, settings: Any) -> Mapping[str, str]:
+    def headers(cls, settings: CalendarApiSettings) -> Mapping[str, str]:
+        page_size = settings.page_size if isinstance(settings, OutlookCalendarSettings) else 100
         return {
             "Accept": "application/json",
-            "Prefer": f'outlook.timezone="UTC", odata.maxpagesize={settings.page_size}',
+            "Prefer": f'outlook.timezone="UTC", odata.maxpagesize={page_size}',
         }
 
     @classmethod

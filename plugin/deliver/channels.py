@@ -22,8 +22,9 @@ import tempfile
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
+from email.message import Message
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from plugin.compose.email_message import build_email, message_bytes, message_id_for
 from plugin.compose.render import Attachment, render_letter, render_reminder, render_sms
@@ -44,8 +45,19 @@ __all__ = ["Channel", "Composed", "channels_for", "invoice_attachments", "pdf_fi
 class Composed:
     """What a channel will send: its payload, and the charges the reminder states."""
 
-    payload: Any
+    #: The e-mail, the text of an SMS or a letter, or nothing (the platform or a person sends).
+    payload: Message | str | None
     charges: dict[str, str]
+
+    @property
+    def email(self) -> Message:
+        assert isinstance(self.payload, Message), "an e-mail channel composes an e-mail"
+        return self.payload
+
+    @property
+    def text(self) -> str:
+        assert isinstance(self.payload, str), "an SMS or a letter is text"
+        return self.payload
 
 
 class Channel(Protocol):
@@ -125,7 +137,7 @@ class EmailToOutbox(_EmailComposer):
     ) -> Outcome:
         hand_over()
         try:
-            path = self.outbox.deliver(reminder, composed.payload)
+            path = self.outbox.deliver(reminder, composed.email)
         except OSError as exc:
             folder = self.outbox.folder
             return Outcome(
@@ -149,7 +161,7 @@ class EmailBySmtp(_EmailComposer):
     def deliver(
         self, reminder: PlannedReminder, composed: Composed, hand_over: Callable[[], None]
     ) -> Outcome:
-        data = message_bytes(composed.payload, linesep="\r\n")
+        data = message_bytes(composed.email, linesep="\r\n")
         outcome = self.mailer.send(
             data, self.settings.company.email, list(reminder.recipients), hand_over
         )
@@ -223,7 +235,7 @@ class SmsByGateway:
         if not numbers:
             shown = ", ".join(reminder.recipients) or "none"
             return Outcome(DeliveryStatus.PERMANENT, f"no valid mobile number ({shown})")
-        return self.gateway.send(numbers[0], composed.payload, reminder.key, hand_over)
+        return self.gateway.send(numbers[0], composed.text, reminder.key, hand_over)
 
     def settle(self, record: ReminderRecord) -> Settlement:
         return Settlement.UNCONFIRMED
@@ -259,7 +271,7 @@ class LetterToFolder:
             handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".printing-")
             try:
                 with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                    stream.write(composed.payload)
+                    stream.write(composed.text)
                     stream.flush()
                     os.fsync(stream.fileno())
                 os.replace(temporary, target)
