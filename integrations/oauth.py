@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -26,10 +27,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from integrations.http import AuthError, FatalError, HttpClient
+from integrations.http import AuthError, FatalError, HttpClient, HttpError
 
 if TYPE_CHECKING:
-    from integrations.base import ConnectorState, SettingsTransaction
+    from integrations.base import ConnectorState, ConnectRequest, SettingsTransaction
 from plugin.errors import KindlyError
 
 __all__ = [
@@ -38,8 +39,10 @@ __all__ = [
     "Token",
     "TokenVault",
     "identity_refresher",
+    "revoke_and_forget",
     "secret_key",
     "sign_in",
+    "sign_in_and_keep",
     "wait_for_redirect",
 ]
 
@@ -461,3 +464,44 @@ def identity_refresher(
         return app.refresh(identity, token, clock())
 
     return refresh
+
+
+def sign_in_and_keep(
+    app: OAuthApp,
+    vault: TokenVault,
+    request: ConnectRequest,
+    *,
+    redirect_port: int,
+    refresh_token: str | None,
+    what: str,
+    now: Callable[[], datetime],
+) -> tuple[Token, HttpClient]:
+    """`kindly connect`'s sign-in: the token, saved at once (a platform that rotates
+    refresh tokens retired the old one already), and the client that got it."""
+    http = HttpClient(app.platform, secrets=lambda: [refresh_token or ""])
+    token = sign_in(
+        app,
+        http,
+        redirect_port=redirect_port,
+        refresh_token=refresh_token,
+        open_browser=request.open_browser,
+        say=request.say,
+        what=what,
+        now=now,
+    )
+    vault.save(token)
+    return token, http
+
+
+def revoke_and_forget(vault: TokenVault, app: Callable[[], OAuthApp]) -> None:
+    """`kindly disconnect`'s end: revoke the token where the platform offers it, and forget
+    it even when the platform cannot be reached (an unused token expires)."""
+    token = vault.load()
+    if token is None:
+        return
+    oauth_app = app()
+    with contextlib.suppress(HttpError):
+        oauth_app.revoke(
+            HttpClient(oauth_app.platform, secrets=lambda: [token.refresh_token]), token
+        )
+    vault.forget()

@@ -16,7 +16,6 @@ naming the organisation, and its mapping of records.
 from __future__ import annotations
 
 import abc
-import contextlib
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -27,8 +26,16 @@ from typing import Any, ClassVar, Self
 from rich.markup import escape
 
 from integrations.base import BookkeepingConnector, ConnectorSettings, ConnectRequest, Workspace
-from integrations.http import CallBudget, HttpClient, HttpError, Response
-from integrations.oauth import BearerAuth, OAuthApp, Token, TokenVault, secret_key, sign_in
+from integrations.http import CallBudget, HttpClient, Response
+from integrations.oauth import (
+    BearerAuth,
+    OAuthApp,
+    Token,
+    TokenVault,
+    revoke_and_forget,
+    secret_key,
+    sign_in_and_keep,
+)
 from plugin.errors import ConfigError, KindlyError
 
 __all__ = ["OAuthPlatform", "OAuthPlatformSettings", "Tenant", "endpoint"]
@@ -246,20 +253,15 @@ class OAuthPlatform(BookkeepingConnector):
         # The key the tokens are kept with, before signing in: without it, say so first.
         vault = cls.token_vault(workspace)
         app = cls.oauth_app(settings, os.environ.get(cls.client_secret_variable))
-        refresh_token = request.refresh_token or os.environ.get(cls.refresh_token_variable)
-        http = HttpClient(cls.title, secrets=lambda: [refresh_token or ""])
-        token = sign_in(
+        token, http = sign_in_and_keep(
             app,
-            http,
+            vault,
+            request,
             redirect_port=settings.redirect_port,
-            refresh_token=refresh_token,
-            open_browser=request.open_browser,
-            say=request.say,
+            refresh_token=request.refresh_token or os.environ.get(cls.refresh_token_variable),
             what=f"{cls.title} invoices",
             now=workspace.now,
         )
-        # Kept before anything else is done with it: the platform retired the old one.
-        vault.save(token)
         tenants = cls.list_tenants(settings, http, token)
         organisation = workspace.organisation
         if organisation is not None:
@@ -291,14 +293,8 @@ class OAuthPlatform(BookkeepingConnector):
         """Revoke the token at the platform, forget it and the organisations."""
         settings = cls.own_settings(workspace)
         tenants = cls.tenants(workspace)
-        vault = cls.token_vault(workspace)
-        token = vault.load()
-        if token is not None:
-            app = cls.oauth_app(settings, os.environ.get(cls.client_secret_variable))
-            # Forgotten here even if the platform cannot be reached: an unused token expires.
-            with contextlib.suppress(HttpError):
-                app.revoke(HttpClient(cls.title, secrets=lambda: [token.refresh_token]), token)
-            vault.forget()
+        secret = os.environ.get(cls.client_secret_variable)
+        revoke_and_forget(cls.token_vault(workspace), lambda: cls.oauth_app(settings, secret))
         workspace.store.delete_setting(cls.connection_scope(), "tenants")
         return (
             f"Disconnected {cls.title} ({len(tenants)} organisation(s)); "

@@ -3,7 +3,6 @@ vault, the bearer client, and opening from the ``[calendar]`` section."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -17,15 +16,16 @@ from integrations.base import (
     ConnectRequest,
     Workspace,
 )
-from integrations.http import HttpClient, HttpError
+from integrations.http import HttpClient
 from integrations.oauth import (
     BearerAuth,
     OAuthApp,
     Token,
     TokenVault,
     identity_refresher,
+    revoke_and_forget,
     secret_key,
-    sign_in,
+    sign_in_and_keep,
 )
 from plugin.config.locales import default_timezone
 from plugin.errors import ConfigError
@@ -168,29 +168,19 @@ class OAuthCalendar(CalendarConnector):
         """Sign in (or take a refresh token) and keep the tokens."""
         section = cls.section_of(workspace)
         app = cls.oauth_app(section)
-        refresh_token = request.refresh_token or os.environ.get(REFRESH_TOKEN)
-        http = HttpClient(app.platform, secrets=lambda: [refresh_token or ""])
-        token = sign_in(
+        sign_in_and_keep(
             app,
-            http,
+            cls.vault_of(workspace),
+            request,
             redirect_port=section.redirect_port,
-            refresh_token=refresh_token,
-            open_browser=request.open_browser,
-            say=request.say,
+            refresh_token=request.refresh_token or os.environ.get(REFRESH_TOKEN),
             what="calendar",
             now=workspace.now,
         )
-        cls.vault_of(workspace).save(token)
         return f"Connected {app.platform}: appointments are read at every sync."
 
     @classmethod
     def disconnect(cls, workspace: Workspace) -> str:
         """Revoke the token where the platform offers it, and forget it."""
-        vault = cls.vault_of(workspace)
-        token = vault.load()
-        if token is not None:
-            app = cls.oauth_app(cls.section_of(workspace))
-            with contextlib.suppress(HttpError):
-                app.revoke(HttpClient(app.platform, secrets=lambda: [token.refresh_token]), token)
-            vault.forget()
+        revoke_and_forget(cls.vault_of(workspace), lambda: cls.oauth_app(cls.section_of(workspace)))
         return f"Disconnected {cls.platform}; Kindly's tokens are forgotten."
