@@ -13,6 +13,10 @@ from plugin.app.demo import create_demo_workspace
 from plugin.config.settings import Settings, load_settings
 from plugin.core.model import LedgerSnapshot
 
+# The contract suites live outside the test modules: rewrite their asserts too, so a
+# failing case says what it compared.
+pytest.register_assert_rewrite("tests.contract")
+
 #: The day the demo fixtures are set up; every test that needs "now" derives it from this.
 DEMO_DAY = date(2026, 11, 22)
 DEMO_NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)

@@ -1,22 +1,147 @@
-"""The CalDAV connector against a real CalDAV server (Radicale) on loopback."""
+"""The CalDAV connector against a real CalDAV server (Radicale) on loopback: the calendar
+and HTTP contracts, then what is CalDAV's own."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from integrations.base import CALENDAR_STATE
 from integrations.calendars.caldav import CalDAVCalendar, CalDAVSettings
+from integrations.http import HttpClient
 from plugin.core.model import AppointmentStatus
 from tests.calendar_reader import Bookmarked
+from tests.contract import (
+    CalendarHarness,
+    FakeTime,
+    HttpHarness,
+    calendar_contract,
+    harness_factory,
+    http_contract,
+)
 from tests.fakes.radicale_server import PASSWORD, USER, RadicaleServer, event, start_radicale
 
 AMS = ZoneInfo("Europe/Amsterdam")
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=AMS)
+
+# -- the contracts ----------------------------------------------------------------------------
+
+
+class CalDAVOnRadicale:
+    """A CalDAVCalendar on Radicale (which checks the password), one calendar "work"."""
+
+    def __init__(self, folder: Path) -> None:
+        self.radicale = start_radicale(folder, password=PASSWORD)
+        self.radicale.make_calendar("work", "Work")
+        settings = CalDAVSettings(url=f"{self.radicale.root}/", username=USER, password=PASSWORD)
+        self.time = FakeTime()
+        # Its own client, as CalDAVCalendar makes it, but sleeping on the test's clock.
+        http = HttpClient(
+            "CalDAV", secrets=lambda: [settings.password or ""], sleep=self.time.sleep
+        )
+        self.calendar = CalDAVCalendar(settings, http)
+
+    def put(self, uid: str, start: datetime, end: datetime, extra: str = "") -> None:
+        def utc(moment: datetime) -> str:
+            return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+        self.radicale.put_event(
+            "work",
+            uid,
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Kindly tests//EN\r\n"
+            f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20261120T090000Z\r\n"
+            f"DTSTART:{utc(start)}\r\nDTEND:{utc(end)}\r\nSUMMARY:Meeting {uid}\r\n{extra}"
+            "END:VEVENT\r\nEND:VCALENDAR\r\n",
+        )
+
+
+@harness_factory(CalDAVCalendar, lacks={"paging": "CalDAV answers a sync-collection in one"})
+def caldav_http_harness(folder: Path) -> Iterator[HttpHarness]:
+    caldav = CalDAVOnRadicale(folder)
+    radicale, count = caldav.radicale, {"n": 0}
+
+    def seed(number: int) -> None:
+        for _ in range(number):
+            count["n"] += 1
+            start = NOW + timedelta(days=1, minutes=count["n"])
+            caldav.put(f"ev{count['n']}", start, start + timedelta(hours=1))
+
+    def point_at(url: str) -> None:
+        caldav.calendar.settings = replace(caldav.calendar.settings, url=url)
+
+    def secrets() -> list[str]:
+        basic = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        return [PASSWORD, basic]
+
+    try:
+        yield HttpHarness(
+            connector=caldav.calendar,
+            time=caldav.time,
+            seed=seed,
+            fail_list_call=lambda status, headers, times: radicale.recorder.faults.extend(
+                [(status, headers)] * times
+            ),
+            # The password is changed on the server: the one Kindly holds stops working.
+            revoke_access=lambda: radicale.change_password("a-new-calendar-password"),
+            list_calls=lambda: radicale.calls,
+            point_at=point_at,
+            secrets=secrets,
+            read=lambda: len(caldav.calendar.appointments(NOW)),
+        )
+    finally:
+        radicale.stop()
+
+
+@harness_factory(CalDAVCalendar)
+def caldav_calendar_harness(folder: Path) -> Iterator[CalendarHarness]:
+    caldav = CalDAVOnRadicale(folder)
+    radicale = caldav.radicale
+
+    def cancel(uid: str) -> None:
+        start = NOW + timedelta(days=2)  # where it was does not matter: it is cancelled
+        caldav.put(uid, start, start + timedelta(hours=1), "STATUS:CANCELLED\r\n")
+
+    def expire(bookmarks: Mapping[str, str]) -> dict[str, str]:
+        state = json.loads(bookmarks[CALENDAR_STATE])
+        for calendar in state["calendars"].values():
+            calendar["token"] = "http://radicale.org/ns/sync/0000"  # one it never gave
+        return {**bookmarks, CALENDAR_STATE: json.dumps(state)}
+
+    try:
+        yield CalendarHarness(
+            calendar=caldav.calendar,
+            now=NOW,
+            horizon=timedelta(days=caldav.calendar.settings.horizon_days),
+            put=caldav.put,
+            cancel=cancel,
+            delete=lambda uid: radicale.delete_event("work", uid),
+            expire=expire,
+            calls=lambda: radicale.calls,
+            served=lambda: sum(radicale.recorder.served),
+            cancelled_stays=True,
+            # Discovery (the URL, the principal, the home, its calendars), then one
+            # sync-collection REPORT.
+            unchanged_calls=5,
+            changed_calls=5,
+            # The refused token, then the calendar in full: two REPORTs.
+            expired_calls=lambda events: 6,
+        )
+    finally:
+        radicale.stop()
+
+
+TestCalDAVCalendarContract = calendar_contract(caldav_calendar_harness)
+TestCalDAVHttp = http_contract(caldav_http_harness)
+
+# -- CalDAV's own -----------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -125,47 +250,18 @@ def test_recurring_events_are_expanded_with_exceptions(radicale: RadicaleServer)
 
 
 def test_a_wrong_password_is_an_auth_error(tmp_path: Path) -> None:
-    import radicale
-    import radicale.config
-
     from integrations.http import AuthError
 
-    htpasswd = tmp_path / "users"
-    htpasswd.write_text(f"{USER}:{PASSWORD}\n")
-    config = radicale.config.load()
-    config.update(
-        {
-            "storage": {"filesystem_folder": str(tmp_path / "c")},
-            "auth": {
-                "type": "htpasswd",
-                "htpasswd_filename": str(htpasswd),
-                "htpasswd_encryption": "plain",
-            },
-        },
-        "test",
-        privileged=True,
-    )
-    import threading
-    from wsgiref.simple_server import make_server
-
-    from tests.fakes.radicale_server import _Quiet
-
-    server = make_server("127.0.0.1", 0, radicale.Application(config), handler_class=_Quiet)
-    threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    ).start()
+    server = start_radicale(tmp_path, password=PASSWORD)
     try:
         wrong = CalDAVCalendar(
-            CalDAVSettings(
-                url=f"http://127.0.0.1:{server.server_port}/", username=USER, password="nope-nope"
-            )
+            CalDAVSettings(url=f"{server.root}/", username=USER, password="nope-nope")
         )
         with pytest.raises(AuthError) as caught:
             wrong.calendars()
         assert "nope-nope" not in str(caught.value)
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
 
 def test_appointment_reminders_end_to_end_from_radicale_to_smtp(

@@ -1,4 +1,6 @@
-"""Delivering reminders: SMTP and SMS for real on loopback, fallback, notes, recovery."""
+"""Delivering reminders: SMTP and SMS for real on loopback, fallback, notes, recovery.
+
+The SMS gateways on their own run their contract in tests/test_sms_gateways.py."""
 
 from __future__ import annotations
 
@@ -8,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from integrations.http import AuthError
-from integrations.sms.gateways import MessageBirdGateway, SmsGatewaySettings, TwilioGateway
 from plugin.deliver.phones import e164
 from plugin.run import CLIENT_SCOPE, Kindly
 from tests.conftest import DEMO_NOW
@@ -45,31 +45,6 @@ def test_numbers_become_e164() -> None:
     assert e164("020 555 0141", "NL") == "+31205550141"
     assert e164("12", "NL") is None
     assert e164("not a number", "DE") is None
-
-
-@pytest.mark.parametrize("gateway_class", [TwilioGateway, MessageBirdGateway])
-def test_sms_gateways_send_refuse_and_defer(
-    gateway_class: type[TwilioGateway], gateways: FakeSmsGateways
-) -> None:
-    settings = SmsGatewaySettings("Noordlicht", account=ACCOUNT, api_url=gateways.url)
-    gateway = gateway_class(settings, TOKEN)
-    handed: list[str] = []
-    sent = gateway.send(
-        "+31612345678", "Herinnering: factuur NS-1", "k1", lambda: handed.append("x")
-    )
-    assert sent.status == "sent" and handed == ["x"]
-    assert gateways.messages[0].to == "+31612345678"
-    assert gateways.messages[0].body == "Herinnering: factuur NS-1"
-    invalid = gateway.send("+31612340000", "x", "k2", lambda: None)
-    assert invalid.status == "permanent"
-    gateways.faults.append(503)
-    busy = gateway.send("+31612345678", "x", "k3", lambda: None)
-    assert busy.status == "temporary"
-    assert gateways.calls == 3, "a temporary failure waits for the next run, not a retry now"
-    wrong = gateway_class(settings, "wrong-token-value")
-    with pytest.raises(AuthError) as caught:
-        wrong.send("+31612345678", "x", "k4", lambda: None)
-    assert "wrong-token-value" not in str(caught.value) + repr(wrong)
 
 
 def configure(workspace: Path, smtp: SmtpServer, gateways: FakeSmsGateways) -> None:

@@ -1,22 +1,146 @@
-"""The Google Calendar connector against a fake Google on loopback."""
+"""The Google Calendar connector against a fake Google on loopback: the calendar and HTTP
+contracts, then what is Google's own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
+from integrations.base import CALENDAR_STATE
 from integrations.calendars.google import GoogleCalendar, GoogleCalendarSettings
 from integrations.oauth import Token, TokenVault
 from plugin.core.model import AppointmentStatus
 from plugin.state.store import Store
 from tests.calendar_reader import Bookmarked
+from tests.contract import (
+    CalendarHarness,
+    FakeTime,
+    HttpHarness,
+    calendar_contract,
+    harness_factory,
+    http_contract,
+)
 from tests.fakes.google_calendar import FakeGoogleCalendar
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+# -- the contracts ----------------------------------------------------------------------------
+
+
+class GoogleOnFake:
+    """A GoogleCalendar on a started fake, with a token that the fake accepts."""
+
+    def __init__(self, folder: Path, page_size: int) -> None:
+        self.fake = FakeGoogleCalendar(page_size=page_size)
+        self.fake.start()
+        self.store = Store.open(f"sqlite:///{folder / 'state.sqlite3'}")
+        vault = TokenVault(self.store, "google", Fernet.generate_key(), clock=lambda: NOW)
+        vault.save(Token(self.fake.access_token, "google-refresh", NOW + timedelta(hours=1)))
+        self.renewed: list[str] = []
+        self.time = FakeTime()
+        self.calendar = GoogleCalendar(
+            GoogleCalendarSettings(api_url=self.fake.url), vault, self.renew, sleep=self.time.sleep
+        )
+
+    def renew(self, token: Token) -> Token:
+        # Google keeps the same refresh token.
+        self.renewed.append(token.refresh_token)
+        return Token(self.fake.access_token, token.refresh_token, NOW + timedelta(hours=1))
+
+    def put(self, event_id: str, start: datetime, end: datetime) -> None:
+        self.fake.put(
+            {
+                "kind": "calendar#event",
+                "id": event_id,
+                "status": "confirmed",
+                "summary": f"Meeting {event_id}",
+                "start": {"dateTime": start.isoformat(), "timeZone": "UTC"},
+                "end": {"dateTime": end.isoformat(), "timeZone": "UTC"},
+            }
+        )
+
+    def close(self) -> None:
+        self.store.close()
+        self.fake.stop()
+
+
+@harness_factory(GoogleCalendar)
+def google_http_harness(folder: Path) -> Iterator[HttpHarness]:
+    google = GoogleOnFake(folder, page_size=3)
+    fake, count = google.fake, {"n": 0}
+
+    def seed(number: int) -> None:
+        for _ in range(number):
+            count["n"] += 1
+            start = NOW + timedelta(days=1, minutes=count["n"])
+            google.put(f"ev{count['n']}", start, start + timedelta(hours=1))
+
+    def point_at(url: str) -> None:
+        google.calendar.settings = replace(google.calendar.settings, api_url=url)
+
+    def revoke() -> None:
+        fake.access_token = "a-new-access-token"
+
+    try:
+        yield HttpHarness(
+            connector=google.calendar,
+            time=google.time,
+            seed=seed,
+            fail_list_call=lambda status, headers, times: fake.faults.extend(
+                [(status, headers)] * times
+            ),
+            revoke_access=revoke,
+            refreshes=lambda: len(google.renewed),
+            list_calls=lambda: len(fake.calls),
+            point_at=point_at,
+            secrets=lambda: [fake.access_token, "google-refresh"],
+            page_size=3,
+            read=lambda: len(google.calendar.appointments(NOW)),
+        )
+    finally:
+        google.close()
+
+
+@harness_factory(GoogleCalendar)
+def google_calendar_harness(folder: Path) -> Iterator[CalendarHarness]:
+    google = GoogleOnFake(folder, page_size=2)
+    fake = google.fake
+
+    def expire(bookmarks: Mapping[str, str]) -> dict[str, str]:
+        fake.expired.add(json.loads(bookmarks[CALENDAR_STATE])["sync_token"])
+        return dict(bookmarks)
+
+    try:
+        yield CalendarHarness(
+            calendar=google.calendar,
+            now=NOW,
+            horizon=timedelta(days=google.calendar.settings.horizon_days),
+            put=google.put,
+            # Google lists a cancelled or deleted event as {"id", "status": "cancelled"}.
+            cancel=fake.cancel,
+            delete=fake.cancel,
+            expire=expire,
+            calls=lambda: len(fake.calls),
+            served=lambda: sum(fake.served),
+            cancelled_stays=False,
+            unchanged_calls=1,
+            changed_calls=2,  # four changes, two to a page
+            expired_calls=lambda events: 1 + -(-events // 2),  # the 410, then every page
+        )
+    finally:
+        google.close()
+
+
+TestGoogleCalendarContract = calendar_contract(google_calendar_harness)
+TestGoogleHttp = http_contract(google_http_harness)
+
+# -- Google's own -----------------------------------------------------------------------------
 
 
 def google_event(event_id: str, start: str, end: str, **fields: object) -> dict[str, object]:

@@ -1,22 +1,160 @@
-"""The Outlook (Microsoft Graph) calendar connector against a fake Graph on loopback."""
+"""The Outlook (Microsoft Graph) calendar connector against a fake Graph on loopback: the
+calendar and HTTP contracts, then what is Outlook's own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
 
+from integrations.base import CALENDAR_STATE
 from integrations.calendars.outlook import OutlookCalendar, OutlookCalendarSettings
 from integrations.oauth import Token, TokenVault
 from plugin.core.model import AppointmentStatus
 from plugin.state.store import Store
 from tests.calendar_reader import Bookmarked
+from tests.contract import (
+    CalendarHarness,
+    FakeTime,
+    HttpHarness,
+    calendar_contract,
+    harness_factory,
+    http_contract,
+)
 from tests.fakes.graph_calendar import FakeGraphCalendar
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+# -- the contracts ----------------------------------------------------------------------------
+
+
+class OutlookOnFake:
+    """An OutlookCalendar on a started fake Graph, with a token that the fake accepts."""
+
+    def __init__(self, folder: Path, page_size: int) -> None:
+        self.fake = FakeGraphCalendar(page_size=page_size)
+        self.fake.start()
+        self.store = Store.open(f"sqlite:///{folder / 'state.sqlite3'}")
+        vault = TokenVault(self.store, "outlook", Fernet.generate_key(), clock=lambda: NOW)
+        vault.save(Token(self.fake.access_token, "outlook-refresh", NOW + timedelta(hours=1)))
+        self.renewed: list[str] = []
+        self.time = FakeTime()
+        self.calendar = OutlookCalendar(
+            OutlookCalendarSettings(api_url=self.fake.url),
+            vault,
+            self.renew,
+            sleep=self.time.sleep,
+        )
+
+    def renew(self, token: Token) -> Token:
+        self.renewed.append(token.refresh_token)
+        return Token(self.fake.access_token, token.refresh_token, NOW + timedelta(hours=1))
+
+    def put(self, event_id: str, start: datetime, end: datetime, **fields: Any) -> None:
+        def stamp(moment: datetime) -> dict[str, str]:
+            text = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000")
+            return {"dateTime": text, "timeZone": "UTC"}
+
+        self.fake.put(
+            {
+                "id": event_id,
+                "subject": f"Meeting {event_id}",
+                "type": "singleInstance",
+                "start": stamp(start),
+                "end": stamp(end),
+                "isAllDay": False,
+                "isCancelled": False,
+                **fields,
+            }
+        )
+
+    def close(self) -> None:
+        self.store.close()
+        self.fake.stop()
+
+
+@harness_factory(OutlookCalendar)
+def outlook_http_harness(folder: Path) -> Iterator[HttpHarness]:
+    outlook = OutlookOnFake(folder, page_size=3)
+    fake, count = outlook.fake, {"n": 0}
+
+    def seed(number: int) -> None:
+        for _ in range(number):
+            count["n"] += 1
+            start = NOW + timedelta(days=1, minutes=count["n"])
+            outlook.put(f"ev{count['n']}", start, start + timedelta(hours=1))
+
+    def point_at(url: str) -> None:
+        outlook.calendar.settings = replace(outlook.calendar.settings, api_url=url)
+
+    def revoke() -> None:
+        fake.access_token = "a-new-access-token"
+
+    try:
+        yield HttpHarness(
+            connector=outlook.calendar,
+            time=outlook.time,
+            seed=seed,
+            fail_list_call=lambda status, headers, times: fake.faults.extend(
+                [(status, headers)] * times
+            ),
+            revoke_access=revoke,
+            refreshes=lambda: len(outlook.renewed),
+            list_calls=lambda: fake.calls,
+            point_at=point_at,
+            secrets=lambda: [fake.access_token, "outlook-refresh"],
+            page_size=3,
+            read=lambda: len(outlook.calendar.appointments(NOW)),
+        )
+    finally:
+        outlook.close()
+
+
+@harness_factory(OutlookCalendar)
+def outlook_calendar_harness(folder: Path) -> Iterator[CalendarHarness]:
+    outlook = OutlookOnFake(folder, page_size=2)
+    fake = outlook.fake
+
+    def cancel(event_id: str) -> None:
+        _, event = fake.events[event_id]
+        assert event is not None
+        fake.put({**event, "isCancelled": True})
+
+    def expire(bookmarks: Mapping[str, str]) -> dict[str, str]:
+        link = json.loads(bookmarks[CALENDAR_STATE])["delta_link"]
+        fake.expired.add(link.rsplit("=", 1)[1])
+        return dict(bookmarks)
+
+    try:
+        yield CalendarHarness(
+            calendar=outlook.calendar,
+            now=NOW,
+            horizon=timedelta(days=outlook.calendar.settings.horizon_days),
+            put=outlook.put,
+            cancel=cancel,  # Graph keeps a cancelled event, with isCancelled
+            delete=fake.delete,
+            expire=expire,
+            calls=lambda: fake.calls,
+            served=lambda: sum(fake.served),
+            cancelled_stays=True,
+            unchanged_calls=1,
+            changed_calls=1,  # the delta link: every change in one answer
+            expired_calls=lambda events: 1 + -(-events // 2),  # the 410, then every page
+        )
+    finally:
+        outlook.close()
+
+
+TestOutlookCalendarContract = calendar_contract(outlook_calendar_harness)
+TestOutlookHttp = http_contract(outlook_http_harness)
+
+# -- Outlook's own ----------------------------------------------------------------------------
 
 
 def graph_event(event_id: str, start: str, end: str, **fields: object) -> dict[str, object]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -12,22 +12,10 @@ from integrations.bookkeeping.xero import Tenant, XeroConnector, XeroSettings
 from integrations.http import CallBudget
 from integrations.oauth import Token, TokenVault
 from plugin.state.store import Store
+from tests.contract.harness import FakeTime
 from tests.fakes.xero import FakeXero
 
-
-@dataclass
-class FakeTime:
-    """Monotonic seconds that move only when Kindly sleeps: backoff runs without waiting."""
-
-    now: float = 0.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def monotonic(self) -> float:
-        return self.now
+__all__ = ["FakeTime", "XeroHarness", "connect_to_fake", "seed_small_ledger"]
 
 
 @dataclass

@@ -4,7 +4,7 @@ Events are held as the API's JSON. Each change bumps a version; a list hands out
 ``nextSyncToken`` on its last page, and a later list with that token returns only what
 changed since (cancelled events as ``{"id", "status": "cancelled"}``). Tokens in
 ``expired`` get 410 Gone, as Google answers for an invalid sync token. ``page_size``
-overrides maxResults to exercise paging.
+overrides maxResults to exercise paging. ``served`` counts the events each answer carried.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ class FakeGoogleCalendar:
     expired: set[str] = field(default_factory=set)
     page_size: int | None = None
     calls: list[str] = field(default_factory=list)
+    #: Events in each events.list answer, in order.
+    served: list[int] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
     #: Answers to give before any other, as (status, headers): 429s, 5xx.
     faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
@@ -101,6 +103,7 @@ class FakeGoogleCalendar:
         size = self.page_size or int(query.get("maxResults", 250))
         offset = int(query.get("pageToken", 0))
         page = items[offset : offset + size]
+        self.served.append(len(page))
         body: dict[str, Any] = {"kind": "calendar#events", "items": page}
         if offset + size < len(items):
             body["nextPageToken"] = str(offset + size)

@@ -4,7 +4,7 @@ The first call (with startDateTime and endDateTime) returns the events in that w
 ``page_size`` to a page behind ``@odata.nextLink``, and ends with an ``@odata.deltaLink``.
 Calling the delta link returns what changed since: changed events whole, deleted ones as
 ``{"@removed": {"reason": "deleted"}, "id": …}``. Delta tokens in ``expired`` get 410
-with ``syncStateNotFound``.
+with ``syncStateNotFound``. ``served`` counts the events (and removals) each answer carried.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ class FakeGraphCalendar:
     expired: set[str] = field(default_factory=set)
     page_size: int = 2
     calls: int = 0
+    #: Events and removals in each answer, in order.
+    served: list[int] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
     #: Answers to give before any other, as (status, headers): 429s, 5xx.
     faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
@@ -91,6 +93,7 @@ class FakeGraphCalendar:
         # Changes come in one page here; the first read is paged.
         size = len(items) if "$deltatoken" in query else self.page_size
         page = items[offset : offset + size]
+        self.served.append(len(page))
         body: dict[str, Any] = {"value": page}
         base = f"{self.url}/me/calendarView/delta"
         if offset + self.page_size < len(items) and "$deltatoken" not in query:

@@ -1,16 +1,30 @@
-"""A real CalDAV server (Radicale) in this process, on loopback, with calendars to fill."""
+"""A real CalDAV server (Radicale) in this process, on loopback, with calendars to fill.
+
+Radicale answers every request; a thin WSGI layer in front of it (:class:`Recorder`) counts
+the calls Kindly makes (the test's own set-up calls are marked and left out), answers the
+next ones with faults on demand, and counts the events each REPORT answer carries. With
+``password`` set, Radicale checks it (htpasswd, no delay after a wrong one);
+:meth:`RadicaleServer.change_password` changes it on the server.
+"""
 
 from __future__ import annotations
 
 import base64
+import collections
+import gzip
 import threading
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from xml.etree import ElementTree
 
 USER, PASSWORD = "anouk", "calendar-password"
+#: Marks the test's own requests (filling calendars), which the recorder does not count.
+SETUP_HEADER = "X-Kindly-Test-Setup"
 
 
 class _Quiet(WSGIRequestHandler):
@@ -19,17 +33,80 @@ class _Quiet(WSGIRequestHandler):
 
 
 @dataclass
+class Recorder:
+    """WSGI middleware: Kindly's calls counted by method, faults on demand, and the number
+    of events (``DAV:response`` elements) each REPORT answer carried."""
+
+    app: Callable[..., Iterable[bytes]]
+    calls: collections.Counter[str] = field(default_factory=collections.Counter)
+    #: Answers to give before any other, as (status, headers): 429s, 5xx, 401, 403.
+    faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    #: Events in each REPORT answer, in order.
+    served: list[int] = field(default_factory=list)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("HTTP_" + SETUP_HEADER.upper().replace("-", "_")):
+            return self.app(environ, start_response)
+        method = str(environ["REQUEST_METHOD"])
+        self.calls[method] += 1
+        if self.faults:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            environ["wsgi.input"].read(length)  # read the request, answer the fault
+            status, headers = self.faults.pop(0)
+            body = b"injected fault"
+            start_response(
+                f"{status} {HTTPStatus(status).phrase}",
+                [
+                    ("Content-Type", "text/plain"),
+                    ("Content-Length", str(len(body))),
+                    *headers.items(),
+                ],
+            )
+            return [body]
+        answered: list[tuple[str, dict[str, str]]] = []
+
+        def remember(status: str, headers: Any, *rest: Any) -> Any:
+            answered.append((status, {name.lower(): value for name, value in headers}))
+            return start_response(status, headers, *rest)
+
+        body = b"".join(self.app(environ, remember))
+        if method == "REPORT" and answered and answered[0][0].startswith("207"):
+            text = body
+            if answered[0][1].get("content-encoding") == "gzip":
+                text = gzip.decompress(body)
+            tree = ElementTree.fromstring(text)
+            self.served.append(len(tree.findall("{DAV:}response")))
+        return [body]
+
+
+@dataclass
 class RadicaleServer:
     server: WSGIServer
     root: str
+    recorder: Recorder
+    #: The password Radicale checks (None: it checks none).
+    password: str | None = None
+    htpasswd: Path | None = None
+
+    @property
+    def calls(self) -> int:
+        """The calls Kindly made (the test's own set-up calls left out)."""
+        return sum(self.recorder.calls.values())
+
+    def change_password(self, password: str) -> None:
+        """The user changes the password on the server: the old one stops working."""
+        assert self.htpasswd is not None, "started without a password"
+        self.htpasswd.write_text(f"{USER}:{password}\n", encoding="utf-8")
+        self.password = password
 
     def calendar_url(self, name: str) -> str:
         return f"{self.root}/{USER}/{name}/"
 
     def _send(self, method: str, url: str, body: bytes = b"", **headers: str) -> int:
-        token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        token = base64.b64encode(f"{USER}:{self.password or PASSWORD}".encode()).decode()
         request = urllib.request.Request(url, data=body or None, method=method)
         request.add_header("Authorization", f"Basic {token}")
+        request.add_header(SETUP_HEADER, "1")
         for name, value in headers.items():
             request.add_header(name.replace("_", "-"), value)
         try:
@@ -66,21 +143,36 @@ class RadicaleServer:
         self.server.server_close()
 
 
-def start_radicale(folder: Path) -> RadicaleServer:
+def start_radicale(folder: Path, *, password: str | None = None) -> RadicaleServer:
+    """Radicale on loopback; with ``password``, it checks USER's password (htpasswd)."""
     import radicale
     import radicale.config
 
+    auth: dict[str, str] = {"type": "none"}
+    htpasswd = None
+    if password is not None:
+        htpasswd = folder / "htpasswd"
+        htpasswd.write_text(f"{USER}:{password}\n", encoding="utf-8")
+        auth = {
+            "type": "htpasswd",
+            "htpasswd_filename": str(htpasswd),
+            "htpasswd_encryption": "plain",
+            "delay": "0",  # no pause after a wrong password: tests do not wait
+        }
     config = radicale.config.load()
     config.update(
-        {"storage": {"filesystem_folder": str(folder / "collections")}, "auth": {"type": "none"}},
+        {"storage": {"filesystem_folder": str(folder / "collections")}, "auth": auth},
         "test",
         privileged=True,
     )
-    server = make_server("127.0.0.1", 0, radicale.Application(config), handler_class=_Quiet)
+    recorder = Recorder(radicale.Application(config))
+    server = make_server("127.0.0.1", 0, recorder, handler_class=_Quiet)
     threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     ).start()
-    return RadicaleServer(server, f"http://127.0.0.1:{server.server_port}")
+    return RadicaleServer(
+        server, f"http://127.0.0.1:{server.server_port}", recorder, password, htpasswd
+    )
 
 
 def event(

@@ -2,7 +2,8 @@
 
 A number ending in 0000 is refused as invalid (Twilio 400 code 21211, MessageBird 422
 code 9), as the real gateways refuse a number they cannot deliver to. ``fail_next`` queues
-a 503 or 429. Everything accepted is kept in ``messages``.
+a 503 or 429. Everything accepted is kept in ``messages``. Both take ``token`` (TOKEN unless
+changed: the old one is then refused).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class FakeSmsGateways:
     messages: list[Sent] = field(default_factory=list)
     faults: list[int] = field(default_factory=list)
     calls: int = 0
+    #: The token both gateways accept.
+    token: str = TOKEN
     server: ThreadingHTTPServer | None = None
 
     def start(self) -> str:
@@ -59,7 +62,7 @@ class FakeSmsGateways:
         if self.faults:
             return self.faults.pop(0), {"message": "Service unavailable"}
         if path == f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json":
-            expected = "Basic " + base64.b64encode(f"{ACCOUNT}:{TOKEN}".encode()).decode()
+            expected = "Basic " + base64.b64encode(f"{ACCOUNT}:{self.token}".encode()).decode()
             if headers.get("Authorization") != expected:
                 return 401, {"code": 20003, "message": "Authenticate", "status": 401}
             form = {k: v[-1] for k, v in parse_qs(body.decode()).items()}
@@ -78,7 +81,7 @@ class FakeSmsGateways:
                 "body": form["Body"],
             }
         if path == "/messages":
-            if headers.get("Authorization") != f"AccessKey {TOKEN}":
+            if headers.get("Authorization") != f"AccessKey {self.token}":
                 return 401, {"errors": [{"code": 2, "description": "Request not allowed"}]}
             data = json.loads(body)
             number = str(data["recipients"][0])

@@ -11,7 +11,8 @@ MS-JSON dates, ``UpdatedDateUTC``):
   ``Type``/``PaymentType``;
 - History (GET/PUT, with ``Idempotency-Key``), Email, the PDF, the online invoice link;
 - faults on demand (``fail_next``): 429 with ``Retry-After``, 5xx, 401;
-- a count of every call, by method and path, for the tests' call budgets.
+- a count of every call, by method and path, for the tests' call budgets, and of the
+  records every list answer carried (``served``).
 
 Records are held as Xero JSON; tests add and change them with the helpers.
 """
@@ -71,6 +72,8 @@ class FakeXero:
         self.emailed: list[str] = []
         self.idempotency: set[str] = set()
         self.calls: collections.Counter[str] = collections.Counter()
+        #: Records in each list answer, in order.
+        self.served: list[int] = []
         self.faults: collections.defaultdict[str, list[Fault]] = collections.defaultdict(list)
         # OAuth state
         self.codes: dict[str, dict[str, str]] = {}
@@ -534,6 +537,7 @@ class FakeXero:
         page = int(query.get("page") or 1)
         count = len(items)
         chunk = items[(page - 1) * page_size : page * page_size]
+        self.served.append(len(chunk))
         envelope = self._envelope(resource, chunk)
         envelope["pagination"] = {
             "page": page,
