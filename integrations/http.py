@@ -272,6 +272,7 @@ class HttpClient:
                         f"{exc} (gave up after {attempt} attempts)",
                         status=exc.status,
                         hint=exc.hint,
+                        maybe_received=exc.maybe_received,
                     ) from None
                 self._sleep(self._delay(attempt, exc.retry_after))
                 continue
@@ -462,7 +463,9 @@ def delivery_status(exc: HttpError, *, repeatable: bool) -> DeliveryStatus:
     back to the client's next channel) for a refusal.
     """
     if isinstance(exc, RetriableError):
-        if exc.status is None and not repeatable:
+        # A connection never made delivered nothing: only one that may have carried the
+        # request is in doubt.
+        if exc.maybe_received and not repeatable:
             return DeliveryStatus.UNCONFIRMED
         return DeliveryStatus.TEMPORARY
     return DeliveryStatus.PERMANENT

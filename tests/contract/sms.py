@@ -9,6 +9,7 @@ an AuthError, with the token in neither the message nor a repr.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -67,6 +68,14 @@ class SmsGatewayContract:
             server.close()
         assert dropped.status == "unconfirmed", "it may have gone: not sent again blindly"
         assert server.connections == 1
+
+    def test_a_refused_connection_is_temporary(self, sms: SmsGatewayHarness) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        sms.point_at(f"http://127.0.0.1:{port}/api")
+        refused = sms.gateway.send(sms.number, "x", "k6", lambda: None)
+        assert refused.status == "temporary", "nothing reached the gateway: send it next run"
 
     def test_a_wrong_token_is_an_auth_error_without_the_token(self, sms: SmsGatewayHarness) -> None:
         wrong = sms.with_token("wrong-token-value")
