@@ -27,6 +27,8 @@ class FakeGoogleCalendar:
     calls: list[str] = field(default_factory=list)
     #: Events in each events.list answer, in order.
     served: list[int] = field(default_factory=list)
+    #: Tokens revoked at /revoke (Google revokes the grant, refresh token and all).
+    revoked: list[str] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
     #: Answers to give before any other, as (status, headers): 429s, 5xx.
     faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
@@ -46,7 +48,13 @@ class FakeGoogleCalendar:
             if self.faults and method == "GET":
                 status, headers_out = self.faults.pop(0)
                 return status, {"error": {"code": status, "message": "injected"}}, headers_out
-            if method == "POST":
+            if method == "POST" and urlsplit(path).path.endswith("/revoke"):
+                form = {k: v[-1] for k, v in parse_qs(body.decode()).items()}
+                self.revoked.append(form.get("token", ""))
+                if form.get("token") == self.refresh_token:
+                    self.refresh_token = ""  # the grant is gone: no more access tokens
+                status, payload = 200, {}
+            elif method == "POST":
                 form = {k: v[-1] for k, v in parse_qs(body.decode()).items()}
                 status, payload = self.token(form)
             else:
