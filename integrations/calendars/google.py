@@ -24,6 +24,7 @@ from integrations.base import Capability, ConnectorSettings
 from integrations.calendars.base import OAuthCalendar, OAuthCalendarSection
 from integrations.calendars.base import zone as zone_named
 from integrations.http import FatalError
+from integrations.pagination import NextToken, Page, paginate
 from plugin.core.model import Appointment, AppointmentStatus, Attendee
 
 __all__ = ["GoogleCalendar", "GoogleCalendarSettings", "google_event_to_appointment"]
@@ -133,15 +134,17 @@ class GoogleCalendar(OAuthCalendar):
         else:
             params["timeMin"] = (now - timedelta(days=1)).astimezone(UTC).isoformat()
             params["showDeleted"] = "true"
-        items: list[dict[str, Any]] = []
-        page_token = None
-        while True:
+
+        def fetch(page_token: str | None) -> Page[dict[str, Any]]:
             query = dict(params, pageToken=page_token) if page_token else params
             data = self.http.request("GET", url, params=query).json()
-            items.extend(data.get("items", []))
-            page_token = data.get("nextPageToken")
-            if not page_token:
-                return items, data.get("nextSyncToken")
+            return Page(data.get("items", []), data)
+
+        pages = paginate(NextToken(), fetch)
+        items = list(pages)
+        # The last page hands out the token the next sync starts from.
+        assert pages.last_page is not None
+        return items, pages.last_page.body.get("nextSyncToken")
 
 
 def _when(value: Mapping[str, Any], zone: ZoneInfo) -> tuple[datetime, bool]:

@@ -23,6 +23,7 @@ from integrations.base import Capability
 from integrations.calendars.base import CalendarApiSettings, OAuthCalendar, OAuthCalendarSection
 from integrations.calendars.base import zone as zone_named
 from integrations.http import FatalError
+from integrations.pagination import NextLink, Page, paginate
 from plugin.core.model import Appointment, AppointmentStatus, Attendee
 
 __all__ = ["OutlookCalendar", "OutlookCalendarSettings", "graph_event_to_appointment"]
@@ -125,16 +126,19 @@ class OutlookCalendar(OAuthCalendar):
                 "startDateTime": (now - timedelta(days=1)).astimezone(UTC).isoformat(),
                 "endDateTime": end.astimezone(UTC).isoformat(),
             }
-        items: list[dict[str, Any]] = []
-        url: str | None = link
-        while url is not None:
-            data = self.http.request("GET", url, params=params).json()
-            params = None  # the next and delta links carry their own query
-            items.extend(data.get("value", []))
-            url = data.get("@odata.nextLink")
-            if url is None:
-                return items, data.get("@odata.deltaLink"), window_end
-        raise AssertionError("unreachable")  # pragma: no cover
+        first = link
+
+        def fetch(next_link: str | None) -> Page[dict[str, Any]]:
+            # The next and delta links carry their own query; the first call has ours.
+            url, query = (next_link, None) if next_link else (first, params)
+            data = self.http.request("GET", url, params=query).json()
+            return Page(data.get("value", []), data)
+
+        pages = paginate(NextLink(), fetch)
+        items = list(pages)
+        # The last page hands out the link the next sync reads the changes from.
+        assert pages.last_page is not None
+        return items, pages.last_page.body.get("@odata.deltaLink"), window_end
 
 
 def _when(value: Mapping[str, Any], zone: ZoneInfo, all_day: bool) -> datetime:
