@@ -39,7 +39,10 @@ __all__ = [
 ]
 
 #: The marker at the end of a note; stage and channel come together or not at all.
-MARKER = re.compile(r"\[kindly ([0-9a-f]{16,64})(-failed)?(?: ([a-z_]+) ([a-z_]+))?\]\s*$")
+# Stage and channel as kindly.toml may name them ([a-z][a-z0-9_]*): "stage2" too.
+MARKER = re.compile(
+    r"\[kindly ([0-9a-f]{16,64})(-failed)?(?: ([a-z][a-z0-9_]*) ([a-z][a-z0-9_]*))?\]\s*$"
+)
 NOTE_ID_PREFIX = "kindly-"
 FAILED_SUFFIX = "-failed"
 

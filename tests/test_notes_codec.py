@@ -117,7 +117,8 @@ def test_the_note_id_is_the_one_kindly_gave_the_note(marker: NoteMarker, note_id
 
 
 keys = st.from_regex(r"[0-9a-f]{16,64}", fullmatch=True)
-names = st.from_regex(r"[a-z_]+", fullmatch=True)
+# Stage and channel names as kindly.toml allows them.
+names = st.from_regex(r"[a-z][a-z0-9_]*", fullmatch=True)
 texts = st.text(min_size=1).filter(lambda text: text.strip() != "")
 
 
@@ -158,3 +159,10 @@ def test_a_marker_followed_by_more_text_is_not_read(text: str, key: str, after: 
     assume(read_marker(after) is None)
     written = note(f"kindly-{key}", text, "first", "email")
     assert read_marker(f"{note_text_with_marker(written)}\n{after}") is None
+
+
+def test_a_stage_named_with_a_digit_is_read_back() -> None:
+    """kindly.toml allows stage names like "stage2"; their notes must be found again."""
+    note = Note("kindly-" + "ab" * 16, WRITTEN, "Sent.", "C1", ("I1",), "ab" * 16, "stage2", "sms")
+    marker = read_marker(note_text_with_marker(note))
+    assert marker is not None and (marker.stage, marker.channel) == ("stage2", "sms")

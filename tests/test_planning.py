@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from typing import TypedDict, Unpack
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +14,7 @@ from plugin.config.settings import Company, Defaults, Settings
 from plugin.core.businessdays import SendWindow
 from plugin.core.decisions import DECISIONS, REASONS, Plan, SentReminder, reminder_key
 from plugin.core.model import (
+    CreditNote,
     Customer,
     CustomerKind,
     Invoice,
@@ -23,7 +25,15 @@ from plugin.core.model import (
 )
 from plugin.core.money import Money
 from plugin.core.planning import plan_reminders, recheck
-from plugin.core.policy import DEFAULT_POLICY, Anchor, Behaviour, Overrides, Policy, Stage
+from plugin.core.policy import (
+    DEFAULT_POLICY,
+    Anchor,
+    Behaviour,
+    ChargeSettings,
+    Overrides,
+    Policy,
+    Stage,
+)
 
 # Tuesday 24 November 2026, 10:00 in Amsterdam: inside the default send window.
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -118,11 +128,32 @@ def sent(result: Plan, at: datetime) -> tuple[SentReminder, ...]:
     )
 
 
-def one(customers: tuple[Customer, ...] | None = None, **kwargs) -> LedgerSnapshot:
-    return LedgerSnapshot(customers=customers or (customer(),), **kwargs)
+class SnapshotParts(TypedDict, total=False):
+    """The rest of a LedgerSnapshot, as one() passes it on."""
+
+    invoices: tuple[Invoice, ...]
+    payments: tuple[Payment, ...]
+    credit_notes: tuple[CreditNote, ...]
+    promises: tuple[PromiseToPay, ...]
+
+
+def one(
+    customers: tuple[Customer, ...] | None = None, **parts: Unpack[SnapshotParts]
+) -> LedgerSnapshot:
+    return LedgerSnapshot(customers=customers or (customer(),), **parts)
 
 
 OVERDUE = date(2026, 11, 10)  # + 3 business days = Friday 13 November
+
+
+class InvoiceChanges(TypedDict, total=False):
+    """Changes to the invoice() helper's invoice, by field."""
+
+    status: InvoiceStatus
+    disputed: bool
+    on_hold: bool
+    due_date: date
+    amount_due: Money
 
 
 # -- 3. what is owed -----------------------------------------------------------------------
@@ -131,14 +162,14 @@ OVERDUE = date(2026, 11, 10)  # + 3 business days = Friday 13 November
 @pytest.mark.parametrize(
     ("changes", "code"),
     [
-        ({"status": InvoiceStatus.DRAFT}, "draft"),
-        ({"disputed": True}, "disputed"),
-        ({"on_hold": True}, "on_hold"),
-        ({"due_date": date(2026, 11, 20)}, "not_due_yet"),
-        ({"amount_due": Money.of("4.99", "EUR")}, "below_minimum"),
+        (InvoiceChanges(status=InvoiceStatus.DRAFT), "draft"),
+        (InvoiceChanges(disputed=True), "disputed"),
+        (InvoiceChanges(on_hold=True), "on_hold"),
+        (InvoiceChanges(due_date=date(2026, 11, 20)), "not_due_yet"),
+        (InvoiceChanges(amount_due=Money.of("4.99", "EUR")), "below_minimum"),
     ],
 )
-def test_invoices_that_get_no_reminder(changes: dict[str, object], code: str) -> None:
+def test_invoices_that_get_no_reminder(changes: InvoiceChanges, code: str) -> None:
     result = plan(one(invoices=(invoice("I1", OVERDUE, **changes),)))
     assert result.reminders == ()
     assert codes(result) == {"I1": code}
@@ -148,12 +179,12 @@ def test_invoices_that_get_no_reminder(changes: dict[str, object], code: str) ->
 @pytest.mark.parametrize(
     "changes",
     [
-        {"status": InvoiceStatus.VOIDED},
-        {"amount_due": Money.of("0", "EUR"), "status": InvoiceStatus.PAID},
-        {"amount_due": Money.of("0", "EUR")},  # open in name, but nothing is owed
+        InvoiceChanges(status=InvoiceStatus.VOIDED),
+        InvoiceChanges(amount_due=Money.of("0", "EUR"), status=InvoiceStatus.PAID),
+        InvoiceChanges(amount_due=Money.of("0", "EUR")),  # open in name, but nothing is owed
     ],
 )
-def test_closed_invoices_are_neither_reminded_nor_listed(changes: dict[str, object]) -> None:
+def test_closed_invoices_are_neither_reminded_nor_listed(changes: InvoiceChanges) -> None:
     result = plan(one(invoices=(invoice("I1", OVERDUE, **changes),)))
     assert result.reminders == ()
     assert result.skips == ()
@@ -234,8 +265,8 @@ def test_a_custom_policy_chosen_by_group() -> None:
     quick = Policy(
         "quick",
         (
-            Stage("nudge", Anchor.DUE_DATE, 1),
-            Stage("last", Anchor.PREVIOUS, 7, tone="firm"),
+            Stage("nudge", Anchor.DUE_DATE, 1, template="first"),
+            Stage("last", Anchor.PREVIOUS, 7, tone="firm", template="final"),
         ),
         send_window=SendWindow(always=True),
     )
@@ -425,7 +456,9 @@ def test_a_running_promise_holds_and_a_broken_one_escalates_at_once() -> None:
 # -- 8. know your client -----------------------------------------------------------------
 
 
-def _history_of(customer_id: str, days_late: list[int]) -> tuple[tuple[Invoice, ...], tuple]:
+def _history_of(
+    customer_id: str, days_late: list[int]
+) -> tuple[tuple[Invoice, ...], tuple[Payment, ...]]:
     invoices, payments = [], []
     for n, late in enumerate(days_late):
         due = date(2026, 3, 1) + timedelta(days=20 * n)
@@ -571,7 +604,7 @@ ROW = st.tuples(
 
 
 @st.composite
-def ledgers(draw):
+def ledgers(draw: st.DrawFn) -> tuple[LedgerSnapshot, Settings]:
     rows = draw(st.lists(ROW, min_size=1, max_size=14))
     customers = tuple(customer(f"C{n}") for n in range(3))
     invoices = []
@@ -598,14 +631,18 @@ def ledgers(draw):
         )
         for cid in ("C0", "C1", "C2")
     }
-    return LedgerSnapshot(customers=customers, invoices=tuple(invoices)), make_settings(**clients)
+    return LedgerSnapshot(customers=customers, invoices=tuple(invoices)), replace(
+        make_settings(), clients=clients
+    )
 
 
 @settings(max_examples=120, deadline=None)
 @given(
     ledger=ledgers(), days=st.lists(st.integers(min_value=0, max_value=20), min_size=1, max_size=8)
 )
-def test_properties_hold_over_many_runs(ledger, days) -> None:
+def test_properties_hold_over_many_runs(
+    ledger: tuple[LedgerSnapshot, Settings], days: list[int]
+) -> None:
     snapshot, settings_ = ledger
     history: tuple[SentReminder, ...] = ()
     moment = NOW
@@ -648,8 +685,6 @@ def test_properties_hold_over_many_runs(ledger, days) -> None:
 
 
 def test_after_a_dutch_consumer_letter_nothing_follows_before_its_term() -> None:
-    from plugin.config.settings import ChargeSettings
-
     consumer = customer("C1", kind=CustomerKind.CONSUMER)
     snapshot = LedgerSnapshot(customers=(consumer,), invoices=(invoice("I1", date(2026, 6, 1)),))
     base = make_settings()
@@ -680,8 +715,6 @@ def test_after_a_dutch_consumer_letter_nothing_follows_before_its_term() -> None
 
 
 def test_norwegian_reminder_fees_wait_14_days_and_stop_at_two() -> None:
-    from plugin.config.settings import ChargeSettings
-
     norwegian = customer(
         "C1", kind=CustomerKind.CONSUMER, country="NO", language="nb", timezone="Europe/Oslo"
     )
@@ -690,7 +723,7 @@ def test_norwegian_reminder_fees_wait_14_days_and_stop_at_two() -> None:
         stages=(
             Stage("first", Anchor.DUE_DATE, 3, charges=True),
             Stage("second", Anchor.PREVIOUS, 10, charges=True),
-            Stage("third", Anchor.PREVIOUS, 10, charges=True),
+            Stage("third", Anchor.PREVIOUS, 10, charges=True, template="final"),
             Stage("final", Anchor.PREVIOUS, 10, charges=True),
         ),
         gap_days=1,
@@ -767,8 +800,6 @@ def test_norway_allows_no_third_fee_within_six_months() -> None:
 
 
 def test_a_reminder_that_claims_charges_carries_its_invoices_payments() -> None:
-    from plugin.config.settings import ChargeSettings
-
     part_paid = invoice("I1", date(2026, 6, 1), "400.00", total=Money.of("1000.00", "EUR"))
     payment = Payment("P1", "I1", date(2026, 7, 1), Money.of("600.00", "EUR"))
     other = Payment("P2", "I9", date(2026, 7, 1), Money.of("50.00", "EUR"))

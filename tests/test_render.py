@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,10 +24,10 @@ from plugin.compose.formatting import format_date, format_money
 from plugin.compose.render import Attachment, check_overrides, render_reminder, render_sms
 from plugin.config.settings import Settings
 from plugin.core.decisions import PlannedReminder, reminder_key
-from plugin.core.model import Customer, Invoice
+from plugin.core.model import Customer, Invoice, LedgerSnapshot
 from plugin.core.money import Money
 from plugin.core.policy import default_formality
-from plugin.core.vocabulary import LANGUAGES
+from plugin.core.vocabulary import LANGUAGES, Formality, Language, Tone
 from plugin.deliver.channels import pdf_file_name
 from plugin.errors import ConfigError
 
@@ -35,7 +36,7 @@ COUNTRY = {"en": "GB", "nl": "NL", "fr": "FR", "nb": "NO", "de": "DE", "vi": "VN
 CURRENCY = {"en": "GBP", "nl": "EUR", "fr": "EUR", "nb": "NOK", "de": "EUR", "vi": "VND"}
 LOCALE = {"en": "en_GB", "nl": "nl_NL", "fr": "fr_FR", "nb": "nb_NO", "de": "de_DE", "vi": "vi_VN"}
 STAGES = ("courtesy", "first", "second", "final")
-TONES = ("friendly", "neutral", "firm")
+TONES: tuple[Tone, ...] = ("friendly", "neutral", "firm")
 # The sentence that our records may be out of date (R4), in each language.
 ALREADY_PAID = {
     "en": "If you have already paid",
@@ -61,10 +62,10 @@ PAY_BY = date(2026, 12, 6)
 
 
 def reminder_for(
-    language: str,
+    language: Language,
     count: int,
     stage: str = "first",
-    tone: str = "friendly",
+    tone: Tone = "friendly",
     amount: str = "1234.5",
     url_length: int = 30,
 ) -> PlannedReminder:
@@ -161,7 +162,7 @@ def assert_punctuated(text: str) -> None:
 @pytest.mark.parametrize("count", [1, 3])
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_complete_email_in_every_language_tone_and_stage(
-    language: str, count: int, stage: str, tone: str, demo_settings: Settings
+    language: Language, count: int, stage: str, tone: Tone, demo_settings: Settings
 ) -> None:
     reminder = reminder_for(language, count, stage, tone)
     rendered = render_reminder(reminder, demo_settings)
@@ -237,7 +238,7 @@ def test_the_tone_changes_the_words_not_the_facts(demo_settings: Settings) -> No
         ("en", "£1,234.50"),
     ],
 )
-def test_amounts_are_written_the_local_way(language: str, expected: str) -> None:
+def test_amounts_are_written_the_local_way(language: Language, expected: str) -> None:
     amount = Money.of("1234.50", CURRENCY[language])
     assert format_money(amount, LOCALE[language]) == expected
 
@@ -342,7 +343,7 @@ def test_non_ascii_names_subjects_and_file_names_survive_the_trip(
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_written_out_as_the_standard_generator_writes_it(
-    language: str, demo_settings: Settings
+    language: Language, demo_settings: Settings
 ) -> None:
     # message_bytes writes each text part in one piece: the bytes must be the standard
     # library's, with a file's line endings and with SMTP's.
@@ -455,7 +456,7 @@ def test_two_invoices_in_one_email_get_two_file_names() -> None:
 @pytest.mark.parametrize("count", [1, 3])
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_every_sms_fits_with_worst_case_values(
-    language: str, count: int, stage: str, demo_settings: Settings
+    language: Language, count: int, stage: str, demo_settings: Settings
 ) -> None:
     company = replace(demo_settings.company, sms_sender="Noordlicht Studio BV")
     settings = replace(demo_settings, company=company)
@@ -469,7 +470,8 @@ def test_every_sms_fits_with_worst_case_values(
     assert reminder.invoices[0].number in sms.text or str(count) in sms.text
     assert "{{" not in sms.text
     if count == 1 and stage != "final":
-        assert reminder.invoices[0].online_url in sms.text
+        url = reminder.invoices[0].online_url
+        assert url is not None and url in sms.text
     # Two parts, and no transliteration: every language but Vietnamese stays in GSM-7, and
     # Vietnamese with its marks needs UCS-2, where two parts hold 134 letters, less than
     # a pay link leaves; it keeps its marks whenever they fit.
@@ -578,18 +580,28 @@ NOTE_WORDS = {
 }
 
 
+class NoteDetails(TypedDict):
+    """What render_note needs besides the stage and the channel."""
+
+    recipient: str
+    invoice_numbers: tuple[str, ...]
+    amount: str
+    settings: Settings
+    sent_at: datetime
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_notes_are_in_the_companys_language(language: str, demo_settings: Settings) -> None:
+def test_notes_are_in_the_companys_language(language: Language, demo_settings: Settings) -> None:
     from plugin.compose.render import render_note
 
     settings = replace(demo_settings, company=replace(demo_settings.company, language=language))
-    common = {
-        "recipient": "ap@client.example",
-        "invoice_numbers": ("NS-1", "NS-2"),
-        "amount": "€ 10,00",
-        "settings": settings,
-        "sent_at": datetime(2026, 11, 22, 9, 30, tzinfo=UTC),
-    }
+    common = NoteDetails(
+        recipient="ap@client.example",
+        invoice_numbers=("NS-1", "NS-2"),
+        amount="€ 10,00",
+        settings=settings,
+        sent_at=datetime(2026, 11, 22, 9, 30, tzinfo=UTC),
+    )
     note = render_note(stage="first", channel="email", **common)
     for word in NOTE_WORDS[language]:
         assert word in note, (word, note)
@@ -620,8 +632,8 @@ def test_notes_are_in_the_companys_language(language: str, demo_settings: Settin
     ],
 )
 def test_formal_and_informal_address(
-    language: str,
-    formality: str,
+    language: Language,
+    formality: Formality,
     present: list[str],
     absent: list[str],
     demo_settings: Settings,
@@ -642,7 +654,7 @@ def test_formal_and_informal_address(
 
 @pytest.mark.parametrize("stage", STAGES)
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_a_printable_letter(language: str, stage: str, demo_settings: Settings) -> None:
+def test_a_printable_letter(language: Language, stage: str, demo_settings: Settings) -> None:
     from plugin.compose.render import render_letter
 
     reminder = reminder_for(language, 2, stage)
@@ -675,10 +687,20 @@ APPOINTMENT_WORDS = {
 }
 
 
+class Addressee(TypedDict):
+    """Whom render_appointment and render_appointment_sms write to, and as whom."""
+
+    name: str
+    language: Language
+    country: str
+    timezone: str
+    settings: Settings
+
+
 @pytest.mark.parametrize("all_day", [False, True])
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_appointment_reminders_in_every_language(
-    language: str, all_day: bool, demo_settings: Settings
+    language: Language, all_day: bool, demo_settings: Settings
 ) -> None:
     from zoneinfo import ZoneInfo
 
@@ -697,13 +719,13 @@ def test_appointment_reminders_in_every_language(
         all_day=all_day,
     )
     zone = "Asia/Ho_Chi_Minh" if language == "vi" else "Europe/Amsterdam"
-    common = {
-        "name": "Ada",
-        "language": language,
-        "country": COUNTRY[language],
-        "timezone": zone,
-        "settings": demo_settings,
-    }
+    common = Addressee(
+        name="Ada",
+        language=language,
+        country=COUNTRY[language],
+        timezone=zone,
+        settings=demo_settings,
+    )
     mail = render_appointment(appointment, **common)
     for word in APPOINTMENT_WORDS[language]:
         assert word in mail.text or word in mail.subject, word
@@ -724,7 +746,7 @@ def test_appointment_reminders_in_every_language(
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_every_demo_client_in_every_channel_and_tone(
-    stage: str, demo_settings: Settings, demo_snapshot
+    stage: str, demo_settings: Settings, demo_snapshot: LedgerSnapshot
 ) -> None:
     from plugin.compose.render import render_letter
     from plugin.core.planning import settings_for
@@ -766,9 +788,11 @@ def test_every_demo_client_in_every_channel_and_tone(
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_charges_are_stated_plainly_when_claimed(language: str, demo_settings: Settings) -> None:
-    from plugin.config.settings import ChargeSettings
+def test_charges_are_stated_plainly_when_claimed(
+    language: Language, demo_settings: Settings
+) -> None:
     from plugin.core.model import CustomerKind
+    from plugin.core.policy import ChargeSettings
 
     settings = replace(
         demo_settings,
@@ -820,11 +844,11 @@ def test_the_sepa_qr_code_carries_the_amount_iban_and_reference(demo_settings: S
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_norwegian_reminder_fee_is_a_line_of_its_own_with_14_days_to_pay(
-    language: str, demo_settings: Settings
+    language: Language, demo_settings: Settings
 ) -> None:
     from plugin.compose.render import reminder_charges
-    from plugin.config.settings import ChargeSettings
     from plugin.core.model import CustomerKind
+    from plugin.core.policy import ChargeSettings
 
     settings = replace(
         demo_settings,
@@ -864,8 +888,8 @@ def test_a_norwegian_reminder_fee_is_a_line_of_its_own_with_14_days_to_pay(
 def test_the_qr_code_asks_for_the_total_with_charges(demo_settings: Settings) -> None:
     from plugin.compose.epc_qr import epc_qr_png
     from plugin.compose.render import reminder_charges
-    from plugin.config.settings import ChargeSettings
     from plugin.core.model import CustomerKind
+    from plugin.core.policy import ChargeSettings
 
     settings = replace(
         demo_settings,
@@ -889,9 +913,9 @@ def test_interest_in_a_reminder_counts_a_late_part_payment_until_its_day(
     demo_settings: Settings,
 ) -> None:
     from plugin.compose.render import reminder_charges
-    from plugin.config.settings import ChargeSettings
     from plugin.core.charges import calculate
     from plugin.core.model import CustomerKind, Payment
+    from plugin.core.policy import ChargeSettings
 
     settings = replace(
         demo_settings,
@@ -929,7 +953,7 @@ def test_interest_in_a_reminder_counts_a_late_part_payment_until_its_day(
 
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_appointment_sms_fits_with_a_long_title_and_link(
-    language: str, demo_settings: Settings
+    language: Language, demo_settings: Settings
 ) -> None:
     from zoneinfo import ZoneInfo
 
@@ -972,3 +996,24 @@ def test_a_moment_is_written_as_the_day_it_is_on_its_own_clock() -> None:
         format_date(late_in_amsterdam.astimezone(ZoneInfo("Asia/Tokyo")), "en_GB")
         == "2 December 2026"
     )
+
+
+def test_a_stage_of_the_users_own_is_written_in_the_words_of_its_template(
+    demo_settings: Settings,
+) -> None:
+    """A policy may call a stage "nudge": it reads as the stage whose words it borrows."""
+    from plugin.compose.render import render_reminder
+
+    borrowed = render_reminder(reminder_for("en", 1, "first"), demo_settings)
+    nudge = render_reminder(
+        replace(reminder_for("en", 1, "first"), stage="nudge", template="first"), demo_settings
+    )
+    assert nudge.subject == borrowed.subject != ""
+    assert nudge.text == borrowed.text
+
+
+def test_a_stage_without_words_is_refused_when_the_settings_are_read() -> None:
+    from plugin.core.policy import Anchor, Stage
+
+    with pytest.raises(ValueError, match=r"no words for 'nudge'.*first"):
+        Stage("nudge", Anchor.DUE_DATE, 1)

@@ -224,7 +224,9 @@ def _context(
     ]
     return {
         "language": reminder.language,
-        "stage": reminder.stage,
+        # The words are chosen by the stage's wording (its template), which a policy of the
+        # user's own names for each of its stages.
+        "stage": reminder.template or reminder.stage,
         "tone": reminder.tone,
         "formal": reminder.formality != "informal",
         "greeting_name": reminder.customer.greeting_name,

@@ -39,6 +39,7 @@ from plugin.core.vocabulary import (
     ChannelName,
     Formality,
     Language,
+    StageName,
     Tone,
     one_of,
 )
@@ -86,6 +87,12 @@ class Stage:
         for channel in self.channels or ():
             if channel not in CHANNELS:
                 raise ValueError(f"stage {self.name}: unknown channel {channel!r}")
+        if self.template_name not in set(StageName):
+            words = ", ".join(StageName)
+            raise ValueError(
+                f"stage {self.name}: Kindly has no words for {self.template_name!r}; "
+                f"set its template to one of {words}"
+            )
 
     @property
     def template_name(self) -> str:
