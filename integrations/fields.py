@@ -7,7 +7,9 @@ which an incremental sync turns into a warning about that one record.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -20,8 +22,10 @@ from plugin.core.vocabulary import LANGUAGES, TONES
 __all__ = [
     "amount",
     "country_code",
+    "day",
     "group_settings",
     "looks_like_email",
+    "moment",
     "required_text",
 ]
 
@@ -86,3 +90,32 @@ def group_settings(prefixes: Mapping[str, str]) -> dict[str, Overrides]:
     for value in CustomerKind:
         groups[f"{kind}: {value.value}"] = Overrides(kind=value)
     return groups
+
+
+_MS_DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
+
+
+def moment(value: Any) -> datetime | None:
+    """A time as platforms write it: ISO 8601, or Microsoft's JSON date
+    ``/Date(1550793549320+0000)/`` (Xero, Exact Online's OData); UTC when it names no zone."""
+    if not value:
+        return None
+    text = str(value)
+    match = _MS_DATE.fullmatch(text)
+    if match:
+        return datetime.fromtimestamp(int(match.group(1)) / 1000, tz=UTC)
+    try:
+        found = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return found if found.tzinfo else found.replace(tzinfo=UTC)
+
+
+def day(platform: str, value: Any, field: str, default: date | None = None) -> date:
+    """A calendar day from a date or a time (platforms send days as midnight UTC)."""
+    found = moment(value)
+    if found is None:
+        if default is not None:
+            return default
+        raise FatalError(f"{platform} record: field {field!r} holds no date ({value!r})")
+    return found.date()

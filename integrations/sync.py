@@ -20,17 +20,26 @@ transaction, by the run: a connector returns them and never writes them itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from integrations.http import FatalError
 from plugin.core.model import LedgerSnapshot
 
-__all__ = ["Merge", "advanced_bookmark", "iso_stamp"]
+__all__ = ["Merge", "advanced_bookmark", "iso_stamp", "stamp_before"]
 
 log = logging.getLogger("kindly.sync")
 T = TypeVar("T")
+
+
+class _Record(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Record)
 
 #: What reading a platform's record may raise when the record is odd.
 UNREADABLE = (ValueError, ArithmeticError, KeyError, TypeError, FatalError)
@@ -59,6 +68,27 @@ class Merge:
             self.warnings.append(f"{self.platform} {kind} {record_id}: {exc}; kept as it was")
             return None
 
+    def apply(
+        self,
+        kind: str,
+        table: dict[str, R],
+        records: Iterable[Mapping[str, Any]],
+        *,
+        id_field: str,
+        read: Callable[[Mapping[str, Any]], R],
+        gone: Callable[[Mapping[str, Any]], bool] = lambda record: False,
+    ) -> None:
+        """Each changed record put into ``table`` by its id, or taken out when ``gone``
+        (deleted, voided) says so."""
+        for record in records:
+            record_id = str(record.get(id_field) or "")
+            if gone(record):
+                table.pop(record_id, None)
+                continue
+            value = self.read(kind, record_id or "?", partial(read, record))
+            if value is not None:
+                table[value.id] = value
+
     def snapshot(self) -> LedgerSnapshot:
         for message in self.warnings:
             log.warning("%s", message)
@@ -74,6 +104,15 @@ class Merge:
 def iso_stamp(moment: datetime) -> str:
     """A bookmark's time: RFC 3339 in UTC, to the second (sorts as text)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def stamp_before(stamp: str, seconds: int = 1) -> str:
+    """An :func:`iso_stamp` ``seconds`` earlier (a stamp it cannot read stays as it is)."""
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    return iso_stamp(moment - timedelta(seconds=seconds))
 
 
 def advanced_bookmark(

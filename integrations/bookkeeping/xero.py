@@ -22,10 +22,9 @@ Money is read as Decimal straight from the JSON, never through float.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from functools import partial
 from typing import Any, ClassVar
@@ -40,8 +39,10 @@ from integrations.bookkeeping.oauth_platform import (
 from integrations.fields import (
     amount,
     country_code,
+    day,
     group_settings,
     looks_like_email,
+    moment,
     required_text,
 )
 from integrations.http import FatalError, HttpClient
@@ -53,7 +54,7 @@ from integrations.notes import (
 )
 from integrations.oauth import Token
 from integrations.pagination import Page, PageNumber, paginate
-from integrations.sync import Merge, advanced_bookmark
+from integrations.sync import Merge, advanced_bookmark, iso_stamp, stamp_before
 from integrations.webhooks import events_from_json, hmac_sha256_base64_matches
 from plugin.config.locales import default_language, default_timezone
 from plugin.core.model import (
@@ -211,7 +212,7 @@ class XeroConnector(OAuthPlatform):
         """Every record of ``resource`` changed since ``since``, and the new bookmark."""
         # A second earlier than the newest change seen: a record changed in that same
         # second after our read is not missed (the overlap is merged away by id).
-        headers = {"If-Modified-Since": _second_before(since)} if since else None
+        headers = {"If-Modified-Since": stamp_before(since)} if since else None
         server_time: list[str | None] = []
 
         def fetch(number: int) -> Page[dict[str, Any]]:
@@ -254,12 +255,13 @@ class XeroConnector(OAuthPlatform):
 
     def _merge(self, merge: Merge, fetched: Mapping[str, list[dict[str, Any]]]) -> Merge:
         """The changed records put over the previous ones; deleted and voided ones out."""
-        for record in fetched["Contacts"]:
-            customer = merge.read(
-                "contact", record.get("ContactID", "?"), partial(self._customer, record)
-            )
-            if customer is not None:
-                merge.customers[customer.id] = customer
+        merge.apply(
+            "contact",
+            merge.customers,
+            fetched["Contacts"],
+            id_field="ContactID",
+            read=self._customer,
+        )
         for record in fetched["Invoices"]:
             invoice_id = str(record.get("InvoiceID") or "")
             if record.get("Status") == "DELETED":
@@ -274,24 +276,27 @@ class XeroConnector(OAuthPlatform):
             promise = merge.read("invoice", invoice_id, partial(self._promise, record))
             if promise is not None:
                 merge.promises[invoice.id] = promise
-        for record in fetched["CreditNotes"]:
-            note_id = str(record.get("CreditNoteID") or "")
-            if record.get("Status") not in ("AUTHORISED", "PAID") or _amount(record, "Total") <= 0:
-                merge.credit_notes.pop(note_id, None)  # voided, deleted, draft or empty
-                continue
-            note = merge.read("credit note", note_id or "?", partial(self._credit_note, record))
-            if note is not None:
-                merge.credit_notes[note.id] = note
+        merge.apply(
+            "credit note",
+            merge.credit_notes,
+            fetched["CreditNotes"],
+            id_field="CreditNoteID",
+            read=self._credit_note,
+            # Voided, deleted, draft or empty: no credit.
+            gone=lambda r: (
+                r.get("Status") not in ("AUTHORISED", "PAID") or _amount(r, "Total") <= 0
+            ),
+        )
         # Payments stay even when their invoice is not (yet) in the snapshot: one made
         # between reading invoices and reading payments would otherwise be lost for good.
-        for record in fetched["Payments"]:
-            payment_id = str(record.get("PaymentID") or "")
-            if record.get("Status") == "DELETED":
-                merge.payments.pop(payment_id, None)
-                continue
-            payment = merge.read("payment", payment_id or "?", partial(self._payment, record))
-            if payment is not None:
-                merge.payments[payment.id] = payment
+        merge.apply(
+            "payment",
+            merge.payments,
+            fetched["Payments"],
+            id_field="PaymentID",
+            read=self._payment,
+            gone=lambda r: r.get("Status") == "DELETED",
+        )
         # An invoice whose contact did not come with the contacts still has a client to
         # remind: the name on the invoice, the company's country.
         for record in fetched["Invoices"]:
@@ -357,7 +362,7 @@ class XeroConnector(OAuthPlatform):
         found = (
             note_from_marker(
                 str(record.get("Details") or ""),
-                created_at=_moment(record.get("DateUTC")) or self.clock(),
+                created_at=moment(record.get("DateUTC")) or self.clock(),
                 customer_id=customer_id,
                 invoice_id=invoice_id,
             )
@@ -446,7 +451,7 @@ class XeroConnector(OAuthPlatform):
         # Xero's "expected payment date" is where a bookkeeper notes a promise to pay (R22).
         if not record.get("ExpectedPaymentDate"):
             return None
-        updated = _moment(record.get("UpdatedDateUTC"))
+        updated = moment(record.get("UpdatedDateUTC"))
         return PromiseToPay(
             invoice_id=_text(record, "InvoiceID"),
             promised_date=_day(record, "ExpectedPaymentDate"),
@@ -487,46 +492,21 @@ class XeroConnector(OAuthPlatform):
 
 # -- Xero's formats ---------------------------------------------------------------------
 
-_MS_DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
 
-
-def _moment(value: Any) -> datetime | None:
-    """Xero writes times as MS-JSON ``/Date(1550793549320+0000)/`` or as ISO 8601."""
-    if not value:
-        return None
-    text = str(value)
-    match = _MS_DATE.fullmatch(text)
-    if match:
-        return datetime.fromtimestamp(int(match.group(1)) / 1000, tz=UTC)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+def _no_credit(record: Mapping[str, Any]) -> bool:
+    """Voided, deleted, draft or empty."""
+    return record.get("Status") not in ("AUTHORISED", "PAID") or _amount(record, "Total") <= 0
 
 
 def _iso_moment(value: Any) -> str | None:
-    moment = _moment(value)
     # RFC 3339 with its offset, as the API description asks of If-Modified-Since.
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
-
-
-def _second_before(stamp: str, seconds: int = 1) -> str:
-    moment = _moment(stamp)
-    if moment is None:
-        return stamp
-    return (moment - timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    found = moment(value)
+    return iso_stamp(found) if found else None
 
 
 def _day(record: Mapping[str, Any], field: str, default: date | None = None) -> date:
     # Xero's dates are calendar days sent as midnight UTC; the *String twin is plain ISO.
-    value = record.get(f"{field}String") or record.get(field)
-    moment = _moment(value)
-    if moment is None:
-        if default is not None:
-            return default
-        raise FatalError(f"Xero record: field {field!r} holds no date ({value!r})")
-    return moment.date()
+    return day("Xero", record.get(f"{field}String") or record.get(field), field, default)
 
 
 def _phones(phones: list[Mapping[str, Any]]) -> tuple[str, ...]:
