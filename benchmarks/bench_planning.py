@@ -24,9 +24,16 @@ import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for the annotations: the functions import what they use where they use it
+    from plugin.core.decisions import SentReminder
+    from plugin.core.model import LedgerSnapshot
+    from plugin.core.policy import Overrides
+    from plugin.core.vocabulary import Language
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
-COUNTRIES = [
+COUNTRIES: list[tuple[str, Language, str, str]] = [
     ("NL", "nl", "Europe/Amsterdam", "EUR"),
     ("FR", "fr", "Europe/Paris", "EUR"),
     ("NO", "nb", "Europe/Oslo", "NOK"),
@@ -36,7 +43,7 @@ COUNTRIES = [
 ]
 
 
-def generate(open_invoices: int, seed: int = 7):
+def generate(open_invoices: int, seed: int = 7) -> tuple[LedgerSnapshot, tuple[SentReminder, ...]]:
     from plugin.core.decisions import SentReminder, reminder_key
     from plugin.core.model import (
         Customer,
@@ -174,7 +181,7 @@ def measure(size: int, repeat: int) -> dict[str, float]:
     }
 
 
-def _pause():
+def _pause() -> Overrides:
     from plugin.core.policy import Overrides
 
     return Overrides(pause_until=date(2026, 12, 31), pause_reason="bench")

@@ -28,18 +28,17 @@ from plugin.config.settings import Bank, Company, Settings
 from plugin.core.decisions import PlannedReminder, reminder_key
 from plugin.core.model import Customer, Invoice
 from plugin.core.money import Money
-from plugin.core.vocabulary import LANGUAGES
+from plugin.core.vocabulary import LANGUAGES, Tone
 
 COUNTRY = {"en": "GB", "nl": "NL", "fr": "FR", "nb": "NO", "de": "DE", "vi": "VN"}
 CURRENCY = {"en": "GBP", "nl": "EUR", "fr": "EUR", "nb": "NOK", "de": "EUR", "vi": "VND"}
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+BENCH_TONES: tuple[Tone, ...] = ("friendly", "firm")
 
 
 def reminders(count: int) -> list[PlannedReminder]:
     combos = itertools.cycle(
-        itertools.product(
-            LANGUAGES, ("first", "second", "final"), ("friendly", "firm"), range(1, 6)
-        )
+        itertools.product(LANGUAGES, ("first", "second", "final"), BENCH_TONES, range(1, 6))
     )
     result = []
     for n, (language, stage, tone, invoices) in zip(range(count), combos, strict=False):

@@ -29,6 +29,7 @@ from bench_render import reminders
 from plugin.compose.email_message import build_email
 from plugin.compose.render import render_reminder
 from plugin.config.settings import Bank, Company, Settings, SmtpSettings
+from plugin.core.vocabulary import LogStatus
 from plugin.deliver.smtp import SmtpMailer
 from plugin.state.store import ReminderRecord, Store
 
@@ -84,7 +85,7 @@ def send_all(messages: list[tuple[str, bytes, str]], port: int, reuse: bool, sto
             recipient=to,
             amount="1",
             currency="EUR",
-            status="sending",
+            status=LogStatus.SENDING,
             planned_at=NOW,
             detail="smtp",
         )

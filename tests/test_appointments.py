@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, time, timedelta
+from typing import TypedDict, Unpack
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from plugin.core.appointments import AppointmentPolicy, parse_rule, plan_appointments
+from plugin.core.appointments import (
+    AppointmentPolicy,
+    AppointmentSkip,
+    PlannedAppointment,
+    parse_rule,
+    plan_appointments,
+)
 from plugin.core.model import Appointment, AppointmentStatus, Attendee, Customer, LedgerSnapshot
+from plugin.core.vocabulary import ChannelName, Language
 
 OSLO = ZoneInfo("Europe/Oslo")
 START = datetime(2026, 12, 3, 14, 0, tzinfo=OSLO)
@@ -43,14 +52,28 @@ def meeting(**changes: object) -> Appointment:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-def plan(at: datetime, *appointments: Appointment, sent: tuple[str, ...] = (), **kw: object):
+class PlanOptions(TypedDict, total=False):
+    """What plan() passes on to plan_appointments as it is."""
+
+    policies: Mapping[str, AppointmentPolicy] | None
+    default_language: Language
+    default_country: str
+
+
+def plan(
+    at: datetime,
+    *appointments: Appointment,
+    sent: tuple[str, ...] = (),
+    channels: tuple[ChannelName, ...] = ("email", "sms", "task"),
+    **kw: Unpack[PlanOptions],
+) -> tuple[tuple[PlannedAppointment, ...], tuple[AppointmentSkip, ...]]:
     return plan_appointments(
         snapshot(*(appointments or (meeting(),))),
         now=at,
         source="ledger",
         sent_keys=sent,
-        channels_available=kw.pop("channels", ("email", "sms", "task")),  # type: ignore[arg-type]
-        **kw,  # type: ignore[arg-type]
+        channels_available=channels,
+        **kw,
     )
 
 

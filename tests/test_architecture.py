@@ -175,7 +175,11 @@ def is_impure(name: str) -> bool:
 
 def import_chain(name: str, importer: Mapping[str, str | None]) -> str:
     chain = [name]
-    while (parent := importer.get(chain[-1])) not in (None, "__main__") and parent not in chain:
+    while (
+        (parent := importer.get(chain[-1])) is not None
+        and parent != "__main__"
+        and parent not in chain
+    ):
         chain.append(parent)
     start = "" if importer.get(chain[-1]) else "(loaded at interpreter start-up) "
     return start + " -> ".join(reversed(chain))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TypedDict
 
 import pytest
 from click.testing import CliRunner
@@ -316,17 +317,24 @@ def test_uk_rate_is_fixed_for_the_whole_debt() -> None:
 # -- Vietnam (Civil Code art. 357, 468; legal-rules.md §7) ----------------------------
 
 
+class Agreement(TypedDict, total=False):
+    """What the contract says about interest: calculate()'s keyword arguments."""
+
+    contract_rate: Decimal | None
+    rate_agreed: bool
+
+
 @pytest.mark.parametrize(
     ("kwargs", "rate"),
     [
-        ({"contract_rate": D("12")}, "12"),
-        ({"contract_rate": D("36")}, "20"),  # capped at 20 % a year
-        ({"rate_agreed": True}, "10"),  # agreed but not stated: half the cap
-        ({"contract_rate": D("20")}, "20"),
-        ({"contract_rate": D("0.5")}, "0.5"),
+        (Agreement(contract_rate=D("12")), "12"),
+        (Agreement(contract_rate=D("36")), "20"),  # capped at 20 % a year
+        (Agreement(rate_agreed=True), "10"),  # agreed but not stated: half the cap
+        (Agreement(contract_rate=D("20")), "20"),
+        (Agreement(contract_rate=D("0.5")), "0.5"),
     ],
 )
-def test_vn_agreed_rates(kwargs: dict, rate: str) -> None:
+def test_vn_agreed_rates(kwargs: Agreement, rate: str) -> None:
     result = calculate(
         "VN",
         "business",

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -20,7 +21,9 @@ from plugin.config.settings import load_settings
 KINDLY = Path(sys.executable).with_name("kindly")
 
 
-def kindly(*args: str, cwd: Path, env: dict[str, str] | None = None):
+def kindly(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "COLUMNS": "200", **(env or {})}
     environment.pop("KINDLY_CONFIG", None)
     environment.pop("KINDLY_STORE_URL", None)
@@ -35,7 +38,7 @@ def kindly(*args: str, cwd: Path, env: dict[str, str] | None = None):
     )
 
 
-def read_notes(ledger: Path) -> list[dict]:
+def read_notes(ledger: Path) -> list[dict[str, Any]]:
     path = ledger / NOTES_FILE
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
@@ -296,10 +299,11 @@ def test_clients_set_changes_the_plan_and_wins_over_the_settings_file(
     runner, config = _synced(demo_workspace)
     at = ["--at", "2026-11-24T10:00+01:00"]
 
-    def plan_for(client: str) -> dict:
+    def plan_for(client: str) -> dict[str, Any]:
         out = runner.invoke(cli, ["--config", config, "plan", client, "--json", *at])
         assert out.exit_code == 0, out.output
-        return json.loads(out.output)
+        plan: dict[str, Any] = json.loads(out.output)
+        return plan
 
     before = plan_for("C08")
     assert [r["tone"] for r in before["reminders"]] == ["friendly"]

@@ -51,7 +51,7 @@ class ThrowawayPlatform:
             {"id": "k1", "name": "Kees Koffie", "email": "kees@koffie.example", "lang": "nl"},
             {"id": "k2", "name": "Anna Atelier", "email": "anna@atelier.example", "lang": "en"},
         ]
-        self.invoices = [
+        self.invoices: list[dict[str, Any]] = [
             {
                 "id": "i1",
                 "no": "T-1",

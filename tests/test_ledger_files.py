@@ -15,11 +15,14 @@ from hypothesis import strategies as st
 
 from integrations.bookkeeping.ledger import NOTES_FILE, LocalLedger
 from plugin.app.demo import BUNDLED_LEDGER, materialise
-from plugin.core.model import CustomerKind, InvoiceStatus, Note
+from plugin.core.model import CustomerKind, InvoiceStatus, LedgerSnapshot, Note
 from plugin.errors import LedgerError
 from tests.contract import BookkeepingHarness, bookkeeping_contract, harness_factory
 
-CUSTOMERS = [
+#: One record of a ledger file, as its JSON has it.
+Record = dict[str, object]
+
+CUSTOMERS: list[Record] = [
     {"id": "C1", "name": "Bakkerij", "country": "NL", "email": "a@b.example"},
     {
         "id": "C2",
@@ -31,7 +34,7 @@ CUSTOMERS = [
     },
     {"id": "C3", "name": "Acme Inc", "country": "US", "timezone": "America/Chicago"},
 ]
-INVOICES = [
+INVOICES: list[Record] = [
     {
         "id": "I1",
         "number": "N1",
@@ -71,11 +74,11 @@ INVOICES = [
         "status": "draft",
     },
 ]
-PAYMENTS = [
+PAYMENTS: list[Record] = [
     {"id": "P1", "invoice_id": "I1", "date": "2026-11-01", "amount": "40.05", "currency": "EUR"},
     {"id": "P2", "invoice_id": "I2", "date": "2026-11-02", "amount": "300", "currency": "EUR"},
 ]
-CREDITS = [
+CREDITS: list[Record] = [
     {
         "id": "K1",
         "number": "CN1",
@@ -88,14 +91,14 @@ CREDITS = [
 ]
 
 
-def write_json(folder: Path, **files: list[dict]) -> Path:
+def write_json(folder: Path, **files: list[Record]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for stem, records in files.items():
         (folder / f"{stem}.json").write_text(json.dumps(records), encoding="utf-8")
     return folder
 
 
-def ledger(tmp_path: Path, **overrides: list[dict]) -> Path:
+def ledger(tmp_path: Path, **overrides: list[Record]) -> Path:
     files = {
         "customers": CUSTOMERS,
         "invoices": INVOICES,
@@ -106,7 +109,7 @@ def ledger(tmp_path: Path, **overrides: list[dict]) -> Path:
     return write_json(tmp_path / "ledger", **files)
 
 
-def read(folder: Path):
+def read(folder: Path) -> LedgerSnapshot:
     return LocalLedger(folder).read_snapshot()
 
 
@@ -155,7 +158,10 @@ def csv_ledger(folder: Path, delimiter: str, decimal: str) -> Path:
     folder.mkdir(parents=True)
     d = delimiter
     amount = {"100.10": "100,10", "40.05": "40,05", "1000": "1.000,00"} if decimal == "," else {}
-    a = lambda v: amount.get(v, v)  # noqa: E731 - a table lookup reads best inline
+
+    def a(value: str) -> str:
+        return amount.get(value, value)
+
     (folder / "customers.csv").write_text(
         "\ufeff"
         + d.join(["id", "name", "country", "email", "kind", "tags", "timezone"])
@@ -226,13 +232,13 @@ def test_csv_exports_read_the_same_as_json(tmp_path: Path, delimiter: str, decim
         ), kind
 
 
-def error_for(tmp_path: Path, **overrides: list[dict]) -> LedgerError:
+def error_for(tmp_path: Path, **overrides: list[Record]) -> LedgerError:
     with pytest.raises(LedgerError) as caught:
         read(ledger(tmp_path, **overrides))
     return caught.value
 
 
-def changed(records: list[dict], index: int, **fields: object) -> list[dict]:
+def changed(records: list[Record], index: int, **fields: object) -> list[Record]:
     copy = [dict(r) for r in records]
     for name, value in fields.items():
         if value is None:
@@ -361,7 +367,7 @@ def changed(records: list[dict], index: int, **fields: object) -> list[dict]:
     ],
 )
 def test_mistakes_name_the_file_the_record_and_the_field(
-    tmp_path: Path, stem: str, records: list[dict], where: str, field: str, words: str
+    tmp_path: Path, stem: str, records: list[Record], where: str, field: str, words: str
 ) -> None:
     error = error_for(tmp_path, **{stem: records})
     assert error.file.endswith(f"{stem}.json")
@@ -513,7 +519,7 @@ def test_amount_due_is_what_is_left_never_negative(payments: list[Decimal]) -> N
 
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder)
-        records = [
+        records: list[Record] = [
             {
                 "id": f"P{n}",
                 "invoice_id": "I2",

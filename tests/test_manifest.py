@@ -6,6 +6,7 @@ import json
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -23,26 +24,27 @@ from .conftest import REPO
 
 
 @pytest.fixture(scope="module")
-def manifest() -> dict:
-    return json.loads((REPO / "manifest.json").read_text(encoding="utf-8"))
+def manifest() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((REPO / "manifest.json").read_text(encoding="utf-8"))
+    return loaded
 
 
-def validator(schema: dict) -> jsonschema.Draft202012Validator:
+def validator(schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
-def test_manifest_matches_its_schema(manifest: dict) -> None:
+def test_manifest_matches_its_schema(manifest: dict[str, Any]) -> None:
     schema = json.loads(MANIFEST_SCHEMA_PATH.read_text(encoding="utf-8"))
     validator(schema).validate(manifest)
     assert (REPO / manifest["$schema"]).resolve() == MANIFEST_SCHEMA_PATH.resolve()
 
 
-def test_manifest_is_what_the_code_builds(manifest: dict) -> None:
+def test_manifest_is_what_the_code_builds(manifest: dict[str, Any]) -> None:
     assert manifest == build_manifest(), "run `make manifest` and commit manifest.json"
 
 
-def test_manifest_agrees_with_the_code(manifest: dict) -> None:
+def test_manifest_agrees_with_the_code(manifest: dict[str, Any]) -> None:
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     assert pyproject["project"]["name"] == manifest["id"]
     assert manifest["version"] == __version__
@@ -59,7 +61,7 @@ def test_manifest_agrees_with_the_code(manifest: dict) -> None:
     assert manifest["entry_point"]["command"] in scripts
 
 
-def test_a_new_connector_makes_the_committed_manifest_drift(manifest: dict) -> None:
+def test_a_new_connector_makes_the_committed_manifest_drift(manifest: dict[str, Any]) -> None:
     """The equality check above catches a connector added without `make manifest`."""
 
     class Drifted(BookkeepingConnector):
@@ -83,7 +85,7 @@ def test_the_connectors_page_is_what_the_code_builds() -> None:
     assert committed == connectors_doc(), "run `make manifest` and commit docs/connectors.md"
 
 
-def example_configs() -> list[tuple[str, dict]]:
+def example_configs() -> list[tuple[str, dict[str, Any]]]:
     documented = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     block = re.search(r"```toml\n(.*?)```", documented, re.DOTALL)
     assert block, "docs/configuration.md has a TOML example"
@@ -103,18 +105,20 @@ def example_configs() -> list[tuple[str, dict]]:
 
 @pytest.mark.parametrize(("where", "config"), example_configs(), ids=lambda v: str(v)[:20])
 def test_the_settings_schema_accepts_the_example_configs(
-    manifest: dict, where: str, config: dict
+    manifest: dict[str, Any], where: str, config: dict[str, Any]
 ) -> None:
     validator(manifest["settings_schema"]).validate(_jsonable(config))
     parse_settings(config, source=Path("/tmp/kindly.toml"), schema=settings_schema())
 
 
-def test_the_settings_schema_accepts_the_demo_config(manifest: dict, demo_workspace: Path) -> None:
+def test_the_settings_schema_accepts_the_demo_config(
+    manifest: dict[str, Any], demo_workspace: Path
+) -> None:
     config = tomllib.loads((demo_workspace / "kindly.toml").read_text(encoding="utf-8"))
     validator(manifest["settings_schema"]).validate(_jsonable(config))
 
 
-def test_the_settings_schema_rejects_a_misspelt_setting(manifest: dict) -> None:
+def test_the_settings_schema_rejects_a_misspelt_setting(manifest: dict[str, Any]) -> None:
     config = {
         "company": {"name": "Acme", "email": "ar@acme.example"},
         "policy": {"frist_reminder_after_days": 3},

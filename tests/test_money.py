@@ -26,8 +26,8 @@ from plugin.core.money import CurrencyMismatch, Money
         (7, "NOK", "7.00"),
     ],
 )
-def test_rounding_to_the_minor_unit(amount: object, currency: str, expected: str) -> None:
-    money = Money.of(amount, currency)  # type: ignore[arg-type]
+def test_rounding_to_the_minor_unit(amount: str | int, currency: str, expected: str) -> None:
+    money = Money.of(amount, currency)
     assert money.amount == Decimal(expected)
     assert str(money.amount) == expected
 

@@ -196,7 +196,7 @@ def test_a_token_already_used_stops_the_loop() -> None:
 
 def test_graph_next_links_are_followed_to_the_delta_link() -> None:
     base = "https://graph.microsoft.com/v1.0/me/calendarView/delta"
-    bodies = {
+    bodies: dict[str | None, dict[str, Any]] = {
         None: {"value": [{"id": "1"}], "@odata.nextLink": f"{base}?$skiptoken=x"},
         f"{base}?$skiptoken=x": {"value": [{"id": "2"}], "@odata.deltaLink": f"{base}?$d=y"},
     }
@@ -312,7 +312,7 @@ def test_pages_are_read_only_as_far_as_the_items_are_used() -> None:
 def test_identical_empty_pages_are_no_loop() -> None:
     # An empty page says nothing about paging being ignored: only the cursor decides.
     tokens: Iterator[str | None] = iter(["a", None])
-    pages = paginate(NextToken(), lambda token: Page([], {"nextPageToken": next(tokens)}))
+    pages = paginate(NextToken(), lambda token: Page[object]([], {"nextPageToken": next(tokens)}))
     assert list(pages) == []
     assert pages.pages_read == 2
 
@@ -359,6 +359,6 @@ def test_a_page_of_a_real_response_pages_through_link_headers() -> None:
 
 def test_page_of_keeps_the_headers_and_the_url_of_the_response() -> None:
     response = Response(200, {"Link": "<?page=2>; rel=next"}, b"[]", "https://m.test/x.json")
-    page = Page.of(response, [], json.loads(response.body))
+    page: Page[object] = Page.of(response, [], json.loads(response.body))
     assert page.header("link") == "<?page=2>; rel=next"
     assert NextLink().advance(None, page) == "https://m.test/x.json?page=2"

@@ -11,8 +11,10 @@ import pytest
 from integrations.bookkeeping.ledger import NOTES_FILE, LocalLedger
 from plugin.app.wiring import workspace_for
 from plugin.config.settings import load_settings
+from plugin.core.decisions import Plan
+from plugin.core.model import Note
 from plugin.deliver.files import Outbox
-from plugin.run import Kindly
+from plugin.run import Kindly, SendResult
 from plugin.state.store import Store
 
 from .conftest import DEMO_NOW
@@ -49,7 +51,7 @@ def outbox_keys(workspace: Path) -> Counter[str]:
     return Counter(path.name.rsplit("-", 1)[1][:-4] for path in settings.outbox.glob("*.eml"))
 
 
-def full_run(workspace: Path):
+def full_run(workspace: Path) -> tuple[Kindly, Plan, SendResult]:
     kindly = open_kindly(workspace)
     kindly.sync(DEMO_NOW)
     plan = kindly.plan(DEMO_NOW)
@@ -81,7 +83,7 @@ def _crash_inside(
     original = getattr(owner, method)
     calls = {"n": 0}
 
-    def dying(self, *args, **kwargs):
+    def dying(self: object, *args: object, **kwargs: object) -> object:
         calls["n"] += 1
         if calls["n"] == on_call and not after:
             raise Crash(method)
@@ -141,7 +143,7 @@ def test_a_run_that_dies_is_completed_by_the_next_without_duplicates(
 def test_a_note_that_cannot_be_written_is_retried(
     demo_workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(self, note):
+    def refuse(self: LocalLedger, note: Note) -> None:
         raise OSError(28, "No space left on device")
 
     with monkeypatch.context() as patch:

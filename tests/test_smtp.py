@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,7 +50,7 @@ def test_a_batch_shares_one_connection(server: SmtpServer) -> None:
         for n in range(5):
             to = f"client{n}@example.com"
             outcome = mailer.send(
-                message(to), "ar@noordlicht.example", [to], lambda to=to: handovers.append(to)
+                message(to), "ar@noordlicht.example", [to], functools.partial(handovers.append, to)
             )
             assert outcome.status == "sent", outcome
     assert mailer.connections_opened == 1
@@ -130,7 +131,7 @@ def test_a_stale_connection_is_opened_again_once(server: SmtpServer) -> None:
             mailer.send(message("a@example.com"), "ar@noordlicht.example", ["a@example.com"]).status
             == "sent"
         )
-        assert mailer._connection is not None
+        assert mailer._connection is not None and mailer._connection.sock is not None
         # The server or a NAT dropped it between messages.
         mailer._connection.sock.shutdown(socket.SHUT_RDWR)
         again = mailer.send(message("b@example.com"), "ar@noordlicht.example", ["b@example.com"])

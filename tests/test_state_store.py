@@ -25,6 +25,7 @@ from plugin.core.model import (
     PromiseToPay,
 )
 from plugin.core.money import Money
+from plugin.core.vocabulary import LogStatus
 from plugin.errors import StoreError
 from plugin.state.store import SCHEMA_REVISION, ReminderRecord, Store
 
@@ -252,7 +253,7 @@ def test_the_reminder_log(store: Store) -> None:
     k4 = store.reminder("k4")
     assert k4 is not None and k4.charges == fee and k4.reminder_fee
     assert [r.key for r in store.reminders("ledger")] == ["k1", "k3", "k4"]
-    assert [r.key for r in store.reminders(statuses=("failed",))] == ["k3"]
+    assert [r.key for r in store.reminders(statuses=(LogStatus.FAILED,))] == ["k3"]
     store.forget_intent("k1")  # only an intent still "sending" can be forgotten
     assert store.reminder("k1") is not None
     store.forget_intent("k2")

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -532,7 +533,7 @@ def test_a_payment_is_kept_even_before_its_invoice_arrives(xero: XeroHarness) ->
     first = xero.connector.sync(None, {})
     # A payment on an invoice the snapshot does not hold (created between two reads).
     ghost = {"InvoiceID": "6a000000-0000-0000-0000-000000000001", "InvoiceNumber": "INV-LATE"}
-    payment = {
+    payment: dict[str, Any] = {
         "PaymentID": "6b000000-0000-0000-0000-000000000001",
         "Date": "/Date(1795219200000+0000)/",
         "Amount": 40.0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet
 
@@ -49,7 +50,7 @@ def connect_to_fake(fake: FakeXero, folder: Path, **settings_changes: object) ->
     return XeroHarness(fake, store, key, clock, connector)
 
 
-def seed_small_ledger(fake: FakeXero) -> dict[str, dict]:  # type: ignore[type-arg]
+def seed_small_ledger(fake: FakeXero) -> dict[str, dict[str, Any]]:
     """Three clients, five invoices, a part payment and a credit note."""
     ada = fake.add_contact(
         "Ada Vermeer",

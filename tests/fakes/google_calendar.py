@@ -53,7 +53,7 @@ class FakeGoogleCalendar:
                 self.revoked.append(form.get("token", ""))
                 if form.get("token") == self.refresh_token:
                     self.refresh_token = ""  # the grant is gone: no more access tokens
-                status, payload = 200, {}
+                status, payload = 200, dict[str, Any]()
             elif method == "POST":
                 form = {k: v[-1] for k, v in parse_qs(body.decode()).items()}
                 status, payload = self.token(form)

@@ -145,8 +145,8 @@ class RadicaleServer:
 
 def start_radicale(folder: Path, *, password: str | None = None) -> RadicaleServer:
     """Radicale on loopback; with ``password``, it checks USER's password (htpasswd)."""
-    import radicale
     import radicale.config
+    from radicale.app import Application
 
     auth: dict[str, str] = {"type": "none"}
     htpasswd = None
@@ -165,7 +165,7 @@ def start_radicale(folder: Path, *, password: str | None = None) -> RadicaleServ
         "test",
         privileged=True,
     )
-    recorder = Recorder(radicale.Application(config))
+    recorder = Recorder(Application(config))
     server = make_server("127.0.0.1", 0, recorder, handler_class=_Quiet)
     threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -118,8 +118,7 @@ class FakeXero:
     @property
     def url(self) -> str:
         assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_port}"
 
     def stop(self) -> None:
         if self._server is not None:
@@ -170,7 +169,7 @@ class FakeXero:
         return self.clock
 
     def add_contact(self, name: str, **fields: Any) -> dict[str, Any]:
-        contact = {
+        contact: dict[str, Any] = {
             "ContactID": str(uuid.uuid4()),
             "ContactStatus": "ACTIVE",
             "Name": name,
@@ -200,7 +199,7 @@ class FakeXero:
         amount_due: str | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
-        invoice = {
+        invoice: dict[str, Any] = {
             "Type": "ACCREC",
             "InvoiceID": str(uuid.uuid4()),
             "InvoiceNumber": number,
@@ -235,7 +234,7 @@ class FakeXero:
         return invoice
 
     def add_payment(self, invoice: dict[str, Any], amount: str, on: date) -> dict[str, Any]:
-        payment = {
+        payment: dict[str, Any] = {
             "PaymentID": str(uuid.uuid4()),
             "Date": ms_date(on),
             "Amount": float(amount),
@@ -263,7 +262,7 @@ class FakeXero:
     def add_credit_note(
         self, contact: dict[str, Any], number: str, total: str, on: date, *, allocate_to: Any = ()
     ) -> dict[str, Any]:
-        allocations = [
+        allocations: list[dict[str, Any]] = [
             {
                 "Amount": float(amount),
                 "Date": ms_date(on),
@@ -274,7 +273,7 @@ class FakeXero:
             }
             for invoice, amount in allocate_to
         ]
-        note = {
+        note: dict[str, Any] = {
             "Type": "ACCRECCREDIT",
             "CreditNoteID": str(uuid.uuid4()),
             "CreditNoteNumber": number,
