@@ -31,7 +31,7 @@ from plugin.core.decisions import Plan, PlannedAppointment, PlannedReminder, Sen
 from plugin.core.model import Appointment, LedgerSnapshot, Note
 from plugin.core.planning import plan_reminders, recheck
 from plugin.core.policy import Overrides
-from plugin.core.vocabulary import DeliveryStatus, LogStatus, Settlement
+from plugin.core.vocabulary import ChannelName, DeliveryStatus, LogStatus, Settlement
 from plugin.deliver.channels import Channel, Composed, channels_for
 from plugin.deliver.crash import crash_point
 from plugin.errors import KindlyError
@@ -41,9 +41,9 @@ from plugin.state.store import ReminderRecord, Store
 __all__ = ["Kindly", "SendResult", "available_channels"]
 
 
-def available_channels(settings: Settings) -> tuple[str, ...]:
+def available_channels(settings: Settings) -> tuple[ChannelName, ...]:
     """The channels these settings can deliver; the planner falls back past others (R24)."""
-    found = ["email", "letter", "task"]
+    found: list[ChannelName] = ["email", "letter", "task"]
     if settings.sms_gateway is not None:
         found.append("sms")
     return tuple(found)
@@ -137,7 +137,7 @@ class Kindly:
         return self._channels
 
     @property
-    def channels_available(self) -> tuple[str, ...]:
+    def channels_available(self) -> tuple[ChannelName, ...]:
         return available_channels(self.settings)
 
     @property

@@ -34,6 +34,7 @@ from plugin.core.policy import (
     Policy,
     Stage,
 )
+from plugin.core.vocabulary import ChannelName
 
 # Tuesday 24 November 2026, 10:00 in Amsterdam: inside the default send window.
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -96,7 +97,7 @@ def plan(
     settings: Settings | None = None,
     history: tuple[SentReminder, ...] = (),
     now: datetime = NOW,
-    channels: tuple[str, ...] = ("email", "task"),
+    channels: tuple[ChannelName, ...] = ("email", "task"),
 ) -> Plan:
     return plan_reminders(
         snapshot,

@@ -33,6 +33,7 @@ from plugin.config.settings import Settings
 from plugin.core.claims import LetterClaims, reminder_claims
 from plugin.core.decisions import PlannedReminder
 from plugin.core.model import Appointment
+from plugin.core.vocabulary import Formality, Language
 from plugin.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -323,10 +324,10 @@ def render_letter(reminder: PlannedReminder, settings: Settings, on: date) -> st
 def _appointment_context(
     appointment: Appointment,
     name: str,
-    language: str,
+    language: Language,
     country: str,
     timezone: str,
-    formality: str,
+    formality: Formality,
     settings: Settings,
 ) -> dict[str, Any]:
     from babel.dates import format_time
@@ -364,11 +365,11 @@ def render_appointment(
     appointment: Appointment,
     *,
     name: str,
-    language: str,
+    language: Language,
     country: str,
     timezone: str,
     settings: Settings,
-    formality: str = "formal",
+    formality: Formality = "formal",
 ) -> RenderedMessage:
     """The e-mail reminding an attendee of an appointment, on the attendee's clock (R1, R7)."""
     context = _appointment_context(
@@ -384,11 +385,11 @@ def render_appointment_sms(
     appointment: Appointment,
     *,
     name: str,
-    language: str,
+    language: Language,
     country: str,
     timezone: str,
     settings: Settings,
-    formality: str = "formal",
+    formality: Formality = "formal",
     limit: int = 160,
     transliterate: str = "auto",
 ) -> RenderedSms:

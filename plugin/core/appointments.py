@@ -75,7 +75,7 @@ def plan_appointments(
     now: datetime,
     source: str,
     sent_keys: Iterable[str],
-    channels_available: Iterable[str],
+    channels_available: Iterable[ChannelName],
     policies: Mapping[str, AppointmentPolicy] | None = None,
     default_language: Language = "en",
     default_country: str = "GB",

@@ -602,7 +602,7 @@ def plan_reminders(
     *,
     now: datetime,
     source: str,
-    channels_available: Iterable[str] = ("email", "task"),
+    channels_available: Iterable[ChannelName] = ("email", "task"),
 ) -> Plan:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must carry a time zone")
@@ -682,7 +682,7 @@ def preview_reminders(
     client_id: str,
     invoice_ids: Iterable[str] = (),
     stage: str | None = None,
-    channels_available: Iterable[str] = ("email", "task"),
+    channels_available: Iterable[ChannelName] = ("email", "task"),
 ) -> tuple[PlannedReminder, ...]:
     """The reminders a client would get next, made as ``plan_reminders`` makes them.
 
