@@ -36,6 +36,7 @@ from plugin.config.settings import Settings
 from plugin.core.model import Appointment, Invoice, LedgerSnapshot, Note
 from plugin.core.policy import Overrides
 from plugin.core.vocabulary import DeliveryStatus
+from plugin.errors import ConfigError
 from plugin.ports import CalendarSync, Outcome, SyncResult
 
 #: The one bookmark a calendar keeps: its state, as JSON.
@@ -157,6 +158,17 @@ class ConnectorSettings:
             if item.metadata.get("base_url") and isinstance(value, str):
                 value = value.rstrip("/")
             values[item.name] = value
+        missing = [
+            item.name
+            for item in dataclasses.fields(cls)
+            if item.name not in values
+            and item.default is dataclasses.MISSING
+            and item.default_factory is dataclasses.MISSING
+        ]
+        if missing:
+            raise ConfigError(
+                f"the setting {missing[0]!r} is missing from this connector's section"
+            )
         return cls(**values)
 
     @classmethod

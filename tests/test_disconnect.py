@@ -90,3 +90,29 @@ def test_an_unknown_connector_names_the_known_ones(demo_workspace: Path) -> None
     )
     assert result.exit_code == 1
     assert "unknown connector 'sage'" in result.output and "xero" in result.output
+
+
+def test_disconnect_a_calendar_kindly_toml_no_longer_names_forgets_its_tokens(
+    fake: FakeGoogleCalendar, demo_workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KINDLY_SECRET_KEY", Fernet.generate_key().decode())
+    config = google_config(demo_workspace, fake)
+    base = ["--config", str(config)]
+    runner = CliRunner()
+    connect = [*base, "connect", "google", "--refresh-token", "google-refresh"]
+    assert runner.invoke(cli, connect).exit_code == 0
+    # The user moves to a CalDAV calendar, then disconnects Google.
+    text = config.read_text(encoding="utf-8")
+    start = text.index("[calendar]")
+    config.write_text(
+        text[:start] + '[calendar]\ntype = "caldav"\nurl = "http://127.0.0.1:9/dav/"\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(cli, [*base, "disconnect", "google"])
+    assert result.exit_code == 0, result.output
+    assert "Forgot the Google Calendar tokens" in result.output
+    assert fake.revoked == [], "without the app's settings there is nothing to revoke with"
+    from plugin.app.wiring import load_settings, open_store
+
+    store = open_store(load_settings(config))
+    assert store.get_setting("secret:google", "token") is None

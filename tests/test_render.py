@@ -1012,8 +1012,27 @@ def test_a_stage_of_the_users_own_is_written_in_the_words_of_its_template(
     assert nudge.text == borrowed.text
 
 
-def test_a_stage_without_words_is_refused_when_the_settings_are_read() -> None:
-    from plugin.core.policy import Anchor, Stage
+def test_a_stage_without_words_is_refused_when_the_settings_are_read(tmp_path: Path) -> None:
+    from plugin.config.settings import parse_settings
+    from plugin.errors import ConfigError
 
-    with pytest.raises(ValueError, match=r"no words for 'nudge'.*first"):
-        Stage("nudge", Anchor.DUE_DATE, 1)
+    def with_stages(*stages: dict[str, object], templates: bool = False) -> None:
+        data: dict[str, object] = {
+            "company": {"name": "Acme", "email": "ar@acme.example"},
+            "policies": {"quick": {"stages": list(stages)}},
+        }
+        if templates:
+            (tmp_path / "mine").mkdir(exist_ok=True)
+            data["templates"] = {"folder": "mine"}
+        parse_settings(data, source=tmp_path / "kindly.toml")
+
+    nudge = {"name": "nudge", "after": "due", "days": 1}
+    with pytest.raises(ConfigError, match=r"stages\.0\.template.*'nudge'.*first"):
+        with_stages(nudge)
+    with_stages({**nudge, "template": "first"})
+    # A task is never worded; a folder of one's own templates may word the stage.
+    with_stages(
+        nudge | {"template": "first"},
+        {"name": "agency", "after": "previous", "days": 7, "channels": ["task"]},
+    )
+    with_stages(nudge, templates=True)

@@ -93,6 +93,8 @@ class OAuthCalendar(CalendarConnector):
     }
     #: The platform's name in messages and logs.
     platform: ClassVar[str]
+    #: The API's name in messages about its calls, where it differs (Microsoft Graph).
+    api_title: ClassVar[str | None] = None
     #: Endpoints used where [calendar] names none.
     endpoints: ClassVar[Mapping[str, str]]
     #: Further parameters the platform wants on the sign-in address.
@@ -109,7 +111,9 @@ class OAuthCalendar(CalendarConnector):
         self.settings = settings
         self.vault = vault
         self.bearer = BearerAuth(vault, refresh)
-        self.http = http or self.bearer.client(self.platform, self.headers(settings), sleep=sleep)
+        self.http = http or self.bearer.client(
+            self.api_title or self.platform, self.headers(settings), sleep=sleep
+        )
 
     @classmethod
     def headers(cls, settings: CalendarApiSettings) -> Mapping[str, str]:
@@ -181,6 +185,11 @@ class OAuthCalendar(CalendarConnector):
 
     @classmethod
     def disconnect(cls, workspace: Workspace) -> str:
-        """Revoke the token where the platform offers it, and forget it."""
-        revoke_and_forget(cls.vault_of(workspace), lambda: cls.oauth_app(cls.section_of(workspace)))
+        """Revoke the token where the platform offers it, and forget it. With [calendar]
+        naming another calendar by now, the app's settings are gone: forgotten only."""
+        vault = cls.vault_of(workspace)
+        if workspace.settings.calendar != cls.name:
+            vault.forget()
+            return f"Forgot the {cls.title} tokens ([calendar] names another calendar now)."
+        revoke_and_forget(vault, lambda: cls.oauth_app(cls.section_of(workspace)))
         return f"Disconnected {cls.platform}; Kindly's tokens are forgotten."

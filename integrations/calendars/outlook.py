@@ -43,7 +43,8 @@ class OutlookCalendarSettings:
 class OutlookCalendar(OAuthCalendar):
     name: ClassVar[str] = "outlook"
     title: ClassVar[str] = "Outlook"
-    platform: ClassVar[str] = "Microsoft Graph"
+    platform: ClassVar[str] = "Outlook"
+    api_title: ClassVar[str | None] = "Microsoft Graph"
     oauth_scopes: ClassVar[tuple[str, ...]] = SCOPES
     endpoints: ClassVar[Mapping[str, str]] = {
         "authorize_url": "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",

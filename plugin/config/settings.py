@@ -33,7 +33,7 @@ from plugin.core.policy import (
     Stage,
     parse_rule,
 )
-from plugin.core.vocabulary import EmailVia, Language
+from plugin.core.vocabulary import EmailVia, Language, StageName
 from plugin.errors import ConfigError
 
 __all__ = [
@@ -254,7 +254,7 @@ def parse_settings(
             raise ConfigError(
                 f"{where}: field 'policies.default': the default policy is set in [policy]"
             )
-        policies[name] = _policy(name, policy, where)
+        policies[name] = _policy(name, policy, where, bool(data.get("templates", {}).get("folder")))
     groups = {
         name: _overrides(v, f"groups.{name}", where) for name, v in data.get("groups", {}).items()
     }
@@ -444,7 +444,7 @@ def _default_policy(raw: Mapping[str, Any], where: str) -> Policy:
     return replace(policy, **_common_policy_parts(raw, "policy", where))
 
 
-def _policy(name: str, raw: Mapping[str, Any], where: str) -> Policy:
+def _policy(name: str, raw: Mapping[str, Any], where: str, own_templates: bool) -> Policy:
     stages = []
     for index, item in enumerate(raw["stages"]):
         try:
@@ -464,6 +464,15 @@ def _policy(name: str, raw: Mapping[str, Any], where: str) -> Policy:
             )
         except ValueError as exc:
             raise ConfigError(f"{where}: field 'policies.{name}.stages.{index}': {exc}") from None
+        # A stage Kindly has no words for would go out with an empty subject; a folder of
+        # the user's own templates may have words for it.
+        if not stages[-1].worded and not own_templates:
+            words = ", ".join(StageName)
+            raise ConfigError(
+                f"{where}: field 'policies.{name}.stages.{index}.template': Kindly has no "
+                f"words for a stage called {stages[-1].template_name!r}; set its template to "
+                f"one of {words}"
+            )
     try:
         return Policy(name, tuple(stages), **_common_policy_parts(raw, f"policies.{name}", where))
     except ValueError as exc:

@@ -87,12 +87,11 @@ class Stage:
         for channel in self.channels or ():
             if channel not in CHANNELS:
                 raise ValueError(f"stage {self.name}: unknown channel {channel!r}")
-        if self.template_name not in set(StageName):
-            words = ", ".join(StageName)
-            raise ValueError(
-                f"stage {self.name}: Kindly has no words for {self.template_name!r}; "
-                f"set its template to one of {words}"
-            )
+
+    @property
+    def worded(self) -> bool:
+        """Whether Kindly's own templates have words for this stage (a task needs none)."""
+        return self.is_handoff or self.template_name in set(StageName)
 
     @property
     def template_name(self) -> str:
