@@ -22,6 +22,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
@@ -274,3 +275,25 @@ def test_the_import_reader_sees_relative_imports_in_functions_and_under_type_che
         "plugin/run.py:2 imports plugin.core.a",
         "plugin/run.py:3 imports integrations",
     }
+
+
+PLATFORM_MODULES = ("integrations.bookkeeping.xero", "integrations.calendars", "integrations.sms")
+
+
+def test_reading_the_demo_settings_imports_no_platform_connector(tmp_path: Path) -> None:
+    """kindly.toml naming the ledger imports neither another connector nor requests."""
+    from plugin.app.demo import create_demo_workspace
+
+    create_demo_workspace(
+        tmp_path / "demo", tmp_path / "outbox", datetime(2026, 11, 22, tzinfo=UTC)
+    )
+    code = (
+        "import sys; from pathlib import Path; from plugin.app.wiring import load_settings; "
+        f"load_settings(Path({str(tmp_path / 'demo' / 'kindly.toml')!r})); "
+        "print(sorted(m for m in sys.modules if m == 'requests' or "
+        f"m.startswith({PLATFORM_MODULES!r})))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert loaded.stdout.strip() == "[]", loaded.stdout

@@ -118,6 +118,16 @@ class XeroSettings(OAuthPlatformSettings):
         default="https://api.xero.com/api.xro/2.0",
         metadata=endpoint("The Accounting API's base address", base=True),
     )
+    scopes: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "schema": {
+                "description": "OAuth scopes; default offline_access, accounting.transactions, "
+                "accounting.contacts. Apps made since 2 March 2026: e.g. offline_access, "
+                "accounting.invoices, accounting.payments, accounting.contacts"
+            }
+        },
+    )
     connections_url: str = field(
         default="https://api.xero.com/connections", metadata=endpoint("Xero's connections endpoint")
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,16 +39,20 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def settings_schema() -> dict[str, Any]:
-    """Kindly's settings schema with every registered connector's section in it."""
+def settings_schema(data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Kindly's settings schema with the connectors' sections in it: every registered
+    connector's (the manifest's), or with ``data`` only those a kindly.toml uses, so that
+    reading settings imports no connector it does not name."""
     from integrations.base import ConnectorKind
-    from integrations.registry import DEFAULT_CALENDAR, connector_classes
+    from integrations.registry import DEFAULT_CALENDAR, connector_class, names
 
     schema = copy.deepcopy(config.core_settings_schema())
     properties = schema["properties"]
-    bookkeeping = connector_classes(ConnectorKind.BOOKKEEPING)
-    properties["connector"]["enum"] = [cls.name for cls in bookkeeping]
-    for cls in bookkeeping:
+    properties["connector"]["enum"] = names(ConnectorKind.BOOKKEEPING)
+    for name in names(ConnectorKind.BOOKKEEPING):
+        if data is not None and name not in data and data.get("connector", "ledger") != name:
+            continue
+        cls = connector_class(name)
         section = cls.settings_type.json_schema()
         if cls.webhook is not None:
             # The key is a secret: refused in kindly.toml, with where it goes instead.
@@ -58,8 +62,25 @@ def settings_schema() -> dict[str, Any]:
                 "maxLength": 0,
             }
         properties[cls.section()] = section
-    _shared_section(properties, "calendar", "type", ConnectorKind.CALENDAR, DEFAULT_CALENDAR)
-    _shared_section(properties, "sms", "gateway", ConnectorKind.SMS)
+    if data is None or "calendar" in data:
+        _shared_section(
+            properties,
+            "calendar",
+            "type",
+            ConnectorKind.CALENDAR,
+            "Where appointments come from: a CalDAV server (Nextcloud, iCloud, Fastmail, "
+            "Radicale; the password only in KINDLY_CALDAV_PASSWORD), Google Calendar or "
+            "Outlook (kindly connect google|outlook)",
+            default=DEFAULT_CALENDAR,
+        )
+    if data is None or "sms" in data:
+        _shared_section(
+            properties,
+            "sms",
+            "gateway",
+            ConnectorKind.SMS,
+            "The SMS gateway; its token only in KINDLY_SMS_TOKEN",
+        )
     return schema
 
 
@@ -68,6 +89,7 @@ def _shared_section(
     section: str,
     selector: str,
     kind: Any,
+    description: str,
     default: str | None = None,
 ) -> None:
     """One table for the connectors of a kind, the one in use named by ``selector``: each
@@ -78,8 +100,12 @@ def _shared_section(
     table = properties.setdefault(
         section, {"type": "object", "additionalProperties": False, "properties": {}}
     )
+    if selector == "type":
+        table["description"] = description
     fields = table["properties"]
     fields[selector] = {"type": "string", "enum": [cls.name for cls in classes]}
+    if selector != "type":
+        fields[selector]["description"] = description
     branches = []
     for cls in classes:
         own = cls.settings_type.json_schema()
@@ -96,7 +122,8 @@ def _shared_section(
 
 def load_settings(path: Path) -> Settings:
     """Read and check a kindly.toml against the whole schema, connectors' sections too."""
-    settings = config.load_settings(path, settings_schema())
+    data = config.read_settings_file(path)
+    settings = config.parse_settings(data, source=path.resolve(), schema=settings_schema(data))
     if settings.templates is not None:
         from plugin.compose.render import check_overrides
 

@@ -481,6 +481,11 @@ def _policy(name: str, raw: Mapping[str, Any], where: str, own_templates: bool) 
 
 def load_settings(path: Path, schema: Mapping[str, Any] | None = None) -> Settings:
     """Read and check a kindly.toml (against ``schema``, see :func:`validate_settings_data`)."""
+    return parse_settings(read_settings_file(path), source=path.resolve(), schema=schema)
+
+
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """A kindly.toml's data, unchecked; errors name the file."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -491,7 +496,6 @@ def load_settings(path: Path, schema: Mapping[str, Any] | None = None) -> Settin
     except UnicodeDecodeError:
         raise ConfigError(f"{path} is not UTF-8 text") from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_settings(data, source=path.resolve(), schema=schema)
