@@ -27,7 +27,7 @@ import json
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self
@@ -110,7 +110,9 @@ class ConnectRequest:
     """What `kindly connect NAME [LOCATION]` was given."""
 
     location: Path | None = None
-    refresh_token: str | None = None
+    refresh_token: str | None = field(default=None, repr=False)
+    #: When the connection counts as made (--at); the tokens keep the real clock.
+    at: datetime | None = None
     open_browser: Callable[[str], object] = lambda url: None
     say: Callable[[str], None] = lambda text: None
 

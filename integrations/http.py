@@ -335,9 +335,7 @@ class HttpClient:
         except (requests.ConnectionError, requests.Timeout) as exc:
             # ConnectTimeout is both; ReadTimeout and a dropped connection land here too.
             # Only a connection that was never made surely did not deliver the request.
-            never_connected = isinstance(exc, requests.ConnectTimeout) or (
-                "NewConnectionError" in repr(exc.args)
-            )
+            never_connected = isinstance(exc, requests.ConnectTimeout) or _never_connected(exc)
             raise RetriableError(
                 f"{self.platform}: {method} {_safe_url(url, params)} failed: {type(exc).__name__}",
                 hint="Check the network connection; Kindly tries again later.",
@@ -414,6 +412,23 @@ class HttpClient:
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 
 
+def _never_connected(exc: BaseException) -> bool:
+    """Whether urllib3 failed before a connection was made (refused, or the name did not
+    resolve): then the request surely never arrived."""
+    from urllib3.exceptions import NewConnectionError
+
+    seen: set[int] = set()
+    found: BaseException | None = exc
+    while found is not None and id(found) not in seen:
+        seen.add(id(found))
+        if isinstance(found, NewConnectionError):  # NameResolutionError is one too
+            return True
+        reason = getattr(found, "reason", None)
+        inner = found.args[0] if found.args and isinstance(found.args[0], BaseException) else None
+        found = reason if isinstance(reason, BaseException) else inner or found.__cause__
+    return False
+
+
 def _safe_url(url: str, params: Mapping[str, Any] | None = None) -> str:
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
@@ -462,12 +477,16 @@ def delivery_status(exc: HttpError, *, repeatable: bool) -> DeliveryStatus:
     the request may have arrived and repeating it could deliver twice; "permanent" (fall
     back to the client's next channel) for a refusal.
     """
+    if repeatable:
+        # The request carries an idempotency key: asking again cannot deliver twice, so
+        # anything but a refusal of the request itself waits for the next run.
+        if exc.status is None or exc.status >= 429:
+            return DeliveryStatus.TEMPORARY
+        return DeliveryStatus.PERMANENT
     if isinstance(exc, RetriableError):
         # A connection never made delivered nothing: only one that may have carried the
         # request is in doubt.
-        if exc.maybe_received and not repeatable:
-            return DeliveryStatus.UNCONFIRMED
-        return DeliveryStatus.TEMPORARY
+        return DeliveryStatus.UNCONFIRMED if exc.maybe_received else DeliveryStatus.TEMPORARY
     return DeliveryStatus.PERMANENT
 
 

@@ -19,7 +19,7 @@ import contextlib
 import json
 import os
 import secrets
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -448,14 +448,17 @@ def sign_in(
 
 
 def identity_refresher(
-    app: OAuthApp, clock: Callable[[], datetime], sleep: Callable[[float], None] | None = None
+    app: OAuthApp,
+    clock: Callable[[], datetime],
+    sleep: Callable[[float], None] | None = None,
+    secrets: Callable[[], Iterable[str]] = lambda: (),
 ) -> Callable[[Token], Token]:
     """Renews a token at the platform's token endpoint.
 
     The refresh runs under a lock in the store that holds up every other writer: one try,
     with a deadline inside the store's 10-second busy timeout.
     """
-    options: dict[str, Any] = {"attempts": 1, "timeout": (3.0, 6.0)}
+    options: dict[str, Any] = {"attempts": 1, "timeout": (3.0, 6.0), "secrets": secrets}
     if sleep is not None:
         options["sleep"] = sleep
     identity = HttpClient(app.platform, **options)

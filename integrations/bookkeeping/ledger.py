@@ -336,7 +336,8 @@ class LocalLedger(BookkeepingConnector):
             )
         folder = request.location.resolve()
         snapshot = cls(folder).read_snapshot()
-        workspace.store.set_setting(CONNECTION_SCOPE, "path", str(folder), workspace.now())
+        when = request.at or workspace.now()
+        workspace.store.set_setting(CONNECTION_SCOPE, "path", str(folder), when)
         message = (
             f"Connected the ledger in [bold]{escape(str(folder))}[/]: "
             f"{len(snapshot.customers)} clients, {len(snapshot.invoices)} invoices."

@@ -161,10 +161,16 @@ class OAuthCalendar(CalendarConnector):
         section = cls.section_of(workspace)
         app = cls.oauth_app(section)
         timezone = default_timezone(workspace.settings.company.country) or "UTC"
+        vault = cls.vault_of(workspace)
+
+        def secrets() -> list[str]:
+            token = vault.load()
+            return [token.access_token, token.refresh_token] if token else []
+
         return cls(
             cls.make_settings(section, timezone),
-            cls.vault_of(workspace),
-            identity_refresher(app, workspace.now),
+            vault,
+            identity_refresher(app, workspace.now, secrets=secrets),
         )
 
     @classmethod

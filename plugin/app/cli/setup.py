@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -100,10 +99,8 @@ def connect(
             "(docs/calendars.md).",
         )
     workspace = workspace_for(settings, open_store(settings), app.organisation)
-    if at is not None:
-        moment = _parse_at(at)
-        workspace = replace(workspace, now=lambda: moment)
     request = ConnectRequest(
+        at=_parse_at(at) if at is not None else None,
         location=location,
         refresh_token=refresh_token,
         open_browser=(lambda url: None) if no_browser else webbrowser.open,

@@ -44,6 +44,8 @@ def serve(app: AppContext, host: str, port: int) -> None:
     if not key:
         raise ConfigError(f"{webhook.key_variable} is not set", hint=webhook.key_hint or None)
     workspaces = {kindly.source_id: kindly for kindly in app.workspaces()}
+    if not workspaces:
+        raise ConfigError("no organisation is connected to take webhooks for")
     routes = {webhook.path: WebhookRoute(key, workspaces)}
 
     class QuietHandler(WSGIRequestHandler):
