@@ -70,13 +70,29 @@ class Capability(enum.StrEnum):
     """What a connector can do beyond reading. A capability it lacks is *unsupported*:
     Kindly never pretends (see docs/adding-a-connector.md)."""
 
-    INCREMENTAL = "incremental sync"
-    NOTES = "notes written back"
-    MAILER = "platform e-mails invoices"
-    ONLINE_LINK = "online invoice link"
-    PDF = "invoice PDF"
-    GROUPS = "per-client groups"
+    INCREMENTAL = "incremental_sync"
+    NOTES = "notes"
+    MAILER = "mailer"
+    ONLINE_LINK = "online_link"
+    PDF = "pdf"
+    GROUPS = "client_groups"
     WEBHOOKS = "webhooks"
+
+    @property
+    def label(self) -> str:
+        """How the docs name it."""
+        return _CAPABILITY_LABELS[self]
+
+
+_CAPABILITY_LABELS = {
+    Capability.INCREMENTAL: "incremental sync",
+    Capability.NOTES: "notes written back",
+    Capability.MAILER: "platform e-mails invoices",
+    Capability.ONLINE_LINK: "online invoice link",
+    Capability.PDF: "invoice PDF",
+    Capability.GROUPS: "per-client groups",
+    Capability.WEBHOOKS: "webhooks",
+}
 
 
 class SettingsTransaction(Protocol):
@@ -235,6 +251,11 @@ class Connector(abc.ABC):
     def section(cls) -> str:
         """Its section in kindly.toml: its name; calendars and SMS gateways share one."""
         return cls.name
+
+    @classmethod
+    def connection_scope(cls) -> str:
+        """Where `kindly connect` keeps what it learnt (a folder, the organisations)."""
+        return f"connection:{cls.name}"
 
     @classmethod
     def settings_of(cls, settings: Settings) -> ConnectorSettings:

@@ -24,7 +24,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -45,7 +45,6 @@ __all__ = [
     "Response",
     "RetriableError",
     "delivery_status",
-    "paged",
 ]
 
 log = logging.getLogger("kindly.http")
@@ -488,22 +487,3 @@ def delivery_status(exc: HttpError, *, repeatable: bool) -> DeliveryStatus:
         # request is in doubt.
         return DeliveryStatus.UNCONFIRMED if exc.maybe_received else DeliveryStatus.TEMPORARY
     return DeliveryStatus.PERMANENT
-
-
-def paged(fetch: Callable[[int], list[Any]], page_size: int, *, first: int = 1) -> Iterator[Any]:
-    """Every item of a page-numbered list, page after page until a short page.
-
-    Raises FatalError when a page repeats the previous one (a server ignoring ``page``),
-    rather than looping for ever.
-    """
-    page = first
-    previous: list[Any] | None = None
-    while True:
-        items = fetch(page)
-        if previous is not None and items and items == previous:
-            raise FatalError(f"page {page} repeats page {page - 1}; the server ignores paging")
-        yield from items
-        if len(items) < page_size:
-            return
-        previous = items
-        page += 1

@@ -31,7 +31,13 @@ from plugin.core.decisions import Plan, PlannedAppointment, PlannedReminder, Sen
 from plugin.core.model import Appointment, LedgerSnapshot, Note
 from plugin.core.planning import plan_reminders, recheck
 from plugin.core.policy import Overrides
-from plugin.core.vocabulary import ChannelName, DeliveryStatus, LogStatus, Settlement
+from plugin.core.vocabulary import (
+    APPOINTMENT_STAGE,
+    ChannelName,
+    DeliveryStatus,
+    LogStatus,
+    Settlement,
+)
 from plugin.deliver.channels import Channel, Composed, channels_for
 from plugin.deliver.crash import crash_point
 from plugin.errors import KindlyError
@@ -91,9 +97,6 @@ def client_overrides(store: Store) -> dict[str, Overrides]:
 
 
 CLIENT_SCOPE = "client:"
-#: The stage of an appointment reminder in the log: not an invoice's, and never noted
-#: in the accounting system.
-APPOINTMENT_STAGE = "appointment"
 
 
 def note_id(key: str, failed: bool = False) -> str:
@@ -138,7 +141,10 @@ class Kindly:
 
     @property
     def channels_available(self) -> tuple[ChannelName, ...]:
-        return available_channels(self.settings)
+        # SMS only where a gateway was handed in: the planner must not plan what no
+        # channel can send.
+        found = available_channels(self.settings)
+        return found if self.sms_gateway is not None else tuple(c for c in found if c != "sms")
 
     @property
     def source_id(self) -> str:

@@ -429,7 +429,7 @@ def test_connect_a_ledger_then_sync(tmp_path: Path, demo_workspace: Path) -> Non
     assert f"Synced {ledger}" in synced.output
 
     unknown = runner.invoke(cli, ["--config", str(config), "connect", "quickbooks", str(ledger)])
-    assert unknown.exit_code == 1 and "unknown connector 'quickbooks'" in unknown.output
+    assert unknown.exit_code == 2 and "unknown connector 'quickbooks'" in unknown.output
 
 
 def test_preview_shows_the_reminder_as_sent(demo_workspace: Path, tmp_path: Path) -> None:

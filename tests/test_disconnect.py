@@ -88,7 +88,7 @@ def test_an_unknown_connector_names_the_known_ones(demo_workspace: Path) -> None
     result = CliRunner().invoke(
         cli, ["--config", str(demo_workspace / "kindly.toml"), "disconnect", "sage"]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2, "a usage error, as for any argument click refuses"
     assert "unknown connector 'sage'" in result.output and "xero" in result.output
 
 

@@ -125,3 +125,11 @@ def test_the_settings_schema_rejects_a_misspelt_setting(manifest: dict[str, Any]
     }
     with pytest.raises(jsonschema.ValidationError):
         validator(manifest["settings_schema"]).validate(config)
+
+
+def test_a_connector_with_a_webhook_route_says_it_takes_webhooks() -> None:
+    from integrations.base import Capability
+
+    for connector in registry.connector_classes():
+        takes = Capability.WEBHOOKS in connector.capabilities
+        assert takes == (connector.webhook is not None), connector.name

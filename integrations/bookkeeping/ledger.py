@@ -290,10 +290,6 @@ class LedgerSettings(ConnectorSettings):
     )
 
 
-#: Where `kindly connect ledger` keeps the folder it was given.
-CONNECTION_SCOPE = "connection:ledger"
-
-
 class LocalLedger(BookkeepingConnector):
     """A folder of JSON or CSV files in the format of docs/ledger-format.md."""
 
@@ -311,7 +307,7 @@ class LocalLedger(BookkeepingConnector):
     def open(cls, workspace: Workspace) -> list[Self]:
         # kindly.toml says where the ledger is; otherwise `kindly connect ledger` did.
         configured = cls.configured_folder(workspace.settings)
-        connected = workspace.store.get_setting(CONNECTION_SCOPE, "path")
+        connected = workspace.store.get_setting(cls.connection_scope(), "path")
         folder = configured or (Path(connected) if connected else None)
         if folder is None:
             raise ConfigError(
@@ -337,7 +333,7 @@ class LocalLedger(BookkeepingConnector):
         folder = request.location.resolve()
         snapshot = cls(folder).read_snapshot()
         when = request.at or workspace.now()
-        workspace.store.set_setting(CONNECTION_SCOPE, "path", str(folder), when)
+        workspace.store.set_setting(cls.connection_scope(), "path", str(folder), when)
         message = (
             f"Connected the ledger in [bold]{escape(str(folder))}[/]: "
             f"{len(snapshot.customers)} clients, {len(snapshot.invoices)} invoices."
@@ -353,7 +349,7 @@ class LocalLedger(BookkeepingConnector):
 
     @classmethod
     def disconnect(cls, workspace: Workspace) -> str:
-        workspace.store.delete_setting(CONNECTION_SCOPE, "path")
+        workspace.store.delete_setting(cls.connection_scope(), "path")
         return "Forgot the connected ledger folder."
 
     def __repr__(self) -> str:

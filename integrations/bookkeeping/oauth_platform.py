@@ -206,10 +206,6 @@ class OAuthPlatform(BookkeepingConnector):
         return TokenVault(workspace.store, cls.name, secret_key(), clock=workspace.now)
 
     @classmethod
-    def connection_scope(cls) -> str:
-        return f"connection:{cls.name}"
-
-    @classmethod
     def tenants(cls, workspace: Workspace) -> list[Tenant]:
         saved = workspace.store.get_setting(cls.connection_scope(), "tenants") or []
         return [Tenant(item["id"], item["name"]) for item in saved]

@@ -15,7 +15,8 @@ One connector per organisation (Xero's "tenant"), on the OAuth platform base
   rebuilt from Xero (D4).
 - **Per-client settings inside Xero** (D6): contact groups named "Reminders: firm",
   "Reminders: off", "Language: nl", "Kind: consumer" (prefixes configurable).
-- **Webhooks**: :func:`verify_webhook` checks ``x-xero-signature``.
+- **Webhooks**: ``x-xero-signature`` is checked by the base's HMAC check, which the
+  :class:`Webhook` declaration names (:func:`verify_webhook` for one body and key).
 
 Money is read as Decimal straight from the JSON, never through float.
 """

@@ -117,7 +117,7 @@ def connectors_doc() -> str:
         "A capability a connector lacks is *unsupported*: Kindly does without it (no link, no",
         "PDF, no note) rather than pretend.",
         "",
-        "| connector | " + " | ".join(str(c) for c in Capability) + " |",
+        "| connector | " + " | ".join(c.label for c in Capability) + " |",
         "|---|" + "---|" * len(Capability),
     ]
     for cls in classes:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from plugin.config.settings import parse_settings
 
@@ -84,9 +85,16 @@ def render_settings_file(answers: Mapping[str, str]) -> str:
     return "\n".join(lines)
 
 
-def write_settings_file(target: Path, answers: Mapping[str, str]) -> None:
+def write_settings_file(
+    target: Path,
+    answers: Mapping[str, str],
+    schema_for: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
+) -> None:
+    """Write the file once it reads back; ``schema_for`` gives the whole schema for its
+    data, connectors' sections included (the app's ``settings_schema``)."""
     text = render_settings_file(answers)
-    parse_settings(tomllib.loads(text), source=target.resolve())
+    data = tomllib.loads(text)
+    parse_settings(data, source=target.resolve(), schema=schema_for(data) if schema_for else None)
     temporary = target.with_name(target.name + ".tmp")
     temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, target)

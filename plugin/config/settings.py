@@ -1,8 +1,9 @@
 """Settings from ``kindly.toml``: the company, its bank, the policy and per-client choices.
 
-The file is checked against ``plugin/config/settings.schema.json`` (the same schema the
-plugin manifest publishes to the host), so a typo is reported with the file and the field
-instead of being ignored. Paths in the file are relative to the file itself.
+The file is checked against ``plugin/config/settings.schema.json``, Kindly's own part of the
+schema the plugin manifest publishes; the app (:mod:`plugin.app.wiring`) adds the sections
+of the connectors the file names. A typo is reported with the file and the field instead
+of being ignored. Paths in the file are relative to the file itself.
 """
 
 from __future__ import annotations

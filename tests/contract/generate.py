@@ -18,7 +18,7 @@ def lacks_capability(cls: type[Connector], capability: Capability) -> str | None
         return None
     return (
         f"{cls.__name__} does not declare Capability.{capability.name} "
-        f"({capability.value}): the case does not apply"
+        f"({capability.label}): the case does not apply"
     )
 
 

@@ -13,7 +13,7 @@ from plugin.app.cli.base import (
     _fail,
     cli,
 )
-from plugin.core.vocabulary import LANGUAGES, TONES
+from plugin.core.vocabulary import CHANNELS, FORMALITIES, LANGUAGES, TONES
 
 if TYPE_CHECKING:
     from plugin.run import Kindly
@@ -115,7 +115,7 @@ def client_rows(kindly: Kindly) -> list[dict[str, Any]]:
 @click.option("--kind", type=click.Choice(("business", "consumer")))
 @click.option(
     "--formality",
-    type=click.Choice(("formal", "informal")),
+    type=click.Choice(FORMALITIES),
     help="Formal (u, Sie, De) or informal (je, du) address.",
 )
 @click.option(
@@ -148,7 +148,7 @@ def clients_set(app: AppContext, /, client: str, reset: bool, resume: bool, **op
             value = value.date().isoformat()
         elif name == "channels":
             value = [part.strip() for part in value.split(",") if part.strip()]
-            unknown = [c for c in value if c not in ("email", "sms", "letter", "phone", "task")]
+            unknown = [c for c in value if c not in CHANNELS]
             if unknown or not value:
                 raise click.BadParameter(
                     f"unknown channel {unknown[0] if unknown else '(none)'}; "

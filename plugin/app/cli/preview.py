@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 )
 @click.option("--tone", type=click.Choice(TONES))
 @click.option("--language", type=click.Choice(LANGUAGES))
-@click.option("--formality", type=click.Choice(("formal", "informal")))
+@click.option("--formality", type=click.Choice(FORMALITIES))
 @click.option(
     "--channel",
     type=click.Choice(("email", "sms", "letter")),
@@ -187,6 +187,7 @@ def _show(
     from plugin.compose.email_message import build_email, message_bytes
     from plugin.compose.render import render_letter, render_reminder, render_sms
     from plugin.core.decisions import REASONS
+    from plugin.core.vocabulary import EmailVia
     from plugin.deliver.channels import invoice_attachments
 
     held = [reason.text for reason in reminder.why if reason.code in REASONS]
@@ -216,6 +217,13 @@ def _show(
         output.write_text(render_letter(reminder, settings, now.date()), encoding="utf-8")
         console.print(f"Wrote {output}")
         return
+    if settings.email_via == EmailVia.PLATFORM:
+        console.print(
+            f"[dim]{escape(kindly.source.title)} e-mails this reminder itself, with its own "
+            "template; this is the e-mail Kindly would write instead.[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
     # As the e-mail channel composes it: with the online links and the invoice PDFs.
     reminder = kindly.with_online_links(reminder)
     pdfs = invoice_attachments(kindly.source, reminder)

@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING
 
 import click
 
+if TYPE_CHECKING:
+    from integrations.base import Connector
+
 from plugin.app.cli.base import (
     AT_OPTION,
     AppContext,
@@ -18,9 +21,6 @@ from plugin.app.cli.base import (
 from plugin.app.cli.output import (
     _run_and_report,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 @cli.command()
@@ -47,11 +47,12 @@ if TYPE_CHECKING:
 @click.option("--ledger", prompt="Folder of your ledger files", default="ledger")
 def init(target: Path, force: bool, **answers: str) -> None:
     """Ask for your company, contact and bank details and write a commented kindly.toml."""
+    from plugin.app.wiring import settings_schema
     from plugin.config.initconfig import write_settings_file
 
     if target.exists() and not force:
         _fail(f"{target} already exists", "Use --force to replace it, or --path for another file.")
-    write_settings_file(target, answers)
+    write_settings_file(target, answers, settings_schema)
     click.echo(
         f"Wrote {target}. Check it, put your ledger files in {answers['ledger']!r} "
         "(docs/ledger-format.md), then run `kindly sync` and `kindly plan`."
@@ -64,7 +65,8 @@ def init(target: Path, force: bool, **answers: str) -> None:
 @click.option(
     "--refresh-token",
     metavar="TOKEN",
-    help="Without a browser (on a server): a refresh token (also KINDLY_<NAME>_REFRESH_TOKEN).",
+    help="Without a browser (on a server): a refresh token (also the connector's "
+    "refresh-token variable, docs/connectors.md).",
 )
 @click.option("--no-browser", is_flag=True, help="Print the sign-in address, do not open it.")
 @AT_OPTION
@@ -87,10 +89,9 @@ def connect(
     import webbrowser
 
     from integrations.base import ConnectorKind, ConnectRequest
-    from integrations.registry import connector_class
     from plugin.app.wiring import calendar_name, load_settings, open_store, workspace_for
 
-    cls = connector_class(connector)  # an unknown name is refused with the known ones
+    cls = _connector_named(connector)
     settings = load_settings(app.config)
     if cls.kind is ConnectorKind.CALENDAR and calendar_name(settings) != connector:
         _fail(
@@ -114,12 +115,22 @@ def connect(
 @click.pass_obj
 def disconnect(app: AppContext, connector: str) -> None:
     """Forget a connection; where the platform allows it, revoke Kindly's access there too."""
-    from integrations.registry import connector_class
     from plugin.app.wiring import load_settings, open_store, workspace_for
 
-    cls = connector_class(connector)
+    cls = _connector_named(connector)
     settings = load_settings(app.config)
     click.echo(cls.disconnect(workspace_for(settings, open_store(settings), app.organisation)))
+
+
+def _connector_named(name: str) -> type[Connector]:
+    """The connector ``name`` on the command line; a usage error naming the known ones."""
+    from integrations.registry import connector_class
+    from plugin.errors import ConfigError
+
+    try:
+        return connector_class(name)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="CONNECTOR") from None
 
 
 @cli.command("secret-key")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -11,9 +11,6 @@ from plugin.app.cli.base import (
     AppContext,
     cli,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 @cli.command()
