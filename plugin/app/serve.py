@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from integrations.webhooks import WebhookEvent, WebhookRejected, receive
 from plugin.app.wiring import connector_of
 
 if TYPE_CHECKING:
@@ -133,10 +134,20 @@ def make_app(
             source_id: connector_of(k.source) for source_id, k in route.workspaces.items()
         }
         first = next(iter(connectors.values()))
-        if not first.verify_webhook(body, headers, route.key):
+
+        def events_of(raw: bytes) -> list[WebhookEvent]:
+            return [
+                WebhookEvent(kind, record_id, source_id, {})
+                for source_id, connector in connectors.items()
+                for kind, record_id in connector.webhook_records(raw)
+            ]
+
+        try:
+            events = receive(body, headers, route.key, verify=first.verify_webhook, parse=events_of)
+        except WebhookRejected:
             start_response("401 Unauthorized", [("Content-Length", "0")])
             return []
-        named = [source_id for source_id, c in connectors.items() if c.webhook_records(body)]
+        named = list(dict.fromkeys(event.tenant for event in events if event.tenant))
         start_response("200 OK", [("Content-Length", "0")])
         # Empty for the intent-to-receive handshake; otherwise synced after answering.
         worker.submit(named)
