@@ -24,20 +24,9 @@ def fake() -> Iterator[FakeGoogleCalendar]:
 
 
 def google_config(demo_workspace: Path, fake: FakeGoogleCalendar) -> Path:
-    base_url = fake.url.removesuffix("/calendar/v3")
     config = demo_workspace / "kindly.toml"
-    config.write_text(
-        config.read_text(encoding="utf-8")
-        + f"""
-[calendar]
-type = "google"
-client_id = "kindly-google-client"
-token_url = "{base_url}/token"
-revoke_url = "{base_url}/revoke"
-api_url = "{fake.url}"
-""",
-        encoding="utf-8",
-    )
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text + fake.calendar_section(), encoding="utf-8")
     return config
 
 

@@ -280,18 +280,9 @@ def test_connect_google_and_its_events_are_planned(
     from plugin.app.cli import cli
 
     monkeypatch.setenv("KINDLY_SECRET_KEY", Fernet.generate_key().decode())
-    base_url = fake.url.removesuffix("/calendar/v3")
     config = demo_workspace / "kindly.toml"
     config.write_text(
-        config.read_text(encoding="utf-8")
-        + f"""
-[calendar]
-type = "google"
-client_id = "kindly-google-client"
-token_url = "{base_url}/token"
-api_url = "{fake.url}"
-""",
-        encoding="utf-8",
+        config.read_text(encoding="utf-8") + fake.calendar_section(), encoding="utf-8"
     )
     fake.put(
         {

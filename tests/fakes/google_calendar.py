@@ -72,6 +72,18 @@ class FakeGoogleCalendar:
     def stop(self) -> None:
         stop(self.server)
 
+    def calendar_section(self) -> str:
+        """kindly.toml's [calendar] for Google Calendar served by this fake."""
+        root = self.url.removesuffix("/calendar/v3")
+        return f"""
+[calendar]
+type = "google"
+client_id = "kindly-google-client"
+token_url = "{root}/token"
+revoke_url = "{root}/revoke"
+api_url = "{self.url}"
+"""
+
     refresh_token: str = "google-refresh"
 
     def token(self, form: dict[str, str]) -> tuple[int, Any]:
