@@ -547,3 +547,44 @@ def test_a_payment_is_kept_even_before_its_invoice_arrives(xero: XeroHarness) ->
     payment["UpdatedDateUTC"] = f"/Date({int(xero.fake.clock.timestamp() * 1000)}+0000)/"
     later = xero.connector.sync(first.snapshot, first.bookmarks)
     assert payment["PaymentID"] in {p.id for p in later.snapshot.payments}
+
+
+def test_xeros_records_map_onto_the_model_without_a_server() -> None:
+    """The mapping is pure: Xero's JSON in, Kindly's model out, no call made."""
+    from decimal import Decimal
+
+    from integrations.bookkeeping import xero_records
+    from integrations.http import FatalError
+    from plugin.core.model import InvoiceStatus
+
+    contact = {
+        "ContactID": "c1",
+        "Name": "Thistle & Rose Ltd",
+        "EmailAddress": "ap@thistle.example",
+        "Addresses": [
+            {"AddressType": "POBOX", "AddressLine1": "1 High St", "City": "Leeds", "Country": "UK"}
+        ],
+        "Phones": [{"PhoneType": "MOBILE", "PhoneCountryCode": "44", "PhoneNumber": "7700 900123"}],
+    }
+    customer = xero_records.customer(contact, "NL")
+    assert (customer.country, customer.language, customer.timezone) == ("GB", "en", "Europe/London")
+    assert customer.phones == ("+44 7700 900123",)
+    assert customer.address == ("1 High St", "Leeds", "UK")
+    invoice = xero_records.invoice(
+        {
+            "InvoiceID": "i1",
+            "InvoiceNumber": "INV-1",
+            "Contact": {"ContactID": "c1"},
+            "Date": "/Date(1767225600000+0000)/",
+            "DueDate": "/Date(1769904000000+0000)/",
+            "Total": Decimal("120.00"),
+            "AmountDue": Decimal("20.00"),
+            "Status": "AUTHORISED",
+            "CurrencyCode": "GBP",
+        }
+    )
+    assert (invoice.issue_date, invoice.due_date) == (date(2026, 1, 1), date(2026, 2, 1))
+    assert invoice.amount_due == Money.of("20.00", "GBP")
+    assert invoice.status is InvoiceStatus.OPEN
+    with pytest.raises(FatalError, match="InvoiceID"):
+        xero_records.invoice({"Total": "1.00"})

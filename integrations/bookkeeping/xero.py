@@ -1,7 +1,8 @@
 """Xero: sales invoices, credit notes, payments and contacts in; History notes out.
 
 One connector per organisation (Xero's "tenant"), on the OAuth platform base
-(:mod:`integrations.bookkeeping.oauth_platform`). What it does with the Accounting API
+(:mod:`integrations.bookkeeping.oauth_platform`); what Xero's records mean is in
+:mod:`integrations.bookkeeping.xero_records`. What it does with the Accounting API
 (../shared/reference/platform-apis.md §2):
 
 - **Sync** reads contacts, ``ACCREC`` invoices, ``ACCRECCREDIT`` credit notes with their
@@ -25,12 +26,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
-from decimal import Decimal
 from functools import partial
 from typing import Any, ClassVar
 
 from integrations.base import Capability, ConnectorSettings, Webhook
+from integrations.bookkeeping import xero_records
 from integrations.bookkeeping.oauth_platform import (
     OAuthPlatform,
     OAuthPlatformSettings,
@@ -38,13 +38,8 @@ from integrations.bookkeeping.oauth_platform import (
     endpoint,
 )
 from integrations.fields import (
-    amount,
-    country_code,
-    day,
     group_settings,
-    looks_like_email,
     moment,
-    required_text,
 )
 from integrations.http import FatalError, HttpClient
 from integrations.notes import (
@@ -55,23 +50,14 @@ from integrations.notes import (
 )
 from integrations.oauth import Token
 from integrations.pagination import Page, PageNumber, paginate
-from integrations.sync import Merge, advanced_bookmark, iso_stamp, stamp_before
+from integrations.sync import Merge, advanced_bookmark, stamp_before
 from integrations.webhooks import events_from_json, hmac_sha256_base64_matches
-from plugin.config.locales import default_language, default_timezone
 from plugin.core.model import (
-    CreditAllocation,
-    CreditNote,
-    Customer,
     Invoice,
-    InvoiceStatus,
     LedgerSnapshot,
     Note,
-    Payment,
-    PromiseToPay,
 )
-from plugin.core.money import Money
 from plugin.core.policy import Overrides
-from plugin.core.vocabulary import LANGUAGES
 from plugin.ports import SyncResult
 
 __all__ = ["Tenant", "XeroConnector", "XeroSettings", "tenants_from", "verify_webhook"]
@@ -79,13 +65,6 @@ __all__ = ["Tenant", "XeroConnector", "XeroSettings", "tenants_from", "verify_we
 PAGE_SIZE = 1000
 #: How many invoice ids go in one fresh read (the URL stays well under 8 KB).
 IDS_PER_CALL = 40
-STATUS = {
-    "DRAFT": InvoiceStatus.DRAFT,
-    "SUBMITTED": InvoiceStatus.DRAFT,  # awaiting approval: not sent to the client yet
-    "AUTHORISED": InvoiceStatus.OPEN,
-    "PAID": InvoiceStatus.PAID,
-    "VOIDED": InvoiceStatus.VOIDED,
-}
 #: What a sync lists, with its filter: receivables only.
 RESOURCES = {
     "Contacts": None,
@@ -93,8 +72,6 @@ RESOURCES = {
     "CreditNotes": 'Type=="ACCRECCREDIT"',
     "Payments": 'PaymentType=="ACCRECPAYMENT"',
 }
-_amount = partial(amount, "Xero")
-_text = partial(required_text, "Xero")
 
 
 @dataclass(frozen=True)
@@ -237,7 +214,7 @@ class XeroConnector(OAuthPlatform):
             if not isinstance(items, list):
                 raise FatalError(f"Xero: {resource} answered without a {resource} list")
             if not server_time:
-                server_time.append(_iso_moment(data.get("DateTimeUTC")))
+                server_time.append(xero_records.iso_moment(data.get("DateTimeUTC")))
             if self.progress is not None:
                 self.progress(resource, (number - 1) * PAGE_SIZE + len(items))
             return Page(items, data)
@@ -245,7 +222,7 @@ class XeroConnector(OAuthPlatform):
         records = list(paginate(PageNumber(PAGE_SIZE), fetch))
         newest = advanced_bookmark(
             since,
-            (_iso_moment(record.get("UpdatedDateUTC")) or "" for record in records),
+            (xero_records.iso_moment(record.get("UpdatedDateUTC")) or "" for record in records),
             server_time[0] if server_time else None,
         )
         return records, newest
@@ -266,25 +243,23 @@ class XeroConnector(OAuthPlatform):
 
     def _merge(self, merge: Merge, fetched: Mapping[str, list[dict[str, Any]]]) -> Merge:
         """The changed records put over the previous ones; deleted and voided ones out."""
-        merge.apply(
-            "contact",
-            merge.customers,
-            fetched["Contacts"],
-            id_field="ContactID",
-            read=self._customer,
-        )
+        read_customer = partial(xero_records.customer, company_country=self.company_country)
+        contacts = fetched["Contacts"]
+        merge.apply("contact", merge.customers, contacts, id_field="ContactID", read=read_customer)
         for record in fetched["Invoices"]:
             invoice_id = str(record.get("InvoiceID") or "")
             if record.get("Status") == "DELETED":
                 merge.invoices.pop(invoice_id, None)
                 merge.promises.pop(invoice_id, None)
                 continue
-            invoice = merge.read("invoice", invoice_id or "?", partial(self._invoice, record))
+            invoice = merge.read(
+                "invoice", invoice_id or "?", partial(xero_records.invoice, record)
+            )
             if invoice is None:
                 continue
             merge.invoices[invoice.id] = invoice
             merge.promises.pop(invoice.id, None)
-            promise = merge.read("invoice", invoice_id, partial(self._promise, record))
+            promise = merge.read("invoice", invoice_id, partial(xero_records.promise, record))
             if promise is not None:
                 merge.promises[invoice.id] = promise
         merge.apply(
@@ -292,11 +267,8 @@ class XeroConnector(OAuthPlatform):
             merge.credit_notes,
             fetched["CreditNotes"],
             id_field="CreditNoteID",
-            read=self._credit_note,
-            # Voided, deleted, draft or empty: no credit.
-            gone=lambda r: (
-                r.get("Status") not in ("AUTHORISED", "PAID") or _amount(r, "Total") <= 0
-            ),
+            read=xero_records.credit_note,
+            gone=xero_records.no_credit,
         )
         # Payments stay even when their invoice is not (yet) in the snapshot: one made
         # between reading invoices and reading payments would otherwise be lost for good.
@@ -305,7 +277,7 @@ class XeroConnector(OAuthPlatform):
             merge.payments,
             fetched["Payments"],
             id_field="PaymentID",
-            read=self._payment,
+            read=xero_records.payment,
             gone=lambda r: r.get("Status") == "DELETED",
         )
         # An invoice whose contact did not come with the contacts still has a client to
@@ -318,7 +290,7 @@ class XeroConnector(OAuthPlatform):
                 and contact_id not in merge.customers
                 and record.get("Status") != "DELETED"
             ):
-                customer = merge.read("contact", contact_id, partial(self._customer, contact))
+                customer = merge.read("contact", contact_id, partial(read_customer, contact))
                 if customer is not None:
                     merge.customers[contact_id] = customer
         return merge
@@ -330,7 +302,7 @@ class XeroConnector(OAuthPlatform):
             data = self.get("Invoices", {"IDs": ",".join(chunk), "pageSize": PAGE_SIZE}).json()
             for record in data.get("Invoices", []):
                 if record.get("Status") != "DELETED":
-                    found.append(self._invoice(record))
+                    found.append(xero_records.invoice(record))
         return tuple(found)
 
     def online_invoice_url(self, invoice: Invoice) -> str | None:
@@ -408,148 +380,3 @@ class XeroConnector(OAuthPlatform):
 
     def group_settings(self) -> Mapping[str, Overrides]:
         return group_settings(self.settings.group_prefixes)
-
-    # -- mapping ---------------------------------------------------------------------------
-
-    def _customer(self, record: Mapping[str, Any]) -> Customer:
-        contact_id = _text(record, "ContactID")
-        country = _country(record.get("Addresses") or []) or self.company_country
-        emails = [str(record.get("EmailAddress") or "").strip()]
-        people = record.get("ContactPersons") or []
-        emails += [
-            str(p.get("EmailAddress") or "").strip() for p in people if p.get("IncludeInEmails")
-        ]
-        first = " ".join(
-            part for part in (record.get("FirstName"), record.get("LastName")) if part
-        ).strip()
-        groups = frozenset(
-            str(g.get("Name")) for g in record.get("ContactGroups") or [] if g.get("Name")
-        )
-        language = default_language(country)
-        return Customer(
-            id=contact_id,
-            name=str(record.get("Name") or contact_id),
-            contact_name=first or None,
-            emails=tuple(dict.fromkeys(e for e in emails if looks_like_email(e))),
-            phones=_phones(record.get("Phones") or []),
-            language=language if language in LANGUAGES else "en",
-            country=country,
-            timezone=default_timezone(country) or "UTC",
-            tags=groups,
-            address=_address(record.get("Addresses") or []),
-        )
-
-    def _invoice(self, record: Mapping[str, Any]) -> Invoice:
-        invoice_id = _text(record, "InvoiceID")
-        currency = str(record.get("CurrencyCode") or "EUR")
-        issued = _day(record, "Date")
-        try:
-            return Invoice(
-                id=invoice_id,
-                number=str(record.get("InvoiceNumber") or invoice_id[:8]),
-                customer_id=_text(record.get("Contact") or {}, "ContactID"),
-                issue_date=issued,
-                due_date=_day(record, "DueDate", default=issued),
-                total=Money.of(_amount(record, "Total"), currency),
-                amount_due=Money.of(_amount(record, "AmountDue"), currency),
-                status=STATUS.get(str(record.get("Status")), InvoiceStatus.VOIDED),
-                reference=str(record.get("Reference") or "") or None,
-            )
-        except ValueError as exc:
-            raise FatalError(f"Xero invoice {invoice_id}: {exc}") from None
-
-    def _promise(self, record: Mapping[str, Any]) -> PromiseToPay | None:
-        # Xero's "expected payment date" is where a bookkeeper notes a promise to pay (R22).
-        if not record.get("ExpectedPaymentDate"):
-            return None
-        updated = moment(record.get("UpdatedDateUTC"))
-        return PromiseToPay(
-            invoice_id=_text(record, "InvoiceID"),
-            promised_date=_day(record, "ExpectedPaymentDate"),
-            recorded_on=updated.date() if updated else _day(record, "Date"),
-        )
-
-    def _credit_note(self, record: Mapping[str, Any]) -> CreditNote:
-        currency = str(record.get("CurrencyCode") or "EUR")
-        allocations = tuple(
-            CreditAllocation(
-                invoice_id=_text(item.get("Invoice") or {}, "InvoiceID"),
-                amount=Money.of(_amount(item, "Amount"), currency),
-                date=_day(item, "Date") if item.get("Date") else None,
-            )
-            for item in record.get("Allocations") or []
-            if Decimal(str(item.get("Amount") or 0)) > 0 and not item.get("IsDeleted")
-        )
-        return CreditNote(
-            id=_text(record, "CreditNoteID"),
-            number=str(record.get("CreditNoteNumber") or record["CreditNoteID"][:8]),
-            customer_id=_text(record.get("Contact") or {}, "ContactID"),
-            date=_day(record, "Date"),
-            total=Money.of(_amount(record, "Total"), currency),
-            allocations=allocations,
-        )
-
-    def _payment(self, record: Mapping[str, Any]) -> Payment:
-        invoice = record.get("Invoice") or {}
-        currency = str(invoice.get("CurrencyCode") or record.get("CurrencyCode") or "EUR")
-        return Payment(
-            id=_text(record, "PaymentID"),
-            invoice_id=_text(invoice, "InvoiceID"),
-            date=_day(record, "Date"),
-            amount=Money.of(_amount(record, "Amount"), currency),
-            reference=str(record.get("Reference") or "") or None,
-        )
-
-
-# -- Xero's formats ---------------------------------------------------------------------
-
-
-def _no_credit(record: Mapping[str, Any]) -> bool:
-    """Voided, deleted, draft or empty."""
-    return record.get("Status") not in ("AUTHORISED", "PAID") or _amount(record, "Total") <= 0
-
-
-def _iso_moment(value: Any) -> str | None:
-    # RFC 3339 with its offset, as the API description asks of If-Modified-Since.
-    found = moment(value)
-    return iso_stamp(found) if found else None
-
-
-def _day(record: Mapping[str, Any], field: str, default: date | None = None) -> date:
-    # Xero's dates are calendar days sent as midnight UTC; the *String twin is plain ISO.
-    return day("Xero", record.get(f"{field}String") or record.get(field), field, default)
-
-
-def _phones(phones: list[Mapping[str, Any]]) -> tuple[str, ...]:
-    found = []
-    for phone in sorted(phones, key=lambda p: p.get("PhoneType") != "MOBILE"):
-        number = str(phone.get("PhoneNumber") or "").strip()
-        if not number:
-            continue
-        parts = [phone.get("PhoneCountryCode"), phone.get("PhoneAreaCode"), number]
-        text = " ".join(str(p).strip() for p in parts if p)
-        if phone.get("PhoneCountryCode") and not text.startswith("+"):
-            text = "+" + text
-        found.append(" ".join(text.replace("\r", " ").replace("\n", " ").split()))
-    return tuple(dict.fromkeys(found))
-
-
-def _postal(addresses: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    usable = [a for a in addresses if a.get("AddressLine1") or a.get("City") or a.get("Country")]
-    usable.sort(key=lambda a: a.get("AddressType") != "POBOX")
-    return usable[0] if usable else None
-
-
-def _address(addresses: list[Mapping[str, Any]]) -> tuple[str, ...]:
-    postal = _postal(addresses)
-    if postal is None:
-        return ()
-    lines = [str(postal.get(f"AddressLine{n}") or "").strip() for n in range(1, 5)]
-    city = " ".join(str(postal.get(k) or "").strip() for k in ("PostalCode", "City")).strip()
-    return tuple(line for line in (*lines, city, str(postal.get("Country") or "").strip()) if line)
-
-
-def _country(addresses: list[Mapping[str, Any]]) -> str | None:
-    """An ISO code from Xero's free-text country ("Netherlands", "NL", "Nederland")."""
-    postal = _postal(addresses)
-    return country_code(str(postal.get("Country") or "")) if postal else None
