@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from integrations.bookkeeping.ledger import LocalLedger
 from plugin.app.demo import create_demo_workspace
@@ -50,3 +54,39 @@ def demo_settings(demo_workspace: Path) -> Settings:
 @pytest.fixture
 def demo_snapshot(demo_workspace: Path) -> LedgerSnapshot:
     return LocalLedger(demo_workspace / "ledger").read_snapshot()
+
+
+# -- a real database: SQLite, or PostgreSQL where one runs ----------------------------------
+
+POSTGRES_URL = os.environ.get(
+    "KINDLY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _postgres_or_skip() -> None:
+    try:
+        engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception as exc:
+        pytest.skip(f"no PostgreSQL at {POSTGRES_URL}: {type(exc).__name__}")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'kindly.sqlite3'}"
+        return
+    _postgres_or_skip()
+    # Each test gets a schema of its own, dropped afterwards, so tests never meet.
+    schema = f"kindly_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

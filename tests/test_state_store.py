@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -29,39 +27,7 @@ from plugin.core.vocabulary import LogStatus
 from plugin.errors import StoreError
 from plugin.state.store import SCHEMA_REVISION, ReminderRecord, Store
 
-POSTGRES_URL = os.environ.get(
-    "KINDLY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 AT = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
-
-
-def _postgres_or_skip() -> None:
-    try:
-        engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-        with engine.connect():
-            pass
-        engine.dispose()
-    except Exception as exc:
-        pytest.skip(f"no PostgreSQL at {POSTGRES_URL}: {type(exc).__name__}")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'kindly.sqlite3'}"
-        return
-    _postgres_or_skip()
-    # Each test gets a schema of its own, dropped afterwards, so tests never meet.
-    schema = f"kindly_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -253,6 +253,12 @@ class Store:
             ).scalar_one_or_none()
 
     def migrate(self) -> None:
+        """Bring the schema to the newest revision; any number of processes at once.
+
+        The migration runs under a lock (an advisory lock on PostgreSQL, the write lock
+        on SQLite, taken before anything is read) and looks at the revision again once
+        it holds it: a process that waited finds the work done.
+        """
         # Alembic costs a tenth of a second to import; every command opens the store, and
         # almost always finds it current, so look before loading Alembic.
         if self.schema_revision() == SCHEMA_REVISION:
@@ -262,9 +268,41 @@ class Store:
 
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as connection:
+        with self._migration_lock() as connection:
+            current = (
+                connection.execute(
+                    sa.text("SELECT version_num FROM alembic_version")
+                ).scalar_one_or_none()
+                if sa.inspect(connection).has_table("alembic_version")
+                else None
+            )
+            if current == SCHEMA_REVISION:
+                return
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[Connection]:
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as connection:
+                # Released with the transaction; the number names Kindly's migrations.
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(7134101)"))
+                yield connection
+            return
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as connection:
+                # The write lock first: a second process waits here (busy timeout) rather
+                # than read an empty schema and create the same tables.
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    yield connection
+                except BaseException:
+                    connection.exec_driver_sql("ROLLBACK")
+                    raise
+                connection.exec_driver_sql("COMMIT")
+            return
+        with self.engine.begin() as connection:
+            yield connection
 
     def close(self) -> None:
         self.engine.dispose()
@@ -442,23 +480,26 @@ class Store:
                     # anew costs more than the commit.
                     connection.execute(reminders.insert(), row)
                     return True
-                current = connection.execute(
-                    sa.select(reminders.c.status).where(reminders.c.key == record.key)
-                ).scalar_one_or_none()
-                if current is None:
-                    connection.execute(reminders.insert().values(**row))
-                    return True
-                if current not in RETRIED:
-                    return False
-                connection.execute(
+                # The claim is one conditional statement: taken up only from a state a new
+                # try may start from, and ours only if it changed the row. A read and then
+                # a write would let two senders both see "deferred" and both send.
+                claimed = connection.execute(
                     reminders.update()
-                    .where(reminders.c.key == record.key)
+                    .where(reminders.c.key == record.key, reminders.c.status.in_(RETRIED))
                     .values(
                         **{k: v for k, v in row.items() if k != "key"},
                         sent_at=None,
                         note_written_at=None,
                     )
                 )
+                if claimed.rowcount == 1:
+                    return True
+                exists = connection.execute(
+                    sa.select(reminders.c.key).where(reminders.c.key == record.key)
+                ).first()
+                if exists is not None:
+                    return False  # sent, or another sender has it
+                connection.execute(reminders.insert().values(**row))
                 return True
         except sa.exc.IntegrityError:
             # Another process logged it since the caller looked: it is that one's to send.

@@ -1,0 +1,94 @@
+"""Several processes on one store at once, on SQLite and on PostgreSQL: each reminder is
+handed over by exactly one of them, and any number may open a new store together.
+
+The processes are real (spawned), started together at a barrier so their work overlaps.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from plugin.core.vocabulary import LogStatus
+from plugin.state.store import SCHEMA_REVISION, ReminderRecord, Store
+
+AT = datetime(2026, 12, 1, 10, tzinfo=UTC)
+KEYS = [f"{n:032x}" for n in range(120)]
+SENDERS = 4
+
+
+def record(key: str) -> ReminderRecord:
+    return ReminderRecord(
+        key=key,
+        source="ledger",
+        customer_id="C1",
+        invoice_ids=("I1",),
+        invoice_numbers=("1",),
+        stage="first",
+        channel="email",
+        recipient="a@b.example",
+        amount="€ 1,00",
+        currency="EUR",
+        status=LogStatus.SENDING,
+        planned_at=AT,
+    )
+
+
+def _hand_over_all(url: str, start: Any, claimed: Any) -> None:
+    store = Store.open(url)
+    start.wait()
+    won = [key for key in KEYS if store.hand_over(record(key), logged_before=True)]
+    claimed.put(won)
+    store.close()
+
+
+def _open(url: str, start: Any, opened: Any) -> None:
+    start.wait()
+    try:
+        store = Store.open(url)
+        opened.put(store.schema_revision())
+        store.close()
+    except Exception as exc:  # reported to the test, which names it
+        opened.put(f"{type(exc).__name__}: {exc}")
+
+
+def _run_together(target: Any, url: str, count: int) -> list[Any]:
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(count)
+    results = context.Queue()
+    workers = [context.Process(target=target, args=(url, start, results)) for _ in range(count)]
+    for worker in workers:
+        worker.start()
+    found = [results.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    return found
+
+
+def test_each_deferred_reminder_is_handed_over_by_exactly_one_sender(store_url: str) -> None:
+    store = Store.open(store_url)
+    for key in KEYS:
+        store.record_outcome(record(key), LogStatus.DEFERRED, "the server was busy")
+    store.close()
+    claims = Counter(
+        key for won in _run_together(_hand_over_all, store_url, SENDERS) for key in won
+    )
+    assert set(claims) == set(KEYS), "every reminder went out"
+    twice = sorted(key for key, count in claims.items() if count > 1)
+    assert twice == [], f"{len(twice)} reminders handed over by two senders"
+
+
+def test_any_number_of_processes_can_open_a_new_store_at_once(store_url: str) -> None:
+    revisions = _run_together(_open, store_url, 6)
+    assert revisions == [SCHEMA_REVISION] * 6, revisions
+    assert os.environ.get("KINDLY_CRASH_AT") is None
+
+
+def test_the_sqlite_file_is_created_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new' / 'kindly.sqlite3'}"
+    assert _run_together(_open, url, 6) == [SCHEMA_REVISION] * 6
