@@ -184,9 +184,7 @@ class ConnectorSettings:
             and item.default_factory is dataclasses.MISSING
         ]
         if missing:
-            raise ConfigError(
-                f"the setting {missing[0]!r} is missing from this connector's section"
-            )
+            raise KeyError(missing[0])  # named with its file and section by settings_of
         return cls(**values)
 
     @classmethod
@@ -260,7 +258,15 @@ class Connector(abc.ABC):
     @classmethod
     def settings_of(cls, settings: Settings) -> ConnectorSettings:
         base = settings.source.parent if settings.source else Path.cwd()
-        return cls.settings_type.from_section(settings.sections.get(cls.section(), {}), base=base)
+        try:
+            return cls.settings_type.from_section(
+                settings.sections.get(cls.section(), {}), base=base
+            )
+        except KeyError as missing:
+            where = settings.source or "kindly.toml"
+            raise ConfigError(
+                f"{where}: field '{cls.section()}.{missing.args[0]}' is required but missing"
+            ) from None
 
     @classmethod
     def connect(cls, workspace: Workspace, request: ConnectRequest) -> str:

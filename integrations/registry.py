@@ -25,21 +25,28 @@ CONNECTORS: dict[str, tuple[ConnectorKind, str]] = {
     "messagebird": (ConnectorKind.SMS, "integrations.sms.gateways:MessageBirdGateway"),
 }
 _registered: dict[str, type[Connector]] = {}
+_replaced: dict[str, tuple[ConnectorKind, str]] = {}
 #: The calendar a [calendar] section without a type means.
 DEFAULT_CALENDAR = "caldav"
 
 
 def register(cls: type[Connector]) -> type[Connector]:
-    """Add a connector class (usable as a decorator)."""
+    """Add a connector class (usable as a decorator); one of the same name is replaced
+    until :func:`unregister`."""
+    if cls.name in CONNECTORS and cls.name not in _replaced:
+        _replaced[cls.name] = CONNECTORS[cls.name]
     CONNECTORS[cls.name] = (cls.kind, f"{cls.__module__}:{cls.__qualname__}")
     _registered[cls.name] = cls
     return cls
 
 
 def unregister(name: str) -> None:
-    """Remove a connector added with :func:`register` (tests clean up with it)."""
+    """Remove a connector added with :func:`register` (tests clean up with it), and give
+    back the one it replaced, if any."""
     _registered.pop(name, None)
     CONNECTORS.pop(name, None)
+    if name in _replaced:
+        CONNECTORS[name] = _replaced.pop(name)
 
 
 def names(kind: ConnectorKind | None = None) -> list[str]:

@@ -271,3 +271,30 @@ def test_no_platform_is_named_in_the_core_outside_the_composition_root() -> None
         if pattern.search(line)
     ]
     assert found == []
+
+
+def test_registering_a_name_again_replaces_it_until_unregistered() -> None:
+    class OtherLedger(ThrowawayBooks):
+        name: ClassVar[str] = "ledger"
+
+    registry.register(OtherLedger)
+    try:
+        assert registry.connector_class("ledger") is OtherLedger
+    finally:
+        registry.unregister("ledger")
+    assert registry.connector_class("ledger").__name__ == "LocalLedger"
+
+
+def test_a_connector_section_without_a_required_setting_names_the_file_and_field(
+    tmp_path: Path,
+) -> None:
+    from plugin.config.settings import parse_settings
+
+    config = tmp_path / "kindly.toml"
+    settings = parse_settings(
+        {"company": {"name": "Acme", "email": "ar@acme.example"}, "calendar": {"type": "google"}},
+        source=config,
+    )
+    google = registry.connector_class("google")
+    with pytest.raises(ConfigError, match=r"kindly\.toml: field 'calendar\.client_id' is required"):
+        google.settings_of(settings)

@@ -7,7 +7,6 @@ The processes are real (spawned), started together at a barrier so their work ov
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,7 +85,6 @@ def test_each_deferred_reminder_is_handed_over_by_exactly_one_sender(store_url: 
 def test_any_number_of_processes_can_open_a_new_store_at_once(store_url: str) -> None:
     revisions = _run_together(_open, store_url, 6)
     assert revisions == [SCHEMA_REVISION] * 6, revisions
-    assert os.environ.get("KINDLY_CRASH_AT") is None
 
 
 def test_the_sqlite_file_is_created_once(tmp_path: Path) -> None:
