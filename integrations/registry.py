@@ -44,9 +44,11 @@ def unregister(name: str) -> None:
     """Remove a connector added with :func:`register` (tests clean up with it), and give
     back the one it replaced, if any."""
     _registered.pop(name, None)
-    CONNECTORS.pop(name, None)
     if name in _replaced:
+        # In its old place: the manifest lists connectors in the registry's order.
         CONNECTORS[name] = _replaced.pop(name)
+    else:
+        CONNECTORS.pop(name, None)
 
 
 def names(kind: ConnectorKind | None = None) -> list[str]:

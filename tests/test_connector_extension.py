@@ -283,6 +283,7 @@ def test_registering_a_name_again_replaces_it_until_unregistered() -> None:
     finally:
         registry.unregister("ledger")
     assert registry.connector_class("ledger").__name__ == "LocalLedger"
+    assert registry.names()[0] == "ledger", "back in its place"
 
 
 def test_a_connector_section_without_a_required_setting_names_the_file_and_field(
