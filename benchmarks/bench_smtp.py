@@ -31,7 +31,8 @@ from plugin.compose.render import render_reminder
 from plugin.config.settings import Bank, Company, Settings, SmtpSettings
 from plugin.core.vocabulary import LogStatus
 from plugin.deliver.smtp import SmtpMailer
-from plugin.state.store import ReminderRecord, Store
+from plugin.run import CLAIM_BATCH
+from plugin.state.store import Delivered, ReminderRecord, Store
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
@@ -67,14 +68,15 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
 
 
 def send_all(messages: list[tuple[str, bytes, str]], port: int, reuse: bool, store: Store) -> float:
-    """What Kindly.send does per message after composing it: one commit, the hand-over
-    (with the previous message's outcome), then the message; the last outcomes at the end."""
+    """What Kindly.send does per message after composing it: the claim (one commit per
+    hundred), the hand-over before the final dot (one commit, with the previous message's
+    outcome); the last outcomes at the end."""
     settings = SmtpSettings(host="127.0.0.1", port=port, security="none")
     started = time.perf_counter()
     mailer = SmtpMailer(settings)
-    unlogged: list[tuple[str, datetime, str | None, str]] = []
-    for key, data, to in messages:
-        record = ReminderRecord(
+    unlogged: list[Delivered] = []
+    records = [
+        ReminderRecord(
             key=key,
             source="bench",
             customer_id="C",
@@ -89,15 +91,21 @@ def send_all(messages: list[tuple[str, bytes, str]], port: int, reuse: bool, sto
             planned_at=NOW,
             detail="smtp",
         )
+        for key, _data, to in messages
+    ]
+    claimed: set[str] = set()
+    for index, (key, data, to) in enumerate(messages):
+        if index % CLAIM_BATCH == 0:
+            claimed |= store.claim(records[index : index + CLAIM_BATCH])
 
-        def hand_over(record: ReminderRecord = record) -> None:
+        def hand_over(key: str = key) -> None:
             nonlocal unlogged
             sent, unlogged = unlogged, []
-            assert store.hand_over(record, sent, logged_before=False)
+            assert store.hand_over(key, sent)
 
         outcome = mailer.send(data, "ar@noordlicht.example", [to], hand_over)
         assert outcome.status == "sent", outcome
-        unlogged.append((key, NOW, None, outcome.detail))
+        unlogged.append(Delivered(key, NOW, None, outcome.detail))
         if not reuse:
             mailer.close()
     store.mark_sent_many(unlogged)

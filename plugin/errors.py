@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["ConfigError", "KindlyError", "LedgerError", "StoreError"]
+__all__ = ["BusyError", "ConfigError", "KindlyError", "LedgerError", "StoreError"]
 
 
 class KindlyError(Exception):
     """Base class for errors the CLI reports without a traceback."""
 
     hint: str | None = None
+    #: The process's exit status when the CLI reports it (75: try again later, sysexits).
+    exit_code: int = 1
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -30,6 +32,12 @@ class ConfigError(KindlyError):
 
 class StoreError(KindlyError):
     """Kindly's own state database cannot be opened or migrated."""
+
+
+class BusyError(StoreError):
+    """Another Kindly holds what this one needs (a run lease): nothing was done; try later."""
+
+    exit_code = 75
 
 
 class LedgerError(KindlyError):

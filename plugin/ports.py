@@ -102,6 +102,16 @@ class CalendarSource(Protocol):
         ...
 
 
+class HandOver(Protocol):
+    """Called by a channel at the last moment before the content leaves (see plugin.run)."""
+
+    def __call__(self) -> None: ...
+
+    def take_back(self) -> None:
+        """The other side refused it after all ("try again"): nothing was delivered."""
+        ...
+
+
 class SmsGateway(Protocol):
     """Sends one text to one number (integrations.sms)."""
 

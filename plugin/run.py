@@ -33,6 +33,7 @@ from plugin.core.planning import plan_reminders, recheck
 from plugin.core.policy import Overrides
 from plugin.core.vocabulary import (
     APPOINTMENT_STAGE,
+    GONE_OUT,
     ChannelName,
     DeliveryStatus,
     LogStatus,
@@ -42,7 +43,8 @@ from plugin.deliver.channels import Channel, Composed, channels_for
 from plugin.deliver.crash import crash_point
 from plugin.errors import KindlyError
 from plugin.ports import CalendarSource, LedgerSource, SmsGateway
-from plugin.state.store import ReminderRecord, Store
+from plugin.state.leases import Holder, Lease, hold
+from plugin.state.store import Delivered, ReminderRecord, Store
 
 __all__ = ["Kindly", "SendResult", "available_channels"]
 
@@ -55,15 +57,27 @@ def available_channels(settings: Settings) -> tuple[ChannelName, ...]:
     return tuple(found)
 
 
+#: Reminders claimed in one transaction, ahead of sending them.
+CLAIM_BATCH = 100
+
+
 @dataclass
 class SendResult:
     sent: list[tuple[PlannedReminder, str]] = field(default_factory=list)
+    #: Handed over, and the answer never came: most likely delivered, never sent twice
+    #: by itself (`kindly resend` sends it again on request).
+    unconfirmed: list[tuple[PlannedReminder, str]] = field(default_factory=list)
     #: Failed for good on that channel (after any fallback was tried).
     failed: list[tuple[PlannedReminder, str]] = field(default_factory=list)
     #: Failed for now: the next run tries again.
     deferred: list[tuple[PlannedReminder, str]] = field(default_factory=list)
     dropped: tuple[Skip, ...] = ()
+    #: Reminders an interrupted run had handed over: found delivered (a file that is there).
     recovered: int = 0
+    #: ... and those whose delivery nothing can confirm (SMTP, SMS, a platform's mailer).
+    recovered_unconfirmed: list[ReminderRecord] = field(default_factory=list)
+    #: Why the batch stopped before its end (a refused login, a lost lease), if it did.
+    stopped: KindlyError | None = None
     notes_written: int = 0
     notes_pending: list[tuple[str, str]] = field(default_factory=list)  # (key, reason)
 
@@ -85,6 +99,42 @@ def note_text(record: ReminderRecord, settings: Settings, fallback: str | None =
 
 class _AlreadySent(Exception):
     """Raised inside a channel's hand-over when the log says the reminder went already."""
+
+
+def lease_name(source_id: str) -> str:
+    """The run lease of an organisation: its source, shortened to fit when very long."""
+    import hashlib
+
+    name = f"send:{source_id}"
+    if len(name) <= 200:
+        return name
+    return f"send:{source_id[:120]}#{hashlib.sha256(source_id.encode()).hexdigest()[:32]}"
+
+
+class _HandOver:
+    """The send loop's side of a hand-over: logs it, with the outcomes not yet logged."""
+
+    def __init__(self, kindly: Kindly, key: str, charges: dict[str, str]) -> None:
+        self.kindly = kindly
+        self.key = key
+        self.charges = charges
+        self.refused = False
+
+    def __call__(self) -> None:
+        kindly = self.kindly
+        sent, kindly._unlogged = kindly._unlogged, []
+        try:
+            taken = kindly.store.hand_over(self.key, sent, charges=self.charges)
+        except BaseException:
+            kindly._unlogged = sent + kindly._unlogged  # not logged: keep them for the next
+            raise
+        crash_point("handed_over")
+        if not taken:
+            self.refused = True
+            raise _AlreadySent
+
+    def take_back(self) -> None:
+        self.kindly.store.take_back(self.key)
 
 
 def client_overrides(store: Store) -> dict[str, Overrides]:
@@ -222,7 +272,7 @@ class Kindly:
     def history(self, records: list[ReminderRecord] | None = None) -> list[SentReminder]:
         """What went out for invoices, from the log (or the sent ``records`` given)."""
         if records is None:
-            records = self.store.reminders(self.source_id, statuses=(LogStatus.SENT,))
+            records = self.store.reminders(self.source_id, statuses=GONE_OUT)
         return [
             SentReminder(
                 key=record.key,
@@ -243,7 +293,7 @@ class Kindly:
         from plugin.core.appointments import plan_appointments
 
         snapshot = self.snapshot()
-        sent_records = self.store.reminders(self.source_id, statuses=(LogStatus.SENT,))
+        sent_records = self.store.reminders(self.source_id, statuses=GONE_OUT)
         invoices = plan_reminders(
             snapshot,
             self.settings,
@@ -274,31 +324,104 @@ class Kindly:
         now: datetime,
         *,
         progress: Callable[[PlannedReminder], None] | None = None,
+        wait: float = 0.0,
+        on_wait: Callable[[Holder], None] | None = None,
+    ) -> SendResult:
+        """Send the plan's reminders and write their notes, holding the organisation's lease.
+
+        A second sender for the same organisation waits up to ``wait`` seconds for this one
+        to finish, then gives up with BusyError (nothing sent). ``on_wait`` is told who is
+        in the way when waiting starts.
+        """
+        with hold(
+            self.store.engine, lease_name(self.source_id), wait=wait, on_wait=on_wait
+        ) as lease:
+            return self._send_holding(lease, plan, now, progress)
+
+    def _send_holding(
+        self,
+        lease: Lease,
+        plan: Plan,
+        now: datetime,
+        progress: Callable[[PlannedReminder], None] | None,
     ) -> SendResult:
         result = SendResult()
-        result.recovered = self._recover_interrupted(now)
+        # Only the lease holder gets here: whatever is half-way is an interrupted run's.
+        self._recover_interrupted(now, result)
         # Re-read the accounting system right before sending (R3): a client who paid since
         # the sync must not get a reminder.
         wanted = sorted({invoice.id for r in plan.reminders for invoice in r.invoices})
         fresh = LedgerSnapshot(invoices=self.source.read_invoices(wanted) if wanted else ())
         plan, result.dropped = recheck(plan, fresh)
         self._logged = {r.key: r for r in self.store.reminders(self.source_id)}
-        self._unlogged_sent: list[tuple[str, datetime, str | None, str]] = []
+        self._unlogged: list[Delivered] = []
+        self._claimed: set[str] = set()
         try:
-            for reminder in plan.reminders:
-                self._send_with_fallback(reminder, now, result)
-                if progress is not None:
-                    progress(reminder)
+            reminders = plan.reminders
+            for start in range(0, len(reminders), CLAIM_BATCH):
+                lease.renew()
+                batch = reminders[start : start + CLAIM_BATCH]
+                self._claim([r for r in batch if self._may_send(r) is None], now)
+                for reminder in batch:
+                    self._send_with_fallback(reminder, now, result)
+                    if progress is not None:
+                        progress(reminder)
             for appointment in plan.appointments:
                 self._send_appointment(appointment, now, result)
+        except KindlyError as exc:
+            # The batch cannot go on (a refused login, a lost lease): what went is logged
+            # and noted below; the caller reports the error after the summary.
+            result.stopped = exc
         finally:
             # Outcomes are logged with the next hand-over, in one commit; the last ones here.
-            self.store.mark_sent_many(self._unlogged_sent)
-            self._unlogged_sent = []
+            self.store.mark_sent_many(self._unlogged)
+            self._unlogged = []
+            # Claims never handed over (the run stopped, a message that could not be
+            # composed) are given back: the next run plans them afresh.
+            self.store.release(self._claimed)
             for channel in self.channels.values():
                 channel.close()
         self._write_pending_notes(now, result)
         return result
+
+    def _may_send(self, reminder: PlannedReminder) -> DeliveryStatus | None:
+        """None if the reminder may go now; else what the log already says of it."""
+        existing = self._logged.get(reminder.key)
+        if existing is None:
+            return None
+        if existing.status in GONE_OUT:
+            return DeliveryStatus.SENT
+        if existing.status is LogStatus.FAILED and existing.recipient == ", ".join(
+            reminder.recipients
+        ):
+            # It failed for good on this channel to these recipients: no use trying
+            # again until the accounting system holds other ones.
+            return DeliveryStatus.PERMANENT
+        return None
+
+    def _record_for(self, reminder: PlannedReminder, now: datetime) -> ReminderRecord:
+        locale = babel_locale_name(reminder.language, reminder.customer.country)
+        return ReminderRecord(
+            key=reminder.key,
+            source=reminder.source,
+            customer_id=reminder.customer.id,
+            invoice_ids=tuple(invoice.id for invoice in reminder.invoices),
+            invoice_numbers=tuple(invoice.number for invoice in reminder.invoices),
+            stage=reminder.stage,
+            channel=reminder.channel,
+            recipient=", ".join(reminder.recipients),
+            amount=format_money(reminder.amount_due, locale),
+            currency=reminder.currency,
+            status=LogStatus.SENDING,
+            planned_at=now,
+            invoice_stages=reminder.invoice_stages,
+            detail=self.channels[reminder.channel].via,
+        )
+
+    def _claim(self, reminders: list[PlannedReminder], now: datetime) -> None:
+        records = [self._record_for(r, now) for r in reminders if r.key not in self._claimed]
+        self._claimed |= self.store.claim(records)
+        crash_point("claimed")
 
     def _send_with_fallback(
         self, reminder: PlannedReminder, now: datetime, result: SendResult
@@ -316,47 +439,28 @@ class Kindly:
     ) -> DeliveryStatus:
         """Deliver one reminder once; returns what became of it.
 
-        One commit per message: the hand-over, logged just before the content leaves
-        (with the previous message's outcome). Before it nothing is logged, so a crash
-        there simply sends the reminder on the next run; after it, the recovery asks the
-        channel whether the other side has it.
+        The reminder is claimed first (with its batch, or here for a fallback channel);
+        one commit per message then logs the hand-over just before the content leaves
+        (with the previous message's outcome). A crash before it sends the reminder on the
+        next run; after it, the recovery asks the channel whether the other side has it.
         """
-        existing = self._logged.get(reminder.key)
-        recipient = ", ".join(reminder.recipients)
-        if existing is not None:
-            if existing.status is LogStatus.SENT:
-                return DeliveryStatus.SENT
-            if existing.status is LogStatus.FAILED and existing.recipient == recipient:
-                # It failed for good on this channel to these recipients: no use trying
-                # again until the accounting system holds other ones.
-                return DeliveryStatus.PERMANENT
+        known = self._may_send(reminder)
+        if known is not None:
+            return known
+        if reminder.key not in self._claimed:
+            self._claim([reminder], now)
+            if reminder.key not in self._claimed:
+                return DeliveryStatus.SENT  # logged since the plan was made
         channel = self.channels[reminder.channel]
         try:
             if channel.via not in ("platform", "note"):
                 reminder = self.with_online_links(reminder)
             composed = channel.compose(reminder, now)
         except (ValueError, LookupError, OSError, TemplateError) as exc:
-            # Reported; the next run tries again.
+            # Reported; the claim is given back and the next run tries again.
             result.failed.append((reminder, f"could not compose the message: {exc}"))
             return DeliveryStatus.TEMPORARY
-        locale = babel_locale_name(reminder.language, reminder.customer.country)
-        record = ReminderRecord(
-            key=reminder.key,
-            source=reminder.source,
-            customer_id=reminder.customer.id,
-            invoice_ids=tuple(invoice.id for invoice in reminder.invoices),
-            invoice_numbers=tuple(invoice.number for invoice in reminder.invoices),
-            stage=reminder.stage,
-            channel=reminder.channel,
-            recipient=recipient,
-            amount=format_money(reminder.amount_due, locale),
-            currency=reminder.currency,
-            status=LogStatus.SENDING,
-            planned_at=now,
-            invoice_stages=reminder.invoice_stages,
-            charges=composed.charges,
-            detail=channel.via,
-        )
+        record = self._record_for(reminder, now)
         return self._deliver(reminder, record, channel, composed, now, result)
 
     def _send_appointment(
@@ -367,7 +471,7 @@ class Kindly:
         from plugin.deliver.channels import Composed
 
         if self._logged.get(planned.key) is not None and self._logged[planned.key].status in (
-            LogStatus.SENT,
+            *GONE_OUT,
             LogStatus.FAILED,
         ):
             return
@@ -427,6 +531,10 @@ class Kindly:
             planned_at=now,
             detail=channel.via,
         )
+        self._claimed |= self.store.claim([record])
+        crash_point("claimed")
+        if record.key not in self._claimed:
+            return
         self._deliver(reminder, record, channel, composed, now, result)
 
     def _deliver(
@@ -438,40 +546,35 @@ class Kindly:
         now: datetime,
         result: SendResult,
     ) -> DeliveryStatus:
-        existing = self._logged.get(reminder.key)
         crash_point("intent")
-        refused = False
-
-        def hand_over() -> None:
-            nonlocal refused
-            sent, self._unlogged_sent = self._unlogged_sent, []
-            if not self.store.hand_over(record, sent, logged_before=existing is not None):
-                refused = True
-                raise _AlreadySent
-
+        hand_over = _HandOver(self, reminder.key, composed.charges)
         try:
             outcome = channel.deliver(reminder, composed, hand_over)
         except _AlreadySent:
             return DeliveryStatus.SENT
         crash_point("delivered")
-        if refused:
+        if hand_over.refused:
             return DeliveryStatus.SENT
-        if outcome.status in (DeliveryStatus.SENT, DeliveryStatus.UNCONFIRMED):
-            detail = (
-                outcome.detail
-                if outcome.status is DeliveryStatus.SENT
-                else f"unconfirmed: {outcome.detail}"
-            )
-            self._unlogged_sent.append((reminder.key, now, outcome.message_id, detail))
+        if outcome.status is DeliveryStatus.SENT:
+            self._unlogged.append(Delivered(reminder.key, now, outcome.message_id, outcome.detail))
             result.sent.append((reminder, outcome.detail))
+        elif outcome.status is DeliveryStatus.UNCONFIRMED:
+            self._unlogged.append(
+                Delivered(
+                    reminder.key, now, outcome.message_id, outcome.detail, LogStatus.UNCONFIRMED
+                )
+            )
+            result.unconfirmed.append((reminder, outcome.detail))
         else:
             status = (
                 LogStatus.FAILED
                 if outcome.status is DeliveryStatus.PERMANENT
                 else LogStatus.DEFERRED
             )
-            sent, self._unlogged_sent = self._unlogged_sent, []
-            self.store.record_outcome(record, status, outcome.detail, sent)
+            sent, self._unlogged = self._unlogged, []
+            self.store.record_outcome(
+                replace(record, charges=composed.charges), status, outcome.detail, sent
+            )
             (result.failed if status is LogStatus.FAILED else result.deferred).append(
                 (reminder, outcome.detail)
             )
@@ -489,36 +592,69 @@ class Kindly:
         )
         return replace(reminder, invoices=invoices)
 
-    def _recover_interrupted(self, now: datetime) -> int:
-        """Settle what a crashed run left: resend what never left, keep what may have."""
-        recovered = 0
+    def _recover_interrupted(self, now: datetime, result: SendResult) -> None:
+        """Settle what an interrupted run left: resend what never left, keep what may have.
+
+        Called by the lease holder only, so every entry half-way is a dead sender's.
+        """
         for record in self.store.reminders(
             self.source_id, statuses=(LogStatus.SENDING, LogStatus.HANDING_OVER)
         ):
             channel = self.channels.get(record.channel)
             if record.status is LogStatus.SENDING or channel is None:
-                # Nothing left Kindly yet: plan and send it afresh.
+                # Claimed, nothing left Kindly yet: plan and send it afresh.
                 self.store.forget_intent(record.key)
                 continue
             verdict = channel.settle(record)
             if verdict is Settlement.RESEND:
                 self.store.forget_intent(record.key)
-                continue
-            if verdict is Settlement.SENT:
-                detail = f"{record.detail} (recovered)"
+            elif verdict is Settlement.SENT:
+                self.store.mark_sent(record.key, now, None, detail=f"{record.detail} (recovered)")
+                result.recovered += 1
             else:
-                detail = f"{record.detail}: interrupted after handing over; sent (unconfirmed)"
-            self.store.mark_sent(record.key, now, None, detail=detail)
-            recovered += 1
-        return recovered
+                detail = f"{record.detail}: an interrupted run handed it over and no answer came"
+                self.store.mark_sent(
+                    record.key, now, None, detail=detail, status=LogStatus.UNCONFIRMED
+                )
+                result.recovered_unconfirmed.append(record)
 
-    def rebuild_history(self, now: datetime) -> int:
+    def resend(self, keys: list[str], now: datetime, *, wait: float = 0.0) -> list[ReminderRecord]:
+        """Let unconfirmed reminders go again on the next send (after checking the server).
+
+        ``keys`` are keys or their first characters, as `kindly history` shows them; the
+        entries become "deferred", so the next send claims them like any other retry.
+        """
+        with hold(self.store.engine, lease_name(self.source_id), wait=wait):
+            unconfirmed = self.store.reminders(self.source_id, statuses=(LogStatus.UNCONFIRMED,))
+            chosen: list[ReminderRecord] = []
+            for wanted in keys:
+                found = [r for r in unconfirmed if r.key.startswith(wanted)]
+                if len(found) != 1:
+                    what = (
+                        "no unconfirmed reminder" if not found else "several unconfirmed reminders"
+                    )
+                    raise KindlyError(
+                        f"{what} in the log of {self.source.location} starts with {wanted!r}",
+                        hint="`kindly history --unconfirmed` lists them with their keys.",
+                    )
+                chosen.append(found[0])
+            for record in chosen:
+                self.store.record_outcome(
+                    record, LogStatus.DEFERRED, f"resend requested ({record.detail})"
+                )
+        return chosen
+
+    def rebuild_history(self, now: datetime, *, wait: float = 0.0) -> int:
         """Restore the reminder log from the notes Kindly wrote in the accounting system (D4).
 
         For a lost or new store: every note of a reminder that went out becomes a "sent"
         entry again, so the next run sends nothing twice. Returns how many were restored.
         """
         snapshot = self.sync(now)
+        with hold(self.store.engine, lease_name(self.source_id), wait=wait):
+            return self._restore_from_notes(snapshot, now)
+
+    def _restore_from_notes(self, snapshot: LedgerSnapshot, now: datetime) -> int:
         invoices = snapshot.invoices_by_id
         restored = 0
         for note in self.source.read_notes():
@@ -552,7 +688,7 @@ class Kindly:
         records = [
             record
             for record in self.store.reminders(
-                self.source_id, statuses=(LogStatus.SENT, LogStatus.FAILED)
+                self.source_id, statuses=(*GONE_OUT, LogStatus.FAILED)
             )
             if record.stage != APPOINTMENT_STAGE
         ]
@@ -563,7 +699,7 @@ class Kindly:
         tried_next = {
             (r.customer_id, r.invoice_ids, r.stage, r.planned_at): r.channel
             for r in records
-            if r.status is LogStatus.SENT
+            if r.status in GONE_OUT
         }
         notes = {
             record.key: Note(

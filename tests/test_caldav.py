@@ -287,7 +287,7 @@ def test_appointment_reminders_end_to_end_from_radicale_to_smtp(
             text,
         )
         text += (
-            f'\n[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nsecurity = "none"\n'
+            f'\n[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nsecurity = "none"\nretry_wait = 0\n'
             f'\n[calendar]\nurl = "{radicale.root}/"\nusername = "{USER}"\n'
         )
         config.write_text(text, encoding="utf-8")

@@ -56,6 +56,8 @@ def configure(workspace: Path, smtp: SmtpServer, gateways: FakeSmsGateways) -> N
 host = "127.0.0.1"
 port = {smtp.port}
 security = "none"
+# Tries again at once: a test never waits.
+retry_wait = 0
 
 [sms]
 gateway = "twilio"

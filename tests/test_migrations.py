@@ -52,3 +52,51 @@ def test_the_calendars_old_state_is_dropped_and_nothing_else(tmp_path: Path) -> 
     assert store.get_setting("connection:ledger", "path") == "/books"
     assert store.get_setting("client:C1", "tone") == "firm"
     store.close()
+
+
+def test_reminders_logged_as_sent_but_unconfirmed_become_unconfirmed(tmp_path: Path) -> None:
+    """Before 0005 an unconfirmed reminder was "sent" with "unconfirmed" in its detail."""
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    engine = sa.create_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0004")
+    row = {
+        "source": "ledger",
+        "customer_id": "C1",
+        "invoice_ids": "[]",
+        "invoice_numbers": "[]",
+        "stage": "first",
+        "channel": "email",
+        "recipient": "a@example.com",
+        "amount": "1",
+        "currency": "EUR",
+        "planned_at": "2026-12-01T10:00:00+00:00",
+        "sent_at": "2026-12-01T10:00:00+00:00",
+    }
+    details = {
+        "k1": "unconfirmed: the connection dropped after the message was handed over",
+        "k2": "smtp: interrupted after handing over; sent (unconfirmed)",
+        "k3": "accepted by the SMTP server",
+    }
+    with engine.begin() as connection:
+        for key, detail in details.items():
+            connection.execute(
+                sa.text(
+                    "INSERT INTO reminders (key, source, customer_id, invoice_ids, "
+                    "invoice_numbers, stage, channel, recipient, amount, currency, status, "
+                    "planned_at, sent_at, detail) VALUES (:key, :source, :customer_id, "
+                    ":invoice_ids, :invoice_numbers, :stage, :channel, :recipient, :amount, "
+                    ":currency, 'sent', :planned_at, :sent_at, :detail)"
+                ),
+                {**row, "key": key, "detail": detail},
+            )
+    engine.dispose()
+    store = Store.open(url)
+    statuses = {key: store.reminder(key).status for key in details}  # type: ignore[union-attr]
+    assert statuses == {"k1": "unconfirmed", "k2": "unconfirmed", "k3": "sent"}
+    store.close()

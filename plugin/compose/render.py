@@ -424,11 +424,13 @@ def render_note(
     settings: Settings,
     reason: str | None = None,
     fallback: str | None = None,
+    unconfirmed: bool = False,
 ) -> str:
     """The note written on the invoice in the accounting system, in the company's language.
 
     With ``reason``, the note says the reminder could not be delivered, and ``fallback``
-    names the channel tried next, if any.
+    names the channel tried next, if any. ``unconfirmed``: it was handed over and the
+    answer never came.
     """
     from babel.dates import format_datetime
 
@@ -452,6 +454,7 @@ def render_note(
         "amount": amount,
         "reason": reason.rstrip(".") if reason else None,
         "fallback": fallback,
+        "unconfirmed": unconfirmed,
     }
     env = _templates(settings)
     return " ".join(_render(env, context, "notes/note.txt.j2")[0].split())

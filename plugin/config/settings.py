@@ -89,7 +89,14 @@ class SmtpSettings:
     security: str = "starttls"  # "starttls", "tls" or "none"
     username: str | None = None
     password: str | None = None
-    timeout: float = 30.0
+    #: Seconds for the greeting and each command's answer (RFC 5321 section 4.5.3.2: 5 min).
+    timeout: float = 300.0
+    #: Seconds for the answer to the end of a message (RFC 5321: 10 minutes).
+    final_timeout: float = 600.0
+    #: Tries again within the run after a 4xx or a connection lost before the final dot.
+    retries: int = 3
+    #: Seconds before the first of those tries, doubled for each next one.
+    retry_wait: float = 2.0
 
     def __repr__(self) -> str:
         return (
@@ -112,6 +119,8 @@ class Settings:
     outbox: Path = Path("outbox")
     #: "outbox" (.eml files), "smtp", or "platform" (the accounting system's own e-mail).
     email_via: EmailVia = EmailVia.OUTBOX
+    #: Seconds a send waits for another Kindly sending for the same organisation.
+    send_wait: float = 0.0
     store_url: str | None = None
     source: Path | None = None  # the file these came from
     templates: Path | None = None  # a folder of the user's own templates
@@ -291,6 +300,7 @@ def parse_settings(
         invoices=invoices,
         connector=data.get("connector", "ledger"),
         outbox=(base / data.get("delivery", {}).get("outbox", "outbox")).resolve(),
+        send_wait=float(data.get("delivery", {}).get("wait", 0.0)),
         email_via=EmailVia(
             data.get("delivery", {}).get("email_via", "smtp" if data.get("smtp") else "outbox")
         ),
@@ -365,6 +375,10 @@ def _smtp(data: Mapping[str, Any] | None) -> SmtpSettings | None:
         security=security,
         username=data.get("username"),
         password=os.environ.get(PASSWORD_VARIABLE),
+        timeout=float(data.get("timeout", 300.0)),
+        final_timeout=float(data.get("final_timeout", 600.0)),
+        retries=int(data.get("retries", 3)),
+        retry_wait=float(data.get("retry_wait", 2.0)),
     )
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "APPOINTMENT_STAGE",
     "CHANNELS",
     "FORMALITIES",
+    "GONE_OUT",
     "LANGUAGES",
     "TONES",
     "ChannelName",
@@ -85,11 +86,20 @@ class Settlement(enum.StrEnum):
 class LogStatus(enum.StrEnum):
     """A reminder's entry in the log."""
 
+    #: Claimed by a sender; nothing has left yet.
     SENDING = "sending"
+    #: The content is leaving now (for SMTP: the final dot); the answer is not in yet.
     HANDING_OVER = "handing_over"
     SENT = "sent"
+    #: Handed over, and the answer never came: counted as sent (never sent twice by
+    #: itself), shown as unconfirmed; `kindly resend` sends it again on request.
+    UNCONFIRMED = "unconfirmed"
     DEFERRED = "deferred"
     FAILED = "failed"
+
+
+#: Entries that count as gone out: the planner never sends them again by itself.
+GONE_OUT = (LogStatus.SENT, LogStatus.UNCONFIRMED)
 
 
 class EmailVia(enum.StrEnum):

@@ -32,7 +32,7 @@ from plugin.config.settings import Settings
 from plugin.core.decisions import PlannedReminder
 from plugin.core.vocabulary import DeliveryStatus, EmailVia, Settlement
 from plugin.deliver.files import Outbox
-from plugin.ports import LedgerSource, Outcome, SmsGateway
+from plugin.ports import HandOver, LedgerSource, Outcome, SmsGateway
 
 if TYPE_CHECKING:
     from plugin.deliver.smtp import SmtpMailer
@@ -69,7 +69,7 @@ class Channel(Protocol):
     def compose(self, reminder: PlannedReminder, now: datetime) -> Composed: ...
 
     def deliver(
-        self, reminder: PlannedReminder, composed: Composed, hand_over: Callable[[], None]
+        self, reminder: PlannedReminder, composed: Composed, hand_over: HandOver
     ) -> Outcome: ...
 
     def settle(self, record: ReminderRecord) -> Settlement:
@@ -133,7 +133,7 @@ class EmailToOutbox(_EmailComposer):
         self.outbox = Outbox(settings.outbox)
 
     def deliver(
-        self, reminder: PlannedReminder, composed: Composed, hand_over: Callable[[], None]
+        self, reminder: PlannedReminder, composed: Composed, hand_over: HandOver
     ) -> Outcome:
         hand_over()
         try:
@@ -159,11 +159,15 @@ class EmailBySmtp(_EmailComposer):
         self.mailer = mailer
 
     def deliver(
-        self, reminder: PlannedReminder, composed: Composed, hand_over: Callable[[], None]
+        self, reminder: PlannedReminder, composed: Composed, hand_over: HandOver
     ) -> Outcome:
         data = message_bytes(composed.email, linesep="\r\n")
         outcome = self.mailer.send(
-            data, self.settings.company.email, list(reminder.recipients), hand_over
+            data,
+            self.settings.company.email,
+            list(reminder.recipients),
+            hand_over,
+            taken_back=hand_over.take_back,
         )
         return Outcome(outcome.status, outcome.detail, message_id_for(reminder, self.settings))
 
@@ -187,7 +191,7 @@ class EmailByPlatform:
         return Composed(None, {})
 
     def deliver(
-        self, reminder: PlannedReminder, composed: Composed, hand_over: Callable[[], None]
+        self, reminder: PlannedReminder, composed: Composed, hand_over: HandOver
     ) -> Outcome:
         if not self.source.has_mailer:
             return Outcome(DeliveryStatus.PERMANENT, f"{self.source.title} cannot e-mail invoices")
@@ -223,7 +227,7 @@ class SmsByGateway:
         return Composed(sms.text, {})
 
     def deliver(
-        self, reminder: PlannedReminder, composed: Composed, hand_over: Callable[[], None]
+        self, reminder: PlannedReminder, composed: Composed, hand_over: HandOver
     ) -> Outcome:
         from plugin.deliver.phones import e164
 
@@ -262,7 +266,7 @@ class LetterToFolder:
         return Composed(render_letter(reminder, self.settings, now.date()), {})
 
     def deliver(
-        self, reminder: PlannedReminder, composed: Composed, hand_over: Callable[[], None]
+        self, reminder: PlannedReminder, composed: Composed, hand_over: HandOver
     ) -> Outcome:
         hand_over()
         target = self.path_for(reminder.customer.id, reminder.stage, reminder.key)
@@ -302,7 +306,7 @@ class TaskNote:
         return Composed(None, {})
 
     def deliver(
-        self, reminder: PlannedReminder, composed: Composed, hand_over: Callable[[], None]
+        self, reminder: PlannedReminder, composed: Composed, hand_over: HandOver
     ) -> Outcome:
         hand_over()
         return Outcome(DeliveryStatus.SENT, "task for a person")

@@ -2,34 +2,50 @@
 
 - STARTTLS (port 587), implicit TLS (465) or none (a local relay), with AUTH when a user is
   set; the password only ever comes from ``KINDLY_SMTP_PASSWORD``.
-- One connection serves the whole batch; a dropped one is opened again once.
-- Every answer is sorted here: a 5xx refusal of the recipient or of the message (a bounce
-  the server reports at once) is **permanent**: the reminder falls back to the client's
-  next channel; a 4xx is **temporary**: the next run tries again; a refused login or
-  sender stops the batch, since every message would fail alike.
-- ``before_handover`` runs just before the final ``.`` of the DATA command goes out:
-  the caller records there that the server may now have the message. A crash before that
-  point never delivered anything; after it, the server most likely did (see plugin.run).
+- The dialogue is driven step by step (MAIL FROM, RCPT TO, DATA, the message, the final
+  dot) so that each step has its own time limit, as RFC 5321 section 4.5.3.2 asks: five
+  minutes for the greeting and each command (``[smtp] timeout``), ten for the answer to
+  the final dot (``[smtp] final_timeout``).
+- ``before_handover`` runs after the message and before the final dot: the caller logs
+  there that the server may now have it. The dot is the moment of delivery: before it the
+  server discards what it got, so anything that goes wrong is safe to try again; between
+  the dot and its answer nobody knows (*unconfirmed*); the answer settles it.
+- Every answer is sorted here:
+
+  - 250 after the dot: **sent**.
+  - a 5xx for the recipient, or after the message (a bounce reported at once):
+    **permanent**, the reminder falls back to the client's next channel;
+  - a 4xx at any step, or a connection lost before the dot: tried again within the run
+    (``[smtp] retries``, waiting ``retry_wait`` seconds, doubled each time, on a new
+    connection where the old one is gone), then **temporary**: the next run tries again;
+  - a 4xx at MAIL FROM, a server that cannot be reached or greets with 4xx: the server
+    is not taking mail now. Once the retries are spent, the rest of the batch is
+    deferred at once, without blaming the sender address;
+  - a refused login, a 5xx for the sender, TLS that fails: **the batch stops**
+    (:class:`SmtpError`); every message would fail alike until the settings are fixed.
 """
 
 from __future__ import annotations
 
+import re
 import smtplib
+import socket
 import ssl
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
 
 from plugin.config.settings import PASSWORD_VARIABLE, SmtpSettings
 from plugin.core.vocabulary import DeliveryStatus
+from plugin.deliver.crash import crash_point
 from plugin.errors import KindlyError
 
 __all__ = ["SmtpError", "SmtpMailer", "SmtpOutcome", "SmtpSettings"]
 
 
 class SmtpError(KindlyError):
-    """The batch cannot go on: the server cannot be reached, or refuses our login or sender."""
+    """The batch cannot go on: the server refuses our login or sender, or TLS fails."""
 
 
 @dataclass(frozen=True)
@@ -39,46 +55,43 @@ class SmtpOutcome:
     refused: tuple[str, ...] = ()
 
 
-class _HookedData:
-    """Calls ``before_handover`` right before the message's final line goes out."""
+class _TryAgain(Exception):
+    """Nothing was delivered and it may work in a moment (a 4xx, a connection lost)."""
 
-    before_handover: Callable[[], None] | None = None
-    _in_data = False
-
-    def data(self, msg: Any) -> Any:
-        self._in_data = True
-        try:
-            return super().data(msg)  # type: ignore[misc]
-        finally:
-            self._in_data = False
-
-    def send(self, s: Any) -> None:
-        final = self._in_data and isinstance(s, bytes) and s.endswith(b"\r\n.\r\n")
-        if final and self.before_handover is not None:
-            self.before_handover()
-        super().send(s)  # type: ignore[misc]
-        if final:
-            from plugin.deliver.crash import crash_point
-
-            crash_point("handover")
+    def __init__(self, detail: str, *, server_wide: bool = False) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        #: The server takes no mail now, for any message (not this message's fault).
+        self.server_wide = server_wide
 
 
-class _SMTP(_HookedData, smtplib.SMTP):
-    pass
+_LEADING_DOT = re.compile(rb"(?m)^\.")
 
-
-class _SMTPS(_HookedData, smtplib.SMTP_SSL):
-    pass
+#: Seconds a batch may spend waiting between tries in all: past it, a message that gets
+#: "try again" waits for the next run, so a batch full of busy mailboxes does not stall.
+RETRY_BUDGET = 60.0
 
 
 class SmtpMailer:
     """Use as a context manager around a batch; :meth:`send` each message."""
 
-    def __init__(self, settings: SmtpSettings, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        settings: SmtpSettings,
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.settings = settings
         self.ssl_context = ssl_context or ssl.create_default_context()
-        self._connection: _SMTP | _SMTPS | None = None
+        self._sleep = sleep
+        self._connection: smtplib.SMTP | None = None
+        #: Set once the server turned the batch away for now: the rest wait for the next run.
+        self._resting: str | None = None
         self.connections_opened = 0
+        #: Tries that were repeated within the run (4xx answers, lost connections).
+        self.retried = 0
+        self._waited = 0.0
 
     def __repr__(self) -> str:
         return f"SmtpMailer({self.settings!r})"
@@ -94,6 +107,10 @@ class SmtpMailer:
     ) -> None:
         self.close()
 
+    @property
+    def where(self) -> str:
+        return f"{self.settings.host}:{self.settings.port}"
+
     def close(self) -> None:
         if self._connection is not None:
             try:
@@ -102,42 +119,70 @@ class SmtpMailer:
                 self._connection.close()
             self._connection = None
 
-    def _connect(self) -> _SMTP | _SMTPS:
+    def _drop(self) -> None:
+        """Forget a connection in no state for another message (the server ends it)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _connect(self) -> smtplib.SMTP:
         s = self.settings
-        where = f"{s.host}:{s.port}"
+        connection: smtplib.SMTP | None = None
         try:
-            connection: _SMTP | _SMTPS
             if s.security == "tls":
-                connection = _SMTPS(s.host, s.port, timeout=s.timeout, context=self.ssl_context)
+                connection = smtplib.SMTP_SSL(
+                    s.host, s.port, timeout=s.timeout, context=self.ssl_context
+                )
             else:
-                connection = _SMTP(s.host, s.port, timeout=s.timeout)
+                connection = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
                 if s.security == "starttls":
                     connection.starttls(context=self.ssl_context)
             if s.username:
                 if not s.password:
                     raise SmtpError(
-                        f"the SMTP server {where} needs a password for {s.username!r}",
+                        f"the SMTP server {self.where} needs a password for {s.username!r}",
                         hint=f"Set {PASSWORD_VARIABLE}.",
                     )
                 connection.login(s.username, s.password)
         except smtplib.SMTPAuthenticationError as exc:
+            _close_quietly(connection)
             raise SmtpError(
-                f"the SMTP server {where} refused the login of {s.username!r} ({exc.smtp_code})",
+                f"the SMTP server {self.where} refused the login of {s.username!r} "
+                f"({exc.smtp_code})",
                 hint=f"Check [smtp] username and {PASSWORD_VARIABLE}.",
             ) from None
         except smtplib.SMTPNotSupportedError as exc:
+            _close_quietly(connection)
             missing = "AUTH" if "AUTH" in str(exc) else "STARTTLS"
             raise SmtpError(
-                f"the SMTP server {where} offers no {missing}",
+                f"the SMTP server {self.where} offers no {missing}",
                 hint='Check [smtp] security ("starttls" on 587, "tls" on 465) and username.',
             ) from None
         except ssl.SSLError as exc:
-            raise SmtpError(f"TLS with the SMTP server {where} failed: {exc.reason}") from None
-        except (OSError, smtplib.SMTPException) as exc:
+            _close_quietly(connection)
+            raise SmtpError(f"TLS with the SMTP server {self.where} failed: {exc.reason}") from None
+        except smtplib.SMTPConnectError as exc:
+            # The greeting: 421 (or another 4xx) says "not now"; a 5xx says "never".
+            if 400 <= exc.smtp_code < 500:
+                raise _TryAgain(
+                    f"the SMTP server {self.where} is not taking mail now "
+                    f"({exc.smtp_code} {_text(exc.smtp_error)})",
+                    server_wide=True,
+                ) from None
             raise SmtpError(
-                f"cannot reach the SMTP server {where}: {type(exc).__name__}: {exc}",
-                hint="Kindly tries again on the next run.",
+                f"the SMTP server {self.where} refused the connection "
+                f"({exc.smtp_code} {_text(exc.smtp_error)})"
             ) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            _close_quietly(connection)
+            raise _TryAgain(
+                f"cannot reach the SMTP server {self.where}: {type(exc).__name__}: {exc}",
+                server_wide=True,
+            ) from None
+        if connection.sock is not None:
+            # The final dot goes out on its own, right after the message: without this,
+            # Nagle's algorithm holds it back until the message is acknowledged (40 ms).
+            connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.connections_opened += 1
         return connection
 
@@ -147,73 +192,194 @@ class SmtpMailer:
         sender: str,
         recipients: Sequence[str],
         before_handover: Callable[[], None] | None = None,
+        taken_back: Callable[[], None] | None = None,
     ) -> SmtpOutcome:
-        """Send one message on the batch's connection; never raises for this message alone."""
-        for attempt in (1, 2):
-            if self._connection is None:
-                self._connection = self._connect()
-            connection = self._connection
-            handed_over = False
+        """Send one message on the batch's connection; raises only for the whole batch.
 
-            def hand_over() -> None:
-                nonlocal handed_over
-                if before_handover is not None:
-                    before_handover()
-                handed_over = True
-
-            connection.before_handover = hand_over
+        ``taken_back`` is called when the server answered the final dot with a 4xx after
+        ``before_handover`` ran: it has not taken the message, and it will be tried again.
+        """
+        if self._resting is not None:
+            return SmtpOutcome(DeliveryStatus.TEMPORARY, self._resting)
+        detail, server_wide = "", False
+        tries = 0
+        for attempt in range(self.settings.retries + 1):
+            if attempt:
+                pause = self.settings.retry_wait * 2 ** (attempt - 1)
+                if self._waited + pause > RETRY_BUDGET:
+                    break
+                self._waited += pause
+                self.retried += 1
+                self._sleep(pause)
+            tries += 1
             try:
-                refused = connection.sendmail(sender, list(recipients), message)
-            except smtplib.SMTPRecipientsRefused as exc:
-                return _refusal(
-                    "the server refused every recipient",
-                    exc.recipients.values(),
-                    tuple(exc.recipients),
-                )
-            except smtplib.SMTPDataError as exc:
-                return _refusal("the server refused the message", [(exc.smtp_code, exc.smtp_error)])
-            except smtplib.SMTPSenderRefused as exc:
-                raise SmtpError(
-                    f"the SMTP server refused the sender {sender!r} ({exc.smtp_code}: "
-                    f"{_text(exc.smtp_error)})",
-                    hint="Use a sender address the server lets you send from ([company] email).",
-                ) from None
-            except (TimeoutError, smtplib.SMTPServerDisconnected, OSError) as exc:
-                self._connection = None
-                if handed_over:
-                    return SmtpOutcome(
-                        DeliveryStatus.UNCONFIRMED,
-                        f"the connection dropped after the message was handed over ({exc})",
+                return self._send_once(message, sender, recipients, before_handover, taken_back)
+            except _TryAgain as again:
+                detail = again.detail
+                server_wide = again.server_wide
+        if server_wide:
+            self._resting = f"{detail}; not tried again in this run"
+        return SmtpOutcome(
+            DeliveryStatus.TEMPORARY, f"{detail} ({tries} {'try' if tries == 1 else 'tries'})"
+        )
+
+    def _send_once(
+        self,
+        message: bytes,
+        sender: str,
+        recipients: Sequence[str],
+        before_handover: Callable[[], None] | None,
+        taken_back: Callable[[], None] | None,
+    ) -> SmtpOutcome:
+        if self._connection is None:
+            self._connection = self._connect()
+        connection = self._connection
+        handed_over = False
+        try:
+            self._set_timeout(self.settings.timeout)
+            connection.ehlo_or_helo_if_needed()
+            options = [f"SIZE={len(message)}"] if connection.has_extn("size") else []
+            code, text = connection.mail(sender, options)
+            if code != 250:
+                self._abandon(code)
+                answer = f"{code} {_text(text)}"
+                if 400 <= code < 500:
+                    raise _TryAgain(
+                        f"the SMTP server {self.where} is not taking mail now ({answer})",
+                        server_wide=True,
                     )
-                if attempt == 1:
-                    continue  # the batch's connection went stale: open a new one, once
-                return SmtpOutcome(DeliveryStatus.TEMPORARY, f"the connection dropped: {exc}")
-            except smtplib.SMTPResponseException as exc:
-                return _refusal("the server answered", [(exc.smtp_code, exc.smtp_error)])
-            except BaseException:
-                # Raised by before_handover (or an interrupt) in the middle of DATA: this
-                # connection is in no state for another message.
-                self._connection = None
-                connection.close()
-                raise
-            finally:
-                connection.before_handover = None
+                raise SmtpError(
+                    f"the SMTP server {self.where} refused the sender {sender!r} ({answer})",
+                    hint="Use a sender address the server lets you send from ([company] email).",
+                )
+            refused: dict[str, tuple[int, str]] = {}
+            for recipient in recipients:
+                code, text = connection.rcpt(recipient)
+                if code == 421:
+                    self._drop()
+                    raise _TryAgain(f"the server closed the connection ({code} {_text(text)})")
+                if code not in (250, 251):
+                    refused[recipient] = (code, _text(text))
+            if len(refused) == len(recipients):
+                self._abandon(0)
+                outcome = _refusal("the server refused every recipient", refused.values())
+                if outcome.status is DeliveryStatus.TEMPORARY:
+                    raise _TryAgain(outcome.detail)
+                return SmtpOutcome(outcome.status, outcome.detail, tuple(refused))
+            code, text = connection.docmd("data")
+            if code != 354:
+                self._abandon(code)
+                outcome = _refusal("the server refused the message", [(code, _text(text))])
+                if outcome.status is DeliveryStatus.TEMPORARY:
+                    raise _TryAgain(outcome.detail)
+                return outcome
+            body = _LEADING_DOT.sub(b"..", message)
+            if not body.endswith(b"\r\n"):
+                body += b"\r\n"
+            connection.send(body)
+            crash_point("body")
+            if not _line_still_up(connection):
+                raise smtplib.SMTPServerDisconnected("the server closed the connection")
+            if before_handover is not None:
+                before_handover()
+            handed_over = True
+            # The longer limit is set before the dot leaves: its answer may come at once.
+            self._set_timeout(self.settings.final_timeout)
+            connection.send(b".\r\n")
+            crash_point("handover")
+            code, text = connection.getreply()
+            self._set_timeout(self.settings.timeout)
+        except (TimeoutError, smtplib.SMTPServerDisconnected, OSError) as exc:
+            self._drop()
+            if handed_over:
+                return SmtpOutcome(
+                    DeliveryStatus.UNCONFIRMED,
+                    f"the connection ended after the end of the message, before the server "
+                    f"answered ({_reason(exc)})",
+                )
+            raise _TryAgain(
+                f"the connection was lost before the end of the message ({_reason(exc)})"
+            ) from None
+        except (_TryAgain, SmtpError):
+            raise
+        except BaseException:
+            # Raised by before_handover (or an interrupt) in the middle of DATA: closing
+            # the connection before the final dot makes the server drop the message.
+            self._drop()
+            raise
+        if code == 250:
             detail = "accepted by the SMTP server"
             if refused:
                 detail += "; refused: " + ", ".join(
-                    f"{address} ({code} {_text(text)})" for address, (code, text) in refused.items()
+                    f"{address} ({number} {answer})"
+                    for address, (number, answer) in refused.items()
                 )
             return SmtpOutcome(DeliveryStatus.SENT, detail, tuple(refused))
-        raise AssertionError("unreachable")  # pragma: no cover
+        outcome = _refusal("the server refused the message", [(code, _text(text))])
+        if outcome.status is DeliveryStatus.TEMPORARY:
+            if taken_back is not None:
+                taken_back()
+            if code == 421:
+                self._drop()
+            raise _TryAgain(outcome.detail)
+        return outcome
+
+    def _set_timeout(self, seconds: float) -> None:
+        if self._connection is not None and self._connection.sock is not None:
+            self._connection.sock.settimeout(seconds)
+
+    def _abandon(self, code: int) -> None:
+        """End the mail transaction after a refusal, so the next message starts clean."""
+        if code == 421 or self._connection is None:
+            self._drop()  # "closing the channel": the server ends the connection
+            return
+        try:
+            self._connection.rset()
+        except (smtplib.SMTPException, OSError):
+            self._drop()
+
+
+def _close_quietly(connection: smtplib.SMTP | None) -> None:
+    if connection is not None:
+        connection.close()
+
+
+def _line_still_up(connection: smtplib.SMTP) -> bool:
+    """Whether the connection is still open, looked at just before the final dot.
+
+    A server says nothing while a message comes in; anything to read now is its end (an
+    EOF, a reset, a 421 before closing). Sending the dot then would turn a message safe to
+    send again into an unconfirmed one.
+    """
+    import select
+
+    sock = connection.sock
+    if sock is None:
+        return False
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError) or "timed out" in str(exc):
+        return "no answer in time"
+    return str(exc) or type(exc).__name__
 
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _refusal(what: str, answers: Any, refused: tuple[str, ...] = ()) -> SmtpOutcome:
-    codes = [(int(code), _text(text)) for code, text in answers]
-    permanent = any(500 <= code < 600 for code, _ in codes)
+def _refusal(what: str, answers: object) -> SmtpOutcome:
+    codes = [(int(code), _text(text)) for code, text in answers]  # type: ignore[attr-defined]
+    permanent = any(500 <= code < 600 for code, _ in codes) and not any(
+        400 <= code < 500 for code, _ in codes
+    )
     detail = f"{what}: " + "; ".join(f"{code} {text}" for code, text in codes)
     status = DeliveryStatus.PERMANENT if permanent else DeliveryStatus.TEMPORARY
-    return SmtpOutcome(status, detail, refused)
+    return SmtpOutcome(status, detail)

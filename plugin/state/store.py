@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -36,11 +36,11 @@ from plugin.core.model import (
 from plugin.core.vocabulary import LogStatus
 from plugin.errors import StoreError
 
-__all__ = ["ReminderRecord", "Store", "default_store_url"]
+__all__ = ["Delivered", "ReminderRecord", "Store", "default_store_url"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The newest migration in MIGRATIONS; tests/test_migrations.py keeps the two in step.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 metadata = sa.MetaData()
 records = sa.Table(
@@ -89,6 +89,19 @@ settings = sa.Table(
     sa.Column("key", sa.String(100), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("updated_at", sa.String(40), nullable=False),
+)
+
+#: Who is sending for an organisation (plugin/state/leases.py).
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("owner", sa.String(100), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("process_started", sa.String(40)),
+    sa.Column("acquired_at", sa.String(40), nullable=False),
+    sa.Column("expires_at", sa.String(40), nullable=False),
 )
 
 # Which snapshot field holds which record type, and the name it is stored under.
@@ -165,16 +178,78 @@ class ReminderRecord:
         return bool(self.charges.get("reminder_fee"))
 
 
+class Delivered(NamedTuple):
+    """A message's outcome, logged with the next hand-over: sent, or unconfirmed."""
+
+    key: str
+    at: datetime
+    message_id: str | None
+    detail: str
+    status: LogStatus = LogStatus.SENT
+
+
 _MARK_SENT = (
     reminders.update()
     .where(reminders.c.key == sa.bindparam("k"))
     .values(
-        status=LogStatus.SENT,
+        status=sa.bindparam("status"),
         sent_at=sa.bindparam("sent_at"),
         message_id=sa.bindparam("message_id"),
         detail=sa.bindparam("detail"),
     )
 )
+
+
+#: The hand-over: from "sending" (the claim), or "handing over" again when the server
+#: answered the end of the message with "try again" and the same sender retries it.
+_HAND_OVER = (
+    reminders.update()
+    .where(
+        reminders.c.key == sa.bindparam("k"),
+        reminders.c.status.in_((LogStatus.SENDING, LogStatus.HANDING_OVER)),
+    )
+    .values(status=LogStatus.HANDING_OVER, charges=sa.bindparam("charges"))
+)
+
+#: Takes up a deferred or failed entry again, every field anew; parameters "new_<column>".
+_RETRY = (
+    reminders.update()
+    .where(
+        reminders.c.key == sa.bindparam("new_key"),
+        reminders.c.status.in_(RETRIED),
+    )
+    .values(
+        {
+            column: sa.bindparam(f"new_{column.name}")
+            for column in reminders.c
+            if column.name not in ("key", "sent_at", "note_written_at", "message_id")
+        }
+        | {
+            reminders.c.sent_at: None,
+            reminders.c.note_written_at: None,
+            reminders.c.message_id: None,
+        }
+    )
+)
+
+
+def _insert_if_new(engine: Engine) -> Any:
+    """INSERT that does nothing (rowcount 0) when the key is logged already."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return (
+            pg_insert(reminders)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(reminders.c.key)
+        )
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return (
+        sqlite_insert(reminders)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(reminders.c.key)
+    )
 
 
 def _reminder_from_row(row: sa.RowMapping) -> ReminderRecord:
@@ -428,91 +503,91 @@ class Store:
         }
 
     def record_intent(self, record: ReminderRecord) -> bool:
-        """Log that a reminder is about to go out.
+        """Log an entry restored from elsewhere (a note in the accounting system).
 
         False if its key is logged already, unless an earlier try was deferred or failed:
-        then the entry is taken up again (a new address, or a gateway back up).
+        then the entry is taken up again.
         """
-        row = self._row(record)
+        return record.key in self.claim([record])
+
+    def claim(self, records: Sequence[ReminderRecord]) -> set[str]:
+        """Claim reminders for sending, in one transaction; the keys this call claimed.
+
+        Each claim is one conditional statement: a new entry is inserted unless its key
+        exists, and an existing one is taken up again only from a state a new try may start
+        from (deferred, failed). A reminder is this sender's only if its statement changed
+        a row: a read and then a write would let two senders both see "deferred" and both
+        send. Claimed entries are "sending": nothing has left yet.
+        """
+        if not records:
+            return set()
+        claimed: set[str] = set()
+        # In key order: two claims of overlapping batches then wait for each other's
+        # rows in the same order, and never deadlock (PostgreSQL).
+        rows = [self._row(record) for record in sorted(records, key=lambda r: r.key)]
         with self._begin() as connection:
-            exists = connection.execute(
-                sa.select(reminders.c.key).where(reminders.c.key == record.key)
-            ).first()
-            if exists:
+            # One statement for the batch; RETURNING names the rows that went in (psycopg
+            # reports no row count for an INSERT that did nothing on conflict).
+            claimed.update(connection.execute(_insert_if_new(self.engine), rows).scalars().all())
+            for row in rows:
+                if row["key"] in claimed:
+                    continue
                 retried = connection.execute(
-                    reminders.update()
-                    .where(
-                        reminders.c.key == record.key,
-                        reminders.c.status.in_(RETRIED),
-                    )
-                    # A new try: its own outcome, and its own note.
-                    .values(
-                        **{k: v for k, v in row.items() if k != "key"},
-                        sent_at=None,
-                        note_written_at=None,
-                    )
+                    _RETRY, {f"new_{name}": value for name, value in row.items()}
                 )
-                return bool(retried.rowcount)
-            connection.execute(reminders.insert().values(**row))
-        return True
+                if retried.rowcount == 1:
+                    claimed.add(row["key"])
+        return claimed
+
+    def release(self, keys: Iterable[str]) -> None:
+        """Give back claims that were never handed over (the run stopped before them)."""
+        with self._begin() as connection:
+            connection.execute(
+                reminders.delete().where(
+                    reminders.c.key.in_(list(keys)), reminders.c.status == LogStatus.SENDING
+                )
+            )
 
     def hand_over(
         self,
-        record: ReminderRecord,
-        sent: Iterable[tuple[str, datetime, str | None, str]] = (),
+        key: str,
+        sent: Iterable[Delivered] = (),
         *,
-        logged_before: bool = True,
+        charges: Mapping[str, str] | None = None,
     ) -> bool:
-        """Log, in one transaction, that ``record`` is leaving now (and earlier ones went).
+        """Log, in one transaction, that claimed ``key`` is leaving now (and earlier ones went).
 
-        This is the one write the send loop makes before a message leaves: from here on,
-        after a crash, the other side may have it. ``sent`` are outcomes not yet logged,
-        saved in the same commit. False if the reminder was logged as sent already (or
-        another process is sending it): then it must not go. ``logged_before=False`` says
-        the caller knows of no entry for it, which saves a query on the common path.
+        This is the one write the send loop makes per message, right before the content
+        leaves (for SMTP: before the final dot): from here on, after a crash, the other
+        side may have it. ``sent`` are outcomes not yet logged, saved in the same commit.
+        False if the entry is not this sender's claim (never claimed, or sent already).
         """
-        row = self._row(record) | {"status": LogStatus.HANDING_OVER}
-        try:
-            with self._begin() as connection:
-                self._apply_sent(connection, sent)
-                if not logged_before:
-                    # Values as parameters of a cached statement: building the statement
-                    # anew costs more than the commit.
-                    connection.execute(reminders.insert(), row)
-                    return True
-                # The claim is one conditional statement: taken up only from a state a new
-                # try may start from, and ours only if it changed the row. A read and then
-                # a write would let two senders both see "deferred" and both send.
-                claimed = connection.execute(
-                    reminders.update()
-                    .where(reminders.c.key == record.key, reminders.c.status.in_(RETRIED))
-                    .values(
-                        **{k: v for k, v in row.items() if k != "key"},
-                        sent_at=None,
-                        note_written_at=None,
-                    )
-                )
-                if claimed.rowcount == 1:
-                    return True
-                exists = connection.execute(
-                    sa.select(reminders.c.key).where(reminders.c.key == record.key)
-                ).first()
-                if exists is not None:
-                    return False  # sent, or another sender has it
-                connection.execute(reminders.insert().values(**row))
-                return True
-        except sa.exc.IntegrityError:
-            # Another process logged it since the caller looked: it is that one's to send.
-            # The outcomes rolled back with this transaction are logged on their own.
-            self.mark_sent_many(sent)
-            return False
+        with self._begin() as connection:
+            self._apply_sent(connection, sent)
+            taken = connection.execute(
+                _HAND_OVER,
+                {
+                    "k": key,
+                    "charges": json.dumps(dict(charges), ensure_ascii=False) if charges else None,
+                },
+            )
+            return taken.rowcount == 1
+
+    def take_back(self, key: str) -> None:
+        """The server refused the message after it was handed over: nothing was delivered."""
+        with self._begin() as connection:
+            connection.execute(
+                reminders.update()
+                .where(reminders.c.key == key, reminders.c.status == LogStatus.HANDING_OVER)
+                .values(status=LogStatus.SENDING)
+            )
 
     def record_outcome(
         self,
         record: ReminderRecord,
         status: LogStatus,
         detail: str,
-        sent: Iterable[tuple[str, datetime, str | None, str]] = (),
+        sent: Iterable[Delivered] = (),
     ) -> None:
         """Log a reminder that did not go ("failed" or "deferred"), whether or not it was
         handed over, with any outcomes not yet logged."""
@@ -527,25 +602,36 @@ class Store:
             if updated.rowcount == 0:
                 connection.execute(reminders.insert().values(**row))
 
-    def mark_sent_many(self, sent: Iterable[tuple[str, datetime, str | None, str]]) -> None:
+    def mark_sent_many(self, sent: Iterable[Delivered]) -> None:
         with self._begin() as connection:
             self._apply_sent(connection, sent)
 
     @staticmethod
-    def _apply_sent(
-        connection: Connection, sent: Iterable[tuple[str, datetime, str | None, str]]
-    ) -> None:
+    def _apply_sent(connection: Connection, sent: Iterable[Delivered]) -> None:
         rows = [
-            {"k": key, "sent_at": _iso(at), "message_id": message_id, "detail": detail}
-            for key, at, message_id, detail in sent
+            {
+                "k": outcome.key,
+                "status": outcome.status,
+                "sent_at": _iso(outcome.at),
+                "message_id": outcome.message_id,
+                "detail": outcome.detail,
+            }
+            for outcome in sent
         ]
         if rows:
             connection.execute(_MARK_SENT, rows)
 
-    def mark_sent(self, key: str, at: datetime, message_id: str | None, detail: str) -> None:
-        self._update(
-            key, status=LogStatus.SENT, sent_at=_iso(at), message_id=message_id, detail=detail
-        )
+    def mark_sent(
+        self,
+        key: str,
+        at: datetime,
+        message_id: str | None,
+        detail: str,
+        *,
+        status: LogStatus = LogStatus.SENT,
+    ) -> None:
+        """Log that a reminder went (or, ``status`` unconfirmed, most likely went)."""
+        self._update(key, status=status, sent_at=_iso(at), message_id=message_id, detail=detail)
 
     def mark_failed(self, key: str, reason: str) -> None:
         """Failed for good on its channel: a note tells the bookkeeper."""

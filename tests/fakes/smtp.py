@@ -3,6 +3,13 @@
 Addresses starting with ``nobody@`` are refused at RCPT (550), ``later@`` with a 451;
 a message whose subject holds ``REJECT`` is refused after DATA (554), as a server reports
 a bounce at once. Everything accepted is kept in ``received``.
+
+Faults are scripted per step, each used once, in order: ``server.fail("MAIL", "451 4.3.2
+Try later")``. The steps are ``MAIL``, ``RCPT``, ``DATA`` (the command), ``BODY`` (while
+the message comes in: only ``DROP``) and ``END`` (the answer to the final dot). ``DROP``
+closes the connection without an answer; at ``END`` the message is kept first, as a
+server that took it and lost the line would. ``HOLD`` (at ``END``) keeps the message and
+never answers until the server stops.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 USER, PASSWORD = "kindly", "s3cret-smtp-password"
 
@@ -36,14 +43,45 @@ class Received:
         return parsed
 
 
+DROP, HOLD = "DROP", "HOLD"
+
+
 @dataclass
 class Handler:
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    faults: dict[str, list[str]] = field(default_factory=dict)
+    #: How often each step was reached, faults included.
+    reached: dict[str, int] = field(default_factory=dict)
+    #: Called (in the server's thread) when a message's final dot has come in.
+    on_end: Any = None
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def fault(self, step: str) -> str | None:
+        with self.lock:
+            self.reached[step] = self.reached.get(step, 0) + 1
+            queue = self.faults.get(step)
+            return queue.pop(0) if queue else None
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        fault = self.fault("MAIL")
+        if fault == DROP and server.transport is not None:
+            server.transport.close()
+            return "421 closing"
+        if fault:
+            return fault
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
+        fault = self.fault("RCPT")
+        if fault:
+            return fault
         if address.startswith("nobody@"):
             return "550 5.1.1 No such user here"
         if address.startswith("later@"):
@@ -52,12 +90,49 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        import asyncio
+
         data = bytes(envelope.original_content or envelope.content)
+        if self.on_end is not None:
+            self.on_end()
+        fault = self.fault("END")
+        if fault and fault not in (DROP, HOLD):
+            return fault
         if b"REJECT" in data.split(b"\r\n\r\n", 1)[0]:
             return "554 5.7.1 Message rejected as spam"
         with self.lock:
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), data))
+        if fault == DROP and server.transport is not None:
+            server.transport.close()
+        elif fault == HOLD:
+            await asyncio.get_running_loop().run_in_executor(None, self.released.wait)
         return "250 2.0.0 Queued"
+
+
+class _FaultySmtp(SMTP):
+    """aiosmtpd's server, with faults at the DATA command and in the message's body."""
+
+    async def smtp_DATA(self, arg: str) -> None:
+        handler = self.event_handler
+        fault = handler.fault("DATA")
+        if fault == DROP and self.transport is not None:
+            self.transport.close()
+            return
+        if fault:
+            await self.push(fault)
+            return
+        taking = self.envelope is not None and bool(self.envelope.rcpt_tos)
+        if handler.fault("BODY") == DROP and taking and self.transport is not None:
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            await self._reader.readuntil(b"\r\n")  # the first line, then the line drops
+            self.transport.close()
+            return
+        await super().smtp_DATA(arg)
+
+
+class _FaultyController(Controller):
+    def factory(self) -> SMTP:
+        return _FaultySmtp(self.handler, **self.SMTP_kwargs)
 
 
 def _authenticator(
@@ -121,7 +196,13 @@ class SmtpServer:
     def received(self) -> list[Received]:
         return self.handler.received
 
+    def fail(self, step: str, *answers: str) -> None:
+        """Answer the next ``len(answers)`` times ``step`` is reached with these."""
+        with self.handler.lock:
+            self.handler.faults.setdefault(step, []).extend(answers)
+
     def stop(self) -> None:
+        self.handler.released.set()
         self.controller.stop()
 
 
@@ -150,6 +231,6 @@ def start_smtp(folder: Path, mode: str = "plain") -> SmtpServer:
             kwargs.update(
                 authenticator=_authenticator, auth_require_tls=False, ssl_context=server_context
             )
-    controller = Controller(handler, **kwargs)
+    controller = _FaultyController(handler, **kwargs)
     controller.start()
     return SmtpServer(controller, handler, port, client_context, mode)

@@ -94,7 +94,7 @@ class KindlyGroup(click.Group):
         except KindlyError as exc:
             if _debugging(ctx):
                 raise
-            _fail(str(exc), exc.hint)
+            _fail(str(exc), exc.hint, exc.exit_code)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except KeyboardInterrupt:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from plugin.core.decisions import Plan
     from plugin.run import Kindly, SendResult
+    from plugin.state.leases import Holder
 
 
 def plan_as_json(result: Plan) -> dict[str, Any]:
@@ -87,7 +88,13 @@ def _sync_with_progress(kindly: Kindly, now: datetime, console: Console) -> Any:
 
 
 def _run_and_report(
-    kindly: Kindly, now: datetime, console: Console, *, review: bool = False, yes: bool = True
+    kindly: Kindly,
+    now: datetime,
+    console: Console,
+    *,
+    review: bool = False,
+    yes: bool = True,
+    wait: float | None = None,
 ) -> None:
     snapshot = _sync_with_progress(kindly, now, console)
     _print_sync(console, kindly, snapshot)
@@ -95,18 +102,39 @@ def _run_and_report(
     _print_plan(console, result, explain=False)
     if review and not _approved(result, yes):
         return
-    sent = _send_with_progress(kindly, result, now, console)
+    sent = _send_with_progress(kindly, result, now, console, wait)
     _print_send(console, kindly, sent)
 
 
+def _wait_for(kindly: Kindly, wait: float | None) -> float:
+    """--wait, else [delivery] wait."""
+    return kindly.settings.send_wait if wait is None else wait
+
+
 def _send_with_progress(
-    kindly: Kindly, result: Plan, now: datetime, console: Console
+    kindly: Kindly, result: Plan, now: datetime, console: Console, wait: float | None = None
 ) -> SendResult:
     from rich.progress import Progress
 
+    seconds = _wait_for(kindly, wait)
+
+    def waiting(holder: Holder) -> None:
+        # On stderr: a script reading the summary from stdout is not disturbed.
+        click.echo(
+            f"Another Kindly is sending for this organisation ({holder.describe()}); "
+            f"waiting up to {seconds:g} s for it to finish.",
+            err=True,
+        )
+
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("Sending", total=len(result.reminders))
-        return kindly.send(result, now, progress=lambda _reminder: progress.advance(task))
+        return kindly.send(
+            result,
+            now,
+            progress=lambda _reminder: progress.advance(task),
+            wait=seconds,
+            on_wait=waiting,
+        )
 
 
 def _print_sync(console: Console, kindly: Kindly, snapshot: Any) -> None:
@@ -213,8 +241,32 @@ def _print_send(console: Console, kindly: Kindly, result: SendResult) -> None:
                     reminder.customer.name, reminder.stage, reminder.channel, label, reason
                 )
         console.print(table)
+    if result.unconfirmed or result.recovered_unconfirmed:
+        table = Table(title="Unconfirmed: handed over, the answer never came")
+        for column in ("Key", "Client", "Stage", "Channel", "Why"):
+            table.add_column(column)
+        for reminder, reason in result.unconfirmed:
+            table.add_row(
+                reminder.key[:12], reminder.customer.name, reminder.stage, reminder.channel, reason
+            )
+        for record in result.recovered_unconfirmed:
+            table.add_row(
+                record.key[:12],
+                record.customer_id,
+                record.stage,
+                record.channel,
+                "an interrupted run handed it over; no answer came",
+            )
+        console.print(table)
+        console.print(
+            "They most likely arrived and are not sent again by themselves. Check the "
+            "server's log, then `kindly resend KEY` for any that did not."
+        )
     if result.recovered:
-        console.print(f"Recovered {result.recovered} reminders an interrupted run had sent.")
+        console.print(
+            f"Recovered {result.recovered} reminders an interrupted run had delivered "
+            "(found in the outbox or letters folder)."
+        )
     for skip in result.dropped:
         console.print(f"[yellow]Not sent[/] {skip.customer_id} {skip.invoice_id}: {skip.reason}")
     console.print(f"Notes written back to {kindly.source.location}: {result.notes_written}")
@@ -222,6 +274,13 @@ def _print_send(console: Console, kindly: Kindly, result: SendResult) -> None:
         console.print(
             f"[yellow]Note pending[/] for reminder {key[:12]}: {reason} (retried on the next run)"
         )
+    console.print(
+        f"Sent {len(result.sent)}, deferred {len(result.deferred)}, failed "
+        f"{len(result.failed)}, unconfirmed "
+        f"{len(result.unconfirmed) + len(result.recovered_unconfirmed)}."
+    )
+    if result.stopped is not None:
+        raise result.stopped
 
 
 def _where(kindly: Kindly, channel_name: str) -> str:

@@ -23,6 +23,7 @@ from plugin.app.cli.output import (
     _run_and_report,
     _send_with_progress,
     _sync_with_progress,
+    _wait_for,
     plan_as_json,
 )
 
@@ -66,15 +67,26 @@ def plan(app: AppContext, at: str | None, as_json: bool, explain: bool, client: 
     _print_plan(app.console(), result, explain=explain)
 
 
+WAIT_OPTION = click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="If another Kindly is sending for this organisation, wait this long for it to "
+    "finish (default: [delivery] wait, else stop at once and say so).",
+)
+
+
 @cli.command()
 @AT_OPTION
 @REVIEW_OPTIONS[0]
 @REVIEW_OPTIONS[1]
+@WAIT_OPTION
 @click.pass_obj
-def send(app: AppContext, at: str | None, review: bool, yes: bool) -> None:
+def send(app: AppContext, at: str | None, review: bool, yes: bool, wait: float | None) -> None:
     """Send the reminders that are due, after re-checking the invoices they name.
 
-    With --review, shows the batch first and asks; --yes answers for scripts.
+    With --review, shows the batch first and asks; --yes answers for scripts. One send
+    at a time works on an organisation: a second one waits (--wait) or stops at once.
     """
     now = _parse_at(at)
     console = app.console()
@@ -84,7 +96,7 @@ def send(app: AppContext, at: str | None, review: bool, yes: bool) -> None:
             _print_plan(console, plan, explain=False)
             if not _approved(plan, yes):
                 continue
-        result = _send_with_progress(kindly, plan, now, console)
+        result = _send_with_progress(kindly, plan, now, console, wait)
         _print_send(console, kindly, result)
 
 
@@ -92,11 +104,50 @@ def send(app: AppContext, at: str | None, review: bool, yes: bool) -> None:
 @AT_OPTION
 @REVIEW_OPTIONS[0]
 @REVIEW_OPTIONS[1]
+@WAIT_OPTION
 @click.pass_obj
-def run(app: AppContext, at: str | None, review: bool, yes: bool) -> None:
+def run(app: AppContext, at: str | None, review: bool, yes: bool, wait: float | None) -> None:
     """Sync, plan, send and write notes back, in one go."""
     for kindly in app.workspaces():
-        _run_and_report(kindly, _parse_at(at), app.console(), review=review, yes=yes)
+        _run_and_report(kindly, _parse_at(at), app.console(), review=review, yes=yes, wait=wait)
+
+
+@cli.command()
+@click.argument("keys", nargs=-1)
+@click.option(
+    "--all-unconfirmed", is_flag=True, help="Every unconfirmed reminder of this organisation."
+)
+@WAIT_OPTION
+@click.pass_obj
+def resend(
+    app: AppContext, keys: tuple[str, ...], all_unconfirmed: bool, wait: float | None
+) -> None:
+    """Send unconfirmed reminders again on the next send or run.
+
+    A reminder is unconfirmed when the connection ended after it was handed over and
+    before the server answered: it most likely arrived, so Kindly never sends it twice by
+    itself. Check the mail server's log first; then give the keys (or their first
+    characters) that `kindly history --unconfirmed` shows for those that did not arrive.
+    """
+    from plugin.core.vocabulary import LogStatus
+
+    kindly = app.workspace()
+    if all_unconfirmed:
+        keys = tuple(
+            r.key
+            for r in kindly.store.reminders(kindly.source_id, statuses=(LogStatus.UNCONFIRMED,))
+        )
+    elif not keys:
+        _fail("name the reminders to send again", "Give their keys, or --all-unconfirmed.", 2)
+    if not keys:
+        click.echo("No reminder is unconfirmed.")
+        return
+    chosen = kindly.resend(list(keys), _parse_at(None), wait=_wait_for(kindly, wait))
+    for record in chosen:
+        click.echo(
+            f"{record.key[:12]}  {record.customer_id}  {record.stage} by {record.channel} to "
+            f"{record.recipient}: goes again on the next send"
+        )
 
 
 @cli.command()
@@ -106,11 +157,20 @@ def run(app: AppContext, at: str | None, review: bool, yes: bool) -> None:
     is_flag=True,
     help="Restore the log from Kindly's notes in the accounting system (after losing the store).",
 )
+@click.option(
+    "--unconfirmed",
+    "only_unconfirmed",
+    is_flag=True,
+    help="Only reminders whose delivery was never confirmed (see `kindly resend`).",
+)
 @AT_OPTION
 @click.pass_obj
-def history(app: AppContext, as_json: bool, rebuild: bool, at: str | None) -> None:
-    """List the reminders Kindly has sent."""
+def history(
+    app: AppContext, as_json: bool, rebuild: bool, only_unconfirmed: bool, at: str | None
+) -> None:
+    """List the reminders Kindly has sent, and those it could not deliver or confirm."""
     from plugin.core.codec import to_jsonable
+    from plugin.core.vocabulary import LogStatus
 
     kindly = app.workspace()
     if rebuild:
@@ -119,7 +179,9 @@ def history(app: AppContext, as_json: bool, rebuild: bool, at: str | None) -> No
             f"Restored {restored} reminders from the notes in {kindly.source.location}; "
             "the next run sends none of them again."
         )
-    records = kindly.store.reminders(kindly.source_id)
+    records = kindly.store.reminders(
+        kindly.source_id, statuses=(LogStatus.UNCONFIRMED,) if only_unconfirmed else None
+    )
     if as_json:
         click.echo(json.dumps(to_jsonable(records), ensure_ascii=False, indent=2))
         return
@@ -127,6 +189,7 @@ def history(app: AppContext, as_json: bool, rebuild: bool, at: str | None) -> No
 
     table = Table(title=f"Reminders sent from {kindly.source.location}")
     for column in (
+        "Key",
         "Sent (UTC)",
         "Client",
         "Invoices",
@@ -139,14 +202,36 @@ def history(app: AppContext, as_json: bool, rebuild: bool, at: str | None) -> No
         table.add_column(column)
     for record in records:
         table.add_row(
+            record.key[:12],
             f"{record.sent_at:%Y-%m-%d %H:%M}" if record.sent_at else "-",
             record.customer_id,
             ", ".join(record.invoice_numbers),
             record.stage,
             record.channel,
             record.amount,
-            record.status,
+            _status_shown(record.status),
             "written" if record.note_written_at else "pending",
         )
     console = app.console()
-    console.print(table if records else "Nothing has been sent yet.")
+    if not records:
+        console.print(
+            "No reminder is unconfirmed." if only_unconfirmed else "Nothing has been sent yet."
+        )
+        return
+    console.print(table)
+    unconfirmed = sum(1 for r in records if r.status is LogStatus.UNCONFIRMED)
+    if unconfirmed:
+        console.print(
+            f"[yellow]{unconfirmed} unconfirmed[/]: handed to the server, whose answer never "
+            "came. They most likely arrived; check the server's log, then `kindly resend "
+            "KEY` sends any that did not."
+        )
+
+
+def _status_shown(status: str) -> str:
+    """The log's status as the table shows it: unconfirmed stands out."""
+    return {
+        "unconfirmed": "[yellow]unconfirmed[/]",
+        "failed": "[red]failed[/]",
+        "handing_over": "[yellow]handing over[/]",
+    }.get(status, status)
