@@ -26,7 +26,7 @@ import enum
 import json
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -326,6 +326,32 @@ class BookkeepingConnector(Connector):
         """These invoices read fresh from the source, right before a reminder goes out (R3)."""
         wanted = set(invoice_ids)
         return tuple(i for i in self.read_snapshot().invoices if i.id in wanted)
+
+    def write_notes(
+        self, notes: Sequence[Note], *, check: Collection[str] = ()
+    ) -> Mapping[str, str | None]:
+        """Write a batch of notes (see plugin.ports.LedgerSource.write_notes).
+
+        This default writes one note a call, after asking which of those in ``check`` are
+        there; a connector whose platform takes several at once, or puts a note on several
+        records, overrides it.
+        """
+        from plugin.errors import KindlyError
+
+        doubtful = [note for note in notes if note.id in check]
+        held = self.existing_note_ids(doubtful) if doubtful else set()
+        results: dict[str, str | None] = {}
+        for note in notes:
+            if note.id in held:
+                results[note.id] = None
+                continue
+            try:
+                self.write_note(note)
+            except (OSError, KindlyError) as exc:
+                results[note.id] = str(exc)
+            else:
+                results[note.id] = None
+        return results
 
     def existing_note_ids(self, notes: Iterable[Note]) -> set[str]:
         """Which of these notes the source holds already (a crash may have left some)."""

@@ -7,7 +7,7 @@ decides which connector stands behind each port.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -75,6 +75,17 @@ class LedgerSource(Protocol):
 
     def read_invoices(self, invoice_ids: Sequence[str]) -> tuple[Invoice, ...]: ...
     def write_note(self, note: Note) -> None: ...
+    def write_notes(
+        self, notes: Sequence[Note], *, check: Collection[str] = ()
+    ) -> Mapping[str, str | None]:
+        """Write a batch of notes, each once on every record it belongs to.
+
+        Per note id: None once it is there (written now, or found), else why it is not.
+        Notes whose ids are in ``check`` may be there already, wholly or in part (an
+        earlier try was cut short): look on each record before writing to it.
+        """
+        ...
+
     def read_notes(self) -> tuple[Note, ...]: ...
     def existing_note_ids(self, notes: Iterable[Note]) -> set[str]: ...
     def invoice_pdf(self, invoice: Invoice) -> bytes | None: ...

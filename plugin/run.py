@@ -59,6 +59,9 @@ def available_channels(settings: Settings) -> tuple[ChannelName, ...]:
 
 #: Reminders claimed in one transaction, ahead of sending them.
 CLAIM_BATCH = 100
+#: Notes written back in one batch: one store transaction, one call or fsync where the
+#: accounting system allows it.
+NOTE_BATCH = 100
 
 
 @dataclass
@@ -722,15 +725,23 @@ class Kindly:
             )
             for record in pending
         }
-        already_there = self.source.existing_note_ids(notes.values())
-        for record in pending:
-            note = notes[record.key]
-            if note.id not in already_there:
-                try:
-                    self.source.write_note(note)
-                except (OSError, KindlyError) as exc:
-                    result.notes_pending.append((record.key, str(exc)))
-                    continue
-                crash_point("note")
-                result.notes_written += 1
-            self.store.mark_note_written(record.key, now)
+        # Claimed first, in one commit: a note claimed and never marked written may be
+        # there in part, and its next try looks on each record before writing.
+        doubtful = {notes[r.key].id for r in pending if r.note_claimed_at is not None}
+        for first in range(0, len(pending), NOTE_BATCH):
+            batch = pending[first : first + NOTE_BATCH]
+            self.store.claim_notes([r.key for r in batch], now)
+            try:
+                results = self.source.write_notes([notes[r.key] for r in batch], check=doubtful)
+            except (OSError, KindlyError) as exc:
+                results = {notes[r.key].id: str(exc) for r in batch}
+            crash_point("note")
+            written = []
+            for record in batch:
+                reason = results.get(notes[record.key].id, "the accounting system did not say")
+                if reason is None:
+                    written.append(record.key)
+                else:
+                    result.notes_pending.append((record.key, reason))
+            self.store.mark_notes_written(written, now)
+            result.notes_written += len(written)

@@ -116,7 +116,9 @@ def test_a_kill_at_each_transition_is_recovered(
     server = start_smtp(tmp_path)
     try:
         config, expected, invoices = _smtp_workspace(demo_workspace, server.port)
-        assert run(config, f"{point}:2") == -signal.SIGKILL
+        # The second time, where there is one: the first message's outcome is then still
+        # to be logged. Notes are written in one batch: that point is passed once.
+        assert run(config, f"{point}:{1 if point == 'note' else 2}") == -signal.SIGKILL
         assert run(config, None) == 0
         missing = _settle_and_check(config, server, expected, invoices)
         # Only a kill between the hand-over and the final dot loses a message (shown as
@@ -143,7 +145,8 @@ def test_sigkill_anywhere_then_rerun_delivers_everything_exactly_once(
         rng = random.Random(seed)
         kills = 0
         for _ in range(12):
-            point = f"{rng.choice(POINTS)}:{rng.randint(1, 2)}"
+            name, count = rng.choice(POINTS), rng.randint(1, 2)
+            point = f"{name}:{1 if name == 'note' else count}"
             kills += run(config, point) == -signal.SIGKILL
         assert kills >= 3, f"only {kills} runs were killed"
         assert run(config, None) == 0

@@ -117,7 +117,7 @@ def read(folder: Path) -> LedgerSnapshot:
     LocalLedger,
     lacks={
         "idempotent notes": "LocalLedger appends every write_note: the run keeps a repeat "
-        "out with existing_note_ids before writing"
+        "out by writing with write_notes(check=...), which looks first"
     },
 )
 def demo_ledger(folder: Path) -> Iterator[BookkeepingHarness]:

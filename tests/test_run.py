@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,10 @@ def _crash_inside(
     monkeypatch.setattr(owner, method, dying)
 
 
+#: Called once for the demo's whole batch, so the first call is the one to die in.
+ONCE_A_BATCH = ("mark_sent_many", "write_notes", "mark_notes_written")
+
+
 @pytest.mark.parametrize(
     ("owner", "method", "after"),
     [
@@ -104,9 +109,9 @@ def _crash_inside(
         (Outbox, "deliver", True),
         (Store, "mark_sent_many", False),
         (Store, "mark_sent_many", True),
-        (LocalLedger, "write_note", False),
-        (LocalLedger, "write_note", True),
-        (Store, "mark_note_written", False),
+        (LocalLedger, "write_notes", False),
+        (LocalLedger, "write_notes", True),
+        (Store, "mark_notes_written", False),
     ],
     ids=lambda value: getattr(value, "__name__", str(value)),
 )
@@ -119,10 +124,7 @@ def test_a_run_that_dies_is_completed_by_the_next_without_duplicates(
 ) -> None:
     wanted = expected_keys(demo_workspace)
     with monkeypatch.context() as patch:
-        # The outcomes left at the end of a batch are logged in one call: the first one dies.
-        _crash_inside(
-            patch, owner, method, after=after, on_call=1 if method == "mark_sent_many" else 2
-        )
+        _crash_inside(patch, owner, method, after=after, on_call=1 if method in ONCE_A_BATCH else 2)
         with pytest.raises(Crash):
             full_run(demo_workspace)
 
@@ -143,11 +145,11 @@ def test_a_run_that_dies_is_completed_by_the_next_without_duplicates(
 def test_a_note_that_cannot_be_written_is_retried(
     demo_workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(self: LocalLedger, note: Note) -> None:
+    def refuse(self: LocalLedger, notes: Sequence[Note]) -> None:
         raise OSError(28, "No space left on device")
 
     with monkeypatch.context() as patch:
-        patch.setattr(LocalLedger, "write_note", refuse)
+        patch.setattr(LocalLedger, "_append", refuse)
         _, plan, result = full_run(demo_workspace)
     assert len(result.sent) == len(plan.reminders)
     assert len(result.notes_pending) == len(plan.reminders)

@@ -303,6 +303,49 @@ def test_notes_go_to_the_invoices_and_the_contact_once(xero: XeroHarness) -> Non
     assert set(back.invoice_ids) == {a1, a2}
 
 
+def test_a_note_only_partly_written_is_finished_on_every_record_once(
+    xero: XeroHarness,
+) -> None:
+    """One History PUT of three fails: the note is not written; the next try looks on each
+    record and writes only where it is missing."""
+    from tests.fakes.xero import API
+
+    seeded = seed_small_ledger(xero.fake)
+    a1, a2 = seeded["a1"]["InvoiceID"], seeded["a2"]["InvoiceID"]
+    ada = seeded["ada"]["ContactID"]
+
+    def note(key: str, *invoices: str) -> Note:
+        return Note(
+            id=f"kindly-{key}",
+            created_at=xero.fake.clock,
+            text="Kindly sent the first reminder by e-mail to ada@client.example.",
+            customer_id=ada,
+            invoice_ids=invoices,
+            reminder_key=key,
+            stage="first",
+            channel="email",
+        )
+
+    both, first_only = note("a" * 32, a1, a2), note("b" * 32, a1)
+    xero.fake.fail_next(f"{API}/Invoices/{a2}/History", Fault(400, body={"Message": "busy"}))
+    results = xero.connector.write_notes([both, first_only])
+    assert results[first_only.id] is None
+    reason = results[both.id]
+    assert reason is not None and a2 in reason
+    # One PUT a record, carrying every note of the batch for it.
+    assert xero.fake.calls[f"PUT {API}/Invoices/{a1}/History"] == 1
+    assert len(xero.fake.history[a1]) == 2
+
+    again = xero.connector.write_notes([both], check={both.id})
+    assert again == {both.id: None}
+    for target, expected in ((a1, 2), (a2, 1), (ada, 2)):
+        details = [r["Details"] for r in xero.fake.history[target]]
+        assert len(details) == expected, (target, details)
+        assert sum("a" * 32 in d for d in details) == 1, "each record holds the note once"
+    assert xero.fake.calls[f"PUT {API}/Invoices/{a1}/History"] == 1, "not written there again"
+    assert xero.fake.calls[f"PUT {API}/Invoices/{a2}/History"] == 2
+
+
 def test_online_link_pdf_and_xero_email(xero: XeroHarness) -> None:
     seeded = seed_small_ledger(xero.fake)
     invoice = xero.connector.read_invoices([seeded["a1"]["InvoiceID"]])[0]

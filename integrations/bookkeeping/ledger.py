@@ -26,7 +26,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -641,14 +641,39 @@ class LocalLedger(BookkeepingConnector):
                     ) from None
 
     def write_note(self, note: Note) -> None:
-        line = json.dumps(to_jsonable(note), ensure_ascii=False, sort_keys=True) + "\n"
+        self._append([note])
+
+    def write_notes(
+        self, notes: Sequence[Note], *, check: Collection[str] = ()
+    ) -> Mapping[str, str | None]:
+        """The batch in one append and one fsync; those in ``check`` only if not there."""
+        held: set[str] = set()
+        if check and self.notes_path.exists():
+            held = {note.id for _, note in self._iter_notes() if note.id in check}
+        try:
+            self._append([note for note in notes if note.id not in held])
+        except OSError as exc:
+            reason = f"could not write {self.notes_path}: {exc.strerror or exc}"
+            return {note.id: None if note.id in held else reason for note in notes}
+        return {note.id: None for note in notes}
+
+    def _append(self, notes: Sequence[Note]) -> None:
+        if not notes:
+            return
+        lines = "".join(
+            json.dumps(to_jsonable(note), ensure_ascii=False, sort_keys=True) + "\n"
+            for note in notes
+        )
         self.folder.mkdir(parents=True, exist_ok=True)
         # O_APPEND makes each write land at the end even with two writers; fsync makes the
-        # note survive a power cut once write_note returns, since the run marks it written.
+        # notes survive a power cut once this returns, since the run then marks them written.
         fd = os.open(self.notes_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             _drop_torn_tail(fd)
-            os.write(fd, line.encode("utf-8"))
+            data = lines.encode("utf-8")
+            written = os.write(fd, data)
+            while written < len(data):
+                written += os.write(fd, data[written:])
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -24,7 +24,7 @@ Money is read as Decimal straight from the JSON, never through float.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, ClassVar
@@ -41,7 +41,7 @@ from integrations.fields import (
     group_settings,
     moment,
 )
-from integrations.http import FatalError, HttpClient
+from integrations.http import AuthError, FatalError, HttpClient, HttpError
 from integrations.notes import (
     held_note_ids,
     note_from_marker,
@@ -137,6 +137,17 @@ def tenants_from(connections: list[Mapping[str, Any]]) -> list[Tenant]:
         Tenant(str(c["tenantId"]), str(c.get("tenantName") or c["tenantId"]))
         for c in connections
         if c.get("tenantType", "ORGANISATION") == "ORGANISATION" and c.get("tenantId")
+    ]
+
+
+#: History records sent in one PUT.
+HISTORY_BATCH = 50
+
+
+def _note_targets(note: Note) -> list[str]:
+    """The records a note goes on: each invoice it names, and the contact."""
+    return [f"Invoices/{invoice_id}" for invoice_id in note.invoice_ids] + [
+        f"Contacts/{note.customer_id}"
     ]
 
 
@@ -324,18 +335,72 @@ class XeroConnector(OAuthPlatform):
     # -- writing ---------------------------------------------------------------------------
 
     def write_note(self, note: Note) -> None:
-        details = note_text_with_marker(note)
-        body = {"HistoryRecords": [{"Details": details}]}
-        targets = [f"Invoices/{invoice_id}" for invoice_id in note.invoice_ids]
-        targets.append(f"Contacts/{note.customer_id}")
-        for target in targets:
-            self.http.request(
-                "PUT",
-                f"{self.settings.api_url}/{target}/History",
-                json=body,
-                # The same note twice is one note, even if our answer got lost.
-                headers={"Idempotency-Key": f"{note.id}:{target.split('/')[1]}"[:128]},
+        failed = [reason for reason in self.write_notes([note]).values() if reason]
+        if failed:
+            raise HttpError(failed[0])
+
+    def write_notes(
+        self, notes: Sequence[Note], *, check: Collection[str] = ()
+    ) -> Mapping[str, str | None]:
+        """Each note goes into the History of every invoice it names and of the contact.
+
+        One PUT per record carries all the batch's notes for it. A note is written once
+        every record has it; when one PUT fails, the others stand and the note is retried
+        next run, where ``check`` has each record's History read first so that only the
+        records still missing it get it.
+        """
+        by_target: dict[str, list[Note]] = {}
+        for note in notes:
+            for target in _note_targets(note):
+                by_target.setdefault(target, []).append(note)
+        failed: dict[str, str] = {}
+        for target, wanted in by_target.items():
+            try:
+                if any(note.id in check for note in wanted):
+                    held = {note.id for note in self._notes_in(target)}
+                    wanted = [note for note in wanted if note.id not in held]
+                for first in range(0, len(wanted), HISTORY_BATCH):
+                    self._put_history(target, wanted[first : first + HISTORY_BATCH])
+            except AuthError as exc:
+                # Every other record would be refused alike: the rest wait for the next run.
+                for note in notes:
+                    failed.setdefault(note.id, str(exc))
+                break
+            except HttpError as exc:
+                for note in wanted:
+                    failed.setdefault(note.id, f"{target}: {exc}")
+        return {note.id: failed.get(note.id) for note in notes}
+
+    def _put_history(self, target: str, notes: Sequence[Note]) -> None:
+        import hashlib
+
+        if not notes:
+            return
+        body = {"HistoryRecords": [{"Details": note_text_with_marker(n)} for n in notes]}
+        batch = hashlib.sha256("\n".join(n.id for n in notes).encode()).hexdigest()[:32]
+        self.http.request(
+            "PUT",
+            f"{self.settings.api_url}/{target}/History",
+            json=body,
+            # The same batch twice is one batch, even if our answer got lost.
+            headers={"Idempotency-Key": f"kindly-notes:{target.split('/')[1]}:{batch}"[:128]},
+        )
+
+    def _notes_in(self, target: str) -> list[Note]:
+        kind, record_id = target.split("/")
+        if kind == "Invoices":
+            return self._notes_on(record_id, "")
+        records = self.get(f"{target}/History").json().get("HistoryRecords", [])
+        found = (
+            note_from_marker(
+                str(record.get("Details") or ""),
+                created_at=moment(record.get("DateUTC")) or self.clock(),
+                customer_id=record_id,
+                invoice_id="",
             )
+            for record in records
+        )
+        return [note for note in found if note is not None]
 
     def existing_note_ids(self, notes: Iterable[Note]) -> set[str]:
         return held_note_ids(notes, lambda invoice_id: self._notes_on(invoice_id, ""))

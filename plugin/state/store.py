@@ -81,6 +81,7 @@ reminders = sa.Table(
     sa.Column("detail", sa.Text),
     sa.Column("invoice_stages", sa.Text),
     sa.Column("charges", sa.Text),
+    sa.Column("note_claimed_at", sa.String(40)),
 )
 settings = sa.Table(
     "settings",
@@ -171,6 +172,9 @@ class ReminderRecord:
     invoice_stages: Mapping[str, str] = field(default_factory=dict)
     #: The charges it claimed, as written in it ("interest", "reminder_fee", "total", ...).
     charges: Mapping[str, str] = field(default_factory=dict)
+    #: When a sender set out to write its note (not yet marked written: it may be there
+    #: in part, so the next try looks first).
+    note_claimed_at: datetime | None = None
 
     @property
     def reminder_fee(self) -> bool:
@@ -222,8 +226,11 @@ _RETRY = (
         {
             column: sa.bindparam(f"new_{column.name}")
             for column in reminders.c
-            if column.name not in ("key", "sent_at", "note_written_at", "message_id")
+            if column.name
+            not in ("key", "sent_at", "note_written_at", "note_claimed_at", "message_id")
         }
+        # note_claimed_at stays: a note of an earlier try may be there (a reminder sent
+        # again on request keeps its note id), so the next note looks first.
         | {
             reminders.c.sent_at: None,
             reminders.c.note_written_at: None,
@@ -274,6 +281,7 @@ def _reminder_from_row(row: sa.RowMapping) -> ReminderRecord:
         detail=row["detail"],
         invoice_stages=json.loads(row["invoice_stages"]) if row["invoice_stages"] else {},
         charges=json.loads(row["charges"]) if row["charges"] else {},
+        note_claimed_at=_moment(row["note_claimed_at"]),
     )
 
 
@@ -639,6 +647,32 @@ class Store:
 
     def mark_note_written(self, key: str, at: datetime) -> None:
         self._update(key, note_written_at=_iso(at))
+
+    def claim_notes(self, keys: Iterable[str], at: datetime) -> None:
+        """Say, in one transaction, that the notes of these reminders are being written.
+
+        Only notes not yet written and not claimed before: a note claimed earlier and never
+        marked written keeps its claim, which tells the writer to look before writing.
+        """
+        with self._begin() as connection:
+            connection.execute(
+                reminders.update()
+                .where(
+                    reminders.c.key.in_(list(keys)),
+                    reminders.c.note_written_at.is_(None),
+                    reminders.c.note_claimed_at.is_(None),
+                )
+                .values(note_claimed_at=_iso(at))
+            )
+
+    def mark_notes_written(self, keys: Iterable[str], at: datetime) -> None:
+        """Log, in one transaction, that these reminders' notes are in the accounting system."""
+        with self._begin() as connection:
+            connection.execute(
+                reminders.update()
+                .where(reminders.c.key.in_(list(keys)))
+                .values(note_written_at=_iso(at))
+            )
 
     def forget_intent(self, key: str) -> None:
         """Drop an intent whose message was never written, so it is planned afresh."""

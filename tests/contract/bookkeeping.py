@@ -13,6 +13,7 @@ connector's own organisation only.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,6 +140,24 @@ class BookkeepingContract:
             assert found.invoice_ids == note.invoice_ids
         assert connector.existing_note_ids(written) == {n.id for n in written}
 
+    def test_a_batch_of_notes_is_written_once_even_when_written_again(
+        self, harness: BookkeepingHarness
+    ) -> None:
+        """The run writes notes in batches; a batch tried again after a crash (``check``)
+        adds nothing where a note is there already."""
+        connector = harness.connector
+        first, second, third = _open_invoices(harness, 3)
+        batch = [
+            _note(first, _key("batch a")),
+            _note(second, _key("batch b"), "second", "sms"),
+            _note(third, _key("batch c"), "final", "letter"),
+        ]
+        assert connector.write_notes(batch) == {note.id: None for note in batch}
+        again = connector.write_notes(batch, check={note.id for note in batch})
+        assert again == {note.id: None for note in batch}
+        back = Counter(n.id for n in connector.read_notes())
+        assert [back[note.id] for note in batch] == [1, 1, 1]
+
     # -- INCREMENTAL ---------------------------------------------------------------------------
 
     def test_the_first_sync_hands_out_bookmarks(self, harness: BookkeepingHarness) -> None:
@@ -244,6 +263,7 @@ def bookkeeping_contract(factory: HarnessFactory[BookkeepingHarness]) -> type:
         "test_writing_the_same_note_again_leaves_one": notes
         or factory.lacks.get("idempotent notes"),
         "test_notes_come_back_with_their_key_stage_and_channel": notes,
+        "test_a_batch_of_notes_is_written_once_even_when_written_again": notes,
         "test_the_first_sync_hands_out_bookmarks": incremental,
         "test_an_unchanged_platform_syncs_to_an_equal_snapshot_in_fixed_calls": incremental,
         "test_a_changed_and_a_deleted_invoice_show_in_the_next_sync": incremental,
