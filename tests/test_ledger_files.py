@@ -533,3 +533,18 @@ def test_amount_due_is_what_is_left_never_negative(payments: list[Decimal]) -> N
         due = snap.invoices_by_id["I2"].amount_due.amount
         assert due == max(Decimal("0"), Decimal("250.00") - sum(payments, Decimal(0)))
         assert due >= 0
+
+
+def test_a_fresh_read_of_some_invoices_equals_the_full_read(demo_workspace: Path) -> None:
+    """Right before sending, only the named invoices and what settles them are read; their
+    balances (payments, credit notes) must come out as a full read gives them."""
+    ledger = LocalLedger(demo_workspace / "ledger")
+    full = {invoice.id: invoice for invoice in ledger.read_snapshot().invoices}
+    settled = {p.invoice_id for p in ledger.read_snapshot().payments} | {
+        a.invoice_id for c in ledger.read_snapshot().credit_notes for a in c.allocations
+    }
+    assert settled, "the demo has payments and credit notes to check against"
+    some = sorted(settled)[:3] + sorted(set(full) - settled)[:2]
+    fresh = {invoice.id: invoice for invoice in ledger.read_invoices(some)}
+    assert fresh == {invoice_id: full[invoice_id] for invoice_id in some}
+    assert ledger.read_invoices(["no-such-invoice"]) == ()

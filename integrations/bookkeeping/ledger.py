@@ -26,7 +26,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -382,14 +382,68 @@ class LocalLedger(BookkeepingConnector):
             return None
         return present[0]
 
-    def _records(self, stem: str, kind: str, *, required: bool = False) -> list[_Record]:
+    def _records(
+        self,
+        stem: str,
+        kind: str,
+        *,
+        required: bool = False,
+        keep: Callable[[_Record], bool] | None = None,
+    ) -> list[_Record]:
+        """The file's records, each checked against its schema; with ``keep``, only those
+        it keeps are checked and returned."""
         path = self._file(stem, required=required)
         if path is None:
             return []
         records = _read_json(path) if path.suffix == ".json" else _read_csv(path)
+        if keep is not None:
+            records = [record for record in records if keep(record)]
         for record in records:
             _check(record, kind)
         return records
+
+    def read_invoices(self, invoice_ids: Sequence[str]) -> tuple[Invoice, ...]:
+        """The named invoices read fresh, with what settles them (R3).
+
+        Only those invoices and the payments and credit notes that name them are read and
+        checked: checking every record of a large ledger again costs more than sending.
+        Links to clients were checked by the sync; here the amounts matter.
+        """
+        if not self.folder.is_dir():
+            raise LedgerError(self.folder, "is not a folder")
+        wanted = set(invoice_ids)
+
+        def names_wanted(record: _Record) -> bool:
+            return record.data.get("invoice_id") in wanted
+
+        invoice_records = self._records(
+            "invoices", "invoice", required=True, keep=lambda r: r.data.get("id") in wanted
+        )
+        _check_unique_ids(invoice_records)
+        invoices_raw = {r.data["id"]: r for r in invoice_records}
+        settled: dict[str, list[Money]] = {}
+        for record in self._records("payments", "payment", keep=names_wanted):
+            payment = self._payment(record, invoices_raw)
+            settled.setdefault(payment.invoice_id, []).append(payment.amount)
+        allocations = self._records("credit_note_allocations", "allocation", keep=names_wanted)
+        with_allocations = {r.data.get("credit_note_id") for r in allocations}
+        credit_records = self._records(
+            "credit_notes",
+            "credit_note",
+            keep=lambda r: (
+                r.data.get("id") in with_allocations
+                or any(
+                    isinstance(item, dict) and item.get("invoice_id") in wanted
+                    for item in r.data.get("allocations") or ()
+                )
+            ),
+        )
+        for credit_note in self._credit_notes(
+            credit_records, allocations, _AnyClient(), invoices=invoices_raw, only=wanted
+        ):
+            for allocation in credit_note.allocations:
+                settled.setdefault(allocation.invoice_id, []).append(allocation.amount)
+        return tuple(self._invoice(r, settled) for r in invoice_records)
 
     def read_snapshot(self) -> LedgerSnapshot:
         if not self.folder.is_dir():
@@ -416,7 +470,7 @@ class LocalLedger(BookkeepingConnector):
             _linked(record, "customer_id", customers, "customers")
         payments = [self._payment(r, invoices_raw) for r in payment_records]
         credit_notes = self._credit_notes(
-            credit_records, allocation_records, invoices_raw, customers
+            credit_records, allocation_records, customers, invoices=invoices_raw
         )
         settled: dict[str, list[Money]] = {}
         for payment in payments:
@@ -479,9 +533,13 @@ class LocalLedger(BookkeepingConnector):
         self,
         credit_records: list[_Record],
         allocation_records: list[_Record],
+        customers: Mapping[str, Customer],
+        *,
         invoices: dict[str, _Record],
-        customers: dict[str, Customer],
+        only: set[str] | None = None,
     ) -> list[CreditNote]:
+        """The credit notes and their allocations; with ``only``, allocations to other
+        invoices than those are left out (a fresh read of a few invoices)."""
         by_id = {r.data["id"]: r for r in credit_records}
         separate: dict[str, list[_Record]] = {}
         for record in allocation_records:
@@ -501,6 +559,8 @@ class LocalLedger(BookkeepingConnector):
             ]
             flat = [(r, r.data, "") for r in separate.get(data["id"], [])]
             for source, item, prefix in nested + flat:
+                if only is not None and item.get("invoice_id") not in only:
+                    continue
                 field = f"{prefix}invoice_id"
                 invoice = invoices.get(item["invoice_id"])
                 if invoice is None:
@@ -706,6 +766,14 @@ def _check_unique_ids(records: list[_Record]) -> None:
         if record_id in seen:
             raise record.error(f"id {record_id!r} appears more than once in this file", "id")
         seen.add(record_id)
+
+
+class _AnyClient(dict[str, Customer]):
+    """Stands for the clients in a fresh read of invoices, which does not read them again:
+    the sync checked every link to a client."""
+
+    def __missing__(self, key: str) -> Customer:
+        return None  # type: ignore[return-value]
 
 
 def _linked(record: _Record, field: str, targets: Mapping[str, T], file_stem: str) -> T:
