@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from integrations.http import AuthError, FatalError, HttpClient, HttpError
+from integrations.http import AuthError, FatalError, HttpClient, HttpError, RetriableError
 
 if TYPE_CHECKING:
     from integrations.base import ConnectorState, ConnectRequest, SettingsTransaction
@@ -216,26 +217,53 @@ class BearerAuth:
     """A vault's tokens as the HTTP module wants them: a fresh access token on each call,
     renewed once when the platform refuses it early (401), and masked in every log line."""
 
-    def __init__(self, vault: TokenVault, renew: Callable[[Token], Token]) -> None:
+    #: Tries at renewing when the token endpoint answers 429 (each after its Retry-After).
+    RENEW_TRIES = 3
+
+    def __init__(
+        self,
+        vault: TokenVault,
+        renew: Callable[[Token], Token],
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.vault = vault
         self.renew = renew
+        self._sleep = sleep
         self._rejected: str | None = None
+        #: The access token the last call went out with.
+        self._sent: str | None = None
 
     def __repr__(self) -> str:
         return f"BearerAuth({self.vault!r})"
 
     def token(self) -> Token:
-        return self.vault.fresh(self.renew, rejected=self._rejected)
+        for attempt in range(1, self.RENEW_TRIES + 1):
+            try:
+                return self.vault.fresh(self.renew, rejected=self._rejected)
+            except RetriableError as exc:
+                # The token endpoint asks us to slow down: wait outside the store's lock
+                # (the renewal holds up every other writer), then look again; another
+                # process may have renewed it meanwhile.
+                if exc.status != 429 or exc.later or attempt == self.RENEW_TRIES:
+                    raise
+                self._sleep(exc.retry_after if exc.retry_after is not None else 2.0**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def authorization(self) -> str:
+        token = self.token()
+        self._sent = token.access_token
+        return f"Bearer {token.access_token}"
 
     def refresh_after_401(self) -> bool:
         # Refused before its time (revoked, or a clock out of step): renew it once, then
-        # let the call be tried again.
-        token = self.vault.load()
-        if token is None:
+        # let the call be tried again. What was refused is the token the call carried:
+        # if another process has stored a newer one since, that one is used as it is.
+        if self._sent is None:
             return False
-        self._rejected = token.access_token
+        refused = self._sent
+        self._rejected = refused
         try:
-            return self.token().access_token != token.access_token
+            return self.token().access_token != refused
         finally:
             self._rejected = None
 
@@ -249,7 +277,7 @@ class BearerAuth:
         """An HTTP client that sends these headers and the bearer token on every call."""
         return HttpClient(
             platform,
-            authorize=lambda: {"Authorization": f"Bearer {self.token().access_token}", **headers},
+            authorize=lambda: {"Authorization": self.authorization(), **headers},
             refresh=self.refresh_after_401,
             secrets=self.secrets,
             **options,
@@ -317,7 +345,22 @@ class OAuthApp:
         # A public (PKCE) client names itself in the body; a confidential one by Basic auth.
         extra = {} if self.client_secret else {"client_id": self.client_id}
         body = self._client().prepare_refresh_body(refresh_token=token.refresh_token, **extra)
-        return self._token_call(http, body, now, keep_refresh=token.refresh_token)
+        try:
+            return self._token_call(http, body, now, keep_refresh=token.refresh_token)
+        except RetriableError as exc:
+            if not exc.maybe_received or exc.later:
+                raise
+        # The answer was lost after the request arrived: the platform may have rotated the
+        # refresh token already. Platforms that rotate keep the previous one for a while
+        # for exactly this (Xero: 30 minutes), so it is asked again at once, once.
+        try:
+            return self._token_call(http, body, now, keep_refresh=token.refresh_token)
+        except AuthError:
+            raise AuthError(
+                f"{self.platform} renewed Kindly's connection, but its answer was lost on "
+                "the way and the previous key is no longer accepted",
+                hint=f"Connect again: kindly connect {self.platform.lower()}",
+            ) from None
 
     def revoke(self, http: HttpClient, token: Token) -> None:
         if self.revoke_url:
@@ -343,7 +386,9 @@ class OAuthApp:
         except FatalError as exc:
             if exc.status in (400, 401):
                 raise AuthError(
-                    f"{self.platform} refused to renew the connection ({exc.status})",
+                    f"{self.platform} no longer accepts Kindly's connection (it answered "
+                    f"{exc.status} to renewing it): it was disconnected there, left unused "
+                    "too long, or the answer to an earlier renewal was lost",
                     status=exc.status,
                     hint=f"Connect again: kindly connect {self.platform.lower()}",
                 ) from None

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from integrations.bookkeeping.xero import XeroConnector, verify_webhook
-from integrations.http import AuthError
+from integrations.http import AuthError, RetriableError
 from integrations.oauth import Token, TokenVault
 from plugin.core.model import CustomerKind, InvoiceStatus, Note
 from plugin.core.money import Money
@@ -631,3 +631,60 @@ def test_xeros_records_map_onto_the_model_without_a_server() -> None:
     assert invoice.status is InvoiceStatus.OPEN
     with pytest.raises(FatalError, match="InvoiceID"):
         xero_records.invoice({"Total": "1.00"})
+
+
+def test_a_401_after_another_process_renewed_uses_its_token_without_renewing(
+    xero: XeroHarness,
+) -> None:
+    """The call went out with the old token; while it was refused, another process renewed
+    it. Compared with the token actually sent, the stored one is new: use it, renew none."""
+    from tests.fakes.xero import API
+
+    seed_small_ledger(xero.fake)
+
+    def another_process_renews() -> None:
+        xero.vault.save(Token.from_response(xero.fake.issue_tokens(), xero.fake.clock))
+
+    xero.fake.fail_next(f"{API}/Invoices", Fault(401, before=another_process_renews))
+    xero.connector.read_snapshot()
+    assert xero.fake.calls["POST /connect/token"] == 0, "no second renewal"
+
+
+def test_a_429_from_the_token_endpoint_is_waited_for(xero: XeroHarness) -> None:
+    seed_small_ledger(xero.fake)
+    xero.fake.tick(minutes=27)  # within five minutes of expiry: renewed first
+    xero.fake.fail_next("/connect/token", Fault(429, headers={"Retry-After": "20"}))
+    xero.connector.read_snapshot()
+    assert xero.fake.refreshes == 1
+    assert 20 in xero.time.sleeps, "waited as long as the token endpoint asked"
+
+
+def test_a_lost_answer_to_a_renewal_is_recovered_with_the_same_refresh_token(
+    xero: XeroHarness,
+) -> None:
+    """Xero rotated the refresh token and the answer was lost: the old one is taken for 30
+    minutes more (Xero's documented grace), so it is asked again at once."""
+    seed_small_ledger(xero.fake)
+    before = xero.vault.load()
+    assert before is not None
+    xero.fake.tick(minutes=27)
+    xero.fake.lose_token_answers = 1
+    xero.connector.read_snapshot()
+    after = xero.vault.load()
+    assert after is not None and after.refresh_token != before.refresh_token
+    assert xero.fake.refreshes == 2
+    assert after.refresh_token in xero.fake.refresh_tokens, "the newest one is kept"
+
+
+def test_a_lost_answer_past_the_grace_period_says_to_connect_again(xero: XeroHarness) -> None:
+    seed_small_ledger(xero.fake)
+    xero.fake.tick(minutes=27)
+    xero.fake.lose_token_answers = 2  # the repeat is lost too: the run cannot go on
+    with pytest.raises(RetriableError) as first:
+        xero.connector.read_snapshot()
+    assert "again later" in (first.value.hint or "")
+    xero.fake.tick(minutes=45)  # the next run, after Xero's 30 minutes
+    with pytest.raises(AuthError) as caught:
+        xero.connector.read_snapshot()
+    assert "kindly connect xero" in (caught.value.hint or "")
+    assert "no longer accepts" in str(caught.value)

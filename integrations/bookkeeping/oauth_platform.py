@@ -134,7 +134,7 @@ class OAuthPlatform(BookkeepingConnector):
         self.clock = clock
         self.app = self.oauth_app(settings, client_secret)
         self.bearer = BearerAuth(
-            vault, lambda current: self.app.refresh(self.identity, current, self.clock())
+            vault, lambda current: self.app.refresh(self.identity, current, self.clock()), sleep
         )
         # The refresh runs under a lock in the store that holds up every other writer:
         # one try, with a deadline inside the store's 10-second busy timeout.

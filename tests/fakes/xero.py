@@ -26,6 +26,7 @@ import json
 import secrets
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,6 +47,8 @@ class Fault:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] | None = None
+    #: Done in the server just before this answer goes out (another process's work).
+    before: Callable[[], None] | None = None
 
 
 class FakeXero:
@@ -79,6 +82,10 @@ class FakeXero:
         self.codes: dict[str, dict[str, str]] = {}
         self.access_tokens: dict[str, datetime] = {}
         self.refresh_tokens: set[str] = set()
+        #: Refresh tokens rotated away, and until when they are still taken.
+        self.rotated: dict[str, datetime] = {}
+        #: Token answers to lose: the request is carried out, the connection then dropped.
+        self.lose_token_answers = 0
         self.revoked: set[str] = set()
         self.refreshes = 0
         #: What X-DayLimit-Remaining says; each Accounting call uses one.
@@ -308,6 +315,8 @@ class FakeXero:
             for prefix, queued in self.faults.items():
                 if queued and path.startswith(prefix):
                     fault = queued.pop(0)
+                    if fault.before is not None:
+                        fault.before()
                     self._reply(request, fault.status, fault.body or {}, fault.headers)
                     return
             try:
@@ -318,6 +327,11 @@ class FakeXero:
                     {"Message": "The resource you're looking for cannot be found"},
                     {},
                 )
+            if path == "/connect/token" and self.lose_token_answers:
+                # Done, and the answer never arrives: the line drops before it.
+                self.lose_token_answers -= 1
+                request.close_connection = True
+                return
         self._reply(request, status, payload, headers)
 
     def _reply(
@@ -423,10 +437,14 @@ class FakeXero:
             return 200, self.issue_tokens(), {}
         if grant == "refresh_token":
             old = values.get("refresh_token", "")
-            if old not in self.refresh_tokens:
+            rotated_until = self.rotated.get(old)
+            within_grace = rotated_until is not None and self.clock < rotated_until
+            if old not in self.refresh_tokens and not within_grace:
                 return 400, {"error": "invalid_grant"}, {}
-            # Rotation: the refresh token just used no longer works.
+            # Rotation: the refresh token just used works for 30 more minutes only, for a
+            # client whose answer got lost (Xero's documented grace period).
             self.refresh_tokens.discard(old)
+            self.rotated.setdefault(old, self.clock + timedelta(minutes=30))
             self.refreshes += 1
             return 200, self.issue_tokens(), {}
         return 400, {"error": "unsupported_grant_type"}, {}
