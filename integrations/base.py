@@ -408,6 +408,11 @@ class BookkeepingConnector(Connector):
         """The (kind, id) of each record a verified webhook names."""
         return []
 
+    def webhook_event_ids(self, body: bytes) -> list[str]:
+        """What identifies each of this organisation's events in a verified webhook, so a
+        replayed or repeated delivery starts no second sync. Empty: no such identity."""
+        return []
+
 
 class CalendarConnector(Connector):
     """A calendar the appointments come from; chosen by ``[calendar] type``."""

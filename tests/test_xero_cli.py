@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -208,10 +209,8 @@ def test_webhooks_are_verified_and_sync_the_organisation(
     import base64
     import hashlib
     import hmac
-    from wsgiref.simple_server import WSGIRequestHandler, make_server
-
     from plugin.app.cli import open_workspaces
-    from plugin.app.serve import WebhookRoute, make_app
+    from plugin.app.serve import WebhookRoute, make_app, make_server
 
     seeded = seed_small_ledger(fake)
     config = write_config(tmp_path, fake)
@@ -225,14 +224,13 @@ def test_webhooks_are_verified_and_sync_the_organisation(
     key = "the-webhook-key"
     (kindly,) = open_workspaces(config)
     done = threading.Event()
+    queued: list[list[str]] = []
     route = WebhookRoute(key, {kindly.source_id: kindly})
-    app = make_app({"/webhooks/xero": route}, synced=lambda source_id: done.set())
+    app = make_app(
+        {"/webhooks/xero": route}, synced=lambda source_id: done.set(), queued=queued.append
+    )
 
-    class Quiet(WSGIRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = make_server("127.0.0.1", 0, app, handler_class=Quiet)
+    server = make_server("127.0.0.1", 0, app, timeout=1.0)
     threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     ).start()
@@ -277,6 +275,22 @@ def test_webhooks_are_verified_and_sync_the_organisation(
         assert done.wait(30), "the sync after the webhook finished"
         stored = kindly.store.load_snapshot(kindly.source_id)
         assert stored is not None and new["InvoiceID"] in stored.invoices_by_id
+        # The same events again (a replay, or Xero repeating them): answered, not synced.
+        replay = json.dumps(
+            {"events": [event], "firstEventSequence": 2, "lastEventSequence": 2, "entropy": "C"}
+        ).encode()
+        assert post(body, sign(body)) == 200
+        assert post(replay, sign(replay)) == 200
+        assert queued[-3:] == [[kindly.source_id], [], []], queued
+        # A client that stops in the middle of its body gets 408 once the server's wait
+        # (here 1 s) is over, not a 500 with a traceback.
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=30) as stall:
+            stall.sendall(
+                b"POST /webhooks/xero HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n"
+                b"x-xero-signature: abc\r\n\r\n" + b"{" * 10
+            )
+            answer = stall.recv(4096)
+        assert answer.startswith(b"HTTP/1.0 408") or answer.startswith(b"HTTP/1.1 408"), answer
     finally:
         server.shutdown()
         server.server_close()
@@ -351,3 +365,27 @@ def test_history_is_rebuilt_from_xero_history_notes(
     assert f"Restored {sent} reminders" in rebuilt.output
     again = runner.invoke(cli, [*base, "run", "--at", AT], env=env)
     assert "Sent nothing new" in again.output, again.output
+
+
+def test_debug_logs_every_api_call_with_secrets_masked(
+    fake: FakeXero, tmp_path: Path, env: dict[str, str]
+) -> None:
+    import logging
+
+    seed_small_ledger(fake)
+    config = write_config(tmp_path, fake)
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    connect(runner, base, fake, env)
+    fake.expire_access_tokens()  # the sync renews the token first: that call is logged too
+    try:
+        result = runner.invoke(cli, ["--debug", *base, "sync", "--at", AT], env=env)
+    finally:
+        logging.getLogger("kindly").setLevel(logging.WARNING)
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if "kindly.http" in line]
+    assert any("POST" in line and "/connect/token -> 200" in line for line in lines), lines
+    assert any("GET" in line and "/api.xro/2.0/Invoices" in line for line in lines), lines
+    everything = result.stderr + result.output
+    for token in [*fake.access_tokens, *fake.refresh_tokens]:
+        assert token not in everything

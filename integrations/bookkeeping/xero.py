@@ -443,5 +443,19 @@ class XeroConnector(OAuthPlatform):
         )
         return [(e.kind, e.record_id) for e in events if e.tenant == self.tenant.tenant_id]
 
+    def webhook_event_ids(self, body: bytes) -> list[str]:
+        # Xero's events carry no id of their own: the change they announce is one.
+        events = events_from_json(
+            body, under="events", kind="eventCategory", record_id="resourceId", tenant="tenantId"
+        )
+        return [
+            ":".join(
+                str(e.raw.get(name, ""))
+                for name in ("tenantId", "eventCategory", "eventType", "resourceId", "eventDateUtc")
+            )
+            for e in events
+            if e.tenant == self.tenant.tenant_id
+        ]
+
     def group_settings(self) -> Mapping[str, Overrides]:
         return group_settings(self.settings.group_prefixes)

@@ -21,7 +21,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from integrations.webhooks import WebhookEvent, WebhookRejected, receive
@@ -30,11 +30,13 @@ from plugin.app.wiring import connector_of
 if TYPE_CHECKING:
     from plugin.run import Kindly
 
-__all__ = ["WebhookRoute", "make_app"]
+__all__ = ["WebhookRoute", "make_app", "make_server"]
 
 log = logging.getLogger("kindly.serve")
 
 MAX_BODY = 1_000_000
+#: How long an event is remembered: the same event again within it starts no sync.
+REPLAY_WINDOW = timedelta(hours=24)
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -80,9 +82,10 @@ def make_app(
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     synced: Callable[[str], None] = lambda source_id: None,
+    queued: Callable[[list[str]], None] = lambda source_ids: None,
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     """The WSGI app: a webhook path -> the route serving it. ``synced`` is told each
-    source id synced (tests wait on it)."""
+    source id synced, ``queued`` the source ids each request queued (tests look)."""
     everyone = {
         source_id: kindly
         for route in routes.values()
@@ -102,6 +105,23 @@ def make_app(
         synced(source_id)
 
     worker = SyncWorker(sync_source)
+    seen: dict[str, datetime] = {}
+    seen_lock = threading.Lock()
+
+    def first_seen(event_ids: list[str]) -> bool:
+        """Whether any of these events is new within the window (and remember them); true
+        for events without an identity, which cannot be told apart."""
+        if not event_ids:
+            return True
+        now = clock()
+        with seen_lock:
+            for event_id, when in list(seen.items()):
+                if now - when > REPLAY_WINDOW:
+                    del seen[event_id]
+            new = [event_id for event_id in event_ids if event_id not in seen]
+            for event_id in new:
+                seen[event_id] = now
+        return bool(new)
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -123,7 +143,14 @@ def make_app(
         if not 0 <= length <= MAX_BODY:
             start_response("413 Content Too Large", [])
             return []
-        body = environ["wsgi.input"].read(length) if length else b""
+        try:
+            body = environ["wsgi.input"].read(length) if length else b""
+        except OSError:  # TimeoutError included: the client stopped sending mid-body
+            start_response("408 Request Timeout", [("Content-Length", "0")])
+            return []
+        if len(body) < length:
+            start_response("400 Bad Request", [("Content-Length", "0")])
+            return []
         headers = {
             name[5:].replace("_", "-").lower(): value
             for name, value in environ.items()
@@ -147,10 +174,42 @@ def make_app(
         except WebhookRejected:
             start_response("401 Unauthorized", [("Content-Length", "0")])
             return []
-        named = list(dict.fromkeys(event.tenant for event in events if event.tenant))
+        # A replay (or the platform's repeat) of events seen already starts no sync.
+        named = [
+            source_id
+            for source_id in dict.fromkeys(event.tenant for event in events if event.tenant)
+            if first_seen(connectors[source_id].webhook_event_ids(body))
+        ]
         start_response("200 OK", [("Content-Length", "0")])
         # Empty for the intent-to-receive handshake; otherwise synced after answering.
+        queued(named)
         worker.submit(named)
         return []
 
     return app
+
+
+def make_server(
+    host: str,
+    port: int,
+    app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]],
+    *,
+    timeout: float = 10.0,
+) -> Any:
+    """A threading WSGI server for ``app``, quiet, dropping a client that stops sending
+    for ``timeout`` seconds (the app answers 408 when that happens mid-body)."""
+    import socketserver
+    from wsgiref import simple_server
+
+    class QuietHandler(simple_server.WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    QuietHandler.timeout = timeout
+
+    class ThreadingServer(socketserver.ThreadingMixIn, simple_server.WSGIServer):
+        daemon_threads = True
+
+    return simple_server.make_server(
+        host, port, app, server_class=ThreadingServer, handler_class=QuietHandler
+    )

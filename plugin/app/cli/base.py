@@ -167,6 +167,27 @@ def cli(ctx: click.Context, config: Path, debug: bool, org: str | None) -> None:
     for all three) and `kindly history`.
     """
     ctx.obj = AppContext(config=config, debug=debug, organisation=org)
+    if debug or os.environ.get("KINDLY_DEBUG") == "1":
+        _log_calls()
+
+
+def _log_calls() -> None:
+    """--debug: every call to a platform on stderr, one line each, secrets masked.
+
+    integrations/http.py writes them ("GET https://api.xero.com/... -> 200 in 84 ms"),
+    with tokens and keys replaced by *** before the line is formatted.
+    """
+    import logging
+
+    kindly = logging.getLogger("kindly")
+    kindly.setLevel(logging.DEBUG)
+    for handler in kindly.handlers:
+        if handler.get_name() == "kindly-debug":
+            kindly.removeHandler(handler)  # one per command, on this command's stderr
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name("kindly-debug")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s", "%H:%M:%S"))
+    kindly.addHandler(handler)
 
 
 def main() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import click
 
@@ -24,12 +23,9 @@ def serve(app: AppContext, host: str, port: int) -> None:
     its developer portal; docs/connectors.md lists them). Listens on 127.0.0.1 unless told
     otherwise; put a TLS proxy in front for the internet.
     """
-    import socketserver
-    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-
     from integrations.base import ConnectorKind
     from integrations.registry import connector_class
-    from plugin.app.serve import WebhookRoute, make_app
+    from plugin.app.serve import WebhookRoute, make_app, make_server
     from plugin.app.wiring import load_settings
     from plugin.errors import ConfigError
 
@@ -45,23 +41,7 @@ def serve(app: AppContext, host: str, port: int) -> None:
         raise ConfigError("no organisation is connected to take webhooks for")
     routes = {webhook.path: WebhookRoute(key, workspaces)}
 
-    class QuietHandler(WSGIRequestHandler):
-        # A client that stops sending mid-request is dropped, not waited for.
-        timeout = 10
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
-        daemon_threads = True
-
-    server = make_server(
-        host,
-        port,
-        make_app(routes),
-        server_class=ThreadingServer,
-        handler_class=QuietHandler,
-    )
+    server = make_server(host, port, make_app(routes))
     for path in routes:
         click.echo(f"Listening on http://{host}:{server.server_port}{path} (Ctrl+C stops)")
     if host not in ("127.0.0.1", "localhost", "::1"):
