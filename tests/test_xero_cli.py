@@ -209,6 +209,7 @@ def test_webhooks_are_verified_and_sync_the_organisation(
     import base64
     import hashlib
     import hmac
+
     from plugin.app.cli import open_workspaces
     from plugin.app.serve import WebhookRoute, make_app, make_server
 
