@@ -291,7 +291,7 @@ def test_webhooks_are_verified_and_sync_the_organisation(
                 b"x-xero-signature: abc\r\n\r\n" + b"{" * 10
             )
             answer = stall.recv(4096)
-        assert answer.startswith(b"HTTP/1.0 408") or answer.startswith(b"HTTP/1.1 408"), answer
+        assert answer.startswith((b"HTTP/1.0 408", b"HTTP/1.1 408")), answer
     finally:
         server.shutdown()
         server.server_close()
