@@ -99,16 +99,25 @@ class PageNumber(Paginator[int]):
     (Fiken and Moneybird send at most 100) makes the first page look like the last.
 
     ``count_header`` names a header that gives the number of pages (Fiken's
-    ``Fiken-Api-Page-Count``): with it, a last page that happens to be full costs no
+    ``Fiken-Api-Page-Count``), ``count_field`` the path to it in the body (Xero's
+    ``pagination.pageCount``): with either, a last page that happens to be full costs no
     extra call for an empty one.
     """
 
-    def __init__(self, size: int, first: int = 1, *, count_header: str | None = None) -> None:
+    def __init__(
+        self,
+        size: int,
+        first: int = 1,
+        *,
+        count_header: str | None = None,
+        count_field: tuple[str, ...] = (),
+    ) -> None:
         if size < 1:
             raise ValueError(f"page size must be at least 1, not {size}")
         self.size = size
         self.first = first
         self.count_header = count_header
+        self.count_field = count_field
 
     def start(self) -> int:
         return self.first
@@ -116,11 +125,24 @@ class PageNumber(Paginator[int]):
     def advance(self, cursor: int, page: Page[Any]) -> int | None:
         if len(page.items) < self.size:
             return None
+        count = self._page_count(page)
+        if count is not None and cursor - self.first + 1 >= count:
+            return None  # a full last page: no call for an empty one after it
+        return cursor + 1
+
+    def _page_count(self, page: Page[Any]) -> int | None:
+        """The number of pages, where the answer says it (a header, or a field)."""
         if self.count_header is not None:
             count = (page.header(self.count_header) or "").strip()
-            if count.isdigit() and cursor - self.first + 1 >= int(count):
-                return None
-        return cursor + 1
+            if count.isdigit():
+                return int(count)
+        if self.count_field:
+            value: Any = page.body
+            for name in self.count_field:
+                value = value.get(name) if isinstance(value, Mapping) else None
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        return None
 
 
 class Offset(Paginator[int]):

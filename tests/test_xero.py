@@ -688,3 +688,18 @@ def test_a_lost_answer_past_the_grace_period_says_to_connect_again(xero: XeroHar
         xero.connector.read_snapshot()
     assert "kindly connect xero" in (caught.value.hint or "")
     assert "no longer accepts" in str(caught.value)
+
+
+def test_a_full_last_page_costs_no_call_for_an_empty_one(
+    xero: XeroHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Xero says how many pages there are: five invoices at five a page are one call."""
+    import integrations.bookkeeping.xero as xero_module
+    from tests.fakes.xero import API
+
+    seed_small_ledger(xero.fake)
+    assert len(xero.fake.invoices) == 5
+    monkeypatch.setattr(xero_module, "PAGE_SIZE", 5)
+    snapshot = xero.connector.read_snapshot()
+    assert len(snapshot.invoices) == 5
+    assert xero.fake.calls[f"GET {API}/Invoices"] == 1

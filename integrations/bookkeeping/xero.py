@@ -230,7 +230,8 @@ class XeroConnector(OAuthPlatform):
                 self.progress(resource, (number - 1) * PAGE_SIZE + len(items))
             return Page(items, data)
 
-        records = list(paginate(PageNumber(PAGE_SIZE), fetch))
+        pages = PageNumber(PAGE_SIZE, count_field=("pagination", "pageCount"))
+        records = list(paginate(pages, fetch))
         newest = advanced_bookmark(
             since,
             (xero_records.iso_moment(record.get("UpdatedDateUTC")) or "" for record in records),
