@@ -365,13 +365,12 @@ def test_page_of_keeps_the_headers_and_the_url_of_the_response() -> None:
 
 
 def test_a_page_count_in_the_body_ends_on_a_full_last_page() -> None:
-    bodies = {1: {"items": [1, 2], "pagination": {"pageCount": 2}}, 2: {"items": [3, 4]}}
+    items = {1: [1, 2], 2: [3, 4]}
     asked: list[int] = []
 
     def fetch(number: int) -> Page[int]:
         asked.append(number)
-        body = bodies.get(number, {"items": []})
-        return Page(body["items"], {**body, "pagination": {"pageCount": 2}})
+        return Page(items.get(number, []), {"pagination": {"pageCount": 2}})
 
     pages = paginate(PageNumber(2, count_field=("pagination", "pageCount")), fetch)
     assert list(pages) == [1, 2, 3, 4]
