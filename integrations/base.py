@@ -311,8 +311,9 @@ class BookkeepingConnector(Connector):
         """Record in the accounting system that a reminder went out."""
 
     @abc.abstractmethod
-    def read_notes(self) -> tuple[Note, ...]:
-        """The notes Kindly wrote earlier, so history can be rebuilt from the source of truth."""
+    def read_notes(self, among: Sequence[Invoice] | None = None) -> tuple[Note, ...]:
+        """The notes Kindly wrote earlier, so history can be rebuilt from the source of
+        truth; with ``among``, only those on these invoices."""
 
     def invoice_pdf(self, invoice: Invoice) -> bytes | None:
         """The invoice as a PDF to attach to its reminder (R6, R20), if the platform has it."""

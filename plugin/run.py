@@ -15,7 +15,7 @@ reminder was sent; if not, the intent is dropped and the reminder is planned afr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -28,7 +28,7 @@ from plugin.compose.render import Attachment, render_note
 from plugin.config.locales import babel_locale_name
 from plugin.config.settings import Settings
 from plugin.core.decisions import Plan, PlannedAppointment, PlannedReminder, SentReminder, Skip
-from plugin.core.model import Appointment, LedgerSnapshot, Note
+from plugin.core.model import Appointment, Invoice, LedgerSnapshot, Note
 from plugin.core.planning import plan_reminders, recheck
 from plugin.core.policy import Overrides
 from plugin.core.vocabulary import (
@@ -46,7 +46,7 @@ from plugin.ports import CalendarSource, LedgerSource, SmsGateway
 from plugin.state.leases import Holder, Lease, hold
 from plugin.state.store import Delivered, ReminderRecord, Store
 
-__all__ = ["Kindly", "SendResult", "available_channels"]
+__all__ = ["Kindly", "Rebuilt", "SendResult", "available_channels"]
 
 
 def available_channels(settings: Settings) -> tuple[ChannelName, ...]:
@@ -59,9 +59,25 @@ def available_channels(settings: Settings) -> tuple[ChannelName, ...]:
 
 #: Reminders claimed in one transaction, ahead of sending them.
 CLAIM_BATCH = 100
+#: Clients whose notes a history rebuild reads at a time, and where it keeps its place.
+REBUILD_BATCH = 20
+REBUILD_BOOKMARK = "rebuild"
+#: The rebuild's place before its first batch: before every client id.
+REBUILD_STARTED = "\x00"
 #: Notes written back in one batch: one store transaction, one call or fsync where the
 #: accounting system allows it.
 NOTE_BATCH = 100
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """What `kindly history --rebuild` restored, and what is left for the next one."""
+
+    restored: int
+    #: Clients whose invoices' notes are still to be read (0: all read).
+    clients_left: int
+    #: Why it stopped early (the platform's daily allowance), if it did.
+    stopped: str | None = None
 
 
 @dataclass
@@ -341,6 +357,16 @@ class Kindly:
         ) as lease:
             return self._send_holding(lease, plan, now, progress)
 
+    def _check_history_complete(self) -> None:
+        """Refuse to send while a history rebuild is half done: the reminders of clients
+        whose notes are not read yet would go out a second time."""
+        if self.store.get_bookmark(self.source_id, REBUILD_BOOKMARK):
+            raise KindlyError(
+                f"the reminder history of {self.source.location} is being rebuilt from its "
+                "notes and is not complete: sending now could repeat reminders",
+                hint="Run `kindly history --rebuild` until it says it is done, then send.",
+            )
+
     def _send_holding(
         self,
         lease: Lease,
@@ -348,6 +374,7 @@ class Kindly:
         now: datetime,
         progress: Callable[[PlannedReminder], None] | None,
     ) -> SendResult:
+        self._check_history_complete()
         result = SendResult()
         # Only the lease holder gets here: whatever is half-way is an interrupted run's.
         self._recover_interrupted(now, result)
@@ -647,20 +674,62 @@ class Kindly:
                 )
         return chosen
 
-    def rebuild_history(self, now: datetime, *, wait: float = 0.0) -> int:
+    def rebuild_history(self, now: datetime, *, wait: float = 0.0) -> Rebuilt:
         """Restore the reminder log from the notes Kindly wrote in the accounting system (D4).
 
         For a lost or new store: every note of a reminder that went out becomes a "sent"
-        entry again, so the next run sends nothing twice. Returns how many were restored.
+        entry again, so the next run sends nothing twice.
+
+        The notes are read a few clients at a time (a note is on one client's invoices, so
+        a batch holds all of each note), and where each batch ends is kept. A platform
+        that answers one invoice a call (about 5,000 calls for a mid-size organisation,
+        more than some platforms allow a day) stops when the day's allowance is spent;
+        the next rebuild carries on from there.
         """
         snapshot = self.sync(now)
         with hold(self.store.engine, lease_name(self.source_id), wait=wait):
             return self._restore_from_notes(snapshot, now)
 
-    def _restore_from_notes(self, snapshot: LedgerSnapshot, now: datetime) -> int:
+    def _restore_from_notes(self, snapshot: LedgerSnapshot, now: datetime) -> Rebuilt:
+        from plugin.core.model import InvoiceStatus
+
+        by_client: dict[str, list[Invoice]] = {}
+        for invoice in snapshot.invoices:
+            # Only invoices that were open at some time can have been reminded.
+            if invoice.status in (InvoiceStatus.OPEN, InvoiceStatus.PAID):
+                by_client.setdefault(invoice.customer_id, []).append(invoice)
+        done_until = self.store.get_bookmark(self.source_id, REBUILD_BOOKMARK) or ""
+        if not done_until:
+            # Started: sending waits until it is done (see _check_history_complete).
+            done_until = REBUILD_STARTED
+            self.store.set_bookmark(self.source_id, REBUILD_BOOKMARK, done_until, now)
+        clients = [client for client in sorted(by_client) if client > done_until]
+        result = Rebuilt(restored=0, clients_left=len(clients))
+        for first in range(0, len(clients), REBUILD_BATCH):
+            batch = clients[first : first + REBUILD_BATCH]
+            try:
+                notes = self.source.read_notes(
+                    among=[invoice for client in batch for invoice in by_client[client]]
+                )
+            except KindlyError as exc:
+                if not getattr(exc, "later", False):
+                    raise
+                # The day's allowance is spent: keep what was restored, go on next time.
+                return replace(result, stopped=str(exc))
+            result = replace(
+                result,
+                restored=result.restored + self._restore(notes, snapshot),
+                clients_left=len(clients) - first - len(batch),
+            )
+            self.store.set_bookmark(self.source_id, REBUILD_BOOKMARK, batch[-1], now)
+        # All read: the next rebuild (a store lost again) starts from the beginning.
+        self.store.set_bookmark(self.source_id, REBUILD_BOOKMARK, "", now)
+        return result
+
+    def _restore(self, notes: Iterable[Note], snapshot: LedgerSnapshot) -> int:
         invoices = snapshot.invoices_by_id
         restored = 0
-        for note in self.source.read_notes():
+        for note in notes:
             if not note.reminder_key or note.id.endswith("-failed") or not note.stage:
                 continue
             if self.store.reminder(note.reminder_key) is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -173,7 +173,7 @@ class ThrowawayBooks(BookkeepingConnector):
         payload = {"id": note.id, "text": note.text, "invoices": list(note.invoice_ids)}
         self.http.request("POST", f"{self.api_url}/notes", json=payload)
 
-    def read_notes(self) -> tuple[Note, ...]:
+    def read_notes(self, among: Sequence[Invoice] | None = None) -> tuple[Note, ...]:
         return ()
 
 

@@ -390,3 +390,46 @@ def test_debug_logs_every_api_call_with_secrets_masked(
     everything = result.stderr + result.output
     for token in [*fake.access_tokens, *fake.refresh_tokens]:
         assert token not in everything
+
+
+def test_a_rebuild_stopped_by_the_day_allowance_carries_on_and_holds_sending_back(
+    fake: FakeXero, tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Xero answers History one invoice a call: a rebuild of a large organisation runs out
+    of the day's calls. It keeps its place, sending waits for it, and the next day's
+    rebuild carries on with the clients not read yet."""
+    import plugin.run
+    from tests.fakes.xero import API, Fault
+
+    seeded = seed_small_ledger(fake)
+    config = write_config(tmp_path, fake)
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    connect(runner, base, fake, env)
+    assert runner.invoke(cli, [*base, "run", "--at", AT], env=env).exit_code == 0
+    sent = len(list((tmp_path / "outbox").glob("*.eml")))
+    assert sent == 2
+    # The store is lost (the connection with it): connect again and rebuild.
+    (tmp_path / "state.sqlite3").unlink()
+    connect(runner, base, fake, env)
+    monkeypatch.setattr(plugin.run, "REBUILD_BATCH", 1)  # a client at a time
+    later_client = max(seeded["ada"]["ContactID"], seeded["cleo"]["ContactID"])
+    later_invoice = next(
+        seeded[key]["InvoiceID"]
+        for key in ("a1", "c1")
+        if seeded[key]["Contact"]["ContactID"] == later_client
+    )
+    fake.fail_next(
+        f"{API}/Invoices/{later_invoice}/History",
+        Fault(429, headers={"X-Rate-Limit-Problem": "day", "Retry-After": "50000"}),
+    )
+    partial = runner.invoke(cli, [*base, "history", "--rebuild", "--at", AT], env=env)
+    assert partial.exit_code == 0, partial.output
+    assert "Not finished" in partial.stderr and "again" in partial.stderr
+    held = runner.invoke(cli, [*base, "send", "--at", AT], env=env)
+    assert held.exit_code == 1 and "being rebuilt" in held.stderr
+    done = runner.invoke(cli, [*base, "history", "--rebuild", "--at", AT], env=env)
+    assert done.exit_code == 0 and "Not finished" not in done.stderr
+    again = runner.invoke(cli, [*base, "run", "--at", AT], env=env)
+    assert again.exit_code == 0, again.output
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == sent, "nothing sent twice"

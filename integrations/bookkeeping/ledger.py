@@ -679,10 +679,14 @@ class LocalLedger(BookkeepingConnector):
 
     # -- notes ---------------------------------------------------------------------------
 
-    def read_notes(self) -> tuple[Note, ...]:
+    def read_notes(self, among: Sequence[Invoice] | None = None) -> tuple[Note, ...]:
         if not self.notes_path.exists():
             return ()
-        return tuple(note for _, note in self._iter_notes())
+        notes = (note for _, note in self._iter_notes())
+        if among is None:
+            return tuple(notes)
+        wanted = {invoice.id for invoice in among}
+        return tuple(note for note in notes if wanted.intersection(note.invoice_ids))
 
     def _iter_notes(self) -> Iterator[tuple[int, Note]]:
         with self.notes_path.open(encoding="utf-8") as stream:

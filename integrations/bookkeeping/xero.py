@@ -419,9 +419,10 @@ class XeroConnector(OAuthPlatform):
         )
         return [note for note in found if note is not None]
 
-    def read_notes(self) -> tuple[Note, ...]:
-        """Kindly's notes on every invoice that has been reminded, read back from History."""
-        invoices = self.read_snapshot().invoices
+    def read_notes(self, among: Sequence[Invoice] | None = None) -> tuple[Note, ...]:
+        """Kindly's notes, read back from the History of each invoice (one call each: Xero
+        has no bulk History), of ``among`` or of every invoice."""
+        invoices = self.read_snapshot().invoices if among is None else among
         return notes_across_invoices(invoices, lambda i: self._notes_on(i.id, i.customer_id))
 
     def send_invoice_email(self, invoice: Invoice, reference: str | None = None) -> None:

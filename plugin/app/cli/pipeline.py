@@ -174,11 +174,19 @@ def history(
 
     kindly = app.workspace()
     if rebuild:
-        restored = kindly.rebuild_history(_parse_at(at))
+        rebuilt = kindly.rebuild_history(_parse_at(at))
         click.echo(
-            f"Restored {restored} reminders from the notes in {kindly.source.location}; "
-            "the next run sends none of them again."
+            f"Restored {rebuilt.restored} reminders from the notes in "
+            f"{kindly.source.location}; the next run sends none of them again."
         )
+        if rebuilt.stopped is not None:
+            click.echo(
+                f"Not finished: {rebuilt.clients_left} clients' invoices are still to be read "
+                f"({rebuilt.stopped}). Do not send before it is done: run `kindly history "
+                "--rebuild` again once the allowance is back (after midnight UTC); it carries "
+                "on where it stopped.",
+                err=True,
+            )
     records = kindly.store.reminders(
         kindly.source_id, statuses=(LogStatus.UNCONFIRMED,) if only_unconfirmed else None
     )
