@@ -378,10 +378,12 @@ class BookkeepingConnector(Connector):
         ``reference`` (the reminder's key) lets the platform drop a repeat of the same
         request. Connectors implement :meth:`send_invoice_email`.
         """
-        from integrations.http import HttpError, delivery_status
+        from integrations.http import AuthError, HttpError, delivery_status
 
         try:
             self.send_invoice_email(invoice, reference)
+        except AuthError:
+            raise  # every invoice would be refused alike: the batch stops
         except HttpError as exc:
             # Repeatable: the platform's mailer is asked with an idempotency key.
             status = delivery_status(exc, repeatable=True)

@@ -95,7 +95,8 @@ class SendResult:
     recovered: int = 0
     #: ... and those whose delivery nothing can confirm (SMTP, SMS, a platform's mailer).
     recovered_unconfirmed: list[ReminderRecord] = field(default_factory=list)
-    #: Why the batch stopped before its end (a refused login, a lost lease), if it did.
+    #: Why a channel (a refused login or token) or the whole run (a lost lease) stopped
+    #: before the end, if one did: reported after the summary, with a non-zero exit.
     stopped: KindlyError | None = None
     notes_written: int = 0
     notes_pending: list[tuple[str, str]] = field(default_factory=list)  # (key, reason)
@@ -386,6 +387,8 @@ class Kindly:
         self._logged = {r.key: r for r in self.store.reminders(self.source_id)}
         self._unlogged: list[Delivered] = []
         self._claimed: set[str] = set()
+        #: Channels that cannot go on in this run (a refused login), and why.
+        self._broken: dict[str, KindlyError] = {}
         try:
             reminders = plan.reminders
             for start in range(0, len(reminders), CLAIM_BATCH):
@@ -399,8 +402,8 @@ class Kindly:
             for appointment in plan.appointments:
                 self._send_appointment(appointment, now, result)
         except KindlyError as exc:
-            # The batch cannot go on (a refused login, a lost lease): what went is logged
-            # and noted below; the caller reports the error after the summary.
+            # The run cannot go on (a lost lease): what went is logged and noted below;
+            # the caller reports the error after the summary.
             result.stopped = exc
         finally:
             # Outcomes are logged with the next hand-over, in one commit; the last ones here.
@@ -577,11 +580,25 @@ class Kindly:
         result: SendResult,
     ) -> DeliveryStatus:
         crash_point("intent")
+        broken = self._broken.get(reminder.channel)
+        if broken is not None:
+            result.deferred.append((reminder, f"not tried: {broken}"))
+            return DeliveryStatus.TEMPORARY
         hand_over = _HandOver(self, reminder.key, composed.charges)
         try:
             outcome = channel.deliver(reminder, composed, hand_over)
         except _AlreadySent:
             return DeliveryStatus.SENT
+        except KindlyError as exc:
+            # An answer that stops this channel (a refused login or token, a sender
+            # refused for good) came instead of the message being taken: nothing left.
+            # The claim goes back to "sending" and is given back with the others, so the
+            # next run sends it, not "unconfirmed". The other channels go on.
+            self.store.take_back(reminder.key)
+            self._broken[reminder.channel] = exc
+            result.stopped = result.stopped or exc
+            result.deferred.append((reminder, str(exc)))
+            return DeliveryStatus.TEMPORARY
         crash_point("delivered")
         if hand_over.refused:
             return DeliveryStatus.SENT

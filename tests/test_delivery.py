@@ -183,3 +183,38 @@ def test_history_is_rebuilt_from_the_notes_after_losing_the_store(demo_workspace
     assert len(notes) == sent, "no note written twice"
     twice = runner.invoke(cli, ["--config", str(config), "history", "--rebuild", *at])
     assert "Restored 0 reminders" in twice.output
+
+
+def test_a_refused_gateway_token_stops_the_batch_and_leaves_nothing_unconfirmed(
+    demo_workspace: Path,
+    smtp: SmtpServer,
+    gateways: FakeSmsGateways,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The gateway answered 401 to the hand-over: nothing left, so the reminder is not
+    "unconfirmed"; the e-mails go on and are noted; the next run sends the SMS."""
+    monkeypatch.setenv("KINDLY_SMS_TOKEN", "a-wrong-token-9876543210")
+    configure(demo_workspace, smtp, gateways)
+    set_customer(demo_workspace, "C01", phone="06 1234 5678")
+    kindly = open_kindly(demo_workspace)
+    kindly.store.set_setting(CLIENT_SCOPE + "C01", "channels", ["sms"], DEMO_NOW)
+    kindly = open_kindly(demo_workspace)
+    kindly.sync(DEMO_NOW)
+    plan = kindly.plan(DEMO_NOW)
+    (c01,) = [r for r in plan.reminders if r.customer.id == "C01"]
+    assert c01.channel == "sms"
+    result = kindly.send(plan, DEMO_NOW)
+    assert result.stopped is not None and "401" in str(result.stopped)
+    assert gateways.messages == []
+    assert len(result.sent) == len(plan.reminders) - 1, "the e-mails went"
+    assert kindly.store.reminder(c01.key) is None, "given back: planned afresh next run"
+    assert all(r.status == "sent" for r in kindly.store.reminders())
+    assert result.notes_written == len(result.sent)
+
+    monkeypatch.setenv("KINDLY_SMS_TOKEN", TOKEN)
+    again = open_kindly(demo_workspace)
+    again.sync(DEMO_NOW)
+    second = again.send(again.plan(DEMO_NOW), DEMO_NOW)
+    assert second.stopped is None
+    assert [r.customer.id for r, _ in second.sent if r.invoices] == ["C01"]
+    assert len(gateways.messages) == 1
