@@ -30,7 +30,6 @@ import os
 import platform
 import shutil
 import smtplib
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,49 +39,26 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_smtp import free_port, start_server
+
 from plugin.app.cli import open_workspace
 from plugin.compose.email_message import message_bytes
 from plugin.core.decisions import Plan
 from plugin.core.model import Note
-from plugin.core.vocabulary import LogStatus
 from plugin.run import Kindly, note_id, note_text
-from plugin.state.store import ReminderRecord
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
-SINK = "aiosmtpd.handlers.Sink"
 LANGUAGES = (("nl", "NL"), ("en", "GB"), ("de", "DE"), ("fr", "FR"), ("nb", "NO"), ("vi", "VN"))
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_server(port: int) -> subprocess.Popen[bytes]:
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            f"127.0.0.1:{port}",
-            "-c",
-            "aiosmtpd.handlers.Sink",
-        ],
-    )
+def start_pinned_server(port: int) -> subprocess.Popen[bytes]:
+    """bench_smtp's aiosmtpd sink, on the other core than this process."""
+    server = start_server(port)
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(server.pid, {1})
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return server
-        except OSError:
-            time.sleep(0.05)
-    server.kill()
-    raise SystemExit("the SMTP server did not start")
+    return server
 
 
 def write_workspace(folder: Path, count: int, port: int) -> Path:
@@ -168,20 +144,7 @@ def naive_send(kindly: Kindly, plan: Plan, port: int) -> float:
     started = time.perf_counter()
     for reminder in plan.reminders:
         composed = channel.compose(kindly.with_online_links(reminder), NOW)
-        record = ReminderRecord(
-            key=reminder.key,
-            source=reminder.source,
-            customer_id=reminder.customer.id,
-            invoice_ids=tuple(i.id for i in reminder.invoices),
-            invoice_numbers=tuple(i.number for i in reminder.invoices),
-            stage=reminder.stage,
-            channel=reminder.channel,
-            recipient=", ".join(reminder.recipients),
-            amount=str(reminder.amount_due),
-            currency=reminder.currency,
-            status=LogStatus.SENDING,
-            planned_at=NOW,
-        )
+        record = kindly._record_for(reminder, NOW)
         assert store.record_intent(record)
         with smtplib.SMTP("127.0.0.1", port) as connection:
             connection.sendmail(
@@ -234,7 +197,7 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {0})
     port = free_port()
-    server = start_server(port)
+    server = start_pinned_server(port)
     figures: dict[str, list[float]] = {"kindly": [], "naive": [], "anchor": []}
     try:
         with tempfile.TemporaryDirectory() as tmp:

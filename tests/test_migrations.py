@@ -27,20 +27,25 @@ def test_migrations_build_the_tables_the_store_uses(tmp_path: Path) -> None:
     store.close()
 
 
-def test_the_calendars_old_state_is_dropped_and_nothing_else(tmp_path: Path) -> None:
-    """Calendars wrote their state into the settings before they kept it as a bookmark."""
-    from datetime import UTC, datetime
-
+def _engine_at(url: str, revision: str) -> sa.Engine:
+    """A new database migrated to an older ``revision``, as an older Kindly left it."""
     from alembic import command
 
-    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
     engine = sa.create_engine(url)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "0003")
-    old = Store(engine)
+        command.upgrade(config, revision)
+    return engine
+
+
+def test_the_calendars_old_state_is_dropped_and_nothing_else(tmp_path: Path) -> None:
+    """Calendars wrote their state into the settings before they kept it as a bookmark."""
+    from datetime import UTC, datetime
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    old = Store(_engine_at(url, "0003"))
     now = datetime(2026, 12, 1, tzinfo=UTC)
     old.set_setting("calendar:google:primary", "state", {"events": {"e1": {}}}, now)
     old.set_setting("calendar:caldav:https://dav.example/a/", "state", {"items": {}}, now)
@@ -56,15 +61,8 @@ def test_the_calendars_old_state_is_dropped_and_nothing_else(tmp_path: Path) -> 
 
 def test_reminders_logged_as_sent_but_unconfirmed_become_unconfirmed(tmp_path: Path) -> None:
     """Before 0005 an unconfirmed reminder was "sent" with "unconfirmed" in its detail."""
-    from alembic import command
-
     url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
-    engine = sa.create_engine(url)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0004")
+    engine = _engine_at(url, "0004")
     row = {
         "source": "ledger",
         "customer_id": "C1",

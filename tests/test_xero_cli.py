@@ -348,10 +348,11 @@ def test_several_organisations_at_once(fake: FakeXero, tmp_path: Path, env: dict
     assert unknown.exit_code == 1 and "no connected Xero organisation" in unknown.output
 
 
-def test_history_is_rebuilt_from_xero_history_notes(
+def _sent_then_store_lost(
     fake: FakeXero, tmp_path: Path, env: dict[str, str]
-) -> None:
-    seed_small_ledger(fake)
+) -> tuple[CliRunner, list[str], int]:
+    """A run that sent and noted reminders, then Kindly's store lost (tokens and all) and
+    Xero connected again: the runner, the base arguments, and how many were sent."""
     config = write_config(tmp_path, fake)
     runner = CliRunner()
     base = ["--config", str(config)]
@@ -359,8 +360,16 @@ def test_history_is_rebuilt_from_xero_history_notes(
     assert runner.invoke(cli, [*base, "run", "--at", AT], env=env).exit_code == 0
     sent = len(list((tmp_path / "outbox").glob("*.eml")))
     for path in tmp_path.glob("state.sqlite3*"):
-        path.unlink()  # the store is gone, tokens and all: connect again, then rebuild
+        path.unlink()
     connect(runner, base, fake, env)
+    return runner, base, sent
+
+
+def test_history_is_rebuilt_from_xero_history_notes(
+    fake: FakeXero, tmp_path: Path, env: dict[str, str]
+) -> None:
+    seed_small_ledger(fake)
+    runner, base, sent = _sent_then_store_lost(fake, tmp_path, env)
     rebuilt = runner.invoke(cli, [*base, "history", "--rebuild", "--at", AT], env=env)
     assert rebuilt.exit_code == 0, rebuilt.output
     assert f"Restored {sent} reminders" in rebuilt.output
@@ -402,16 +411,8 @@ def test_a_rebuild_stopped_by_the_day_allowance_carries_on_and_holds_sending_bac
     from tests.fakes.xero import API, Fault
 
     seeded = seed_small_ledger(fake)
-    config = write_config(tmp_path, fake)
-    runner = CliRunner()
-    base = ["--config", str(config)]
-    connect(runner, base, fake, env)
-    assert runner.invoke(cli, [*base, "run", "--at", AT], env=env).exit_code == 0
-    sent = len(list((tmp_path / "outbox").glob("*.eml")))
+    runner, base, sent = _sent_then_store_lost(fake, tmp_path, env)
     assert sent == 2
-    # The store is lost (the connection with it): connect again and rebuild.
-    (tmp_path / "state.sqlite3").unlink()
-    connect(runner, base, fake, env)
     monkeypatch.setattr(plugin.run, "REBUILD_BATCH", 1)  # a client at a time
     later_client = max(seeded["ada"]["ContactID"], seeded["cleo"]["ContactID"])
     later_invoice = next(
