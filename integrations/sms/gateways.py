@@ -81,6 +81,8 @@ class _Gateway(SmsGatewayConnector):
         # Retries belong to the next run: a gateway that answers slowly must not be asked
         # twice for the same message within one.
         self.http = http or HttpClient(self.name, secrets=lambda: [token], attempts=1)
+        #: Set once the gateway turned the run away for now (see _outcome).
+        self._resting: str | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(sender={self.settings.sender!r})"
@@ -89,6 +91,8 @@ class _Gateway(SmsGatewayConnector):
         self.http.close()
 
     def _outcome(self, call: Callable[[], str], hand_over: Callable[[], None]) -> Outcome:
+        if self._resting is not None:
+            return Outcome(DeliveryStatus.TEMPORARY, self._resting)
         hand_over()
         try:
             return Outcome(DeliveryStatus.SENT, call())
@@ -100,6 +104,10 @@ class _Gateway(SmsGatewayConnector):
             status = delivery_status(exc, repeatable=False)
             if status is DeliveryStatus.UNCONFIRMED:
                 return Outcome(status, f"{self.name} did not answer: {exc}")
+            if status is DeliveryStatus.TEMPORARY and (exc.status is None or exc.status >= 429):
+                # The gateway is down, unreachable or asks us to slow down: the rest of
+                # this run's messages wait for the next run rather than knock again.
+                self._resting = f"{exc}; {self.name} not tried again in this run"
             return Outcome(status, str(exc))
 
 

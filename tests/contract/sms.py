@@ -56,8 +56,13 @@ class SmsGatewayContract:
         assert busy.status == "temporary"
         assert sms.calls() == 1, "a temporary failure waits for the next run, not a retry now"
         assert sms.accepted() == []
+        # The rest of this run's messages are not tried: the gateway is down or busy.
+        handed: list[str] = []
+        rest = sms.gateway.send(sms.number, "y", "k5", lambda: handed.append("x"))
+        assert rest.status == "temporary" and "not tried again in this run" in rest.detail
+        assert sms.calls() == 1 and handed == [], "nothing handed over, nothing asked"
         # The next run's try goes through.
-        assert sms.gateway.send(sms.number, "x", "k3", lambda: None).status == "sent"
+        assert sms.with_token(sms.token).send(sms.number, "x", "k3", lambda: None).status == "sent"
 
     def test_a_dropped_connection_is_unconfirmed(self, sms: SmsGatewayHarness) -> None:
         server = MisbehavingServer("hang up")
