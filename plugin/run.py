@@ -489,8 +489,9 @@ class Kindly:
             if channel.via not in ("platform", "note"):
                 reminder = self.with_online_links(reminder)
             composed = channel.compose(reminder, now)
-        except (ValueError, LookupError, OSError, TemplateError) as exc:
-            # Reported; the claim is given back and the next run tries again.
+        except (ValueError, LookupError, OSError, TemplateError, KindlyError) as exc:
+            # Reported; the claim is given back and the next run tries again. (A
+            # KindlyError here is about this reminder's own data, such as its PDF.)
             result.failed.append((reminder, f"could not compose the message: {exc}"))
             return DeliveryStatus.TEMPORARY
         record = self._record_for(reminder, now)

@@ -548,3 +548,51 @@ def test_a_fresh_read_of_some_invoices_equals_the_full_read(demo_workspace: Path
     fresh = {invoice.id: invoice for invoice in ledger.read_invoices(some)}
     assert fresh == {invoice_id: full[invoice_id] for invoice_id in some}
     assert ledger.read_invoices(["no-such-invoice"]) == ()
+
+
+def test_a_whole_last_note_without_its_newline_is_kept(tmp_path: Path) -> None:
+    """D22: an editor that drops the final newline must not cost the last note."""
+    folder = ledger(tmp_path)
+    connector = LocalLedger(folder)
+    connector.write_notes([note(1), note(2)])
+    path = folder / NOTES_FILE
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    assert connector.read_notes() == (note(1), note(2)), "a whole note is a note"
+    connector.write_note(note(3))
+    assert connector.read_notes() == (note(1), note(2), note(3))
+    assert path.read_bytes().count(b"\n") == 3
+
+
+def test_the_notes_file_is_never_a_link_out_of_the_folder(tmp_path: Path) -> None:
+    """D23b: a notes file that is a symbolic link is neither written nor cut."""
+    folder = ledger(tmp_path)
+    elsewhere = tmp_path / "token.txt"
+    elsewhere.write_text("TOKEN-WITHOUT-NEWLINE", encoding="utf-8")
+    (folder / NOTES_FILE).symlink_to(elsewhere)
+    connector = LocalLedger(folder)
+    results = connector.write_notes([note(1)])
+    assert results[note(1).id] is not None and "symbolic link" in str(results[note(1).id])
+    assert elsewhere.read_text(encoding="utf-8") == "TOKEN-WITHOUT-NEWLINE"
+    with pytest.raises(LedgerError, match="symbolic link"):
+        connector.read_notes()
+
+
+def test_a_pdf_that_links_out_of_the_folder_is_not_attached(tmp_path: Path) -> None:
+    """D23a: pdf/<number>.pdf pointing at another file is refused, never sent."""
+    folder = ledger(tmp_path)
+    secret = tmp_path / "secret.pdf"
+    secret.write_bytes(b"%PDF-1.4 not the invoice")
+    (folder / "pdf").mkdir()
+    invoice = read(folder).invoices[0]
+    (folder / "pdf" / f"{invoice.number}.pdf").symlink_to(secret)
+    with pytest.raises(LedgerError, match="leads out of the ledger folder"):
+        LocalLedger(folder).invoice_pdf(invoice)
+    # A pdf folder that is itself a link out is refused alike.
+    (folder / "pdf" / f"{invoice.number}.pdf").unlink()
+    (folder / "pdf").rmdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / f"{invoice.number}.pdf").write_bytes(b"%PDF-1.4 elsewhere")
+    (folder / "pdf").symlink_to(outside)
+    with pytest.raises(LedgerError, match="leads out of the ledger folder"):
+        LocalLedger(folder).invoice_pdf(invoice)

@@ -674,8 +674,23 @@ class LocalLedger(BookkeepingConnector):
             safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem).lstrip(".")
             path = folder / f"{safe}.pdf"
             if path.is_file():
-                return path.read_bytes()
+                return self._read_inside(path)
         return None
+
+    def _read_inside(self, path: Path) -> bytes:
+        """A file of the ledger folder, refusing one whose path leads out of it (a link).
+
+        A PDF is attached to a reminder and sent to a client: a link planted in the
+        folder must not make Kindly send a file from elsewhere.
+        """
+        inside = self.folder.resolve()
+        if path.is_symlink() or not path.resolve().is_relative_to(inside):
+            raise LedgerError(
+                path, "leads out of the ledger folder (a symbolic link): it is not attached"
+            )
+        fd = _open_in_folder(path, os.O_RDONLY)
+        with os.fdopen(fd, "rb") as stream:
+            return stream.read()
 
     # -- notes ---------------------------------------------------------------------------
 
@@ -689,11 +704,13 @@ class LocalLedger(BookkeepingConnector):
         return tuple(note for note in notes if wanted.intersection(note.invoice_ids))
 
     def _iter_notes(self) -> Iterator[tuple[int, Note]]:
-        with self.notes_path.open(encoding="utf-8") as stream:
+        fd = _open_in_folder(self.notes_path, os.O_RDONLY)
+        with os.fdopen(fd, encoding="utf-8") as stream:
             for number, line in enumerate(stream, start=1):
-                if not line.endswith("\n"):
+                if not line.endswith("\n") and not _is_note(line):
                     # A crash during an append can leave a torn last line; the next append
-                    # starts a fresh line, so a torn line is never mistaken for a note.
+                    # cuts it, so a torn line is never mistaken for a note. A whole note
+                    # that only lacks its newline (an editor dropped it) is a note.
                     continue
                 if not line.strip():
                     continue
@@ -719,6 +736,8 @@ class LocalLedger(BookkeepingConnector):
         except OSError as exc:
             reason = f"could not write {self.notes_path}: {exc.strerror or exc}"
             return {note.id: None if note.id in held else reason for note in notes}
+        except LedgerError as exc:
+            return {note.id: None if note.id in held else str(exc) for note in notes}
         return {note.id: None for note in notes}
 
     def _append(self, notes: Sequence[Note]) -> None:
@@ -731,9 +750,9 @@ class LocalLedger(BookkeepingConnector):
         self.folder.mkdir(parents=True, exist_ok=True)
         # O_APPEND makes each write land at the end even with two writers; fsync makes the
         # notes survive a power cut once this returns, since the run then marks them written.
-        fd = os.open(self.notes_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = _open_in_folder(self.notes_path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
         try:
-            _drop_torn_tail(fd)
+            _end_the_last_line(fd)
             data = lines.encode("utf-8")
             written = os.write(fd, data)
             while written < len(data):
@@ -743,11 +762,40 @@ class LocalLedger(BookkeepingConnector):
             os.close(fd)
 
 
-def _drop_torn_tail(fd: int) -> None:
-    """Cut a last line that a crash left half-written, so the next note starts clean.
+def _open_in_folder(path: Path, flags: int) -> int:
+    """Open a file of the ledger folder itself, never one a symbolic link points to.
 
-    The notes file is Kindly's own; a torn line holds no complete note (the run that wrote
-    it had not yet marked the note written, so the note is written again).
+    The notes file holds clients' data and is appended to; a link planted in the folder
+    (a synced share, an export) must not make Kindly write, or cut, a file elsewhere.
+    """
+    try:
+        # Only the user reads the notes: client ids, amounts and addresses.
+        return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as exc:
+        if path.is_symlink():
+            raise LedgerError(
+                path,
+                "is a symbolic link: Kindly reads and writes notes only in a file of the "
+                "ledger folder itself",
+            ) from None
+        raise LedgerError(path, f"cannot be opened: {exc.strerror or exc}") from None
+
+
+def _is_note(line: str) -> bool:
+    try:
+        from_jsonable(Note, json.loads(line))
+    except (ValueError, TypeError, KeyError):
+        return False
+    return True
+
+
+def _end_the_last_line(fd: int) -> None:
+    """Make the next note start on a line of its own.
+
+    A last line without its newline is either a whole note (a file saved by an editor that
+    drops the final newline: it is ended, never cut) or what a crash left of a note being
+    appended: that one is cut. The run that wrote a torn note had not marked it written, so
+    it is written again.
     """
     size = os.fstat(fd).st_size
     if not size or os.pread(fd, 1, size - 1) == b"\n":
@@ -757,10 +805,16 @@ def _drop_torn_tail(fd: int) -> None:
         chunk = os.pread(fd, min(4096, start), max(0, start - 4096))
         newline = chunk.rfind(b"\n")
         if newline >= 0:
-            os.ftruncate(fd, start - len(chunk) + newline + 1)
-            return
+            start = start - len(chunk) + newline + 1
+            break
         start -= len(chunk)
-    os.ftruncate(fd, 0)
+    else:
+        start = 0
+    last = os.pread(fd, size - start, start)
+    if _is_note(last.decode("utf-8", "replace")):
+        os.write(fd, b"\n")
+    else:
+        os.ftruncate(fd, start)
 
 
 def _check_unique_ids(records: list[_Record]) -> None:
