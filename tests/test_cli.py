@@ -476,3 +476,21 @@ def test_send_review_asks_first(demo_workspace: Path) -> None:
     accepted = runner.invoke(cli, [*base, "send", "--review", *at], input="y\n")
     assert accepted.exit_code == 0 and "Sent 1" in accepted.output, accepted.output
     assert list(outbox.glob("*.eml"))
+
+
+def test_a_run_with_reminders_not_delivered_exits_3(demo_workspace: Path) -> None:
+    """D21: a cron job must be able to tell. The outbox is a file, not a folder: every
+    e-mail is deferred; the run finishes, lists them, and exits 3 (docs/exit-codes.md)."""
+    from tests.conftest import DEMO_NOW
+
+    outbox = demo_workspace.parent / "outbox"
+    outbox.write_text("not a folder", encoding="utf-8")
+    runner = CliRunner()
+    base = ["--config", str(demo_workspace / "kindly.toml")]
+    result = runner.invoke(cli, [*base, "run", "--at", DEMO_NOW.isoformat()])
+    assert result.exit_code == 3, result.output
+    assert "Sent 0, deferred 13" in result.output and "Not delivered" in result.output
+    outbox.unlink()
+    again = runner.invoke(cli, [*base, "run", "--at", DEMO_NOW.isoformat()])
+    assert again.exit_code == 0, again.output
+    assert "deferred 0, failed 0, unconfirmed 0" in again.output

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from plugin.app.cli.output import INCOMPLETE
 from tests.conftest import DEMO_NOW
 from tests.fakes.smtp import SmtpServer, start_smtp
 from tests.test_delivery import open_kindly
@@ -49,7 +50,10 @@ def run(config: Path, crash_at: str | None, *command: str) -> int:
         text=True,
         timeout=120,
     )
-    assert completed.returncode in (0, -signal.SIGKILL), completed.stdout + completed.stderr
+    # 3: the run finished with something to report (here: an unconfirmed reminder).
+    assert completed.returncode in (0, INCOMPLETE, -signal.SIGKILL), (
+        completed.stdout + completed.stderr
+    )
     return completed.returncode
 
 
@@ -94,7 +98,7 @@ def _settle_and_check(
     if missing:
         # The user checks the server's log and sends those again.
         assert run(config, None, "resend", *(key[:12] for key in missing)) == 0
-        assert run(config, None) == 0
+        assert run(config, None) == 0, "everything through: a clean exit"
     ids = Counter(m.message["Message-ID"] for m in server.received)
     assert set(ids.values()) == {1}, f"sent twice: {[i for i, n in ids.items() if n > 1]}"
     assert len(ids) == len(expected), "every reminder arrived"
@@ -119,7 +123,7 @@ def test_a_kill_at_each_transition_is_recovered(
         # The second time, where there is one: the first message's outcome is then still
         # to be logged. Notes are written in one batch: that point is passed once.
         assert run(config, f"{point}:{1 if point == 'note' else 2}") == -signal.SIGKILL
-        assert run(config, None) == 0
+        assert run(config, None) in (0, INCOMPLETE)
         missing = _settle_and_check(config, server, expected, invoices)
         # Only a kill between the hand-over and the final dot loses a message (shown as
         # unconfirmed); everywhere else the next run finishes the work alone.
@@ -149,7 +153,7 @@ def test_sigkill_anywhere_then_rerun_delivers_everything_exactly_once(
             point = f"{name}:{1 if name == 'note' else count}"
             kills += run(config, point) == -signal.SIGKILL
         assert kills >= 3, f"only {kills} runs were killed"
-        assert run(config, None) == 0
+        assert run(config, None) in (0, INCOMPLETE)
         _settle_and_check(config, server, expected, invoices)
     finally:
         server.stop()

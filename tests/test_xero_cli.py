@@ -388,10 +388,14 @@ def test_debug_logs_every_api_call_with_secrets_masked(
     base = ["--config", str(config)]
     connect(runner, base, fake, env)
     fake.expire_access_tokens()  # the sync renews the token first: that call is logged too
+    kindly_logger = logging.getLogger("kindly")
+    level, handlers = kindly_logger.level, list(kindly_logger.handlers)
     try:
         result = runner.invoke(cli, ["--debug", *base, "sync", "--at", AT], env=env)
     finally:
-        logging.getLogger("kindly").setLevel(logging.WARNING)
+        # --debug set up the process's logging: put it back for the tests after this one.
+        kindly_logger.setLevel(level)
+        kindly_logger.handlers[:] = handlers
     assert result.exit_code == 0, result.output
     lines = [line for line in result.stderr.splitlines() if "kindly.http" in line]
     assert any("POST" in line and "/connect/token -> 200" in line for line in lines), lines

@@ -95,15 +95,17 @@ def _run_and_report(
     review: bool = False,
     yes: bool = True,
     wait: float | None = None,
-) -> None:
+) -> SendResult | None:
+    """Sync, plan, send and report; the send's result (None if the review said no)."""
     snapshot = _sync_with_progress(kindly, now, console)
     _print_sync(console, kindly, snapshot)
     result = kindly.plan(now)
     _print_plan(console, result, explain=False)
     if review and not _approved(result, yes):
-        return
+        return None
     sent = _send_with_progress(kindly, result, now, console, wait)
     _print_send(console, kindly, sent)
+    return sent
 
 
 def _wait_for(kindly: Kindly, wait: float | None) -> float:
@@ -281,6 +283,22 @@ def _print_send(console: Console, kindly: Kindly, result: SendResult) -> None:
     )
     if result.stopped is not None:
         raise result.stopped
+
+
+#: The exit status of a send or run that finished with reminders not delivered (failed,
+#: deferred or unconfirmed) or notes not written back: a cron job can tell (docs/exit-codes).
+INCOMPLETE = 3
+
+
+def incomplete(result: SendResult) -> bool:
+    """Whether some of the batch did not get through, or was not noted."""
+    return bool(
+        result.failed
+        or result.deferred
+        or result.unconfirmed
+        or result.recovered_unconfirmed
+        or result.notes_pending
+    )
 
 
 def _where(kindly: Kindly, channel_name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import TYPE_CHECKING
 
 import click
@@ -16,6 +17,7 @@ from plugin.app.cli.base import (
     cli,
 )
 from plugin.app.cli.output import (
+    INCOMPLETE,
     _approved,
     _print_plan,
     _print_send,
@@ -24,6 +26,7 @@ from plugin.app.cli.output import (
     _send_with_progress,
     _sync_with_progress,
     _wait_for,
+    incomplete,
     plan_as_json,
 )
 
@@ -90,6 +93,7 @@ def send(app: AppContext, at: str | None, review: bool, yes: bool, wait: float |
     """
     now = _parse_at(at)
     console = app.console()
+    short = False
     for kindly in app.workspaces():
         plan = kindly.plan(now)
         if review:
@@ -98,6 +102,9 @@ def send(app: AppContext, at: str | None, review: bool, yes: bool, wait: float |
                 continue
         result = _send_with_progress(kindly, plan, now, console, wait)
         _print_send(console, kindly, result)
+        short = short or incomplete(result)
+    if short:
+        sys.exit(INCOMPLETE)
 
 
 @cli.command()
@@ -108,8 +115,14 @@ def send(app: AppContext, at: str | None, review: bool, yes: bool, wait: float |
 @click.pass_obj
 def run(app: AppContext, at: str | None, review: bool, yes: bool, wait: float | None) -> None:
     """Sync, plan, send and write notes back, in one go."""
+    short = False
     for kindly in app.workspaces():
-        _run_and_report(kindly, _parse_at(at), app.console(), review=review, yes=yes, wait=wait)
+        result = _run_and_report(
+            kindly, _parse_at(at), app.console(), review=review, yes=yes, wait=wait
+        )
+        short = short or (result is not None and incomplete(result))
+    if short:
+        sys.exit(INCOMPLETE)
 
 
 @cli.command()
