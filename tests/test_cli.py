@@ -494,3 +494,31 @@ def test_a_run_with_reminders_not_delivered_exits_3(demo_workspace: Path) -> Non
     again = runner.invoke(cli, [*base, "run", "--at", DEMO_NOW.isoformat()])
     assert again.exit_code == 0, again.output
     assert "deferred 0, failed 0, unconfirmed 0" in again.output
+
+
+@pytest.mark.parametrize("color", ["", "1"])
+def test_client_data_is_never_markup_or_a_terminal_command(
+    demo_workspace: Path, color: str
+) -> None:
+    """D7, D8: a client's name in the ledger reaches the operator's terminal as text."""
+    from tests.conftest import DEMO_NOW
+    from tests.test_delivery import set_customer
+
+    hostile = (
+        "Data [/path] BV [link=https://evil.example/]x[/link] [bold]"
+        "\x1b]0;PWNED\x1b\\\x1b]52;c;ZWNobyBwd25lZA==\x1b\\\x1b[2J\u202eabc"
+    )
+    set_customer(demo_workspace, "C01", name=hostile)
+    runner = CliRunner()
+    base = ["--config", str(demo_workspace / "kindly.toml")]
+    env = {"COLUMNS": "400", "FORCE_COLOR": color} if color else {"COLUMNS": "400"}
+    at = ["--at", DEMO_NOW.isoformat()]
+    outputs = []
+    for command in (["run", *at], ["plan", "--explain", *at], ["clients"], ["history"]):
+        result = runner.invoke(cli, [*base, *command], env=env)
+        assert result.exit_code == 0, (command, result.output)
+        outputs.append(result.output)
+    everything = "\n".join(outputs)
+    assert "Data [/path] BV [link=https://evil.example/]x[/link] [bold]" in everything
+    assert "\x1b]" not in everything, "no OSC sequence (title, clipboard, hyperlink)"
+    assert "\x1b[2J" not in everything and "\u202e" not in everything

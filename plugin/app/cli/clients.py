@@ -37,7 +37,9 @@ def clients(ctx: click.Context, as_json: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table(title=f"Clients in {kindly.source.location}")
+    from plugin.app.cli.output import shown
+
+    table = Table(title=f"Clients in {shown(kindly.source.location)}")
     for column in ("Client", "Language", "Tone", "Channels", "Policy", "Reminders", "Pays"):
         table.add_column(column)
     for row in rows:
@@ -48,13 +50,13 @@ def clients(ctx: click.Context, as_json: bool) -> None:
         else:
             state = "on" + ("" if row["consolidate"] else ", one per invoice")
         table.add_row(
-            f"{row['name']} ({row['id']})",
+            shown(f"{row['name']} ({row['id']})"),
             row["language"],
             row["tone"],
             ", ".join(row["channels"]),
-            row["policy"],
-            state,
-            f"{row['behaviour']}: {row['behaviour_detail']}",
+            shown(row["policy"]),
+            shown(state),
+            shown(f"{row['behaviour']}: {row['behaviour_detail']}"),
         )
     app.console().print(table)
 
@@ -174,12 +176,16 @@ def clients_set(app: AppContext, /, client: str, reset: bool, resume: bool, **op
         store.set_setting(scope, key, value, now)
     kindly = app.workspace()
     (row,) = [r for r in client_rows(kindly) if r["id"] == client]
+    from plugin.app.cli.output import shown
+
     console = app.console()
     console.print(
-        f"{row['name']} ({client}): tone {row['tone']}, language {row['language']}, "
-        f"channels {', '.join(row['channels'])}, policy {row['policy']}"
-        + (", excluded" if row["excluded"] else "")
-        + (f", paused until {row['pause_until']}" if row["pause_until"] else "")
+        shown(
+            f"{row['name']} ({client}): tone {row['tone']}, language {row['language']}, "
+            f"channels {', '.join(row['channels'])}, policy {row['policy']}"
+            + (", excluded" if row["excluded"] else "")
+            + (f", paused until {row['pause_until']}" if row["pause_until"] else "")
+        )
     )
     if resume and row["pause_until"]:
         console.print(

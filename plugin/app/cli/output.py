@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,28 @@ if TYPE_CHECKING:
     from plugin.core.decisions import Plan
     from plugin.run import Kindly, SendResult
     from plugin.state.leases import Holder
+
+
+# C0 and C1 controls but tab and line feed (ESC starts a terminal's escape sequences), and
+# the bidirectional controls that make text read the other way.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(value: object) -> str:
+    """Data from the accounting system, safe for a terminal: controls become "\ufffd"."""
+    return _CONTROLS.sub("\ufffd", str(value))
+
+
+def shown(value: object) -> str:
+    """Data for rich: printable, and its brackets escaped so they are never markup.
+
+    Client names, invoice numbers and reasons come from the accounting system; a name
+    such as "Data [/path] BV" would otherwise be read as a closing tag (and stop the
+    command), "[link=…]" as a hyperlink, and an ESC as the start of a terminal command.
+    """
+    from rich.markup import escape
+
+    return escape(printable(value))
 
 
 def plan_as_json(result: Plan) -> dict[str, Any]:
@@ -142,13 +165,13 @@ def _send_with_progress(
 def _print_sync(console: Console, kindly: Kindly, snapshot: Any) -> None:
     open_count = sum(1 for _ in snapshot.open_invoices())
     console.print(
-        f"Synced {kindly.source.location}: {len(snapshot.customers)} clients, "
+        f"Synced {shown(kindly.source.location)}: {len(snapshot.customers)} clients, "
         f"{len(snapshot.invoices)} invoices ({open_count} open), {len(snapshot.payments)} "
         f"payments, {len(snapshot.credit_notes)} credit notes, "
         f"{len(snapshot.appointments)} appointments."
     )
     for warning in kindly.warnings:
-        console.print(f"[yellow]Not read:[/] {warning}")
+        console.print(f"[yellow]Not read:[/] {shown(warning)}")
 
 
 def _print_plan(console: Console, result: Plan, *, explain: bool) -> None:
@@ -167,10 +190,10 @@ def _print_plan(console: Console, result: Plan, *, explain: bool) -> None:
         for reminder in result.reminders:
             locale = babel_locale_name(reminder.language, reminder.customer.country)
             table.add_row(
-                f"{reminder.customer.name} ({reminder.customer.id})",
-                ", ".join(invoice.number for invoice in reminder.invoices),
+                shown(f"{reminder.customer.name} ({reminder.customer.id})"),
+                shown(", ".join(invoice.number for invoice in reminder.invoices)),
                 format_money(reminder.amount_due, locale),
-                reminder.stage,
+                shown(reminder.stage),
                 reminder.channel,
                 reminder.language,
                 reminder.tone,
@@ -185,11 +208,11 @@ def _print_plan(console: Console, result: Plan, *, explain: bool) -> None:
         for planned in result.appointments:
             zone = planned.customer.timezone
             upcoming.add_row(
-                planned.appointment.title,
+                shown(planned.appointment.title),
                 f"{planned.appointment.start.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {zone}",
-                planned.recipient,
+                shown(planned.recipient),
                 planned.channel,
-                planned.rule.label,
+                shown(planned.rule.label),
                 planned.customer.language,
             )
         console.print(upcoming)
@@ -202,19 +225,20 @@ def _print_plan(console: Console, result: Plan, *, explain: bool) -> None:
     if explain:
         for reminder in result.reminders:
             console.print(
-                f"[bold]{reminder.customer.id}[/] {reminder.stage} by {reminder.channel}, "
-                f"tone {reminder.tone}:"
+                f"[bold]{shown(reminder.customer.id)}[/] {shown(reminder.stage)} by "
+                f"{reminder.channel}, tone {reminder.tone}:"
             )
             for reason in reminder.why:
-                console.print(f"  - [dim]{reason.code}[/] {reason.text}")
+                console.print(f"  - [dim]{reason.code}[/] {shown(reason.text)}")
         if result.skips:
             console.print("[bold]Not reminded[/]")
         for skip in result.skips:
             console.print(
-                f"  {skip.customer_id} {skip.invoice_id}: [dim]{skip.code}[/] {skip.reason}"
+                f"  {shown(skip.customer_id)} {shown(skip.invoice_id)}: [dim]{skip.code}[/] "
+                f"{shown(skip.reason)}"
             )
         for client_id, behaviour in sorted(result.behaviour.items()):
-            console.print(f"  {client_id} pays: {behaviour.describe()}")
+            console.print(f"  {shown(client_id)} pays: {shown(behaviour.describe())}")
 
 
 def _print_send(console: Console, kindly: Kindly, result: SendResult) -> None:
@@ -225,12 +249,13 @@ def _print_send(console: Console, kindly: Kindly, result: SendResult) -> None:
     by_stage = Counter((reminder.stage, reminder.channel) for reminder, _ in result.sent)
     if result.sent:
         parts = ", ".join(
-            f"{count} {stage} by {channel}" for (stage, channel), count in sorted(by_stage.items())
+            f"{count} {shown(stage)} by {channel}"
+            for (stage, channel), count in sorted(by_stage.items())
         )
         console.print(f"[green]Sent {len(result.sent)} reminders[/] ({parts})")
         used = sorted({reminder.channel for reminder, _ in result.sent})
         for name in used:
-            console.print(f"  {name}: {_where(kindly, name)}")
+            console.print(f"  {name}: {shown(_where(kindly, name))}")
     else:
         console.print("Sent nothing new.")
     if result.failed or result.deferred:
@@ -240,7 +265,11 @@ def _print_send(console: Console, kindly: Kindly, result: SendResult) -> None:
         for label, entries in (("failed", result.failed), ("next run", result.deferred)):
             for reminder, reason in entries:
                 table.add_row(
-                    reminder.customer.name, reminder.stage, reminder.channel, label, reason
+                    shown(reminder.customer.name),
+                    shown(reminder.stage),
+                    reminder.channel,
+                    label,
+                    shown(reason),
                 )
         console.print(table)
     if result.unconfirmed or result.recovered_unconfirmed:
@@ -249,13 +278,17 @@ def _print_send(console: Console, kindly: Kindly, result: SendResult) -> None:
             table.add_column(column)
         for reminder, reason in result.unconfirmed:
             table.add_row(
-                reminder.key[:12], reminder.customer.name, reminder.stage, reminder.channel, reason
+                reminder.key[:12],
+                shown(reminder.customer.name),
+                shown(reminder.stage),
+                reminder.channel,
+                shown(reason),
             )
         for record in result.recovered_unconfirmed:
             table.add_row(
                 record.key[:12],
-                record.customer_id,
-                record.stage,
+                shown(record.customer_id),
+                shown(record.stage),
                 record.channel,
                 "an interrupted run handed it over; no answer came",
             )
@@ -270,11 +303,15 @@ def _print_send(console: Console, kindly: Kindly, result: SendResult) -> None:
             "(found in the outbox or letters folder)."
         )
     for skip in result.dropped:
-        console.print(f"[yellow]Not sent[/] {skip.customer_id} {skip.invoice_id}: {skip.reason}")
-    console.print(f"Notes written back to {kindly.source.location}: {result.notes_written}")
+        console.print(
+            f"[yellow]Not sent[/] {shown(skip.customer_id)} {shown(skip.invoice_id)}: "
+            f"{shown(skip.reason)}"
+        )
+    console.print(f"Notes written back to {shown(kindly.source.location)}: {result.notes_written}")
     for key, reason in result.notes_pending:
         console.print(
-            f"[yellow]Note pending[/] for reminder {key[:12]}: {reason} (retried on the next run)"
+            f"[yellow]Note pending[/] for reminder {key[:12]}: {shown(reason)} "
+            "(retried on the next run)"
         )
     console.print(
         f"Sent {len(result.sent)}, deferred {len(result.deferred)}, failed "

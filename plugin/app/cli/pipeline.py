@@ -28,6 +28,8 @@ from plugin.app.cli.output import (
     _wait_for,
     incomplete,
     plan_as_json,
+    printable,
+    shown,
 )
 
 if TYPE_CHECKING:
@@ -158,8 +160,10 @@ def resend(
     chosen = kindly.resend(list(keys), _parse_at(None), wait=_wait_for(kindly, wait))
     for record in chosen:
         click.echo(
-            f"{record.key[:12]}  {record.customer_id}  {record.stage} by {record.channel} to "
-            f"{record.recipient}: goes again on the next send"
+            printable(
+                f"{record.key[:12]}  {record.customer_id}  {record.stage} by {record.channel} "
+                f"to {record.recipient}: goes again on the next send"
+            )
         )
 
 
@@ -208,7 +212,7 @@ def history(
         return
     from rich.table import Table
 
-    table = Table(title=f"Reminders sent from {kindly.source.location}")
+    table = Table(title=f"Reminders sent from {shown(kindly.source.location)}")
     for column in (
         "Key",
         "Sent (UTC)",
@@ -225,11 +229,11 @@ def history(
         table.add_row(
             record.key[:12],
             f"{record.sent_at:%Y-%m-%d %H:%M}" if record.sent_at else "-",
-            record.customer_id,
-            ", ".join(record.invoice_numbers),
-            record.stage,
+            shown(record.customer_id),
+            shown(", ".join(record.invoice_numbers)),
+            shown(record.stage),
             record.channel,
-            record.amount,
+            shown(record.amount),
             _status_shown(record.status),
             "written" if record.note_written_at else "pending",
         )

@@ -78,8 +78,7 @@ def preview(
     """
     from dataclasses import replace
 
-    from rich.markup import escape
-
+    from plugin.app.cli.output import shown
     from plugin.core.planning import preview_reminders
 
     kindly = app.workspace()
@@ -138,7 +137,7 @@ def preview(
     for task in tasks:
         numbers = ", ".join(invoice.number for invoice in task.invoices)
         console.print(
-            f"[dim]Also planned: the {task.stage} stage of {escape(numbers)}, "
+            f"[dim]Also planned: the {task.stage} stage of {shown(numbers)}, "
             "a task for a person.[/]",
             highlight=False,
             soft_wrap=True,
@@ -149,7 +148,7 @@ def preview(
                 console.print()
             numbers = ", ".join(invoice.number for invoice in reminder.invoices)
             console.print(
-                f"[bold]{escape(numbers)}[/] ({reminder.stage}, {reminder.channel})",
+                f"[bold]{shown(numbers)}[/] ({reminder.stage}, {reminder.channel})",
                 highlight=False,
             )
         worded = replace(
@@ -182,8 +181,7 @@ def _planned_for(
 def _show(
     kindly: Kindly, console: Console, reminder: PlannedReminder, now: datetime, output: Path | None
 ) -> None:
-    from rich.markup import escape
-
+    from plugin.app.cli.output import printable, shown
     from plugin.compose.email_message import build_email, message_bytes
     from plugin.compose.render import render_letter, render_reminder, render_sms
     from plugin.core.decisions import REASONS
@@ -193,7 +191,7 @@ def _show(
     held = [reason.text for reason in reminder.why if reason.code in REASONS]
     if held:
         console.print(
-            f"[dim]Not sent at {now:%Y-%m-%d %H:%M %Z}: {escape('; '.join(held))}. "
+            f"[dim]Not sent at {now:%Y-%m-%d %H:%M %Z}: {shown('; '.join(held))}. "
             "This is the reminder the client would get next.[/]",
             highlight=False,
             soft_wrap=True,
@@ -203,7 +201,7 @@ def _show(
         sms = render_sms(
             reminder, settings, limit=settings.sms_limit, transliterate=settings.sms_transliterate
         )
-        console.print(sms.text, markup=False, highlight=False)
+        console.print(printable(sms.text), markup=False, highlight=False)
         fits = "fits" if sms.count.fits(settings.sms_limit) else "does NOT fit"
         console.print(
             f"[dim]{sms.count.encoding}, {sms.count.units} units, "
@@ -219,7 +217,7 @@ def _show(
         return
     if settings.email_via == EmailVia.PLATFORM:
         console.print(
-            f"[dim]{escape(kindly.source.title)} e-mails this reminder itself, with its own "
+            f"[dim]{shown(kindly.source.title)} e-mails this reminder itself, with its own "
             "template; this is the e-mail Kindly would write instead.[/]",
             highlight=False,
             soft_wrap=True,
@@ -229,8 +227,8 @@ def _show(
     pdfs = invoice_attachments(kindly.source, reminder)
     rendered = render_reminder(reminder, settings, pdfs, on=now.date())
     if output is None:
-        console.print(f"[bold]Subject:[/] {escape(rendered.subject)}", highlight=False)
-        console.print(rendered.text, markup=False, highlight=False)
+        console.print(f"[bold]Subject:[/] {shown(rendered.subject)}", highlight=False)
+        console.print(printable(rendered.text), markup=False, highlight=False)
         return
     if output.suffix == ".html":
         assert rendered.html is not None
