@@ -596,3 +596,31 @@ def test_a_pdf_that_links_out_of_the_folder_is_not_attached(tmp_path: Path) -> N
     (folder / "pdf").symlink_to(outside)
     with pytest.raises(LedgerError, match="leads out of the ledger folder"):
         LocalLedger(folder).invoice_pdf(invoice)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "administratie@bakkerijvandijk.example,attacker@evil.example",
+        "Marieke <administratie@bakkerijvandijk.example>",
+        "administratie@bakkerijvandijk.example;x@evil.example",
+        "no-at-sign.example",
+    ],
+)
+def test_an_e_mail_that_is_not_one_address_is_named(demo_workspace: Path, address: str) -> None:
+    """D9: a comma must not make two recipients; the record and field are named."""
+    from tests.test_delivery import set_customer
+
+    set_customer(demo_workspace, "C01", email=address)
+    with pytest.raises(LedgerError) as caught:
+        LocalLedger(demo_workspace / "ledger").read_snapshot()
+    assert caught.value.field == "email" and "C01" in str(caught.value.record)
+    assert "is not one e-mail address" in str(caught.value)
+
+
+def test_a_header_never_takes_two_addresses_for_one() -> None:
+    from plugin.compose.email_message import mailbox
+
+    assert mailbox("ar@noordlicht.example", "To") == "ar@noordlicht.example"
+    with pytest.raises(ValueError, match="not one e-mail address"):
+        mailbox("a@x.example,b@evil.example", "the To header")

@@ -269,6 +269,17 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(item for item in value if item.strip())
 
 
+def _mailbox(record: _Record, address: str) -> str:
+    """A client's e-mail address, checked by email-validator (one address, no list)."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        validate_email(address, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        raise record.error(f"{address!r} is not one e-mail address: {exc}", "email") from None
+    return address
+
+
 def _money(value: Any, currency: str) -> Money:
     return Money.of(value if isinstance(value, Decimal) else str(value), currency)
 
@@ -499,7 +510,7 @@ class LocalLedger(BookkeepingConnector):
                 id=data["id"],
                 name=data["name"],
                 contact_name=data.get("contact_name"),
-                emails=_strings(data.get("email")),
+                emails=tuple(_mailbox(record, a) for a in _strings(data.get("email"))),
                 phones=_strings(data.get("phone")),
                 language=one_of(
                     LANGUAGES, data.get("language") or default_language(country), "language"

@@ -188,6 +188,21 @@ def _header_value(name: str, value: str) -> str | Header:
     return Header(value, _UTF8_HEADER, header_name=name)
 
 
+def mailbox(address: str, where: str) -> str:
+    """``address`` if it is one e-mail address, else ValueError saying why.
+
+    Parsed by email-validator, not by hand: "a@x.example,b@evil.example" would become two
+    recipients in a header, and quoting, comments and a display name are not an address.
+    """
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        validate_email(address, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        raise ValueError(f"{where}: {address!r} is not one e-mail address ({exc})") from None
+    return address
+
+
 def _addresses(header: str, named: Sequence[tuple[str, str]]) -> str | Header:
     """``Name <address>, ...`` for a From or To header.
 
@@ -199,6 +214,7 @@ def _addresses(header: str, named: Sequence[tuple[str, str]]) -> str | Header:
     for display_name, address in named:
         _refuse_line_breaks(f"the {header} header", display_name)
         _refuse_line_breaks(f"the {header} header", address)
+        mailbox(address, f"the {header} header")
     if all(name.isascii() for name, _ in named) or not all(a.isascii() for _, a in named):
         return ", ".join(formataddr(pair, charset="utf-8") for pair in named)
     value = Header(header_name=header)
