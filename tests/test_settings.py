@@ -87,3 +87,28 @@ def test_missing_required_company_email(tmp_path: Path) -> None:
 def test_broken_toml_says_where(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"not valid TOML.*line 2"):
         load_settings(write(tmp_path, '[company]\nname = "Acme\n'))
+
+
+XERO_WITH_A_KEY = '[xero]\nclient_id = "abc"\nwebhook_key = "WEBHOOK-CANARY-1"\n'
+CALDAV_WITH_A_PASSWORD = (
+    '[calendar]\ntype = "caldav"\nurl = "ftp://kindly:CALDAV-CANARY-2@dav.example/cal/"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("section", "canary"),
+    [(XERO_WITH_A_KEY, "WEBHOOK-CANARY-1"), (CALDAV_WITH_A_PASSWORD, "CALDAV-CANARY-2")],
+)
+def test_a_secret_in_kindly_toml_is_never_printed_back(
+    tmp_path: Path, section: str, canary: str
+) -> None:
+    """D27: the refusal names the field, not the value."""
+    from plugin.app.wiring import load_settings as load_all
+
+    top = 'connector = "xero"\n' if "[xero]" in section else ""
+    path = write(tmp_path, top + MINIMAL + section)
+    with pytest.raises(ConfigError) as caught:
+        load_all(path)
+    text = str(caught.value) + (caught.value.hint or "")
+    assert canary not in text, text
+    assert "not shown" in text

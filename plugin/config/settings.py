@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -215,12 +216,29 @@ def validate_settings_data(
         path = ".".join(filter(None, [path, missing[0]]))
         raise ConfigError(f"{file}: field {path!r} is required but missing")
     message = error.message
+    if isinstance(error.instance, str) and _may_be_secret(path, error.instance):
+        # jsonschema's message starts with the value: a secret put in the wrong place
+        # must not be printed back (to a terminal, a log, a CI job's output).
+        message = message.replace(repr(error.instance), "the value given (not shown)", 1)
+        if "key" in path.rsplit(".", 1)[-1] or "secret" in path or "token" in path:
+            message += "; secrets go in environment variables, never in kindly.toml"
     if error.schema.get("format") == "date":
         message = f"{error.instance!r} is not a date; write it as 2026-12-01, without quotes"
     elif isinstance(error.instance, float):
         # A float cannot say 0.10 exactly, so amounts are written as strings.
         message = f'{error.instance} must be written as a string, such as "5.00"'
     raise ConfigError(f"{file}: field {path or '(top level)'!r}: {message}")
+
+
+_SECRET_WORDS = ("key", "secret", "token", "password", "passwd")
+# A URL with a user and password before the host: https://user:pw@host/...
+_USERINFO = re.compile(r"//[^/\s]*@")
+
+
+def _may_be_secret(path: str, value: str) -> bool:
+    """Whether a refused setting's value may be a secret, and so is not shown."""
+    field = path.rsplit(".", 1)[-1].lower()
+    return any(word in field for word in _SECRET_WORDS) or bool(_USERINFO.search(value))
 
 
 def _iban_ok(iban: str) -> bool:
