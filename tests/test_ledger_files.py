@@ -624,3 +624,55 @@ def test_a_header_never_takes_two_addresses_for_one() -> None:
     assert mailbox("ar@noordlicht.example", "To") == "ar@noordlicht.example"
     with pytest.raises(ValueError, match="not one e-mail address"):
         mailbox("a@x.example,b@evil.example", "the To header")
+
+
+@pytest.mark.parametrize(
+    ("total", "words"),
+    [
+        ("0.004", "more decimals than EUR has (2)"),  # would round to 0.00: a "paid" invoice
+        ("1" * 27, "too large"),  # 27 digits did not compute at all
+        ("12345678901234567890123456", "too large"),
+    ],
+)
+def test_amounts_are_exact_and_bounded(tmp_path: Path, total: str, words: str) -> None:
+    """D1, D24, D26: an amount is refused, naming the record and field, never rounded."""
+    invoices = [dict(INVOICES[0], total=total)]
+    with pytest.raises(LedgerError) as caught:
+        read(ledger(tmp_path, invoices=invoices, payments=[], credit_notes=[]))
+    assert caught.value.field == "total" and words in str(caught.value)
+    assert caught.value.record is not None and "I1" in caught.value.record
+
+
+def test_a_csv_thousands_separator_is_refused_not_read_as_decimals(tmp_path: Path) -> None:
+    """D24: "1,430" in a CSV is not 1.43 euro: it can be read two ways, so it is refused."""
+    folder = csv_ledger(tmp_path / "c", ";", ",")
+    text = (folder / "invoices.csv").read_text(encoding="utf-8")
+    first_total = text.splitlines()[1].split(";")
+    header = text.splitlines()[0].split(";")
+    column = header.index("total")
+    first_total[column] = "1,430"
+    lines = text.splitlines()
+    lines[1] = ";".join(first_total)
+    (folder / "invoices.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(LedgerError) as caught:
+        read(folder)
+    assert caught.value.field == "total" and "two ways" in str(caught.value)
+    assert caught.value.record == "row 2"
+
+
+@pytest.mark.parametrize(
+    ("cell", "read_as"),
+    [
+        ("1234.50", "1234.50"),
+        ("1234,50", "1234.50"),
+        ("1.234,50", "1234.50"),
+        ("1,234.50", "1234.50"),
+        ("1,234,567", "1234567"),
+        ("1 234,5", "1234.5"),
+        ("1430", "1430"),
+    ],
+)
+def test_csv_amounts_in_the_usual_ways(cell: str, read_as: str) -> None:
+    from integrations.bookkeeping.ledger import _csv_amount
+
+    assert _csv_amount(cell) == read_as

@@ -165,15 +165,31 @@ def _check(record: _Record, kind: str) -> None:
 
 
 def _csv_amount(text: str) -> str:
-    """Accept the ways spreadsheets write amounts: 1234.50, 1234,50, 1.234,50, 1,234.50."""
+    """Accept the ways spreadsheets write amounts: 1234.50, 1234,50, 1.234,50, 1,234.50,
+    1,234,567; refuse what could be read two ways.
+
+    With one mark only, three digits after it (1,430 or 1.430) may be a thousands
+    separator or decimals: ValueError, rather than a guess that is a thousand times off.
+    """
     cleaned = text.strip().replace(" ", "").replace("\u00a0", "").replace("'", "")
     if "," in cleaned and "." in cleaned:
         decimal_mark = "," if cleaned.rfind(",") > cleaned.rfind(".") else "."
         thousands = "." if decimal_mark == "," else ","
-        cleaned = cleaned.replace(thousands, "").replace(decimal_mark, ".")
-    elif "," in cleaned:
-        cleaned = cleaned.replace(",", ".")
-    return cleaned
+        return cleaned.replace(thousands, "").replace(decimal_mark, ".")
+    mark = "," if "," in cleaned else "." if "." in cleaned else None
+    if mark is None:
+        return cleaned
+    whole, *groups = cleaned.split(mark)
+    if len(groups) > 1:
+        if all(len(group) == 3 for group in groups):
+            return whole + "".join(groups)  # 1,234,567: thousands only
+        raise ValueError(f"{text!r} is not an amount such as 1234.50")
+    if len(groups[0]) == 3:
+        raise ValueError(
+            f"{text!r} can be read two ways (thousands or decimals); write it as "
+            f"{whole}{groups[0]} or with its decimals, such as {whole}{groups[0]}.00"
+        )
+    return f"{whole}.{groups[0]}"
 
 
 def _csv_row_to_json(row: dict[str, Any], file: Path, label: str) -> dict[str, Any]:
@@ -196,7 +212,10 @@ def _csv_row_to_json(row: dict[str, Any], file: Path, label: str) -> dict[str, A
         elif key in _LIST_FIELDS:
             data[key] = [part.strip() for part in re.split(r"[;\n]", value) if part.strip()]
         elif key in _AMOUNT_FIELDS:
-            data[key] = _csv_amount(value)
+            try:
+                data[key] = _csv_amount(value)
+            except ValueError as exc:
+                raise LedgerError(file, str(exc), record=label, field=key) from None
         else:
             data[key] = value
     return data
@@ -280,8 +299,33 @@ def _mailbox(record: _Record, address: str) -> str:
     return address
 
 
-def _money(value: Any, currency: str) -> Money:
-    return Money.of(value if isinstance(value, Decimal) else str(value), currency)
+#: No amount in a ledger reaches this many units of its currency: a larger one is a typo
+#: or garbage (and 27 digits would not even compute).
+AMOUNT_CEILING = Decimal(10) ** 15
+
+
+def _money(value: Any, currency: str, field: str) -> Money:
+    """An amount as the ledger writes it: exact, within the ceiling, and with no more
+    decimals than the currency has. Rounding "1.430" EUR to 1.43 (a CSV's 1,430 read
+    the English way) would claim a thousand euros too little without a word."""
+    from decimal import InvalidOperation
+
+    from plugin.core.money import minor_unit_digits
+
+    try:
+        exact = value if isinstance(value, Decimal) else Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"{field}: {value!r} is not an amount such as 1234.50") from None
+    if not exact.is_finite() or abs(exact) >= AMOUNT_CEILING:
+        raise ValueError(f"{field}: {value!r} is not an amount Kindly can take (too large)")
+    digits = minor_unit_digits(currency)
+    exponent = exact.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > digits:
+        raise ValueError(
+            f"{field}: {value!r} has more decimals than {currency} has ({digits}); "
+            "if a comma or point separates thousands, write the amount without it"
+        )
+    return Money.of(exact, currency)
 
 
 def _date(value: str) -> date:
@@ -536,7 +580,7 @@ class LocalLedger(BookkeepingConnector):
                 id=data["id"],
                 invoice_id=data["invoice_id"],
                 date=_date(data["date"]),
-                amount=_money(data["amount"], data["currency"]),
+                amount=_money(data["amount"], data["currency"], "amount"),
                 reference=data.get("reference"),
             )
 
@@ -592,7 +636,7 @@ class LocalLedger(BookkeepingConnector):
                     allocations.append(
                         CreditAllocation(
                             invoice_id=item["invoice_id"],
-                            amount=_money(item["amount"], data["currency"]),
+                            amount=_money(item["amount"], data["currency"], f"{prefix}amount"),
                             date=_date(item["date"]) if item.get("date") else None,
                         )
                     )
@@ -603,7 +647,7 @@ class LocalLedger(BookkeepingConnector):
                         number=data["number"],
                         customer_id=data["customer_id"],
                         date=_date(data["date"]),
-                        total=_money(data["total"], data["currency"]),
+                        total=_money(data["total"], data["currency"], "total"),
                         allocations=tuple(allocations),
                     )
                 )
@@ -613,10 +657,10 @@ class LocalLedger(BookkeepingConnector):
         data = record.data
         currency = data["currency"]
         with _fields_of(record):
-            total = _money(data["total"], currency)
+            total = _money(data["total"], currency, "total")
             if "amount_due" in data:
                 # The accounting tool's own figure is the truth (D4).
-                due = _money(data["amount_due"], currency)
+                due = _money(data["amount_due"], currency, "amount_due")
             else:
                 due = total - sum(settled.get(data["id"], []), Money.zero(currency))
                 # Overpaid: nothing is owed; the surplus is the customer's credit to use.
@@ -647,7 +691,7 @@ class LocalLedger(BookkeepingConnector):
                 invoice_id=data["invoice_id"],
                 promised_date=_date(data["promised_date"]),
                 recorded_on=_date(data["recorded_on"]),
-                amount=_money(data["amount"], currency) if "amount" in data else None,
+                amount=_money(data["amount"], currency, "amount") if "amount" in data else None,
                 note=data.get("note"),
             )
 
