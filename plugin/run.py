@@ -271,6 +271,14 @@ class Kindly:
 
     def _check_settings_against(self, snapshot: LedgerSnapshot) -> None:
         unknown = sorted(set(self.settings.clients) - set(snapshot.customers_by_id))
+        if unknown and self.warnings:
+            # Records were left out of this sync: the client may be one of them.
+            where = self.settings.source or "kindly.toml"
+            self.warnings += tuple(
+                f"{where}: field 'clients.{client}' names a client not read this time"
+                for client in unknown
+            )
+            return
         if unknown:
             where = self.settings.source or "kindly.toml"
             raise KindlyError(

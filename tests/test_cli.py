@@ -103,9 +103,11 @@ def test_reset_refuses_a_folder_that_is_not_a_demo(tmp_path: Path) -> None:
     assert (precious / "kindly.toml").exists()
 
 
-def test_a_malformed_ledger_is_one_clear_line_and_nothing_is_sent(
+def test_a_bad_record_is_left_out_named_and_the_others_are_served(
     tmp_path: Path, demo_workspace: Path
 ) -> None:
+    """Issue 16's rule: one bad record never stops the other clients' reminders; it is
+    named (file, record, field), and the run exits 3 so a cron job can tell."""
     invoices = demo_workspace / "ledger" / "invoices.json"
     data = json.loads(invoices.read_text(encoding="utf-8"))
     data[4]["due_date"] = "2026-02-30"
@@ -113,14 +115,30 @@ def test_a_malformed_ledger_is_one_clear_line_and_nothing_is_sent(
     config = str(demo_workspace / "kindly.toml")
 
     result = kindly("--config", config, "run", cwd=tmp_path)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    # One warning, for the bad record alone (its payment goes with it, unmentioned).
+    (named,) = " ".join(result.stdout.split()).split("Not read: ")[1:]
+    assert "invoices.json" in named and f"record 5 (id {data[4]['id']})" in named
+    assert "'due_date'" in named and "(left out)" in named
+    sent = list((demo_workspace.parent / "outbox").glob("*.eml"))
+    assert len(sent) >= 10, "the other clients' reminders went out"
+
+
+def test_an_unreadable_ledger_file_is_one_clear_line_and_nothing_is_sent(
+    tmp_path: Path, demo_workspace: Path
+) -> None:
+    invoices = demo_workspace / "ledger" / "invoices.json"
+    invoices.write_text(invoices.read_text(encoding="utf-8")[:-40], encoding="utf-8")
+    config = str(demo_workspace / "kindly.toml")
+
+    result = kindly("--config", config, "run", cwd=tmp_path)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     first_line = result.stderr.splitlines()[0]
-    assert "invoices.json" in first_line
-    assert f"record 5 (id {data[4]['id']})" in first_line
-    assert "'due_date'" in first_line
+    assert "invoices.json" in first_line and "not valid JSON" in first_line
     assert "Hint:" in result.stderr
-    assert not (tmp_path / "outbox").exists()
+    assert not (demo_workspace.parent / "outbox").exists()
     assert not (demo_workspace / "ledger" / NOTES_FILE).exists()
 
     debug = kindly("--debug", "--config", config, "run", cwd=tmp_path)

@@ -676,3 +676,34 @@ def test_csv_amounts_in_the_usual_ways(cell: str, read_as: str) -> None:
     from integrations.bookkeeping.ledger import _csv_amount
 
     assert _csv_amount(cell) == read_as
+
+
+def test_a_sync_leaves_bad_records_out_and_names_them(tmp_path: Path) -> None:
+    """Issue 16's rule for the ledger: a bad record is left out and named with its file,
+    record and field; what depends on it goes with it; every other record is served.
+    An invoice whose payment cannot be read is left out: what is owed is not known."""
+    customers = [*CUSTOMERS, {"id": "C4", "name": "No Country"}]  # country is required
+    invoices = [
+        *INVOICES,
+        dict(INVOICES[0], id="I5", customer_id="C4"),  # its client is left out
+        dict(INVOICES[0], id="I6", total="12.345"),  # more decimals than EUR has
+    ]
+    payments = [
+        dict(PAYMENTS[0], amount="not money"),  # I1's payment: I1 is left out with it
+        PAYMENTS[1],
+    ]
+    folder = ledger(tmp_path, customers=customers, invoices=invoices, payments=payments)
+    result = LocalLedger(folder).sync(None, {})
+    kept = {invoice.id for invoice in result.snapshot.invoices}
+    assert kept == {"I2", "I3", "I4"}
+    assert {c.id for c in result.snapshot.customers} == {"C1", "C2", "C3"}
+    text = "\n".join(result.warnings)
+    assert "customers.json, record 4 (id C4)" in text and "'country'" in text
+    assert "invoices.json, record 5 (id I5)" in text and "'customer_id'" in text
+    assert "invoices.json, record 6 (id I6)" in text and "'total'" in text
+    assert "payments.json, record 1 (id P1)" in text and "'amount'" in text
+    assert "record 1 (id I1)" in text and "a payment or credit note for it" in text
+    assert all(line.endswith("(left out)") for line in result.warnings)
+    # The strict read names the first of them and stops, as before.
+    with pytest.raises(LedgerError):
+        LocalLedger(folder).read_snapshot()

@@ -26,7 +26,8 @@ import io
 import json
 import os
 import re
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -65,6 +66,7 @@ from plugin.core.model import (
 from plugin.core.money import Money, minor_unit_digits
 from plugin.core.vocabulary import LANGUAGES, one_of
 from plugin.errors import ConfigError, LedgerError
+from plugin.ports import SyncResult
 
 __all__ = ["NOTES_FILE", "LocalLedger"]
 
@@ -442,20 +444,30 @@ class LocalLedger(BookkeepingConnector):
         stem: str,
         kind: str,
         *,
+        skipped: _Skipped,
         required: bool = False,
         keep: Callable[[_Record], bool] | None = None,
+        unique: bool = True,
     ) -> list[_Record]:
         """The file's records, each checked against its schema; with ``keep``, only those
-        it keeps are checked and returned."""
+        it keeps are checked and returned. A record that fails goes to ``skipped``."""
         path = self._file(stem, required=required)
         if path is None:
             return []
         records = _read_json(path) if path.suffix == ".json" else _read_csv(path)
         if keep is not None:
             records = [record for record in records if keep(record)]
+        checked = []
         for record in records:
-            _check(record, kind)
-        return records
+            try:
+                _check(record, kind)
+            except LedgerError as exc:
+                skipped.skip(exc, invoices=_invoices_named(record.data))
+                if kind == "invoice" and isinstance(record.data.get("id"), str):
+                    skipped.invoices_out.add(record.data["id"])
+                continue
+            checked.append(record)
+        return _unique_ids(checked, skipped) if unique else checked
 
     def read_invoices(self, invoice_ids: Sequence[str]) -> tuple[Invoice, ...]:
         """The named invoices read fresh, with what settles them (R3).
@@ -471,20 +483,39 @@ class LocalLedger(BookkeepingConnector):
         def names_wanted(record: _Record) -> bool:
             return record.data.get("invoice_id") in wanted
 
+        # A bad record here leaves its invoice out: its reminder is then not sent.
+        skipped = _Skipped(strict=False)
         invoice_records = self._records(
-            "invoices", "invoice", required=True, keep=lambda r: r.data.get("id") in wanted
+            "invoices",
+            "invoice",
+            skipped=skipped,
+            required=True,
+            keep=lambda r: r.data.get("id") in wanted,
         )
-        _check_unique_ids(invoice_records)
         invoices_raw = {r.data["id"]: r for r in invoice_records}
         settled: dict[str, list[Money]] = {}
-        for record in self._records("payments", "payment", keep=names_wanted):
-            payment = self._payment(record, invoices_raw)
+        for record in self._records(
+            "payments", "payment", skipped=skipped, keep=names_wanted, unique=False
+        ):
+            try:
+                payment = self._payment(record, invoices_raw)
+            except LedgerError as exc:
+                skipped.skip(exc, invoices=_invoices_named(record.data))
+                continue
             settled.setdefault(payment.invoice_id, []).append(payment.amount)
-        allocations = self._records("credit_note_allocations", "allocation", keep=names_wanted)
+        allocations = self._records(
+            "credit_note_allocations",
+            "allocation",
+            skipped=skipped,
+            keep=names_wanted,
+            unique=False,
+        )
         with_allocations = {r.data.get("credit_note_id") for r in allocations}
         credit_records = self._records(
             "credit_notes",
             "credit_note",
+            skipped=skipped,
+            unique=False,
             keep=lambda r: (
                 r.data.get("id") in with_allocations
                 or any(
@@ -494,38 +525,82 @@ class LocalLedger(BookkeepingConnector):
             ),
         )
         for credit_note in self._credit_notes(
-            credit_records, allocations, _AnyClient(), invoices=invoices_raw, only=wanted
+            credit_records,
+            allocations,
+            _AnyClient(),
+            invoices=invoices_raw,
+            skipped=skipped,
+            only=wanted,
         ):
             for allocation in credit_note.allocations:
                 settled.setdefault(allocation.invoice_id, []).append(allocation.amount)
-        return tuple(self._invoice(r, settled) for r in invoice_records)
+        fresh = []
+        for record in invoice_records:
+            if record.data["id"] in skipped.tainted:
+                continue
+            try:
+                fresh.append(self._invoice(record, settled))
+            except LedgerError:
+                continue
+        return tuple(fresh)
 
     def read_snapshot(self) -> LedgerSnapshot:
+        """Everything, checked; the first bad record raises LedgerError naming it."""
+        return self._read(_Skipped(strict=True))
+
+    def sync(self, previous: LedgerSnapshot | None, bookmarks: Mapping[str, str]) -> SyncResult:
+        """Everything that can be read: a bad record is left out and named in the
+        warnings, with what depends on it (an invoice whose payment cannot be read is not
+        reminded), so one bad record never stops the other clients' reminders. Only a
+        file that cannot be read at all stops the sync."""
+        skipped = _Skipped(strict=False)
+        snapshot = self._read(skipped)
+        return SyncResult(snapshot, warnings=tuple(skipped.warnings))
+
+    def _read(self, skipped: _Skipped) -> LedgerSnapshot:
         if not self.folder.is_dir():
             raise LedgerError(self.folder, "is not a folder")
-        customer_records = self._records("customers", "customer", required=True)
-        invoice_records = self._records("invoices", "invoice", required=True)
-        payment_records = self._records("payments", "payment")
-        credit_records = self._records("credit_notes", "credit_note")
-        allocation_records = self._records("credit_note_allocations", "allocation")
-        promise_records = self._records("promises", "promise")
-        appointment_records = self._records("appointments", "appointment")
-        for records in (
-            customer_records,
-            invoice_records,
-            payment_records,
-            credit_records,
-            appointment_records,
-        ):
-            _check_unique_ids(records)
 
-        customers = {r.data["id"]: self._customer(r) for r in customer_records}
-        invoices_raw = {r.data["id"]: r for r in invoice_records}
+        def records(stem: str, kind: str, **options: Any) -> list[_Record]:
+            return self._records(stem, kind, skipped=skipped, **options)
+
+        customer_records = records("customers", "customer", required=True)
+        invoice_records = records("invoices", "invoice", required=True)
+        payment_records = records("payments", "payment")
+        credit_records = records("credit_notes", "credit_note")
+        allocation_records = records("credit_note_allocations", "allocation", unique=False)
+        promise_records = records("promises", "promise", unique=False)
+        appointment_records = records("appointments", "appointment")
+
+        customers: dict[str, Customer] = {}
+        for record in customer_records:
+            try:
+                customers[record.data["id"]] = self._customer(record)
+            except LedgerError as exc:
+                skipped.skip(exc)
+        invoices_raw: dict[str, _Record] = {}
         for record in invoice_records:
-            _linked(record, "customer_id", customers, "customers")
-        payments = [self._payment(r, invoices_raw) for r in payment_records]
+            try:
+                _linked(record, "customer_id", customers, "customers")
+            except LedgerError as exc:
+                skipped.skip(exc)
+                skipped.invoices_out.add(record.data["id"])
+                continue
+            invoices_raw[record.data["id"]] = record
+        payments = []
+        for record in payment_records:
+            if record.data.get("invoice_id") in skipped.invoices_out:
+                continue  # its invoice is left out, and named already
+            try:
+                payments.append(self._payment(record, invoices_raw))
+            except LedgerError as exc:
+                skipped.skip(exc, invoices=_invoices_named(record.data))
         credit_notes = self._credit_notes(
-            credit_records, allocation_records, customers, invoices=invoices_raw
+            credit_records,
+            allocation_records,
+            customers,
+            invoices=invoices_raw,
+            skipped=skipped,
         )
         settled: dict[str, list[Money]] = {}
         for payment in payments:
@@ -533,13 +608,45 @@ class LocalLedger(BookkeepingConnector):
         for credit_note in credit_notes:
             for allocation in credit_note.allocations:
                 settled.setdefault(allocation.invoice_id, []).append(allocation.amount)
+        invoices = []
+        for invoice_id, record in invoices_raw.items():
+            if invoice_id in skipped.tainted:
+                skipped.skip(
+                    record.error(
+                        "is left out: a payment or credit note for it could not be read, so "
+                        "what is still owed is not known"
+                    )
+                )
+                continue
+            try:
+                invoices.append(self._invoice(record, settled))
+            except LedgerError as exc:
+                skipped.skip(exc)
+        kept = {invoice.id for invoice in invoices}
+        promises = []
+        for record in promise_records:
+            if record.data.get("invoice_id") in skipped.invoices_out:
+                continue
+            try:
+                promise = self._promise(record, invoices_raw)
+            except LedgerError as exc:
+                skipped.skip(exc)
+                continue
+            if promise.invoice_id in kept:
+                promises.append(promise)
+        appointments = []
+        for record in appointment_records:
+            try:
+                appointments.append(self._appointment(record, customers))
+            except LedgerError as exc:
+                skipped.skip(exc)
         return LedgerSnapshot(
             customers=tuple(customers.values()),
-            invoices=tuple(self._invoice(r, settled) for r in invoice_records),
-            payments=tuple(payments),
+            invoices=tuple(invoices),
+            payments=tuple(p for p in payments if p.invoice_id in kept),
             credit_notes=tuple(credit_notes),
-            promises=tuple(self._promise(r, invoices_raw) for r in promise_records),
-            appointments=tuple(self._appointment(r, customers) for r in appointment_records),
+            promises=tuple(promises),
+            appointments=tuple(appointments),
             notes=self.read_notes(),
         )
 
@@ -591,67 +698,89 @@ class LocalLedger(BookkeepingConnector):
         customers: Mapping[str, Customer],
         *,
         invoices: dict[str, _Record],
+        skipped: _Skipped,
         only: set[str] | None = None,
     ) -> list[CreditNote]:
         """The credit notes and their allocations; with ``only``, allocations to other
-        invoices than those are left out (a fresh read of a few invoices)."""
+        invoices than those are left out (a fresh read of a few invoices). A credit note
+        that cannot be read goes to ``skipped``, with the invoices it would settle."""
         by_id = {r.data["id"]: r for r in credit_records}
         separate: dict[str, list[_Record]] = {}
         for record in allocation_records:
-            if "credit_note_id" not in record.data:
-                raise record.error("is required but missing", "credit_note_id")
-            _linked(record, "credit_note_id", by_id, "credit_notes")
+            try:
+                if "credit_note_id" not in record.data:
+                    raise record.error("is required but missing", "credit_note_id")
+                _linked(record, "credit_note_id", by_id, "credit_notes")
+            except LedgerError as exc:
+                skipped.skip(exc, invoices=_invoices_named(record.data))
+                continue
             separate.setdefault(record.data["credit_note_id"], []).append(record)
 
         notes = []
         for record in credit_records:
-            data = record.data
-            _linked(record, "customer_id", customers, "customers")
-            allocations = []
-            nested = [
-                (record, item, f"allocations.{i}.")
-                for i, item in enumerate(data.get("allocations", []))
+            settles = _invoices_named(record.data) + [
+                invoice_id
+                for allocation in separate.get(record.data["id"], [])
+                for invoice_id in _invoices_named(allocation.data)
             ]
-            flat = [(r, r.data, "") for r in separate.get(data["id"], [])]
-            for source, item, prefix in nested + flat:
-                if only is not None and item.get("invoice_id") not in only:
-                    continue
-                field = f"{prefix}invoice_id"
-                invoice = invoices.get(item["invoice_id"])
-                if invoice is None:
-                    raise source.error(
-                        f"names invoice {item['invoice_id']!r}, which is not in invoices", field
-                    )
-                if invoice.data["currency"] != data["currency"]:
-                    raise source.error(
-                        f"invoice {item['invoice_id']} is in {invoice.data['currency']}, "
-                        f"the credit note in {data['currency']}",
-                        field,
-                    )
-                if invoice.data["customer_id"] != data["customer_id"]:
-                    raise source.error(
-                        f"invoice {item['invoice_id']} belongs to another customer", field
-                    )
-                with _fields_of(source):
-                    allocations.append(
-                        CreditAllocation(
-                            invoice_id=item["invoice_id"],
-                            amount=_money(item["amount"], data["currency"], f"{prefix}amount"),
-                            date=_date(item["date"]) if item.get("date") else None,
-                        )
-                    )
-            with _fields_of(record):
-                notes.append(
-                    CreditNote(
-                        id=data["id"],
-                        number=data["number"],
-                        customer_id=data["customer_id"],
-                        date=_date(data["date"]),
-                        total=_money(data["total"], data["currency"], "total"),
-                        allocations=tuple(allocations),
+            try:
+                notes.append(self._credit_note(record, separate, customers, invoices, only))
+            except LedgerError as exc:
+                skipped.skip(exc, invoices=settles)
+        return notes
+
+    def _credit_note(
+        self,
+        record: _Record,
+        separate: Mapping[str, list[_Record]],
+        customers: Mapping[str, Customer],
+        invoices: Mapping[str, _Record],
+        only: set[str] | None,
+    ) -> CreditNote:
+        data = record.data
+        _linked(record, "customer_id", customers, "customers")
+        allocations = []
+        nested = [
+            (record, item, f"allocations.{i}.")
+            for i, item in enumerate(data.get("allocations", []))
+        ]
+        flat = [(r, r.data, "") for r in separate.get(data["id"], [])]
+        for source, item, prefix in nested + flat:
+            if only is not None and item.get("invoice_id") not in only:
+                continue
+            field = f"{prefix}invoice_id"
+            invoice = invoices.get(item["invoice_id"])
+            if invoice is None:
+                raise source.error(
+                    f"names invoice {item['invoice_id']!r}, which is not in invoices", field
+                )
+            if invoice.data["currency"] != data["currency"]:
+                raise source.error(
+                    f"invoice {item['invoice_id']} is in {invoice.data['currency']}, "
+                    f"the credit note in {data['currency']}",
+                    field,
+                )
+            if invoice.data["customer_id"] != data["customer_id"]:
+                raise source.error(
+                    f"invoice {item['invoice_id']} belongs to another customer", field
+                )
+            with _fields_of(source):
+                allocations.append(
+                    CreditAllocation(
+                        invoice_id=item["invoice_id"],
+                        amount=_money(item["amount"], data["currency"], f"{prefix}amount"),
+                        date=_date(item["date"]) if item.get("date") else None,
                     )
                 )
-        return notes
+        with _fields_of(record):
+            return CreditNote(
+                id=data["id"],
+                number=data["number"],
+                customer_id=data["customer_id"],
+                date=_date(data["date"]),
+                total=_money(data["total"], data["currency"], "total"),
+                allocations=tuple(allocations),
+            )
 
     def _invoice(self, record: _Record, settled: dict[str, list[Money]]) -> Invoice:
         data = record.data
@@ -872,13 +1001,60 @@ def _end_the_last_line(fd: int) -> None:
         os.ftruncate(fd, start)
 
 
-def _check_unique_ids(records: list[_Record]) -> None:
-    seen: set[str] = set()
+class _Skipped:
+    """The bad records of one read, and the invoices they leave in doubt.
+
+    Strict (``read_snapshot``): the first bad record raises. Lenient (``sync``, the fresh
+    read before sending): it is left out and named, and an invoice whose payment or
+    credit note is among them is left out too, since what is owed is not known.
+    """
+
+    def __init__(self, *, strict: bool) -> None:
+        self.strict = strict
+        self.warnings: list[str] = []
+        self.tainted: set[str] = set()
+        #: Invoices left out themselves: what names them goes with them, unmentioned.
+        self.invoices_out: set[str] = set()
+
+    def skip(self, error: LedgerError, *, invoices: Iterable[str] = ()) -> None:
+        if self.strict:
+            raise error
+        self.warnings.append(f"{error} (left out)")
+        self.tainted.update(invoices)
+
+
+def _invoices_named(data: Mapping[str, Any]) -> list[str]:
+    """The invoices a payment, allocation or credit note names, as far as can be told."""
+    named = [data.get("invoice_id")]
+    for item in data.get("allocations") or ():
+        if isinstance(item, Mapping):
+            named.append(item.get("invoice_id"))
+    return [value for value in named if isinstance(value, str)]
+
+
+def _unique_ids(records: list[_Record], skipped: _Skipped) -> list[_Record]:
+    """The records whose id no other record of the file has. A repeated id is named at
+    its repeat; the first record with it is left out too, as which one is right is not
+    known."""
+    counts = Counter(str(record.data.get("id")) for record in records)
+    unique, firsts, seen = [], [], set()
     for record in records:
-        record_id = record.data["id"]
-        if record_id in seen:
-            raise record.error(f"id {record_id!r} appears more than once in this file", "id")
-        seen.add(record_id)
+        record_id = str(record.data.get("id"))
+        if counts[record_id] == 1:
+            unique.append(record)
+        elif record_id in seen:
+            skipped.skip(_repeated(record, record_id), invoices=_invoices_named(record.data))
+        else:
+            seen.add(record_id)
+            firsts.append(record)
+    for record in firsts:
+        record_id = str(record.data.get("id"))
+        skipped.skip(_repeated(record, record_id), invoices=_invoices_named(record.data))
+    return unique
+
+
+def _repeated(record: _Record, record_id: str) -> LedgerError:
+    return record.error(f"id {record_id!r} appears more than once in this file", "id")
 
 
 class _AnyClient(dict[str, Customer]):

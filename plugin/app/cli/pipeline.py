@@ -41,9 +41,13 @@ if TYPE_CHECKING:
 @click.pass_obj
 def sync(app: AppContext, at: str | None) -> None:
     """Read the accounting system and keep an up-to-date copy."""
+    short = False
     for kindly in app.workspaces():
         snapshot = _sync_with_progress(kindly, _parse_at(at), app.console())
         _print_sync(app.console(), kindly, snapshot)
+        short = short or bool(kindly.warnings)
+    if short:
+        sys.exit(INCOMPLETE)
 
 
 @cli.command()
@@ -122,7 +126,8 @@ def run(app: AppContext, at: str | None, review: bool, yes: bool, wait: float | 
         result = _run_and_report(
             kindly, _parse_at(at), app.console(), review=review, yes=yes, wait=wait
         )
-        short = short or (result is not None and incomplete(result))
+        # Records left out of the sync count too: the run did not serve them.
+        short = short or bool(kindly.warnings) or (result is not None and incomplete(result))
     if short:
         sys.exit(INCOMPLETE)
 
