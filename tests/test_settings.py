@@ -112,3 +112,19 @@ def test_a_secret_in_kindly_toml_is_never_printed_back(
     text = str(caught.value) + (caught.value.hint or "")
     assert canary not in text, text
     assert "not shown" in text
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ('[bank]\niban = "NL91ABNA0417164300\\n"\n', "bank.iban"),
+        ('[delivery]\noutbox = "out\\r\\nbox"\n', "delivery.outbox"),
+    ],
+)
+def test_a_setting_with_a_line_break_is_refused_by_name(
+    tmp_path: Path, line: str, field: str
+) -> None:
+    """D18: "$" in a pattern let a trailing newline through; no setting has one."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, MINIMAL + line))
+    assert f"field {field!r} holds a line break" in str(caught.value)

@@ -187,6 +187,26 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# Line breaks and other controls: "$" in the schema's patterns (Python's re) also matches
+# before a final newline, so "NL91…\n" would pass as an IBAN; and no setting is a text of
+# several lines (a signature's lines are a list).
+_SETTING_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _refuse_control_characters(value: Any, file: Path | str, path: str = "") -> None:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _refuse_control_characters(item, file, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_control_characters(item, file, f"{path}.{index}")
+    elif isinstance(value, str) and _SETTING_CONTROLS.search(value):
+        raise ConfigError(
+            f"{file}: field {path!r} holds a line break or another control character",
+            hint="Write the value on one line; a list of lines goes in [ ... ].",
+        )
+
+
 def validate_settings_data(
     data: Mapping[str, Any], file: Path | str, schema: Mapping[str, Any] | None = None
 ) -> None:
@@ -197,6 +217,7 @@ def validate_settings_data(
     """
     import jsonschema
 
+    _refuse_control_characters(data, file)
     validator = jsonschema.Draft202012Validator(
         schema or lenient_settings_schema(), format_checker=jsonschema.FormatChecker()
     )
