@@ -271,7 +271,7 @@ def test_init_writes_settings_the_next_command_accepts(tmp_path: Path) -> None:
         ],
     )
     assert typo.exit_code == 1
-    assert "bank.iban" in typo.output and "check digits" in typo.output
+    assert "bank.iban" in typo.output and "checksum digits" in typo.output
     assert not (tmp_path / "other.toml").exists()
 
 

@@ -63,7 +63,7 @@ def test_full_settings(tmp_path: Path) -> None:
         ('[clients.C1]\ntone = "rude"\n', "clients.C1.tone", "is not one of"),
         ('[clients.C1]\npause_until = "soon"\n', "clients.C1.pause_until", "is not a date"),
         ("[policy]\nminimum = { EUR = 5.5 }\n", "policy.minimum.EUR", "string"),
-        ('[bank]\niban = "NL92ABNA0417164300"\n', "bank.iban", "check digits"),
+        ('[bank]\niban = "NL92ABNA0417164300"\n', "bank.iban", "checksum digits"),
         ('[policy]\nminimum = { XYZ = "1" }\n', "policy.minimum.XYZ", "ISO 4217"),
     ],
 )
@@ -128,3 +128,19 @@ def test_a_setting_with_a_line_break_is_refused_by_name(
     with pytest.raises(ConfigError) as caught:
         load_settings(write(tmp_path, MINIMAL + line))
     assert f"field {field!r} holds a line break" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("bank", "words"),
+    [
+        ('iban = "NL91ABNA04171643000"', "Invalid IBAN length"),  # one digit too many for NL
+        ('iban = "NL91ABNA0417164300"\nbic = "ABNA-NL2A"', "bank.bic"),
+    ],
+)
+def test_an_iban_of_the_wrong_length_for_its_country_is_refused(
+    tmp_path: Path, bank: str, words: str
+) -> None:
+    """D19: valid check digits are not enough; schwifty knows each country's length."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, MINIMAL + "[bank]\n" + bank + "\n"))
+    assert words in str(caught.value)

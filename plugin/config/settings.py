@@ -262,12 +262,24 @@ def _may_be_secret(path: str, value: str) -> bool:
     return any(word in field for word in _SECRET_WORDS) or bool(_USERINFO.search(value))
 
 
-def _iban_ok(iban: str) -> bool:
-    """ISO 13616 check digits: a typo in an IBAN on a reminder sends money nowhere."""
-    compact = iban.replace(" ", "")
-    rearranged = compact[4:] + compact[:4]
-    digits = "".join(str(int(char, 36)) for char in rearranged)
-    return int(digits) % 97 == 1
+def _bank_problem(iban: str | None, bic: str | None) -> str | None:
+    """What is wrong with the IBAN or BIC, checked by schwifty: the check digits, the
+    length and the account format of the IBAN's country, the BIC's form. A typo in an
+    IBAN on a reminder sends money nowhere."""
+    from schwifty import BIC, IBAN
+    from schwifty.exceptions import SchwiftyException
+
+    if iban:
+        try:
+            IBAN(iban)
+        except SchwiftyException as exc:
+            return f"field 'bank.iban': {iban!r} is not a valid IBAN ({exc})"
+    if bic:
+        try:
+            BIC(bic)
+        except SchwiftyException as exc:
+            return f"field 'bank.bic': {bic!r} is not a valid BIC ({exc})"
+    return None
 
 
 def parse_settings(
@@ -286,8 +298,10 @@ def parse_settings(
     company = Company(**company_data)
 
     bank = Bank(**data.get("bank", {}))
-    if bank.iban and not _iban_ok(bank.iban):
-        raise ConfigError(f"{where}: field 'bank.iban': {bank.iban!r} has wrong check digits")
+    if bank.iban or bank.bic:
+        problem = _bank_problem(bank.iban, bank.bic)
+        if problem is not None:
+            raise ConfigError(f"{where}: {problem}")
 
     policy_data = dict(data.get("policy", {}))
     defaults = Defaults(
