@@ -682,13 +682,13 @@ def test_a_sync_leaves_bad_records_out_and_names_them(tmp_path: Path) -> None:
     """Issue 16's rule for the ledger: a bad record is left out and named with its file,
     record and field; what depends on it goes with it; every other record is served.
     An invoice whose payment cannot be read is left out: what is owed is not known."""
-    customers = [*CUSTOMERS, {"id": "C4", "name": "No Country"}]  # country is required
-    invoices = [
+    customers: list[Record] = [*CUSTOMERS, {"id": "C4", "name": "No Country"}]  # no country
+    invoices: list[Record] = [
         *INVOICES,
         dict(INVOICES[0], id="I5", customer_id="C4"),  # its client is left out
         dict(INVOICES[0], id="I6", total="12.345"),  # more decimals than EUR has
     ]
-    payments = [
+    payments: list[Record] = [
         dict(PAYMENTS[0], amount="not money"),  # I1's payment: I1 is left out with it
         PAYMENTS[1],
     ]
