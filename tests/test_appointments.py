@@ -161,3 +161,13 @@ def test_an_attendee_who_is_not_the_client_gets_the_defaults() -> None:
     assert by_address["kari@example.test"].language == "nb"
     assert by_address["ola@elsewhere.test"].language == "en"
     assert by_address["ola@elsewhere.test"].timezone == "Europe/Oslo", "the event's own zone"
+
+
+def test_an_attendee_who_cannot_be_a_client_is_skipped_and_the_others_planned() -> None:
+    """D6: a calendar's bad address for one attendee stops nobody else's reminder."""
+    bad = Attendee(name="M", email="not-an-address")
+    event = meeting(attendees=(bad, KARI), customer_id=None)
+    planned, skips = plan(START - timedelta(hours=23), event)
+    assert [p.recipient for p in planned] == ["kari@example.test"]
+    (skipped,) = [s for s in skips if s.code == "bad_attendee"]
+    assert skipped.attendee == "not-an-address" and "cannot be reminded" in skipped.reason

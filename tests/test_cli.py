@@ -540,3 +540,19 @@ def test_client_data_is_never_markup_or_a_terminal_command(
     assert "Data [/path] BV [link=https://evil.example/]x[/link] [bold]" in everything
     assert "\x1b]" not in everything, "no OSC sequence (title, clipboard, hyperlink)"
     assert "\x1b[2J" not in everything and "\u202e" not in everything
+
+
+def test_a_pause_until_the_end_of_the_calendar_is_a_pause_for_good(demo_workspace: Path) -> None:
+    """D15a: 9999-12-31 has no day after; planning must not overflow on it."""
+    from tests.conftest import DEMO_NOW
+
+    runner = CliRunner()
+    base = ["--config", str(demo_workspace / "kindly.toml")]
+    at = ["--at", DEMO_NOW.isoformat()]
+    assert runner.invoke(cli, [*base, "sync", *at]).exit_code == 0
+    paused = runner.invoke(cli, [*base, "clients", "set", "C01", "--pause-until", "9999-12-31"])
+    assert paused.exit_code == 0, paused.output
+    planned = runner.invoke(cli, [*base, "plan", "--json", *at])
+    assert planned.exit_code == 0, planned.output
+    skips = json.loads(planned.output)["skips"]
+    assert any(s["customer_id"] == "C01" and s["code"] == "paused" for s in skips)

@@ -707,3 +707,72 @@ def test_a_sync_leaves_bad_records_out_and_names_them(tmp_path: Path) -> None:
     # The strict read names the first of them and stops, as before.
     with pytest.raises(LedgerError):
         LocalLedger(folder).read_snapshot()
+
+
+@pytest.mark.parametrize(
+    ("timezone", "words"),
+    [("Europe", "'Europe' is not an IANA time zone"), ("A" * 5000, "is not an IANA time zone")],
+)
+def test_a_time_zone_naming_a_folder_or_too_long_is_named(
+    tmp_path: Path, timezone: str, words: str
+) -> None:
+    """D3: "Europe" is a folder of the time zone database, not a zone."""
+    customers: list[Record] = [dict(CUSTOMERS[0], timezone=timezone), *CUSTOMERS[1:]]
+    result = LocalLedger(ledger(tmp_path, customers=customers)).sync(None, {})
+    assert {c.id for c in result.snapshot.customers} == {"C2", "C3"}
+    (warning,) = [w for w in result.warnings if "customers.json" in w]
+    assert "record 1 (id C1)" in warning and words in warning and len(warning) < 500
+
+
+def test_a_lone_surrogate_is_named_not_stored(tmp_path: Path) -> None:
+    """D4: "\\ud800" in a name could not be stored; it left everyone without a reminder."""
+    folder = ledger(tmp_path)
+    path = folder / "customers.json"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace('"Bakkerij"', '"Bakkerij \\ud800"'),
+        encoding="utf-8",
+    )
+    result = LocalLedger(folder).sync(None, {})
+    assert "C1" not in {c.id for c in result.snapshot.customers}
+    assert any("record 1 (id C1), field 'name'" in w and "surrogate" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("content", ["[" * 100_000 + "]" * 100_000, "[" + "9" * 5000 + "]"])
+def test_json_too_deep_or_too_long_is_an_unreadable_file(tmp_path: Path, content: str) -> None:
+    """D2: the parser's own limits are a clear error naming the file."""
+    folder = ledger(tmp_path)
+    (folder / "invoices.json").write_text(content, encoding="utf-8")
+    with pytest.raises(LedgerError) as caught:
+        LocalLedger(folder).sync(None, {})
+    assert "invoices.json" in caught.value.file and "Kindly can read" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("line", "words"), [(b'{"id": "\xff"}\n', "not UTF-8"), (b"[" * 50_000 + b"\n", "not a")]
+)
+def test_a_notes_line_not_utf8_or_too_deep_is_named(
+    tmp_path: Path, line: bytes, words: str
+) -> None:
+    """D5."""
+    folder = ledger(tmp_path)
+    (folder / NOTES_FILE).write_bytes(line)
+    with pytest.raises(LedgerError) as caught:
+        LocalLedger(folder).read_notes()
+    assert caught.value.record == "line 1" and words in str(caught.value)
+
+
+def test_an_attendee_with_a_bad_e_mail_leaves_its_appointment_out(tmp_path: Path) -> None:
+    """D6: one appointment's bad address stops nobody's reminders."""
+    appointments: list[Record] = [
+        {
+            "id": "A1",
+            "title": "Intake",
+            "start": "2026-12-03T10:00:00+01:00",
+            "end": "2026-12-03T11:00:00+01:00",
+            "attendees": [{"name": "M", "email": "not-an-address"}],
+        }
+    ]
+    result = LocalLedger(ledger(tmp_path, appointments=appointments)).sync(None, {})
+    assert result.snapshot.appointments == ()
+    assert len(result.snapshot.invoices) == len(INVOICES)
+    assert any("field 'attendees.0.email'" in w for w in result.warnings)

@@ -149,6 +149,7 @@ def _friendly(error: Any, instance: dict[str, Any]) -> tuple[str | None, str]:
 
 
 def _check(record: _Record, kind: str) -> None:
+    _refuse_broken_text(record, record.data, "")
     validator = _validator(kind)
     errors = sorted(validator.iter_errors(record.data), key=lambda e: list(e.absolute_path))
     if errors:
@@ -223,6 +224,23 @@ def _csv_row_to_json(row: dict[str, Any], file: Path, label: str) -> dict[str, A
     return data
 
 
+def _refuse_broken_text(record: _Record, value: Any, path: str) -> None:
+    """A lone surrogate ("\\ud800" in JSON) is not text: it could not be stored or sent."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise record.error(
+                "holds a character that is not text (a lone surrogate)", path or None
+            ) from None
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _refuse_broken_text(record, item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_broken_text(record, item, f"{path}.{index}")
+
+
 def _read_json(file: Path) -> list[_Record]:
     try:
         text = file.read_text(encoding="utf-8-sig")
@@ -235,6 +253,9 @@ def _read_json(file: Path) -> list[_Record]:
         raise LedgerError(
             file, f"is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
+    except (RecursionError, ValueError) as exc:
+        # Nested thousands deep, or an integer of thousands of digits: no ledger's.
+        raise LedgerError(file, f"is not a ledger file Kindly can read ({exc})") from None
     if not isinstance(parsed, list):
         raise LedgerError(file, "must hold a JSON array of records, [ {...}, {...} ]")
     records = []
@@ -290,14 +311,14 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(item for item in value if item.strip())
 
 
-def _mailbox(record: _Record, address: str) -> str:
-    """A client's e-mail address, checked by email-validator (one address, no list)."""
+def _mailbox(record: _Record, address: str, field: str = "email") -> str:
+    """An e-mail address, checked by email-validator (one address, no list)."""
     from email_validator import EmailNotValidError, validate_email
 
     try:
         validate_email(address, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:
-        raise record.error(f"{address!r} is not one e-mail address: {exc}", "email") from None
+        raise record.error(f"{address!r} is not one e-mail address: {exc}", field) from None
     return address
 
 
@@ -829,6 +850,11 @@ class LocalLedger(BookkeepingConnector):
         if "customer_id" in data:
             _linked(record, "customer_id", customers, "customers")
         attendees = [Attendee(**item) for item in data.get("attendees", [])]
+        for index, item in enumerate(data.get("attendees", [])):
+            if item.get("email"):
+                _mailbox(record, item["email"], f"attendees.{index}.email")
+        if data.get("attendee_email"):
+            _mailbox(record, data["attendee_email"], "attendee_email")
         single = {
             key: data[f"attendee_{key}"]
             for key in ("name", "email", "phone")
@@ -889,8 +915,16 @@ class LocalLedger(BookkeepingConnector):
 
     def _iter_notes(self) -> Iterator[tuple[int, Note]]:
         fd = _open_in_folder(self.notes_path, os.O_RDONLY)
-        with os.fdopen(fd, encoding="utf-8") as stream:
-            for number, line in enumerate(stream, start=1):
+        with os.fdopen(fd, "rb") as stream:
+            for number, raw in enumerate(stream, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    if not raw.endswith(b"\n"):
+                        continue  # a torn last line, cut by the next append
+                    raise LedgerError(
+                        self.notes_path, "is not UTF-8 text", record=f"line {number}"
+                    ) from None
                 if not line.endswith("\n") and not _is_note(line):
                     # A crash during an append can leave a torn last line; the next append
                     # cuts it, so a torn line is never mistaken for a note. A whole note
@@ -900,7 +934,7 @@ class LocalLedger(BookkeepingConnector):
                     continue
                 try:
                     yield number, from_jsonable(Note, json.loads(line))
-                except (ValueError, TypeError, KeyError) as exc:
+                except (ValueError, TypeError, KeyError, RecursionError) as exc:
                     raise LedgerError(
                         self.notes_path, f"is not a Kindly note: {exc}", record=f"line {number}"
                     ) from None
@@ -968,7 +1002,7 @@ def _open_in_folder(path: Path, flags: int) -> int:
 def _is_note(line: str) -> bool:
     try:
         from_jsonable(Note, json.loads(line))
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         return False
     return True
 

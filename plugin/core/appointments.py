@@ -112,7 +112,12 @@ def _plan_one(context: _Context, appointment: Appointment, policy: AppointmentPo
     rules = sorted(policy.rules, key=lambda rule: rule.before, reverse=True)
     for attendee in appointment.attendees:
         who = attendee.email or attendee.phone or attendee.name or "?"
-        customer = _as_customer(context, appointment, attendee)
+        try:
+            customer = _as_customer(context, appointment, attendee)
+        except ValueError as exc:
+            # One attendee's bad address stops nobody else's reminder.
+            skip(who, "bad_attendee", f"this attendee cannot be reminded: {exc}")
+            continue
         for index, rule in enumerate(rules):
             due_from = appointment.start - rule.before
             until = (

@@ -115,8 +115,11 @@ class Customer:
         )
         try:
             ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"timezone: {self.timezone!r} is not an IANA time zone") from None
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            # OSError: "Europe" names a folder of the time zone database, and a name of
+            # thousands of characters is too long for a file name.
+            shown = self.timezone if len(self.timezone) <= 60 else self.timezone[:60] + "…"
+            raise ValueError(f"timezone: {shown!r} is not an IANA time zone") from None
         for email in self.emails:
             _require(
                 "@" in email and not any(c in email for c in "\r\n "),

@@ -280,7 +280,10 @@ class _Planner:
                 "paused",
                 f"paused until {resolved.pause_until.isoformat()} "
                 f"({resolved.sources['pause_until']} setting){why}",
-                resolved.pause_until + timedelta(days=1),
+                # 9999-12-31 is a natural way to say "for good": it has no day after.
+                resolved.pause_until + timedelta(days=1)
+                if resolved.pause_until < date.max
+                else None,
             )
             if self.hold_back:
                 return None
