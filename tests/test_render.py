@@ -1036,3 +1036,14 @@ def test_a_stage_without_words_is_refused_when_the_settings_are_read(tmp_path: P
         {"name": "agency", "after": "previous", "days": 7, "channels": ["task"]},
     )
     with_stages(nudge, templates=True)
+
+
+def test_an_invoice_number_cannot_turn_the_subject_around(demo_settings: Settings) -> None:
+    """D10: bidirectional controls from an invoice number do not reach the Subject."""
+    reminder = reminder_for("en", 1)
+    (invoice,) = reminder.invoices
+    reminder = replace(reminder, invoices=(replace(invoice, number="Invoice \u202eFDP.exe"),))
+    message = build_email(reminder, render_reminder(reminder, demo_settings), demo_settings, NOW)
+    parsed = email.message_from_bytes(message_bytes(message), policy=email.policy.default)
+    subject = str(parsed["Subject"])
+    assert "\u202e" not in subject and "Invoice FDP.exe" in subject
