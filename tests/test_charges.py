@@ -454,3 +454,37 @@ def test_kindly_charges_prints_every_rate_and_period() -> None:
         ],
     )
     assert bad.exit_code == 1 and "unknown jurisdiction" in bad.output
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        (["--principal", "1e400"], "--principal"),
+        (["--principal", "9" * 30], "--principal"),
+        (["--contract-rate", "1e999999"], "--contract-rate"),
+        (["--contract-rate", "-50"], "--contract-rate"),  # D17: interest below nothing
+        (["--vat-on-costs", "-100"], "--vat-on-costs"),
+        (["--reminder-fees", "-5"], "--reminder-fees"),
+        (["--payment", "2026-02-01:1e400"], "--payment"),
+    ],
+)
+def test_charges_refuse_numbers_it_cannot_compute(arguments: list[str], words: str) -> None:
+    """D16, D17: a usage error naming the option, never an unexpected crash."""
+    from plugin.app.cli import cli
+
+    base = ["charges", "--jurisdiction", "NL", "--principal", "2750", "--currency", "EUR"]
+    base += ["--due", "2026-01-15", "--on", "2026-06-01"]
+    result = CliRunner().invoke(cli, [*base, *arguments])
+    assert result.exit_code == 2, result.output
+    assert words in result.output and "unexpected" not in result.output
+
+
+def test_a_fixed_sum_in_another_currency_is_a_clear_error() -> None:
+    """D16: GB's pounds on a euro invoice cannot be added; it says so."""
+    from plugin.app.cli import cli
+
+    arguments = ["charges", "--jurisdiction", "GB", "--principal", "2750", "--currency", "EUR"]
+    arguments += ["--due", "2026-01-15", "--on", "2026-06-01"]
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 1, result.output
+    assert "unexpected" not in result.output and "EUR" in result.output

@@ -556,3 +556,14 @@ def test_a_pause_until_the_end_of_the_calendar_is_a_pause_for_good(demo_workspac
     assert planned.exit_code == 0, planned.output
     skips = json.loads(planned.output)["skips"]
     assert any(s["customer_id"] == "C01" and s["code"] == "paused" for s in skips)
+
+
+@pytest.mark.parametrize("at", ["9999-12-31T23:59+00:00", "0001-01-01T00:00"])
+def test_a_moment_at_the_ends_of_the_calendar_is_a_usage_error(
+    demo_workspace: Path, at: str
+) -> None:
+    """D15b: --at at the calendar's ends is refused by name, not an overflow."""
+    result = CliRunner().invoke(
+        cli, ["--config", str(demo_workspace / "kindly.toml"), "plan", "--at", at]
+    )
+    assert result.exit_code == 2 and "--at" in result.output and "1900 to 2199" in result.output

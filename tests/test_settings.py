@@ -144,3 +144,10 @@ def test_an_iban_of_the_wrong_length_for_its_country_is_refused(
     with pytest.raises(ConfigError) as caught:
         load_settings(write(tmp_path, MINIMAL + "[bank]\n" + bank + "\n"))
     assert words in str(caught.value)
+
+
+def test_a_minimum_too_large_to_compute_is_named(tmp_path: Path) -> None:
+    """D16: 30 digits were an unexpected InvalidOperation on every command."""
+    text = MINIMAL + '[policy]\nminimum = { EUR = "' + "1" * 30 + '" }\n'
+    with pytest.raises(ConfigError, match=r"policy\.minimum\.EUR"):
+        load_settings(write(tmp_path, text))

@@ -454,8 +454,11 @@ def _minimums(raw: Mapping[str, Any], path: str, where: str) -> dict[str, Money]
     result = {}
     for currency, amount in raw.items():
         try:
-            result[currency] = Money.of(Decimal(str(amount)), currency)
-        except ValueError as exc:
+            value = Decimal(str(amount))
+            if not value.is_finite() or not 0 <= value < 10**15:
+                raise ValueError(f"{amount!r} is not an amount from 0 up to 10^15")
+            result[currency] = Money.of(value, currency)
+        except (ValueError, ArithmeticError) as exc:
             raise ConfigError(f"{where}: field '{path}.{currency}': {exc}") from None
     return result
 

@@ -123,6 +123,11 @@ def _parse_at(value: str | None) -> datetime:
         raise click.BadParameter(
             f"{value!r} is not a date and time such as 2026-12-01T10:00", param_hint="--at"
         ) from None
+    if not 1900 <= moment.year <= 2199:
+        # Planning adds days and years to it: the ends of the calendar have no room.
+        raise click.BadParameter(
+            f"{value!r} is outside the years Kindly plans in (1900 to 2199)", param_hint="--at"
+        )
     # A time without a zone means the local time of this computer.
     return moment if moment.tzinfo else moment.astimezone()
 

@@ -70,7 +70,12 @@ def _payment(value: str) -> tuple[str, str]:
     metavar="PERCENT",
     help="NL: VAT on collection costs, only if you cannot reclaim it and say so.",
 )
-@click.option("--reminder-fees", type=int, default=0, help="NO: reminder fees charged so far.")
+@click.option(
+    "--reminder-fees",
+    type=click.IntRange(0, 100),
+    default=0,
+    help="NO: reminder fees charged so far.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the breakdown as JSON.")
 @click.pass_obj
 def charges(
@@ -96,23 +101,41 @@ def charges(
     from plugin.core.charges import calculate
     from plugin.core.money import Money
 
-    def number(value: str | None, hint: str) -> Decimal | None:
+    def number(value: str | None, hint: str, most: int) -> Decimal | None:
+        """A rate or a share in percent: a number from 0 to ``most``."""
         if value is None:
             return None
         try:
-            return Decimal(value)
+            parsed = Decimal(value)
         except InvalidOperation:
             raise click.BadParameter(f"{value!r} is not a number", param_hint=hint) from None
+        if not parsed.is_finite() or not 0 <= parsed <= most:
+            raise click.BadParameter(
+                f"{value!r} is not a percentage from 0 to {most}", param_hint=hint
+            )
+        return parsed
+
+    def money(value: str, hint: str) -> Money:
+        """An amount above zero and below 10^15 units, exact in the currency."""
+        try:
+            parsed = Decimal(value)
+        except InvalidOperation:
+            raise click.BadParameter(f"{value!r} is not an amount", param_hint=hint) from None
+        if not parsed.is_finite() or not 0 < parsed < 10**15:
+            raise click.BadParameter(
+                f"{value!r} is not an amount above 0 and below 10^15", param_hint=hint
+            )
+        return Money.of(parsed, currency.upper())
 
     try:
-        amount = Money.of(principal, currency.upper())
+        amount = money(principal, "--principal")
         paid = []
         for item in payments:
             day, value = _payment(item)
             paid.append(
                 (
                     datetime.strptime(day, "%Y-%m-%d").date(),  # noqa: DTZ007
-                    Money.of(value, currency.upper()),
+                    money(value, "--payment"),
                 )
             )
         result = calculate(
@@ -124,12 +147,15 @@ def charges(
             payments=paid,
             letter_posted=letter_posted.date() if letter_posted else None,
             demand=demand.date() if demand else None,
-            contract_rate=number(contract_rate, "--contract-rate"),
+            contract_rate=number(contract_rate, "--contract-rate", 1000),
             rate_agreed=rate_agreed,
-            vat_on_costs=number(vat_on_costs, "--vat-on-costs"),
+            vat_on_costs=number(vat_on_costs, "--vat-on-costs", 100),
             reminder_fees=reminder_fees,
         )
-    except ValueError as exc:
+        # Summed here, inside the check: a fixed sum in another currency than the
+        # principal (GB's pounds on a euro invoice) cannot be added.
+        result.total  # noqa: B018
+    except (ValueError, ArithmeticError) as exc:
         _fail(str(exc), "See `kindly charges --help`.")
     if as_json:
         from plugin.core.codec import to_jsonable
