@@ -1,16 +1,22 @@
 """The one place that composes I/O: sync, plan, re-check, send, write back.
 
 Everything here is ordered so that a crash at any point is recovered by the next run
-without a duplicate and without losing a reminder:
+without a duplicate, and nothing is logged as sent that did not go (docs/delivery.md has
+the whole state machine against the SMTP dialogue):
 
-1. the intent is logged before the message is written;
-2. the message is written atomically under a name derived from the reminder's key;
-3. the log says "sent" once the message exists;
-4. the note goes to the accounting system, which is checked first for a note with the same
-   id, and the log says so once it is there.
+1. ``send`` holds the organisation's run lease: one sender at a time, and only the holder
+   recovers what an interrupted run left;
+2. reminders are claimed ("sending") a hundred at a time, before anything leaves;
+3. the hand-over ("handing_over") is logged just before the content leaves (for SMTP,
+   before the final dot), with the previous message's outcome;
+4. the outcome ("sent", "unconfirmed", "deferred", "failed") is logged with the next
+   hand-over, or at the end of the batch;
+5. notes are claimed, written in batches (each looked for first if an earlier try may
+   have written it) and logged as written.
 
-A run that finds an intent without an outcome looks for the message: if it exists, the
-reminder was sent; if not, the intent is dropped and the reminder is planned afresh.
+A claim found after a crash never left: it is planned afresh. A hand-over found after a
+crash is asked of its channel: a file is there or not; a server's answer is unknown, so
+the reminder is "unconfirmed", never sent twice by itself.
 """
 
 from __future__ import annotations
@@ -395,6 +401,8 @@ class Kindly:
         self._logged = {r.key: r for r in self.store.reminders(self.source_id)}
         self._unlogged: list[Delivered] = []
         self._claimed: set[str] = set()
+        #: The log entry of each reminder claimed, by key (built once, at the claim).
+        self._records: dict[str, ReminderRecord] = {}
         #: Channels that cannot go on in this run (a refused login), and why.
         self._broken: dict[str, KindlyError] = {}
         try:
@@ -461,6 +469,7 @@ class Kindly:
 
     def _claim(self, reminders: list[PlannedReminder], now: datetime) -> None:
         records = [self._record_for(r, now) for r in reminders if r.key not in self._claimed]
+        self._records.update((record.key, record) for record in records)
         self._claimed |= self.store.claim(records)
         crash_point("claimed")
 
@@ -492,6 +501,8 @@ class Kindly:
             self._claim([reminder], now)
             if reminder.key not in self._claimed:
                 return DeliveryStatus.SENT  # logged since the plan was made
+        if self._not_tried(reminder, result):
+            return DeliveryStatus.TEMPORARY
         channel = self.channels[reminder.channel]
         try:
             if channel.via not in ("platform", "note"):
@@ -502,8 +513,15 @@ class Kindly:
             # KindlyError here is about this reminder's own data, such as its PDF.)
             result.failed.append((reminder, f"could not compose the message: {exc}"))
             return DeliveryStatus.TEMPORARY
-        record = self._record_for(reminder, now)
-        return self._deliver(reminder, record, channel, composed, now, result)
+        return self._deliver(reminder, self._records[reminder.key], channel, composed, now, result)
+
+    def _not_tried(self, reminder: PlannedReminder, result: SendResult) -> bool:
+        """Whether the reminder's channel stopped in this run (then it waits, uncomposed)."""
+        broken = self._broken.get(reminder.channel)
+        if broken is None:
+            return False
+        result.deferred.append((reminder, f"not tried: {broken}"))
+        return True
 
     def _send_appointment(
         self, planned: PlannedAppointment, now: datetime, result: SendResult
@@ -531,6 +549,8 @@ class Kindly:
             tone="friendly",
             formality=planned.formality,
         )
+        if self._not_tried(reminder, result):
+            return
         details = {
             "name": customer.greeting_name,
             "language": customer.language,
@@ -589,10 +609,6 @@ class Kindly:
         result: SendResult,
     ) -> DeliveryStatus:
         crash_point("intent")
-        broken = self._broken.get(reminder.channel)
-        if broken is not None:
-            result.deferred.append((reminder, f"not tried: {broken}"))
-            return DeliveryStatus.TEMPORARY
         hand_over = _HandOver(self, reminder.key, composed.charges)
         try:
             outcome = channel.deliver(reminder, composed, hand_over)

@@ -47,7 +47,7 @@ from integrations.base import (
 )
 from plugin.config.locales import default_language, default_timezone
 from plugin.config.settings import Settings
-from plugin.core.codec import from_jsonable, to_jsonable
+from plugin.core.codec import from_jsonable, strings_in, to_jsonable
 from plugin.core.model import (
     Appointment,
     AppointmentStatus,
@@ -149,7 +149,7 @@ def _friendly(error: Any, instance: dict[str, Any]) -> tuple[str | None, str]:
 
 
 def _check(record: _Record, kind: str) -> None:
-    _refuse_broken_text(record, record.data, "")
+    _refuse_broken_text(record)
     validator = _validator(kind)
     errors = sorted(validator.iter_errors(record.data), key=lambda e: list(e.absolute_path))
     if errors:
@@ -224,21 +224,15 @@ def _csv_row_to_json(row: dict[str, Any], file: Path, label: str) -> dict[str, A
     return data
 
 
-def _refuse_broken_text(record: _Record, value: Any, path: str) -> None:
+def _refuse_broken_text(record: _Record) -> None:
     """A lone surrogate ("\\ud800" in JSON) is not text: it could not be stored or sent."""
-    if isinstance(value, str):
+    for path, text in strings_in(record.data):
         try:
-            value.encode("utf-8")
+            text.encode("utf-8")
         except UnicodeEncodeError:
             raise record.error(
                 "holds a character that is not text (a lone surrogate)", path or None
             ) from None
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            _refuse_broken_text(record, item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _refuse_broken_text(record, item, f"{path}.{index}")
 
 
 def _read_json(file: Path) -> list[_Record]:

@@ -193,18 +193,15 @@ def _jsonable(value: Any) -> Any:
 _SETTING_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-def _refuse_control_characters(value: Any, file: Path | str, path: str = "") -> None:
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            _refuse_control_characters(item, file, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _refuse_control_characters(item, file, f"{path}.{index}")
-    elif isinstance(value, str) and _SETTING_CONTROLS.search(value):
-        raise ConfigError(
-            f"{file}: field {path!r} holds a line break or another control character",
-            hint="Write the value on one line; a list of lines goes in [ ... ].",
-        )
+def _refuse_control_characters(data: Mapping[str, Any], file: Path | str) -> None:
+    from plugin.core.codec import strings_in
+
+    for path, text in strings_in(data):
+        if _SETTING_CONTROLS.search(text):
+            raise ConfigError(
+                f"{file}: field {path!r} holds a line break or another control character",
+                hint="Write the value on one line; a list of lines goes in [ ... ].",
+            )
 
 
 def validate_settings_data(

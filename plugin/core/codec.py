@@ -17,7 +17,7 @@ import dataclasses
 import enum
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -25,9 +25,21 @@ from typing import Any, TypeVar
 
 from plugin.core.money import Money
 
-__all__ = ["from_jsonable", "to_jsonable"]
+__all__ = ["from_jsonable", "strings_in", "to_jsonable"]
 
 T = TypeVar("T")
+
+
+def strings_in(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every text in decoded JSON or TOML, with its dotted path ("attendees.0.email")."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from strings_in(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from strings_in(item, f"{path}.{index}")
 
 
 def to_jsonable(value: Any) -> Any:

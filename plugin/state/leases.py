@@ -59,7 +59,15 @@ class Holder:
     expires_at: datetime
 
     def describe(self) -> str:
+        if not self.owner:
+            return "it has only just started"
         return f"process {self.pid} on {self.host}, since {self.acquired_at:%Y-%m-%d %H:%M:%S} UTC"
+
+
+#: A PostgreSQL holder whose row is not written yet.
+UNKNOWN_HOLDER = Holder(
+    "", "", 0, None, datetime.min.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC)
+)
 
 
 def _boot_id() -> str:
@@ -245,9 +253,8 @@ def _try_postgres(engine: Engine, lease: Lease) -> Holder | None:
             row = connection.execute(
                 sa.select(*_COLUMNS).where(leases.c.name == lease.name)
             ).first()
-        return _holder(row) or Holder(
-            "", "another host", 0, None, datetime.now(UTC), datetime.now(UTC)
-        )
+        # The row is written just after the lock is taken: a moment may come between.
+        return _holder(row) or UNKNOWN_HOLDER
     lease._lock = lock
     with engine.begin() as connection:
         lease.write(connection)
