@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["BusyError", "ConfigError", "KindlyError", "LedgerError", "StoreError"]
+__all__ = [
+    "BusyError",
+    "ConfigError",
+    "KindlyError",
+    "LedgerError",
+    "StoreError",
+    "TemplateProblem",
+]
 
 
 class KindlyError(Exception):
@@ -28,6 +35,16 @@ class ConfigError(KindlyError):
     """The settings file (kindly.toml) or a command-line setting is wrong."""
 
     hint = "Fix the setting named above; `kindly init` writes a commented example."
+
+
+class TemplateProblem(KindlyError):
+    """One of the user's own templates failed while writing one message: names the
+    template and line. Only that message fails; the others are written."""
+
+    hint = (
+        "Fix that template in your [templates] folder, or remove it to use Kindly's own; "
+        "`kindly preview CLIENT` tries it."
+    )
 
 
 class StoreError(KindlyError):

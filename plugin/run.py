@@ -575,7 +575,7 @@ class Kindly:
                 )
                 rendered = replace(rendered, attachments=(invite,))
                 composed = Composed(build_email(reminder, rendered, self.settings, now), {})
-        except (ValueError, LookupError, OSError, TemplateError) as exc:
+        except (ValueError, LookupError, OSError, TemplateError, KindlyError) as exc:
             result.failed.append((reminder, f"could not compose the message: {exc}"))
             return
         record = ReminderRecord(
@@ -815,11 +815,10 @@ class Kindly:
             for r in records
             if r.status in GONE_OUT
         }
-        notes = {
-            record.key: Note(
-                id=note_id(record.key, failed=record.status is LogStatus.FAILED),
-                created_at=now,
-                text=note_text(
+        notes = {}
+        for record in pending:
+            try:
+                text = note_text(
                     record,
                     self.settings,
                     fallback=tried_next.get(
@@ -827,15 +826,22 @@ class Kindly:
                     )
                     if record.status is LogStatus.FAILED
                     else None,
-                ),
+                )
+            except (ValueError, LookupError, TemplateError, KindlyError) as exc:
+                # The user's own note template failed on this one: it waits, the rest go.
+                result.notes_pending.append((record.key, str(exc)))
+                continue
+            notes[record.key] = Note(
+                id=note_id(record.key, failed=record.status is LogStatus.FAILED),
+                created_at=now,
+                text=text,
                 customer_id=record.customer_id,
                 invoice_ids=record.invoice_ids,
                 reminder_key=record.key,
                 stage=record.stage,
                 channel=record.channel,
             )
-            for record in pending
-        }
+        pending = [record for record in pending if record.key in notes]
         # Claimed first, in one commit: a note claimed and never marked written may be
         # there in part, and its next try looks on each record before writing.
         doubtful = {notes[r.key].id for r in pending if r.note_claimed_at is not None}

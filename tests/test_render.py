@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jinja2 import TemplateError
 
 from plugin.compose.email_message import build_email, message_bytes
 from plugin.compose.epc_qr import epc_qr_payload
@@ -29,7 +28,7 @@ from plugin.core.money import Money
 from plugin.core.policy import default_formality
 from plugin.core.vocabulary import LANGUAGES, Formality, Language, Tone
 from plugin.deliver.channels import pdf_file_name
-from plugin.errors import ConfigError
+from plugin.errors import ConfigError, TemplateProblem
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 COUNTRY = {"en": "GB", "nl": "NL", "fr": "FR", "nb": "NO", "de": "DE", "vi": "VN"}
@@ -566,7 +565,7 @@ def test_overrides_run_in_the_sandbox(demo_settings: Settings, tmp_path: Path) -
     path.parent.mkdir(parents=True)
     path.write_text("{{ customer.__class__.__mro__ }}\n", encoding="utf-8")
     settings = replace(demo_settings, templates=tmp_path / "mine")
-    with pytest.raises(TemplateError):
+    with pytest.raises(TemplateProblem, match=rf"{path}, line 1: access to attribute '__class__'"):
         render_reminder(reminder_for("en", 1), settings)
 
 

@@ -9,36 +9,37 @@ French one "1 430,00 €" and "5 novembre 2026".
 Templates autoescape HTML, and a template that names a variable the context lacks fails
 loudly (StrictUndefined), so a letter to a client never has a blank. A user may override
 any template from a folder of their own (``[templates] folder`` in kindly.toml); those run
-in Jinja2's sandbox, and :func:`check_overrides` rejects, at load time, an override that
-uses a variable Kindly does not provide, naming the file, line and name. Kindly's own
-templates, part of its code, run without the sandbox, which would otherwise check every
-attribute they read (a third of the time spent in them).
+in Jinja2's sandbox, in a worker process with a time, memory and output budget
+(:mod:`plugin.compose.sandbox`), and :func:`check_overrides` rejects, at load time, an
+override that uses a variable Kindly does not provide, naming the file, line and name.
+Kindly's own templates, part of its code, run here without the sandbox
+(:mod:`plugin.compose.templates`).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import cache, lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from plugin.compose.epc_qr import epc_qr_png
 from plugin.compose.formatting import _day_and_month, babel_locale, format_date, format_money
 from plugin.compose.sms_text import SegmentCount, count_segments, to_gsm7
+from plugin.compose.templates import (
+    CONTEXT_VARIABLES,
+    bundled_environment,
+    render_with,
+    templates_dir,
+)
 from plugin.config.locales import babel_locale_name
 from plugin.config.settings import Settings
 from plugin.core.claims import LetterClaims, reminder_claims
 from plugin.core.decisions import PlannedReminder
 from plugin.core.model import Appointment
 from plugin.core.vocabulary import Formality, Language
-from plugin.errors import ConfigError
-
-if TYPE_CHECKING:
-    pass
+from plugin.errors import ConfigError, TemplateProblem
 
 __all__ = [
     "CONTEXT_VARIABLES",
@@ -56,150 +57,33 @@ __all__ = [
     "templates_dir",
 ]
 
-#: Everything a template may use. An override that names anything else is refused.
-CONTEXT_VARIABLES = frozenset(
-    {
-        "language", "stage", "tone", "greeting_name", "customer", "company", "bank",
-        "invoices", "count", "total_due", "payment_reference", "next_step_date",
-        "attachments", "qr_cid", "sender", "sms_due_date", "sms_pay_by", "sms_link",
-        "channel", "recipient", "sent_at", "numbers", "amount", "formal",
-        "letter_date", "letter_place", "qr_data_uri", "appointment", "charges",
-        "reason", "fallback", "t",
-    }
-)  # fmt: skip
 QR_CID = "epc-qr@kindly"
 
 
-@cache
-def templates_dir() -> Path:
-    """Where the bundled templates are."""
-    package = Path(__file__).resolve().parent.parent
-    # A wheel carries them inside the package; an editable install runs from the source
-    # tree, where they sit at the top of the repository (design card D7).
-    for candidate in (package / "templates", package.parent / "templates"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("Kindly's templates are missing from this installation")
+def _render(settings: Settings, context: dict[str, Any], *names: str) -> list[str]:
+    """Render templates that share one context: Kindly's own here, a user's own in the
+    worker that holds them to their budget (:mod:`plugin.compose.sandbox`)."""
+    if settings.templates is None:
+        return render_with(bundled_environment(), context, names)
+    from plugin.compose.sandbox import user_templates
 
-
-def _templates(settings: Settings) -> Any:
-    """The Jinja2 environment for these settings' templates."""
-    return _environment(settings.templates)
-
-
-@lru_cache(maxsize=8)
-def _environment(user_folder: Path | None) -> Any:
-    import jinja2
-    from jinja2.sandbox import SandboxedEnvironment
-
-    class BundledEnvironment(jinja2.Environment):
-        def getattr(self, obj: Any, attribute: str) -> Any:
-            # Kindly's templates read dicts (invoice rows, labels, charges) with a dot, which
-            # Jinja2 tries as an attribute first: an AttributeError raised and caught on
-            # each of a hundred reads per e-mail. Ours name no key that is a dict method.
-            if type(obj) is dict and attribute in obj:
-                return obj[attribute]
-            return super().getattr(obj, attribute)
-
-    bundled = jinja2.FileSystemLoader(str(templates_dir()))
-    loader: jinja2.BaseLoader = bundled
-    kind: type[jinja2.Environment] = BundledEnvironment
-    if user_folder is not None:
-        # A user's template is code we did not write: it may read only what it is given.
-        kind = SandboxedEnvironment
-        loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(user_folder)), bundled])
-    environment = kind(
-        loader=loader,
-        undefined=jinja2.StrictUndefined,
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), default=False),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        auto_reload=False,
-        bytecode_cache=_bytecode_cache(),
-    )
-    # A macro imported into an HTML template returns its text marked safe, though the
-    # wording files are plain text holding client data; "|text" unmarks it, so the HTML
-    # template escapes it like any other value.
-    environment.filters["text"] = _as_plain_text
-    return environment
-
-
-def _bytecode_cache() -> Any:
-    """Compiled templates kept in the user's cache folder between runs.
-
-    Compiling the six languages' wording costs about 0.4 s in every process that renders;
-    Jinja2 checks each cached entry against its template's source, so an edited template
-    (the user's own included) is compiled afresh. Without a writable cache folder, none.
-    """
-    import jinja2
-    from platformdirs import user_cache_path
-
-    folder = user_cache_path("kindly", appauthor=False) / "templates"
-    try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError:
-        return None
-    if not os.access(folder, os.W_OK):
-        return None
-    return jinja2.FileSystemBytecodeCache(str(folder))
-
-
-def _render(env: Any, context: dict[str, Any], *names: str) -> list[str]:
-    """Render templates that share one context, with ``t``: the wording of its language.
-
-    ``t`` is ``lang/<language>.j2`` bound to the context, built once for all of them:
-    building it (some thirty macros) costs more than rendering a template that uses it.
-    """
-    module = env.get_template(f"lang/{context['language']}.j2").make_module(context)
-    shared = {**context, "t": module}
-    return [env.get_template(name).render(shared) for name in names]
-
-
-def _as_plain_text(value: object) -> str:
-    return str.__str__(str(value))
+    return user_templates(settings.templates, settings.template_budget).render(context, names)
 
 
 def check_overrides(settings: Settings) -> list[str]:
     """Check the user's template folder; return the templates it overrides.
 
     Raises:
-        ConfigError: a template does not parse, or uses a variable Kindly does not provide.
+        ConfigError: a template is no template of Kindly's, is not UTF-8 text, does not
+            compile, or uses a variable Kindly does not provide; names file and line.
     """
     if settings.templates is None:
         return []
-    import jinja2
-    from jinja2 import meta, nodes
+    from plugin.compose.sandbox import user_templates
 
-    folder = settings.templates
-    if not folder.is_dir():
-        raise ConfigError(f"the template folder {folder} does not exist")
-    env = _templates(settings)
-    bundled = {p.relative_to(templates_dir()).as_posix() for p in templates_dir().rglob("*.j2")}
-    overridden = []
-    for path in sorted(folder.rglob("*.j2")):
-        name = path.relative_to(folder).as_posix()
-        if name not in bundled:
-            raise ConfigError(
-                f"{path}: Kindly has no template {name!r} to override",
-                hint="Copy the file you want to change from Kindly's templates folder.",
-            )
-        source = path.read_text(encoding="utf-8")
-        try:
-            tree = env.parse(source, name=name, filename=str(path))
-        except jinja2.TemplateSyntaxError as exc:
-            raise ConfigError(f"{path}, line {exc.lineno}: {exc.message}") from None
-        unknown = meta.find_undeclared_variables(tree) - CONTEXT_VARIABLES
-        if unknown:
-            first = sorted(unknown)[0]
-            line = next((n.lineno for n in tree.find_all(nodes.Name) if n.name == first), 1)
-            known = ", ".join(sorted(CONTEXT_VARIABLES))
-            raise ConfigError(
-                f"{path}, line {line}: unknown variable {first!r}",
-                hint=f"Templates can use: {known}.",
-            )
-        overridden.append(name)
-    return overridden
+    if not settings.templates.is_dir():
+        raise ConfigError(f"the template folder {settings.templates} does not exist")
+    return user_templates(settings.templates, settings.template_budget).check()
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,12 +199,12 @@ def render_reminder(
         context["charges"] = reminder_charges(reminder, settings, on, locale)
     qr = epc_qr_png(reminder, settings, context["payment_reference"], context["charges"])
     context["qr_cid"] = QR_CID if qr else None
-    env = _templates(settings)
     subject, text, html = _render(
-        env, context, "email/subject.txt.j2", "email/body.txt.j2", "email/body.html.j2"
+        settings, context, "email/subject.txt.j2", "email/body.txt.j2", "email/body.html.j2"
     )
     # One line only: a subject is a header, and a header must not break.
-    subject = " ".join(subject.split())
+    subject = _said(" ".join(subject.split()), "email/subject.txt.j2", context)
+    _said(text, "email/body.txt.j2", context)
     return RenderedMessage(
         subject, text, reminder.language, html, qr, files, context["charges"] or {}
     )
@@ -339,8 +223,7 @@ def render_letter(reminder: PlannedReminder, settings: Settings, on: date) -> st
     )
     context["letter_date"] = format_date(on, locale)
     context["letter_place"] = settings.company.city or ""
-    env = _templates(settings)
-    return _render(env, context, "letter/letter.html.j2")[0]
+    return _render(settings, context, "letter/letter.html.j2")[0]
 
 
 def _appointment_context(
@@ -397,9 +280,10 @@ def render_appointment(
     context = _appointment_context(
         appointment, name, language, country, timezone, formality, settings
     )
-    env = _templates(settings)
-    subject, text = _render(env, context, "appointment/subject.txt.j2", "appointment/body.txt.j2")
-    subject = " ".join(subject.split())
+    subject, text = _render(
+        settings, context, "appointment/subject.txt.j2", "appointment/body.txt.j2"
+    )
+    subject = _said(" ".join(subject.split()), "appointment/subject.txt.j2", context)
     return RenderedMessage(subject, text, language)
 
 
@@ -418,20 +302,19 @@ def render_appointment_sms(
     context = _appointment_context(
         appointment, name, language, country, timezone, formality, settings
     )
-    env = _templates(settings)
     template = "appointment/sms.txt.j2"
-    sms = _finished_sms(_render(env, context, template)[0], language, limit, transliterate)
+    sms = _finished_sms(_render(settings, context, template)[0], language, limit, transliterate)
     # Too long with everything in it: leave out the place (the e-mail has it), then
     # shorten the title, until the message fits its limit.
     details = context["appointment"]
     if not sms.count.fits(limit) and details["location"]:
         details["location"] = None
-        sms = _finished_sms(_render(env, context, template)[0], language, limit, transliterate)
+        sms = _finished_sms(_render(settings, context, template)[0], language, limit, transliterate)
     title = str(details["title"])
     while not sms.count.fits(limit) and len(title) > 12:
         title = title[: max(12, len(title) - 8)].rstrip(" ,.;:-")
         details["title"] = title + "..."
-        sms = _finished_sms(_render(env, context, template)[0], language, limit, transliterate)
+        sms = _finished_sms(_render(settings, context, template)[0], language, limit, transliterate)
     return sms
 
 
@@ -478,8 +361,7 @@ def render_note(
         "fallback": fallback,
         "unconfirmed": unconfirmed,
     }
-    env = _templates(settings)
-    return " ".join(_render(env, context, "notes/note.txt.j2")[0].split())
+    return " ".join(_render(settings, context, "notes/note.txt.j2")[0].split())
 
 
 def render_sms(
@@ -503,9 +385,23 @@ def render_sms(
         sms_pay_by=_day_and_month(pay_by, locale) if pay_by else "",
         sms_link=link,
     )
-    env = _templates(settings)
-    (rendered,) = _render(env, context, "sms/message.txt.j2")
-    return _finished_sms(rendered, reminder.language, limit, transliterate)
+    (rendered,) = _render(settings, context, "sms/message.txt.j2")
+    return _finished_sms(
+        _said(rendered, "sms/message.txt.j2", context), reminder.language, limit, transliterate
+    )
+
+
+def _said(text: str, template: str, context: dict[str, Any]) -> str:
+    """``text``, unless the template wrote nothing: a stage a user's policy names that no
+    wording has words for (D20) would otherwise send an empty subject or message."""
+    if text.strip():
+        return text
+    stage = f" for the stage {context['stage']!r}" if context.get("stage") else ""
+    raise TemplateProblem(
+        f"{template} writes nothing{stage} in {context['language']!r}",
+        hint=f"Give that stage its words in your own lang/{context['language']}.j2, or set "
+        "the stage's template to one Kindly has words for (first, second, final).",
+    )
 
 
 def _finished_sms(rendered: str, language: str, limit: int, transliterate: str) -> RenderedSms:

@@ -45,6 +45,7 @@ __all__ = [
     "Company",
     "Defaults",
     "Settings",
+    "TemplateBudget",
     "core_settings_schema",
     "load_settings",
 ]
@@ -107,6 +108,19 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TemplateBudget:
+    """What one reminder's own templates ([templates] folder) may use; over it, that
+    reminder fails, naming the template and line, and the others go out."""
+
+    #: Seconds to render one message's templates.
+    time_limit: float = 5.0
+    #: Characters one template may write.
+    output_limit: int = 1_000_000
+    #: Megabytes of memory the templates may take beyond what Kindly needs to run them.
+    memory_limit: int = 256
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     company: Company
     bank: Bank = Bank()
@@ -125,6 +139,7 @@ class Settings:
     store_url: str | None = None
     source: Path | None = None  # the file these came from
     templates: Path | None = None  # a folder of the user's own templates
+    template_budget: TemplateBudget = TemplateBudget()
     sms_limit: int = 160
     sms_transliterate: str = "auto"
     charges: ChargeSettings = field(default_factory=ChargeSettings)
@@ -359,6 +374,7 @@ def parse_settings(
         templates=(base / data["templates"]["folder"]).resolve()
         if data.get("templates", {}).get("folder")
         else None,
+        template_budget=_template_budget(data.get("templates", {})),
         sms_limit=data.get("sms", {}).get("limit", 160),
         sms_transliterate=data.get("sms", {}).get("transliterate", "auto"),
         charges=ChargeSettings(
@@ -510,6 +526,15 @@ def _default_policy(raw: Mapping[str, Any], where: str) -> Policy:
             ),
         )
     return replace(policy, **_common_policy_parts(raw, "policy", where))
+
+
+def _template_budget(raw: Mapping[str, Any]) -> TemplateBudget:
+    default = TemplateBudget()
+    return TemplateBudget(
+        time_limit=float(raw.get("time_limit", default.time_limit)),
+        output_limit=raw.get("output_limit", default.output_limit),
+        memory_limit=raw.get("memory_limit", default.memory_limit),
+    )
 
 
 def _policy(name: str, raw: Mapping[str, Any], where: str, own_templates: bool) -> Policy:
