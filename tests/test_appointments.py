@@ -153,6 +153,14 @@ def test_rules_that_make_no_sense_are_refused(text: str) -> None:
         parse_rule(text)
 
 
+@pytest.mark.parametrize("text", ["1000000d email", "99999999999d email", "367d sms"])
+def test_rules_before_the_calendar_begins_are_refused(text: str) -> None:
+    """D15c: a rule far enough ahead overflowed the date at plan, or the int at load."""
+    with pytest.raises(ValueError, match="more than 366 days before the appointment"):
+        parse_rule(text)
+    assert parse_rule("366d email").before == timedelta(days=366)
+
+
 def test_an_attendee_who_is_not_the_client_gets_the_defaults() -> None:
     guest = Attendee(name="Ola", email="ola@elsewhere.test")
     two = meeting(attendees=(KARI, guest))

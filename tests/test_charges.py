@@ -466,6 +466,12 @@ def test_kindly_charges_prints_every_rate_and_period() -> None:
         (["--vat-on-costs", "-100"], "--vat-on-costs"),
         (["--reminder-fees", "-5"], "--reminder-fees"),
         (["--payment", "2026-02-01:1e400"], "--payment"),
+        # D15d: the ends of the calendar.
+        (["--due", "9999-12-31", "--on", "9999-12-31"], "'--due': '9999-12-31' is outside"),
+        (["--on", "9999-12-31"], "'--on': '9999-12-31' is outside the years"),
+        (["--payment", "0001-01-01:5"], "--payment: '0001-01-01' is outside"),
+        (["--payment", "2026-02-30:5"], "--payment: '2026-02-30' is not a day"),
+        (["--letter-posted", "9999-12-31"], "'--letter-posted': '9999-12-31' is outside"),
     ],
 )
 def test_charges_refuse_numbers_it_cannot_compute(arguments: list[str], words: str) -> None:

@@ -342,6 +342,8 @@ class AppointmentPolicy:
 
 DEFAULT_APPOINTMENT_POLICY = AppointmentPolicy()
 
+#: The earliest an appointment reminder may go: a year ahead.
+MOST_AHEAD_DAYS = 366
 _RULE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d)\s+(email|sms)\s*$")
 
 
@@ -352,4 +354,8 @@ def parse_rule(text: str) -> AppointmentRule:
         raise ValueError(f"{text!r} is not a rule like '24h email' or '2h sms'")
     amount, unit, channel = float(match.group(1)), match.group(2), match.group(3)
     minutes = {"m": 1, "min": 1, "h": 60, "d": 1440}[unit] * amount
+    if minutes > MOST_AHEAD_DAYS * 1440:
+        # A date that far before an appointment is no reminder, and far enough it is
+        # before the calendar's first day (D15c).
+        raise ValueError(f"{text!r} is more than {MOST_AHEAD_DAYS} days before the appointment")
     return AppointmentRule(timedelta(minutes=minutes), one_of(CHANNELS, channel, "channel"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -130,6 +130,32 @@ def _parse_at(value: str | None) -> datetime:
         )
     # A time without a zone means the local time of this computer.
     return moment if moment.tzinfo else moment.astimezone()
+
+
+if TYPE_CHECKING:
+    _DayType = click.ParamType[date]
+else:  # generic from click 8.2 on
+    _DayType = click.ParamType
+
+
+class CalendarDay(_DayType):
+    """A day such as 2026-03-01, within the years Kindly plans in (1900 to 2199): charges
+    and plans add days and years to it, and the ends of the calendar have no room."""
+
+    name = "date"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> date:
+        if isinstance(value, date):
+            return value
+        try:
+            day = date.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a day such as 2026-03-01", param, ctx)
+        if not 1900 <= day.year <= 2199:
+            self.fail(f"{value!r} is outside the years Kindly plans in (1900 to 2199)", param, ctx)
+        return day
 
 
 AT_OPTION = click.option(

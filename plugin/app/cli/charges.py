@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from datetime import UTC, date, datetime
 
 import click
 
 from plugin.app.cli.base import (
     AppContext,
+    CalendarDay,
     _fail,
     cli,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 def _payment(value: str) -> tuple[str, str]:
@@ -36,11 +33,11 @@ def _payment(value: str) -> tuple[str, str]:
 )
 @click.option("--principal", required=True, metavar="AMOUNT", help="What the invoice asks.")
 @click.option("--currency", required=True, metavar="CODE")
-@click.option("--due", required=True, type=click.DateTime(formats=["%Y-%m-%d"]), metavar="DATE")
+@click.option("--due", required=True, type=CalendarDay(), metavar="DATE")
 @click.option(
     "--on",
     "on",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=CalendarDay(),
     metavar="DATE",
     help="The day to calculate for. Default: today.",
 )
@@ -53,13 +50,13 @@ def _payment(value: str) -> tuple[str, str]:
 )
 @click.option(
     "--letter-posted",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=CalendarDay(),
     metavar="DATE",
     help="NL consumers: when the 14-day letter was posted.",
 )
 @click.option(
     "--demand",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=CalendarDay(),
     metavar="DATE",
     help="FR consumers: the date of the mise en demeure.",
 )
@@ -84,11 +81,11 @@ def charges(
     debtor: str,
     principal: str,
     currency: str,
-    due: datetime,
-    on: datetime | None,
+    due: date,
+    on: date | None,
     payments: tuple[str, ...],
-    letter_posted: datetime | None,
-    demand: datetime | None,
+    letter_posted: date | None,
+    demand: date | None,
     contract_rate: str | None,
     rate_agreed: bool,
     vat_on_costs: str | None,
@@ -132,21 +129,20 @@ def charges(
         paid = []
         for item in payments:
             day, value = _payment(item)
-            paid.append(
-                (
-                    datetime.strptime(day, "%Y-%m-%d").date(),  # noqa: DTZ007
-                    money(value, "--payment"),
-                )
-            )
+            try:
+                paid_on = CalendarDay().convert(day, None, None)
+            except click.BadParameter as exc:
+                raise click.BadParameter(exc.message, param_hint="--payment") from None
+            paid.append((paid_on, money(value, "--payment")))
         result = calculate(
             jurisdiction,
             debtor,
             amount,
-            due=due.date(),
-            on=(on or datetime.now(UTC)).date(),
+            due=due,
+            on=on or datetime.now(UTC).date(),
             payments=paid,
-            letter_posted=letter_posted.date() if letter_posted else None,
-            demand=demand.date() if demand else None,
+            letter_posted=letter_posted,
+            demand=demand,
             contract_rate=number(contract_rate, "--contract-rate", 1000),
             rate_agreed=rate_agreed,
             vat_on_costs=number(vat_on_costs, "--vat-on-costs", 100),
