@@ -223,7 +223,7 @@ def test_init_writes_settings_the_next_command_accepts(tmp_path: Path) -> None:
         "--reply-to",
         "",
         "--website",
-        "https://fjord.example",
+        "fjord.example",
         "--phone",
         "+47 22 55 50 00",
         "--fax",
@@ -248,6 +248,7 @@ def test_init_writes_settings_the_next_command_accepts(tmp_path: Path) -> None:
     assert settings.company.name == 'Fjord & "Fjell" AS'
     assert settings.company.address == ("Storgata 1", "0184 Oslo")
     assert settings.company.country == "NO"
+    assert settings.company.website == "https://fjord.example"
     assert settings.bank.iban == "NO93 8601 1117 947"
     assert LocalLedger.configured_folder(settings) == tmp_path / "regnskap"
     assert "#" in target.read_text(encoding="utf-8")

@@ -776,3 +776,37 @@ def test_an_attendee_with_a_bad_e_mail_leaves_its_appointment_out(tmp_path: Path
     assert result.snapshot.appointments == ()
     assert len(result.snapshot.invoices) == len(INVOICES)
     assert any("field 'attendees.0.email'" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(
+    ("phone", "words"),
+    [
+        ("call me maybe", "there is no phone number in it"),
+        ("12", "too short for a phone number"),
+        ("+31 6 5550 1234 5678 9", "too long for a phone number"),
+    ],
+)
+def test_a_client_phone_that_is_no_number_is_named_at_read(
+    tmp_path: Path, phone: str, words: str
+) -> None:
+    """D25: checked where it is read, so an SMS never goes to "call me maybe"."""
+    customers: list[Record] = [dict(CUSTOMERS[0], phone=[phone]), *CUSTOMERS[1:]]
+    result = LocalLedger(ledger(tmp_path, customers=customers)).sync(None, {})
+    assert {c.id for c in result.snapshot.customers} == {"C2", "C3"}
+    (warning,) = [w for w in result.warnings if "customers.json" in w]
+    assert "record 1 (id C1), field 'phone'" in warning and words in warning
+
+
+def test_an_attendee_phone_that_is_no_number_leaves_its_appointment_out(tmp_path: Path) -> None:
+    appointments: list[Record] = [
+        {
+            "id": "A1",
+            "title": "Intake",
+            "start": "2026-12-03T10:00:00+01:00",
+            "end": "2026-12-03T11:00:00+01:00",
+            "attendees": [{"name": "M", "phone": "+31 call me"}],
+        }
+    ]
+    result = LocalLedger(ledger(tmp_path, appointments=appointments)).sync(None, {})
+    assert result.snapshot.appointments == ()
+    assert any("field 'attendees.0.phone'" in w for w in result.warnings)

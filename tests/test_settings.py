@@ -151,3 +151,20 @@ def test_a_minimum_too_large_to_compute_is_named(tmp_path: Path) -> None:
     text = MINIMAL + '[policy]\nminimum = { EUR = "' + "1" * 30 + '" }\n'
     with pytest.raises(ConfigError, match=r"policy\.minimum\.EUR"):
         load_settings(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    "website",
+    [
+        "javascript:alert(document.cookie)",
+        "data:text/html,<b>",
+        "noordlicht.example",
+        'https://a" onclick="x',
+    ],
+)
+def test_a_website_is_an_http_or_https_address(tmp_path: Path, website: str) -> None:
+    """The footer's link may only lead to a web page (the review's javascript: website)."""
+    text = MINIMAL + f"website = '{website}'\n"  # a literal string: no escapes
+    with pytest.raises(ConfigError, match=r"field 'company\.website': .* starting with https://"):
+        load_settings(write(tmp_path, text))
+    assert load_settings(write(tmp_path, MINIMAL + 'website = "https://acme.example/contact"\n'))

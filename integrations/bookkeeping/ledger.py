@@ -316,6 +316,16 @@ def _mailbox(record: _Record, address: str, field: str = "email") -> str:
     return address
 
 
+def _phone(record: _Record, number: str, country: str, field: str = "phone") -> str:
+    """A phone number, checked by phonenumbers ("call me maybe" is none)."""
+    from plugin.deliver.phones import phone_problem
+
+    problem = phone_problem(number, country)
+    if problem is not None:
+        raise record.error(f"{number!r} is not a phone number: {problem}", field)
+    return number
+
+
 #: No amount in a ledger reaches this many units of its currency: a larger one is a typo
 #: or garbage (and 27 digits would not even compute).
 AMOUNT_CEILING = Decimal(10) ** 15
@@ -677,7 +687,7 @@ class LocalLedger(BookkeepingConnector):
                 name=data["name"],
                 contact_name=data.get("contact_name"),
                 emails=tuple(_mailbox(record, a) for a in _strings(data.get("email"))),
-                phones=_strings(data.get("phone")),
+                phones=tuple(_phone(record, p, country) for p in _strings(data.get("phone"))),
                 language=one_of(
                     LANGUAGES, data.get("language") or default_language(country), "language"
                 ),
@@ -849,6 +859,16 @@ class LocalLedger(BookkeepingConnector):
                 _mailbox(record, item["email"], f"attendees.{index}.email")
         if data.get("attendee_email"):
             _mailbox(record, data["attendee_email"], "attendee_email")
+        # A number without a calling code is read as one of the client's country; with no
+        # client named, planning reads it in the company's (and skips it if it is none).
+        linked = customers.get(data.get("customer_id") or "")
+        phones = [
+            (f"attendees.{i}.phone", a.get("phone"))
+            for i, a in enumerate(data.get("attendees", []))
+        ]
+        for where, number in [*phones, ("attendee_phone", data.get("attendee_phone"))]:
+            if number and (linked or str(number).lstrip().startswith("+")):
+                _phone(record, str(number), linked.country if linked else "ZZ", where)
         single = {
             key: data[f"attendee_{key}"]
             for key in ("name", "email", "phone")

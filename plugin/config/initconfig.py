@@ -53,7 +53,9 @@ def render_settings_file(answers: Mapping[str, str]) -> str:
         f"name = {_toml_string(answers['company_name'])}",
         f"email = {_toml_string(answers['email'])}",
         _optional("reply_to", answers.get("reply_to", ""), "where replies go, if not `email`"),
-        _optional("website", answers.get("website", ""), "shown in the contact block"),
+        _optional(
+            "website", _web_address(answers.get("website", "")), "shown in the contact block"
+        ),
         _optional("phone", answers.get("phone", ""), "shown in the contact block"),
         _optional("fax", answers.get("fax", ""), "shown in the contact block"),
         f"address = [{', '.join(_toml_string(line) for line in address)}]",
@@ -98,3 +100,11 @@ def write_settings_file(
     temporary = target.with_name(target.name + ".tmp")
     temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, target)
+
+
+def _web_address(answer: str) -> str:
+    """The website as kindly.toml takes it: "noordlicht.nl" is https://noordlicht.nl."""
+    answer = answer.strip()
+    if answer and "://" not in answer:
+        return f"https://{answer}"
+    return answer

@@ -249,6 +249,9 @@ def validate_settings_data(
         path = ".".join(filter(None, [path, missing[0]]))
         raise ConfigError(f"{file}: field {path!r} is required but missing")
     message = error.message
+    if error.validator == "pattern" and error.schema.get("description"):
+        # The pattern is for Kindly; the description says it in words.
+        message = f"{error.instance!r} is not what it takes: {error.schema['description']}"
     if isinstance(error.instance, str) and _may_be_secret(path, error.instance):
         # jsonschema's message starts with the value: a secret put in the wrong place
         # must not be printed back (to a terminal, a log, a CI job's output).
