@@ -244,9 +244,18 @@ class Kindly:
             other_marks[self.calendar.source_id] = calendar.bookmarks
         self._check_settings_against(snapshot)
         self.store.replace_snapshot(
-            self.source_id, snapshot, now, result.bookmarks, other_marks=other_marks
+            self.source_id,
+            snapshot,
+            now,
+            result.bookmarks,
+            other_marks=other_marks,
+            left_out=self.warnings,
         )
         return snapshot
+
+    def left_out(self) -> tuple[str, ...]:
+        """The records the last sync could not read (named), which no plan serves."""
+        return self.store.left_out(self.source_id)
 
     def _with_calendar(
         self, snapshot: LedgerSnapshot, appointments: tuple[Appointment, ...]

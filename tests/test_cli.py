@@ -125,6 +125,57 @@ def test_a_bad_record_is_left_out_named_and_the_others_are_served(
     assert len(sent) >= 10, "the other clients' reminders went out"
 
 
+def test_one_broken_record_of_each_kind_is_named_and_everyone_else_is_served(
+    tmp_path: Path, demo_workspace: Path
+) -> None:
+    """Issue 16, done when: a ledger with one broken record of each kind sends every other
+    reminder, names each bad record in sync, plan and the run, and exits non-zero."""
+    from tests.conftest import DEMO_NOW
+
+    ledger = demo_workspace / "ledger"
+
+    def spoil(name: str, index: int, **changes: object) -> str:
+        path = ledger / f"{name}.json"
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data[index].update(changes)
+        path.write_text(json.dumps(data), encoding="utf-8")
+        return str(data[index].get("id", ""))
+
+    spoil("customers", 13, phone="call me maybe")
+    spoil("invoices", 4, due_date="2026-02-30")
+    spoil("payments", 0, amount="4100.001")
+    spoil("credit_notes", 0, total="lots")
+    spoil("promises", 0, promised_date="someday")
+    spoil("appointments", 1, attendees=[{"name": "M", "email": "not-an-address"}])
+    at = ["--at", DEMO_NOW.isoformat()]
+    config = str(demo_workspace / "kindly.toml")
+    wide = {"COLUMNS": "400"}
+
+    result = kindly("--config", config, "run", *at, cwd=tmp_path, env=wide)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "unexpected" not in result.stdout
+    named = [line for line in result.stdout.splitlines() if line.startswith("Not read: ")]
+    for file, field in [
+        ("customers.json", "'phone'"),
+        ("invoices.json", "'due_date'"),
+        ("payments.json", "'amount'"),
+        ("credit_notes.json", "'total'"),
+        ("promises.json", "'promised_date'"),
+        ("appointments.json", "'attendees.0.email'"),
+    ]:
+        assert any(file in line and field in line for line in named), (file, named)
+    sent = {p.name.split("-")[0] for p in (demo_workspace.parent / "outbox").glob("*.eml")}
+    assert len(sent) >= 9, sent
+
+    plan = kindly("--config", config, "plan", *at, cwd=tmp_path, env=wide)
+    assert plan.returncode == 3, plan.stdout + plan.stderr
+    left_out = [line for line in plan.stdout.splitlines() if line.startswith("Left out")]
+    assert len(left_out) == len(named)
+    as_json = kindly("--config", config, "plan", "--json", *at, cwd=tmp_path)
+    assert as_json.returncode == 3
+    assert len(json.loads(as_json.stdout)["left_out"]) == len(named)
+
+
 def test_an_unreadable_ledger_file_is_one_clear_line_and_nothing_is_sent(
     tmp_path: Path, demo_workspace: Path
 ) -> None:

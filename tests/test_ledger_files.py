@@ -702,7 +702,7 @@ def test_a_sync_leaves_bad_records_out_and_names_them(tmp_path: Path) -> None:
     assert "invoices.json, record 5 (id I5)" in text and "'customer_id'" in text
     assert "invoices.json, record 6 (id I6)" in text and "'total'" in text
     assert "payments.json, record 1 (id P1)" in text and "'amount'" in text
-    assert "record 1 (id I1)" in text and "a payment or credit note for it" in text
+    assert "record 1 (id I1)" in text and "a payment, credit note or promise to pay for it" in text
     assert all(line.endswith("(left out)") for line in result.warnings)
     # The strict read names the first of them and stops, as before.
     with pytest.raises(LedgerError):

@@ -638,8 +638,8 @@ class LocalLedger(BookkeepingConnector):
             if invoice_id in skipped.tainted:
                 skipped.skip(
                     record.error(
-                        "is left out: a payment or credit note for it could not be read, so "
-                        "what is still owed is not known"
+                        "is left out: a payment, credit note or promise to pay for it could "
+                        "not be read, so what is still owed or promised is not known"
                     )
                 )
                 continue

@@ -52,6 +52,8 @@ records = sa.Table(
     sa.Column("data", sa.Text, nullable=False),
     sa.Column("synced_at", sa.String(40), nullable=False),
 )
+#: The bookmark that keeps a sync's left-out records beside its snapshot.
+_LEFT_OUT = "left_out"
 bookmarks = sa.Table(
     "bookmarks",
     metadata,
@@ -405,12 +407,14 @@ class Store:
         marks: Mapping[str, str] | None = None,
         *,
         other_marks: Mapping[str, Mapping[str, str]] | None = None,
+        left_out: Sequence[str] = (),
     ) -> None:
         """Make the stored copy of ``source`` equal ``snapshot``, all at once.
 
         ``marks`` are the connector's incremental-sync bookmarks as of this snapshot, and
         ``other_marks`` those of other sources read into it (a calendar), by source; they
         are saved in the same transaction, so they never run ahead of the records.
+        ``left_out`` says which records the sync could not read (see :meth:`left_out`).
         """
         stamp = _iso(synced_at)
         rows = [
@@ -429,12 +433,13 @@ class Store:
             if rows:
                 connection.execute(records.insert(), rows)
             # Written in the same transaction: a snapshot is either all there or not at all.
-            _upsert(
-                connection,
-                bookmarks,
-                {"source": source, "resource": "snapshot"},
-                {"value": stamp, "updated_at": stamp},
-            )
+            for resource, value in (("snapshot", stamp), (_LEFT_OUT, json.dumps(list(left_out)))):
+                _upsert(
+                    connection,
+                    bookmarks,
+                    {"source": source, "resource": resource},
+                    {"value": value, "updated_at": stamp},
+                )
             for owner, owned in [(source, marks or {}), *(other_marks or {}).items()]:
                 for resource, value in owned.items():
                     _upsert(
@@ -445,12 +450,18 @@ class Store:
                     )
 
     def bookmarks_of(self, source: str) -> dict[str, str]:
-        """Every bookmark of ``source`` but the snapshot's own stamp."""
+        """Every bookmark of ``source`` but the snapshot's own."""
         query = sa.select(bookmarks.c.resource, bookmarks.c.value).where(
-            bookmarks.c.source == source, bookmarks.c.resource != "snapshot"
+            bookmarks.c.source == source, bookmarks.c.resource.not_in(("snapshot", _LEFT_OUT))
         )
         with self._begin() as connection:
             return {str(resource): str(value) for resource, value in connection.execute(query)}
+
+    def left_out(self, source: str) -> tuple[str, ...]:
+        """What the last sync of ``source`` could not read and left out, one line each
+        naming the file, record and field: plans made from the copy do not serve them."""
+        value = self.get_bookmark(source, _LEFT_OUT)
+        return tuple(json.loads(value)) if value else ()
 
     def load_snapshot(self, source: str) -> LedgerSnapshot | None:
         """The stored copy of ``source``, or None if it was never synced."""

@@ -70,10 +70,17 @@ def plan(app: AppContext, at: str | None, as_json: bool, explain: bool, client: 
                 "`kindly clients` lists the clients and their ids.",
             )
         result = result.for_client(client)
+    left_out = kindly.left_out()
     if as_json:
-        click.echo(json.dumps(plan_as_json(result), ensure_ascii=False, indent=2))
-        return
-    _print_plan(app.console(), result, explain=explain)
+        planned = plan_as_json(result) | {"left_out": list(left_out)}
+        click.echo(json.dumps(planned, ensure_ascii=False, indent=2))
+    else:
+        _print_plan(app.console(), result, explain=explain)
+        for line in left_out:
+            app.console().print(f"[yellow]Left out of the last sync, not planned:[/] {shown(line)}")
+    if left_out:
+        # The plan serves everyone but them: a script must not take it for complete.
+        sys.exit(INCOMPLETE)
 
 
 WAIT_OPTION = click.option(
