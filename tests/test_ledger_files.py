@@ -810,3 +810,13 @@ def test_an_attendee_phone_that_is_no_number_leaves_its_appointment_out(tmp_path
     result = LocalLedger(ledger(tmp_path, appointments=appointments)).sync(None, {})
     assert result.snapshot.appointments == ()
     assert any("field 'attendees.0.phone'" in w for w in result.warnings)
+
+
+def test_allocations_that_are_no_list_leave_out_their_credit_note(tmp_path: Path) -> None:
+    """Found by the fuzzing campaign (docs/testing.md): `"allocations": 1` stopped the
+    whole sync with an unexpected TypeError."""
+    credits: list[Record] = [dict(CREDITS[0], allocations=1)]
+    result = LocalLedger(ledger(tmp_path, credit_notes=credits)).sync(None, {})
+    assert result.snapshot.credit_notes == ()
+    assert any("(id K1), field 'allocations'" in w for w in result.warnings)
+    assert len(result.snapshot.invoices) >= len(INVOICES) - 2

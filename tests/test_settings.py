@@ -168,3 +168,12 @@ def test_a_website_is_an_http_or_https_address(tmp_path: Path, website: str) -> 
     with pytest.raises(ConfigError, match=r"field 'company\.website': .* starting with https://"):
         load_settings(write(tmp_path, text))
     assert load_settings(write(tmp_path, MINIMAL + 'website = "https://acme.example/contact"\n'))
+
+
+def test_a_toml_date_where_text_is_expected_is_named(tmp_path: Path) -> None:
+    """Found by the fuzzing campaign (docs/testing.md): a TOML date passed the schema as its
+    ISO text, and `folder = 2000-01-01` then failed with an unexpected TypeError."""
+    with pytest.raises(ConfigError, match=r"field 'templates\.folder': 2000-01-01 is a date"):
+        load_settings(write(tmp_path, MINIMAL + "[templates]\nfolder = 2000-01-01\n"))
+    paused = load_settings(write(tmp_path, MINIMAL + "[clients.C1]\npause_until = 2026-12-31\n"))
+    assert str(paused.client("C1").pause_until) == "2026-12-31"

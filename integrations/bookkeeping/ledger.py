@@ -1074,7 +1074,8 @@ class _Skipped:
 def _invoices_named(data: Mapping[str, Any]) -> list[str]:
     """The invoices a payment, allocation or credit note names, as far as can be told."""
     named = [data.get("invoice_id")]
-    for item in data.get("allocations") or ():
+    allocations = data.get("allocations")
+    for item in allocations if isinstance(allocations, list) else ():
         if isinstance(item, Mapping):
             named.append(item.get("invoice_id"))
     return [value for value in named if isinstance(value, str)]

@@ -98,11 +98,18 @@ class UserTemplates:
                 _write_frame(worker.stdin, request)
                 kind, message, hint, spent = _read_frame(worker.stdout, deadline)
             except (_WorkerGone, OSError):
+                ended = worker.poll()
                 self._end_worker()
-                message = (
-                    f"{what}: took longer than {self.budget.time_limit:g} s "
-                    "([templates] time_limit) and was stopped"
-                )
+                if ended is None:
+                    message = (
+                        f"{what}: took longer than {self.budget.time_limit:g} s "
+                        "([templates] time_limit) and was stopped"
+                    )
+                else:
+                    message = (
+                        f"{what}: the process running your templates ended (exit status "
+                        f"{ended}) while writing this message"
+                    )
                 if request[0] == "check":
                     raise ConfigError(message, hint=FIX_TEMPLATE) from None
                 raise TemplateProblem(message) from None

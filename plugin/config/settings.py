@@ -191,6 +191,13 @@ def lenient_settings_schema() -> dict[str, Any]:
     return schema
 
 
+class _TomlDate(str):
+    """A TOML date or time, as the ISO text the schema checks; it is a string only where
+    the schema takes a date ("format": "date"), not where it takes text."""
+
+    __slots__ = ()
+
+
 def _jsonable(value: Any) -> Any:
     """TOML gives dates and times as objects; the schema checks their ISO text."""
     if isinstance(value, dict):
@@ -198,8 +205,29 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list):
         return [_jsonable(item) for item in value]
     if isinstance(value, dt.date | dt.datetime | dt.time):
-        return value.isoformat()
+        return _TomlDate(value.isoformat())
     return value
+
+
+@cache
+def _settings_validator_class() -> Any:
+    """Draft 2020-12, but a TOML date where text is expected (``folder = 2026-01-01``)
+    is refused instead of read as its ISO text."""
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    plain_type = base.VALIDATORS["type"]
+
+    def type_(validator: Any, types: Any, instance: Any, schema: Mapping[str, Any]) -> Any:
+        if isinstance(instance, _TomlDate) and schema.get("format") != "date":
+            yield jsonschema.ValidationError(
+                f"{instance!s} is a date or time, where a text is expected; "
+                "put it in quotes if it is meant"
+            )
+            return
+        yield from plain_type(validator, types, instance, schema)
+
+    return jsonschema.validators.extend(base, {"type": type_})  # type: ignore[no-untyped-call]
 
 
 # Line breaks and other controls: "$" in the schema's patterns (Python's re) also matches
@@ -230,7 +258,7 @@ def validate_settings_data(
     import jsonschema
 
     _refuse_control_characters(data, file)
-    validator = jsonschema.Draft202012Validator(
+    validator = _settings_validator_class()(
         schema or lenient_settings_schema(), format_checker=jsonschema.FormatChecker()
     )
     errors = list(validator.iter_errors(_jsonable(dict(data))))
