@@ -399,6 +399,7 @@ def test_csv_mistakes_name_the_row(tmp_path: Path) -> None:
         ("invoices.csv", "id,number\nI1,N1,extra\n", "more cells than the header"),
         ("invoices.csv", b"id,number\n\xff\xfe\n", "not UTF-8"),
         ("invoices.csv", "id,disputed\nI1,perhaps\n", "not yes or no"),
+        ("invoices.csv", "id,total,total\nI1,4100.00,1.00\n", "names the column 'total' twice"),
     ],
 )
 def test_broken_files(tmp_path: Path, name: str, content: str | bytes, words: str) -> None:
@@ -820,3 +821,39 @@ def test_allocations_that_are_no_list_leave_out_their_credit_note(tmp_path: Path
     assert result.snapshot.credit_notes == ()
     assert any("(id K1), field 'allocations'" in w for w in result.warnings)
     assert len(result.snapshot.invoices) >= len(INVOICES) - 2
+
+
+def test_a_key_given_twice_in_a_record_is_named(tmp_path: Path) -> None:
+    """The review: JSON takes the last of two "total"s silently (4100.00, then 1.00)."""
+    folder = ledger(tmp_path)
+    path = folder / "invoices.json"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('"total": "250.00"', '"total": "250.00", "total": "1.00"'))
+    result = LocalLedger(folder).sync(None, {})
+    assert "I2" not in {i.id for i in result.snapshot.invoices}
+    assert any("(id I2), field 'total': is given twice" in w for w in result.warnings)
+    # In a nested object too.
+    credits: list[Record] = [dict(CREDITS[0])]
+    path = ledger(tmp_path / "again", credit_notes=credits) / "credit_notes.json"
+    path.write_text(
+        path.read_text().replace('"amount": "10.00"', '"amount": "10.00", "amount": "1"')
+    )
+    nested = LocalLedger(path.parent).sync(None, {})
+    assert any("field 'allocations.0.amount': is given twice" in w for w in nested.warnings)
+
+
+def test_a_promise_for_nothing_is_named(tmp_path: Path) -> None:
+    """The review: a promise of "-1" was taken."""
+    promises: list[Record] = [
+        {
+            "invoice_id": "I2",
+            "promised_date": "2026-12-10",
+            "recorded_on": "2026-12-01",
+            "amount": "-1",
+        }
+    ]
+    result = LocalLedger(ledger(tmp_path, promises=promises)).sync(None, {})
+    assert result.snapshot.promises == ()
+    assert any(
+        "field 'amount': a promise to pay is for more than nothing" in w for w in result.warnings
+    )

@@ -148,7 +148,50 @@ def _friendly(error: Any, instance: dict[str, Any]) -> tuple[str | None, str]:
     return field, error.message
 
 
+class _JsonObject(dict[str, Any]):
+    """A JSON object that remembers a key it was given twice: JSON takes the last one
+    silently, so ``"total": "4100.00", "total": "1.00"`` would be read as 1.00."""
+
+    __slots__ = ("repeated",)
+    repeated: str | None
+
+    @classmethod
+    def of(cls, pairs: list[tuple[str, Any]]) -> _JsonObject:
+        made = cls(pairs)
+        made.repeated = None
+        if len(made) < len(pairs):
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    made.repeated = key
+                    break
+                seen.add(key)
+        return made
+
+
+def _repeated_key(value: Any, path: str = "") -> str | None:
+    """The path of a key given twice in one object of ``value``, if any."""
+    if isinstance(value, _JsonObject):
+        if value.repeated is not None:
+            return f"{path}.{value.repeated}".lstrip(".")
+        for key, item in value.items():
+            found = _repeated_key(item, f"{path}.{key}")
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _repeated_key(item, f"{path}.{index}")
+            if found is not None:
+                return found
+    return None
+
+
 def _check(record: _Record, kind: str) -> None:
+    repeated = _repeated_key(record.data)
+    if repeated is not None:
+        raise record.error(
+            "is given twice in this record: which one is meant is not known", repeated
+        )
     _refuse_broken_text(record)
     validator = _validator(kind)
     errors = sorted(validator.iter_errors(record.data), key=lambda e: list(e.absolute_path))
@@ -242,7 +285,7 @@ def _read_json(file: Path) -> list[_Record]:
         raise LedgerError(file, f"is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         # parse_float=Decimal keeps 19.99 exactly 19.99.
-        parsed = json.loads(text, parse_float=Decimal)
+        parsed = json.loads(text, parse_float=Decimal, object_pairs_hook=_JsonObject.of)
     except json.JSONDecodeError as exc:
         raise LedgerError(
             file, f"is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
@@ -273,6 +316,13 @@ def _read_csv(file: Path) -> list[_Record]:
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     records = []
     try:
+        columns = [name.strip() for name in reader.fieldnames or ()]
+        twice = sorted({name for name in columns if name and columns.count(name) > 1})
+        if twice:
+            # A row would keep the last of the two cells without a word.
+            raise LedgerError(
+                file, f"the header names the column {twice[0]!r} twice", record="row 1"
+            )
         for row in reader:
             label = f"row {reader.line_num}"
             if not any((value or "").strip() for value in row.values() if isinstance(value, str)):
@@ -840,6 +890,8 @@ class LocalLedger(BookkeepingConnector):
     def _promise(self, record: _Record, invoices: dict[str, _Record]) -> PromiseToPay:
         data = record.data
         currency = _linked(record, "invoice_id", invoices, "invoices").data["currency"]
+        if "amount" in data and _money(data["amount"], currency, "amount").amount <= 0:
+            raise record.error("a promise to pay is for more than nothing", "amount")
         with _fields_of(record):
             return PromiseToPay(
                 invoice_id=data["invoice_id"],
