@@ -158,6 +158,7 @@ def test_preview_with_nothing_due_shows_the_next_reminder(
         shown.output
     )
     preview = email.message_from_bytes(target.read_bytes())
+    assert target.stat().st_mode & 0o777 == 0o600, "a client's details, for its owner only"
     assert _stage(preview) == "second"
     subject = str(make_header(decode_header(preview["Subject"])))
     assert subject.startswith("Zweite Zahlungserinnerung")

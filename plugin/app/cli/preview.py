@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -212,7 +213,7 @@ def _show(
     if reminder.channel == "letter":
         if output is None:
             _fail("a letter is a printable page", "Give --output letter.html, then print it.")
-        output.write_text(render_letter(reminder, settings, now.date()), encoding="utf-8")
+        _write_private(output, render_letter(reminder, settings, now.date()).encode("utf-8"))
         console.print(f"Wrote {output}")
         return
     if settings.email_via == EmailVia.PLATFORM:
@@ -232,7 +233,21 @@ def _show(
         return
     if output.suffix == ".html":
         assert rendered.html is not None
-        output.write_text(rendered.html, encoding="utf-8")
+        _write_private(output, rendered.html.encode("utf-8"))
     else:
-        output.write_bytes(message_bytes(build_email(reminder, rendered, settings, now)))
+        _write_private(output, message_bytes(build_email(reminder, rendered, settings, now)))
     console.print(f"Wrote {output}")
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    """Write a preview file readable by its owner only, as the outbox's e-mails are: it
+    holds a client's name, address and what they owe. A file already there keeps its mode."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(content)
+    except OSError as exc:
+        _fail(
+            f"cannot write {path}: {exc.strerror}",
+            "Give --output a file in a folder you can write.",
+        )
