@@ -169,7 +169,7 @@ def test_one_broken_record_of_each_kind_is_named_and_everyone_else_is_served(
 
     plan = kindly("--config", config, "plan", *at, cwd=tmp_path, env=wide)
     assert plan.returncode == 3, plan.stdout + plan.stderr
-    left_out = [line for line in plan.stdout.splitlines() if line.startswith("Left out")]
+    left_out = [line for line in plan.stdout.splitlines() if line.startswith("Not read in the last sync")]
     assert len(left_out) == len(named)
     as_json = kindly("--config", config, "plan", "--json", *at, cwd=tmp_path)
     assert as_json.returncode == 3

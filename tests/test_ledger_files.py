@@ -658,7 +658,35 @@ def test_a_csv_thousands_separator_is_refused_not_read_as_decimals(tmp_path: Pat
     with pytest.raises(LedgerError) as caught:
         read(folder)
     assert caught.value.field == "total" and "two ways" in str(caught.value)
-    assert caught.value.record == "row 2"
+    assert caught.value.record == "row 2 (id I1)"
+    # A bad cell is its record's problem, not the file's: a sync leaves out that invoice
+    # (and names it) and reads every other.
+    result = LocalLedger(folder).sync(None, {})
+    assert "I1" not in {i.id for i in result.snapshot.invoices}
+    assert {"I2", "I3", "I4"} <= {i.id for i in result.snapshot.invoices}
+    assert any(
+        "row 2 (id I1), field 'total': '1,430' can be read two ways" in w for w in result.warnings
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell", "words"),
+    [
+        ("1430.004", "has more decimals than EUR has"),  # no thousands grouping: decimals
+        ("0,431", "has more decimals than EUR has"),
+        ("€ 1.430,00x", "'€ 1.430,00x' is not an amount such as 1234.50"),  # the cell as written
+        ("maybe", "'maybe' is not an amount"),
+    ],
+)
+def test_a_csv_amount_is_named_as_the_cell_says_it(tmp_path: Path, cell: str, words: str) -> None:
+    folder = csv_ledger(tmp_path / "c", ",", ".")
+    text = (folder / "invoices.csv").read_text(encoding="utf-8")
+    (folder / "invoices.csv").write_text(
+        text.replace(",250.00,", f',"{cell}",', 1), encoding="utf-8"
+    )
+    result = LocalLedger(folder).sync(None, {})
+    (warning,) = [w for w in result.warnings if "invoices.csv" in w]
+    assert "(id I2), field 'total'" in warning and words in warning, warning
 
 
 @pytest.mark.parametrize(
@@ -790,27 +818,36 @@ def test_an_attendee_with_a_bad_e_mail_leaves_its_appointment_out(tmp_path: Path
 def test_a_client_phone_that_is_no_number_is_named_at_read(
     tmp_path: Path, phone: str, words: str
 ) -> None:
-    """D25: checked where it is read, so an SMS never goes to "call me maybe"."""
-    customers: list[Record] = [dict(CUSTOMERS[0], phone=[phone]), *CUSTOMERS[1:]]
+    """D25: checked where it is read, so an SMS never goes to "call me maybe"; the client
+    is kept without it (a placeholder such as "n/a" must not stop its e-mail reminders)."""
+    customers: list[Record] = [dict(CUSTOMERS[0], phone=[phone, "+31 6 5550 1234"]), *CUSTOMERS[1:]]
     result = LocalLedger(ledger(tmp_path, customers=customers)).sync(None, {})
-    assert {c.id for c in result.snapshot.customers} == {"C2", "C3"}
+    kept = result.snapshot.customers_by_id
+    assert set(kept) == {"C1", "C2", "C3"} and kept["C1"].phones == ("+31 6 5550 1234",)
     (warning,) = [w for w in result.warnings if "customers.json" in w]
     assert "record 1 (id C1), field 'phone'" in warning and words in warning
+    assert warning.endswith("(ignored: the rest of the record is read; no SMS goes to it)")
+    # The strict read (kindly connect ledger) names it and stops.
+    with pytest.raises(LedgerError, match="is not a phone number"):
+        LocalLedger(ledger(tmp_path / "strict", customers=customers)).read_snapshot()
 
 
-def test_an_attendee_phone_that_is_no_number_leaves_its_appointment_out(tmp_path: Path) -> None:
+def test_an_attendee_phone_that_is_no_number_is_dropped_from_the_appointment(
+    tmp_path: Path,
+) -> None:
     appointments: list[Record] = [
         {
             "id": "A1",
             "title": "Intake",
             "start": "2026-12-03T10:00:00+01:00",
             "end": "2026-12-03T11:00:00+01:00",
-            "attendees": [{"name": "M", "phone": "+31 call me"}],
+            "attendees": [{"name": "M", "email": "m@x.example", "phone": "+31 call me"}],
         }
     ]
     result = LocalLedger(ledger(tmp_path, appointments=appointments)).sync(None, {})
-    assert result.snapshot.appointments == ()
-    assert any("field 'attendees.0.phone'" in w for w in result.warnings)
+    ((attendee,),) = [a.attendees for a in result.snapshot.appointments]
+    assert attendee.email == "m@x.example" and attendee.phone is None
+    assert any("field 'attendees.0.phone'" in w and "(ignored" in w for w in result.warnings)
 
 
 def test_allocations_that_are_no_list_leave_out_their_credit_note(tmp_path: Path) -> None:

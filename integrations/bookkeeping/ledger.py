@@ -89,6 +89,8 @@ class _Record:
     file: Path
     label: str  # "record 3" or "row 4"
     data: dict[str, Any]
+    #: A CSV cell that could not be read: (field, why).
+    problem: tuple[str, str] | None = None
 
     def where(self) -> str:
         record_id = self.data.get("id")
@@ -187,6 +189,8 @@ def _repeated_key(value: Any, path: str = "") -> str | None:
 
 
 def _check(record: _Record, kind: str) -> None:
+    if record.problem is not None:
+        raise record.error(record.problem[1], record.problem[0])
     repeated = _repeated_key(record.data)
     if repeated is not None:
         raise record.error(
@@ -221,25 +225,40 @@ def _csv_amount(text: str) -> str:
     if "," in cleaned and "." in cleaned:
         decimal_mark = "," if cleaned.rfind(",") > cleaned.rfind(".") else "."
         thousands = "." if decimal_mark == "," else ","
-        return cleaned.replace(thousands, "").replace(decimal_mark, ".")
+        return _plain_amount(text, cleaned.replace(thousands, "").replace(decimal_mark, "."))
     mark = "," if "," in cleaned else "." if "." in cleaned else None
     if mark is None:
-        return cleaned
+        return _plain_amount(text, cleaned)
     whole, *groups = cleaned.split(mark)
     if len(groups) > 1:
         if all(len(group) == 3 for group in groups):
-            return whole + "".join(groups)  # 1,234,567: thousands only
+            return _plain_amount(text, whole + "".join(groups))  # 1,234,567: thousands only
         raise ValueError(f"{text!r} is not an amount such as 1234.50")
-    if len(groups[0]) == 3:
+    digits = whole.lstrip("-+")
+    if len(groups[0]) == 3 and 1 <= len(digits) <= 3 and not digits.startswith("0"):
         raise ValueError(
             f"{text!r} can be read two ways (thousands or decimals); write it as "
             f"{whole}{groups[0]} or with its decimals, such as {whole}{groups[0]}.00"
         )
-    return f"{whole}.{groups[0]}"
+    # Four digits before the mark, or a leading 0: no thousands grouping, so decimals
+    # (more than the currency has are refused where the amount is read).
+    return _plain_amount(text, f"{whole}.{groups[0]}")
 
 
-def _csv_row_to_json(row: dict[str, Any], file: Path, label: str) -> dict[str, Any]:
+def _plain_amount(cell: str, cleaned: str) -> str:
+    """``cleaned`` if it is a plain decimal number; else the error names the cell as written."""
+    if re.fullmatch(r"-?\d+(\.\d+)?", cleaned) is None:
+        raise ValueError(f"{cell!r} is not an amount such as 1234.50")
+    return cleaned
+
+
+def _csv_row_to_json(
+    row: dict[str, Any], file: Path, label: str
+) -> tuple[dict[str, Any], tuple[str, str] | None]:
+    """The row as a JSON record, and the first cell that cannot be read (field, why): a
+    problem of that record alone, which leaves it out, not of the file."""
     data: dict[str, Any] = {}
+    problem: tuple[str, str] | None = None
     for raw_key, raw_value in row.items():
         if raw_key is None:
             raise LedgerError(file, "has more cells than the header has columns", record=label)
@@ -251,8 +270,8 @@ def _csv_row_to_json(row: dict[str, Any], file: Path, label: str) -> dict[str, A
                 data[key] = True
             elif lowered in _FALSE:
                 data[key] = False
-            else:
-                raise LedgerError(file, f"{value!r} is not yes or no", record=label, field=key)
+            elif problem is None:
+                problem = (key, f"{value!r} is not yes or no")
         elif not value:
             continue
         elif key in _LIST_FIELDS:
@@ -261,10 +280,10 @@ def _csv_row_to_json(row: dict[str, Any], file: Path, label: str) -> dict[str, A
             try:
                 data[key] = _csv_amount(value)
             except ValueError as exc:
-                raise LedgerError(file, str(exc), record=label, field=key) from None
+                problem = problem or (key, str(exc))
         else:
             data[key] = value
-    return data
+    return data, problem
 
 
 def _refuse_broken_text(record: _Record) -> None:
@@ -327,7 +346,8 @@ def _read_csv(file: Path) -> list[_Record]:
             label = f"row {reader.line_num}"
             if not any((value or "").strip() for value in row.values() if isinstance(value, str)):
                 continue
-            records.append(_Record(file, label, _csv_row_to_json(row, file, label)))
+            data, problem = _csv_row_to_json(row, file, label)
+            records.append(_Record(file, label, data, problem))
     except csv.Error as exc:
         raise LedgerError(
             file, f"is not valid CSV: {exc}", record=f"row {reader.line_num}"
@@ -366,14 +386,23 @@ def _mailbox(record: _Record, address: str, field: str = "email") -> str:
     return address
 
 
-def _phone(record: _Record, number: str, country: str, field: str = "phone") -> str:
-    """A phone number, checked by phonenumbers ("call me maybe" is none)."""
+def _phones(
+    record: _Record, numbers: Iterable[str], country: str, skipped: _Skipped, field: str = "phone"
+) -> tuple[str, ...]:
+    """The phone numbers that can be numbers (checked by phonenumbers); one that cannot
+    ("n/a", "call me maybe") is named and dropped, and the record kept: its e-mail
+    reminders need no phone, and an SMS goes to another number or falls back."""
     from plugin.deliver.phones import phone_problem
 
-    problem = phone_problem(number, country)
-    if problem is not None:
-        raise record.error(f"{number!r} is not a phone number: {problem}", field)
-    return number
+    kept = []
+    for number in numbers:
+        problem = phone_problem(number, country)
+        if problem is None:
+            kept.append(number)
+        else:
+            error = record.error(f"{number!r} is not a phone number: {problem}", field)
+            skipped.ignore(error, "the rest of the record is read; no SMS goes to it")
+    return tuple(kept)
 
 
 #: No amount in a ledger reaches this many units of its currency: a larger one is a typo
@@ -650,7 +679,7 @@ class LocalLedger(BookkeepingConnector):
         customers: dict[str, Customer] = {}
         for record in customer_records:
             try:
-                customers[record.data["id"]] = self._customer(record)
+                customers[record.data["id"]] = self._customer(record, skipped)
             except LedgerError as exc:
                 skipped.skip(exc)
         invoices_raw: dict[str, _Record] = {}
@@ -712,7 +741,7 @@ class LocalLedger(BookkeepingConnector):
         appointments = []
         for record in appointment_records:
             try:
-                appointments.append(self._appointment(record, customers))
+                appointments.append(self._appointment(record, customers, skipped))
             except LedgerError as exc:
                 skipped.skip(exc)
         return LedgerSnapshot(
@@ -725,7 +754,7 @@ class LocalLedger(BookkeepingConnector):
             notes=self.read_notes(),
         )
 
-    def _customer(self, record: _Record) -> Customer:
+    def _customer(self, record: _Record, skipped: _Skipped) -> Customer:
         data = record.data
         country = data["country"]
         timezone = data.get("timezone") or default_timezone(country)
@@ -737,7 +766,7 @@ class LocalLedger(BookkeepingConnector):
                 name=data["name"],
                 contact_name=data.get("contact_name"),
                 emails=tuple(_mailbox(record, a) for a in _strings(data.get("email"))),
-                phones=tuple(_phone(record, p, country) for p in _strings(data.get("phone"))),
+                phones=_phones(record, _strings(data.get("phone")), country, skipped),
                 language=one_of(
                     LANGUAGES, data.get("language") or default_language(country), "language"
                 ),
@@ -901,11 +930,12 @@ class LocalLedger(BookkeepingConnector):
                 note=data.get("note"),
             )
 
-    def _appointment(self, record: _Record, customers: dict[str, Customer]) -> Appointment:
+    def _appointment(
+        self, record: _Record, customers: dict[str, Customer], skipped: _Skipped
+    ) -> Appointment:
         data = record.data
         if "customer_id" in data:
             _linked(record, "customer_id", customers, "customers")
-        attendees = [Attendee(**item) for item in data.get("attendees", [])]
         for index, item in enumerate(data.get("attendees", [])):
             if item.get("email"):
                 _mailbox(record, item["email"], f"attendees.{index}.email")
@@ -914,18 +944,24 @@ class LocalLedger(BookkeepingConnector):
         # A number without a calling code is read as one of the client's country; with no
         # client named, planning reads it in the company's (and skips it if it is none).
         linked = customers.get(data.get("customer_id") or "")
-        phones = [
-            (f"attendees.{i}.phone", a.get("phone"))
-            for i, a in enumerate(data.get("attendees", []))
+
+        def reachable(phone: Any, field: str) -> str | None:
+            if not phone or not (linked or str(phone).lstrip().startswith("+")):
+                return phone or None
+            country = linked.country if linked else "ZZ"
+            return next(iter(_phones(record, (str(phone),), country, skipped, field)), None)
+
+        attendees = [
+            Attendee(**(item | {"phone": reachable(item.get("phone"), f"attendees.{i}.phone")}))
+            for i, item in enumerate(data.get("attendees", []))
         ]
-        for where, number in [*phones, ("attendee_phone", data.get("attendee_phone"))]:
-            if number and (linked or str(number).lstrip().startswith("+")):
-                _phone(record, str(number), linked.country if linked else "ZZ", where)
         single = {
             key: data[f"attendee_{key}"]
             for key in ("name", "email", "phone")
             if f"attendee_{key}" in data
         }
+        if single.get("phone"):
+            single["phone"] = reachable(single["phone"], "attendee_phone")
         if single:
             attendees.append(Attendee(**single))
         with _fields_of(record):
@@ -1121,6 +1157,13 @@ class _Skipped:
             raise error
         self.warnings.append(f"{error} (left out)")
         self.tainted.update(invoices)
+
+    def ignore(self, error: LedgerError, why: str) -> None:
+        """A value read without harm to the rest of its record (a phone number that is
+        none, say "n/a"): the record is kept without it, and the value named."""
+        if self.strict:
+            raise error
+        self.warnings.append(f"{error} (ignored: {why})")
 
 
 def _invoices_named(data: Mapping[str, Any]) -> list[str]:

@@ -19,7 +19,7 @@ Kindly's own templates, part of its code, run here without the sandbox
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,7 +35,7 @@ from plugin.compose.templates import (
 )
 from plugin.config.locales import babel_locale_name
 from plugin.config.settings import Settings
-from plugin.core.claims import LetterClaims, reminder_claims
+from plugin.core.claims import Claims, LetterClaims, reminder_claims
 from plugin.core.decisions import PlannedReminder
 from plugin.core.model import Appointment
 from plugin.core.vocabulary import Formality, Language
@@ -112,6 +112,8 @@ class RenderedSms:
     language: str
     count: SegmentCount
     transliterated: bool
+    #: The charges it claims, as written in it; empty if none.
+    charges: Mapping[str, str] = field(default_factory=dict)
 
 
 def _context(
@@ -150,6 +152,9 @@ def _context(
         "attachments": [],
         "qr_cid": None,
         "charges": None,
+        # What the message asks the client to pay: the total with charges, when claimed.
+        "amount_to_pay": format_money(reminder.amount_due, locale),
+        "charged": False,
         **extra,
     }
 
@@ -159,7 +164,10 @@ def reminder_charges(
 ) -> dict[str, str] | None:
     """The charges a reminder claims (:func:`plugin.core.claims.reminder_claims`), as the
     client's language writes them; None if none. The reminder log keeps this dict."""
-    claims = reminder_claims(reminder, settings, on)
+    return _written(reminder_claims(reminder, settings, on), locale)
+
+
+def _written(claims: Claims | LetterClaims | None, locale: str) -> dict[str, str] | None:
     if claims is None:
         return None
     if isinstance(claims, LetterClaims):
@@ -182,6 +190,31 @@ def reminder_charges(
     }
 
 
+def _claim(
+    context: dict[str, Any],
+    reminder: PlannedReminder,
+    settings: Settings,
+    on: date,
+    locale: str,
+) -> date | None:
+    """Put the reminder's charges into ``context``; return the day it asks payment by.
+
+    One amount throughout (issue 17): with charges claimed, what the message asks for,
+    in the text, the SMS and the QR code, is their total, not the invoices' principal. And
+    one deadline: the later of the stage's and the one a reminder fee must give.
+    """
+    claims = reminder_claims(reminder, settings, on)
+    context["charges"] = _written(claims, locale)
+    pay_by = reminder.next_step_date
+    if isinstance(claims, Claims):
+        context["amount_to_pay"] = format_money(claims.total, locale)
+        context["charged"] = True
+        if claims.pay_by is not None and pay_by is not None and claims.pay_by > pay_by:
+            pay_by = claims.pay_by
+            context["next_step_date"] = format_date(pay_by, locale)
+    return pay_by
+
+
 def render_reminder(
     reminder: PlannedReminder,
     settings: Settings,
@@ -196,7 +229,7 @@ def render_reminder(
     files = tuple(attachments)
     context = _context(reminder, settings, locale, attachments=[a.filename for a in files])
     if on is not None:
-        context["charges"] = reminder_charges(reminder, settings, on, locale)
+        _claim(context, reminder, settings, on, locale)
     qr = epc_qr_png(reminder, settings, context["payment_reference"], context["charges"])
     context["qr_cid"] = QR_CID if qr else None
     subject, text, html = _render(
@@ -216,7 +249,7 @@ def render_letter(reminder: PlannedReminder, settings: Settings, on: date) -> st
 
     locale = babel_locale_name(reminder.language, reminder.customer.country)
     context = _context(reminder, settings, locale)
-    context["charges"] = reminder_charges(reminder, settings, on, locale)
+    _claim(context, reminder, settings, on, locale)
     qr = epc_qr_png(reminder, settings, context["payment_reference"], context["charges"])
     context["qr_data_uri"] = (
         "data:image/png;base64," + base64.b64encode(qr).decode("ascii") if qr else None
@@ -370,25 +403,33 @@ def render_sms(
     *,
     limit: int = 160,
     transliterate: str = "auto",
+    on: date | None = None,
 ) -> RenderedSms:
-    """The SMS. ``transliterate``: "never", "always", or "auto" (only when it would not fit)."""
+    """The SMS. ``transliterate``: "never", "always", or "auto" (only when it would not fit).
+
+    ``on`` is the day it goes out: with charges claimed, it names their total, as the
+    e-mail and the letter of the same reminder do.
+    """
     locale = babel_locale_name(reminder.language, reminder.customer.country)
     single = reminder.invoices[0] if len(reminder.invoices) == 1 else None
     link = f" {single.online_url}" if single and single.online_url else ""
-    pay_by = reminder.next_step_date
     context = _context(
         reminder,
         settings,
         locale,
         sender=settings.company.sms_sender or settings.company.name,
         sms_due_date=_day_and_month(reminder.invoices[0].due_date, locale),
-        sms_pay_by=_day_and_month(pay_by, locale) if pay_by else "",
         sms_link=link,
     )
+    pay_by = reminder.next_step_date
+    if on is not None:
+        pay_by = _claim(context, reminder, settings, on, locale)
+    context["sms_pay_by"] = _day_and_month(pay_by, locale) if pay_by else ""
     (rendered,) = _render(settings, context, "sms/message.txt.j2")
-    return _finished_sms(
+    sms = _finished_sms(
         _said(rendered, "sms/message.txt.j2", context), reminder.language, limit, transliterate
     )
+    return replace(sms, charges=context["charges"] or {})
 
 
 def _said(text: str, template: str, context: dict[str, Any]) -> str:

@@ -77,7 +77,7 @@ def plan(app: AppContext, at: str | None, as_json: bool, explain: bool, client: 
     else:
         _print_plan(app.console(), result, explain=explain)
         for line in left_out:
-            app.console().print(f"[yellow]Left out of the last sync, not planned:[/] {shown(line)}")
+            app.console().print(f"[yellow]Not read in the last sync:[/] {shown(line)}")
     if left_out:
         # The plan serves everyone but them: a script must not take it for complete.
         sys.exit(INCOMPLETE)
