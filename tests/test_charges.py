@@ -472,6 +472,9 @@ def test_kindly_charges_prints_every_rate_and_period() -> None:
         (["--payment", "0001-01-01:5"], "--payment: '0001-01-01' is outside"),
         (["--payment", "2026-02-30:5"], "--payment: '2026-02-30' is not a day"),
         (["--letter-posted", "9999-12-31"], "'--letter-posted': '9999-12-31' is outside"),
+        # A typo is not rounded away.
+        (["--principal", "2750.001"], "2750.001 has more decimals than EUR has (2)"),
+        (["--currency", "EUX"], "--currency"),
     ],
 )
 def test_charges_refuse_numbers_it_cannot_compute(arguments: list[str], words: str) -> None:

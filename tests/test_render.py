@@ -1028,6 +1028,9 @@ def test_a_stage_without_words_is_refused_when_the_settings_are_read(tmp_path: P
     nudge = {"name": "nudge", "after": "due", "days": 1}
     with pytest.raises(ConfigError, match=r"stages\.0\.template.*'nudge'.*first"):
         with_stages(nudge)
+    # "handoff" has words for the task to a person, none for a message to the client.
+    with pytest.raises(ConfigError, match=r"stages\.0\.template.*'handoff'"):
+        with_stages({"name": "handoff", "after": "due", "days": 1})
     with_stages({**nudge, "template": "first"})
     # A task is never worded; a folder of one's own templates may word the stage.
     with_stages(
@@ -1046,3 +1049,7 @@ def test_an_invoice_number_cannot_turn_the_subject_around(demo_settings: Setting
     parsed = email.message_from_bytes(message_bytes(message), policy=email.policy.default)
     subject = str(parsed["Subject"])
     assert "\u202e" not in subject and "Invoice FDP.exe" in subject
+    # Nor the text, the HTML or the SMS (found by an independent check of the review).
+    rendered = render_reminder(reminder, demo_settings)
+    for part in (rendered.text, rendered.html or "", render_sms(reminder, demo_settings).text):
+        assert "\u202e" not in part and "Invoice FDP.exe" in part

@@ -177,3 +177,10 @@ def test_a_toml_date_where_text_is_expected_is_named(tmp_path: Path) -> None:
         load_settings(write(tmp_path, MINIMAL + "[templates]\nfolder = 2000-01-01\n"))
     paused = load_settings(write(tmp_path, MINIMAL + "[clients.C1]\npause_until = 2026-12-31\n"))
     assert str(paused.client("C1").pause_until) == "2026-12-31"
+
+
+def test_a_minimum_with_more_decimals_than_its_currency_is_named(tmp_path: Path) -> None:
+    """Found by an independent check: "5.001" euro was taken as 5.00."""
+    text = MINIMAL + '[policy]\nminimum = { EUR = "5.001" }\n'
+    with pytest.raises(ConfigError, match=r"policy\.minimum\.EUR': 5\.001 has more decimals"):
+        load_settings(write(tmp_path, text))

@@ -26,6 +26,7 @@ from email.mime.nonmultipart import MIMENonMultipart
 from email.policy import Compat32
 from email.utils import format_datetime, formataddr
 
+from plugin.compose.formatting import without_bidi_controls
 from plugin.compose.render import QR_CID, RenderedMessage
 from plugin.config.settings import Settings
 from plugin.core.decisions import PlannedReminder
@@ -117,7 +118,7 @@ def build_email(
             ],
         ),
         "Reply-To": company.reply_to or company.email,
-        "Subject": _BIDI_CONTROLS.sub("", rendered.subject),
+        "Subject": without_bidi_controls(rendered.subject),
         "Date": format_datetime(at),
         "Message-ID": message_id_for(reminder, settings),
         "X-Kindly-Reminder": f"{reminder.stage}; key={reminder.key}",
@@ -170,11 +171,6 @@ _LINE_BREAK_OR_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 def _breaks_lines(value: str) -> bool:
     return _LINE_BREAK_OR_CONTROL.search(value) is not None
-
-
-# Controls that make text read the other way: "Invoice \u202eFDP.exe" shows as
-# "Invoice exe.PDF" in a mail client's list. Invoice numbers and names reach the Subject.
-_BIDI_CONTROLS = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def _refuse_line_breaks(what: str, value: str) -> None:

@@ -7,6 +7,7 @@ currency's style is read off babel once and checked against it (see ``_currency_
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,7 +19,16 @@ from plugin.core.money import Money
 if TYPE_CHECKING:
     import babel
 
-__all__ = ["babel_locale", "format_date", "format_money"]
+__all__ = ["babel_locale", "format_date", "format_money", "without_bidi_controls"]
+
+
+# Controls that make text read the other way: "Invoice \u202eFDP.exe" shows as
+# "Invoice exe.PDF". An invoice number or a reference has no use for them.
+_BIDI_CONTROLS = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def without_bidi_controls(text: str) -> str:
+    return _BIDI_CONTROLS.sub("", text)
 
 
 @cache

@@ -25,7 +25,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from plugin.compose.epc_qr import epc_qr_png
-from plugin.compose.formatting import _day_and_month, babel_locale, format_date, format_money
+from plugin.compose.formatting import (
+    _day_and_month,
+    babel_locale,
+    format_date,
+    format_money,
+    without_bidi_controls,
+)
 from plugin.compose.sms_text import SegmentCount, count_segments, to_gsm7
 from plugin.compose.templates import (
     CONTEXT_VARIABLES,
@@ -121,13 +127,13 @@ def _context(
 ) -> dict[str, Any]:
     invoices = [
         {
-            "number": invoice.number,
+            "number": without_bidi_controls(invoice.number),
             "issue_date": format_date(invoice.issue_date, locale),
             "due_date": format_date(invoice.due_date, locale),
             "total": format_money(invoice.total, locale),
             "amount_due": format_money(invoice.amount_due, locale),
             "online_url": invoice.online_url,
-            "reference": invoice.reference or invoice.number,
+            "reference": without_bidi_controls(invoice.reference or invoice.number),
         }
         for invoice in reminder.invoices
     ]

@@ -25,6 +25,7 @@ from plugin.core.money import Money
 from plugin.core.policy import (
     DEFAULT_APPOINTMENT_POLICY,
     DEFAULT_POLICY,
+    WORDED_STAGES,
     Anchor,
     AppointmentPolicy,
     BehaviourRules,
@@ -35,7 +36,7 @@ from plugin.core.policy import (
     Stage,
     parse_rule,
 )
-from plugin.core.vocabulary import EmailVia, Language, StageName
+from plugin.core.vocabulary import EmailVia, Language
 from plugin.errors import ConfigError
 
 __all__ = [
@@ -501,7 +502,7 @@ def _minimums(raw: Mapping[str, Any], path: str, where: str) -> dict[str, Money]
             value = Decimal(str(amount))
             if not value.is_finite() or not 0 <= value < 10**15:
                 raise ValueError(f"{amount!r} is not an amount from 0 up to 10^15")
-            result[currency] = Money.of(value, currency)
+            result[currency] = Money.exact(value, currency)
         except (ValueError, ArithmeticError) as exc:
             raise ConfigError(f"{where}: field '{path}.{currency}': {exc}") from None
     return result
@@ -591,7 +592,7 @@ def _policy(name: str, raw: Mapping[str, Any], where: str, own_templates: bool) 
         # A stage Kindly has no words for would go out with an empty subject; a folder of
         # the user's own templates may have words for it.
         if not stages[-1].worded and not own_templates:
-            words = ", ".join(StageName)
+            words = ", ".join(sorted(WORDED_STAGES))
             raise ConfigError(
                 f"{where}: field 'policies.{name}.stages.{index}.template': Kindly has no "
                 f"words for a stage called {stages[-1].template_name!r}; set its template to "

@@ -80,6 +80,16 @@ class Money:
         return cls(_to_decimal(amount), currency)
 
     @classmethod
+    def exact(cls, amount: Decimal | int | str, currency: str) -> Money:
+        """``amount`` in ``currency``, refused (ValueError) if it has more decimals than the
+        currency has: a person's "5.001" euro is a typo, never to be rounded silently."""
+        value = _to_decimal(amount)
+        digits = minor_unit_digits(currency)
+        if value != value.quantize(Decimal(1).scaleb(-digits)):
+            raise ValueError(f"{amount!s} has more decimals than {currency} has ({digits})")
+        return cls(value, currency)
+
+    @classmethod
     def zero(cls, currency: str) -> Money:
         return cls(Decimal(0), currency)
 

@@ -471,7 +471,8 @@ class _Planner:
                 allowed = self.local_date(last + timedelta(days=policy.gap_days), customer)
                 skip_all(
                     "too_soon",
-                    f"the client had a {channel} on {self.local_date(last, customer).isoformat()}; "
+                    f"the client was sent {_A_MESSAGE.get(channel, channel)} on "
+                    f"{self.local_date(last, customer).isoformat()}; "
                     f"the next may go from {allowed.isoformat()}",
                     allowed,
                 )
@@ -850,3 +851,7 @@ def recheck(plan: Plan, fresh: LedgerSnapshot) -> tuple[Plan, tuple[Skip, ...]]:
         else:
             kept.append(reminder)
     return replace(plan, reminders=tuple(kept), skips=plan.skips + tuple(dropped)), tuple(dropped)
+
+
+#: A channel's message, with its article, for the reasons a plan gives.
+_A_MESSAGE = {"email": "an e-mail", "sms": "an SMS", "letter": "a letter", "task": "a task"}

@@ -90,8 +90,9 @@ class Stage:
 
     @property
     def worded(self) -> bool:
-        """Whether Kindly's own templates have words for this stage (a task needs none)."""
-        return self.is_handoff or self.template_name in set(StageName)
+        """Whether Kindly's own templates have words for this stage (a task needs none;
+        "handoff" has words for the task only, none for a message to the client)."""
+        return self.is_handoff or self.template_name in WORDED_STAGES
 
     @property
     def template_name(self) -> str:
@@ -100,6 +101,10 @@ class Stage:
     @property
     def is_handoff(self) -> bool:
         return self.channels == ("task",)
+
+
+#: The stages Kindly's templates have a message to the client for.
+WORDED_STAGES = frozenset({StageName.COURTESY, StageName.FIRST, StageName.SECOND, StageName.FINAL})
 
 
 @dataclass(frozen=True, slots=True)

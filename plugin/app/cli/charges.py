@@ -122,8 +122,17 @@ def charges(
             raise click.BadParameter(
                 f"{value!r} is not an amount above 0 and below 10^15", param_hint=hint
             )
-        return Money.of(parsed, currency.upper())
+        try:
+            return Money.exact(parsed, currency.upper())
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=hint) from None
 
+    from plugin.core.money import minor_unit_digits
+
+    try:
+        minor_unit_digits(currency.upper())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--currency") from None
     try:
         amount = money(principal, "--principal")
         paid = []

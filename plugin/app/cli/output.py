@@ -229,13 +229,14 @@ def _print_plan(console: Console, result: Plan, *, explain: bool) -> None:
                 f"{reminder.channel}, tone {reminder.tone}:"
             )
             for reason in reminder.why:
-                console.print(f"  - [dim]{reason.code}[/] {shown(reason.text)}")
+                console.print(f"  - {shown(reason.text)} [dim]({reason.code})[/]")
         if result.skips:
             console.print("[bold]Not reminded[/]")
         for skip in result.skips:
+            # The code after the words: "paused until …" read "paused paused until …".
             console.print(
-                f"  {shown(skip.customer_id)} {shown(skip.invoice_id)}: [dim]{skip.code}[/] "
-                f"{shown(skip.reason)}"
+                f"  {shown(skip.customer_id)} {shown(skip.invoice_id)}: {shown(skip.reason)} "
+                f"[dim]({skip.code})[/]"
             )
         for client_id, behaviour in sorted(result.behaviour.items()):
             console.print(f"  {shown(client_id)} pays: {shown(behaviour.describe())}")
