@@ -74,6 +74,9 @@ class LedgerError(KindlyError):
         self.record = record
         self.field = field
         self.reason = message
+        if record is None:
+            # The file as a whole: not one record to correct.
+            self.hint = "Correct that file and run the command again; nothing was changed."
         where = self.file
         if record is not None:
             where += f", {record}"

@@ -169,7 +169,9 @@ def test_one_broken_record_of_each_kind_is_named_and_everyone_else_is_served(
 
     plan = kindly("--config", config, "plan", *at, cwd=tmp_path, env=wide)
     assert plan.returncode == 3, plan.stdout + plan.stderr
-    left_out = [line for line in plan.stdout.splitlines() if line.startswith("Not read in the last sync")]
+    left_out = [
+        line for line in plan.stdout.splitlines() if line.startswith("Not read in the last sync")
+    ]
     assert len(left_out) == len(named)
     as_json = kindly("--config", config, "plan", "--json", *at, cwd=tmp_path)
     assert as_json.returncode == 3
@@ -188,7 +190,7 @@ def test_an_unreadable_ledger_file_is_one_clear_line_and_nothing_is_sent(
     assert "Traceback" not in result.stderr
     first_line = result.stderr.splitlines()[0]
     assert "invoices.json" in first_line and "not valid JSON" in first_line
-    assert "Hint:" in result.stderr
+    assert "Hint: Correct that file" in result.stderr
     assert not (demo_workspace.parent / "outbox").exists()
     assert not (demo_workspace / "ledger" / NOTES_FILE).exists()
 

@@ -71,6 +71,7 @@ def with_template(
         ),
         ("{{ customer.no_such_field }}", r"'.*Customer object' has no attribute 'no_such_field'"),
         ("{{ 1 / 0 }}", r"ZeroDivisionError"),
+        ("{% include '/etc/passwd' %}", r"includes or imports '/etc/passwd', which is no template"),
     ],
 )
 def test_a_template_over_its_budget_fails_that_message_naming_file_and_line(

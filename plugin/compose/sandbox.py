@@ -285,6 +285,11 @@ def _describe(exc: BaseException, budget: TemplateBudget, otherwise: str) -> str
         what = f"needs more than {budget.memory_limit} MB of memory ([templates] memory_limit)"
     elif isinstance(exc, RecursionError):
         what = "calls itself without end (a macro, include or import that never stops)"
+    elif isinstance(exc, jinja2.TemplateNotFound):
+        what = (
+            f"includes or imports {exc.name!r}, which is no template of Kindly's or of "
+            "your templates folder"
+        )
     elif isinstance(exc, OutputTooLong | jinja2.TemplateError):
         what = str(exc)
     else:
