@@ -827,6 +827,49 @@ def test_charges_are_stated_plainly_when_claimed(
     assert "14" in consumer_text
 
 
+@pytest.mark.parametrize("stage", ["second", "final"])
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_reminder_with_charges_asks_for_one_amount_throughout(
+    language: Language, stage: str, demo_settings: Settings
+) -> None:
+    """Issue 17, HIGH-1: the charges come first, and the demand, the SMS and the QR code
+    ask for their total; the invoices' principal appears only where it is the principal
+    (the opening and the table), never as what to pay."""
+    from plugin.compose.render import reminder_charges
+    from plugin.core.model import CustomerKind
+    from plugin.core.policy import ChargeSettings
+
+    settings = replace(
+        demo_settings,
+        defaults=replace(demo_settings.defaults, charges=True),
+        charges=ChargeSettings(jurisdiction="NL"),
+    )
+    claimed = replace(
+        reminder_for(language, 2, stage),
+        charges=True,
+        debtor=CustomerKind.BUSINESS,
+        next_step_date=date(2026, 12, 6),
+    )
+    on = date(2026, 11, 22)
+    charges = reminder_charges(claimed, settings, on, LOCALE[language])
+    assert charges is not None
+    total, principal = charges["total"], format_money(claimed.amount_due, LOCALE[language])
+    rendered = render_reminder(claimed, settings, on=on)
+    flat = " ".join(rendered.text.split())
+    # The demand follows the charges' total line and asks for that total, by one date.
+    (_, demand) = flat.split(" ".join(total.split()), 1)
+    assert " ".join(total.split()) in demand, demand
+    assert " ".join(principal.split()) not in demand, demand
+    assert format_date(date(2026, 12, 6), LOCALE[language]) in demand
+    html = (rendered.html or "").replace("&nbsp;", " ").replace("\xa0", " ")
+    assert html.count(total.replace("\xa0", " ")) >= 2  # the charges' total, and the demand
+    sms = render_sms(claimed, settings, on=on, limit=320)
+    assert " ".join(total.split()) in " ".join(sms.text.split()), sms.text
+    assert " ".join(principal.split()) not in " ".join(sms.text.split()), sms.text
+    assert sms.charges["total"] == total
+    # The QR code: test_the_qr_code_asks_for_the_total_with_charges.
+
+
 def test_the_sepa_qr_code_carries_the_amount_iban_and_reference(demo_settings: Settings) -> None:
     reminder = reminder_for("nl", 2, amount="1234.5")
     payload = epc_qr_payload(reminder, demo_settings, "NS-2026-10001 NS-2026-10002")

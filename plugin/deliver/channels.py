@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from plugin.compose.email_message import build_email, message_bytes, message_id_for
-from plugin.compose.render import Attachment, render_letter, render_reminder, render_sms
+from plugin.compose.render import (
+    Attachment,
+    reminder_charges,
+    render_letter,
+    render_reminder,
+    render_sms,
+)
+from plugin.config.locales import babel_locale_name
 from plugin.config.settings import Settings
 from plugin.core.decisions import PlannedReminder
 from plugin.core.vocabulary import DeliveryStatus, EmailVia, Settlement
@@ -223,8 +230,9 @@ class SmsByGateway:
             self.settings,
             limit=self.settings.sms_limit,
             transliterate=self.settings.sms_transliterate,
+            on=now.date(),
         )
-        return Composed(sms.text, {})
+        return Composed(sms.text, dict(sms.charges))
 
     def deliver(
         self, reminder: PlannedReminder, composed: Composed, hand_over: HandOver
@@ -263,7 +271,10 @@ class LetterToFolder:
         return self.folder / f"{safe}-{stage}-{key[:12]}.html"
 
     def compose(self, reminder: PlannedReminder, now: datetime) -> Composed:
-        return Composed(render_letter(reminder, self.settings, now.date()), {})
+        # The log keeps what it claims, as the e-mail's and the SMS's do.
+        locale = babel_locale_name(reminder.language, reminder.customer.country)
+        claimed = reminder_charges(reminder, self.settings, now.date(), locale) or {}
+        return Composed(render_letter(reminder, self.settings, now.date()), claimed)
 
     def deliver(
         self, reminder: PlannedReminder, composed: Composed, hand_over: HandOver

@@ -200,7 +200,11 @@ def _show(
     settings = kindly.settings
     if reminder.channel == "sms":
         sms = render_sms(
-            reminder, settings, limit=settings.sms_limit, transliterate=settings.sms_transliterate
+            reminder,
+            settings,
+            limit=settings.sms_limit,
+            transliterate=settings.sms_transliterate,
+            on=now.date(),
         )
         console.print(printable(sms.text), markup=False, highlight=False)
         fits = "fits" if sms.count.fits(settings.sms_limit) else "does NOT fit"
