@@ -21,6 +21,7 @@ from plugin.compose.email_message import build_email, message_bytes
 from plugin.compose.epc_qr import epc_qr_payload
 from plugin.compose.formatting import format_date, format_money
 from plugin.compose.render import Attachment, check_overrides, render_reminder, render_sms
+from plugin.compose.sms_text import to_gsm7
 from plugin.config.settings import Settings
 from plugin.core.decisions import PlannedReminder, reminder_key
 from plugin.core.model import Customer, Invoice, LedgerSnapshot
@@ -479,6 +480,44 @@ def test_every_sms_fits_with_worst_case_values(
     assert roomy.count.fits(320), (roomy.text, roomy.count)
     if language in ("en", "nl", "de", "nb", "fr"):
         assert roomy.count.encoding == "GSM-7", roomy.text
+
+
+@pytest.mark.parametrize("formality", ["formal", "informal"])
+@pytest.mark.parametrize("tone", ["friendly", "neutral", "firm"])
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_sms_fits_one_part_even_with_a_long_company_name(
+    language: Language, stage: str, tone: Tone, formality: Formality, demo_settings: Settings
+) -> None:
+    """Issue 17, HIGH-3: no sms_sender, so the company's legal name (long) is the sender;
+    large amounts; one and three invoices. Each fits 160 units, keeps a way to act, and
+    says "transliterated" only when a letter changed."""
+    company = replace(
+        demo_settings.company, name="Noordlicht Creative Studio Amsterdam B.V.", sms_sender=None
+    )
+    settings = replace(demo_settings, company=company)
+    amount = "9999999999" if language == "vi" else "9999999.99"
+    for count in (1, 3):
+        reminder = replace(
+            reminder_for(language, count, stage, tone, amount=amount, url_length=40),
+            formality=formality,
+        )
+        sms = render_sms(reminder, settings, limit=160)
+        assert sms.count.fits(160), (sms.text, sms.count)
+        assert sms.count.segments == 1
+        assert "{{" not in sms.text and "::" not in sms.text
+        assert sms.text.startswith("Noordlicht"), sms.text
+        if count == 1:
+            url = reminder.invoices[0].online_url
+            assert url is not None and url in sms.text, sms.text
+            assert reminder.invoices[0].number in sms.text
+        elif company.phone:
+            assert company.phone in sms.text, sms.text
+        # Shortening comes first: only Vietnamese (UCS-2, 70 units) is ever transliterated,
+        # and then a letter did change.
+        assert sms.transliterated == (language == "vi"), sms.text
+        if sms.transliterated:
+            assert to_gsm7(sms.text) == sms.text
 
 
 def test_vietnamese_sms_keeps_its_accents_when_it_can(demo_settings: Settings) -> None:
@@ -1096,3 +1135,11 @@ def test_an_invoice_number_cannot_turn_the_subject_around(demo_settings: Setting
     rendered = render_reminder(reminder, demo_settings)
     for part in (rendered.text, rendered.html or "", render_sms(reminder, demo_settings).text):
         assert "\u202e" not in part and "Invoice FDP.exe" in part
+
+
+def test_transliterated_is_said_only_when_a_letter_changed(demo_settings: Settings) -> None:
+    """The review: the preview said "transliterated" of a text already in GSM-7."""
+    english = render_sms(reminder_for("en", 1), demo_settings, transliterate="always")
+    assert not english.transliterated
+    vietnamese = render_sms(reminder_for("vi", 1), demo_settings, transliterate="always")
+    assert vietnamese.transliterated

@@ -18,6 +18,7 @@ Kindly's own templates, part of its code, run here without the sandbox
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -431,11 +432,55 @@ def render_sms(
     if on is not None:
         pay_by = _claim(context, reminder, settings, on, locale)
     context["sms_pay_by"] = _day_and_month(pay_by, locale) if pay_by else ""
-    (rendered,) = _render(settings, context, "sms/message.txt.j2")
-    sms = _finished_sms(
-        _said(rendered, "sms/message.txt.j2", context), reminder.language, limit, transliterate
-    )
+    # Shortened step by step until it fits (issue 17): the thanks go, then the sender's
+    # legal form, then the sender's name is cut to what an SMS sender id holds. Letters
+    # outside GSM-7 are changed only when no shortening in the original letters fits.
+    steps: list[dict[str, Any]] = [{"sms_brief": False}, {"sms_brief": True}]
+    sender = str(context["sender"])
+    short = _without_legal_form(sender)
+    if short != sender:
+        steps.append({"sms_brief": True, "sender": short})
+    if len(short) > SENDER_ID_LENGTH:
+        steps.append({"sms_brief": True, "sender": _cut_words(short, SENDER_ID_LENGTH)})
+    passes = ["never", "always"] if transliterate == "auto" else [transliterate]
+    sms = None
+    for letters in passes:
+        for step in steps:
+            (rendered,) = _render(settings, context | step, "sms/message.txt.j2")
+            text = _said(rendered, "sms/message.txt.j2", context)
+            sms = _finished_sms(text, reminder.language, limit, letters)
+            if sms.count.fits(limit):
+                return replace(sms, charges=context["charges"] or {})
+    assert sms is not None
     return replace(sms, charges=context["charges"] or {})
+
+
+#: Characters of an alphanumeric SMS sender id; a name cut to it is still recognised.
+SENDER_ID_LENGTH = 11
+_LEGAL_FORM = re.compile(
+    r"[\s,]+(b\.?v\.?|n\.?v\.?|gmbh|ag|kg|ug|as|asa|ltd\.?|limited|llc|inc\.?|plc|"
+    r"s\.?a\.?r\.?l\.?|s\.?a\.?s\.?|s\.?a\.?|co\.?|bvba|sprl|oy|ab)$",
+    re.IGNORECASE,
+)
+
+
+def _without_legal_form(name: str) -> str:
+    """ "Noordlicht Studio B.V." as a client says it: "Noordlicht Studio"."""
+    shorter = _LEGAL_FORM.sub("", name).strip()
+    if shorter.lower().startswith("công ty tnhh "):
+        shorter = shorter[len("công ty tnhh ") :]
+    return shorter or name
+
+
+def _cut_words(name: str, length: int) -> str:
+    """Whole words of ``name`` up to ``length`` characters (the first word at least)."""
+    words = name.split()
+    kept = words[0]
+    for word in words[1:]:
+        if len(kept) + 1 + len(word) > length:
+            break
+        kept = f"{kept} {word}"
+    return kept
 
 
 def _said(text: str, template: str, context: dict[str, Any]) -> str:
@@ -458,7 +503,10 @@ def _finished_sms(rendered: str, language: str, limit: int, transliterate: str) 
     count = count_segments(text)
     changed = False
     if transliterate == "always" or (transliterate == "auto" and not count.fits(limit)):
-        text = to_gsm7(text, all_accents=language == "vi")
+        written = to_gsm7(text, all_accents=language == "vi")
+        # Said only when a letter changed: the preview said "transliterated" of a text
+        # already in GSM-7.
+        changed = written != text
+        text = written
         count = count_segments(text)
-        changed = True
     return RenderedSms(text, language, count, changed)

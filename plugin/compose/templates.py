@@ -38,7 +38,7 @@ CONTEXT_VARIABLES = frozenset(
         "attachments", "qr_cid", "sender", "sms_due_date", "sms_pay_by", "sms_link",
         "channel", "recipient", "sent_at", "numbers", "amount", "formal",
         "letter_date", "letter_place", "qr_data_uri", "appointment", "charges",
-        "reason", "fallback", "t", "unconfirmed", "amount_to_pay", "charged",
+        "reason", "fallback", "t", "unconfirmed", "amount_to_pay", "charged", "sms_brief",
     }
 )  # fmt: skip
 

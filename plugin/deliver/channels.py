@@ -232,6 +232,13 @@ class SmsByGateway:
             transliterate=self.settings.sms_transliterate,
             on=now.date(),
         )
+        if not sms.count.fits(self.settings.sms_limit):
+            # Never sent as more parts than the gateway was told to allow (and paid for).
+            raise ValueError(
+                f"the SMS needs {sms.count.units} units even shortened, more than the limit "
+                f"of {self.settings.sms_limit}; set [company] sms_sender to a shorter name, "
+                "or [sms] limit = 320 for two parts"
+            )
         return Composed(sms.text, dict(sms.charges))
 
     def deliver(
