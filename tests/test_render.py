@@ -1143,3 +1143,35 @@ def test_transliterated_is_said_only_when_a_letter_changed(demo_settings: Settin
     assert not english.transliterated
     vietnamese = render_sms(reminder_for("vi", 1), demo_settings, transliterate="always")
     assert vietnamese.transliterated
+
+
+@pytest.mark.parametrize(
+    ("language", "line"),
+    [
+        ("fr", "FRANCE"),
+        ("nb", "NORGE / NORWAY"),
+        ("de", "DEUTSCHLAND / GERMANY"),
+        ("vi", "VIỆT NAM / VIETNAM"),
+        ("en", "UNITED KINGDOM"),
+        ("nl", None),
+    ],
+)
+def test_a_letter_abroad_ends_its_address_with_the_country(
+    language: Language, line: str | None, demo_settings: Settings
+) -> None:
+    """Issue 17, HIGH-4: a posted letter to a client abroad is deliverable."""
+    from plugin.compose.render import render_letter
+
+    reminder = reminder_for(language, 1, "second")
+    customer = replace(reminder.customer, address=("12 Main Street", "Some Town"))
+    letter = render_letter(replace(reminder, customer=customer), demo_settings, date(2026, 12, 2))
+    window = letter.split('<div class="window">', 1)[1].split("</div>\n<p", 1)[0]
+    if line is None:
+        assert window.rstrip().endswith("Some Town<br>"), window
+    else:
+        assert window.rstrip().endswith(f"Some Town<br>{line}<br>"), window
+    # An address that already names the country is not given it twice.
+    if line is not None:
+        named = replace(customer, address=("12 Main Street", "Some Town", line.split(" / ")[0]))
+        again = render_letter(replace(reminder, customer=named), demo_settings, date(2026, 12, 2))
+        assert again.count(line.split(" / ")[0]) == 1

@@ -263,7 +263,27 @@ def render_letter(reminder: PlannedReminder, settings: Settings, on: date) -> st
     )
     context["letter_date"] = format_date(on, locale)
     context["letter_place"] = settings.company.city or ""
+    context["destination_country"] = _destination_country(reminder.customer.country, settings)
     return _render(settings, context, "letter/letter.html.j2")[0]
+
+
+def _destination_country(country: str, settings: Settings) -> str | None:
+    """The last line of a window address abroad: the country in capitals, as its own
+    language names it and, where that differs, in English, so that both the sending and
+    the receiving post read it ("NORGE / NORWAY"); None for a letter within the country."""
+    from babel import Locale, UnknownLocaleError
+
+    if not country or country == (settings.company.country or country):
+        return None
+    english = babel_locale("en").territories.get(country)
+    try:
+        own = Locale.parse(f"und_{country}").territories.get(country)
+    except (UnknownLocaleError, ValueError):
+        own = None
+    names = [name.upper() for name in (own, english) if name]
+    if not names:
+        return country
+    return " / ".join(dict.fromkeys(names))
 
 
 def _appointment_context(
