@@ -1175,3 +1175,21 @@ def test_a_letter_abroad_ends_its_address_with_the_country(
         named = replace(customer, address=("12 Main Street", "Some Town", line.split(" / ")[0]))
         again = render_letter(replace(reminder, customer=named), demo_settings, date(2026, 12, 2))
         assert again.count(line.split(" / ")[0]) == 1
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_an_invoice_total_is_named_only_when_part_was_paid(
+    language: Language, demo_settings: Settings
+) -> None:
+    """Issue 17, M2: "£1,850.00 outstanding of £1,850.00" said the amount twice."""
+    word = {
+        "en": "(invoice total", "nl": "(factuurbedrag", "fr": "(montant de la facture",
+        "de": "(Rechnungsbetrag", "nb": "(fakturabeløp", "vi": "(tổng hóa đơn",
+    }[language]  # fmt: skip
+    part_paid = reminder_for(language, 1)  # 1,234.50 left of 99,999,999,999
+    text = " ".join(render_reminder(part_paid, demo_settings).text.split())
+    total = " ".join(format_money(part_paid.invoices[0].total, LOCALE[language]).split())
+    assert f"{word} {total})" in text, text
+    (invoice,) = part_paid.invoices
+    unpaid = replace(part_paid, invoices=(replace(invoice, total=invoice.amount_due),))
+    assert word not in render_reminder(unpaid, demo_settings).text

@@ -133,6 +133,8 @@ def _context(
             "due_date": format_date(invoice.due_date, locale),
             "total": format_money(invoice.total, locale),
             "amount_due": format_money(invoice.amount_due, locale),
+            # The invoice's total is worth saying only when part of it was paid.
+            "part_paid": invoice.amount_due != invoice.total,
             "online_url": invoice.online_url,
             "reference": without_bidi_controls(invoice.reference or invoice.number),
         }
