@@ -1193,3 +1193,35 @@ def test_an_invoice_total_is_named_only_when_part_was_paid(
     (invoice,) = part_paid.invoices
     unpaid = replace(part_paid, invoices=(replace(invoice, total=invoice.amount_due),))
     assert word not in render_reminder(unpaid, demo_settings).text
+
+
+def test_the_dutch_14_day_letter_says_what_it_is_and_keeps_its_term_everywhere(
+    demo_settings: Settings,
+) -> None:
+    """Issue 17, M8: its e-mail said "deze brief"; its SMS gave a date two days earlier than
+    the legal term; the QR caption said "uw" in a "je" message."""
+    from plugin.compose.render import render_letter, reminder_charges
+    from plugin.core.model import CustomerKind
+    from plugin.core.policy import ChargeSettings
+
+    settings = replace(
+        demo_settings,
+        defaults=replace(demo_settings.defaults, charges=True),
+        charges=ChargeSettings(jurisdiction="NL"),
+    )
+    reminder = replace(
+        reminder_for("nl", 1, "final"),
+        charges=True,
+        debtor=CustomerKind.CONSUMER,
+        next_step_date=date(2026, 12, 6),
+        formality="informal",
+    )
+    on = date(2026, 11, 22)
+    charges = reminder_charges(reminder, settings, on, "nl_NL")
+    assert charges is not None and charges["letter_deadline"] == "9 december 2026"
+    rendered = render_reminder(reminder, settings, on=on)
+    assert "deze e-mail ontvangt" in rendered.text and "deze brief" not in rendered.text
+    assert "Scan met je bankapp" in (rendered.html or "")
+    assert "deze brief ontvangt" in render_letter(reminder, settings, on)
+    sms = render_sms(reminder, settings, on=on)
+    assert "uiterlijk 9-12" in sms.text and "6-12" not in sms.text, sms.text

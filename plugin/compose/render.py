@@ -160,6 +160,8 @@ def _context(
         ),
         "attachments": [],
         "qr_cid": None,
+        # "letter" for a printed letter: its words say "this letter", an e-mail's "this e-mail".
+        "channel": reminder.channel,
         "charges": None,
         # What the message asks the client to pay: the total with charges, when claimed.
         "amount_to_pay": format_money(reminder.amount_due, locale),
@@ -215,6 +217,11 @@ def _claim(
     claims = reminder_claims(reminder, settings, on)
     context["charges"] = _written(claims, locale)
     pay_by = reminder.next_step_date
+    if isinstance(claims, LetterClaims):
+        # The Dutch 14-day letter's term is the legal one: the SMS and the e-mail of the
+        # same reminder name that day, not the stage's own (M8).
+        pay_by = claims.deadline
+        context["next_step_date"] = format_date(pay_by, locale)
     if isinstance(claims, Claims):
         context["amount_to_pay"] = format_money(claims.total, locale)
         context["charged"] = True
@@ -236,7 +243,9 @@ def render_reminder(
     """
     locale = babel_locale_name(reminder.language, reminder.customer.country)
     files = tuple(attachments)
-    context = _context(reminder, settings, locale, attachments=[a.filename for a in files])
+    context = _context(
+        reminder, settings, locale, attachments=[a.filename for a in files], channel="email"
+    )
     if on is not None:
         _claim(context, reminder, settings, on, locale)
     qr = epc_qr_png(reminder, settings, context["payment_reference"], context["charges"])
@@ -257,7 +266,7 @@ def render_letter(reminder: PlannedReminder, settings: Settings, on: date) -> st
     import base64
 
     locale = babel_locale_name(reminder.language, reminder.customer.country)
-    context = _context(reminder, settings, locale)
+    context = _context(reminder, settings, locale, channel="letter")
     _claim(context, reminder, settings, on, locale)
     qr = epc_qr_png(reminder, settings, context["payment_reference"], context["charges"])
     context["qr_data_uri"] = (
