@@ -621,3 +621,11 @@ def test_a_moment_at_the_ends_of_the_calendar_is_a_usage_error(
         cli, ["--config", str(demo_workspace / "kindly.toml"), "plan", "--at", at]
     )
     assert result.exit_code == 2 and "--at" in result.output and "1900 to 2199" in result.output
+
+
+def test_at_without_an_offset_is_on_the_companys_clock(demo_workspace: Path) -> None:
+    """Issue 17: the docs say so; it was read on this computer's clock (UTC here)."""
+    runner, config = _synced(demo_workspace)
+    result = runner.invoke(cli, ["--config", config, "plan", "--json", "--at", "2026-11-22T10:00"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["at"] == "2026-11-22T10:00:00+01:00"  # Amsterdam, winter

@@ -454,6 +454,19 @@ def test_a_running_promise_holds_and_a_broken_one_escalates_at_once() -> None:
     assert codes(plan(snapshot, history=history)) == {"I1": "not_due_yet"}
 
 
+def test_a_promise_recorded_after_the_moment_planned_for_holds_nothing() -> None:
+    """Issue 17: `plan --at` a day in the past must not see a promise made after it."""
+    snapshot = one(invoices=(invoice("I1", date(2026, 10, 1)),))
+    later = PromiseToPay(
+        "I1",
+        promised_date=NOW.date() + timedelta(days=10),
+        recorded_on=NOW.date() + timedelta(days=1),
+    )
+    promised = replace(snapshot, promises=(later,))
+    assert codes(plan(promised, now=NOW)) == codes(plan(snapshot, now=NOW))
+    assert codes(plan(promised, now=NOW + timedelta(days=2))) == {"I1": "promised"}
+
+
 # -- 8. know your client -----------------------------------------------------------------
 
 

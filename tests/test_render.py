@@ -1200,7 +1200,7 @@ def test_the_dutch_14_day_letter_says_what_it_is_and_keeps_its_term_everywhere(
 ) -> None:
     """Issue 17, M8: its e-mail said "deze brief"; its SMS gave a date two days earlier than
     the legal term; the QR caption said "uw" in a "je" message."""
-    from plugin.compose.render import render_letter, reminder_charges
+    from plugin.compose.render import reminder_charges, render_letter
     from plugin.core.model import CustomerKind
     from plugin.core.policy import ChargeSettings
 

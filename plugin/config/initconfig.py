@@ -69,7 +69,7 @@ def render_settings_file(answers: Mapping[str, str]) -> str:
         _optional("bic", bic, ""),
         "",
         "[policy]",
-        "first_reminder_after_days = 3               # days after the due date",
+        "first_reminder_after_days = 3               # business days after the due date",
         'tone = "friendly"                           # friendly, neutral or firm',
         'channels = ["email"]',
         '# minimum = { EUR = "5.00" }                # skip smaller amounts, per currency',

@@ -312,7 +312,9 @@ class _Planner:
             return None
         stage = stages[next_index]
 
-        promises = self.promises.get(invoice.id, ())
+        # A promise recorded after the moment planned for was not known then (issue 17:
+        # --at in the past must not be held by a promise made later).
+        promises = tuple(p for p in self.promises.get(invoice.id, ()) if p.recorded_on <= today)
         broken = False
         if promises:
             grace = timedelta(days=policy.promise_grace_days)

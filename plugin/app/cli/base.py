@@ -114,7 +114,9 @@ def _debugging(ctx: click.Context) -> bool:
     return bool(getattr(obj, "debug", False)) or os.environ.get("KINDLY_DEBUG") == "1"
 
 
-def _parse_at(value: str | None) -> datetime:
+def _parse_at(value: str | None, zone: str | None = None) -> datetime:
+    """``--at``: a moment; without an offset, on the clock of ``zone`` (the company's,
+    as the docs say), or of this computer when the company's country has several."""
     if value is None:
         return datetime.now(UTC)
     try:
@@ -128,8 +130,21 @@ def _parse_at(value: str | None) -> datetime:
         raise click.BadParameter(
             f"{value!r} is outside the years Kindly plans in (1900 to 2199)", param_hint="--at"
         )
-    # A time without a zone means the local time of this computer.
-    return moment if moment.tzinfo else moment.astimezone()
+    if moment.tzinfo is not None:
+        return moment
+    if zone is not None:
+        from zoneinfo import ZoneInfo
+
+        return moment.replace(tzinfo=ZoneInfo(zone))
+    return moment.astimezone()
+
+
+def company_zone(kindly: Kindly) -> str | None:
+    """The company's time zone, where its country has one clock."""
+    from plugin.config.locales import default_timezone
+
+    country = kindly.settings.company.country
+    return default_timezone(country) if country else None
 
 
 if TYPE_CHECKING:
@@ -162,7 +177,8 @@ AT_OPTION = click.option(
     "--at",
     "at",
     metavar="DATETIME",
-    help="Act as if it were this moment (ISO 8601, e.g. 2026-12-01T10:00). Default: now.",
+    help="Act as if it were this moment (ISO 8601, e.g. 2026-12-01T10:00; without an offset, "
+    "on the company's clock). Default: now.",
 )
 
 

@@ -15,6 +15,7 @@ from plugin.app.cli.base import (
     _fail,
     _parse_at,
     cli,
+    company_zone,
 )
 from plugin.app.cli.output import (
     INCOMPLETE,
@@ -43,7 +44,7 @@ def sync(app: AppContext, at: str | None) -> None:
     """Read the accounting system and keep an up-to-date copy."""
     short = False
     for kindly in app.workspaces():
-        snapshot = _sync_with_progress(kindly, _parse_at(at), app.console())
+        snapshot = _sync_with_progress(kindly, _parse_at(at, company_zone(kindly)), app.console())
         _print_sync(app.console(), kindly, snapshot)
         short = short or bool(kindly.warnings)
     if short:
@@ -62,7 +63,7 @@ def plan(app: AppContext, at: str | None, as_json: bool, explain: bool, client: 
     With CLIENT (a client id), only that client.
     """
     kindly = app.workspace()
-    result = kindly.plan(_parse_at(at))
+    result = kindly.plan(_parse_at(at, company_zone(kindly)))
     if client is not None:
         if client not in kindly.snapshot().customers_by_id:
             _fail(
@@ -104,10 +105,10 @@ def send(app: AppContext, at: str | None, review: bool, yes: bool, wait: float |
     With --review, shows the batch first and asks; --yes answers for scripts. One send
     at a time works on an organisation: a second one waits (--wait) or stops at once.
     """
-    now = _parse_at(at)
     console = app.console()
     short = False
     for kindly in app.workspaces():
+        now = _parse_at(at, company_zone(kindly))
         plan = kindly.plan(now)
         if review:
             _print_plan(console, plan, explain=False)
@@ -131,7 +132,12 @@ def run(app: AppContext, at: str | None, review: bool, yes: bool, wait: float | 
     short = False
     for kindly in app.workspaces():
         result = _run_and_report(
-            kindly, _parse_at(at), app.console(), review=review, yes=yes, wait=wait
+            kindly,
+            _parse_at(at, company_zone(kindly)),
+            app.console(),
+            review=review,
+            yes=yes,
+            wait=wait,
         )
         # Records left out of the sync count too: the run did not serve them.
         short = short or bool(kindly.warnings) or (result is not None and incomplete(result))
@@ -203,7 +209,7 @@ def history(
 
     kindly = app.workspace()
     if rebuild:
-        rebuilt = kindly.rebuild_history(_parse_at(at))
+        rebuilt = kindly.rebuild_history(_parse_at(at, company_zone(kindly)))
         click.echo(
             f"Restored {rebuilt.restored} reminders from the notes in "
             f"{kindly.source.location}; the next run sends none of them again."

@@ -15,6 +15,7 @@ from plugin.app.cli.base import (
     _fail,
     _parse_at,
     cli,
+    company_zone,
 )
 from plugin.core.vocabulary import CHANNELS, FORMALITIES, LANGUAGES, TONES, one_of
 
@@ -83,7 +84,7 @@ def preview(
     from plugin.core.planning import preview_reminders
 
     kindly = app.workspace()
-    now = _parse_at(at)
+    now = _parse_at(at, company_zone(kindly))
     snapshot = kindly.snapshot()
     customer = snapshot.customers_by_id.get(client)
     if customer is None:
