@@ -361,6 +361,8 @@ def test_clients_lists_effective_settings_and_where_they_come_from(demo_workspac
     assert rows["C06"]["language"] == "nb"
     assert rows["C06"]["sources"]["language"] == "ledger"
     assert rows["C01"]["behaviour"] == "chronic"
+    # The effective minimum per currency (issue 17): the demo's own, and the defaults.
+    assert rows["C01"]["minimum"]["EUR"] == "5.00" and rows["C01"]["minimum"]["SEK"] == "50.00"
     table = runner.invoke(cli, ["--config", config, "clients"], env={"COLUMNS": "200"})
     assert "paused until 2026-12-13" in table.output
 

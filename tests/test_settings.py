@@ -42,10 +42,10 @@ def test_full_settings(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, text))
     assert LocalLedger.configured_folder(settings) == tmp_path / "books"
     assert settings.store_url == f"sqlite:///{tmp_path}/state/k.sqlite3"
-    assert settings.defaults.minimum == {
-        "EUR": Money.of("5", "EUR"),
-        "VND": Money.of("100000", "VND"),
-    }
+    # Given currencies replace their defaults; the other defaults stay.
+    assert settings.defaults.minimum["EUR"] == Money.of("5", "EUR")
+    assert settings.defaults.minimum["VND"] == Money.of("100000", "VND")
+    assert settings.defaults.minimum["NOK"] == Money.of("50", "NOK")
     client = settings.client("C1")
     assert client.pause_until == date(2026, 12, 1)
     assert client.kind is CustomerKind.CONSUMER and client.channels == ("email", "sms")
@@ -184,3 +184,11 @@ def test_a_minimum_with_more_decimals_than_its_currency_is_named(tmp_path: Path)
     text = MINIMAL + '[policy]\nminimum = { EUR = "5.001" }\n'
     with pytest.raises(ConfigError, match=r"policy\.minimum\.EUR': 5\.001 has more decimals"):
         load_settings(write(tmp_path, text))
+
+
+def test_a_fresh_kindly_toml_applies_the_documented_minimums(tmp_path: Path) -> None:
+    """Issue 17: the documented defaults were not applied without a [policy] minimum."""
+    minimum = load_settings(write(tmp_path, MINIMAL)).defaults.minimum
+    assert minimum["EUR"] == Money.of("5", "EUR") and minimum["NOK"] == Money.of("50", "NOK")
+    off = load_settings(write(tmp_path, MINIMAL + '[policy]\nminimum = { EUR = "0" }\n'))
+    assert off.defaults.minimum["EUR"] == Money.of("0", "EUR")

@@ -24,6 +24,7 @@ from plugin.core.model import CustomerKind
 from plugin.core.money import Money
 from plugin.core.policy import (
     DEFAULT_APPOINTMENT_POLICY,
+    DEFAULT_MINIMUM,
     DEFAULT_POLICY,
     WORDED_STAGES,
     Anchor,
@@ -351,7 +352,11 @@ def parse_settings(
     defaults = Defaults(
         tone=policy_data.get("tone", "friendly"),
         channels=tuple(policy_data.get("channels", ("email",))),
-        minimum=_minimums(policy_data.get("minimum", {}), "policy.minimum", where),
+        # Given currencies replace the defaults' (a 0 turns one off); the others keep theirs.
+        minimum={
+            **DEFAULT_MINIMUM,
+            **_minimums(policy_data.get("minimum", {}), "policy.minimum", where),
+        },
         policy=policy_data.get("name", DEFAULT_POLICY.name),
         charges=bool(data.get("charges", {}).get("enabled", False)),
     )

@@ -168,13 +168,24 @@ DEFAULT_POLICY = Policy(
 )
 
 
+#: Totals below these are not worth a reminder, unless [policy] minimum says otherwise
+#: (docs/configuration.md): about five euros in each currency Kindly's clients use most.
+DEFAULT_MINIMUM: Mapping[str, Money] = {
+    code: Money.of(amount, code)
+    for code, amount in {
+        "EUR": "5.00", "GBP": "5.00", "USD": "5.00", "CHF": "5.00",
+        "NOK": "50", "SEK": "50", "DKK": "40", "VND": "100000",
+    }.items()
+}  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class Defaults:
     """The company-wide defaults every client starts from."""
 
     tone: Tone = "friendly"
     channels: tuple[ChannelName, ...] = ("email",)
-    minimum: Mapping[str, Money] = field(default_factory=dict)
+    minimum: Mapping[str, Money] = field(default_factory=lambda: dict(DEFAULT_MINIMUM))
     policy: str = "default"
     charges: bool = False  # claim statutory charges (the company opts in)
 

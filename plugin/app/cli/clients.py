@@ -86,6 +86,8 @@ def client_rows(kindly: Kindly) -> list[dict[str, Any]]:
                 "excluded": resolved.excluded,
                 "consolidate": resolved.consolidate,
                 "formality": resolved.formality,
+                # The effective minimum per currency: below it, no reminder.
+                "minimum": {code: str(m.amount) for code, m in sorted(resolved.minimum.items())},
                 "behaviour": str(classify(paid, policy.behaviour)),
                 "behaviour_detail": paid.describe() if paid else "no paid invoices yet",
                 "sources": dict(resolved.sources),
