@@ -1225,3 +1225,44 @@ def test_the_dutch_14_day_letter_says_what_it_is_and_keeps_its_term_everywhere(
     assert "deze brief ontvangt" in render_letter(reminder, settings, on)
     sms = render_sms(reminder, settings, on=on)
     assert "uiterlijk 9-12" in sms.text and "6-12" not in sms.text, sms.text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_letter_of_up_to_eight_invoices_is_one_a4_page(
+    language: Language, demo_settings: Settings
+) -> None:
+    """Issue 17, M9: a one-invoice letter spilled onto a second page. The final notice with
+    charges, the longest letter, counted in the PDF that is printed."""
+    from plugin.compose.render import letter_pdf, render_letter
+    from plugin.core.model import CustomerKind
+    from plugin.core.policy import ChargeSettings
+
+    settings = replace(
+        demo_settings,
+        defaults=replace(demo_settings.defaults, charges=True),
+        charges=ChargeSettings(jurisdiction="NL"),
+    )
+    for count in (1, 8):
+        reminder = replace(
+            reminder_for(language, count, "final", url_length=60),
+            charges=True,
+            debtor=CustomerKind.BUSINESS,
+            next_step_date=date(2026, 12, 16),
+        )
+        customer = replace(
+            reminder.customer, address=("Kinkerstraat 112", "1053 ED Amsterdam", "Building C")
+        )
+        page = render_letter(replace(reminder, customer=customer), settings, date(2026, 12, 2))
+        pdf = letter_pdf(page)
+        assert pdf.content.startswith(b"%PDF-")
+        assert pdf.pages == 1, (language, count, pdf.pages)
+
+
+def test_a_letter_fetches_nothing_from_outside(demo_settings: Settings, tmp_path: Path) -> None:
+    """A user's own letter template cannot put a local file or a URL's content into a PDF."""
+    from plugin.compose.render import letter_pdf
+
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"not for letters")
+    page = f'<html><body><img src="file://{secret}"><img src="http://127.0.0.1:9/x.png">Hi</body></html>'
+    assert letter_pdf(page).pages == 1  # rendered without them, and without an error

@@ -56,6 +56,7 @@ __all__ = [
     "check_overrides",
     "format_date",
     "format_money",
+    "letter_pdf",
     "render_appointment",
     "render_appointment_sms",
     "render_letter",
@@ -276,6 +277,39 @@ def render_letter(reminder: PlannedReminder, settings: Settings, on: date) -> st
     context["letter_place"] = settings.company.city or ""
     context["destination_country"] = _destination_country(reminder.customer.country, settings)
     return _render(settings, context, "letter/letter.html.j2")[0]
+
+
+@dataclass(frozen=True, slots=True)
+class LetterPdf:
+    content: bytes
+    pages: int
+
+
+def letter_pdf(html: str) -> LetterPdf:
+    """The letter as a PDF to print (WeasyPrint), with its number of A4 pages.
+
+    Nothing is fetched while it is made: the letter's only image, the QR code, is inside it
+    (a data: URL), and a user's own template must not make a letter read a file or a URL.
+    """
+    import weasyprint
+
+    document = weasyprint.HTML(string=html, url_fetcher=_inside_only()).render()
+    return LetterPdf(document.write_pdf(), len(document.pages))
+
+
+def _inside_only() -> Any:
+    import weasyprint
+
+    if hasattr(weasyprint, "URLFetcher"):  # WeasyPrint 66 and later
+        return weasyprint.URLFetcher(allowed_protocols={"data"})
+    fetch = weasyprint.default_url_fetcher
+
+    def data_only(url: str, *args: Any, **kwargs: Any) -> Any:
+        if not url.startswith("data:"):
+            raise ValueError(f"a letter loads nothing from outside it: {url[:60]}")
+        return fetch(url, *args, **kwargs)
+
+    return data_only
 
 
 def _destination_country(country: str, settings: Settings) -> str | None:

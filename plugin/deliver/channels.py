@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 from plugin.compose.email_message import build_email, message_bytes, message_id_for
 from plugin.compose.render import (
     Attachment,
+    letter_pdf,
     reminder_charges,
     render_letter,
     render_reminder,
@@ -52,8 +53,9 @@ __all__ = ["Channel", "Composed", "channels_for", "invoice_attachments", "pdf_fi
 class Composed:
     """What a channel will send: its payload, and the charges the reminder states."""
 
-    #: The e-mail, the text of an SMS or a letter, or nothing (the platform or a person sends).
-    payload: Message | str | None
+    #: The e-mail, the text of an SMS, a letter's PDF, or nothing (the platform or a person
+    #: sends).
+    payload: Message | str | bytes | None
     charges: dict[str, str]
 
     @property
@@ -63,7 +65,12 @@ class Composed:
 
     @property
     def text(self) -> str:
-        assert isinstance(self.payload, str), "an SMS or a letter is text"
+        assert isinstance(self.payload, str), "an SMS is text"
+        return self.payload
+
+    @property
+    def document(self) -> bytes:
+        assert isinstance(self.payload, bytes), "a letter is a PDF"
         return self.payload
 
 
@@ -275,13 +282,15 @@ class LetterToFolder:
 
     def path_for(self, customer_id: str, stage: str, key: str) -> Path:
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in customer_id)
-        return self.folder / f"{safe}-{stage}-{key[:12]}.html"
+        return self.folder / f"{safe}-{stage}-{key[:12]}.pdf"
 
     def compose(self, reminder: PlannedReminder, now: datetime) -> Composed:
         # The log keeps what it claims, as the e-mail's and the SMS's do.
         locale = babel_locale_name(reminder.language, reminder.customer.country)
         claimed = reminder_charges(reminder, self.settings, now.date(), locale) or {}
-        return Composed(render_letter(reminder, self.settings, now.date()), claimed)
+        return Composed(
+            letter_pdf(render_letter(reminder, self.settings, now.date())).content, claimed
+        )
 
     def deliver(
         self, reminder: PlannedReminder, composed: Composed, hand_over: HandOver
@@ -292,8 +301,8 @@ class LetterToFolder:
             self.folder.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".printing-")
             try:
-                with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                    stream.write(composed.text)
+                with os.fdopen(handle, "wb") as stream:
+                    stream.write(composed.document)
                     stream.flush()
                     os.fsync(stream.fileno())
                 os.replace(temporary, target)
@@ -308,7 +317,9 @@ class LetterToFolder:
 
     def settle(self, record: ReminderRecord) -> Settlement:
         path = self.path_for(record.customer_id, record.stage, record.key)
-        return Settlement.SENT if path.exists() else Settlement.RESEND
+        # Letters written before they were PDFs were HTML pages.
+        there = path.exists() or path.with_suffix(".html").exists()
+        return Settlement.SENT if there else Settlement.RESEND
 
     def close(self) -> None:
         pass

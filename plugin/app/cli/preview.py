@@ -185,7 +185,7 @@ def _show(
 ) -> None:
     from plugin.app.cli.output import printable, shown
     from plugin.compose.email_message import build_email, message_bytes
-    from plugin.compose.render import render_letter, render_reminder, render_sms
+    from plugin.compose.render import letter_pdf, render_letter, render_reminder, render_sms
     from plugin.core.decisions import REASONS
     from plugin.core.vocabulary import EmailVia
     from plugin.deliver.channels import invoice_attachments
@@ -218,7 +218,11 @@ def _show(
     if reminder.channel == "letter":
         if output is None:
             _fail("a letter is a printable page", "Give --output letter.html, then print it.")
-        _write_private(output, render_letter(reminder, settings, now.date()).encode("utf-8"))
+        page = render_letter(reminder, settings, now.date())
+        if output.suffix.lower() == ".pdf":
+            _write_private(output, letter_pdf(page).content)
+        else:
+            _write_private(output, page.encode("utf-8"))
         console.print(f"Wrote {output}")
         return
     if settings.email_via == EmailVia.PLATFORM:
