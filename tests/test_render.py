@@ -772,6 +772,10 @@ def test_appointment_reminders_in_every_language(
     assert demo_settings.company.phone and demo_settings.company.phone in mail.text
     if not all_day:
         assert ("15:00" if language == "vi" else "9:00") in mail.text
+        # The clock as the reader's language names it, never its database id (M4).
+        assert "Europe/" not in mail.text and "Asia/" not in mail.text
+        named = {"vi": "Giờ Việt Nam", "nl": "Midden-Europese tijd", "de": "Mitteleuropäische Zeit"}
+        assert named.get(language, "") in mail.text
     assert "{{" not in mail.text and "\n\n\n" not in mail.text
     if language != "en":
         assert not ENGLISH_WORDS.search(mail.text.replace("E-mail", "").replace("Kick-off", ""))

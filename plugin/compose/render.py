@@ -331,6 +331,19 @@ def _destination_country(country: str, settings: Settings) -> str | None:
     return " / ".join(dict.fromkeys(names))
 
 
+def _zone_name(zone: ZoneInfo, name: str, locale: str) -> str:
+    """The reader's clock as their language names it ("Midden-Europese tijd", "Giờ Việt
+    Nam", "British Time"), not its database id ("Europe/Amsterdam")."""
+    from babel.dates import get_timezone_name
+
+    try:
+        return str(
+            get_timezone_name(zone, "long", locale=babel_locale(locale), zone_variant="generic")
+        )
+    except (LookupError, ValueError):
+        return name
+
+
 def _appointment_context(
     appointment: Appointment,
     name: str,
@@ -352,7 +365,7 @@ def _appointment_context(
     else:
         start_time = format_time(start, "short", locale=babel_locale(locale))
         hours = f"{start_time}–{format_time(end, 'short', locale=babel_locale(locale))}"
-        when = f"{day}, {hours} ({timezone})"
+        when = f"{day}, {hours} ({_zone_name(zone, timezone, locale)})"
         short_when = f"{_day_and_month(start.date(), locale)} {start_time}"
     return {
         "language": language,
