@@ -1270,3 +1270,30 @@ def test_a_letter_fetches_nothing_from_outside(demo_settings: Settings, tmp_path
     secret.write_bytes(b"not for letters")
     page = f'<html><body><img src="file://{secret}"><img src="http://127.0.0.1:9/x.png">Hi</body></html>'
     assert letter_pdf(page).pages == 1  # rendered without them, and without an error
+
+
+#: Words that reproach ("despite our earlier message"): for the firm tone only.
+REPROACHFUL = {
+    "en": ("despite", "still not"),
+    "nl": ("ondanks",),
+    "fr": ("malgré",),
+    "de": ("trotz",),
+    "nb": ("til tross",),
+    "vi": ("mặc dù",),
+}
+
+
+@pytest.mark.parametrize("formality", ["formal", "informal"])
+@pytest.mark.parametrize("stage", ["courtesy", "first", "second"])
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_friendly_or_neutral_reminder_never_reproaches(
+    language: Language, stage: str, formality: Formality, demo_settings: Settings
+) -> None:
+    """Issue 17, M5: the friendly second reminder was harsher than the neutral one."""
+    for tone in ("friendly", "neutral"):
+        for count in (1, 2):
+            reminder = replace(reminder_for(language, count, stage, tone), formality=formality)
+            rendered = render_reminder(reminder, demo_settings)
+            text = f"{rendered.subject}\n{rendered.text}".lower()
+            for word in REPROACHFUL[language]:
+                assert word not in text, (tone, word, text[:400])
