@@ -631,3 +631,28 @@ def test_at_without_an_offset_is_on_the_companys_clock(demo_workspace: Path) -> 
     result = runner.invoke(cli, ["--config", config, "plan", "--json", "--at", "2026-11-22T10:00"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["at"] == "2026-11-22T10:00:00+01:00"  # Amsterdam, winter
+
+
+def test_plan_shows_each_invoices_stage_in_a_consolidated_reminder(demo_workspace: Path) -> None:
+    """Issue 17, HIGH-2 (in part): a second reminder that also takes a newly due invoice
+    says which invoice is at which stage, in the table as in --json."""
+    from datetime import timedelta
+
+    from tests.conftest import DEMO_NOW
+
+    runner, config = _synced(demo_workspace)
+    first = runner.invoke(cli, ["--config", config, "run", "--at", DEMO_NOW.isoformat()])
+    assert first.exit_code == 0, first.output
+    later = (DEMO_NOW + timedelta(days=15)).isoformat()
+    runner.invoke(cli, ["--config", config, "sync", "--at", later])
+    as_json = runner.invoke(cli, ["--config", config, "plan", "--json", "--at", later])
+    mixed = [
+        r
+        for r in json.loads(as_json.output)["reminders"]
+        if len(set(r["invoice_stages"].values())) > 1
+    ]
+    assert mixed, "the demo has a client with invoices at two stages by then"
+    table = runner.invoke(cli, ["--config", config, "plan", "--at", later], env={"COLUMNS": "300"})
+    reminder = mixed[0]
+    for number, invoice_id in zip(reminder["invoices"], reminder["invoice_ids"], strict=True):
+        assert f"{number} ({reminder['invoice_stages'][invoice_id]})" in table.output

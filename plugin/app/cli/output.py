@@ -13,7 +13,7 @@ from plugin.app.cli.base import _fail
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from plugin.core.decisions import Plan
+    from plugin.core.decisions import Plan, PlannedReminder
     from plugin.run import Kindly, SendResult
     from plugin.state.leases import Holder
 
@@ -174,6 +174,17 @@ def _print_sync(console: Console, kindly: Kindly, snapshot: Any) -> None:
         console.print(f"[yellow]Not read:[/] {shown(warning)}")
 
 
+def _numbers_with_stages(reminder: PlannedReminder) -> str:
+    """The invoices' numbers, each with its own stage where the message consolidates
+    invoices at different stages ("NS-0133 (second), NS-0165 (first)")."""
+    if len(set(reminder.invoice_stages.values())) <= 1:
+        return ", ".join(invoice.number for invoice in reminder.invoices)
+    return ", ".join(
+        f"{invoice.number} ({reminder.invoice_stages.get(invoice.id, reminder.stage)})"
+        for invoice in reminder.invoices
+    )
+
+
 def _print_plan(console: Console, result: Plan, *, explain: bool) -> None:
     from collections import Counter
     from zoneinfo import ZoneInfo
@@ -191,7 +202,7 @@ def _print_plan(console: Console, result: Plan, *, explain: bool) -> None:
             locale = babel_locale_name(reminder.language, reminder.customer.country)
             table.add_row(
                 shown(f"{reminder.customer.name} ({reminder.customer.id})"),
-                shown(", ".join(invoice.number for invoice in reminder.invoices)),
+                shown(_numbers_with_stages(reminder)),
                 format_money(reminder.amount_due, locale),
                 shown(reminder.stage),
                 reminder.channel,
