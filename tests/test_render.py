@@ -189,9 +189,14 @@ def test_a_complete_email_in_every_language_tone_and_stage(
             company.website,
             company.phone,
             company.fax,
-            *company.address,
+            *company.address[:-1],
         ):
             assert detail and detail in text
+        # The country line in the reader's language (M3): "Nederland" is "Netherlands".
+        country = {"en": "Netherlands", "nl": "Nederland", "fr": "Pays-Bas",
+                   "nb": "Nederland", "de": "Niederlande", "vi": "Hà Lan"}[language]  # fmt: skip
+        assert company.address[-1] == "Nederland" and country in text
+        assert language in ("nl", "nb") or "Nederland" not in text
         assert demo_settings.bank.iban and demo_settings.bank.iban in text
         if stage in ("second", "final"):
             assert format_date(PAY_BY, locale) in text, "the pay-by date is named"
@@ -1297,3 +1302,16 @@ def test_a_friendly_or_neutral_reminder_never_reproaches(
             text = f"{rendered.subject}\n{rendered.text}".lower()
             for word in REPROACHFUL[language]:
                 assert word not in text, (tone, word, text[:400])
+
+
+def test_a_signature_per_language(demo_settings: Settings) -> None:
+    """Issue 17, M3: the Dutch role signed every language's reminder."""
+    assert demo_settings.company.signatures["en"] == "Anouk Visser, accounts receivable"
+    for language, role in (
+        ("en", "accounts receivable"),
+        ("de", "Buchhaltung"),
+        ("nl", "debiteurenbeheer"),
+    ):
+        text = render_reminder(reminder_for(language, 1), demo_settings).text
+        assert f"Anouk Visser, {role}" in text
+        assert language == "nl" or "debiteurenbeheer" not in text

@@ -76,7 +76,14 @@ fax = "+31 20 555 0199"
 address = ["Prinsengracht 263", "1016 GV Amsterdam", "Nederland"]
 country = "NL"
 city = "Amsterdam"
-signature = "Anouk Visser, debiteurenbeheer"
+
+[company.signature]             # who signs, in each client's language
+nl = "Anouk Visser, debiteurenbeheer"
+en = "Anouk Visser, accounts receivable"
+fr = "Anouk Visser, service comptabilité"
+de = "Anouk Visser, Buchhaltung"
+nb = "Anouk Visser, regnskap"
+vi = "Anouk Visser, phòng kế toán"
 
 [bank]
 account_holder = "Noordlicht Studio B.V."

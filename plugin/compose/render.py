@@ -41,7 +41,7 @@ from plugin.compose.templates import (
     templates_dir,
 )
 from plugin.config.locales import babel_locale_name
-from plugin.config.settings import Settings
+from plugin.config.settings import Settings, signature_in
 from plugin.core.claims import Claims, LetterClaims, reminder_claims
 from plugin.core.decisions import PlannedReminder
 from plugin.core.model import Appointment
@@ -151,6 +151,8 @@ def _context(
         "greeting_name": reminder.customer.greeting_name,
         "customer": reminder.customer,
         "company": settings.company,
+        "company_address": _address_in(settings, locale),
+        "signature": signature_in(settings.company, reminder.language),
         "bank": settings.bank,
         "invoices": invoices,
         "count": len(invoices),
@@ -331,6 +333,33 @@ def _destination_country(country: str, settings: Settings) -> str | None:
     return " / ".join(dict.fromkeys(names))
 
 
+def _address_in(settings: Settings, locale: str) -> tuple[str, ...]:
+    """The company's address, its country line in the reader's language: "Nederland" is
+    "Netherlands" to an English client and "Hà Lan" to a Vietnamese one (M3)."""
+    from babel import Locale, UnknownLocaleError
+
+    company = settings.company
+    lines = company.address
+    if not lines or not company.country:
+        return lines
+    country = company.country
+    names = {country.upper()}
+    for language in ("en", "nl", "fr", "nb", "de", "vi"):
+        name = babel_locale(language).territories.get(country)
+        if name:
+            names.add(name.upper())
+    try:
+        own = Locale.parse(f"und_{country}").territories.get(country)
+    except (UnknownLocaleError, ValueError):
+        own = None
+    if own:
+        names.add(own.upper())
+    if lines[-1].strip().upper() not in names:
+        return lines
+    written = babel_locale(locale).territories.get(country) or lines[-1]
+    return (*lines[:-1], written)
+
+
 def _zone_name(zone: ZoneInfo, name: str, locale: str) -> str:
     """The reader's clock as their language names it ("Midden-Europese tijd", "Giờ Việt
     Nam", "British Time"), not its database id ("Europe/Amsterdam")."""
@@ -372,6 +401,8 @@ def _appointment_context(
         "formal": formality != "informal",
         "greeting_name": name,
         "company": settings.company,
+        "company_address": _address_in(settings, locale),
+        "signature": signature_in(settings.company, language),
         "sender": settings.company.sms_sender or settings.company.name,
         "appointment": {
             "title": appointment.title,

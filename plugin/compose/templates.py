@@ -39,7 +39,7 @@ CONTEXT_VARIABLES = frozenset(
         "channel", "recipient", "sent_at", "numbers", "amount", "formal",
         "letter_date", "letter_place", "qr_data_uri", "appointment", "charges",
         "reason", "fallback", "t", "unconfirmed", "amount_to_pay", "charged", "sms_brief",
-        "destination_country",
+        "destination_country", "company_address", "signature",
     }
 )  # fmt: skip
 

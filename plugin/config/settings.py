@@ -69,10 +69,25 @@ class Company:
     address: tuple[str, ...] = ()
     country: str = "NL"
     signature: str | None = None
+    #: The signature per language, where [company] signature gives one per language.
+    signatures: Mapping[str, str] = field(default_factory=dict)
     sms_sender: str | None = None  # the short name an SMS starts with
     #: Of the notes in the accounting system; default: the country's.
     language: Language | None = None
     city: str | None = None  # where letters are dated from
+
+
+def signature_in(company: Company, language: str) -> str | None:
+    """Who signs a message in ``language``: its own signature, else the company's
+    language's, else the one signature given."""
+    if company.signatures:
+        own = company.language or ""
+        return (
+            company.signatures.get(language)
+            or company.signatures.get(own)
+            or next(iter(company.signatures.values()))
+        )
+    return company.signature
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +355,8 @@ def parse_settings(
 
     company_data = dict(data["company"])
     company_data["address"] = tuple(company_data.get("address", ()))
+    if isinstance(company_data.get("signature"), Mapping):
+        company_data["signatures"] = dict(company_data.pop("signature"))
     company = Company(**company_data)
 
     bank = Bank(**data.get("bank", {}))
