@@ -1307,11 +1307,12 @@ def test_a_friendly_or_neutral_reminder_never_reproaches(
 def test_a_signature_per_language(demo_settings: Settings) -> None:
     """Issue 17, M3: the Dutch role signed every language's reminder."""
     assert demo_settings.company.signatures["en"] == "Anouk Visser, accounts receivable"
-    for language, role in (
-        ("en", "accounts receivable"),
-        ("de", "Buchhaltung"),
-        ("nl", "debiteurenbeheer"),
-    ):
+    roles: dict[Language, str] = {
+        "en": "accounts receivable",
+        "de": "Buchhaltung",
+        "nl": "debiteurenbeheer",
+    }
+    for language, role in roles.items():
         text = render_reminder(reminder_for(language, 1), demo_settings).text
         assert f"Anouk Visser, {role}" in text
         assert language == "nl" or "debiteurenbeheer" not in text
