@@ -1316,3 +1316,14 @@ def test_a_signature_per_language(demo_settings: Settings) -> None:
         text = render_reminder(reminder_for(language, 1), demo_settings).text
         assert f"Anouk Visser, {role}" in text
         assert language == "nl" or "debiteurenbeheer" not in text
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_an_sms_has_no_double_colon(
+    language: Language, stage: str, demo_settings: Settings
+) -> None:
+    """Issue 17, a low: "Noordlicht Studio B.V.: herinnering: factuur …"."""
+    text = render_sms(reminder_for(language, 1, stage), demo_settings).text
+    head = text.split("(", 1)[0]  # the sender and the label, before the amount
+    assert head.count(":") <= 1, text
