@@ -239,3 +239,25 @@ def test_a_stage_no_wording_has_words_for_is_not_sent_empty(
     )
     user_templates(tmp_path / "mine", QUICK).close()  # templates are read once per worker
     assert render_reminder(zeta, words).subject == "Zeta"
+
+
+def test_kindlys_templates_never_load_what_the_sandbox_compiled(
+    demo_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sandbox compiles Kindly's own templates too (those a user did not override),
+    into code that calls the sandbox's checks. Kept in the same bytecode cache, under the
+    same name and source, the unsandboxed environment loaded it and every reminder failed
+    with "'BundledEnvironment' object has no attribute 'call'"."""
+    from plugin.compose.templates import bundled_environment
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    settings, _ = with_template(
+        demo_settings, tmp_path / "mine", "sms/message.txt.j2", "{{ t.sms() }}"
+    )
+    render_reminder(reminder_for("en", 1), settings)  # the worker compiles email/*, lang/en
+    user_templates(tmp_path / "mine", QUICK).close()
+    bundled_environment.cache_clear()
+    try:
+        assert "NS-2026-10001" in render_reminder(reminder_for("en", 1), demo_settings).text
+    finally:
+        bundled_environment.cache_clear()

@@ -111,7 +111,7 @@ def _configured(kind: type[Any], loader: Any) -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         auto_reload=False,
-        bytecode_cache=_bytecode_cache(),
+        bytecode_cache=_bytecode_cache(kind.__name__),
     )
     # A macro imported into an HTML template returns its text marked safe, though the
     # wording files are plain text holding client data; "|text" unmarks it, so the HTML
@@ -124,17 +124,21 @@ def _as_plain_text(value: object) -> str:
     return str.__str__(str(value))
 
 
-def _bytecode_cache() -> Any:
-    """Compiled templates kept in the user's cache folder between runs.
+def _bytecode_cache(kind: str) -> Any:
+    """Compiled templates kept in the user's cache folder between runs, one folder per
+    kind of environment.
 
     Compiling the six languages' wording costs about 0.4 s in every process that renders;
     Jinja2 checks each cached entry against its template's source, so an edited template
-    (the user's own included) is compiled afresh. Without a writable cache folder, none.
+    (the user's own included) is compiled afresh. But it keys an entry by the template's
+    name and file alone: the sandbox's code for one of Kindly's templates (which calls the
+    sandbox's checks) and the plain environment's code for the same file must not meet in
+    one folder, or either loads the other's. Without a writable cache folder, none.
     """
     import jinja2
     from platformdirs import user_cache_path
 
-    folder = user_cache_path("kindly", appauthor=False) / "templates"
+    folder = user_cache_path("kindly", appauthor=False) / "templates" / kind
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError:
