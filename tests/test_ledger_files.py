@@ -790,17 +790,20 @@ def test_a_notes_line_not_utf8_or_too_deep_is_named(
     assert caught.value.record == "line 1" and words in str(caught.value)
 
 
+def intake(attendee: Record) -> Record:
+    """An appointment with one attendee."""
+    return {
+        "id": "A1",
+        "title": "Intake",
+        "start": "2026-12-03T10:00:00+01:00",
+        "end": "2026-12-03T11:00:00+01:00",
+        "attendees": [attendee],
+    }
+
+
 def test_an_attendee_with_a_bad_e_mail_leaves_its_appointment_out(tmp_path: Path) -> None:
     """D6: one appointment's bad address stops nobody's reminders."""
-    appointments: list[Record] = [
-        {
-            "id": "A1",
-            "title": "Intake",
-            "start": "2026-12-03T10:00:00+01:00",
-            "end": "2026-12-03T11:00:00+01:00",
-            "attendees": [{"name": "M", "email": "not-an-address"}],
-        }
-    ]
+    appointments = [intake({"name": "M", "email": "not-an-address"})]
     result = LocalLedger(ledger(tmp_path, appointments=appointments)).sync(None, {})
     assert result.snapshot.appointments == ()
     assert len(result.snapshot.invoices) == len(INVOICES)
@@ -835,15 +838,7 @@ def test_a_client_phone_that_is_no_number_is_named_at_read(
 def test_an_attendee_phone_that_is_no_number_is_dropped_from_the_appointment(
     tmp_path: Path,
 ) -> None:
-    appointments: list[Record] = [
-        {
-            "id": "A1",
-            "title": "Intake",
-            "start": "2026-12-03T10:00:00+01:00",
-            "end": "2026-12-03T11:00:00+01:00",
-            "attendees": [{"name": "M", "email": "m@x.example", "phone": "+31 call me"}],
-        }
-    ]
+    appointments = [intake({"name": "M", "email": "m@x.example", "phone": "+31 call me"})]
     result = LocalLedger(ledger(tmp_path, appointments=appointments)).sync(None, {})
     ((attendee,),) = [a.attendees for a in result.snapshot.appointments]
     assert attendee.email == "m@x.example" and attendee.phone is None

@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -45,7 +46,7 @@ from plugin.config.settings import Settings, signature_in
 from plugin.core.claims import Claims, LetterClaims, reminder_claims
 from plugin.core.decisions import PlannedReminder
 from plugin.core.model import Appointment
-from plugin.core.vocabulary import Formality, Language
+from plugin.core.vocabulary import LANGUAGES, Formality, Language
 from plugin.errors import ConfigError, TemplateProblem
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "check_overrides",
     "format_date",
     "format_money",
+    "letter_and_charges",
     "letter_pdf",
     "render_appointment",
     "render_appointment_sms",
@@ -266,6 +268,14 @@ def render_reminder(
 
 def render_letter(reminder: PlannedReminder, settings: Settings, on: date) -> str:
     """A printable A4 letter (HTML) dated ``on``, with the client's address for a window."""
+    return letter_and_charges(reminder, settings, on)[0]
+
+
+def letter_and_charges(
+    reminder: PlannedReminder, settings: Settings, on: date
+) -> tuple[str, Mapping[str, str]]:
+    """The letter (HTML), and the charges it claims as written in it (empty if none): the
+    letter channel logs them, as the e-mail's and the SMS's are."""
     import base64
 
     locale = babel_locale_name(reminder.language, reminder.customer.country)
@@ -278,7 +288,7 @@ def render_letter(reminder: PlannedReminder, settings: Settings, on: date) -> st
     context["letter_date"] = format_date(on, locale)
     context["letter_place"] = settings.company.city or ""
     context["destination_country"] = _destination_country(reminder.customer.country, settings)
-    return _render(settings, context, "letter/letter.html.j2")[0]
+    return _render(settings, context, "letter/letter.html.j2")[0], context["charges"] or {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,46 +328,47 @@ def _destination_country(country: str, settings: Settings) -> str | None:
     """The last line of a window address abroad: the country in capitals, as its own
     language names it and, where that differs, in English, so that both the sending and
     the receiving post read it ("NORGE / NORWAY"); None for a letter within the country."""
-    from babel import Locale, UnknownLocaleError
-
     if not country or country == (settings.company.country or country):
         return None
     english = babel_locale("en").territories.get(country)
-    try:
-        own = Locale.parse(f"und_{country}").territories.get(country)
-    except (UnknownLocaleError, ValueError):
-        own = None
-    names = [name.upper() for name in (own, english) if name]
-    if not names:
-        return country
-    return " / ".join(dict.fromkeys(names))
+    names = [name.upper() for name in (_own_country_name(country), english) if name]
+    return " / ".join(dict.fromkeys(names)) if names else country
 
 
 def _address_in(settings: Settings, locale: str) -> tuple[str, ...]:
     """The company's address, its country line in the reader's language: "Nederland" is
     "Netherlands" to an English client and "Hà Lan" to a Vietnamese one (M3)."""
-    from babel import Locale, UnknownLocaleError
-
     company = settings.company
     lines = company.address
     if not lines or not company.country:
         return lines
-    country = company.country
-    names = {country.upper()}
-    for language in ("en", "nl", "fr", "nb", "de", "vi"):
+    if lines[-1].strip().upper() not in _country_names(company.country):
+        return lines
+    written = babel_locale(locale).territories.get(company.country) or lines[-1]
+    return (*lines[:-1], written)
+
+
+@cache
+def _own_country_name(country: str) -> str | None:
+    """The country's name in its own main language ("Norge", "Việt Nam")."""
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        return Locale.parse(f"und_{country}").territories.get(country)
+    except (UnknownLocaleError, ValueError):
+        return None
+
+
+@cache
+def _country_names(country: str) -> frozenset[str]:
+    """Every way an address line may name ``country``, in capitals: its code, its own
+    name, and its name in English and in each language Kindly writes."""
+    names = {country.upper(), (_own_country_name(country) or country).upper()}
+    for language in ("en", *LANGUAGES):
         name = babel_locale(language).territories.get(country)
         if name:
             names.add(name.upper())
-    try:
-        own = Locale.parse(f"und_{country}").territories.get(country)
-    except (UnknownLocaleError, ValueError):
-        own = None
-    if own:
-        names.add(own.upper())
-    if lines[-1].strip().upper() not in names:
-        return lines
-    written = babel_locale(locale).territories.get(country) or lines[-1]
-    return (*lines[:-1], written)
+    return frozenset(names)
 
 
 def _zone_name(zone: ZoneInfo, name: str, locale: str) -> str:

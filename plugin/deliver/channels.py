@@ -29,13 +29,11 @@ from typing import TYPE_CHECKING, Protocol
 from plugin.compose.email_message import build_email, message_bytes, message_id_for
 from plugin.compose.render import (
     Attachment,
+    letter_and_charges,
     letter_pdf,
-    reminder_charges,
-    render_letter,
     render_reminder,
     render_sms,
 )
-from plugin.config.locales import babel_locale_name
 from plugin.config.settings import Settings
 from plugin.core.decisions import PlannedReminder
 from plugin.core.vocabulary import DeliveryStatus, EmailVia, Settlement
@@ -285,12 +283,8 @@ class LetterToFolder:
         return self.folder / f"{safe}-{stage}-{key[:12]}.pdf"
 
     def compose(self, reminder: PlannedReminder, now: datetime) -> Composed:
-        # The log keeps what it claims, as the e-mail's and the SMS's do.
-        locale = babel_locale_name(reminder.language, reminder.customer.country)
-        claimed = reminder_charges(reminder, self.settings, now.date(), locale) or {}
-        return Composed(
-            letter_pdf(render_letter(reminder, self.settings, now.date())).content, claimed
-        )
+        page, claimed = letter_and_charges(reminder, self.settings, now.date())
+        return Composed(letter_pdf(page).content, dict(claimed))
 
     def deliver(
         self, reminder: PlannedReminder, composed: Composed, hand_over: HandOver
