@@ -824,10 +824,12 @@ def _tune_sqlite(engine: Engine) -> None:
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        # WAL lets `kindly plan` read while `kindly send` writes; the busy timeout makes a
-        # second process wait for the lock instead of failing at once.
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # The busy timeout makes a second process wait for the lock instead of failing at
+        # once; it comes first, because switching a new file to WAL takes that lock too
+        # (six processes creating one store at once failed with "database is locked").
+        # WAL lets `kindly plan` read while `kindly send` writes.
         cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
