@@ -359,6 +359,13 @@ def changed(records: list[Record], index: int, **fields: object) -> list[Record]
         ),
         (
             "customers",
+            changed(CUSTOMERS, 0, salutation="mrs"),
+            "record 1 (id C1)",
+            "salutation",
+            "not one of",
+        ),
+        (
+            "customers",
             changed(CUSTOMERS, 0, language="es"),
             "record 1 (id C1)",
             "language",
@@ -889,3 +896,10 @@ def test_a_promise_for_nothing_is_named(tmp_path: Path) -> None:
     assert any(
         "field 'amount': a promise to pay is for more than nothing" in w for w in result.warnings
     )
+
+
+def test_the_contact_persons_salutation_and_names_are_read(tmp_path: Path) -> None:
+    """Review M1: greetings need them ("Sehr geehrte Frau Müller", "Hallo Katrin")."""
+    customers = changed(CUSTOMERS, 0, salutation="ms", given_name="Katrin", family_name="Müller")
+    (c1,) = [c for c in read(ledger(tmp_path, customers=customers)).customers if c.id == "C1"]
+    assert (c1.salutation, c1.given_name, c1.family_name) == ("ms", "Katrin", "Müller")

@@ -829,3 +829,38 @@ def test_a_reminder_that_claims_charges_carries_its_invoices_payments() -> None:
     assert reminder.charges and reminder.payments == (payment,)
     (quiet,) = plan(snapshot, base).reminders
     assert not quiet.charges and quiet.payments == ()
+
+
+def test_a_norwegian_final_notice_gives_14_days_and_nothing_follows_before() -> None:
+    """Issue 17: the Norwegian final notice is an inkassovarsel (inkassoloven § 9): at
+    least 14 days from its sending, and the claim goes to collection only after them."""
+    norwegian = customer(
+        "C1", country="NO", language="nb", timezone="Europe/Oslo", phones=("+47 22 00 00 00",)
+    )
+    short = replace(
+        ANYTIME,
+        stages=(
+            Stage("first", Anchor.DUE_DATE, 3),
+            Stage("final", Anchor.PREVIOUS, 7),
+            Stage("handoff", Anchor.PREVIOUS, 5, channels=("task",)),
+        ),
+        gap_days=1,
+    )
+    snapshot = LedgerSnapshot(
+        customers=(norwegian,), invoices=(invoice("I1", date(2026, 10, 1), "5000.00", "NOK"),)
+    )
+    settings_ = make_settings(short)
+    first = plan(snapshot, settings_)
+    history = sent(first, NOW)
+    final_at = NOW + timedelta(days=7)
+    final = plan(snapshot, settings_, history, now=final_at)
+    (notice,) = final.reminders
+    assert notice.stage == "final"
+    assert notice.next_step_date == final_at.date() + timedelta(days=14)
+    history += sent(final, final_at)
+    # The policy says five days; the warning's 14 have not run out until the 15th day.
+    assert codes(plan(snapshot, settings_, history, now=final_at + timedelta(days=14))) == {
+        "I1": "not_due_yet"
+    }
+    later = plan(snapshot, settings_, history, now=final_at + timedelta(days=15))
+    assert [r.stage for r in later.reminders] == ["handoff"]

@@ -266,3 +266,37 @@ def test_preview_reminders_names_what_it_cannot_remind(
         preview(next(i.id for i in demo_snapshot.invoices if i.customer_id == "C08"))
     with pytest.raises(ValueError, match=r"no stage 'courtesy'.*its stages are first, second"):
         preview(stage="courtesy")
+
+
+def test_a_note_before_the_due_date_is_not_previewed_for_an_invoice_past_it(
+    demo_snapshot: LedgerSnapshot, demo_settings: Settings
+) -> None:
+    """Review M7: `--stage courtesy` wrote "the invoices below fall due soon" of invoices
+    overdue since October."""
+    policies = {
+        name: replace(
+            policy,
+            stages=tuple(
+                replace(stage, enabled=True) if stage.name == "courtesy" else stage
+                for stage in policy.stages
+            ),
+        )
+        for name, policy in demo_settings.policies.items()
+    }
+    settings = replace(demo_settings, policies=policies)
+    overdue = next(
+        i
+        for i in demo_snapshot.invoices
+        if i.customer_id == "C01" and i.is_open and i.due_date < DEMO_NOW.date()
+    )
+    with pytest.raises(ValueError, match=f"invoice {overdue.number} fell due on .* comes before"):
+        preview_reminders(
+            demo_snapshot,
+            settings,
+            [],
+            now=DEMO_NOW,
+            source="demo",
+            client_id="C01",
+            invoice_ids=[overdue.id],
+            stage="courtesy",
+        )

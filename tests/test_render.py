@@ -668,10 +668,10 @@ def test_notes_are_in_the_companys_language(language: Language, demo_settings: S
             ["Hallo", "Falls du", "Antworte einfach", "Viele Grüße"],
             [" Sie ", "Ihnen"],
         ),
-        ("nb", "formal", ["God dag", "Har De allerede betalt"], ["Har du"]),
+        ("nb", "formal", ["Hei", "Har De allerede betalt"], ["Har du"]),
         ("nb", "informal", ["Hei", "Har du allerede betalt"], [" De "]),
         ("vi", "formal", ["Kính gửi Quý khách", "Quý khách có thể"], ["anh/chị"]),
-        ("vi", "informal", ["Kính gửi anh/chị", "Anh/chị có thể"], ["Quý khách"]),
+        ("vi", "informal", ["Chào", "Anh/chị có thể"], ["Quý khách"]),
     ],
 )
 def test_formal_and_informal_address(
@@ -711,7 +711,9 @@ def test_a_printable_letter(language: Language, stage: str, demo_settings: Setti
     assert page.stack == []
     visible = " ".join(" ".join(page.text).split())
     assert "Storgata 1" in visible and "0184 Oslo" in visible
-    assert f"Amsterdam, {format_date(date(2026, 11, 22), LOCALE[language])}" in visible
+    # "Amsterdam, le 22 novembre 2026", "Amsterdam, ngày 22 tháng 11 năm 2026".
+    dated = {"fr": "le ", "vi": "ngày "}.get(language, "")
+    assert f"Amsterdam, {dated}{format_date(date(2026, 11, 22), LOCALE[language])}" in visible
     for invoice in reminder.invoices:
         assert invoice.number in visible
     assert (ALREADY_ARRANGED if stage == "courtesy" else ALREADY_PAID)[language] in visible
@@ -723,7 +725,7 @@ def test_a_printable_letter(language: Language, stage: str, demo_settings: Setti
 APPOINTMENT_WORDS = {
     "en": ("Reminder", "When:", "Where:", "cancel"),
     "nl": ("Herinnering", "Wanneer:", "Waar:", "afzeggen"),
-    "fr": ("Rappel", "Quand :", "Où :", "annuler"),
+    "fr": ("Rappel", "Quand\u00a0:", "Où\u00a0:", "annuler"),
     "nb": ("Påminnelse", "Når:", "Hvor:", "avlyse"),
     "de": ("Erinnerung", "Wann:", "Wo:", "absagen"),
     "vi": ("Nhắc lịch hẹn", "Thời gian:", "Địa điểm:", "hủy"),
@@ -1193,7 +1195,7 @@ def test_an_invoice_total_is_named_only_when_part_was_paid(
     """Issue 17, M2: "£1,850.00 outstanding of £1,850.00" said the amount twice."""
     word = {
         "en": "(invoice total", "nl": "(factuurbedrag", "fr": "(montant de la facture",
-        "de": "(Rechnungsbetrag", "nb": "(fakturabeløp", "vi": "(tổng hóa đơn",
+        "de": "(Rechnungsbetrag", "nb": "(fakturabeløp", "vi": "(giá trị hóa đơn",
     }[language]  # fmt: skip
     part_paid = reminder_for(language, 1)  # 1,234.50 left of 99,999,999,999
     text = " ".join(render_reminder(part_paid, demo_settings).text.split())
@@ -1327,3 +1329,21 @@ def test_an_sms_has_no_double_colon(
     text = render_sms(reminder_for(language, 1, stage), demo_settings).text
     head = text.split("(", 1)[0]  # the sender and the label, before the amount
     assert head.count(":") <= 1, text
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_the_norwegian_final_notice_is_an_inkassovarsel(
+    count: int, demo_settings: Settings
+) -> None:
+    """Issue 17: inkassoloven § 9 asks the warning to say so, give the deadline, and say
+    that the claim goes to collection, with its costs, if it is not paid by then."""
+    reminder = replace(reminder_for("nb", count, stage="final", tone="firm"), formality="informal")
+    message = render_reminder(reminder, demo_settings)
+    assert message.subject.startswith("Inkassovarsel: ")
+    assert "Dette er et inkassovarsel etter inkassoloven § 9" in message.text
+    assert (
+        f"senest {format_date(PAY_BY, LOCALE['nb'])}. Dersom beløpet ikke er betalt innen "
+        "fristen, vil kravet bli sendt til inkasso, og du kan bli ansvarlig for "
+        "inkassokostnader." in message.text
+    )
+    assert "inkassovarsel" in render_sms(replace(reminder, channel="sms"), demo_settings).text

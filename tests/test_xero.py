@@ -173,6 +173,8 @@ def test_a_sync_maps_xero_records_onto_the_model(xero: XeroHarness) -> None:
         "NL",
         "nl",
     )
+    # Xero's FirstName and LastName give the informal and the formal greeting.
+    assert (ada.given_name, ada.family_name, ada.salutation) == ("Ada", "Vermeer", None)
     assert ada.timezone == "Europe/Amsterdam"
     assert ada.emails == ("ada@client.example",)
     assert ada.phones == ("+31 612345678",)

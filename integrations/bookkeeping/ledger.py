@@ -775,6 +775,9 @@ class LocalLedger(BookkeepingConnector):
                 kind=CustomerKind(data.get("kind", "business")),
                 tags=frozenset(_strings(data.get("tags"))),
                 address=_strings(data.get("address")),
+                salutation=data.get("salutation"),
+                given_name=data.get("given_name"),
+                family_name=data.get("family_name"),
             )
 
     def _payment(self, record: _Record, invoices: dict[str, _Record]) -> Payment:

@@ -44,6 +44,10 @@ _amount = partial(amount, "Xero")
 _text = partial(required_text, "Xero")
 
 
+def _name_part(value: object) -> str | None:
+    return str(value).strip() or None if value else None
+
+
 def customer(record: Mapping[str, Any], company_country: str) -> Customer:
     """A contact as a client; its country from its address, else the company's."""
     contact_id = _text(record, "ContactID")
@@ -62,6 +66,8 @@ def customer(record: Mapping[str, Any], company_country: str) -> Customer:
         id=contact_id,
         name=str(record.get("Name") or contact_id),
         contact_name=first or None,
+        given_name=_name_part(record.get("FirstName")),
+        family_name=_name_part(record.get("LastName")),
         emails=tuple(dict.fromkeys(e for e in emails if looks_like_email(e))),
         phones=_phones(record.get("Phones") or []),
         language=language if language in LANGUAGES else "en",

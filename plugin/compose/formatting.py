@@ -151,7 +151,16 @@ def _format_day(day: date, locale: str, style: str) -> str:
     again, and babel takes as long to write a date as Jinja2 takes for a paragraph."""
     from babel.dates import format_date as babel_format_date
 
-    return str(babel_format_date(day, format=style, locale=babel_locale(locale)))
+    pattern = _NATIVE_DATE_PATTERNS.get((locale.partition("_")[0], style), style)
+    return str(babel_format_date(day, format=pattern, locale=babel_locale(locale)))
+
+
+#: Where CLDR's pattern is not what a native writes: Vietnamese "25 tháng 9 năm 2026", not
+#: CLDR's "25 tháng 9, 2026" (the language review). The templates put "ngày" before it.
+_NATIVE_DATE_PATTERNS = {
+    ("vi", "long"): "d 'tháng' M 'năm' y",
+    ("vi", "full"): "EEEE, 'ngày' d 'tháng' M 'năm' y",
+}
 
 
 def _day_and_month(day: date, locale: str) -> str:

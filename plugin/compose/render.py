@@ -22,9 +22,12 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from decimal import Decimal
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from babel.lists import format_list
 
 from plugin.compose.epc_qr import epc_qr_png
 from plugin.compose.formatting import (
@@ -45,7 +48,8 @@ from plugin.config.locales import babel_locale_name
 from plugin.config.settings import Settings, signature_in
 from plugin.core.claims import Claims, LetterClaims, reminder_claims
 from plugin.core.decisions import PlannedReminder
-from plugin.core.model import Appointment
+from plugin.core.model import Appointment, Customer, Invoice
+from plugin.core.money import Money
 from plugin.core.vocabulary import LANGUAGES, Formality, Language
 from plugin.errors import ConfigError, TemplateProblem
 
@@ -126,23 +130,54 @@ class RenderedSms:
     charges: Mapping[str, str] = field(default_factory=dict)
 
 
+#: A greeting for someone whose salutation and name parts are unknown uses the full name.
+NO_CONTACT: Mapping[str, str | None] = {"salutation": None, "given_name": None, "family_name": None}
+
+
+def _contact(customer: Customer) -> Mapping[str, str | None]:
+    """The contact person's salutation and name parts, for greetings (review M1)."""
+    return {
+        "salutation": customer.salutation,
+        "given_name": without_bidi_controls(customer.given_name) if customer.given_name else None,
+        "family_name": (
+            without_bidi_controls(customer.family_name) if customer.family_name else None
+        ),
+    }
+
+
+def _invoice_row(invoice: Invoice, locale: str) -> dict[str, Any]:
+    return {
+        "number": without_bidi_controls(invoice.number),
+        "issue_date": format_date(invoice.issue_date, locale),
+        "due_date": format_date(invoice.due_date, locale),
+        "total": format_money(invoice.total, locale),
+        "amount_due": format_money(invoice.amount_due, locale),
+        # The invoice's total is worth saying only when part of it was paid.
+        "part_paid": invoice.amount_due != invoice.total,
+        "online_url": invoice.online_url,
+        "reference": without_bidi_controls(invoice.reference or invoice.number),
+    }
+
+
 def _context(
     reminder: PlannedReminder, settings: Settings, locale: str, **extra: Any
 ) -> dict[str, Any]:
-    invoices = [
-        {
-            "number": without_bidi_controls(invoice.number),
-            "issue_date": format_date(invoice.issue_date, locale),
-            "due_date": format_date(invoice.due_date, locale),
-            "total": format_money(invoice.total, locale),
-            "amount_due": format_money(invoice.amount_due, locale),
-            # The invoice's total is worth saying only when part of it was paid.
-            "part_paid": invoice.amount_due != invoice.total,
-            "online_url": invoice.online_url,
-            "reference": without_bidi_controls(invoice.reference or invoice.number),
-        }
-        for invoice in reminder.invoices
+    invoices = [_invoice_row(invoice, locale) for invoice in reminder.invoices]
+    lead_ids = {invoice.id for invoice in reminder.lead_invoices}
+    lead = [
+        row
+        for row, invoice in zip(invoices, reminder.invoices, strict=True)
+        if invoice.id in lead_ids
     ]
+    newer = [
+        row
+        for row, invoice in zip(invoices, reminder.invoices, strict=True)
+        if invoice.id not in lead_ids
+    ]
+    reminded = [reminder.reminded_on[i] for i in lead_ids if i in reminder.reminded_on]
+    lead_total = sum(
+        (invoice.amount_due for invoice in reminder.lead_invoices), Money.zero(reminder.currency)
+    )
     return {
         "language": reminder.language,
         # The words are chosen by the stage's wording (its template), which a policy of the
@@ -151,6 +186,7 @@ def _context(
         "tone": reminder.tone,
         "formal": reminder.formality != "informal",
         "greeting_name": reminder.customer.greeting_name,
+        "contact": _contact(reminder.customer),
         "customer": reminder.customer,
         "company": settings.company,
         "company_address": _address_in(settings, locale),
@@ -159,6 +195,18 @@ def _context(
         "invoices": invoices,
         "count": len(invoices),
         "total_due": format_money(reminder.amount_due, locale),
+        # A consolidated reminder keeps each invoice's history (issue 17): the stage's
+        # words are about the invoices that went through the stages before it ("lead");
+        # newer ones are "also now due".
+        "lead_invoices": lead,
+        "lead_count": len(lead),
+        "lead_total": format_money(lead_total, locale),
+        "lead_numbers": format_list(
+            [str(row["number"]) for row in lead], locale=babel_locale(locale)
+        ),
+        "also_due": newer,
+        "also_count": len(newer),
+        "last_reminded": format_date(max(reminded), locale) if reminded else None,
         "payment_reference": ", ".join(str(row["reference"]) for row in invoices),
         "next_step_date": (
             format_date(reminder.next_step_date, locale) if reminder.next_step_date else None
@@ -191,6 +239,7 @@ def _written(claims: Claims | LetterClaims | None, locale: str) -> dict[str, str
             "on": format_date(claims.on, locale),
             "letter_deadline": format_date(claims.deadline, locale),
             "letter_costs": format_money(claims.costs, locale),
+            "letter_principal": format_money(claims.principal, locale),
         }
     return {
         "on": format_date(claims.on, locale),
@@ -201,9 +250,28 @@ def _written(claims: Claims | LetterClaims | None, locale: str) -> dict[str, str
         "pay_by": format_date(claims.pay_by, locale) if claims.pay_by else "",
         "total": format_money(claims.total, locale),
         "total_amount": str(claims.total.amount),
+        # What the interest is, under which law, at what rate and since when (review M6).
+        "interest_kind": claims.interest_kind,
+        "jurisdiction": claims.jurisdiction,
+        "interest_basis": claims.interest_basis or "",
+        "interest_from": format_date(claims.interest_from, locale) if claims.interest_from else "",
+        "rate": _rates(claims.rates, locale),
+        "rate_count": str(len(claims.rates)),
         "letter_deadline": "",
         "letter_costs": "",
+        "letter_principal": "",
     }
+
+
+def _rates(rates: tuple[Decimal, ...], locale: str) -> str:
+    """Yearly rates as the reader writes them: "10.15%", "10,15 %", "8 % og 10,15 %"."""
+    from babel.numbers import format_percent
+
+    written = [
+        format_percent(rate / 100, locale=babel_locale(locale), decimal_quantization=False)
+        for rate in rates
+    ]
+    return format_list(written, locale=babel_locale(locale)) if written else ""
 
 
 def _claim(
@@ -411,6 +479,8 @@ def _appointment_context(
         "language": language,
         "formal": formality != "informal",
         "greeting_name": name,
+        "contact": NO_CONTACT,
+        "channel": "email",
         "company": settings.company,
         "company_address": _address_in(settings, locale),
         "signature": signature_in(settings.company, language),
@@ -508,6 +578,7 @@ def render_note(
     context = {
         "language": language,
         "formal": True,
+        "contact": NO_CONTACT,
         "stage": stage,
         "channel": channel,
         "recipient": recipient,

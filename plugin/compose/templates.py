@@ -39,7 +39,9 @@ CONTEXT_VARIABLES = frozenset(
         "channel", "recipient", "sent_at", "numbers", "amount", "formal",
         "letter_date", "letter_place", "qr_data_uri", "appointment", "charges",
         "reason", "fallback", "t", "unconfirmed", "amount_to_pay", "charged", "sms_brief",
-        "destination_country", "company_address", "signature",
+        "destination_country", "company_address", "signature", "lead_invoices",
+        "lead_count", "lead_total", "lead_numbers", "also_due", "also_count", "last_reminded",
+        "contact",
     }
 )  # fmt: skip
 

@@ -463,6 +463,11 @@ def calculate(
     )
 
 
+#: How the explanation of a rate agreed in the contract begins (see _rate_function): such
+#: interest is contractual, and a message must never call it statutory.
+CONTRACT_BASES = ("agreed rate ", "10%: interest agreed")
+
+
 def _rate_function(
     code: str,
     kind: Debtor,

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
+from typing import Literal
 
 from plugin.core.charges import (
+    CONTRACT_BASES,
     Debtor,
+    InterestLine,
     calculate,
     charges_jurisdiction,
     nl_collection_costs,
@@ -23,7 +27,25 @@ from plugin.core.decisions import PlannedReminder
 from plugin.core.money import Money
 from plugin.core.policy import PlanningSettings
 
-__all__ = ["Claims", "LetterClaims", "reminder_claims"]
+__all__ = ["INTEREST_BASIS", "Claims", "InterestKind", "LetterClaims", "reminder_claims"]
+
+InterestKind = Literal["commercial", "consumer", "contract"]
+
+#: The statute each jurisdiction's interest runs under, for the debtor's kind: written in
+#: the message beside the rate, as the law's own citation (review M6).
+INTEREST_BASIS: dict[tuple[str, str], str] = {
+    ("NL", "business"): "art. 6:119a BW",
+    ("NL", "consumer"): "art. 6:119 BW",
+    ("DE", "business"): "§ 288 Abs. 2 BGB",
+    ("DE", "consumer"): "§ 288 Abs. 1 BGB",
+    ("FR", "business"): "art. L441-10 Code de commerce",
+    ("FR", "consumer"): "art. 1231-6 Code civil",
+    ("BE", "business"): "wet van 2 augustus 2002 / loi du 2 août 2002",
+    ("NO", "business"): "forsinkelsesrenteloven",
+    ("NO", "consumer"): "forsinkelsesrenteloven",
+    ("GB", "business"): "Late Payment of Commercial Debts (Interest) Act 1998",
+    ("EU", "business"): "Directive 2011/7/EU",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +55,24 @@ class Claims:
     on: date
     interest: Money
     total: Money
+    #: What the charges are on: the invoices at a stage that claims them (issue 17).
+    principal: Money
     compensation: Money | None = None
     costs: Money | None = None
     reminder_fee: Money | None = None
     #: Pay by this day, when a reminder fee gives 14 days to pay.
     pay_by: date | None = None
+    #: What the interest is (review M6): "commercial" (the statutory rate between
+    #: businesses: wettelijke handelsrente), "consumer" (the statutory rate for consumers:
+    #: wettelijke rente), or "contract" (a rate agreed in the contract, never statutory).
+    interest_kind: InterestKind = "commercial"
+    #: The statute it runs under ("art. 6:119a BW"), None for a contractual rate.
+    interest_basis: str | None = None
+    #: From when it runs (the earliest of its invoices), and its yearly rates, in percent.
+    interest_from: date | None = None
+    rates: tuple[Decimal, ...] = ()
+    #: The law the charges follow ("NL", "FR", …): its own terms name them.
+    jurisdiction: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +83,15 @@ class LetterClaims:
     on: date
     deadline: date
     costs: Money
+    #: What the letter's term is for: the invoices that went through the earlier stages.
+    principal: Money
 
 
 def reminder_claims(
     reminder: PlannedReminder, settings: PlanningSettings, on: date
 ) -> Claims | LetterClaims | None:
-    """The charges a reminder claims, summed over its invoices; None if none.
+    """The charges a reminder claims, summed over its invoices at a stage that claims
+    them (not the newer invoices a consolidated reminder names as also due); None if none.
 
     Interest runs from each invoice's due date on what was owed then: a part paid late
     bears interest until the day it was paid, what is still owed until ``on``. Amounts
@@ -65,7 +103,10 @@ def reminder_claims(
     debtor = Debtor((reminder.debtor or reminder.customer.kind).value)
     currency = reminder.currency
     interest, compensation = Money.zero(currency), Money.zero(currency)
-    for invoice in reminder.invoices:
+    lines: list[InterestLine] = []
+    charged = reminder.charged_invoices
+    principal_due = sum((invoice.amount_due for invoice in charged), Money.zero(currency))
+    for invoice in charged:
         late = [
             (payment.date, payment.amount)
             for payment in reminder.payments
@@ -86,17 +127,19 @@ def reminder_claims(
             contract_rate=settings.charges.contract_rate,
         )
         interest = interest + result.interest
+        lines.extend(line for line in result.interest_lines if line.amount.is_positive)
         if result.compensation is not None and result.compensation.currency == currency:
             compensation = compensation + result.compensation
     if nl_consumer_letter_applies(code, debtor):
         return LetterClaims(
             on,
             nl_consumer_letter_deadline_in(on),
-            nl_collection_costs(reminder.amount_due, settings.charges.vat_on_costs),
+            nl_collection_costs(principal_due, settings.charges.vat_on_costs),
+            principal_due,
         )
     costs: Money | None = None
     if code == "NL":
-        costs = nl_collection_costs(reminder.amount_due, settings.charges.vat_on_costs)
+        costs = nl_collection_costs(principal_due, settings.charges.vat_on_costs)
     fee: Money | None = None
     if reminder.reminder_fee and currency == "NOK":
         # One fee per reminder, however many invoices it names: the cautious reading.
@@ -106,12 +149,22 @@ def reminder_claims(
     if not interest.is_positive and not compensation.is_positive and costs is None and not fee:
         return None
     zero = Money.zero(currency)
+    contractual = any(line.basis.startswith(CONTRACT_BASES) for line in lines)
+    kind: InterestKind = (
+        "contract" if contractual else "consumer" if debtor is Debtor.CONSUMER else "commercial"
+    )
     return Claims(
         on=on,
         interest=interest,
         total=reminder.amount_due + interest + compensation + (costs or zero) + (fee or zero),
+        principal=principal_due,
         compensation=compensation if compensation.is_positive else None,
         costs=costs,
         reminder_fee=fee,
         pay_by=on + timedelta(days=14) if fee is not None else None,
+        interest_kind=kind,
+        jurisdiction=code,
+        interest_basis=None if contractual else INTEREST_BASIS.get((code, debtor.value)),
+        interest_from=min((line.start for line in lines), default=None),
+        rates=tuple(dict.fromkeys(line.rate for line in sorted(lines, key=lambda i: i.start))),
     )

@@ -107,6 +107,12 @@ class PlannedReminder:
     payments: tuple[Payment, ...] = ()
     #: The channels to try, in order, if this one fails for good.
     fallbacks: tuple[ChannelName, ...] = ()
+    #: The day (on the client's clock) of the last message about each invoice; an invoice
+    #: absent here was never written about. The words say "we wrote to you on ..." (issue 17).
+    reminded_on: Mapping[str, date] = field(default_factory=dict)
+    #: Invoices of a consolidated reminder whose own stage claims no charges: a newly
+    #: overdue invoice beside one that reached the final notice bears none yet.
+    uncharged: frozenset[str] = frozenset()
 
     def on_channel(self, channel: ChannelName) -> PlannedReminder:
         """The same reminder sent another way: its own key, so each is sent once."""
@@ -133,6 +139,25 @@ class PlannedReminder:
     @property
     def is_task(self) -> bool:
         return self.channel == "task"
+
+    @property
+    def lead_invoices(self) -> tuple[Invoice, ...]:
+        """The invoices at the reminder's own stage: those that went through the stages
+        before it. The others are newer and only "also now due"; the stage's consequences,
+        deadline and charges are not theirs."""
+        lead = tuple(i for i in self.invoices if self.stage_of(i.id) == self.stage)
+        return lead or self.invoices
+
+    @property
+    def newer_invoices(self) -> tuple[Invoice, ...]:
+        return tuple(i for i in self.invoices if self.stage_of(i.id) != self.stage)
+
+    @property
+    def charged_invoices(self) -> tuple[Invoice, ...]:
+        return tuple(i for i in self.invoices if i.id not in self.uncharged)
+
+    def stage_of(self, invoice_id: str) -> str:
+        return self.invoice_stages.get(invoice_id, self.stage)
 
 
 @dataclass(frozen=True, slots=True)

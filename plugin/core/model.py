@@ -23,7 +23,7 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from plugin.core.money import Money
-from plugin.core.vocabulary import LANGUAGES, Language
+from plugin.core.vocabulary import LANGUAGES, SALUTATIONS, Language, Salutation
 
 __all__ = [
     "LANGUAGES",
@@ -103,10 +103,20 @@ class Customer:
     kind: CustomerKind = CustomerKind.BUSINESS
     tags: frozenset[str] = frozenset()
     address: tuple[str, ...] = ()
+    #: The contact person's parts, where the ledger or the platform has them: greetings
+    #: follow each language's convention ("Dear Mr Hughes", "Hallo Katrin", "Chào chị Lan").
+    salutation: Salutation | None = None
+    given_name: str | None = None
+    family_name: str | None = None
 
     def __post_init__(self) -> None:
         _require_text(self.id, "id")
         _require_text(self.name, "name")
+        _require(
+            self.salutation is None or self.salutation in SALUTATIONS,
+            "salutation",
+            f"must be one of {', '.join(SALUTATIONS)}",
+        )
         _require(self.language in LANGUAGES, "language", f"must be one of {', '.join(LANGUAGES)}")
         _require(
             len(self.country) == 2 and self.country.isalpha() and self.country.isupper(),
@@ -131,7 +141,8 @@ class Customer:
 
     @property
     def greeting_name(self) -> str:
-        return self.contact_name or self.name
+        parts = " ".join(part for part in (self.given_name, self.family_name) if part)
+        return self.contact_name or parts or self.name
 
 
 @dataclass(frozen=True, slots=True)

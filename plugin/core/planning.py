@@ -100,6 +100,10 @@ class _Due:
     why: Reason
 
 
+#: A Norwegian inkassovarsel gives the debtor at least 14 days (inkassoloven § 9).
+NO_COLLECTION_WARNING_DAYS = 14
+
+
 class _Planner:
     """One planning pass. Holds the caches that make 100,000 invoices cheap."""
 
@@ -358,6 +362,13 @@ class _Planner:
                 # After a Dutch 14-day letter nothing follows before its term has run out.
                 deadline = nl_consumer_letter_deadline_in(anchor_day)
                 due_day = max(due_day, deadline + timedelta(days=1))
+        if (
+            previous_name not in (None, "due date")
+            and customer.country == "NO"
+            and stages[max(done)].template_name == "final"
+        ):
+            # After an inkassovarsel nothing follows before its 14 days have run out.
+            due_day = max(due_day, anchor_day + timedelta(days=NO_COLLECTION_WARNING_DAYS + 1))
         fees = self.fees_sent.get(invoice.id)
         if fees and previous_name not in (None, "due date"):
             # A fee reminder gives 14 days to pay; the next step waits until they ran out.
@@ -507,6 +518,11 @@ class _Planner:
                 next_step_date = self.add_days(
                     customer, self.today(customer), following.days, following.business_days
                 )
+        if customer.country == "NO" and stage.template_name == "final":
+            # A Norwegian final notice is an inkassovarsel (inkassoloven § 9): it gives at
+            # least 14 days from its sending before the claim may go to collection.
+            warned = self.today(customer) + timedelta(days=NO_COLLECTION_WARNING_DAYS)
+            next_step_date = max(next_step_date or warned, warned)
         if stage.charges and self.consumer_letter(resolved):
             deadline = nl_consumer_letter_deadline_in(self.today(customer))
             next_step_date = max(next_step_date or deadline, deadline + timedelta(days=1))
@@ -518,9 +534,21 @@ class _Planner:
         ]
         if len(due) > 1:
             why.append(
-                Reason("consolidated", f"one reminder at the most advanced stage, {stage.name}")
+                Reason(
+                    "consolidated",
+                    f"one reminder at the most advanced stage, {stage.name}; invoices at "
+                    "an earlier stage are named as also due, without its consequences",
+                )
             )
         charges = stage.charges and resolved.charges
+        # Each invoice keeps its own history (issue 17): a newly overdue invoice beside
+        # one at the final notice is "also now due", and bears no charges of its own yet.
+        uncharged = frozenset(item.invoice.id for item in due if not item.stage.charges)
+        reminded_on = {
+            invoice.id: self.local_date(max(self.stages_sent[invoice.id].values()), customer)
+            for invoice in invoices
+            if self.stages_sent.get(invoice.id)
+        }
         reminder_fee = False
         if charges and self.jurisdiction == "NO":
             today = self.today(customer)
@@ -568,6 +596,8 @@ class _Planner:
             debtor=resolved.kind,
             reminder_fee=reminder_fee,
             payments=self.payments_on(invoices) if charges else (),
+            reminded_on=reminded_on,
+            uncharged=uncharged if charges else frozenset(),
             # Where it goes if this channel fails for good (R24): the client's next ones.
             fallbacks=tuple(reachable[1:]),
         )
@@ -669,6 +699,9 @@ def _group_key(due: _Due) -> tuple[object, ...]:
         due.resolved.tone,
         due.resolved.channels,
         None if due.resolved.consolidate else invoice.id,
+        # A note before the due date is a message of its own: an invoice not due yet has
+        # no place in a reminder that asks for payment by a date before it falls due.
+        due.stage.anchor is Anchor.DUE_DATE and due.stage.days < 0,
     )
 
 
@@ -806,7 +839,7 @@ def _preview_candidates(
 
 def _at_stage(planner: _Planner, invoice: Invoice, stage_name: str) -> _Due:
     """The invoice at a stage chosen for a preview, whatever its own next stage is."""
-    _customer, resolved, policy, stages, _today = planner.context_for(invoice)
+    _customer, resolved, policy, stages, today = planner.context_for(invoice)
     names = [stage.name for stage in stages]
     if stage_name not in names:
         raise ValueError(
@@ -814,6 +847,13 @@ def _at_stage(planner: _Planner, invoice: Invoice, stage_name: str) -> _Due:
             f"stage {stage_name!r}"
         )
     index = names.index(stage_name)
+    chosen = stages[index]
+    if chosen.anchor is Anchor.DUE_DATE and chosen.days < 0 and today > invoice.due_date:
+        # A note before the due date, of an invoice long past it, says what is not true.
+        raise ValueError(
+            f"invoice {invoice.number} fell due on {invoice.due_date.isoformat()}; "
+            f"the {stage_name} stage comes before the due date"
+        )
     why = Reason("stage_chosen", f"{stage_name}: the stage chosen for the preview")
     return _Due(invoice, resolved, policy, stages[index], index, why)
 

@@ -18,6 +18,7 @@ __all__ = [
     "FORMALITIES",
     "GONE_OUT",
     "LANGUAGES",
+    "SALUTATIONS",
     "TONES",
     "ChannelName",
     "DeliveryStatus",
@@ -25,6 +26,7 @@ __all__ = [
     "Formality",
     "Language",
     "LogStatus",
+    "Salutation",
     "Settlement",
     "StageName",
     "Tone",
@@ -45,6 +47,11 @@ CHANNELS: tuple[ChannelName, ...] = get_args(ChannelName)
 #: "formal" (u, Sie, De, Quý khách) or "informal" (je, du, anh/chị).
 Formality = Literal["formal", "informal"]
 FORMALITIES: tuple[Formality, ...] = get_args(Formality)
+
+#: How the contact person is addressed: "Mr Hughes", "mevrouw Van Dijk", "Frau Müller".
+#: Unknown (None), a greeting uses the name alone.
+Salutation = Literal["mr", "ms"]
+SALUTATIONS: tuple[Salutation, ...] = get_args(Salutation)
 
 
 class StageName(enum.StrEnum):

@@ -1,0 +1,139 @@
+"""The charges a message claims say what they are, under which law, at what rate and over
+which days; a rate agreed in the contract is never called statutory (issue 17, review M6)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from plugin.compose.render import render_reminder
+from plugin.config.settings import Company, Settings
+from plugin.core.decisions import PlannedReminder, reminder_key
+from plugin.core.model import Customer, CustomerKind, Invoice
+from plugin.core.money import Money
+from plugin.core.policy import ChargeSettings
+from plugin.core.vocabulary import Language
+
+ON = date(2026, 12, 1)
+
+
+def _final(language: Language, country: str, currency: str) -> PlannedReminder:
+    customer = Customer(
+        id="C1",
+        name="Client Co",
+        emails=("ada@client.example",),
+        language=language,
+        country=country,
+        timezone="Europe/Amsterdam",
+        kind=CustomerKind.BUSINESS,
+    )
+    invoice = Invoice(
+        id="I1",
+        number="NS-1",
+        customer_id="C1",
+        issue_date=date(2026, 9, 1),
+        due_date=date(2026, 10, 1),
+        total=Money.of("10000", currency),
+        amount_due=Money.of("10000", currency),
+    )
+    return PlannedReminder(
+        key=reminder_key("ledger", "C1", ["I1"], "final", "email"),
+        source="ledger",
+        customer=customer,
+        invoices=(invoice,),
+        stage="final",
+        channel="email",
+        recipients=customer.emails,
+        language=language,
+        tone="firm",
+        template="final",
+        charges=True,
+        debtor=CustomerKind.BUSINESS,
+        next_step_date=date(2026, 12, 15),
+    )
+
+
+def _settings(jurisdiction: str, contract_rate: Decimal | None = None) -> Settings:
+    return Settings(
+        company=Company(name="Creditor", email="ar@creditor.example", country=jurisdiction),
+        charges=ChargeSettings(jurisdiction=jurisdiction, contract_rate=contract_rate),
+    )
+
+
+@pytest.mark.parametrize(
+    ("language", "country", "currency", "jurisdiction", "line"),
+    [
+        (
+            "nl",
+            "NL",
+            "EUR",
+            "NL",
+            "- Wettelijke handelsrente (art. 6:119a BW), {rate} per jaar, "
+            "van 2 oktober 2026 tot en met 1 december 2026: ",
+        ),
+        (
+            "de",
+            "DE",
+            "EUR",
+            "DE",
+            "- Verzugszinsen (§ 288 Abs. 2 BGB), {rate} p. a., "
+            "vom 2. Oktober 2026 bis 1. Dezember 2026: ",
+        ),
+        (
+            "fr",
+            "FR",
+            "EUR",
+            "FR",
+            "- Pénalités de retard (art. L441-10 Code de commerce), au taux annuel de {rate}, "
+            "du 2 octobre 2026 au 1 décembre 2026\u00a0: ",
+        ),
+        (
+            "en",
+            "GB",
+            "GBP",
+            "GB",
+            "- Statutory interest (Late Payment of Commercial Debts (Interest) Act 1998) at "
+            "{rate} a year from 2 October 2026 to 1 December 2026: ",
+        ),
+        (
+            "nb",
+            "NO",
+            "NOK",
+            "NO",
+            "- Forsinkelsesrente (forsinkelsesrenteloven), {rate} per år, "
+            "fra 2. oktober 2026 til 1. desember 2026: ",
+        ),
+    ],
+)
+def test_statutory_interest_names_its_law_rate_and_period(
+    language: Language, country: str, currency: str, jurisdiction: str, line: str
+) -> None:
+    from plugin.core.claims import Claims, reminder_claims
+
+    reminder = _final(language, country, currency)
+    settings = _settings(jurisdiction)
+    claims = reminder_claims(reminder, settings, ON)
+    assert isinstance(claims, Claims) and len(claims.rates) == 1
+    text = render_reminder(reminder, settings, on=ON).text
+    (rate,) = claims.rates
+    written = {
+        "en": f"{rate.normalize():f}%",
+        "nl": f"{rate.normalize():f}%".replace(".", ","),
+    }.get(language, f"{rate.normalize():f}\u00a0%".replace(".", ","))
+    assert line.format(rate=written) in text
+
+
+def test_a_contract_rate_is_never_called_statutory() -> None:
+    """Review M6: with a contract rate the Vietnamese text said "theo quy định của pháp
+    luật chúng tôi có quyền tính thêm" (the law entitles us)."""
+    reminder = _final("vi", "VN", "VND")
+    settings = _settings("VN", contract_rate=Decimal(12))
+    text = render_reminder(reminder, settings, on=ON).text
+    assert "pháp luật" not in text
+    assert "theo thỏa thuận trong hợp đồng, chúng tôi xin tính thêm" in text
+    assert "- Lãi chậm trả theo thỏa thuận trong hợp đồng, lãi suất 12%/năm, từ ngày " in text
+    english = render_reminder(_final("en", "VN", "VND"), settings, on=ON).text
+    assert "Statutory" not in english and "the law entitles" not in english
+    assert "- Interest at the agreed rate at 12% a year from " in english

@@ -1,0 +1,231 @@
+"""A consolidated reminder keeps each invoice's own history (issue 17, HIGH-2).
+
+A client with an invoice at its final notice and one that fell due last week gets one
+message. It must not say "despite our earlier reminders" of the new one, nor threaten
+collection over it, nor charge it; it names the new one as "also now due", says when we
+wrote about the old one, and asks for one amount throughout.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from plugin.compose.formatting import format_date, format_money
+from plugin.compose.render import (
+    letter_and_charges,
+    render_reminder,
+    render_sms,
+)
+from plugin.config.locales import babel_locale_name
+from plugin.config.settings import Bank, Company, Defaults, Settings
+from plugin.core.businessdays import SendWindow
+from plugin.core.claims import Claims, reminder_claims
+from plugin.core.decisions import PlannedReminder, SentReminder
+from plugin.core.model import Customer, CustomerKind, Invoice, LedgerSnapshot
+from plugin.core.money import Money
+from plugin.core.planning import plan_reminders
+from plugin.core.policy import DEFAULT_POLICY, ChargeSettings, Policy, default_formality
+from plugin.core.vocabulary import LANGUAGES, Language, Tone
+
+NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+TODAY = date(2026, 12, 1)
+SECOND_SENT = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
+COUNTRY = {"en": "GB", "nl": "NL", "fr": "FR", "nb": "NO", "de": "DE", "vi": "VN"}
+# Words that belong to the final notice's history and consequence, per language: the
+# newer invoice's number must never stand in the sentence that holds them.
+HISTORY_WORDS = {
+    "en": "earlier reminders",
+    "nl": "eerdere herinneringen",
+    "de": "bisherigen Erinnerungen",
+    "fr": "précédents rappels",
+    "nb": "tidligere påminnelser",
+    "vi": "nhiều lần nhắc",
+}
+ALSO_DUE = {
+    "en": "this invoice is now also due",
+    "nl": "is inmiddels ook deze factuur vervallen",
+    "de": "ist inzwischen auch diese Rechnung fällig",
+    "fr": "la facture suivante est également arrivée à échéance",
+    "nb": "har også denne fakturaen forfalt",
+    "vi": "hóa đơn sau cũng đã đến hạn thanh toán",
+}
+COLLECTION = {
+    "en": "collection agency",
+    "nl": "incassobureau",
+    "de": "Inkassounternehmen",
+    "fr": "organisme spécialisé",
+    "nb": "inkassoselskap",
+    "vi": "công ty thu hồi nợ",
+}
+
+
+def _settings() -> Settings:
+    policy: Policy = replace(DEFAULT_POLICY, send_window=SendWindow(always=True))
+    return Settings(
+        company=Company(
+            name="Creditor B.V.",
+            email="ar@creditor.example",
+            country="NL",
+            phone="+31 20 555 0100",
+        ),
+        defaults=Defaults(charges=True),
+        policies={"default": policy},
+        charges=ChargeSettings(jurisdiction="NL"),
+        bank=Bank(iban="NL91ABNA0417164300", bic="ABNANL2A", account_holder="Creditor B.V."),
+    )
+
+
+def _client(language: Language) -> Customer:
+    return Customer(
+        id="C1",
+        name="Client Co",
+        contact_name="Ada Client",
+        emails=("ada@client.example",),
+        phones=("+31 6 5550 1234",),
+        language=language,
+        country=COUNTRY[language],
+        timezone="Europe/Amsterdam",
+        kind=CustomerKind.BUSINESS,
+        address=("Street 1", "1000 AA City"),
+    )
+
+
+def _invoice(iid: str, number: str, due: date, amount: str) -> Invoice:
+    return Invoice(
+        id=iid,
+        number=number,
+        customer_id="C1",
+        issue_date=due - timedelta(days=30),
+        due_date=due,
+        total=Money.of(amount, "EUR"),
+        amount_due=Money.of(amount, "EUR"),
+    )
+
+
+OLD = _invoice("I1", "NS-0101", date(2026, 10, 1), "1000.00")
+NEW = _invoice("I2", "NS-0165", date(2026, 11, 25), "500.00")
+
+
+def _planned(language: Language, tone: Tone | None = None) -> PlannedReminder:
+    """Plan, as `kindly run` does, for a client whose old invoice had its first and
+    second reminder and whose new one fell due a few days ago."""
+    history = (
+        SentReminder("k1", "C1", ("I1",), "first", "email", datetime(2026, 10, 6, 9, tzinfo=UTC)),
+        SentReminder("k2", "C1", ("I1",), "second", "email", SECOND_SENT),
+    )
+    snapshot = LedgerSnapshot(customers=(_client(language),), invoices=(OLD, NEW))
+    plan = plan_reminders(
+        snapshot,
+        _settings(),
+        history,
+        now=NOW,
+        source="ledger",
+        channels_available=("email", "sms", "letter", "task"),
+    )
+    (reminder,) = plan.reminders
+    reminder = replace(reminder, formality=default_formality(language))
+    return replace(reminder, tone=tone) if tone else reminder
+
+
+def test_the_planner_keeps_each_invoices_stage_history_and_charges() -> None:
+    reminder = _planned("en")
+    assert reminder.stage == "final"
+    assert dict(reminder.invoice_stages) == {"I1": "final", "I2": "first"}
+    assert dict(reminder.reminded_on) == {"I1": date(2026, 11, 17)}
+    assert reminder.uncharged == frozenset({"I2"})
+    assert [i.id for i in reminder.lead_invoices] == ["I1"]
+    assert [i.id for i in reminder.newer_invoices] == ["I2"]
+    claims = reminder_claims(reminder, _settings(), TODAY)
+    assert isinstance(claims, Claims)
+    # Interest and costs are on the old invoice alone; the total asks for both.
+    assert claims.principal == Money.of("1000.00", "EUR")
+    alone = reminder_claims(
+        replace(reminder, invoices=(OLD,), invoice_stages={"I1": "final"}, uncharged=frozenset()),
+        _settings(),
+        TODAY,
+    )
+    assert isinstance(alone, Claims)
+    assert claims.interest == alone.interest and claims.costs == alone.costs
+    assert claims.total == alone.total + NEW.amount_due
+
+
+def test_a_note_before_the_due_date_is_not_folded_into_a_reminder() -> None:
+    policy = replace(DEFAULT_POLICY, send_window=SendWindow(always=True))
+    policy = replace(
+        policy,
+        stages=tuple(
+            replace(stage, enabled=True) if stage.name == "courtesy" else stage
+            for stage in policy.stages
+        ),
+    )
+    coming = _invoice("I3", "NS-0170", TODAY + timedelta(days=2), "300.00")
+    snapshot = LedgerSnapshot(customers=(_client("en"),), invoices=(OLD, coming))
+    plan = plan_reminders(
+        snapshot,
+        replace(_settings(), policies={"default": policy}),
+        (),
+        now=NOW,
+        source="ledger",
+        channels_available=("email", "task"),
+    )
+    assert sorted((r.stage, tuple(i.id for i in r.invoices)) for r in plan.reminders) == [
+        ("courtesy", ("I3",)),
+        ("first", ("I1",)),
+    ]
+
+
+def _opening(text: str) -> str:
+    """The paragraph after the greeting: where the stage's history is told."""
+    return text.split("\n\n")[1]
+
+
+@pytest.mark.parametrize("tone", ["friendly", "neutral", "firm"])
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_final_notice_tells_each_invoices_own_story(language: Language, tone: Tone) -> None:
+    reminder = _planned(language, tone)
+    settings = _settings()
+    locale = babel_locale_name(language, COUNTRY[language])
+    message = render_reminder(reminder, settings, on=TODAY)
+    text = message.text
+    opening = _opening(text)
+    assert HISTORY_WORDS[language] in opening
+    assert OLD.number in opening and NEW.number not in opening
+    # We say when we last wrote about the old invoice.
+    assert format_date(date(2026, 11, 17), locale) in opening
+    # The new one is named as also due, with its own line, after the old one's.
+    assert ALSO_DUE[language] in text
+    assert text.index(OLD.number) < text.index(ALSO_DUE[language]) < text.index(NEW.number)
+    # The consequence names the old invoice alone.
+    consequence = next(p for p in text.split("\n\n") if COLLECTION[language] in p)
+    assert OLD.number in consequence and NEW.number not in consequence
+    # One amount: the text, the HTML, the QR code and the SMS ask for the same total, and
+    # it is both invoices plus the charges on the old one.
+    claims = reminder_claims(reminder, settings, TODAY)
+    assert isinstance(claims, Claims)
+    total = format_money(claims.total, locale)
+    assert total in consequence
+    assert message.html is not None and total in message.html
+    # The QR code is made from what the message logs as its charges' total.
+    assert message.charges["total_amount"] == str(claims.total.amount)
+    sms = render_sms(replace(reminder, channel="sms"), settings, on=TODAY)
+    assert re.sub(r"\D", "", total) in re.sub(r"\D", "", sms.text)
+    assert sms.count.segments == 1
+    letter, _charges = letter_and_charges(replace(reminder, channel="letter"), settings, TODAY)
+    assert total in letter and ALSO_DUE[language] in letter
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_final_notice_of_one_history_reads_as_before(language: Language) -> None:
+    """Without newer invoices nothing is "also due", and the consequence is general."""
+    reminder = _planned(language)
+    alone = replace(
+        reminder, invoices=(OLD,), invoice_stages={"I1": "final"}, uncharged=frozenset()
+    )
+    text = render_reminder(alone, _settings(), on=TODAY).text
+    assert ALSO_DUE[language] not in text
+    assert NEW.number not in text
+    assert COLLECTION[language] in text
