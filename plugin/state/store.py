@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -320,13 +321,29 @@ class Store:
                 os.chmod(database, 0o600)
         store = cls(engine)
         try:
-            store.migrate()
+            store._migrate_when_free()
         except sa.exc.OperationalError as exc:
             raise StoreError(
                 f"cannot open the store {_masked(url)}: {exc.orig}",
                 hint="Check that the database server runs and the URL is right.",
             ) from None
         return store
+
+    def _migrate_when_free(self) -> None:
+        """Migrate; on SQLite, try again while processes that create one new store file
+        at once still find it locked. Under load one in about 150 such starts failed
+        with "database is locked" although the busy timeout had not run out: SQLite does
+        not wait in every case (a file still being switched to WAL, for one)."""
+        attempts = 5 if self.engine.dialect.name == "sqlite" else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                self.migrate()
+                return
+            except sa.exc.OperationalError as exc:
+                if attempt == attempts or "locked" not in str(exc.orig):
+                    raise
+                self.engine.dispose()
+                time.sleep(0.05 * attempt)
 
     def schema_revision(self) -> str | None:
         """The Alembic revision the database is at, or None for a new database."""
