@@ -30,8 +30,7 @@ from jinja2 import TemplateError
 from plugin.compose.email_message import build_email
 from plugin.compose.formatting import format_money
 from plugin.compose.ics import event_ics
-from plugin.compose.render import Attachment, render_note
-from plugin.config.locales import babel_locale_name
+from plugin.compose.render import Attachment, note_locale, render_note
 from plugin.config.settings import Settings
 from plugin.core.decisions import Plan, PlannedAppointment, PlannedReminder, SentReminder, Skip
 from plugin.core.model import Appointment, Invoice, LedgerSnapshot, Note
@@ -458,7 +457,8 @@ class Kindly:
         return None
 
     def _record_for(self, reminder: PlannedReminder, now: datetime) -> ReminderRecord:
-        locale = babel_locale_name(reminder.language, reminder.customer.country)
+        # The log and the notes are the company's: amounts as the company writes them.
+        locale = note_locale(self.settings)
         return ReminderRecord(
             key=reminder.key,
             source=reminder.source,

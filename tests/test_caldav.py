@@ -341,6 +341,9 @@ def test_appointment_reminders_end_to_end_from_radicale_to_smtp(
         review = next(m.message for m in invites if "Ontwerpreview" in m.message["Subject"])
         body = review.get_body(preferencelist=("plain",))
         assert body is not None and "Ontwerpreview" in body.get_content()
+        # Text and HTML, as a payment reminder has (issue 17), and the invitation beside.
+        html = review.get_body(preferencelist=("html",))
+        assert html is not None and "Ontwerpreview" in html.get_content()
         (ics,) = [a for a in review.iter_attachments() if a.get_content_type() == "text/calendar"]
         parsed = Calendar.from_ical(ics.get_content())
         (vevent,) = parsed.walk("VEVENT")

@@ -58,7 +58,7 @@ COLLECTION = {
     "nl": "incassobureau",
     "de": "Inkassounternehmen",
     "fr": "organisme spécialisé",
-    "nb": "inkassoselskap",
+    "nb": "sendt til inkasso",
     "vi": "công ty thu hồi nợ",
 }
 

@@ -668,7 +668,7 @@ def test_notes_are_in_the_companys_language(language: Language, demo_settings: S
             ["Hallo", "Falls du", "Antworte einfach", "Viele Grüße"],
             [" Sie ", "Ihnen"],
         ),
-        ("nb", "formal", ["Hei", "Har De allerede betalt"], ["Har du"]),
+        ("nb", "formal", ["Hei", "Har du allerede betalt"], [" De ", " Dem "]),
         ("nb", "informal", ["Hei", "Har du allerede betalt"], [" De "]),
         ("vi", "formal", ["Kính gửi Quý khách", "Quý khách có thể"], ["anh/chị"]),
         ("vi", "informal", ["Chào", "Anh/chị có thể"], ["Quý khách"]),
@@ -779,13 +779,31 @@ def test_appointment_reminders_in_every_language(
     assert demo_settings.company.phone and demo_settings.company.phone in mail.text
     if not all_day:
         assert ("15:00" if language == "vi" else "9:00") in mail.text
-        # The clock as the reader's language names it, never its database id (M4).
+        # The clock as the reader's language names it, never its database id, and only
+        # where it is not the event's own (M4).
         assert "Europe/" not in mail.text and "Asia/" not in mail.text
-        named = {"vi": "Giờ Việt Nam", "nl": "Midden-Europese tijd", "de": "Mitteleuropäische Zeit"}
-        assert named.get(language, "") in mail.text
+        if language == "vi":
+            assert "(Giờ Việt Nam)" in mail.text
+        else:
+            assert "Midden-Europese tijd" not in mail.text and "(" not in mail.text
+        in_london: Addressee = {**common, "timezone": "Europe/London"}
+        abroad = render_appointment(appointment, **in_london)
+        named = {"nl": "(Britse tijd)", "de": "(Britische Zeit)", "en": "(British Time)"}
+        assert named.get(language, "") in abroad.text
     assert "{{" not in mail.text and "\n\n\n" not in mail.text
     if language != "en":
         assert not ENGLISH_WORDS.search(mail.text.replace("E-mail", "").replace("Kick-off", ""))
+    # A complete e-mail with the payment reminders' look (issue 17): the HTML part says
+    # what the text says, escaped, with nothing fetched from outside.
+    assert mail.html is not None
+    parser = StrictHTML()
+    parser.feed(mail.html)
+    parser.close()
+    assert parser.stack == []
+    visible = " ".join("".join(parser.text).split())
+    assert "Kick-off <website>" in visible and "<website>" not in mail.html
+    assert " ".join(mail.text.split("\n\n")[1].split()) in visible
+    assert 'href="https://meet.example/kick-off"' in mail.html
     sms = render_appointment_sms(appointment, **common)
     assert sms.count.fits(160), sms.text
     assert "Kick-off" in sms.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -255,3 +256,14 @@ def test_two_pdfs_whose_numbers_read_alike_keep_two_names(demo_workspace: Path) 
     parsed = email.message_from_bytes(Path(detail).read_bytes(), policy=email.policy.default)
     attachments = {a.get_filename(): a.get_content() for a in parsed.iter_attachments()}
     assert attachments == {"2026-17.pdf": b"%PDF-1.7 slash", "2026-17-2.pdf": b"%PDF-1.7 dash"}
+
+
+def test_notes_write_amounts_as_the_company_does(demo_workspace: Path) -> None:
+    """Review (low): a Dutch note read "NS-0134: £1,850.00 openstaand"; the company's
+    language writes "£ 1.850,00", whatever the client's."""
+    full_run(demo_workspace)
+    path = demo_workspace / "ledger" / NOTES_FILE
+    texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
+    pounds = [text for text in texts if "£" in text]
+    assert pounds and all(re.search(r"£\s\d{1,3}(\.\d{3})*,\d\d openstaand", t) for t in pounds)
+    assert not any(re.search(r"\d,\d{3}\.\d\d", text) for text in texts)

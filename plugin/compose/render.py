@@ -63,6 +63,7 @@ __all__ = [
     "format_money",
     "letter_and_charges",
     "letter_pdf",
+    "note_locale",
     "render_appointment",
     "render_appointment_sms",
     "render_letter",
@@ -473,7 +474,15 @@ def _appointment_context(
     else:
         start_time = format_time(start, "short", locale=babel_locale(locale))
         hours = f"{start_time}–{format_time(end, 'short', locale=babel_locale(locale))}"
-        when = f"{day}, {hours} ({_zone_name(zone, timezone, locale)})"
+        # The clock is named only where the reader's differs from the event's own (a
+        # Vietnamese client at a meeting set in Amsterdam: "giờ Việt Nam"); a client on
+        # the event's clock reads the time as it is (review M4).
+        same_clock = start.utcoffset() == appointment.start.utcoffset()
+        when = (
+            f"{day}, {hours}"
+            if same_clock
+            else f"{day}, {hours} ({_zone_name(zone, timezone, locale)})"
+        )
         short_when = f"{_day_and_month(start.date(), locale)} {start_time}"
     return {
         "language": language,
@@ -510,11 +519,16 @@ def render_appointment(
     context = _appointment_context(
         appointment, name, language, country, timezone, formality, settings
     )
-    subject, text = _render(
-        settings, context, "appointment/subject.txt.j2", "appointment/body.txt.j2"
+    subject, text, html = _render(
+        settings,
+        context,
+        "appointment/subject.txt.j2",
+        "appointment/body.txt.j2",
+        "appointment/body.html.j2",
     )
     subject = _said(" ".join(subject.split()), "appointment/subject.txt.j2", context)
-    return RenderedMessage(subject, text, language)
+    # A complete e-mail, as a payment reminder is: text and HTML, the .ics beside them.
+    return RenderedMessage(subject, text, language, html)
 
 
 def render_appointment_sms(
@@ -548,6 +562,16 @@ def render_appointment_sms(
     return sms
 
 
+def note_locale(settings: Settings) -> str:
+    """The company's own locale: notes in the accounting system and the reminder log
+    write amounts as the company does ("€ 1.850,00", "£1,850.00"), whatever the
+    client's language (the review: a Dutch note read "£1,850.00 openstaand")."""
+    from plugin.config.locales import default_language
+
+    company = settings.company
+    return babel_locale_name(company.language or default_language(company.country), company.country)
+
+
 def render_note(
     *,
     stage: str,
@@ -573,7 +597,7 @@ def render_note(
 
     company = settings.company
     language = company.language or default_language(company.country)
-    locale = babel_locale_name(language, company.country)
+    locale = note_locale(settings)
     zone = default_timezone(company.country) or "UTC"
     context = {
         "language": language,
