@@ -178,7 +178,8 @@ def test_a_sync_maps_xero_records_onto_the_model(xero: XeroHarness) -> None:
     assert ada.timezone == "Europe/Amsterdam"
     assert ada.emails == ("ada@client.example",)
     assert ada.phones == ("+31 612345678",)
-    assert ada.address == ("Prinsengracht 263", "1016 GV Amsterdam", "Netherlands")
+    # Laid out as PostNL expects; the country line is the letter's, for mail abroad.
+    assert ada.address == ("Prinsengracht 263", "1016 GV AMSTERDAM")
     assert "Reminders: firm" in ada.tags
     assert customers[seeded["olav"]["ContactID"]].country == "NO"
     assert customers[seeded["cleo"]["ContactID"]].country == "FR"
@@ -614,7 +615,7 @@ def test_xeros_records_map_onto_the_model_without_a_server() -> None:
     customer = xero_records.customer(contact, "NL")
     assert (customer.country, customer.language, customer.timezone) == ("GB", "en", "Europe/London")
     assert customer.phones == ("+44 7700 900123",)
-    assert customer.address == ("1 High St", "Leeds", "UK")
+    assert customer.address == ("1 High St", "LEEDS")
     invoice = xero_records.invoice(
         {
             "InvoiceID": "i1",
@@ -705,3 +706,43 @@ def test_a_full_last_page_costs_no_call_for_an_empty_one(
     snapshot = xero.connector.read_snapshot()
     assert len(snapshot.invoices) == 5
     assert xero.fake.calls[f"GET {API}/Invoices"] == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "lines"),
+    [
+        (
+            {"City": "London", "PostalCode": "SE10 9NF", "Country": "United Kingdom"},
+            ("12 Park Row", "LONDON", "SE10 9NF"),
+        ),
+        (
+            {"City": "Paris", "PostalCode": "75009", "Country": "France"},
+            ("12 Park Row", "75009 PARIS"),
+        ),
+        (
+            {"City": "Springfield", "Region": "IL", "PostalCode": "62701", "Country": "US"},
+            ("12 Park Row", "SPRINGFIELD, IL 62701"),
+        ),
+        (
+            {"City": "Oslo", "PostalCode": "0184", "Country": "Norge"},
+            ("12 Park Row", "0184 OSLO"),
+        ),
+        # A country Kindly cannot name keeps Xero's own text, as it was typed.
+        (
+            {"City": "Atlantis", "PostalCode": "1", "Country": "Atlantis"},
+            ("12 Park Row", "1 Atlantis", "Atlantis"),
+        ),
+    ],
+)
+def test_addresses_are_laid_out_as_the_destination_post_expects(
+    fields: dict[str, str], lines: tuple[str, ...]
+) -> None:
+    """Issue 17: a letter abroad must be deliverable; each country's post has its order."""
+    from integrations.bookkeeping import xero_records
+
+    contact = {
+        "ContactID": "c1",
+        "Name": "Client",
+        "Addresses": [{"AddressType": "POBOX", "AddressLine1": "12 Park Row", **fields}],
+    }
+    assert xero_records.customer(contact, "NL").address == lines
