@@ -578,7 +578,11 @@ class Kindly:
                 ).text
                 composed = Composed(text, {})
             else:
-                rendered = render_appointment(planned.appointment, **details)  # type: ignore[arg-type]
+                rendered = render_appointment(
+                    planned.appointment,
+                    person=customer,
+                    **details,  # type: ignore[arg-type]
+                )
                 invite = Attachment(
                     "invite.ics", event_ics(planned.appointment, now), "text/calendar"
                 )

@@ -179,3 +179,24 @@ def test_an_attendee_who_cannot_be_a_client_is_skipped_and_the_others_planned() 
     assert [p.recipient for p in planned] == ["kari@example.test"]
     (skipped,) = [s for s in skips if s.code == "bad_attendee"]
     assert skipped.attendee == "not-an-address" and "cannot be reminded" in skipped.reason
+
+
+def test_the_clients_salutation_goes_only_to_the_clients_own_contact() -> None:
+    """The greeting's salutation and names are the client's contact's (issue 17): another
+    person from the same client is greeted by their own name alone."""
+    known = replace(CLIENT, salutation="ms", given_name="Kari", family_name="Nordmann")
+    colleague = Attendee(name="Ola Hansen", email="kari@example.test")
+    planned, _ = plan_appointments(
+        LedgerSnapshot(
+            customers=(known,),
+            appointments=(meeting(), meeting(id="APT-2", attendees=(colleague,))),
+        ),
+        now=START - timedelta(hours=23),
+        source="ledger",
+        sent_keys=(),
+        channels_available=("email", "task"),
+    )
+    by_appointment = {p.appointment.id: p.customer for p in planned if p.channel == "email"}
+    kari, ola = by_appointment["APT-1"], by_appointment["APT-2"]
+    assert (kari.salutation, kari.given_name, kari.family_name) == ("ms", "Kari", "Nordmann")
+    assert (ola.salutation, ola.given_name, ola.greeting_name) == (None, None, "Ola Hansen")

@@ -135,3 +135,24 @@ def test_a_french_letter_closes_with_the_formula_that_repeats_the_greeting() -> 
 def test_name_parts_alone_make_the_full_name() -> None:
     customer = _reminder("en", "formal", *NAME_PARTS_ONLY).customer
     assert customer.greeting_name == "Lan Nguyễn Thị"
+
+
+def test_an_appointment_reminder_greets_the_client_as_a_payment_reminder_does() -> None:
+    from datetime import UTC, datetime
+
+    from plugin.compose.render import render_appointment
+    from plugin.core.model import Appointment
+
+    person = _reminder("de", "formal", *KNOWN).customer
+    start = datetime(2026, 12, 8, 13, tzinfo=UTC)
+    appointment = Appointment("A1", "Workshop", start, start.replace(hour=14))
+    mail = render_appointment(
+        appointment,
+        name=person.greeting_name,
+        language="de",
+        country="DE",
+        timezone="Europe/Berlin",
+        settings=SETTINGS,
+        person=person,
+    )
+    assert mail.text.splitlines()[0] == "Sehr geehrte Frau van Dijk,"

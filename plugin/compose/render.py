@@ -514,11 +514,17 @@ def render_appointment(
     timezone: str,
     settings: Settings,
     formality: Formality = "formal",
+    person: Customer | None = None,
 ) -> RenderedMessage:
-    """The e-mail reminding an attendee of an appointment, on the attendee's clock (R1, R7)."""
+    """The e-mail reminding an attendee of an appointment, on the attendee's clock (R1, R7).
+
+    ``person``: the attendee as a client, whose salutation and names the greeting uses.
+    """
     context = _appointment_context(
         appointment, name, language, country, timezone, formality, settings
     )
+    if person is not None:
+        context["contact"] = _contact(person)
     subject, text, html = _render(
         settings,
         context,

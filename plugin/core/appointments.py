@@ -213,9 +213,15 @@ def _as_customer(context: _Context, appointment: Appointment, attendee: Attendee
     ):
         from dataclasses import replace
 
+        someone_else = bool(attendee.name) and attendee.name != linked.greeting_name
         return replace(
             linked,
             contact_name=attendee.name or linked.contact_name,
+            # The salutation and name parts are the client's contact's: not another
+            # attendee's from the same client.
+            salutation=None if someone_else else linked.salutation,
+            given_name=None if someone_else else linked.given_name,
+            family_name=None if someone_else else linked.family_name,
             emails=(attendee.email,) if attendee.email else linked.emails,
             phones=(attendee.phone,) if attendee.phone else linked.phones,
         )
