@@ -453,6 +453,23 @@ def _zone_name(zone: ZoneInfo, name: str, locale: str) -> str:
         return name
 
 
+def _hours(start: datetime, end: datetime, language: Language, locale: str) -> str:
+    """From when to when, as each language writes a time of day (the language review):
+    "14:00–15:30", "14:00–15:30 Uhr", "de 14 h à 15 h 30", "kl. 14.00–15.30"."""
+    from babel.dates import format_time
+
+    if language == "fr":
+
+        def french(moment: datetime) -> str:
+            return f"{moment.hour} h" + (f" {moment.minute:02d}" if moment.minute else "")
+
+        return f"de {french(start)} à {french(end)}"
+    if language == "nb":
+        return f"kl. {start:%H.%M}–{end:%H.%M}"
+    span = "–".join(format_time(t, "short", locale=babel_locale(locale)) for t in (start, end))
+    return f"{span} Uhr" if language == "de" else span
+
+
 def _appointment_context(
     appointment: Appointment,
     name: str,
@@ -473,16 +490,17 @@ def _appointment_context(
         short_when = _day_and_month(start.date(), locale)
     else:
         start_time = format_time(start, "short", locale=babel_locale(locale))
-        hours = f"{start_time}–{format_time(end, 'short', locale=babel_locale(locale))}"
+        hours = _hours(start, end, language, locale)
+        # Vietnamese says the time before the day ("07:00–08:00, Thứ Năm, ngày 3 …").
+        when = f"{hours}, {day}" if language == "vi" else f"{day}, {hours}"
         # The clock is named only where the reader's differs from the event's own (a
         # Vietnamese client at a meeting set in Amsterdam: "giờ Việt Nam"); a client on
         # the event's clock reads the time as it is (review M4).
-        same_clock = start.utcoffset() == appointment.start.utcoffset()
-        when = (
-            f"{day}, {hours}"
-            if same_clock
-            else f"{day}, {hours} ({_zone_name(zone, timezone, locale)})"
-        )
+        if start.utcoffset() != appointment.start.utcoffset():
+            clock = _zone_name(zone, timezone, locale)
+            # Inside a sentence the Vietnamese name takes no capital ("giờ Việt Nam").
+            clock = clock[:1].lower() + clock[1:] if language == "vi" else clock
+            when = f"{when} ({clock})"
         short_when = f"{_day_and_month(start.date(), locale)} {start_time}"
     return {
         "language": language,
