@@ -1372,3 +1372,45 @@ def test_the_norwegian_final_notice_is_an_inkassovarsel(
         "inkassokostnader." in message.text
     )
     assert "inkassovarsel" in render_sms(replace(reminder, channel="sms"), demo_settings).text
+
+
+def test_appointment_reminders_are_not_signed_by_the_accounts_department(
+    demo_settings: Settings, tmp_path: Path
+) -> None:
+    """Review M3: "Anouk Visser, debiteurenbeheer" signed a design review. By default the
+    company signs; `[company] appointment_signature` names someone, per language or not."""
+    from plugin.compose.render import render_appointment
+    from plugin.config.settings import load_settings
+    from plugin.core.model import Appointment
+
+    start = datetime(2026, 12, 8, 13, 0, tzinfo=UTC)
+    appointment = Appointment("A1", "Design review", start, start.replace(hour=14))
+
+    def signed(settings: Settings, language: Language) -> str:
+        mail = render_appointment(
+            appointment,
+            name="Ada",
+            language=language,
+            country=COUNTRY[language],
+            timezone="Europe/Amsterdam",
+            settings=settings,
+        )
+        return mail.text
+
+    assert demo_settings.company.signatures or demo_settings.company.signature
+    assert "Anouk Visser" not in signed(demo_settings, "nl")
+    config = tmp_path / "kindly.toml"
+    config.write_text(
+        '[company]\nname = "Studio"\nemail = "hi@studio.example"\n'
+        'appointment_signature = { en = "Anouk, studio", nl = "Anouk, studio (NL)" }\n',
+        encoding="utf-8",
+    )
+    per_language = load_settings(config)
+    assert "Anouk, studio (NL)\nStudio" in signed(per_language, "nl")
+    assert "Anouk, studio\nStudio" in signed(per_language, "de")
+    config.write_text(
+        '[company]\nname = "Studio"\nemail = "hi@studio.example"\n'
+        'appointment_signature = "Sam, front desk"\n',
+        encoding="utf-8",
+    )
+    assert "Sam, front desk\nStudio" in signed(load_settings(config), "fr")

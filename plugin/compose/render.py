@@ -45,7 +45,7 @@ from plugin.compose.templates import (
     templates_dir,
 )
 from plugin.config.locales import babel_locale_name
-from plugin.config.settings import Settings, signature_in
+from plugin.config.settings import Settings, appointment_signature_in, signature_in
 from plugin.core.claims import Claims, LetterClaims, reminder_claims
 from plugin.core.decisions import PlannedReminder
 from plugin.core.model import Appointment, Customer, Invoice
@@ -510,7 +510,7 @@ def _appointment_context(
         "channel": "email",
         "company": settings.company,
         "company_address": _address_in(settings, locale),
-        "signature": signature_in(settings.company, language),
+        "signature": appointment_signature_in(settings.company, language),
         "sender": settings.company.sms_sender or settings.company.name,
         "appointment": {
             "title": appointment.title,

@@ -71,6 +71,8 @@ class Company:
     signature: str | None = None
     #: The signature per language, where [company] signature gives one per language.
     signatures: Mapping[str, str] = field(default_factory=dict)
+    #: Who signs appointment reminders, per language; none: the company's name alone.
+    appointment_signatures: Mapping[str, str] = field(default_factory=dict)
     sms_sender: str | None = None  # the short name an SMS starts with
     #: Of the notes in the accounting system; default: the country's.
     language: Language | None = None
@@ -88,6 +90,21 @@ def signature_in(company: Company, language: str) -> str | None:
             or next(iter(company.signatures.values()))
         )
     return company.signature
+
+
+def appointment_signature_in(company: Company, language: str) -> str | None:
+    """Who signs an appointment reminder in ``language``: ``[company]
+    appointment_signature``, else nobody but the company's name (review M3: a meeting
+    reminder signed by the accounts department reads oddly)."""
+    signatures = company.appointment_signatures
+    if not signatures:
+        return None
+    return (
+        signatures.get(language)
+        or signatures.get(company.language or "")
+        or signatures.get("*")
+        or next(iter(signatures.values()))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +374,12 @@ def parse_settings(
     company_data["address"] = tuple(company_data.get("address", ()))
     if isinstance(company_data.get("signature"), Mapping):
         company_data["signatures"] = dict(company_data.pop("signature"))
+    # One string signs in every language: kept as the "*" entry.
+    appointment = company_data.pop("appointment_signature", None)
+    if appointment is not None:
+        company_data["appointment_signatures"] = (
+            dict(appointment) if isinstance(appointment, Mapping) else {"*": appointment}
+        )
     company = Company(**company_data)
 
     bank = Bank(**data.get("bank", {}))
