@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -903,3 +903,19 @@ def test_the_contact_persons_salutation_and_names_are_read(tmp_path: Path) -> No
     customers = changed(CUSTOMERS, 0, salutation="ms", given_name="Katrin", family_name="Müller")
     (c1,) = [c for c in read(ledger(tmp_path, customers=customers)).customers if c.id == "C1"]
     assert (c1.salutation, c1.given_name, c1.family_name) == ("ms", "Katrin", "Müller")
+
+
+@pytest.mark.parametrize("hour", range(24))
+def test_the_demos_meetings_are_in_office_hours_and_within_a_day(hour: int) -> None:
+    """Review (low): set up late, the demo's kick-off was at "23:00–00:30"."""
+    from zoneinfo import ZoneInfo
+
+    now = datetime(2026, 12, 2, hour, 30, tzinfo=UTC)
+    for zone in ("Europe/Amsterdam", "Asia/Ho_Chi_Minh"):
+        start = datetime.fromisoformat(materialise(f"now~office@{zone}", now))
+        end = datetime.fromisoformat(materialise(f"now~office+1h30m@{zone}", now))
+        local = start.astimezone(ZoneInfo(zone))
+        assert 9 <= local.hour <= 16 and local.minute == 0
+        # Its e-mail reminder (a day before) is due at once, its SMS (two hours) is not.
+        assert timedelta(hours=3) <= start - now < timedelta(hours=24)
+        assert end - start == timedelta(hours=1, minutes=30)

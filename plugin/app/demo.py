@@ -3,9 +3,10 @@
 The bundled ledger (``plugin/app/demo_ledger``) is a small Amsterdam design studio with
 clients in six languages. Its dates are written relative to the day the demo is set up
 (``"today-45"``, ``"today+1T10:00@Europe/Amsterdam"``), or to the moment it is set up
-(``"now+20h@Europe/Amsterdam"``: twenty hours on, to the whole hour), so whenever it is
-created there is something overdue, something not yet due and two appointments whose
-reminders are due, whatever the time of day. The copy in the
+(``"now~office@Europe/Amsterdam"``: the first whole hour in office hours at least three
+hours on, ``"now~office+1h30m@…"`` an hour and a half later), so whenever it is created
+there is something overdue, something not yet due and two appointments whose reminders
+are due, at a civil hour, whatever the time of day. The copy in the
 workspace holds real dates, in the documented ledger format, and is what later runs read.
 """
 
@@ -28,6 +29,12 @@ _RELATIVE = re.compile(
     r"^today(?P<days>[+-]\d+)?(?:T(?P<time>\d{2}:\d{2}))?(?:@(?P<zone>[A-Za-z_/+-]+))?$"
 )
 _FROM_NOW = re.compile(r"^now\+(?P<hours>\d+)h(?:(?P<minutes>\d+)m)?(?:@(?P<zone>[A-Za-z_/+-]+))?$")
+_OFFICE = re.compile(
+    r"^now~office(?:\+(?:(?P<hours>\d+)h)?(?:(?P<minutes>\d+)m)?)?@(?P<zone>[A-Za-z_/+-]+)$"
+)
+#: A demo meeting starts at a whole hour in office hours, at least three hours on: soon
+#: enough that its e-mail reminder (a day before) is due, never at 23:00 (the review).
+OFFICE_HOURS = range(9, 17)
 
 
 def materialise(value: Any, now: datetime) -> Any:
@@ -36,6 +43,11 @@ def materialise(value: Any, now: datetime) -> Any:
         return {key: materialise(item, now) for key, item in value.items()}
     if isinstance(value, list):
         return [materialise(item, now) for item in value]
+    if isinstance(value, str) and (match := _OFFICE.match(value)):
+        zone = ZoneInfo(match["zone"])
+        start = _office_hour(now.astimezone(zone) + timedelta(hours=3))
+        length = timedelta(hours=int(match["hours"] or 0), minutes=int(match["minutes"] or 0))
+        return (start + length).isoformat()
     if isinstance(value, str) and (match := _FROM_NOW.match(value)):
         zone = ZoneInfo(match["zone"] or "UTC")
         later = (now + timedelta(hours=int(match["hours"]))).astimezone(zone)
@@ -49,6 +61,16 @@ def materialise(value: Any, now: datetime) -> Any:
         zone = ZoneInfo(match["zone"] or "UTC")
         return datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone).isoformat()
     return value
+
+
+def _office_hour(earliest: datetime) -> datetime:
+    """The first whole hour from ``earliest`` on that is in office hours, on its clock."""
+    moment = earliest.replace(minute=0, second=0, microsecond=0)
+    if moment < earliest:
+        moment += timedelta(hours=1)
+    while moment.hour not in OFFICE_HOURS:
+        moment += timedelta(hours=1)
+    return moment
 
 
 _SETTINGS = """\
