@@ -448,12 +448,19 @@ class CalendarConnector(Connector):
         """The events from a day ago to the horizon, read on from ``state`` (what the last
         read returned: sync tokens, links, the events known so far), and the new state."""
 
+    def skip(self, why: str) -> None:
+        """An event that could not be read, left out of this read (named in ``why``)."""
+        if not hasattr(self, "skipped"):
+            self.skipped: list[str] = []
+        self.skipped.append(why)
+
     def sync(self, now: datetime, bookmarks: Mapping[str, str]) -> CalendarSync:
         """A read kept as one bookmark, saved with the snapshot like a ledger's bookmarks."""
         state = json.loads(bookmarks.get(CALENDAR_STATE) or "{}")
+        self.skipped = []
         appointments, new_state = self.read(now, state)
         text = json.dumps(new_state, ensure_ascii=False, sort_keys=True)
-        return CalendarSync(appointments, {CALENDAR_STATE: text})
+        return CalendarSync(appointments, {CALENDAR_STATE: text}, tuple(self.skipped))
 
     def appointments(self, now: datetime) -> tuple[Appointment, ...]:
         """A read from nothing, keeping nothing: every event ahead."""

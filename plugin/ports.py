@@ -52,6 +52,8 @@ class CalendarSync:
 
     appointments: tuple[Appointment, ...]
     bookmarks: Mapping[str, str] = field(default_factory=dict)
+    #: The events left out because they could not be read, each named.
+    warnings: tuple[str, ...] = ()
 
 
 class LedgerSource(Protocol):

@@ -239,6 +239,8 @@ class Kindly:
         snapshot, other_marks = result.snapshot, {}
         if self.calendar is not None:
             calendar = self.calendar.sync(now, self.store.bookmarks_of(self.calendar.source_id))
+            # A bad event is left out and named, like a bad ledger record.
+            self.warnings = (*self.warnings, *calendar.warnings)
             snapshot = self._with_calendar(snapshot, calendar.appointments)
             other_marks[self.calendar.source_id] = calendar.bookmarks
         self._check_settings_against(snapshot)

@@ -28,6 +28,7 @@ from tests.contract import (
     http_contract,
 )
 from tests.fakes.radicale_server import PASSWORD, USER, RadicaleServer, event, start_radicale
+from tests.fakes.xandikos_server import start_xandikos
 
 AMS = ZoneInfo("Europe/Amsterdam")
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=AMS)
@@ -139,6 +140,65 @@ def caldav_calendar_harness(folder: Path) -> Iterator[CalendarHarness]:
 
 
 TestCalDAVCalendarContract = calendar_contract(caldav_calendar_harness)
+
+
+@harness_factory(CalDAVCalendar)
+def caldav_on_xandikos_harness(folder: Path) -> Iterator[CalendarHarness]:
+    """The same contract on a second real server, Xandikos (issue 18): it sends no event
+    data in a sync-collection, and refuses a stale token with 412."""
+    xandikos = start_xandikos(folder)
+    xandikos.make_calendar("work", "Work")
+    calendar = CalDAVCalendar(CalDAVSettings(url=f"{xandikos.root}/"))
+
+    def put(uid: str, start: datetime, end: datetime, extra: str = "") -> None:
+        def utc(moment: datetime) -> str:
+            return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+        xandikos.put_event(
+            "work",
+            uid,
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Kindly tests//EN\r\n"
+            f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20261120T090000Z\r\n"
+            f"DTSTART:{utc(start)}\r\nDTEND:{utc(end)}\r\nSUMMARY:Meeting {uid}\r\n{extra}"
+            "END:VEVENT\r\nEND:VCALENDAR\r\n",
+        )
+
+    def cancel(uid: str) -> None:
+        start = NOW + timedelta(days=2)
+        put(uid, start, start + timedelta(hours=1), "STATUS:CANCELLED\r\n")
+
+    def expire(bookmarks: Mapping[str, str]) -> dict[str, str]:
+        state = json.loads(bookmarks[CALENDAR_STATE])
+        for known in state["calendars"].values():
+            known["token"] = "0000000000000000000000000000000000000000"  # one it never gave
+        return {**bookmarks, CALENDAR_STATE: json.dumps(state)}
+
+    try:
+        yield CalendarHarness(
+            calendar=calendar,
+            now=NOW,
+            horizon=timedelta(days=calendar.settings.horizon_days),
+            put=put,
+            cancel=cancel,
+            delete=lambda uid: xandikos.delete_event("work", uid),
+            expire=expire,
+            calls=lambda: xandikos.calls,
+            served=lambda: sum(xandikos.recorder.served),
+            cancelled_stays=True,
+            unchanged_calls=XANDIKOS_DISCOVERY + 1,
+            # The sync-collection, then one calendar-multiget for the changed events.
+            changed_calls=XANDIKOS_DISCOVERY + 2,
+            # The refused token, the calendar in full, and a multiget for its events.
+            expired_calls=lambda events: XANDIKOS_DISCOVERY + (3 if events else 2),
+        )
+    finally:
+        xandikos.stop()
+
+
+#: The PROPFINDs that find the calendars from the server's root on Xandikos.
+XANDIKOS_DISCOVERY = 4
+
+TestCalDAVOnXandikosContract = calendar_contract(caldav_on_xandikos_harness)
 TestCalDAVHttp = http_contract(caldav_http_harness)
 
 # -- CalDAV's own -----------------------------------------------------------------------------
@@ -316,10 +376,14 @@ def test_appointment_reminders_end_to_end_from_radicale_to_smtp(
                 extra=marieke + "STATUS:CANCELLED\r\n",
             ),
         )
+        # A broken event beside them: left out and named; nothing else stops (issue 18).
+        radicale.put_event("studio", "broken-rule", BROKEN)
         at = datetime(2026, 11, 24, 15, 0, tzinfo=AMS)  # within 24 h of the review and shoot
         (kindly,) = open_workspaces(config)
         kindly.sync(at)
+        assert [w for w in kindly.left_out() if "broken-rule" in w and "Studio" in w]
         plan = kindly.plan(at)
+        assert plan.reminders, "the invoice reminders are planned as ever"
         studio = [p for p in plan.appointments if p.appointment.calendar == "Studio"]
         assert sorted(p.appointment.title for p in studio) == [
             "Fotoshoot",
@@ -405,3 +469,61 @@ def test_sync_collection_reads_only_what_changed(radicale: RadicaleServer, tmp_p
     stale["calendars"][radicale.calendar_url("work")]["token"] = "http://radicale.org/ns/sync/0000"
     calendar.state = stale
     assert {a.id for a in calendar.appointments(NOW)} == {"a@ns", "c@ns"}
+
+
+@pytest.fixture(params=["radicale", "xandikos"])
+def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RadicaleServer]:
+    """Radicale and Xandikos: the same events read alike from both (issue 18)."""
+    server = start_radicale(tmp_path) if request.param == "radicale" else start_xandikos(tmp_path)
+    yield server  # type: ignore[misc]
+    server.stop()
+
+
+ALL_DAY_WEEKLY = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Kindly tests//EN\r\nBEGIN:VEVENT\r\n"
+    "UID:weekly-all-day\r\nDTSTAMP:20261120T090000Z\r\n"
+    "DTSTART;VALUE=DATE:20261127\r\nDTEND;VALUE=DATE:20261128\r\n"
+    "RRULE:FREQ=WEEKLY;UNTIL=20270129\r\nSUMMARY:Stand-up day\r\n"
+    "ATTENDEE;CN=Kari:mailto:kari@example.test\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+# A timed series whose UNTIL is a date, which RFC 5545 forbids and both servers store.
+BROKEN = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Kindly tests//EN\r\nBEGIN:VEVENT\r\n"
+    "UID:broken-rule\r\nDTSTAMP:20261120T090000Z\r\n"
+    "DTSTART;TZID=Europe/Amsterdam:20261124T100000\r\n"
+    "DTEND;TZID=Europe/Amsterdam:20261124T110000\r\n"
+    "RRULE:FREQ=WEEKLY;UNTIL=20270129\r\nSUMMARY:Broken\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+
+
+def test_a_bad_event_is_left_out_and_named_and_all_day_series_are_dates(
+    any_server: RadicaleServer,
+) -> None:
+    """Issue 18: an all-day weekly event with a DATE UNTIL crashed every run, and one bad
+    event stopped every reminder; now the series is read as dates and the bad one named."""
+    any_server.make_calendar("work", "Work")
+    any_server.put_event("work", "weekly-all-day", ALL_DAY_WEEKLY)
+    any_server.put_event("work", "broken-rule", BROKEN)
+    any_server.put_event(
+        "work", "ok", event("ok", "Kick-off", "20261124T100000", "20261124T110000")
+    )
+    settings = CalDAVSettings(
+        url=f"{any_server.root}/", username=USER, password=PASSWORD, timezone="Europe/Amsterdam"
+    )
+    calendar = CalDAVCalendar(settings)
+    synced = calendar.sync(NOW, {})
+    by_title: dict[str, list[datetime]] = {}
+    for appointment in synced.appointments:
+        by_title.setdefault(appointment.title, []).append(appointment.start)
+    assert by_title["Kick-off"] == [datetime(2026, 11, 24, 10, 0, tzinfo=AMS)]
+    # From a day ago to two weeks on: 27 November, 4 December.
+    assert [day.date().isoformat() for day in sorted(by_title["Stand-up day"])] == [
+        "2026-11-27",
+        "2026-12-04",
+    ]
+    assert "Broken" not in by_title
+    (warning,) = synced.warnings
+    assert "broken-rule" in warning and "Work" in warning
+    # A later sync goes on from the token, and still names the bad event.
+    again = calendar.sync(NOW, synced.bookmarks)
+    assert len(again.appointments) == len(synced.appointments) and len(again.warnings) == 1

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, ClassVar, Self
@@ -49,6 +49,14 @@ _PHONE = re.compile(
     r"(?im)^\s*(?:phone|tel|telefoon|téléphone|telefon|điện thoại)\s*[:：]\s*(\+?[\d ()./-]{6,})"
 )
 _LINK = re.compile(r"https://[^\s<>\"']+")
+#: A sync token the server no longer accepts (RFC 6578 3.2, DAV:valid-sync-token): 403 by
+#: the RFC, 409 by some servers, 412 by Xandikos.
+INVALID_TOKEN = frozenset({403, 409, 412})
+#: The answers of a server that does not offer sync-collection on a calendar.
+NOT_OFFERED = frozenset({400, 403, 404, 405, 415, 501})
+MULTIGET_BATCH = 100
+#: An UNTIL given as an instant ("20270129T000000Z"), for an all-day series read as dates.
+_UNTIL_INSTANT = re.compile(r"UNTIL=(\d{8})T\d{6}Z?")
 
 
 @dataclass(frozen=True)
@@ -224,7 +232,9 @@ class CalDAVCalendar(CalendarConnector):
                 texts = list(synced["items"].values())
                 kept[calendar.href] = synced
             found.extend(
-                events_to_appointments(texts, start, end, calendar.name, self.settings.timezone)
+                events_to_appointments(
+                    texts, start, end, calendar.name, self.settings.timezone, self.skip
+                )
             )
         return tuple(found), {"calendars": kept}
 
@@ -235,14 +245,21 @@ class CalDAVCalendar(CalendarConnector):
         try:
             tree = self._call("REPORT", calendar.href, _sync_body(token), "0")
         except FatalError as exc:
-            if token and exc.status in (403, 409):
-                # The token is no longer valid (DAV:valid-sync-token): start over.
+            if token and exc.status in INVALID_TOKEN:
+                # The token is no longer valid (DAV:valid-sync-token): start over, and
+                # where the server no longer offers sync at all, query the window.
                 token, items = "", {}
-                tree = self._call("REPORT", calendar.href, _sync_body(token), "0")
-            elif exc.status in (400, 403, 404, 405, 415, 501):
+                try:
+                    tree = self._call("REPORT", calendar.href, _sync_body(token), "0")
+                except FatalError as again:
+                    if again.status in NOT_OFFERED:
+                        return None
+                    raise
+            elif exc.status in NOT_OFFERED:
                 return None  # not offered: a calendar-query for the window instead
             else:
                 raise
+        missing = []
         for response in tree.findall("d:response", NS):
             href = response.findtext("d:href", default="", namespaces=NS)
             status = " ".join(node.text or "" for node in response.findall("d:status", NS))
@@ -252,8 +269,32 @@ class CalDAVCalendar(CalendarConnector):
             data = response.findtext(".//c:calendar-data", default="", namespaces=NS)
             if data:
                 items[href] = data
+            elif href:
+                # RFC 6578 lets a server leave the data out (Xandikos does): fetch it.
+                missing.append(href)
+        items.update(self._multiget(calendar, missing))
         new_token = tree.findtext("d:sync-token", default="", namespaces=NS)
         return {"token": new_token, "items": items}
+
+    def _multiget(self, calendar: _Calendar, hrefs: list[str]) -> dict[str, str]:
+        """The events at these hrefs (RFC 4791 calendar-multiget), a hundred a request."""
+        found: dict[str, str] = {}
+        for first in range(0, len(hrefs), MULTIGET_BATCH):
+            wanted = "".join(
+                f"<d:href>{escape(href)}</d:href>" for href in hrefs[first : first + MULTIGET_BATCH]
+            )
+            body = (
+                f'<?xml version="1.0" encoding="utf-8"?><c:calendar-multiget xmlns:d="{DAV}" '
+                f'xmlns:c="{CALDAV}"><d:prop><d:getetag/><c:calendar-data/></d:prop>'
+                f"{wanted}</c:calendar-multiget>"
+            )
+            tree = self._call("REPORT", calendar.href, body, "1")
+            for response in tree.findall("d:response", NS):
+                href = response.findtext("d:href", default="", namespaces=NS)
+                data = response.findtext(".//c:calendar-data", default="", namespaces=NS)
+                if href and data:
+                    found[href] = data
+        return found
 
     def _query(self, calendar: _Calendar, start: datetime, end: datetime) -> list[str]:
         stamp = "%Y%m%dT%H%M%SZ"
@@ -283,29 +324,60 @@ def _sync_body(token: str) -> str:
 
 
 def events_to_appointments(
-    calendars: Iterable[str], start: datetime, end: datetime, calendar_name: str, zone_name: str
+    calendars: Iterable[str],
+    start: datetime,
+    end: datetime,
+    calendar_name: str,
+    zone_name: str,
+    skip: Callable[[str], None] | None = None,
 ) -> Iterator[Appointment]:
-    """The events in these iCalendar texts that overlap [start, end), recurrences expanded."""
+    """The events in these iCalendar texts that overlap [start, end), recurrences expanded.
+
+    An event that cannot be read is left out and named to ``skip`` (its UID and
+    calendar): one bad event never stops the others, nor any invoice reminder (issue 18).
+    Without ``skip``, it raises FatalError.
+    """
     from zoneinfo import ZoneInfo
 
     from icalendar import Calendar
+
+    def bad(uid: str, exc: Exception) -> None:
+        why = f"CalDAV: the event {uid} in {calendar_name} is left out: {exc}"
+        if skip is None:
+            raise FatalError(why) from None
+        skip(why)
 
     zone = ZoneInfo(zone_name)
     for text in calendars:
         try:
             parsed = Calendar.from_ical(text)
         except ValueError as exc:
-            raise FatalError(f"CalDAV: an event in {calendar_name} does not parse: {exc}") from None
+            found = re.search(r"(?m)^UID:(.+)$", text)
+            bad(found.group(1).strip() if found else "(no UID)", exc)
+            continue
         events = list(parsed.walk("VEVENT"))
         masters = [e for e in events if e.get("RECURRENCE-ID") is None]
-        overrides = {
-            _moment(e.decoded("RECURRENCE-ID"), zone): e
-            for e in events
-            if e.get("RECURRENCE-ID") is not None
-        }
+        try:
+            overrides = {
+                _moment(e.decoded("RECURRENCE-ID"), zone): e
+                for e in events
+                if e.get("RECURRENCE-ID") is not None
+            }
+        except (ValueError, TypeError, KeyError) as exc:
+            bad(str(events[0].get("UID") or "(no UID)") if events else "(no UID)", exc)
+            continue
         for master in masters:
-            for begin, finish, event in _instances(master, overrides, start, end, zone):
-                yield _appointment(event, begin, finish, calendar_name, master)
+            try:
+                # A whole series is read before any of it is kept: half a series is worse
+                # than none.
+                series = [
+                    _appointment(event, begin, finish, calendar_name, master)
+                    for begin, finish, event in _instances(master, overrides, start, end, zone)
+                ]
+            except (ValueError, TypeError, KeyError, OverflowError) as exc:
+                bad(str(master.get("UID") or "(no UID)"), exc)
+                continue
+            yield from series
 
 
 def _instances(
@@ -325,11 +397,32 @@ def _instances(
             yield first, first + length, master
         return
     rules = rruleset()
-    # dateutil wants the rule's UNTIL in the zone of DTSTART; iCalendar gives it in UTC.
-    rules.rrule(rrulestr(rule.to_ical().decode(), dtstart=first, ignoretz=False, forceset=False))  # type: ignore[arg-type]
-    for excluded in _dates(master.get("EXDATE"), zone):
-        rules.exdate(excluded)
-    for moment in rules.between(start - length, end, inc=True):
+    text = rule.to_ical().decode()
+    all_day = not isinstance(master.decoded("DTSTART"), datetime)
+    if all_day:
+        # An all-day series is one of dates (RFC 5545: UNTIL is then a DATE): expanded
+        # on the wall calendar, without a clock, so that UNTIL=20270129 is the 29th
+        # wherever the reader is (it failed: "UNTIL values must be specified in UTC").
+        text = _UNTIL_INSTANT.sub(r"UNTIL=\1", text)
+        naive = first.replace(tzinfo=None)
+        rules.rrule(rrulestr(text, dtstart=naive, forceset=False))  # type: ignore[arg-type]
+        for excluded in _dates(master.get("EXDATE"), zone):
+            rules.exdate(excluded.replace(tzinfo=None))
+        moments = [
+            moment.replace(tzinfo=zone)
+            for moment in rules.between(
+                (start - length).astimezone(zone).replace(tzinfo=None),
+                end.astimezone(zone).replace(tzinfo=None),
+                inc=True,
+            )
+        ]
+    else:
+        # dateutil wants the rule's UNTIL in the zone of DTSTART; iCalendar gives it in UTC.
+        rules.rrule(rrulestr(text, dtstart=first, ignoretz=False, forceset=False))  # type: ignore[arg-type]
+        for excluded in _dates(master.get("EXDATE"), zone):
+            rules.exdate(excluded)
+        moments = rules.between(start - length, end, inc=True)
+    for moment in moments:
         override = overrides.get(moment)
         if override is not None:
             begin = _moment(override.decoded("DTSTART"), zone)

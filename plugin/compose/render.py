@@ -484,6 +484,10 @@ def _appointment_context(
     locale = babel_locale_name(language, country)
     zone = ZoneInfo(timezone)
     start, end = appointment.start.astimezone(zone), appointment.end.astimezone(zone)
+    if appointment.all_day:
+        # An all-day event is a date, not an instant: Friday 4 December is the 4th on
+        # every clock (it read "Thursday, 3 December" to a client in London).
+        start = appointment.start
     day = format_date(start.date(), locale, "full")
     if appointment.all_day:
         when = day

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import collections
 import gzip
+import io
 import threading
 import urllib.request
 from collections.abc import Callable, Iterable
@@ -41,8 +42,10 @@ class Recorder:
     calls: collections.Counter[str] = field(default_factory=collections.Counter)
     #: Answers to give before any other, as (status, headers): 429s, 5xx, 401, 403.
     faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
-    #: Events in each REPORT answer, in order.
+    #: Events (changes) in each REPORT answer that lists them, in order.
     served: list[int] = field(default_factory=list)
+    #: Events in each calendar-multiget answer: the data of events listed before.
+    fetched: list[int] = field(default_factory=list)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if environ.get("HTTP_" + SETUP_HEADER.upper().replace("-", "_")):
@@ -63,6 +66,9 @@ class Recorder:
                 ],
             )
             return [body]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        request_body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(request_body)
         answered: list[tuple[str, dict[str, str]]] = []
 
         def remember(status: str, headers: Any, *rest: Any) -> Any:
@@ -75,7 +81,8 @@ class Recorder:
             if answered[0][1].get("content-encoding") == "gzip":
                 text = gzip.decompress(body)
             tree = ElementTree.fromstring(text)
-            self.served.append(len(tree.findall("{DAV:}response")))
+            count = len(tree.findall("{DAV:}response"))
+            (self.fetched if b"calendar-multiget" in request_body else self.served).append(count)
         return [body]
 
 
