@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from plugin.compose.formatting import format_money
 from plugin.compose.render import render_reminder
 from plugin.config.settings import Company, Settings
 from plugin.core.decisions import PlannedReminder, reminder_key
@@ -137,3 +138,19 @@ def test_a_contract_rate_is_never_called_statutory() -> None:
     english = render_reminder(_final("en", "VN", "VND"), settings, on=ON).text
     assert "Statutory" not in english and "the law entitles" not in english
     assert "- Interest at the agreed rate at 12% a year from " in english
+
+
+def test_the_norwegian_compensation_says_the_reminder_fee_is_taken_off() -> None:
+    """The review's check: "Kompensasjon … 822,00 kr" beside "Purregebyr: 38,00 kr" read
+    as both charged in full; the § 3a compensation is offset against the fee."""
+    from dataclasses import replace
+
+    from plugin.core.claims import Claims, reminder_claims
+
+    reminder = replace(_final("nb", "NO", "NOK"), reminder_fee=True)
+    settings = _settings("NO")
+    claims = reminder_claims(reminder, settings, ON)
+    assert isinstance(claims, Claims) and claims.compensation and claims.reminder_fee
+    text = render_reminder(reminder, settings, on=ON).text
+    (line,) = [row for row in text.splitlines() if "(fratrukket purregebyret)" in row]
+    assert line.startswith("- ") and line.endswith(format_money(claims.compensation, "nb_NO"))

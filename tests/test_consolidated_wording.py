@@ -46,7 +46,7 @@ HISTORY_WORDS = {
     "vi": "nhiều lần nhắc",
 }
 ALSO_DUE = {
-    "en": "this invoice is now also due",
+    "en": "this invoice is now also overdue",
     "nl": "is inmiddels ook deze factuur vervallen",
     "de": "ist inzwischen auch diese Rechnung fällig",
     "fr": "la facture suivante est également arrivée à échéance",
@@ -229,3 +229,20 @@ def test_a_final_notice_of_one_history_reads_as_before(language: Language) -> No
     assert ALSO_DUE[language] not in text
     assert NEW.number not in text
     assert COLLECTION[language] in text
+
+
+def test_a_dutch_14_day_letter_with_a_newer_invoice_asks_for_one_total() -> None:
+    """The review's check after the fixes: the consumer letter asked "het openstaande
+    bedrag van € 595,00 voor factuur NS-0140" beside "Totaal openstaand: € 715,00" and a
+    QR code of 715. One total is asked by the letter's day; the costs it names are on the
+    invoice that went through the stages before."""
+    reminder = _planned("nl")
+    consumer = replace(reminder.customer, kind=CustomerKind.CONSUMER)
+    reminder = replace(reminder, customer=consumer, debtor=CustomerKind.CONSUMER)
+    settings = _settings()
+    message = render_reminder(reminder, settings, on=TODAY)
+    text = " ".join(message.text.split())
+    total = " ".join(format_money(OLD.amount_due + NEW.amount_due, "nl_NL").split())
+    assert f"het openstaande bedrag van {total} te betalen binnen 14 dagen" in text
+    assert re.search(r"incassokosten verschuldigd van € [\d.,]+ voor factuur NS-0101", text)
+    assert message.charges["letter_principal"].replace("\xa0", " ") == "€ 1.000,00"

@@ -1414,3 +1414,43 @@ def test_appointment_reminders_are_not_signed_by_the_accounts_department(
         encoding="utf-8",
     )
     assert "Sam, front desk\nStudio" in signed(load_settings(config), "fr")
+
+
+def test_an_all_day_event_is_its_date_on_every_clock(demo_settings: Settings) -> None:
+    """Issue 18: an all-day event on Friday 4 December, read on the calendar's Amsterdam
+    clock, went to a client in London as "Thursday, 3 December 2026"."""
+    from zoneinfo import ZoneInfo
+
+    from plugin.compose.render import render_appointment
+    from plugin.core.model import Appointment
+
+    start = datetime(2026, 12, 4, 0, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
+    appointment = Appointment("A1", "Studio day", start, start.replace(day=5), all_day=True)
+    mail = render_appointment(
+        appointment,
+        name="Ada",
+        language="en",
+        country="GB",
+        timezone="Europe/London",
+        settings=demo_settings,
+    )
+    assert "Friday, 4 December 2026" in mail.text and "3 December" not in mail.text
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("en", "are overdue, the oldest since"),
+        ("nl", "zijn vervallen, de oudste op"),
+        ("de", "fällig, die älteste seit"),
+        ("fr", "échues, la plus ancienne le"),
+        ("nb", "er forfalt, den eldste"),
+        ("vi", "HD cu nhat han"),
+    ],
+)
+def test_a_first_sms_for_several_invoices_gives_the_oldest_due_date_as_such(
+    language: Language, words: str, demo_settings: Settings
+) -> None:
+    """The review's check: "3 invoices (£6,340.00) were due 17/10" said of one due 12 Dec."""
+    reminder = replace(reminder_for(language, 3, "first"), channel="sms")
+    assert words in render_sms(reminder, demo_settings).text
