@@ -154,9 +154,10 @@ def test_preview_with_nothing_due_shows_the_next_reminder(
 
     target = tmp_path / "next.eml"
     shown = workspace.run("preview", "C08", "--output", str(target), at=tomorrow)
-    assert "Not sent at 2026-11-23 10:00 UTC: the second reminder is due on 2026-12-06" in (
-        shown.output
-    )
+    # Shown as it goes on the day it is due, with that day's dates (review M7).
+    said = " ".join(shown.output.split())
+    assert "Nothing goes to Müller & Söhne GmbH at 2026-11-23 10:00 UTC (the second" in said
+    assert "this is the reminder as it would go on 2026-12-06." in said
     preview = email.message_from_bytes(target.read_bytes())
     assert target.stat().st_mode & 0o777 == 0o600, "a client's details, for its owner only"
     assert _stage(preview) == "second"
@@ -176,7 +177,7 @@ def test_preview_of_a_paused_client_says_what_holds_it_back(demo_workspace: Path
     shown = workspace.run("preview", "C03", at=DEMO_NOW)
     pause_ends = (DEMO_NOW + timedelta(days=21)).date().isoformat()
     assert f"paused until {pause_ends} (client setting)" in shown.output
-    assert "This is the reminder the client would get next." in shown.output
+    assert "this is the reminder as it would go on" in " ".join(shown.output.split())
     assert "Subject: Herinnering: 3 facturen staan nog open" in shown.output
 
 

@@ -71,11 +71,12 @@ def preview(
     """Show the reminder a client would get, as `kindly send` would send it.
 
     When the plan at --at holds reminders for CLIENT, shows exactly those. When it holds
-    none (or --stage, or --invoice, asks for another one), shows the reminder the client
-    would get next, for the invoices whose next stage comes first, made by the planner
-    with the rules that hold it back at that moment (not due yet, too soon, outside the
-    send window, under the minimum, paused) set aside; a line first says which of them
-    held it back. --tone, --language, --formality and --channel change only how it is
+    none, shows the reminder as the plan would send it on the day it becomes due, with
+    that day's dates and history, and says so. Otherwise (--stage, --invoice, or no such
+    day), shows the reminder the client would get next, for the invoices whose next stage
+    comes first, made by the planner with the rules that hold it back at that moment (not
+    due yet, too soon, outside the send window, under the minimum, paused) set aside; a
+    line first says which of them held it back. --tone, --language, --formality and --channel change only how it is
     written and sent.
     """
     from dataclasses import replace
@@ -96,7 +97,33 @@ def preview(
     if unknown:
         _fail(f"no invoice {unknown[0]!r} in {kindly.source.location}", None)
 
-    reminders = _planned_for(kindly.plan(now), client, invoice_ids, stage)
+    plan = kindly.plan(now)
+    reminders = _planned_for(plan, client, invoice_ids, stage)
+    if not reminders and not invoice_ids and stage is None:
+        # Nothing goes now: show the reminder as it would go on the day it is due, with
+        # that day's dates and history (the review, M7: a preview at 2 December wrote
+        # "was due on 12 December" of a reminder that goes on the 14th).
+        later, looked = now, plan
+        ahead: tuple[PlannedReminder, ...] = ()
+        # A day may still hold it back (a send window, a weekend): look a few days on.
+        for _ in range(7):
+            next_day = _next_day(looked, client, later, company_zone(kindly))
+            if next_day is None:
+                break
+            later, looked = next_day, kindly.plan(next_day)
+            ahead = _planned_for(looked, client, invoice_ids, stage)
+            if ahead:
+                break
+        if ahead:
+            held = dict.fromkeys(skip.reason for skip in plan.skips if skip.customer_id == client)
+            app.console().print(
+                f"[dim]Nothing goes to {shown(customer.name)} at "
+                f"{now:%Y-%m-%d %H:%M %Z} ({shown('; '.join(held))}); this is the reminder "
+                f"as it would go on {later:%Y-%m-%d}.[/]",
+                highlight=False,
+                soft_wrap=True,
+            )
+            reminders, now = ahead, later
     if not reminders:
         try:
             reminders = preview_reminders(
@@ -162,6 +189,22 @@ def preview(
             ),
         )
         _show(kindly, console, worded, now, output)
+
+
+def _next_day(plan: Plan, client: str, now: datetime, zone: str | None) -> datetime | None:
+    """The first later day the plan says one of the client's invoices becomes due, at the
+    same hour on the company's clock; None if it names none."""
+    days = [
+        skip.next_date
+        for skip in plan.skips
+        if skip.customer_id == client and skip.next_date and skip.next_date > now.date()
+    ]
+    if not days:
+        return None
+    from zoneinfo import ZoneInfo
+
+    local = now.astimezone(ZoneInfo(zone)) if zone else now
+    return datetime.combine(min(days), local.timetz()).astimezone(now.tzinfo)
 
 
 def _planned_for(
