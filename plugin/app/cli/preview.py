@@ -76,8 +76,8 @@ def preview(
     day), shows the reminder the client would get next, for the invoices whose next stage
     comes first, made by the planner with the rules that hold it back at that moment (not
     due yet, too soon, outside the send window, under the minimum, paused) set aside; a
-    line first says which of them held it back. --tone, --language, --formality and --channel change only how it is
-    written and sent.
+    line first says which of them held it back. --tone, --language, --formality and
+    --channel change only how it is written and sent.
     """
     from dataclasses import replace
 
