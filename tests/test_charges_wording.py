@@ -154,3 +154,24 @@ def test_the_norwegian_compensation_says_the_reminder_fee_is_taken_off() -> None
     text = render_reminder(reminder, settings, on=ON).text
     (line,) = [row for row in text.splitlines() if "(fratrukket purregebyret)" in row]
     assert line.startswith("- ") and line.endswith(format_money(claims.compensation, "nb_NO"))
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("en", "a year from each invoice’s due date to 1 December 2026: "),
+        ("nl", "per jaar, vanaf de vervaldatum van elke factuur tot en met 1 december 2026: "),
+    ],
+)
+def test_interest_on_several_invoices_runs_from_each_ones_due_date(
+    language: Language, words: str
+) -> None:
+    """The review's check: one "from 15 November" for invoices due on different days."""
+    from dataclasses import replace
+
+    reminder = _final(language, "GB" if language == "en" else "NL", "EUR")
+    (first,) = reminder.invoices
+    later = replace(first, id="I2", number="NS-2", due_date=date(2026, 10, 20))
+    reminder = replace(reminder, invoices=(first, later))
+    text = render_reminder(reminder, _settings("NL"), on=ON).text
+    assert words in text

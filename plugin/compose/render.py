@@ -256,6 +256,7 @@ def _written(claims: Claims | LetterClaims | None, locale: str) -> dict[str, str
         "jurisdiction": claims.jurisdiction,
         "interest_basis": claims.interest_basis or "",
         "interest_from": format_date(claims.interest_from, locale) if claims.interest_from else "",
+        "interest_from_each": "1" if claims.interest_from_each else "",
         "rate": _rates(claims.rates, locale),
         "rate_count": str(len(claims.rates)),
         "letter_deadline": "",

@@ -68,8 +68,10 @@ class Claims:
     interest_kind: InterestKind = "commercial"
     #: The statute it runs under ("art. 6:119a BW"), None for a contractual rate.
     interest_basis: str | None = None
-    #: From when it runs (the earliest of its invoices), and its yearly rates, in percent.
+    #: From when it runs, where that is one day for all its invoices (else None, and
+    #: ``interest_from_each``: from each invoice's own due date), and its yearly rates.
     interest_from: date | None = None
+    interest_from_each: bool = False
     rates: tuple[Decimal, ...] = ()
     #: The law the charges follow ("NL", "FR", …): its own terms name them.
     jurisdiction: str = ""
@@ -104,6 +106,7 @@ def reminder_claims(
     currency = reminder.currency
     interest, compensation = Money.zero(currency), Money.zero(currency)
     lines: list[InterestLine] = []
+    starts: set[date] = set()
     charged = reminder.charged_invoices
     principal_due = sum((invoice.amount_due for invoice in charged), Money.zero(currency))
     for invoice in charged:
@@ -127,7 +130,10 @@ def reminder_claims(
             contract_rate=settings.charges.contract_rate,
         )
         interest = interest + result.interest
-        lines.extend(line for line in result.interest_lines if line.amount.is_positive)
+        own = [line for line in result.interest_lines if line.amount.is_positive]
+        lines.extend(own)
+        if own:
+            starts.add(min(line.start for line in own))
         if result.compensation is not None and result.compensation.currency == currency:
             compensation = compensation + result.compensation
     if nl_consumer_letter_applies(code, debtor):
@@ -165,6 +171,9 @@ def reminder_claims(
         interest_kind=kind,
         jurisdiction=code,
         interest_basis=None if contractual else INTEREST_BASIS.get((code, debtor.value)),
-        interest_from=min((line.start for line in lines), default=None),
+        # One period for all, or "from each invoice's due date" (the review: one date for
+        # several invoices named a day before some of them were due).
+        interest_from=next(iter(starts)) if len(starts) == 1 else None,
+        interest_from_each=len(starts) > 1,
         rates=tuple(dict.fromkeys(line.rate for line in sorted(lines, key=lambda i: i.start))),
     )
