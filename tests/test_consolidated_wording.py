@@ -246,3 +246,28 @@ def test_a_dutch_14_day_letter_with_a_newer_invoice_asks_for_one_total() -> None
     assert f"het openstaande bedrag van {total} te betalen binnen 14 dagen" in text
     assert re.search(r"incassokosten verschuldigd van € [\d.,]+ voor factuur NS-0101", text)
     assert message.charges["letter_principal"].replace("\xa0", " ") == "€ 1.000,00"
+
+
+def test_a_preview_at_a_chosen_stage_keeps_the_newer_invoices_own_history() -> None:
+    """The review's check: `kindly preview C01 --stage final` put a one-day-overdue invoice
+    at the final notice and threatened collection over it."""
+    from plugin.core.planning import preview_reminders
+
+    history = (
+        SentReminder("k1", "C1", ("I1",), "first", "email", datetime(2026, 10, 6, 9, tzinfo=UTC)),
+    )
+    snapshot = LedgerSnapshot(customers=(_client("en"),), invoices=(OLD, NEW))
+    (reminder,) = preview_reminders(
+        snapshot,
+        _settings(),
+        history,
+        now=NOW,
+        source="ledger",
+        client_id="C1",
+        stage="final",
+    )
+    assert reminder.stage == "final"
+    assert dict(reminder.invoice_stages) == {"I1": "final", "I2": "first"}
+    text = render_reminder(reminder, _settings(), on=TODAY).text
+    consequence = next(p for p in text.split("\n\n") if COLLECTION["en"] in p)
+    assert OLD.number in consequence and NEW.number not in consequence

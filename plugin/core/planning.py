@@ -765,25 +765,49 @@ def preview_reminders(
     dues: list[_Due] = []
     ready_on: dict[str, date] = {}
     refusals: list[str] = []
+    own: dict[str, _Due | None] = {}
+    finished_ids: set[str] = set()
     for invoice in candidates:
         first_skip = len(planner.skips)
         due = planner.consider(invoice)
         held = planner.skips[first_skip:]
-        finished = bool(held) and held[-1].code == "sequence_complete"
-        if stage is not None and (due is not None or finished):
-            due = _at_stage(planner, invoice, stage)
-        if due is None:
+        if bool(held) and held[-1].code == "sequence_complete":
+            finished_ids.add(invoice.id)
+        own[invoice.id] = due
+        if due is None and invoice.id not in finished_ids:
             refusals.append(f"{invoice.number}: {held[-1].reason if held else 'nothing is owed'}")
             continue
-        dues.append(due)
         ready_on[invoice.id] = max((s.next_date for s in held if s.next_date), default=today)
+    # A stage chosen for the client (no invoices named) is the stage of its most advanced
+    # invoices; the others keep their own history, as a real send keeps it: a newer one
+    # due now is "also now overdue", one not due yet is left out (the review, M7: every
+    # invoice was put at the final notice and threatened with collection).
+    if not named and ready_on:
+        # The invoices whose next stage comes first: all due now, else the earliest day's.
+        first_day = max(today, min(ready_on.values()))
+        ready_on = {key: day for key, day in ready_on.items() if day <= first_day}
+    chosen_for: set[str] = set(ready_on)
+    if stage is not None and not named:
+        reached = {
+            # An invoice whose every stage went out is the most advanced of all.
+            invoice_id: (_PAST_EVERY_STAGE if due is None else due.stage_index)
+            for invoice_id, due in own.items()
+            if invoice_id in ready_on
+        }
+        top = max(reached.values(), default=0)
+        chosen_for = {invoice_id for invoice_id, index in reached.items() if index == top}
+    for invoice in candidates:
+        if invoice.id not in ready_on:
+            continue
+        due = own[invoice.id]
+        if stage is not None and invoice.id in chosen_for:
+            due = _at_stage(planner, invoice, stage)
+        if due is not None:
+            dues.append(due)
     if named and refusals:
         raise ValueError(f"no reminder for {refusals[0]}")
     if not dues:
         raise ValueError(f"{customer.name} would get no reminder: {'; '.join(refusals)}")
-    if not named:
-        first_day = max(today, min(ready_on.values()))
-        dues = [due for due in dues if ready_on[due.invoice.id] <= first_day]
 
     groups: dict[tuple[object, ...], list[_Due]] = {}
     for due in dues:
@@ -812,6 +836,8 @@ def preview_reminders(
         )
     return tuple(previews)
 
+
+_PAST_EVERY_STAGE = 1_000_000
 
 #: Skips that speak of an invoice's own next stage: beside a chosen stage they mislead.
 _ABOUT_OWN_STAGE = frozenset({"not_due_yet", "sequence_complete"})
