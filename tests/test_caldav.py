@@ -128,12 +128,12 @@ def caldav_calendar_harness(folder: Path) -> Iterator[CalendarHarness]:
             calls=lambda: radicale.calls,
             served=lambda: sum(radicale.recorder.served),
             cancelled_stays=True,
-            # Discovery (the URL, the principal, the home, its calendars), then one
-            # sync-collection REPORT.
-            unchanged_calls=5,
-            changed_calls=5,
+            # One sync-collection REPORT: the discovery (the URL, the principal, the home,
+            # its calendars) is kept from the first sync (issue 18: at most 2).
+            unchanged_calls=1,
+            changed_calls=1,
             # The refused token, then the calendar in full: two REPORTs.
-            expired_calls=lambda events: 6,
+            expired_calls=lambda events: 2,
         )
     finally:
         radicale.stop()
@@ -185,18 +185,16 @@ def caldav_on_xandikos_harness(folder: Path) -> Iterator[CalendarHarness]:
             calls=lambda: xandikos.calls,
             served=lambda: sum(xandikos.recorder.served),
             cancelled_stays=True,
-            unchanged_calls=XANDIKOS_DISCOVERY + 1,
+            # The discovery is kept from the first sync: one sync-collection.
+            unchanged_calls=1,
             # The sync-collection, then one calendar-multiget for the changed events.
-            changed_calls=XANDIKOS_DISCOVERY + 2,
+            changed_calls=2,
             # The refused token, the calendar in full, and a multiget for its events.
-            expired_calls=lambda events: XANDIKOS_DISCOVERY + (3 if events else 2),
+            expired_calls=lambda events: 3 if events else 2,
         )
     finally:
         xandikos.stop()
 
-
-#: The PROPFINDs that find the calendars from the server's root on Xandikos.
-XANDIKOS_DISCOVERY = 4
 
 TestCalDAVOnXandikosContract = calendar_contract(caldav_on_xandikos_harness)
 TestCalDAVHttp = http_contract(caldav_http_harness)
@@ -527,3 +525,22 @@ def test_a_bad_event_is_left_out_and_named_and_all_day_series_are_dates(
     # A later sync goes on from the token, and still names the bad event.
     again = calendar.sync(NOW, synced.bookmarks)
     assert len(again.appointments) == len(synced.appointments) and len(again.warnings) == 1
+
+
+def test_the_calendars_are_found_again_when_one_is_gone(radicale: RadicaleServer) -> None:
+    """Discovery is kept between syncs (issue 18); a calendar removed since sends Kindly
+    to look again, and a change of the settings does too."""
+    radicale.make_calendar("work", "Work")
+    radicale.put_event("work", "a", event("a@x", "Kick-off", "20261124T100000", "20261124T110000"))
+    calendar = connector(radicale)
+    first = calendar.sync(NOW, {})
+    before = radicale.calls
+    assert [a.title for a in calendar.sync(NOW, first.bookmarks).appointments] == ["Kick-off"]
+    assert radicale.calls - before == 1, "one REPORT, no discovery"
+    assert radicale._send("DELETE", radicale.calendar_url("work")) in (200, 204)
+    radicale.make_calendar("studio", "Studio")
+    radicale.put_event("studio", "b", event("b@x", "Review", "20261125T100000", "20261125T110000"))
+    again = calendar.sync(NOW, first.bookmarks)
+    assert [a.title for a in again.appointments] == ["Review"]
+    only_work = connector(radicale, calendars=("Work",))
+    assert only_work.sync(NOW, again.bookmarks).appointments == ()

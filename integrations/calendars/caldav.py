@@ -222,21 +222,42 @@ class CalDAVCalendar(CalendarConnector):
         start = now - timedelta(days=1)
         end = now + timedelta(days=self.settings.horizon_days)
         known = state.get("calendars", {})
+        # Discovery is kept with the tokens, for the URL and calendars it was made for: a
+        # sync with nothing changed is then one request a calendar, not five (issue 18).
+        looked_for = {"url": self.settings.url, "calendars": list(self.settings.calendars)}
+        cached = state.get("discovered") if state.get("discovered_for") == looked_for else None
+        calendars = (
+            [_Calendar(str(c["href"]), str(c["name"])) for c in cached]
+            if cached
+            else self.calendars()
+        )
         found: list[Appointment] = []
         kept: dict[str, Any] = {}
-        for calendar in self.calendars():
-            synced = self._synced(calendar, known.get(calendar.href, {}))
-            if synced is None:
-                texts = self._query(calendar, start, end)
-            else:
-                texts = list(synced["items"].values())
+        for calendar in calendars:
+            try:
+                synced = self._synced(calendar, known.get(calendar.href, {}))
+                texts = (
+                    self._query(calendar, start, end)
+                    if synced is None
+                    else list(synced["items"].values())
+                )
+            except FatalError as exc:
+                if cached and exc.status in (404, 410):
+                    # A calendar moved or was removed since: find them again.
+                    return self.read(now, {"calendars": known})
+                raise
+            if synced is not None:
                 kept[calendar.href] = synced
             found.extend(
                 events_to_appointments(
                     texts, start, end, calendar.name, self.settings.timezone, self.skip
                 )
             )
-        return tuple(found), {"calendars": kept}
+        return tuple(found), {
+            "calendars": kept,
+            "discovered": [{"href": c.href, "name": c.name} for c in calendars],
+            "discovered_for": looked_for,
+        }
 
     def _synced(self, calendar: _Calendar, state: Mapping[str, Any]) -> dict[str, Any] | None:
         """The calendar's events by RFC 6578 sync-collection: all of them the first time,
