@@ -211,8 +211,11 @@ class HttpClient:
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
         session: requests.Session | None = None,
+        refused_hint: str | None = None,
     ) -> None:
         self.platform = platform
+        #: What to do when the platform refuses the credentials; default: connect again.
+        self.refused_hint = refused_hint or f"Connect again: kindly connect {platform.lower()}"
         self._authorize = authorize
         self._refresh = refresh
         self._secrets = secrets
@@ -385,7 +388,7 @@ class HttpClient:
             return AuthError(
                 f"{where} refused our credentials ({status}){detail}",
                 status=status,
-                hint=f"Connect again: kindly connect {self.platform.lower()}",
+                hint=self.refused_hint,
             )
         if 300 <= status < 400:
             return FatalError(

@@ -200,3 +200,12 @@ def test_the_clients_salutation_goes_only_to_the_clients_own_contact() -> None:
     kari, ola = by_appointment["APT-1"], by_appointment["APT-2"]
     assert (kari.salutation, kari.given_name, kari.family_name) == ("ms", "Kari", "Nordmann")
     assert (ola.salutation, ola.given_name, ola.greeting_name) == (None, None, "Ola Hansen")
+
+
+def test_an_attendee_is_the_client_whatever_the_capitals_of_the_address() -> None:
+    """Issue 18 (low): "Kari@Example.test" in the calendar is kari@example.test."""
+    shouting = Attendee(name="Kari Nordmann", email="KARI@Example.TEST")
+    two = meeting(attendees=(shouting, Attendee(name="Ola", email="ola@elsewhere.test")))
+    planned = plan(START - timedelta(hours=23), two, default_language="en", default_country="GB")[0]
+    by_address = {p.recipient: p.customer for p in planned}
+    assert by_address["KARI@Example.TEST"].id == "C06"

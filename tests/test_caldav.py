@@ -544,3 +544,42 @@ def test_the_calendars_are_found_again_when_one_is_gone(radicale: RadicaleServer
     assert [a.title for a in again.appointments] == ["Review"]
     only_work = connector(radicale, calendars=("Work",))
     assert only_work.sync(NOW, again.bookmarks).appointments == ()
+
+
+def test_organisers_and_rooms_get_no_reminder(any_server: RadicaleServer) -> None:
+    """Issue 18: the organiser (ROLE=CHAIR, or the ORGANIZER among the attendees) and rooms
+    and resources were reminded, although the docs say they are not."""
+    any_server.make_calendar("work", "Work")
+    people = (
+        "ORGANIZER;CN=Anouk:mailto:anouk@noordlicht.example\r\n"
+        "ATTENDEE;CN=Anouk:mailto:Anouk@Noordlicht.example\r\n"
+        "ATTENDEE;ROLE=CHAIR;CN=Chair:mailto:chair@noordlicht.example\r\n"
+        "ATTENDEE;CUTYPE=ROOM;CN=Room 1:mailto:room1@noordlicht.example\r\n"
+        "ATTENDEE;CUTYPE=RESOURCE;CN=Beamer:mailto:beamer@noordlicht.example\r\n"
+        "ATTENDEE;CN=Kari:mailto:kari@example.test\r\n"
+    )
+    any_server.put_event(
+        "work", "m", event("m@x", "Review", "20261124T100000", "20261124T110000", extra=people)
+    )
+    settings = CalDAVSettings(
+        url=f"{any_server.root}/", username=USER, password=PASSWORD, timezone="Europe/Amsterdam"
+    )
+    (meeting,) = CalDAVCalendar(settings).appointments(NOW)
+    assert [a.email for a in meeting.attendees] == ["kari@example.test"]
+
+
+def test_a_wrong_caldav_password_says_where_the_credentials_are(tmp_path: Path) -> None:
+    """Issue 18 (low): it suggested `kindly connect caldav`, which does not exist."""
+    from integrations.http import AuthError
+
+    server = start_radicale(tmp_path, password=PASSWORD)
+    try:
+        wrong = CalDAVCalendar(
+            CalDAVSettings(url=f"{server.root}/", username=USER, password="nope-nope")
+        )
+        with pytest.raises(AuthError) as caught:
+            wrong.calendars()
+        assert caught.value.hint and "KINDLY_CALDAV_PASSWORD" in caught.value.hint
+        assert "kindly connect" not in caught.value.hint
+    finally:
+        server.stop()

@@ -135,7 +135,13 @@ class CalDAVCalendar(CalendarConnector):
 
     def __init__(self, settings: CalDAVSettings, http: HttpClient | None = None) -> None:
         self.settings = settings
-        self.http = http or HttpClient("CalDAV", secrets=lambda: [settings.password or ""])
+        self.http = http or HttpClient(
+            "CalDAV",
+            secrets=lambda: [settings.password or ""],
+            # CalDAV has no `kindly connect`: its credentials are a setting and a variable.
+            refused_hint=f"Check [calendar] username in kindly.toml and the password in "
+            f"{PASSWORD_VARIABLE}.",
+        )
 
     def __repr__(self) -> str:
         return f"CalDAVCalendar({self.settings.url!r})"
@@ -489,12 +495,17 @@ def _appointment(
         link = found.group(0) if found else None
     phone = _PHONE.search(description)
     attendees: list[Attendee] = []
+    organiser = str(event.get("ORGANIZER") or "").lower()
     for value in _as_list(event.get("ATTENDEE")):
+        if organiser and str(value).lower() == organiser:
+            continue  # the organiser, listed among the attendees as calendars often do
         params = getattr(value, "params", {})
         if str(params.get("PARTSTAT", "")).upper() == "DECLINED":
             continue  # not coming: no reminder
-        if str(params.get("ROLE", "")).upper() == "NON-PARTICIPANT":
-            continue
+        if str(params.get("ROLE", "")).upper() in ("NON-PARTICIPANT", "CHAIR"):
+            continue  # an observer, or the organiser (who set the meeting up)
+        if str(params.get("CUTYPE", "")).upper() in ("ROOM", "RESOURCE"):
+            continue  # a meeting room or a projector reads no reminders
         address = str(value)
         email = address[7:] if address.lower().startswith("mailto:") else None
         attendees.append(

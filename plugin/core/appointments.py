@@ -207,7 +207,9 @@ def _as_customer(context: _Context, appointment: Appointment, attendee: Attendee
         else None
     )
     if linked is not None and (
-        (attendee.email and attendee.email in linked.emails)
+        # E-mail addresses are matched without regard to capitals (calendars write them
+        # as typed: "Kari@Example.test").
+        (attendee.email and attendee.email.lower() in {e.lower() for e in linked.emails})
         or (attendee.phone and attendee.phone in linked.phones)
         or len(appointment.attendees) == 1
     ):
