@@ -209,3 +209,22 @@ def test_an_attendee_is_the_client_whatever_the_capitals_of_the_address() -> Non
     planned = plan(START - timedelta(hours=23), two, default_language="en", default_country="GB")[0]
     by_address = {p.recipient: p.customer for p in planned}
     assert by_address["KARI@Example.TEST"].id == "C06"
+
+
+def test_an_attendees_clock_survives_the_store() -> None:
+    """Issue 18: a stored time keeps its offset, not its zone; an attendee who is no client
+    was then reminded in UTC, and quiet hours counted in UTC."""
+    from plugin.core.codec import from_jsonable, to_jsonable
+
+    guest = Attendee(name="Ola", email="ola@elsewhere.test")
+    stored = from_jsonable(LedgerSnapshot, to_jsonable(snapshot(meeting(attendees=(guest,)))))
+    (kept,) = stored.appointments
+    assert kept.timezone == "Europe/Oslo"
+    planned, _ = plan_appointments(
+        stored,
+        now=START - timedelta(hours=23),
+        source="ledger",
+        sent_keys=(),
+        channels_available=("email", "task"),
+    )
+    assert {p.customer.timezone for p in planned} == {"Europe/Oslo"}

@@ -227,8 +227,7 @@ def _as_customer(context: _Context, appointment: Appointment, attendee: Attendee
             emails=(attendee.email,) if attendee.email else linked.emails,
             phones=(attendee.phone,) if attendee.phone else linked.phones,
         )
-    zone = appointment.start.tzinfo
-    timezone = getattr(zone, "key", None) or "UTC"
+    timezone = appointment.timezone or "UTC"
     return Customer(
         id=f"attendee:{(attendee.email or attendee.phone or appointment.id).lower()}",
         name=attendee.name or attendee.email or attendee.phone or "?",

@@ -281,11 +281,16 @@ class Appointment:
     #: The calendar it comes from: policies can differ per calendar.
     calendar: str | None = None
     description: str | None = None
+    #: The event's own time zone by name ("Europe/Oslo"): a stored time keeps only its
+    #: offset, and an attendee who is no client is reminded on the event's clock.
+    timezone: str | None = None
 
     def __post_init__(self) -> None:
         _require_text(self.id, "id")
         _require_text(self.title, "title")
         _require_aware(self.start, "start")
+        if self.timezone is None and isinstance(getattr(self.start.tzinfo, "key", None), str):
+            object.__setattr__(self, "timezone", self.start.tzinfo.key)  # type: ignore[union-attr]
         _require_aware(self.end, "end")
         _require(self.end >= self.start, "end", "is before the start")
 
