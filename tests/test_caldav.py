@@ -583,3 +583,48 @@ def test_a_wrong_caldav_password_says_where_the_credentials_are(tmp_path: Path) 
         assert "kindly connect" not in caught.value.hint
     finally:
         server.stop()
+
+
+def test_an_occurrence_moved_into_the_window_and_an_invitation_to_one_occurrence(
+    any_server: RadicaleServer,
+) -> None:
+    """Issue 18: an occurrence moved into the reminder window from a day beyond it was
+    never read, nor was a resource holding only one occurrence of a series (an invitation
+    to that occurrence alone)."""
+    any_server.make_calendar("work", "Work")
+    series = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Kindly tests//EN\r\n"
+        "BEGIN:VEVENT\r\nUID:weekly@x\r\nDTSTAMP:20261101T090000Z\r\n"
+        "DTSTART;TZID=Europe/Amsterdam:20261102T090000\r\n"
+        "DTEND;TZID=Europe/Amsterdam:20261102T093000\r\n"
+        "RRULE:FREQ=WEEKLY;COUNT=10\r\nSUMMARY:Weekly\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:weekly@x\r\nDTSTAMP:20261101T090000Z\r\n"
+        "RECURRENCE-ID;TZID=Europe/Amsterdam:20261214T090000\r\n"
+        "DTSTART;TZID=Europe/Amsterdam:20261201T140000\r\n"
+        "DTEND;TZID=Europe/Amsterdam:20261201T143000\r\n"
+        "SUMMARY:Weekly (brought forward)\r\nEND:VEVENT\r\n"
+        "END:VCALENDAR\r\n"
+    )
+    any_server.put_event("work", "weekly", series)
+    only_one = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Kindly tests//EN\r\n"
+        "BEGIN:VEVENT\r\nUID:their-series@elsewhere\r\nDTSTAMP:20261101T090000Z\r\n"
+        "RECURRENCE-ID;TZID=Europe/Amsterdam:20261125T100000\r\n"
+        "DTSTART;TZID=Europe/Amsterdam:20261125T100000\r\n"
+        "DTEND;TZID=Europe/Amsterdam:20261125T110000\r\n"
+        "SUMMARY:Their planning this week\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    any_server.put_event("work", "one", only_one)
+    settings = CalDAVSettings(
+        url=f"{any_server.root}/", username=USER, password=PASSWORD, timezone="Europe/Amsterdam"
+    )
+    found = sorted(CalDAVCalendar(settings).appointments(NOW), key=lambda a: a.start)
+    shown = [(a.title, a.start.astimezone(AMS).strftime("%m-%d %H:%M")) for a in found]
+    assert shown == [
+        ("Weekly", "11-23 09:00"),
+        ("Their planning this week", "11-25 10:00"),
+        ("Weekly", "11-30 09:00"),
+        ("Weekly (brought forward)", "12-01 14:00"),
+        ("Weekly", "12-07 09:00"),
+    ]
+    assert found[1].id.startswith("their-series@elsewhere#")

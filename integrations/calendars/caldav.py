@@ -393,6 +393,22 @@ def events_to_appointments(
         except (ValueError, TypeError, KeyError) as exc:
             bad(str(events[0].get("UID") or "(no UID)") if events else "(no UID)", exc)
             continue
+        # An invitation to one occurrence only: the resource holds the instance without
+        # its series (issue 18: it was ignored). Each is an event of its own.
+        mastered = {str(master.get("UID") or "") for master in masters}
+        orphans = [
+            e
+            for e in events
+            if e.get("RECURRENCE-ID") is not None and str(e.get("UID") or "") not in mastered
+        ]
+        for orphan in orphans:
+            try:
+                begin = _moment(orphan.decoded("DTSTART"), zone)
+                finish = begin + _length(orphan, begin, zone)
+                if begin < end and finish > start:
+                    yield _appointment(orphan, begin, finish, calendar_name, orphan, instance=True)
+            except (ValueError, TypeError, KeyError, OverflowError) as exc:
+                bad(str(orphan.get("UID") or "(no UID)"), exc)
         for master in masters:
             try:
                 # A whole series is read before any of it is kept: half a series is worse
@@ -449,13 +465,38 @@ def _instances(
         for excluded in _dates(master.get("EXDATE"), zone):
             rules.exdate(excluded)
         moments = rules.between(start - length, end, inc=True)
+    listed = set(moments)
     for moment in moments:
         override = overrides.get(moment)
-        if override is not None:
-            begin = _moment(override.decoded("DTSTART"), zone)
-            yield begin, begin + _length(override, begin, zone), override
-        else:
+        if override is None:
             yield moment, moment + length, master
+            continue
+        begin = _moment(override.decoded("DTSTART"), zone)
+        finish = begin + _length(override, begin, zone)
+        if begin < end and finish > start:  # moved out of the window: not now
+            yield begin, finish, override
+    # An occurrence moved into the window from a day beyond it (issue 18: never read).
+    for recurrence, override in overrides.items():
+        if recurrence in listed or not _occurs(master, recurrence, zone):
+            continue
+        begin = _moment(override.decoded("DTSTART"), zone)
+        finish = begin + _length(override, begin, zone)
+        if begin < end and finish > start:
+            yield begin, finish, override
+
+
+def _occurs(master: Any, moment: datetime, zone: tzinfo) -> bool:
+    """Whether the series has an occurrence at ``moment`` (its RECURRENCE-ID)."""
+    from dateutil.rrule import rrulestr
+
+    first = _moment(master.decoded("DTSTART"), zone)
+    if not isinstance(master.decoded("DTSTART"), datetime):
+        text = _UNTIL_INSTANT.sub(r"UNTIL=\1", master.get("RRULE").to_ical().decode())
+        rule = rrulestr(text, dtstart=first.replace(tzinfo=None))
+        moment = moment.astimezone(zone).replace(tzinfo=None)
+    else:
+        rule = rrulestr(master.get("RRULE").to_ical().decode(), dtstart=first)
+    return rule.after(moment - timedelta(seconds=1), inc=True) == moment
 
 
 def _dates(value: Any, zone: tzinfo) -> Iterator[datetime]:
@@ -483,7 +524,13 @@ def _length(event: Any, begin: datetime, zone: tzinfo) -> timedelta:
 
 
 def _appointment(
-    event: Any, begin: datetime, finish: datetime, calendar_name: str, master: Any
+    event: Any,
+    begin: datetime,
+    finish: datetime,
+    calendar_name: str,
+    master: Any,
+    *,
+    instance: bool = False,
 ) -> Appointment:
     uid = str(master.get("UID") or "")
     description = str(event.get("DESCRIPTION") or "")
@@ -515,7 +562,7 @@ def _appointment(
                 phone=phone.group(1).strip() if phone and len(attendees) == 0 else None,
             )
         )
-    instance = master.get("RRULE") is not None
+    instance = instance or master.get("RRULE") is not None
     return Appointment(
         id=f"{uid}#{begin.isoformat()}" if instance else uid,
         title=str(event.get("SUMMARY") or "(no title)"),
