@@ -34,7 +34,7 @@ from plugin.compose.render import Attachment, note_locale, render_note
 from plugin.config.settings import Settings
 from plugin.core.decisions import Plan, PlannedAppointment, PlannedReminder, SentReminder, Skip
 from plugin.core.model import Appointment, Invoice, LedgerSnapshot, Note
-from plugin.core.planning import plan_reminders, recheck
+from plugin.core.planning import plan_reminders, recheck, settings_for
 from plugin.core.policy import Overrides
 from plugin.core.vocabulary import (
     APPOINTMENT_STAGE,
@@ -357,6 +357,7 @@ class Kindly:
             policies=self.settings.appointment_policies,
             default_language=company.language or default_language(company.country),
             default_country=company.country,
+            formality_of=lambda customer: settings_for(self.settings, customer).formality,
         )
         return replace(invoices, appointments=appointments, appointment_skips=skips)
 

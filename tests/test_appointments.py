@@ -228,3 +228,20 @@ def test_an_attendees_clock_survives_the_store() -> None:
         channels_available=("email", "task"),
     )
     assert {p.customer.timezone for p in planned} == {"Europe/Oslo"}
+
+
+def test_a_clients_informal_setting_holds_for_its_appointment_reminders() -> None:
+    """Issue 18 (low): a client set to "je"/"du" got "u"/"Sie" in appointment reminders."""
+    guest = Attendee(name="Ola", email="ola@elsewhere.test")
+    planned, _ = plan_appointments(
+        snapshot(meeting(attendees=(KARI, guest))),
+        now=START - timedelta(hours=23),
+        source="ledger",
+        sent_keys=(),
+        channels_available=("email", "task"),
+        default_language="de",
+        default_country="DE",
+        formality_of=lambda customer: "informal",
+    )
+    by_address = {p.recipient: p.formality for p in planned}
+    assert by_address == {"kari@example.test": "informal", "ola@elsewhere.test": "formal"}

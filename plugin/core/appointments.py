@@ -13,7 +13,7 @@ planned for the old time can no longer be sent (its key is not planned again).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -24,9 +24,10 @@ from plugin.core.policy import (
     DEFAULT_APPOINTMENT_POLICY,
     AppointmentPolicy,
     AppointmentRule,
+    default_formality,
     parse_rule,
 )
-from plugin.core.vocabulary import ChannelName, Language
+from plugin.core.vocabulary import ChannelName, Formality, Language
 
 __all__ = [
     "DEFAULT_APPOINTMENT_POLICY",
@@ -65,6 +66,8 @@ class _Context:
     sent: frozenset[str]
     default_language: Language
     default_country: str
+    #: How each client is addressed (formal or informal), as its settings say.
+    formality_of: Callable[[Customer], Formality] | None = None
     planned: list[PlannedAppointment] = field(default_factory=list)
     skips: list[AppointmentSkip] = field(default_factory=list)
 
@@ -79,8 +82,13 @@ def plan_appointments(
     policies: Mapping[str, AppointmentPolicy] | None = None,
     default_language: Language = "en",
     default_country: str = "GB",
+    formality_of: Callable[[Customer], Formality] | None = None,
 ) -> tuple[tuple[PlannedAppointment, ...], tuple[AppointmentSkip, ...]]:
-    """The appointment reminders due at ``now``; ``policies`` by calendar ("" is the default)."""
+    """The appointment reminders due at ``now``; ``policies`` by calendar ("" is the default).
+
+    ``formality_of`` says how a client is addressed (its settings); an attendee who is no
+    client, and every one without it, gets the language's usual form.
+    """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     chosen = dict(policies or {})
@@ -93,6 +101,7 @@ def plan_appointments(
         frozenset(sent_keys),
         default_language,
         default_country,
+        formality_of,
     )
     for appointment in snapshot.appointments:
         policy = chosen.get(appointment.calendar or "", default)
@@ -164,6 +173,13 @@ def _plan_one(context: _Context, appointment: Appointment, policy: AppointmentPo
                     channel=channel,
                     recipient=recipient,
                     customer=customer,
+                    # The client's own setting (issue 18: informal clients got the
+                    # formal register in appointment reminders).
+                    formality=(
+                        context.formality_of(customer)
+                        if context.formality_of and customer.id in context.snapshot.customers_by_id
+                        else default_formality(customer.language)
+                    ),
                     why=(why,),
                 )
             )
