@@ -628,3 +628,11 @@ def test_an_occurrence_moved_into_the_window_and_an_invitation_to_one_occurrence
         ("Weekly", "12-07 09:00"),
     ]
     assert found[1].id.startswith("their-series@elsewhere#")
+    # The .ics names the calendar's own event: the series' UID and which occurrence.
+    from icalendar import Calendar
+
+    from plugin.compose.ics import event_ics
+
+    (vevent,) = Calendar.from_ical(event_ics(found[3], NOW)).walk("VEVENT")
+    assert str(vevent["UID"]) == "weekly@x"
+    assert vevent.decoded("RECURRENCE-ID") == datetime(2026, 12, 14, 8, 0, tzinfo=UTC)

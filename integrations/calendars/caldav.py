@@ -563,6 +563,11 @@ def _appointment(
             )
         )
     instance = instance or master.get("RRULE") is not None
+    recurrence = (
+        _moment(event.decoded("RECURRENCE-ID"), begin.tzinfo or UTC)
+        if event.get("RECURRENCE-ID") is not None
+        else begin
+    )
     return Appointment(
         id=f"{uid}#{begin.isoformat()}" if instance else uid,
         title=str(event.get("SUMMARY") or "(no title)"),
@@ -578,6 +583,8 @@ def _appointment(
         all_day=not isinstance(event.decoded("DTSTART"), datetime),
         calendar=calendar_name,
         description=description or None,
+        series_uid=uid if instance else None,
+        recurrence_id=recurrence if instance else None,
     )
 
 

@@ -20,8 +20,15 @@ def event_ics(appointment: Appointment, now: datetime) -> bytes:
     event = Event()
     # The same UID as the calendar's own event where it came from one: apps then show it
     # as that event rather than a copy.
-    event.add("uid", appointment.id if "@" in appointment.id else f"{appointment.id}@kindly")
+    uid = appointment.series_uid or appointment.id
+    event.add("uid", uid if "@" in uid else f"{uid}@kindly")
     event.add("dtstamp", now)
+    if appointment.recurrence_id is not None:
+        # One occurrence of the calendar's series: its UID and which occurrence it is.
+        if appointment.all_day:
+            event.add("recurrence-id", appointment.recurrence_id.date())
+        else:
+            event.add("recurrence-id", appointment.recurrence_id.astimezone(UTC))
     if appointment.all_day:
         event.add("dtstart", appointment.start.date())
         event.add("dtend", appointment.end.date())

@@ -284,6 +284,10 @@ class Appointment:
     #: The event's own time zone by name ("Europe/Oslo"): a stored time keeps only its
     #: offset, and an attendee who is no client is reminded on the event's clock.
     timezone: str | None = None
+    #: For one occurrence of a series: the calendar's UID of the series and the start the
+    #: occurrence had in it (RECURRENCE-ID), so that an .ics names the calendar's event.
+    series_uid: str | None = None
+    recurrence_id: datetime | None = None
 
     def __post_init__(self) -> None:
         _require_text(self.id, "id")
