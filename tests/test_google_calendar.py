@@ -309,3 +309,19 @@ def test_connect_google_and_its_events_are_planned(
     assert [a["appointment_id"] for a in appointments if a["appointment_id"] == "g1"] == ["g1"]
     (g1,) = [a for a in appointments if a["appointment_id"] == "g1"]
     assert g1["language"] == "nl", "linked to the client C01 by the attendee's e-mail"
+
+
+def test_organisers_and_rooms_get_no_reminder(
+    fake: FakeGoogleCalendar, calendar: Bookmarked
+) -> None:
+    """Issue 18: the same event kinds as on the CalDAV servers: the organiser and rooms
+    (Google marks them "organizer" and "resource") are not reminded."""
+    event = google_event("m", "2026-11-24T10:00:00+01:00", "2026-11-24T11:00:00+01:00")
+    event["attendees"] = [
+        {"email": "anouk@noordlicht.example", "organizer": True, "responseStatus": "accepted"},
+        {"email": "room1@resource.calendar.google.com", "resource": True},
+        {"email": "kari@example.test", "displayName": "Kari"},
+    ]
+    fake.put(event)
+    (meeting,) = calendar.appointments(NOW)
+    assert [a.email for a in meeting.attendees] == ["kari@example.test"]

@@ -168,7 +168,11 @@ def google_event_to_appointment(
     attendees = tuple(
         Attendee(name=a.get("displayName"), email=a.get("email"))
         for a in item.get("attendees", [])
-        if not a.get("organizer") and not a.get("self") and a.get("responseStatus") != "declined"
+        # Not the organiser, nor the calendar's owner, nor a room or a resource (issue 18).
+        if not a.get("organizer")
+        and not a.get("self")
+        and not a.get("resource")
+        and a.get("responseStatus") != "declined"
     )
     link = item.get("hangoutLink")
     for entry in (item.get("conferenceData") or {}).get("entryPoints", []):
