@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -226,10 +225,3 @@ def test_every_letter_in_every_tone_and_formality_takes_one_page(
     language: Language, stage: str, tone: Tone, formality: Formality, settings: Settings
 ) -> None:
     _letter_pages(language, stage, tone, formality, settings)
-
-
-def test_the_matrix_is_complete() -> None:
-    """The content test covers what Kindly can write: a language, stage, tone or formality
-    added later fails here until the matrix has it."""
-    assert len(LANGUAGES) * len(STAGES) * len(TONES) * len(FORMALITIES) == 144
-    assert Decimal(1) and datetime(2026, 1, 1, tzinfo=UTC)

@@ -430,73 +430,61 @@ def _instances(
     end: datetime,
     zone: tzinfo,
 ) -> Iterator[tuple[datetime, datetime, Any]]:
-    from dateutil.rrule import rruleset, rrulestr
-
     first = _moment(master.decoded("DTSTART"), zone)
     length = _length(master, first, zone)
-    rule = master.get("RRULE")
-    if rule is None:
+    if master.get("RRULE") is None:
         if first < end and first + length > start:
             yield first, first + length, master
         return
-    rules = rruleset()
-    text = rule.to_ical().decode()
-    all_day = not isinstance(master.decoded("DTSTART"), datetime)
-    if all_day:
-        # An all-day series is one of dates (RFC 5545: UNTIL is then a DATE): expanded
-        # on the wall calendar, without a clock, so that UNTIL=20270129 is the 29th
-        # wherever the reader is (it failed: "UNTIL values must be specified in UTC").
-        text = _UNTIL_INSTANT.sub(r"UNTIL=\1", text)
-        naive = first.replace(tzinfo=None)
-        rules.rrule(rrulestr(text, dtstart=naive, forceset=False))  # type: ignore[arg-type]
-        for excluded in _dates(master.get("EXDATE"), zone):
-            rules.exdate(excluded.replace(tzinfo=None))
-        moments = [
-            moment.replace(tzinfo=zone)
-            for moment in rules.between(
-                (start - length).astimezone(zone).replace(tzinfo=None),
-                end.astimezone(zone).replace(tzinfo=None),
-                inc=True,
-            )
-        ]
-    else:
-        # dateutil wants the rule's UNTIL in the zone of DTSTART; iCalendar gives it in UTC.
-        rules.rrule(rrulestr(text, dtstart=first, ignoretz=False, forceset=False))  # type: ignore[arg-type]
-        for excluded in _dates(master.get("EXDATE"), zone):
-            rules.exdate(excluded)
-        moments = rules.between(start - length, end, inc=True)
-    listed = set(moments)
+    rules, on_the_wall = _series(master, first, zone)
+
+    def wall(moment: datetime) -> datetime:
+        return moment.astimezone(zone).replace(tzinfo=None) if on_the_wall else moment
+
+    def aware(moment: datetime) -> datetime:
+        return moment.replace(tzinfo=zone) if on_the_wall else moment
+
+    def moved(override: Any) -> tuple[datetime, datetime, Any] | None:
+        begin = _moment(override.decoded("DTSTART"), zone)
+        finish = begin + _length(override, begin, zone)
+        return (begin, finish, override) if begin < end and finish > start else None
+
+    moments = [aware(m) for m in rules.between(wall(start - length), wall(end), inc=True)]
     for moment in moments:
         override = overrides.get(moment)
         if override is None:
             yield moment, moment + length, master
-            continue
-        begin = _moment(override.decoded("DTSTART"), zone)
-        finish = begin + _length(override, begin, zone)
-        if begin < end and finish > start:  # moved out of the window: not now
-            yield begin, finish, override
+        elif (instance := moved(override)) is not None:  # moved out of the window: not now
+            yield instance
     # An occurrence moved into the window from a day beyond it (issue 18: never read).
+    listed = set(moments)
     for recurrence, override in overrides.items():
-        if recurrence in listed or not _occurs(master, recurrence, zone):
+        if recurrence in listed:
             continue
-        begin = _moment(override.decoded("DTSTART"), zone)
-        finish = begin + _length(override, begin, zone)
-        if begin < end and finish > start:
-            yield begin, finish, override
+        occurs = rules.after(wall(recurrence) - timedelta(seconds=1), inc=True)
+        if occurs == wall(recurrence) and (instance := moved(override)) is not None:
+            yield instance
 
 
-def _occurs(master: Any, moment: datetime, zone: tzinfo) -> bool:
-    """Whether the series has an occurrence at ``moment`` (its RECURRENCE-ID)."""
-    from dateutil.rrule import rrulestr
+def _series(master: Any, first: datetime, zone: tzinfo) -> tuple[Any, bool]:
+    """The series' occurrences as dateutil reads them, and whether they are wall-clock
+    dates: an all-day series is one of dates (RFC 5545: its UNTIL is then a DATE), so that
+    UNTIL=20270129 is the 29th wherever the reader is (it failed: "UNTIL values must be
+    specified in UTC")."""
+    from dateutil.rrule import rruleset, rrulestr
 
-    first = _moment(master.decoded("DTSTART"), zone)
-    if not isinstance(master.decoded("DTSTART"), datetime):
-        text = _UNTIL_INSTANT.sub(r"UNTIL=\1", master.get("RRULE").to_ical().decode())
-        rule = rrulestr(text, dtstart=first.replace(tzinfo=None))
-        moment = moment.astimezone(zone).replace(tzinfo=None)
+    text = master.get("RRULE").to_ical().decode()
+    on_the_wall = not isinstance(master.decoded("DTSTART"), datetime)
+    rules = rruleset()
+    if on_the_wall:
+        text = _UNTIL_INSTANT.sub(r"UNTIL=\1", text)
+        rules.rrule(rrulestr(text, dtstart=first.replace(tzinfo=None), forceset=False))  # type: ignore[arg-type]
     else:
-        rule = rrulestr(master.get("RRULE").to_ical().decode(), dtstart=first)
-    return rule.after(moment - timedelta(seconds=1), inc=True) == moment
+        # dateutil wants the rule's UNTIL in the zone of DTSTART; iCalendar gives it in UTC.
+        rules.rrule(rrulestr(text, dtstart=first, ignoretz=False, forceset=False))  # type: ignore[arg-type]
+    for excluded in _dates(master.get("EXDATE"), zone):
+        rules.exdate(excluded.replace(tzinfo=None) if on_the_wall else excluded)
+    return rules, on_the_wall
 
 
 def _dates(value: Any, zone: tzinfo) -> Iterator[datetime]:

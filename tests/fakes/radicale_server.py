@@ -14,12 +14,13 @@ import collections
 import gzip
 import io
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from xml.etree import ElementTree
 
@@ -87,34 +88,31 @@ class Recorder:
 
 
 @dataclass
-class RadicaleServer:
+class CalDAVTestServer:
+    """A real CalDAV server on loopback behind a :class:`Recorder`, and the test's own
+    requests to fill it (marked, so the recorder leaves them out)."""
+
     server: WSGIServer
     root: str
     recorder: Recorder
-    #: The password Radicale checks (None: it checks none).
-    password: str | None = None
-    htpasswd: Path | None = None
+    #: Where the user's calendars are, under the root.
+    home: ClassVar[str] = f"/{USER}/"
 
     @property
     def calls(self) -> int:
         """The calls Kindly made (the test's own set-up calls left out)."""
         return sum(self.recorder.calls.values())
 
-    def change_password(self, password: str) -> None:
-        """The user changes the password on the server: the old one stops working."""
-        assert self.htpasswd is not None, "started without a password"
-        self.htpasswd.write_text(f"{USER}:{password}\n", encoding="utf-8")
-        self.password = password
-
     def calendar_url(self, name: str) -> str:
-        return f"{self.root}/{USER}/{name}/"
+        return f"{self.root}{self.home}{name}/"
+
+    def _credentials(self) -> dict[str, str]:
+        return {}
 
     def _send(self, method: str, url: str, body: bytes = b"", **headers: str) -> int:
-        token = base64.b64encode(f"{USER}:{self.password or PASSWORD}".encode()).decode()
         request = urllib.request.Request(url, data=body or None, method=method)
-        request.add_header("Authorization", f"Basic {token}")
         request.add_header(SETUP_HEADER, "1")
-        for name, value in headers.items():
+        for name, value in {**self._credentials(), **headers}.items():
             request.add_header(name.replace("_", "-"), value)
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -148,6 +146,23 @@ class RadicaleServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@dataclass
+class RadicaleServer(CalDAVTestServer):
+    #: The password Radicale checks (None: it checks none).
+    password: str | None = None
+    htpasswd: Path | None = None
+
+    def change_password(self, password: str) -> None:
+        """The user changes the password on the server: the old one stops working."""
+        assert self.htpasswd is not None, "started without a password"
+        self.htpasswd.write_text(f"{USER}:{password}\n", encoding="utf-8")
+        self.password = password
+
+    def _credentials(self) -> dict[str, str]:
+        token = base64.b64encode(f"{USER}:{self.password or PASSWORD}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
 
 
 def start_radicale(folder: Path, *, password: str | None = None) -> RadicaleServer:

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import io
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from wsgiref.simple_server import WSGIServer, make_server
+from wsgiref.simple_server import make_server
 
-from tests.fakes.radicale_server import SETUP_HEADER, USER, Recorder, _Quiet
+from tests.fakes.radicale_server import USER, CalDAVTestServer, Recorder, _Quiet
 
 
 def _bounded(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
@@ -35,56 +32,10 @@ def _bounded(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[byte
     return call
 
 
-@dataclass
-class XandikosServer:
-    server: WSGIServer
-    root: str
-    recorder: Recorder
+class XandikosServer(CalDAVTestServer):
+    """Xandikos checks no password; its calendars are under the principal's home."""
 
-    @property
-    def calls(self) -> int:
-        return sum(self.recorder.calls.values())
-
-    def calendar_url(self, name: str) -> str:
-        return f"{self.root}/{USER}/calendars/{name}/"
-
-    def _send(self, method: str, url: str, body: bytes = b"", **headers: str) -> int:
-        request = urllib.request.Request(url, data=body or None, method=method)
-        request.add_header(SETUP_HEADER, "1")
-        for name, value in headers.items():
-            request.add_header(name.replace("_", "-"), value)
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return int(response.status)
-        except urllib.error.HTTPError as error:
-            return int(error.code)
-
-    def make_calendar(self, name: str, display_name: str) -> str:
-        url = self.calendar_url(name)
-        body = (
-            '<?xml version="1.0" encoding="utf-8"?><C:mkcalendar xmlns:D="DAV:" '
-            'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:set><D:prop>'
-            f"<D:displayname>{display_name}</D:displayname></D:prop></D:set></C:mkcalendar>"
-        ).encode()
-        status = self._send("MKCALENDAR", url, body, Content_Type="application/xml")
-        assert status == 201, status
-        return url
-
-    def put_event(self, calendar: str, uid: str, ics: str) -> None:
-        status = self._send(
-            "PUT",
-            f"{self.calendar_url(calendar)}{uid}.ics",
-            ics.encode(),
-            Content_Type="text/calendar; charset=utf-8",
-        )
-        assert status in (201, 204), status
-
-    def delete_event(self, calendar: str, uid: str) -> None:
-        assert self._send("DELETE", f"{self.calendar_url(calendar)}{uid}.ics") in (200, 204)
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    home = f"/{USER}/calendars/"
 
 
 def start_xandikos(folder: Path) -> XandikosServer:
