@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,9 @@ from plugin.state.store import Store
 from tests.calendar_reader import Bookmarked
 from tests.contract import (
     CalendarHarness,
+    EventSpec,
     FakeTime,
+    Guest,
     HttpHarness,
     calendar_contract,
     harness_factory,
@@ -73,6 +75,63 @@ class OutlookOnFake:
                 **fields,
             }
         )
+
+    def put_event(self, spec: EventSpec) -> None:
+        """The event kind as Graph holds it: a series master whose occurrences calendarView
+        lists, its exceptions put under their occurrences' ids."""
+        from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+        windows = {iana: name for name, iana in WINDOWS_TO_OLSON.items()}
+
+        def stamp(value: date | datetime) -> dict[str, str]:
+            if isinstance(value, datetime):
+                value = value.astimezone(UTC)
+                return {"dateTime": f"{value:%Y-%m-%dT%H:%M:%S}.0000000", "timeZone": "UTC"}
+            return {"dateTime": f"{value:%Y-%m-%d}T00:00:00.0000000", "timeZone": "UTC"}
+
+        def attendee(guest: Guest) -> dict[str, object]:
+            return {
+                "type": "resource" if guest.role in ("room", "resource") else "required",
+                "emailAddress": {"name": guest.name, "address": guest.email},
+                "status": {"response": "organizer" if guest.role == "organiser" else "none"},
+            }
+
+        event: dict[str, Any] = {
+            "id": spec.id,
+            "subject": spec.title,
+            "type": "singleInstance",
+            "start": stamp(spec.start),
+            "end": stamp(spec.end),
+            "isAllDay": not isinstance(spec.start, datetime),
+            "isCancelled": False,
+            "attendees": [attendee(guest) for guest in spec.guests],
+        }
+        if isinstance(spec.start, datetime):
+            event["originalStartTimeZone"] = windows.get(str(spec.start.tzinfo), "UTC")
+        if spec.broken:
+            event["start"] = {"dateTime": "2026-11-31T10:00:00.0000000", "timeZone": "UTC"}
+        if spec.only_occurrence_of is not None:
+            # The series is the organiser's: this calendar holds the one occurrence.
+            event.update(
+                type="exception",
+                seriesMasterId=f"{spec.id}-master",
+                originalStart=spec.only_occurrence_of.astimezone(UTC).isoformat(),
+            )
+        if spec.repeats > 1:
+            event.update(
+                type="seriesMaster",
+                recurrence={
+                    "pattern": {"type": "daily", "interval": 1},
+                    "range": {"type": "numbered", "numberOfOccurrences": spec.repeats},
+                },
+            )
+        self.fake.put(event)
+        occurrences = list(self.fake.occurrences(event)) if spec.repeats > 1 else []
+        for index, (begin, finish) in spec.moved.items():
+            moved = {**occurrences[index], "type": "exception"}
+            self.fake.put({**moved, "start": stamp(begin), "end": stamp(finish)})
+        for index in spec.cancelled:
+            self.fake.delete(occurrences[index]["id"])
 
     def close(self) -> None:
         self.store.close()
@@ -146,6 +205,8 @@ def outlook_calendar_harness(folder: Path) -> Iterator[CalendarHarness]:
             unchanged_calls=1,
             changed_calls=1,  # the delta link: every change in one answer
             expired_calls=lambda events: 1 + -(-events // 2),  # the 410, then every page
+            put_event=outlook.put_event,
+            calendar_name="the Outlook calendar",
         )
     finally:
         outlook.close()

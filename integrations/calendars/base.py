@@ -7,6 +7,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,6 +29,7 @@ from integrations.oauth import (
     sign_in_and_keep,
 )
 from plugin.config.locales import default_timezone
+from plugin.core.model import Appointment
 from plugin.errors import ConfigError
 
 __all__ = ["CLIENT_SECRET", "REFRESH_TOKEN", "OAuthCalendar", "OAuthCalendarSection", "zone"]
@@ -118,6 +120,38 @@ class OAuthCalendar(CalendarConnector):
     @classmethod
     def headers(cls, settings: CalendarApiSettings) -> Mapping[str, str]:
         return {"Accept": "application/json"}
+
+    def in_window(
+        self,
+        events: Mapping[str, dict[str, Any]],
+        now: datetime,
+        convert: Callable[[dict[str, Any]], Appointment | None],
+    ) -> tuple[tuple[Appointment, ...], dict[str, dict[str, Any]]]:
+        """The known events from a day ago to the horizon as appointments, and the events
+        to keep for the next read (those not over).
+
+        An event that cannot be read is left out and named, and kept, so that it is named
+        at every read until it is mended or gone: one bad event stops no other, nor any
+        invoice reminder (issue 18).
+        """
+        horizon = now + timedelta(days=self.settings.horizon_days)
+        found: list[Appointment] = []
+        keep: dict[str, dict[str, Any]] = {}
+        for event_id, item in events.items():
+            try:
+                appointment = convert(item)
+            except (ValueError, KeyError, TypeError, OverflowError) as exc:
+                self.skip(
+                    f"{self.platform}: the event {event_id} in {self.location} is left out: {exc}"
+                )
+                keep[event_id] = item
+                continue
+            if appointment is None or appointment.end < now - timedelta(days=1):
+                continue  # gone, or over: forgotten
+            keep[event_id] = item
+            if appointment.start <= horizon:
+                found.append(appointment)
+        return tuple(found), keep
 
     @classmethod
     def section_of(cls, workspace: Workspace) -> OAuthCalendarSection:

@@ -551,13 +551,18 @@ def _appointment(
             )
         )
     instance = instance or master.get("RRULE") is not None
+    # On the series' own clock, as its unmoved occurrences are, whatever zone the
+    # RECURRENCE-ID was written in: the same occurrence gets the same id.
+    series_zone = _moment(master.decoded("DTSTART"), begin.tzinfo or UTC).tzinfo
     recurrence = (
-        _moment(event.decoded("RECURRENCE-ID"), begin.tzinfo or UTC)
+        _moment(event.decoded("RECURRENCE-ID"), begin.tzinfo or UTC).astimezone(series_zone)
         if event.get("RECURRENCE-ID") is not None
         else begin
     )
     return Appointment(
-        id=f"{uid}#{begin.isoformat()}" if instance else uid,
+        # An occurrence is named by where the series put it, so that it keeps its id when
+        # it moves (issue 18: moved away and back, it got no fresh reminder).
+        id=f"{uid}#{recurrence.isoformat()}" if instance else uid,
         title=str(event.get("SUMMARY") or "(no title)"),
         start=begin,
         end=max(finish, begin),

@@ -110,17 +110,12 @@ class GoogleCalendar(OAuthCalendar):
         for item in changed:
             events[str(item["id"])] = item
         zone_info = zone_named(self.settings.timezone)
-        horizon = now + timedelta(days=self.settings.horizon_days)
-        found = []
-        keep: dict[str, dict[str, Any]] = {}
-        for event_id, item in events.items():
-            appointment = google_event_to_appointment(item, zone_info, self.settings.calendar_id)
-            if appointment is None or appointment.end < now - timedelta(days=1):
-                continue  # gone, or over: forgotten
-            keep[event_id] = item
-            if appointment.start <= horizon:
-                found.append(appointment)
-        return tuple(found), {"sync_token": token, "events": keep}
+        found, keep = self.in_window(
+            events,
+            now,
+            lambda item: google_event_to_appointment(item, zone_info, self.settings.calendar_id),
+        )
+        return found, {"sync_token": token, "events": keep}
 
     def _list(
         self, sync_token: str | None, now: datetime
@@ -182,6 +177,9 @@ def google_event_to_appointment(
         "cancelled": AppointmentStatus.CANCELLED,
         "tentative": AppointmentStatus.TENTATIVE,
     }.get(str(item.get("status")), AppointmentStatus.CONFIRMED)
+    # One instance of a series (its id is Google's own per instance): the .ics names the
+    # calendar's event by the series' iCalUID and the instance's original start.
+    original = item.get("originalStartTime") if item.get("recurringEventId") else None
     return Appointment(
         id=str(item["id"]),
         title=str(item.get("summary") or "(no title)"),
@@ -194,4 +192,6 @@ def google_event_to_appointment(
         all_day=all_day,
         calendar=calendar,
         description=item.get("description"),
+        series_uid=(str(item.get("iCalUID") or "") or None) if original else None,
+        recurrence_id=_when(original, zone)[0] if original else None,
     )

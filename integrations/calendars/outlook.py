@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from integrations.base import Capability
 from integrations.calendars.base import CalendarApiSettings, OAuthCalendar, OAuthCalendarSection
@@ -103,16 +103,10 @@ class OutlookCalendar(OAuthCalendar):
             else:
                 events[str(item["id"])] = item
         zone_info = zone_named(self.settings.timezone)
-        found = []
-        keep = {}
-        for event_id, item in events.items():
-            appointment = graph_event_to_appointment(item, zone_info)
-            if appointment is None or appointment.end < now - timedelta(days=1):
-                continue
-            keep[event_id] = item
-            if appointment.start <= horizon:
-                found.append(appointment)
-        return tuple(found), {"delta_link": link, "window_end": window_end, "events": keep}
+        found, keep = self.in_window(
+            events, now, lambda item: graph_event_to_appointment(item, zone_info)
+        )
+        return found, {"delta_link": link, "window_end": window_end, "events": keep}
 
     def _delta(
         self, link: str | None, now: datetime, horizon: datetime, window_end: str | None
@@ -142,6 +136,20 @@ class OutlookCalendar(OAuthCalendar):
         return items, pages.last_page.body.get("@odata.deltaLink"), window_end
 
 
+def event_zone(name: object) -> ZoneInfo | None:
+    """The zone an event was made in: Graph names it as Windows does ("W. Europe Standard
+    Time") or by its IANA name. Kept on the appointment, so that an attendee who is no
+    client is reminded on the event's clock (issue 18: such attendees got UTC)."""
+    if not isinstance(name, str) or not name:
+        return None
+    from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+    try:
+        return ZoneInfo(WINDOWS_TO_OLSON.get(name, name))
+    except (ZoneInfoNotFoundError, ValueError):
+        return None  # a custom zone ("tzone://Microsoft/Custom"): the times stay in UTC
+
+
 def _when(value: Mapping[str, Any], zone: ZoneInfo, all_day: bool) -> datetime:
     moment = datetime.fromisoformat(str(value["dateTime"])[:26])
     if all_day:
@@ -156,6 +164,9 @@ def graph_event_to_appointment(item: Mapping[str, Any], zone: ZoneInfo) -> Appoi
     all_day = bool(item.get("isAllDay"))
     start = _when(item["start"], zone, all_day)
     end = _when(item["end"], zone, all_day)
+    own = None if all_day else event_zone(item.get("originalStartTimeZone"))
+    if own is not None:
+        start, end = start.astimezone(own), end.astimezone(own)
     attendees = tuple(
         Attendee(
             name=(a.get("emailAddress") or {}).get("name"),

@@ -24,7 +24,9 @@ from .calendars import calendar_contract
 from .harness import (
     BookkeepingHarness,
     CalendarHarness,
+    EventSpec,
     FakeTime,
+    Guest,
     HarnessFactory,
     HttpHarness,
     SmsGatewayHarness,
@@ -36,7 +38,9 @@ from .sms import sms_gateway_contract
 __all__ = [
     "BookkeepingHarness",
     "CalendarHarness",
+    "EventSpec",
     "FakeTime",
+    "Guest",
     "HarnessFactory",
     "HttpHarness",
     "SmsGatewayHarness",

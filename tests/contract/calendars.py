@@ -6,6 +6,12 @@ of calls when nothing changed and brings nothing; after a move, a cancellation, 
 and a new event it brings only those four (counted at the platform) and applies them; and
 when the platform has forgotten the sync state (Google or Graph 410, an invalid CalDAV
 sync-token) it starts over and reads on from there.
+
+With the harness's ``put_event``, the event kinds every calendar must read alike (issue 18):
+an all-day event is its date; a series in another zone keeps the zone, with a moved
+occurrence at its new time under the id it had, and a cancelled one gone; organisers,
+rooms and resources are nobody to remind; an invitation to one occurrence alone is an event;
+and an event that cannot be read is left out and named while the others are read.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -22,11 +29,14 @@ from plugin.core.model import Appointment, AppointmentStatus
 from plugin.ports import CalendarSync
 
 from .generate import lacks_capability, suite
-from .harness import CalendarHarness, HarnessFactory
+from .harness import CalendarHarness, EventSpec, Guest, HarnessFactory
 
 __all__ = ["CalendarContract", "calendar_contract"]
 
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+#: The events' own zone: not the company's, nor UTC.
+LONDON = ZoneInfo("Europe/London")
 
 
 def _by_id(result: CalendarSync) -> dict[str, Appointment]:
@@ -35,7 +45,107 @@ def _by_id(result: CalendarSync) -> dict[str, Appointment]:
     return found
 
 
-class CalendarContract:
+class CalendarKindsContract:
+    """The event kinds every calendar must read alike (issue 18); run by CalendarContract."""
+
+    @staticmethod
+    def _at(cal: CalendarHarness, days: int, hour: int, minute: int = 0) -> datetime:
+        """``days`` after the harness's today, at this time in London."""
+        day = (cal.now + days * DAY).date()
+        return datetime(day.year, day.month, day.day, hour, minute, tzinfo=LONDON)
+
+    @staticmethod
+    def _put(cal: CalendarHarness, event: EventSpec) -> None:
+        if cal.put_event is None:
+            pytest.skip("the harness writes no event kinds (put_event)")
+        cal.put_event(event)
+
+    def test_an_all_day_event_is_its_date(self, cal: CalendarHarness) -> None:
+        day = (cal.now + 3 * DAY).date()
+        self._put(cal, EventSpec("open-day", day, day + DAY, title="Open day"))
+        (found,) = cal.calendar.sync(cal.now, {}).appointments
+        assert found.all_day and found.title == "Open day"
+        assert (found.start.date(), found.end.date()) == (day, day + DAY)
+
+    def test_a_series_keeps_its_zone_and_its_moved_and_cancelled_occurrences(
+        self, cal: CalendarHarness
+    ) -> None:
+        first = self._at(cal, 1, 10)
+        series = EventSpec("daily", first, first + HOUR / 2, title="Stand-up", repeats=4)
+        self._put(cal, series)
+        before = cal.calendar.sync(cal.now, {})
+        ids = {a.start: a.id for a in before.appointments}
+        assert sorted(ids) == [first + n * DAY for n in range(4)]
+        assert len(set(ids.values())) == 4, "each occurrence its own id"
+        assert {a.timezone for a in before.appointments} == {"Europe/London"}
+        moved = self._at(cal, 2, 15)
+        changed = EventSpec(
+            "daily",
+            first,
+            first + HOUR / 2,
+            title="Stand-up",
+            repeats=4,
+            moved={1: (moved, moved + HOUR)},
+            cancelled=frozenset({2}),
+        )
+        self._put(cal, changed)
+        after = cal.calendar.sync(cal.now, before.bookmarks)
+        live = {
+            a.start: a for a in after.appointments if a.status is not AppointmentStatus.CANCELLED
+        }
+        assert sorted(live) == [first, moved, first + 3 * DAY]
+        assert live[moved].end == moved + HOUR
+        # An occurrence keeps its id where it moves: a fresh reminder is a matter of its
+        # time, not of a new event.
+        assert live[moved].id == ids[first + DAY]
+        assert {a.timezone for a in live.values()} == {"Europe/London"}
+        assert live[moved].start.utcoffset() == timedelta(0), "London's own clock in winter"
+
+    def test_organisers_rooms_and_resources_are_nobody_to_remind(
+        self, cal: CalendarHarness
+    ) -> None:
+        start = self._at(cal, 1, 14)
+        people = (
+            Guest("anouk@noordlicht.example", "Anouk", "organiser"),
+            Guest("room1@noordlicht.example", "Room 1", "room"),
+            Guest("beamer@noordlicht.example", "Beamer", "resource"),
+            Guest("kari@example.test", "Kari"),
+        )
+        self._put(cal, EventSpec("review", start, start + HOUR, guests=people))
+        (meeting,) = cal.calendar.sync(cal.now, {}).appointments
+        assert [(a.name, a.email) for a in meeting.attendees] == [("Kari", "kari@example.test")]
+
+    def test_an_invitation_to_one_occurrence_alone_is_an_event(self, cal: CalendarHarness) -> None:
+        start = self._at(cal, 2, 10)
+        self._put(
+            cal,
+            EventSpec(
+                "their-series",
+                start,
+                start + HOUR,
+                title="Their planning",
+                only_occurrence_of=start,
+            ),
+        )
+        (one,) = cal.calendar.sync(cal.now, {}).appointments
+        assert (one.title, one.start, one.end) == ("Their planning", start, start + HOUR)
+
+    def test_a_bad_event_is_left_out_and_named_and_the_others_are_read(
+        self, cal: CalendarHarness
+    ) -> None:
+        start = self._at(cal, 1, 11)
+        self._put(cal, EventSpec("unreadable", start, start + HOUR, broken=True))
+        cal.put("fine", start, start + HOUR)
+        first = cal.calendar.sync(cal.now, {})
+        assert [a.id for a in first.appointments] == ["fine"]
+        (warning,) = first.warnings
+        assert "unreadable" in warning and cal.calendar_name in warning
+        # Named again at the next read, until it is mended or gone.
+        again = cal.calendar.sync(cal.now, first.bookmarks)
+        assert [a.id for a in again.appointments] == ["fine"] and len(again.warnings) == 1
+
+
+class CalendarContract(CalendarKindsContract):
     factory: ClassVar[HarnessFactory[CalendarHarness]]
 
     @pytest.fixture

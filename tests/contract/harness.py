@@ -22,9 +22,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from integrations.base import (
     BookkeepingConnector,
@@ -37,7 +37,9 @@ __all__ = [
     "TRAITS",
     "BookkeepingHarness",
     "CalendarHarness",
+    "EventSpec",
     "FakeTime",
+    "Guest",
     "HarnessFactory",
     "HttpHarness",
     "SmsGatewayHarness",
@@ -171,6 +173,41 @@ class HttpHarness:
     refreshes: Callable[[], int] = lambda: 0
 
 
+@dataclass(frozen=True)
+class Guest:
+    """Someone on an event, as the platform marks them."""
+
+    email: str
+    name: str | None = None
+    role: Literal["guest", "organiser", "room", "resource"] = "guest"
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """An event of one of the kinds every calendar must read alike (issue 18), said once
+    for all platforms; each harness writes it in its platform's own form.
+
+    Times carry the event's own zone (a ZoneInfo); dates make an all-day event.
+    """
+
+    id: str
+    start: datetime | date
+    end: datetime | date
+    title: str = "Meeting"
+    guests: tuple[Guest, ...] = ()
+    #: A daily series of this many occurrences (1: a single event).
+    repeats: int = 1
+    #: Occurrence (by index) -> where it was moved to: (start, end).
+    moved: Mapping[int, tuple[datetime, datetime]] = field(default_factory=dict)
+    #: Occurrences (by index) cancelled.
+    cancelled: frozenset[int] = frozenset()
+    #: The calendar holds only this occurrence of another calendar's series, which
+    #: started at this time in it: an invitation to that occurrence alone.
+    only_occurrence_of: datetime | None = None
+    #: The platform holds it, but it cannot be read (a rule or a time that is no time).
+    broken: bool = False
+
+
 @dataclass
 class CalendarHarness:
     """A calendar connector on its platform, empty at first; events are put by id."""
@@ -199,6 +236,10 @@ class CalendarHarness:
     changed_calls: int
     #: What a sync costs when the platform forgot its state, with ``events`` in the calendar.
     expired_calls: Callable[[int], int]
+    #: Put an event of one of the kinds every calendar must read alike.
+    put_event: Callable[[EventSpec], None] | None = None
+    #: What the connector names the calendar by in a warning about a bad event.
+    calendar_name: str = ""
 
 
 @dataclass

@@ -2,17 +2,27 @@
 
 Events are held as the API's JSON. Each change bumps a version; a list hands out
 ``nextSyncToken`` on its last page, and a later list with that token returns only what
-changed since (cancelled events as ``{"id", "status": "cancelled"}``). Tokens in
+changed since (cancelled events as ``{"id", "status": "cancelled"}``). A recurring event
+(``recurrence``) is listed as its instances, as with ``singleEvents=true``: ids
+``<id>_<start in UTC>`` (``<id>_<date>`` all day) with ``recurringEventId`` and
+``originalStartTime``; an event put under an instance's id is that instance's exception
+(moved, or cancelled), and one whose series the calendar does not hold (an invitation to
+one occurrence) is listed as it is. Tokens in
 ``expired`` get 410 Gone, as Google answers for an invalid sync token. ``page_size``
 overrides maxResults to exercise paging. ``served`` counts the events each answer carried.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rrulestr
 
 from tests.fakes.http_server import base_url, serve, stop
 
@@ -117,7 +127,7 @@ api_url = "{self.url}"
         since = int(token.removeprefix("st-")) if token else 0
         items = [
             event
-            for version, event in sorted(self.events.values(), key=lambda pair: pair[0])
+            for version, event in sorted(self.listed(), key=lambda pair: pair[0])
             if version > since and (token or event.get("status") != "cancelled")
         ]
         size = self.page_size or int(query.get("maxResults", 250))
@@ -130,3 +140,62 @@ api_url = "{self.url}"
         else:
             body["nextSyncToken"] = f"st-{self.version}"
         return 200, body
+
+    def listed(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(version, event) as events.list with singleEvents=true shows the calendar."""
+        series = {key for key, (_, event) in self.events.items() if event.get("recurrence")}
+        for key, (version, event) in self.events.items():
+            if key in series:
+                yield from self.instances(version, event)
+            elif event.get("recurringEventId") not in series:
+                yield version, event
+
+    def instances(
+        self, version: int, master: dict[str, Any]
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
+        """A series' instances, each replaced by its exception where one was put."""
+        begins, ends = master["start"], master["end"]
+        all_day = "date" in begins
+        if all_day:
+            first: date | datetime = date.fromisoformat(begins["date"])
+            length = date.fromisoformat(ends["date"]) - first
+            dtstart = datetime.combine(first, datetime.min.time())
+        else:
+            dtstart = datetime.fromisoformat(begins["dateTime"]).astimezone(
+                ZoneInfo(begins.get("timeZone") or "UTC")
+            )
+            length = datetime.fromisoformat(ends["dateTime"]) - dtstart
+        (rule,) = [line for line in master["recurrence"] if line.startswith("RRULE:")]
+        for moment in rrulestr(rule.removeprefix("RRULE:"), dtstart=dtstart):
+            if all_day:
+                day = moment.date()
+                instance_id = f"{master['id']}_{day:%Y%m%d}"
+                when = {
+                    "start": {"date": day.isoformat()},
+                    "end": {"date": (day + length).isoformat()},
+                }
+                original = {"date": day.isoformat()}
+            else:
+                instance_id = f"{master['id']}_{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+                zone = begins.get("timeZone") or "UTC"
+                when = {
+                    "start": {"dateTime": moment.isoformat(), "timeZone": zone},
+                    "end": {"dateTime": (moment + length).isoformat(), "timeZone": zone},
+                }
+                original = {"dateTime": moment.isoformat(), "timeZone": zone}
+            own = self.events.get(instance_id)
+            if own is not None:
+                yield max(version, own[0]), own[1]
+                continue
+            instance = {k: v for k, v in master.items() if k != "recurrence"}
+            yield (
+                version,
+                {
+                    **instance,
+                    **when,
+                    "id": instance_id,
+                    "recurringEventId": master["id"],
+                    "originalStartTime": original,
+                    "iCalUID": master.get("iCalUID", f"{master['id']}@google.com"),
+                },
+            )

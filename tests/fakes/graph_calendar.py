@@ -5,11 +5,19 @@ The first call (with startDateTime and endDateTime) returns the events in that w
 Calling the delta link returns what changed since: changed events whole, deleted ones as
 ``{"@removed": {"reason": "deleted"}, "id": …}``. Delta tokens in ``expired`` get 410
 with ``syncStateNotFound``. ``served`` counts the events (and removals) each answer carried.
+
+A series (``type: seriesMaster`` with a daily or weekly ``recurrence`` of a number of
+occurrences) is never listed itself, as in calendarView: its occurrences are, with ids
+``<id>_occ_<date>``, ``seriesMasterId`` and ``originalStart``. An event put under an
+occurrence's id is its exception (``type: exception``), and deleting that id cancels the
+occurrence, which delta then lists as removed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -75,7 +83,7 @@ class FakeGraphCalendar:
             since = int(token.removeprefix("v"))
             items = [
                 event if event is not None else {"@removed": {"reason": "deleted"}, "id": key}
-                for key, (version, event) in sorted(self.events.items(), key=lambda kv: kv[1][0])
+                for key, version, event in self.listed()
                 if version > since
             ]
             offset = 0
@@ -84,11 +92,7 @@ class FakeGraphCalendar:
                 "startDateTime" in query and "endDateTime" in query
             ):
                 return 400, {"error": {"code": "ErrorInvalidParameter"}}
-            items = [
-                event
-                for _, (version, event) in sorted(self.events.items(), key=lambda kv: kv[1][0])
-                if event is not None
-            ]
+            items = [event for _, _, event in self.listed() if event is not None]
             offset = int(query.get("$skiptoken", 0))
         # Changes come in one page here; the first read is paged.
         size = len(items) if "$deltatoken" in query else self.page_size
@@ -101,3 +105,54 @@ class FakeGraphCalendar:
         else:
             body["@odata.deltaLink"] = f"{base}?{urlencode({'$deltatoken': f'v{self.version}'})}"
         return 200, body
+
+    def listed(self) -> list[tuple[str, int, dict[str, Any] | None]]:
+        """(id, version, event or None for a removal) as calendarView shows the calendar,
+        in the order of change."""
+        series = {
+            key
+            for key, (_, event) in self.events.items()
+            if event is not None and event.get("type") == "seriesMaster"
+        }
+        rows: list[tuple[str, int, dict[str, Any] | None]] = []
+        occurrences = {
+            occurrence["id"]
+            for key in series
+            for occurrence in self.occurrences(self.events[key][1] or {})
+        }
+        for key, (version, event) in self.events.items():
+            if key in series:
+                assert event is not None
+                for occurrence in self.occurrences(event):
+                    own = self.events.get(occurrence["id"])
+                    if own is None:
+                        rows.append((occurrence["id"], version, occurrence))
+                    else:
+                        rows.append((occurrence["id"], max(version, own[0]), own[1]))
+            elif key not in occurrences:
+                rows.append((key, version, event))
+        return sorted(rows, key=lambda row: row[1])
+
+    @staticmethod
+    def occurrences(master: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        pattern, extent = master["recurrence"]["pattern"], master["recurrence"]["range"]
+        step = timedelta(days={"daily": 1, "weekly": 7}[pattern["type"]] * pattern["interval"])
+
+        def moment(value: dict[str, str]) -> datetime:
+            return datetime.fromisoformat(value["dateTime"][:19]).replace(tzinfo=UTC)
+
+        first, length = moment(master["start"]), moment(master["end"]) - moment(master["start"])
+        for index in range(extent["numberOfOccurrences"]):
+            begin = first + index * step
+            yield {
+                **{k: v for k, v in master.items() if k != "recurrence"},
+                "id": f"{master['id']}_occ_{begin:%Y%m%d}",
+                "type": "occurrence",
+                "seriesMasterId": master["id"],
+                "originalStart": begin.isoformat().replace("+00:00", "Z"),
+                "start": {"dateTime": f"{begin:%Y-%m-%dT%H:%M:%S}.0000000", "timeZone": "UTC"},
+                "end": {
+                    "dateTime": f"{begin + length:%Y-%m-%dT%H:%M:%S}.0000000",
+                    "timeZone": "UTC",
+                },
+            }
