@@ -21,6 +21,7 @@ the reminder is "unconfirmed", never sent twice by itself.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -32,6 +33,7 @@ from plugin.compose.formatting import format_money
 from plugin.compose.ics import event_ics
 from plugin.compose.render import Attachment, note_locale, render_note
 from plugin.config.settings import Settings
+from plugin.core.appointments import track_moves
 from plugin.core.decisions import Plan, PlannedAppointment, PlannedReminder, SentReminder, Skip
 from plugin.core.model import Appointment, Invoice, LedgerSnapshot, Note
 from plugin.core.planning import plan_reminders, recheck, settings_for
@@ -50,6 +52,9 @@ from plugin.errors import KindlyError
 from plugin.ports import CalendarSource, LedgerSource, SmsGateway
 from plugin.state.leases import Holder, Lease, hold
 from plugin.state.store import Delivered, ReminderRecord, Store
+
+#: The calendar's bookmark that remembers where each event was (track_moves).
+MOVES = "moves"
 
 __all__ = ["Kindly", "Rebuilt", "SendResult", "available_channels"]
 
@@ -238,11 +243,18 @@ class Kindly:
         self.warnings = result.warnings
         snapshot, other_marks = result.snapshot, {}
         if self.calendar is not None:
-            calendar = self.calendar.sync(now, self.store.bookmarks_of(self.calendar.source_id))
+            calendar_marks = self.store.bookmarks_of(self.calendar.source_id)
+            calendar = self.calendar.sync(now, calendar_marks)
             # A bad event is left out and named, like a bad ledger record.
             self.warnings = (*self.warnings, *calendar.warnings)
-            snapshot = self._with_calendar(snapshot, calendar.appointments)
-            other_marks[self.calendar.source_id] = calendar.bookmarks
+            appointments, moves = track_moves(
+                calendar.appointments, json.loads(calendar_marks.get(MOVES) or "{}"), now
+            )
+            snapshot = self._with_calendar(snapshot, appointments)
+            other_marks[self.calendar.source_id] = {
+                **calendar.bookmarks,
+                MOVES: json.dumps(moves, sort_keys=True),
+            }
         self._check_settings_against(snapshot)
         self.store.replace_snapshot(
             self.source_id,

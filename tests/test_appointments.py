@@ -16,6 +16,7 @@ from plugin.core.appointments import (
     PlannedAppointment,
     parse_rule,
     plan_appointments,
+    track_moves,
 )
 from plugin.core.model import Appointment, AppointmentStatus, Attendee, Customer, LedgerSnapshot
 from plugin.core.vocabulary import ChannelName, Language
@@ -120,6 +121,37 @@ def test_a_moved_event_gets_a_fresh_reminder_and_the_old_one_is_dead() -> None:
     assert fresh.key != first.key and fresh.appointment.start == moved.start
     # Planned at the old time again, the old key cannot come back: the event is elsewhere.
     assert all(p.key != first.key for p in plan(START - timedelta(hours=23), moved)[0])
+
+
+def test_an_event_moved_away_and_back_gets_a_fresh_reminder() -> None:
+    """Issue 18 (low): moved away and back to its old time, an event got no fresh reminder
+    (its key was the one already sent); the client had heard of the move in between."""
+    at = START - timedelta(hours=23)
+    seen, memory = track_moves([meeting()], {}, at)
+    (first,) = plan(at, *seen)[0]
+    later = START - timedelta(hours=22)
+    away = meeting(start=START + timedelta(days=1), end=START + timedelta(days=1, hours=2))
+    seen, memory = track_moves([away], memory, later)
+    assert seen[0].moves == 1
+    back = START - timedelta(hours=21)
+    seen, memory = track_moves([meeting()], memory, back)
+    (fresh,) = plan(back, *seen, sent=(first.key,))[0]
+    assert fresh.key != first.key and fresh.appointment.start == START
+    # Seen again where it is: no move, and the reminder sent is not sent again.
+    seen, memory = track_moves([meeting()], memory, back + timedelta(minutes=5))
+    assert seen[0].moves == 2
+    assert plan(back, *seen, sent=(first.key, fresh.key))[0] == ()
+
+
+def test_an_event_that_left_the_calendar_and_came_back_counts_as_moved() -> None:
+    at = START - timedelta(days=3)
+    _, memory = track_moves([meeting()], {}, at)
+    _, memory = track_moves([], memory, at + timedelta(hours=1))
+    (returned,), memory = track_moves([meeting()], memory, at + timedelta(hours=2))
+    assert returned.moves == 1
+    # One not seen for three months is forgotten: back then, it is a new event.
+    _, memory = track_moves([], memory, at + timedelta(hours=3))
+    assert track_moves([], memory, at + timedelta(days=91))[1] == {}
 
 
 def test_quiet_hours_on_the_attendees_clock() -> None:

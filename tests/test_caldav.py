@@ -478,6 +478,21 @@ def test_appointment_reminders_end_to_end_from_radicale_to_smtp(
         kindly.send(second, later)
         shoots = [m for m in smtp.received if "Fotoshoot" in m.message["Subject"]]
         assert len(shoots) == 2
+
+        # Moved away and back to the time already reminded of: the client heard of the
+        # move in between, so the shoot is reminded of afresh (issue 18), once.
+        def move_shoot(day: str, at: datetime) -> None:
+            shoot = event("moved@ns", "Fotoshoot", f"{day}T140000", f"{day}T160000", extra=marieke)
+            radicale.put_event("studio", "moved", shoot)
+            (kindly,) = open_workspaces(config)
+            kindly.sync(at)
+            kindly.send(kindly.plan(at), at)
+
+        move_shoot("20261128", later + timedelta(hours=1))
+        move_shoot("20261126", later + timedelta(hours=2))
+        move_shoot("20261126", later + timedelta(hours=3))
+        shoots = [m for m in smtp.received if "Fotoshoot" in m.message["Subject"]]
+        assert len(shoots) == 3
         assert not any("Afgezegd" in m.message["Subject"] for m in smtp.received)
         # And nothing twice.
         (kindly,) = open_workspaces(config)

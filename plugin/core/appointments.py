@@ -7,15 +7,18 @@ rule takes over: a reminder that could only go out late is left to the next rule
 than sent in a burst with it. Nothing goes out for a cancelled or past event.
 
 A reminder's key includes the event's start: a moved event gets fresh reminders, and one
-planned for the old time can no longer be sent (its key is not planned again).
+planned for the old time can no longer be sent (its key is not planned again). It also
+includes how often the event moved (:func:`track_moves`), so that one moved away and back
+to its old time is reminded afresh too: the client was told of the move in between.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from plugin.core.decisions import AppointmentSkip, PlannedAppointment, Reason
@@ -37,7 +40,11 @@ __all__ = [
     "PlannedAppointment",
     "parse_rule",
     "plan_appointments",
+    "track_moves",
 ]
+
+#: How long an event that left the calendar is remembered, should it come back.
+REMEMBERED = timedelta(days=90)
 
 
 def appointment_key(
@@ -52,9 +59,44 @@ def appointment_key(
             address.lower(),
             str(int(rule.before.total_seconds())),
             channel,
+            # Only once moved, so that the keys of reminders already sent stay as they were.
+            *([f"moved {appointment.moves}"] if appointment.moves else []),
         ]
     )
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
+
+
+def track_moves(
+    appointments: Iterable[Appointment], known: Mapping[str, Any], now: datetime
+) -> tuple[tuple[Appointment, ...], dict[str, Any]]:
+    """The appointments with their ``moves`` counted, and what to remember for next time.
+
+    ``known`` is what the last call returned: each event's id -> its start (None once it
+    left the calendar), its moves, and when it was last seen. An event seen at another
+    start than before has moved; one that left the calendar counts a move too, so that
+    should it come back at its old time it is reminded afresh (issue 18). Events not seen
+    for REMEMBERED are forgotten.
+    """
+    stamp = now.isoformat()
+    memory = {
+        key: value
+        for key, value in known.items()
+        if datetime.fromisoformat(value["seen"]) >= now - REMEMBERED
+    }
+    counted = []
+    for appointment in appointments:
+        before = memory.get(appointment.id)
+        start = appointment.start.isoformat()
+        if before is None:
+            moves = 0
+        else:  # one back from elsewhere counted its move when it left
+            moves = before["moves"] + (before["start"] not in (None, start))
+        memory[appointment.id] = {"start": start, "moves": moves, "seen": stamp}
+        counted.append(replace(appointment, moves=moves) if moves else appointment)
+    for key, value in memory.items():
+        if value["seen"] != stamp and value["start"] is not None:
+            memory[key] = {**value, "start": None, "moves": value["moves"] + 1}
+    return tuple(counted), memory
 
 
 @dataclass

@@ -288,6 +288,9 @@ class Appointment:
     #: occurrence had in it (RECURRENCE-ID), so that an .ics names the calendar's event.
     series_uid: str | None = None
     recurrence_id: datetime | None = None
+    #: How often Kindly has seen it move, or leave the calendar and come back: its
+    #: reminders' keys name it, so that an event moved away and back is reminded afresh.
+    moves: int = 0
 
     def __post_init__(self) -> None:
         _require_text(self.id, "id")
