@@ -360,6 +360,8 @@ def test_connect_google_and_its_events_are_planned(
             ],
         }
     )
+    # An event Google holds that cannot be read: named, and nothing else stops (issue 18).
+    fake.put(google_event("bad", "2026-11-31T10:00:00+01:00", "2026-11-31T11:00:00+01:00"))
     runner = CliRunner()
     base = ["--config", str(config)]
     connected = runner.invoke(
@@ -369,10 +371,15 @@ def test_connect_google_and_its_events_are_planned(
     assert "Connected Google" in connected.output
     at = ["--at", "2026-11-22T14:00:00+01:00"]
     synced = runner.invoke(cli, [*base, "sync", *at])
-    assert synced.exit_code == 0, synced.output
+    # Synced, with something left out: the exit code says so (INCOMPLETE).
+    assert synced.exit_code == 3, synced.output
+    assert "the event bad in Google Calendar primary is left out" in " ".join(
+        synced.output.split()
+    )
     planned = runner.invoke(cli, [*base, "plan", "--json", *at])
     import json
 
+    assert json.loads(planned.output)["reminders"], "the invoice reminders go on"
     appointments = json.loads(planned.output)["appointments"]
     assert [a["appointment_id"] for a in appointments if a["appointment_id"] == "g1"] == ["g1"]
     (g1,) = [a for a in appointments if a["appointment_id"] == "g1"]

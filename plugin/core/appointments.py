@@ -87,10 +87,9 @@ def track_moves(
     for appointment in appointments:
         before = memory.get(appointment.id)
         start = appointment.start.isoformat()
-        if before is None:
-            moves = 0
-        else:  # one back from elsewhere counted its move when it left
-            moves = before["moves"] + (before["start"] not in (None, start))
+        # One back from elsewhere (start None) counted its move when it left.
+        moved = before is not None and before["start"] not in (None, start)
+        moves = (before["moves"] if before else 0) + moved
         memory[appointment.id] = {"start": start, "moves": moves, "seen": stamp}
         counted.append(replace(appointment, moves=moves) if moves else appointment)
     for key, value in memory.items():
