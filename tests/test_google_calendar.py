@@ -373,9 +373,7 @@ def test_connect_google_and_its_events_are_planned(
     synced = runner.invoke(cli, [*base, "sync", *at])
     # Synced, with something left out: the exit code says so (INCOMPLETE).
     assert synced.exit_code == 3, synced.output
-    assert "the event bad in Google Calendar primary is left out" in " ".join(
-        synced.output.split()
-    )
+    assert "the event bad in Google Calendar primary is left out" in " ".join(synced.output.split())
     planned = runner.invoke(cli, [*base, "plan", "--json", *at])
     import json
 
