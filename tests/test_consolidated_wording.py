@@ -271,3 +271,33 @@ def test_a_preview_at_a_chosen_stage_keeps_the_newer_invoices_own_history() -> N
     text = render_reminder(reminder, _settings(), on=TODAY).text
     consequence = next(p for p in text.split("\n\n") if COLLECTION["en"] in p)
     assert OLD.number in consequence and NEW.number not in consequence
+
+
+ONE_REMINDER = {
+    "en": "despite our reminder of 17 November 2026, invoice NS-0101",
+    "nl": "ondanks onze herinnering van 17 november 2026 hebben wij de betaling van factuur NS-0101",
+    "de": "Trotz unserer Erinnerung vom 17. November 2026 haben wir für die Rechnung NS-0101",
+    "fr": "Malgré notre rappel du 17 novembre 2026, la facture NS-0101",
+    "nb": "Til tross for vår påminnelse av 17. november 2026 er faktura NS-0101",
+    "vi": "mặc dù chúng tôi đã nhắc vào ngày 17 tháng 11 năm 2026, hóa đơn NS-0101",
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_final_notice_after_one_reminder_speaks_of_that_one(language: Language) -> None:
+    """A final notice after a single reminder (a policy without a second stage, or a
+    preview at the final stage) said "despite our earlier reminders, the last on ..."."""
+    reminder = _planned(language)
+    once = replace(
+        reminder,
+        invoices=(OLD,),
+        invoice_stages={"I1": "final"},
+        uncharged=frozenset(),
+        reminders_before={"I1": 1},
+    )
+    text = " ".join(_opening(render_reminder(once, _settings(), on=TODAY).text).split())
+    assert ONE_REMINDER[language] in text, text
+    assert HISTORY_WORDS[language] not in text
+    assert reminder.reminders_before == {"I1": 2}
+    twice = " ".join(_opening(render_reminder(reminder, _settings(), on=TODAY).text).split())
+    assert HISTORY_WORDS[language] in twice

@@ -110,6 +110,9 @@ class PlannedReminder:
     #: The day (on the client's clock) of the last message about each invoice; an invoice
     #: absent here was never written about. The words say "we wrote to you on ..." (issue 17).
     reminded_on: Mapping[str, date] = field(default_factory=dict)
+    #: How many messages each invoice had before this one: the words say "despite our
+    #: reminder of ..." after one, "despite our reminders, the last on ..." after more.
+    reminders_before: Mapping[str, int] = field(default_factory=dict)
     #: Invoices of a consolidated reminder whose own stage claims no charges: a newly
     #: overdue invoice beside one that reached the final notice bears none yet.
     uncharged: frozenset[str] = frozenset()

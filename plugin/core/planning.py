@@ -597,6 +597,11 @@ class _Planner:
             reminder_fee=reminder_fee,
             payments=self.payments_on(invoices) if charges else (),
             reminded_on=reminded_on,
+            reminders_before={
+                invoice.id: len(self.stages_sent[invoice.id])
+                for invoice in invoices
+                if self.stages_sent.get(invoice.id)
+            },
             uncharged=uncharged if charges else frozenset(),
             # Where it goes if this channel fails for good (R24): the client's next ones.
             fallbacks=tuple(reachable[1:]),
