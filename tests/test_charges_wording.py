@@ -133,7 +133,8 @@ def test_a_contract_rate_is_never_called_statutory() -> None:
     settings = _settings("VN", contract_rate=Decimal(12))
     text = render_reminder(reminder, settings, on=ON).text
     assert "pháp luật" not in text
-    assert "theo thỏa thuận trong hợp đồng, chúng tôi xin tính thêm" in text
+    # The basis is said once, on the interest line, not again in the sentence before it.
+    assert text.count("theo thỏa thuận trong hợp đồng") == 1
     assert "- Lãi chậm trả theo thỏa thuận trong hợp đồng, lãi suất 12%/năm, từ ngày " in text
     english = render_reminder(_final("en", "VN", "VND"), settings, on=ON).text
     assert "Statutory" not in english and "the law entitles" not in english
