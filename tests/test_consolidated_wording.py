@@ -275,7 +275,7 @@ def test_a_preview_at_a_chosen_stage_keeps_the_newer_invoices_own_history() -> N
 
 ONE_REMINDER = {
     "en": "despite our reminder of 17 November 2026, invoice NS-0101",
-    "nl": "ondanks onze herinnering van 17 november 2026 hebben wij de betaling van factuur NS-0101",
+    "nl": "ondanks onze herinnering van 17 november 2026 hebben wij de betaling van factuur",
     "de": "Trotz unserer Erinnerung vom 17. November 2026 haben wir für die Rechnung NS-0101",
     "fr": "Malgré notre rappel du 17 novembre 2026, la facture NS-0101",
     "nb": "Til tross for vår påminnelse av 17. november 2026 er faktura NS-0101",

@@ -248,6 +248,39 @@ def test_amounts_are_written_the_local_way(language: Language, expected: str) ->
     assert format_money(amount, LOCALE[language]) == expected
 
 
+@pytest.mark.parametrize(
+    ("language", "country", "locale"),
+    [
+        ("nl", "BE", "nl_BE"),
+        ("fr", "BE", "fr_BE"),
+        ("de", "CH", "de_CH"),
+        ("en", "IE", "en_IE"),
+        ("en", "US", "en_US"),
+        ("nb", "NO", "nb_NO"),
+        # Not the country's own language: written as at home (issue 17: "€ 595,00 is
+        # outstanding" in English to a Dutch client).
+        ("en", "NL", "en_GB"),
+        ("en", "VN", "en_GB"),
+        ("fr", "NL", "fr"),
+        ("de", "NO", "de"),
+    ],
+)
+def test_a_language_keeps_its_own_figures_outside_its_countries(
+    language: str, country: str, locale: str
+) -> None:
+    from plugin.config.locales import babel_locale_name
+
+    assert babel_locale_name(language, country) == locale
+
+
+def test_english_to_a_dutch_client_writes_english_figures(demo_settings: Settings) -> None:
+    reminder = reminder_for("nl", 1)
+    english = replace(reminder, language="en")
+    text = render_reminder(english, demo_settings, on=reminder.invoices[0].due_date).text
+    assert re.search(r"€[\d,]+\.\d\d", text), text
+    assert not re.search(r"€\s[\d.]+,\d\d", text)
+
+
 # Locales Kindly writes in, and a few with other habits: Indian grouping (en_IN), Swiss
 # apostrophes (de_CH), the currency after the number (fr_CA) or before it with a space.
 MONEY_LOCALES = [

@@ -50,10 +50,17 @@ def default_timezone(country: str) -> str | None:
 
 @lru_cache(maxsize=256)
 def babel_locale_name(language: str, country: str) -> str:
-    """``nl`` + ``BE`` gives ``nl_BE``; a pair CLDR does not know falls back to the language."""
+    """``nl`` + ``BE`` gives ``nl_BE``: the country's own conventions for a language spoken
+    there. A language that is not the country's own is written as at home: English to a
+    Dutch client reads "€595.00" and "2 December 2026", not CLDR's ``en_NL`` "€ 595,00"
+    (issue 17: Dutch figures in English prose). English at home is British English, as
+    Kindly's European users write it."""
     from babel import Locale, UnknownLocaleError
+    from babel.languages import get_official_languages
 
-    try:
-        return str(Locale.parse(f"{language}_{country}"))
-    except (UnknownLocaleError, ValueError):
-        return str(Locale.parse(language))
+    if language in get_official_languages(country, de_facto=True):
+        try:
+            return str(Locale.parse(f"{language}_{country}"))
+        except (UnknownLocaleError, ValueError):
+            pass
+    return "en_GB" if language == "en" else str(Locale.parse(language))
