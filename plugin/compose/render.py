@@ -209,9 +209,7 @@ def _context(
         "also_count": len(newer),
         "last_reminded": format_date(max(reminded), locale) if reminded else None,
         # One earlier reminder or more: "our reminder of ..." or "our reminders, the last ...".
-        "reminders_before": max(
-            (reminder.reminders_before.get(i, 0) for i in lead_ids), default=0
-        ),
+        "reminders_before": max((reminder.reminders_before.get(i, 0) for i in lead_ids), default=0),
         "payment_reference": ", ".join(str(row["reference"]) for row in invoices),
         "next_step_date": (
             format_date(reminder.next_step_date, locale) if reminder.next_step_date else None
