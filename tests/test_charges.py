@@ -18,8 +18,11 @@ from plugin.app.cli import cli
 from plugin.core.charges import (
     RateTable,
     calculate,
+    charges_jurisdiction,
+    ie_compensation,
     nl_collection_costs,
     nl_consumer_letter_deadline,
+    no_reminder_fee,
     uk_fixed_sum,
 )
 from plugin.core.money import Money
@@ -32,8 +35,8 @@ def cents(value: Decimal) -> Decimal:
 
 
 def simple(principal: str, *periods: tuple[str, int]) -> Decimal:
-    """Sum of rounded period interests: (rate %, days) each at actual/365."""
-    return sum((cents(D(principal) * D(rate) / 100 * days / 365) for rate, days in periods), D(0))
+    """The interest of the periods, (rate %, days) each at actual/365, rounded once."""
+    return cents(sum((D(principal) * D(rate) / 100 * days / 365 for rate, days in periods), D(0)))
 
 
 def eur(amount: str) -> Money:
@@ -63,7 +66,9 @@ def test_eu_directive_interest(due: str, on: str, expected: Decimal) -> None:
         "EU", "business", eur("1000"), due=date.fromisoformat(due), on=date.fromisoformat(on)
     )
     assert result.interest.amount == expected
-    assert result.compensation == eur("40")  # art. 6: EUR 40 per invoice
+    # Art. 6: EUR 40 per invoice, owed once interest runs (art. 6(1) with art. 3(3)): not
+    # on the due date itself (issue 19).
+    assert result.compensation == (eur("40") if on != due else None)
 
 
 def test_eu_directive_is_for_businesses_only() -> None:
@@ -88,6 +93,7 @@ def test_nl_compounds_after_each_full_year() -> None:
     # 6:119a lid 3: after a year the interest is added to the principal.
     result = calculate("NL", "business", eur("10000"), due=date(2024, 3, 31), on=date(2025, 6, 30))
     first_year = simple("10000", ("12.50", 91), ("12.25", 184), ("11.15", 90))
+    # The year's interest, rounded once, is added: 1,204.11.
     assert result.interest_lines[3].start == date(2025, 4, 1)
     assert result.interest_lines[3].base.amount == D("10000") + first_year
     second = simple(str(D("10000") + first_year), ("11.15", 91))
@@ -145,8 +151,10 @@ def test_nl_consumer_costs_only_after_the_fourteen_day_letter() -> None:
 
 
 def test_nl_partial_payment_part_way() -> None:
-    # EUR 5,000 due 31 Jan 2026, EUR 3,000 paid on 1 Apr: interest on 5,000 for Feb-Mar
-    # (59 days), on 2,000 from 1 Apr to 30 Apr (30 days); costs on what is still owed.
+    # EUR 5,000 due 31 Jan 2026, EUR 3,000 paid on 1 Apr: interest on 5,000 from 1 Feb up
+    # to and including the day of payment (60 days: art. 6:119a(1) BW, "tot en met de dag
+    # waarop de schuldenaar de geldsom heeft voldaan"), on 2,000 from 2 Apr to 30 Apr (29
+    # days); costs on what is still owed.
     result = calculate(
         "NL",
         "business",
@@ -156,7 +164,8 @@ def test_nl_partial_payment_part_way() -> None:
         payments=[(date(2026, 4, 1), eur("3000"))],
     )
     assert result.outstanding == eur("2000")
-    assert result.interest.amount == simple("5000", ("10.15", 59)) + simple("2000", ("10.15", 30))
+    exact = D(5000) * D("10.15") / 100 * 60 / 365 + D(2000) * D("10.15") / 100 * 29 / 365
+    assert result.interest.amount == cents(exact) == D("99.55")
     assert result.costs == eur("300.00")
 
 
@@ -238,10 +247,17 @@ def test_be_business_rate_rounded_up(due: str, on: str, periods: list[tuple[str,
     assert result.compensation == eur("40")
 
 
-def test_be_consumer_legal_rate() -> None:
-    result = calculate("BE", "consumer", eur("3000"), due=date(2026, 1, 31), on=date(2026, 3, 2))
-    assert result.interest.amount == simple("3000", ("4.5", 30))
+def test_be_consumer_legal_rate_from_the_formal_notice() -> None:
+    # A consumer owes interest at the legal rate (4.5 % in 2026) from the formal notice
+    # (ingebrekestelling, art. 1153 oud BW), not from the due date (issue 19): notice of
+    # 10 Feb, on 2 Mar: 21 days.
+    due, on = date(2026, 1, 31), date(2026, 3, 2)
+    result = calculate("BE", "consumer", eur("3000"), due=due, on=on, demand=date(2026, 2, 10))
+    assert result.interest.amount == simple("3000", ("4.5", 21))
     assert result.compensation is None
+    without = calculate("BE", "consumer", eur("3000"), due=due, on=on)
+    assert without.interest_lines == ()
+    assert any("formal notice" in note for note in without.notes)
 
 
 # -- Norway (forsinkelsesrenteloven §§ 2, 3, 3a; inkassoforskriften; legal-rules.md §4) --
@@ -300,18 +316,187 @@ def test_uk_fixed_sum_bands(debt: str, fixed: str) -> None:
 
 
 def test_uk_rate_is_fixed_for_the_whole_debt() -> None:
-    # Relevant day 31 Dec 2025 is in H2 2025: Bank Rate on 30 Jun 2025, 4.25 + 8 = 12.25 %,
-    # kept after the cut to 3.75 % (s.4(2)). 1 Jan .. 30 Jun 2026 = 181 days.
+    # Due 30 Sep 2025: interest runs from 1 Oct 2025, so the reference day is 30 Jun 2025
+    # (SI 2002/1675 art. 4): Bank Rate 4.25 + 8 = 12.25 %, kept after the cut to 3.75 %
+    # (s.4(2)). 1 Oct 2025 .. 30 Jun 2026 = 273 days.
     result = calculate(
-        "GB", "business", Money.of("12000", "GBP"), due=date(2025, 12, 31), on=date(2026, 6, 30)
+        "GB", "business", Money.of("12000", "GBP"), due=date(2025, 9, 30), on=date(2026, 6, 30)
     )
     assert {line.rate for line in result.interest_lines} == {D("12.25")}
-    assert result.interest.amount == simple("12000", ("12.25", 181))
+    assert result.interest.amount == simple("12000", ("12.25", 273))
     assert result.compensation == Money.of("100", "GBP")
     consumer = calculate(
-        "GB", "consumer", Money.of("12000", "GBP"), due=date(2025, 12, 31), on=date(2026, 6, 30)
+        "GB", "consumer", Money.of("12000", "GBP"), due=date(2025, 9, 30), on=date(2026, 6, 30)
     )
     assert consumer.interest_lines == () and consumer.compensation is None
+
+
+@pytest.mark.parametrize(
+    ("due", "reference", "rate"),
+    [
+        # Interest runs from 1 Jan 2026: the reference day is that 31 Dec 2025 itself,
+        # Bank Rate 3.75 after the cut of 18 Dec 2025: 11.75 % (issue 19: it took 30 Jun).
+        ("2025-12-31", "31 Dec 2025", "11.75"),
+        # Interest runs from 31 Dec 2025: the reference day is the 30 Jun before: 12.25 %.
+        ("2025-12-30", "30 Jun 2025", "12.25"),
+        # Due 30 Jun 2025, interest from 1 Jul: the reference day is that 30 Jun: 12.25 %.
+        ("2025-06-30", "30 Jun 2025", "12.25"),
+        # Due 29 Jun 2025, interest from 30 Jun: the 31 Dec 2024 before it: 4.75 + 8.
+        ("2025-06-29", "31 Dec 2024", "12.75"),
+    ],
+)
+def test_uk_reference_day_is_the_one_before_interest_runs(
+    due: str, reference: str, rate: str
+) -> None:
+    # SI 2002/1675 art. 4: Bank Rate at the close of 30 June (for interest that starts to
+    # run from 1 July to 31 December) or 31 December (from 1 January to 30 June).
+    result = calculate(
+        "GB",
+        "business",
+        Money.of("5000", "GBP"),
+        due=date.fromisoformat(due),
+        on=date.fromisoformat(due) + (date(2026, 3, 1) - date(2026, 2, 1)),
+    )
+    (line,) = result.interest_lines
+    assert line.rate == D(rate), reference
+    assert line.days == 28
+    assert result.interest.amount == simple("5000", (rate, 28))
+
+
+# -- Ireland (S.I. 580/2012, European Communities (Late Payment in Commercial
+# Transactions) Regulations 2012) ----------------------------------------------------
+
+
+def test_ie_interest_is_the_ecb_rate_plus_8_fixed_for_the_debt() -> None:
+    # Reg. 2 and 5: the ECB main refinancing rate in force on the first day of the
+    # half-year, + 8 points; DETE's guidance: "only one rate will apply to a late payment".
+    # Due 15 Jun 2026 (2026 H1: 2.15 % -> 10.15 %), on 14 Aug 2026: 60 days, and the 2.40 %
+    # of 1 Jul is not applied to this debt.
+    result = calculate("IE", "business", eur("5000"), due=date(2026, 6, 15), on=date(2026, 8, 14))
+    (line,) = result.interest_lines
+    assert (line.rate, line.days) == (D("10.15"), 60)
+    assert result.interest.amount == simple("5000", ("10.15", 60)) == D("83.42")
+    assert line.law.startswith("European Communities (Late Payment")
+    # Reg. 6: EUR 70 for a debt from EUR 1,000 to less than EUR 10,000.
+    assert result.compensation == eur("70")
+    assert result.total == eur("5153.42")
+    consumer = calculate("IE", "consumer", eur("5000"), due=date(2026, 6, 15), on=date(2026, 8, 14))
+    assert consumer.interest_lines == () and consumer.compensation is None
+    assert charges_jurisdiction(None, "IE") == "IE"
+
+
+@pytest.mark.parametrize(
+    ("debt", "fixed"),
+    [("999.99", "40"), ("1000", "70"), ("9999.99", "70"), ("10000", "100")],
+)
+def test_ie_compensation_bands(debt: str, fixed: str) -> None:
+    # S.I. 580/2012 reg. 6(1): EUR 40 below 1,000; 70 from 1,000 below 10,000; 100 above.
+    assert ie_compensation(eur(debt)) == eur(fixed)
+
+
+def test_kindly_charges_knows_ireland() -> None:
+    args = ["charges", "--jurisdiction", "IE", "--principal", "12000", "--currency", "EUR"]
+    args += ["--due", "2026-01-31", "--on", "2026-03-02", "--json"]
+    data = json.loads(CliRunner().invoke(cli, args).output)
+    assert data["compensation"] == {"amount": "100.00", "currency": "EUR"}
+    assert data["interest"] == {"amount": str(simple("12000", ("10.15", 30))), "currency": "EUR"}
+
+
+# -- what holds everywhere ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("jurisdiction", ["EU", "DE", "FR", "BE", "NO", "GB", "IE"])
+def test_the_fixed_compensation_is_owed_only_once_interest_runs(jurisdiction: str) -> None:
+    # Directive 2011/7/EU art. 6(1): the fixed sum is owed "where interest for late
+    # payment becomes payable", from the day after the due date (art. 3(3)); the UK's s.5A
+    # and Norway's § 3a likewise follow the interest. On the due date itself: nothing.
+    currency = {"GB": "GBP", "NO": "NOK"}.get(jurisdiction, "EUR")
+    due = date(2026, 3, 31)
+    amount = Money.of("2000", currency)
+    on_due = calculate(jurisdiction, "business", amount, due=due, on=due)
+    assert on_due.compensation is None and on_due.interest_lines == ()
+    assert any("once interest runs" in note for note in on_due.notes)
+    next_day = calculate(jurisdiction, "business", amount, due=due, on=date(2026, 4, 1))
+    assert next_day.compensation is not None and next_day.compensation.is_positive
+    assert [line.days for line in next_day.interest_lines] == [1]
+
+
+def test_belgian_legal_rate_of_2024_is_known() -> None:
+    # The legal rate of 2024 (5.75 %) was missing: a period over 2024 stopped with an
+    # error. Formal notice 1 Nov 2024, on 31 Jan 2025: 61 days at 5.75 %, 31 at 4.5 %.
+    result = calculate(
+        "BE",
+        "consumer",
+        eur("2000"),
+        due=date(2024, 10, 1),
+        on=date(2025, 1, 31),
+        demand=date(2024, 11, 1),
+    )
+    assert [(line.rate, line.days) for line in result.interest_lines] == [
+        (D("5.75"), 61),
+        (D("4.5"), 31),
+    ]
+    assert result.interest.amount == simple("2000", ("5.75", 61), ("4.5", 31))
+    assert any("not verified" in warning for warning in result.warnings)
+
+
+def test_payments_may_settle_costs_and_interest_before_the_principal() -> None:
+    # Art. 6:44 BW: a payment goes to the costs, then the interest, then the principal.
+    # EUR 1,000 due 31 Jan 2026; EUR 500 paid on 2 Mar 2026: WIK costs 150.00, interest
+    # 1 Feb - 2 Mar (30 days at 10.15 %) 8.34, the rest, 341.66, to the principal.
+    due, on = date(2026, 1, 31), date(2026, 3, 31)
+    payment = [(date(2026, 3, 2), eur("500"))]
+    first = calculate(
+        "NL", "business", eur("1000"), payments=payment, allocation="costs_first", due=due, on=on
+    )
+    assert first.paid_to_costs == eur("150.00") and first.paid_to_interest == eur("8.34")
+    assert first.outstanding == eur("658.34")
+    exact = D(1000) * D("10.15") / 100 * 30 / 365 + D("658.34") * D("10.15") / 100 * 29 / 365
+    assert first.interest.amount == cents(exact)
+    assert first.costs == eur("150.00")  # on the claim as a whole
+    assert first.total == first.outstanding + first.interest - first.paid_to_interest
+    assert any("art. 6:44 BW" in note for note in first.notes)
+    # By default a payment goes to the principal, and the costs are on what is left.
+    default = calculate("NL", "business", eur("1000"), payments=payment, due=due, on=on)
+    assert default.paid_to_costs is None and default.outstanding == eur("500.00")
+    assert default.costs == eur("75.00")
+    with pytest.raises(ValueError, match="unknown allocation"):
+        calculate("NL", "business", eur("1000"), allocation="interest_last", due=due, on=on)
+
+
+def test_german_payment_goes_to_the_flat_fee_then_interest_then_principal() -> None:
+    # § 367(1) BGB: costs, then interest, then the principal; the EUR 40 Pauschale of
+    # § 288(5) counts as costs. EUR 5,000 due 31 Jan 2026; EUR 100 paid on 2 Mar 2026:
+    # 40 to the Pauschale, interest 1 Feb - 2 Mar (30 days at 1.27 + 9 = 10.27 %) 42.21,
+    # the remaining 17.79 to the principal.
+    result = calculate(
+        "DE",
+        "business",
+        eur("5000"),
+        due=date(2026, 1, 31),
+        on=date(2026, 3, 2),
+        payments=[(date(2026, 3, 2), eur("100"))],
+        allocation="costs_first",
+    )
+    assert result.paid_to_costs == eur("40.00")
+    assert (
+        result.paid_to_interest
+        == eur("42.21")
+        == Money(D(5000) * D("10.27") / 100 * 30 / 365, "EUR")
+    )
+    assert result.outstanding == eur("4982.21")
+    assert result.total == eur("4982.21")
+
+
+@pytest.mark.parametrize(
+    ("on", "fee"),
+    [(date(2020, 9, 30), "70"), (date(2020, 10, 1), "35"), (date(2026, 1, 1), "38")],
+)
+def test_norwegian_reminder_fee_is_a_twentieth_since_october_2020(on: date, fee: str) -> None:
+    # INKF § 1-2: since 1 Oct 2020 a reminder fee and an inkassovarsel fee are each 1/20
+    # of the inkassosats (NOK 700: 35; NOK 750 from 2026: 37.50, charged as 38); 1/10
+    # (NOK 70) before.
+    assert no_reminder_fee(on)[0] == Money.of(fee, "NOK")
 
 
 # -- Vietnam (Civil Code art. 357, 468; legal-rules.md §7) ----------------------------
@@ -376,6 +561,9 @@ def test_every_rate_table_has_sources_and_ordered_dates() -> None:
         table = RateTable.load(name)
         assert table.rows, name
         assert all(row.source for row in table.rows), name
+        # Each table says when its figures were last checked against their sources.
+        assert table.checked is not None, name
+        assert all(row.checked is None or row.verified for row in table.rows), name
         starts = [row.start for row in table.rows]
         assert starts == sorted(starts) and len(set(starts)) == len(starts), name
 
@@ -438,6 +626,10 @@ def test_kindly_charges_prints_every_rate_and_period() -> None:
     data = json.loads(runner.invoke(cli, [*args, "--json"]).output)
     assert data["interest"] == {"amount": "240.56", "currency": "EUR"}
     assert [line["days"] for line in data["interest_lines"]] == [166, 145]
+    # Every period with its rate, its legal basis and the day count used (issue 19).
+    for line in data["interest_lines"]:
+        assert line["rate"] and line["basis"].startswith("handelsrente")
+        assert (line["law"], line["day_count"]) == ("art. 6:119a BW", "actual/365")
     assert data["costs_chargeable"] is True
     bad = runner.invoke(
         cli,

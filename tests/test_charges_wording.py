@@ -99,6 +99,15 @@ def _settings(jurisdiction: str, contract_rate: Decimal | None = None) -> Settin
             "{rate} a year from 2 October 2026 to 1 December 2026: ",
         ),
         (
+            "en",
+            "IE",
+            "EUR",
+            "IE",
+            "- Statutory interest (European Communities (Late Payment in Commercial "
+            "Transactions) Regulations 2012) at {rate} a year from 2 October 2026 to "
+            "1 December 2026: ",
+        ),
+        (
             "nb",
             "NO",
             "NOK",
@@ -176,3 +185,11 @@ def test_interest_on_several_invoices_runs_from_each_ones_due_date(
     reminder = replace(reminder, invoices=(first, later))
     text = render_reminder(reminder, _settings("NL"), on=ON).text
     assert words in text
+
+
+def test_an_irish_final_notice_claims_the_banded_compensation() -> None:
+    """Issue 19: Ireland had no jurisdiction of its own and fell back to a flat EUR 40."""
+    reminder = _final("en", "IE", "EUR")
+    text = render_reminder(reminder, _settings("IE"), on=ON).text
+    # EUR 10,000: the top band of S.I. 580/2012 reg. 6, EUR 100.
+    assert "Fixed compensation for recovery costs: €100.00" in text

@@ -13,10 +13,14 @@ figure is not verified says so, and a calculation that runs past the last publis
 
 Conventions: simple interest by day, actual/365 (the usual convention; the statutes do not
 fix it, see legal-rules.md), from the day after the due date up to and including the day of
-the calculation, split wherever the rate changes; each line is rounded to the currency's
-minor unit and the total is the sum of the lines. A payment reduces the principal from the
-day it is made. The Dutch rule that a payment settles costs and interest before principal
-(6:44 BW) is not modelled.
+the calculation, split wherever the rate changes. The interest is rounded once, to the
+currency's minor unit: each line is what it adds to the rounded running total, so the lines
+add up to the total however the period is cut. A payment still bears interest on the day
+it is made ("tot en met de dag waarop de schuldenaar de geldsom heeft voldaan", art.
+6:119a(1) BW) and reduces the principal from the next day; with ``allocation="costs_first"``
+it settles the fixed compensation and costs, then the interest, before the principal (art.
+6:44 BW, § 367 BGB, art. 1343-1 C. civ.). The fixed compensation is owed only once interest
+runs, from the day after the due date.
 
 Everything here is pure: no clock, no disk beyond reading the packaged rate tables once.
 """
@@ -26,7 +30,7 @@ from __future__ import annotations
 import csv
 import enum
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from functools import cache
@@ -35,6 +39,9 @@ from importlib import resources
 from plugin.core.money import Money
 
 __all__ = [
+    "ALLOCATIONS",
+    "DAY_COUNT",
+    "INTEREST_LAW",
     "JURISDICTIONS",
     "Charges",
     "Debtor",
@@ -43,6 +50,7 @@ __all__ = [
     "RateTable",
     "calculate",
     "charges_jurisdiction",
+    "ie_compensation",
     "nl_collection_costs",
     "nl_consumer_letter_applies",
     "nl_consumer_letter_deadline",
@@ -68,8 +76,40 @@ JURISDICTIONS = {
     "FR": "France: ECB rate + 10 and EUR 40 between businesses; taux légal for consumers",
     "NO": "Norway: forsinkelsesrente for all; the §3a compensation from businesses",
     "GB": "United Kingdom: Bank Rate + 8, fixed per debt; £40/£70/£100 (businesses only)",
+    "IE": "Ireland: ECB rate + 8, fixed per debt; EUR 40/70/100 (businesses only)",
     "VN": "Vietnam: the agreed rate, at most 20% a year; 10% when agreed but not stated",
     "OTHER": "Elsewhere: a contractual rate, or none",
+}
+
+
+#: The statute each jurisdiction's interest runs under, by the debtor's kind, as the law
+#: cites itself: shown beside each period's rate and written in the messages (review M6).
+INTEREST_LAW: dict[tuple[str, str], str] = {
+    ("NL", "business"): "art. 6:119a BW",
+    ("NL", "consumer"): "art. 6:119 BW",
+    ("DE", "business"): "§ 288 Abs. 2 BGB",
+    ("DE", "consumer"): "§ 288 Abs. 1 BGB",
+    ("FR", "business"): "art. L441-10 Code de commerce",
+    ("FR", "consumer"): "art. 1231-6 Code civil",
+    ("BE", "business"): "wet van 2 augustus 2002 / loi du 2 août 2002",
+    ("BE", "consumer"): "wet van 5 mei 1865 / loi du 5 mai 1865",
+    ("NO", "business"): "forsinkelsesrenteloven",
+    ("NO", "consumer"): "forsinkelsesrenteloven",
+    ("GB", "business"): "Late Payment of Commercial Debts (Interest) Act 1998",
+    ("IE", "business"): "European Communities (Late Payment in Commercial Transactions) "
+    "Regulations 2012",
+    ("EU", "business"): "Directive 2011/7/EU",
+}
+
+#: How days are counted in every jurisdiction here (the statutes do not fix it).
+DAY_COUNT = "actual/365"
+
+#: How a partial payment is applied: to the principal (the default), or to the fixed
+#: compensation and costs first, then the interest, then the principal.
+ALLOCATIONS = {
+    "principal": "payments reduce the principal (the default)",
+    "costs_first": "payments settle costs, then interest, then the principal "
+    "(art. 6:44 BW, § 367 BGB, art. 1343-1 C. civ.)",
 }
 
 
@@ -79,6 +119,8 @@ class RateRow:
     value: Decimal
     verified: bool
     source: str
+    #: When the figure was last checked against its source (None: never re-read).
+    checked: date | None = None
 
 
 @dataclass(frozen=True)
@@ -102,12 +144,20 @@ class RateTable:
                         value=Decimal(record["rate"]),
                         verified=record["verified"] == "yes",
                         source=record["source"],
+                        checked=(
+                            date.fromisoformat(record["checked"]) if record.get("checked") else None
+                        ),
                     )
                 )
             except (KeyError, ValueError, ArithmeticError) as exc:
                 raise ValueError(f"rate table {name}.csv, line {number}: {exc}") from None
         rows.sort(key=lambda row: row.start)
         return cls(name, tuple(rows), months_per_row)
+
+    @property
+    def checked(self) -> date | None:
+        """The last day any of its figures was checked against its source."""
+        return max((row.checked for row in self.rows if row.checked), default=None)
 
     @property
     def known_until(self) -> date:
@@ -151,6 +201,9 @@ class InterestLine:
     amount: Money
     basis: str  # how the rate was made, and from which row
     verified: bool
+    #: The statute the interest runs under ("art. 6:119a BW"); empty for an agreed rate.
+    law: str = ""
+    day_count: str = DAY_COUNT
 
     @property
     def days(self) -> int:
@@ -173,9 +226,15 @@ class Charges:
     costs_chargeable: bool
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    #: How payments were applied (a key of ALLOCATIONS), and what they settled of the
+    #: compensation and costs, and of the interest, before the principal.
+    allocation: str = "principal"
+    paid_to_costs: Money | None = None
+    paid_to_interest: Money | None = None
 
     @property
     def interest(self) -> Money:
+        """The interest that ran, before any payment settled part of it."""
         return sum((line.amount for line in self.interest_lines), Money.zero(self.currency))
 
     @property
@@ -184,12 +243,16 @@ class Charges:
 
     @property
     def total(self) -> Money:
-        """What the debtor owes with every charge that may be charged now."""
+        """What the debtor owes with every charge that may be charged now, less what the
+        payments settled of the charges."""
         total = self.outstanding + self.interest
         if self.compensation is not None:
             total = total + self.compensation
         if self.costs is not None and self.costs_chargeable:
             total = total + self.costs
+        for settled in (self.paid_to_costs, self.paid_to_interest):
+            if settled is not None:
+                total = total - settled
         return total
 
 
@@ -228,11 +291,20 @@ def _ceil_half(value: Decimal) -> Decimal:
 
 def uk_fixed_sum(debt: Money) -> Money:
     """Late Payment of Commercial Debts (Interest) Act 1998 s.5A: £40, £70 or £100."""
+    return _banded(debt, "GBP")
+
+
+def ie_compensation(debt: Money) -> Money:
+    """S.I. 580/2012 reg. 6: EUR 40 below EUR 1,000, EUR 70 below EUR 10,000, else 100."""
+    return _banded(debt, "EUR")
+
+
+def _banded(debt: Money, currency: str) -> Money:
     if debt.amount < 1000:
-        return Money.of(40, "GBP")
+        return Money.of(40, currency)
     if debt.amount < 10000:
-        return Money.of(70, "GBP")
-    return Money.of(100, "GBP")
+        return Money.of(70, currency)
+    return Money.of(100, currency)
 
 
 def nl_collection_costs(principal: Money, vat_percent: Decimal | None = None) -> Money:
@@ -278,7 +350,7 @@ def nl_consumer_letter_deadline(posted: date, holidays: Iterable[date] = ()) -> 
 
 #: Euro states without rules of their own here: the Late Payment Directive applies.
 _EURO_AREA = frozenset(
-    {"AT", "CY", "EE", "ES", "FI", "GR", "HR", "IE", "IT", "LT", "LU", "LV", "MT", "PT", "SI", "SK"}
+    {"AT", "CY", "EE", "ES", "FI", "GR", "HR", "IT", "LT", "LU", "LV", "MT", "PT", "SI", "SK"}
 )
 
 
@@ -290,6 +362,10 @@ NO_FEE_MEMORY = timedelta(days=183)
 NO_FEE_DAYS = 14
 
 
+#: Since this day a reminder fee and an inkassovarsel fee are each 1/20 of the inkassosats.
+NO_FRACTIONS_SINCE = date(2020, 10, 1)
+
+
 def no_reminder_fee(on: date, rates: _Rates | None = None) -> tuple[Money, str]:
     """The Norwegian purregebyr on a sending day: 1/20 of the inkassosats, in whole kroner.
 
@@ -298,8 +374,11 @@ def no_reminder_fee(on: date, rates: _Rates | None = None) -> tuple[Money, str]:
     """
     rates = rates if rates is not None else _Rates()
     sats = rates.lookup(RateTable.load("no_inkassosats", 12), on)
-    fee = (sats.value / 20).to_integral_value(rounding=ROUND_HALF_UP)
-    return Money.of(fee, "NOK"), f"1/20 of the inkassosats NOK {sats.value} (INKF §1-2)"
+    # 1/20 for a purring and an inkassovarsel alike since 1 October 2020 (INKF §1-2 as
+    # amended then: legal-rules.md §4, "fractions since 1 Oct 2020"); 1/10 before (NOK 70).
+    share = 20 if on >= NO_FRACTIONS_SINCE else 10
+    fee = (sats.value / share).to_integral_value(rounding=ROUND_HALF_UP)
+    return Money.of(fee, "NOK"), f"1/{share} of the inkassosats NOK {sats.value} (INKF §1-2)"
 
 
 def no_fee_allowed(
@@ -332,7 +411,7 @@ def charges_jurisdiction(configured: str | None, country: str) -> str:
     """The law the company's charges follow: as configured, else its country's."""
     if configured:
         return configured
-    if country in ("NL", "BE", "DE", "FR", "NO", "GB", "VN"):
+    if country in ("NL", "BE", "DE", "FR", "NO", "GB", "IE", "VN"):
         return country
     return "EU" if country in _EURO_AREA else "OTHER"
 
@@ -367,23 +446,29 @@ def calculate(
     rate_agreed: bool = False,
     vat_on_costs: Decimal | None = None,
     reminder_fees: int = 0,
+    allocation: str = "principal",
 ) -> Charges:
     """The charges on one invoice of ``principal`` due on ``due``, as they stand on ``on``.
 
     Args:
-        payments: partial payments, each reducing the principal from its day.
+        payments: partial payments, each bearing interest on its day and reducing the
+            principal from the next.
         letter_posted: NL consumers: when the 14-day letter was posted.
-        demand: FR consumers: the mise en demeure from which interest runs.
+        demand: FR and BE consumers: the formal notice (mise en demeure, ingebrekestelling)
+            from which interest runs.
         contract_rate: the agreed rate (VN, or where no statute applies).
         rate_agreed: VN: interest was agreed but no rate stated (10% applies).
         vat_on_costs: NL: VAT to add to the collection costs, only when stated.
         reminder_fees: NO: how many 1/20 reminder fees (purregebyr) were charged.
+        allocation: how payments are applied, a key of ALLOCATIONS.
     """
     code = jurisdiction.upper()
     if code not in JURISDICTIONS:
         raise ValueError(
             f"unknown jurisdiction {jurisdiction!r}; known: {', '.join(JURISDICTIONS)}"
         )
+    if allocation not in ALLOCATIONS:
+        raise ValueError(f"unknown allocation {allocation!r}; known: {', '.join(ALLOCATIONS)}")
     kind = Debtor(debtor)
     if on < due:
         raise ValueError("the calculation day is before the due date")
@@ -394,44 +479,102 @@ def calculate(
             raise ValueError(
                 f"a payment on {day.isoformat()} is in {amount.currency}, not {currency}"
             )
-    outstanding = principal - sum((amount for _, amount in paid if _ <= on), Money.zero(currency))
-    if outstanding.amount < 0:
-        raise ValueError("the payments are more than the principal")
     rates = _Rates()
     notes: list[str] = []
 
     start = due + timedelta(days=1)
-    if code == "FR" and kind is Debtor.CONSUMER:
-        # Consumers owe only the taux légal, and only from a formal demand (C. civ. 1231-6).
+    if code in ("FR", "BE") and kind is Debtor.CONSUMER:
+        # A consumer owes interest at the legal rate only from a formal notice: a mise en
+        # demeure (C. civ. 1231-6), an ingebrekestelling (art. 1153 oud BW).
+        word = "mise en demeure" if code == "FR" else "formal notice (ingebrekestelling)"
         if demand is None:
-            notes.append("no interest: a consumer owes it only from a mise en demeure (--demand)")
+            notes.append(f"no interest: a consumer owes it only from a {word} (--demand)")
             start = on + timedelta(days=1)
         else:
             start = max(start, demand)
     rate_for = _rate_function(code, kind, due, rates, contract_rate, rate_agreed, notes)
-    lines = _interest_lines(code, principal, paid, start, on, rate_for, rates)
+    law = INTEREST_LAW.get((code, kind.value), "")
 
+    # Owed once interest runs, from the day after the due date (issue 19: it was claimed
+    # on the due date itself).
     compensation, compensation_basis = _compensation(code, kind, principal, due, rates)
+    if compensation is not None and on <= due:
+        notes.append(
+            f"the fixed compensation ({compensation}) is owed from "
+            f"{(due + timedelta(days=1)).isoformat()}, once interest runs"
+        )
+        compensation, compensation_basis = None, None
+    letter_deadline = (
+        nl_consumer_letter_deadline(letter_posted) if letter_posted is not None else None
+    )
+
+    def costs_owed(day: date, outstanding: Money) -> Money | None:
+        """The collection costs or fees on ``outstanding``, and whether owed on ``day``."""
+        if code == "NL":
+            owed = kind is Debtor.BUSINESS or (
+                letter_deadline is not None and day > letter_deadline
+            )
+            return nl_collection_costs(outstanding, vat_on_costs) if owed else None
+        if code == "NO" and reminder_fees:
+            fee, _ = no_reminder_fee(day, rates)
+            return Money.of(fee.amount * min(reminder_fees, 2), "NOK")
+        return None
+
+    # Payments: to the principal, or first to what is owed besides it (the allocation).
+    to_principal: list[tuple[date, Money]] = []
+    to_interest: list[tuple[date, Money]] = []
+    paid_to_costs, paid_to_interest = Money.zero(currency), Money.zero(currency)
+    for day, amount in paid:
+        if day > on:
+            continue
+        if allocation == "costs_first" and day > due:
+            fixed = (compensation or Money.zero(currency)) + (
+                costs_owed(day, principal) or Money.zero(currency)
+            )
+            settled = min(amount, max(fixed - paid_to_costs, Money.zero(currency)))
+            paid_to_costs, amount = paid_to_costs + settled, amount - settled
+            ran = _interest_lines(
+                code, principal, to_principal, start, day, rate_for, rates, to_interest
+            )
+            accrued = sum((line.amount for line in ran), Money.zero(currency))
+            settled = min(amount, max(accrued - paid_to_interest, Money.zero(currency)))
+            paid_to_interest, amount = paid_to_interest + settled, amount - settled
+            if settled.is_positive:
+                to_interest.append((day, settled))
+        if amount.is_positive:
+            to_principal.append((day, amount))
+    outstanding = principal - sum((amount for _, amount in to_principal), Money.zero(currency))
+    if outstanding.amount < 0:
+        raise ValueError("the payments are more than the principal")
+    lines = [
+        replace(line, law=law if not line.basis.startswith(CONTRACT_BASES) else "")
+        for line in _interest_lines(
+            code, principal, to_principal, start, on, rate_for, rates, to_interest
+        )
+    ]
+
     costs, costs_basis, chargeable = None, None, False
     if code == "NL":
-        costs = nl_collection_costs(outstanding, vat_on_costs)
+        # With payments settling costs first the costs stay those on the whole claim.
+        on_what = principal if allocation == "costs_first" else outstanding
+        costs = nl_collection_costs(on_what, vat_on_costs)
         costs_basis = "WIK scale on the principal (Stb. 2012, 141 art. 2)"
         if vat_on_costs:
             costs_basis += f", plus {vat_on_costs}% VAT as stated"
         if kind is Debtor.BUSINESS:
             chargeable = True
-        elif letter_posted is None:
+        elif letter_deadline is None:
             notes.append("collection costs only after a 14-day letter (6:96 lid 6 BW): none sent")
         else:
-            deadline = nl_consumer_letter_deadline(letter_posted)
-            chargeable = on > deadline
+            assert letter_posted is not None
+            chargeable = on > letter_deadline
             notes.append(
                 f"14-day letter posted {letter_posted.isoformat()}: payment was due by "
-                f"{deadline.isoformat()}; costs "
+                f"{letter_deadline.isoformat()}; costs "
                 + (
                     "apply"
                     if chargeable
-                    else f"apply from {(deadline + timedelta(days=1)).isoformat()}"
+                    else f"apply from {(letter_deadline + timedelta(days=1)).isoformat()}"
                 )
             )
     if code == "NO" and reminder_fees:
@@ -445,6 +588,8 @@ def calculate(
             # §3a is offset against the fees: the larger of the two applies (INKF §1-5).
             compensation = max(compensation - costs, Money.zero("NOK"))
             compensation_basis = f"{compensation_basis}, less the reminder fees"
+    if allocation != "principal" and paid:
+        notes.append(f"payments applied: {ALLOCATIONS[allocation]}")
     return Charges(
         jurisdiction=code,
         debtor=kind,
@@ -460,6 +605,9 @@ def calculate(
         costs_chargeable=chargeable,
         warnings=tuple(rates.warnings),
         notes=tuple(notes),
+        allocation=allocation,
+        paid_to_costs=paid_to_costs if allocation == "costs_first" else None,
+        paid_to_interest=paid_to_interest if allocation == "costs_first" else None,
     )
 
 
@@ -527,9 +675,24 @@ def _rate_function(
         if not business:
             notes.append("no statutory interest: the 1998 Act covers business debts only")
             return None
-        # One rate for the whole debt: Bank Rate on the reference day before the relevant
-        # day, plus 8 (s.4(2)); it does not follow later changes.
-        fixed, how, verified = table("uk_bank_rate", Decimal(8), "Bank Rate")(due)
+        # One rate for the whole debt, plus 8 (s.4(2)): Bank Rate on the reference day, 31
+        # December or 30 June, whichever comes before the day interest starts to run (SI
+        # 2002/1675 art. 4). The table's rows start on the half-year of that day, so a debt
+        # due on 30 June (interest from 1 July) takes 30 June's rate (issue 19: it took the
+        # 31 December before).
+        runs_from = due + timedelta(days=1)
+        fixed, how, verified = table("uk_bank_rate", Decimal(8), "Bank Rate")(runs_from)
+        return lambda _day: (fixed, how + ", fixed for the whole debt", verified)
+    if code == "IE":
+        if not business:
+            notes.append(
+                "no statutory interest: the 2012 Regulations cover commercial transactions only"
+            )
+            return None
+        # One rate for the whole debt: the ECB rate in force on the first day of the
+        # half-year of the relevant payment date, plus 8 (S.I. 580/2012 reg. 2 and 5;
+        # DETE: "only one rate will apply to a late payment").
+        fixed, how, verified = table("ecb_mro", Decimal(8), "ECB rate")(due)
         return lambda _day: (fixed, how + ", fixed for the whole debt", verified)
     if code == "VN":
         cap = Decimal(20)
@@ -566,7 +729,10 @@ def _interest_lines(
     on: date,
     rate_for: Callable[[date], tuple[Decimal, str, bool]] | None,
     rates: _Rates,
+    interest_settled: Sequence[tuple[date, Money]] = (),
 ) -> list[InterestLine]:
+    """The interest from ``start`` to ``on`` in lines; ``interest_settled`` is interest a
+    payment settled on a day, which is then not added to the principal at a year's end."""
     if rate_for is None or start > on:
         return []
     currency = principal.currency
@@ -577,42 +743,67 @@ def _interest_lines(
         while (anniversary := _add_years(start, year)) <= on:
             anniversaries.add(anniversary)
             year += 1
+
+    # A payment bears interest on its own day and lowers the principal from the next
+    # (6:119a(1) BW: "tot en met de dag waarop ... voldaan"; issue 19: it stopped a day early).
+    def lowered_from(day: date) -> date:
+        return day + timedelta(days=1)
+
     boundaries = {start}
     boundaries.update(_half_years_between(start, on))
-    boundaries.update(day for day, _ in payments if start < day <= on)
+    boundaries.update(lowered_from(day) for day, _ in payments if start < lowered_from(day) <= on)
     boundaries.update(anniversaries)
     ordered = sorted(boundaries)
-    lines: list[InterestLine] = []
+    # Periods of one rate on one amount: (first, last, base, rate, how, verified).
+    periods: list[tuple[date, date, Money, Decimal, str, bool]] = []
+    # Rounded once: each line is what it adds to the rounded running total, so that the
+    # lines add up to the total however the period is cut (issue 19).
+    exact = Decimal(0)
+    running = Money.zero(currency)
     capitalised = Money.zero(currency)
-    since_capitalised = Money.zero(currency)
+    at_last_anniversary = settled_before = Money.zero(currency)
+    lines: list[InterestLine] = []
     for index, first in enumerate(ordered):
         last = ordered[index + 1] - timedelta(days=1) if index + 1 < len(ordered) else on
         if first in anniversaries:
-            capitalised = capitalised + since_capitalised
-            since_capitalised = Money.zero(currency)
-        paid = sum((amount for day, amount in payments if day <= first), Money.zero(currency))
+            settled = sum(
+                (amount for day, amount in interest_settled if day < first),
+                Money.zero(currency),
+            )
+            # What ran and was not paid since the last year's end is added to the principal.
+            capitalised = capitalised + (running - at_last_anniversary)
+            capitalised = capitalised - (settled - settled_before)
+            at_last_anniversary, settled_before = running, settled
+        paid = sum(
+            (amount for day, amount in payments if lowered_from(day) <= first),
+            Money.zero(currency),
+        )
         base = principal - paid + capitalised
         if not base.is_positive:
             continue
         rate, how, verified = rate_for(first)
-        days = (last - first).days + 1
-        previous = lines[-1] if lines else None
+        days = Decimal((last - first).days + 1)
+        part = base.amount * rate / HUNDRED * days / DAYS_IN_YEAR
+        previous = periods[-1] if periods else None
         if (
             previous is not None
-            and previous.rate == rate
-            and previous.base == base
-            and previous.basis == how
+            and previous[2:5] == (base, rate, how)
+            and previous[1] + timedelta(days=1) == first
             and first not in anniversaries
         ):
             # The same rate on the same amount: one line, not two.
-            merged_days = previous.days + days
-            amount = Money(base.amount * rate / HUNDRED * merged_days / DAYS_IN_YEAR, currency)
-            since_capitalised = since_capitalised - previous.amount + amount
-            lines[-1] = InterestLine(previous.start, last, base, rate, amount, how, verified)
+            exact += part
+            total = Money(exact, currency)
+            merged = lines[-1]
+            lines[-1] = replace(merged, end=last, amount=merged.amount + (total - running))
+            periods[-1] = (previous[0], last, base, rate, how, verified)
+            running = total
             continue
-        amount = Money(base.amount * rate / HUNDRED * days / DAYS_IN_YEAR, currency)
-        since_capitalised = since_capitalised + amount
-        lines.append(InterestLine(first, last, base, rate, amount, how, verified))
+        exact += part
+        total = Money(exact, currency)
+        lines.append(InterestLine(first, last, base, rate, total - running, how, verified))
+        periods.append((first, last, base, rate, how, verified))
+        running = total
     return lines
 
 
@@ -640,6 +831,12 @@ def _compensation(
         return Money.of(40, "EUR"), basis
     if code == "GB":
         return uk_fixed_sum(principal), "fixed sum by the size of the debt (1998 Act s.5A)"
+    if code == "IE":
+        if principal.currency != "EUR":
+            return None, None
+        return ie_compensation(
+            principal
+        ), "compensation by the size of the debt (S.I. 580/2012 reg. 6)"
     if code == "NO":
         row = rates.lookup(RateTable.load("no_par3a_compensation"), due)
         return Money(

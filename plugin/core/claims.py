@@ -14,6 +14,7 @@ from typing import Literal
 
 from plugin.core.charges import (
     CONTRACT_BASES,
+    INTEREST_LAW,
     Debtor,
     InterestLine,
     calculate,
@@ -32,20 +33,8 @@ __all__ = ["INTEREST_BASIS", "Claims", "InterestKind", "LetterClaims", "reminder
 InterestKind = Literal["commercial", "consumer", "contract"]
 
 #: The statute each jurisdiction's interest runs under, for the debtor's kind: written in
-#: the message beside the rate, as the law's own citation (review M6).
-INTEREST_BASIS: dict[tuple[str, str], str] = {
-    ("NL", "business"): "art. 6:119a BW",
-    ("NL", "consumer"): "art. 6:119 BW",
-    ("DE", "business"): "§ 288 Abs. 2 BGB",
-    ("DE", "consumer"): "§ 288 Abs. 1 BGB",
-    ("FR", "business"): "art. L441-10 Code de commerce",
-    ("FR", "consumer"): "art. 1231-6 Code civil",
-    ("BE", "business"): "wet van 2 augustus 2002 / loi du 2 août 2002",
-    ("NO", "business"): "forsinkelsesrenteloven",
-    ("NO", "consumer"): "forsinkelsesrenteloven",
-    ("GB", "business"): "Late Payment of Commercial Debts (Interest) Act 1998",
-    ("EU", "business"): "Directive 2011/7/EU",
-}
+#: the message beside the rate (review M6).
+INTEREST_BASIS = INTEREST_LAW
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +117,7 @@ def reminder_claims(
             on=max(on, invoice.due_date),
             payments=late,
             contract_rate=settings.charges.contract_rate,
+            allocation=settings.charges.allocation,
         )
         interest = interest + result.interest
         own = [line for line in result.interest_lines if line.amount.is_positive]

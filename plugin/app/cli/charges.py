@@ -26,7 +26,10 @@ def _payment(value: str) -> tuple[str, str]:
 
 @cli.command()
 @click.option(
-    "--jurisdiction", required=True, metavar="CODE", help="EU, NL, BE, DE, FR, NO, GB, VN or OTHER."
+    "--jurisdiction",
+    required=True,
+    metavar="CODE",
+    help="EU, NL, BE, DE, FR, NO, GB, IE, VN or OTHER.",
 )
 @click.option(
     "--debtor", type=click.Choice(("business", "consumer")), default="business", show_default=True
@@ -58,7 +61,16 @@ def _payment(value: str) -> tuple[str, str]:
     "--demand",
     type=CalendarDay(),
     metavar="DATE",
-    help="FR consumers: the date of the mise en demeure.",
+    help="FR and BE consumers: the date of the formal notice (mise en demeure, "
+    "ingebrekestelling), from which interest runs.",
+)
+@click.option(
+    "--allocation",
+    type=click.Choice(("principal", "costs_first")),
+    default="principal",
+    show_default=True,
+    help="How payments are applied: to the principal, or to the compensation and costs, "
+    "then the interest, then the principal (6:44 BW, § 367 BGB, 1343-1 C. civ.).",
 )
 @click.option("--contract-rate", metavar="PERCENT", help="An agreed yearly rate.")
 @click.option("--rate-agreed", is_flag=True, help="VN: interest was agreed without a rate.")
@@ -90,6 +102,7 @@ def charges(
     rate_agreed: bool,
     vat_on_costs: str | None,
     reminder_fees: int,
+    allocation: str,
     as_json: bool,
 ) -> None:
     """Statutory interest, compensation and costs on one invoice, with every rate used."""
@@ -156,6 +169,7 @@ def charges(
             rate_agreed=rate_agreed,
             vat_on_costs=number(vat_on_costs, "--vat-on-costs", 100),
             reminder_fees=reminder_fees,
+            allocation=allocation,
         )
         # Summed here, inside the check: a fixed sum in another currency than the
         # principal (GB's pounds on a euro invoice) cannot be added.
@@ -168,6 +182,7 @@ def charges(
         data = to_jsonable(result)
         data.update(interest=to_jsonable(result.interest), total=to_jsonable(result.total))
         for line, raw in zip(result.interest_lines, data["interest_lines"], strict=True):
+            # Each period with its rate, the law it runs under and how days are counted.
             raw["days"] = line.days
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -199,7 +214,10 @@ def charges(
             str(line.base),
             f"{line.rate}%",
             str(line.amount),
-            line.basis + ("" if line.verified else " (not verified)"),
+            line.basis
+            + ("" if line.verified else " (not verified)")
+            + (f"; {line.law}" if line.law else "")
+            + f"; {line.day_count}",
         )
     if len(result.interest_lines) > 1:
         table.add_row("Interest, total", "", "", "", "", "", str(result.interest), "")
@@ -225,6 +243,12 @@ def charges(
             str(result.costs) + ("" if result.costs_chargeable else " (not yet)"),
             result.costs_basis or "",
         )
+    for label, settled in (
+        ("Paid to charges", result.paid_to_costs),
+        ("Paid to interest", result.paid_to_interest),
+    ):
+        if settled is not None and settled.is_positive:
+            table.add_row(label, "", "", "", "", "", f"-{settled}", "payments applied first")
     table.add_row("Total", "", "", "", "", "", str(result.total), "")
     console.print(table)
     for note in result.notes:
