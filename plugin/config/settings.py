@@ -458,7 +458,6 @@ def parse_settings(
             jurisdiction=data.get("charges", {}).get("jurisdiction"),
             contract_rate=_decimal(data.get("charges", {}).get("contract_rate")),
             vat_on_costs=_decimal(data.get("charges", {}).get("vat_on_costs")),
-            allocation=data.get("charges", {}).get("allocation", "principal"),
         ),
         smtp=_smtp(data.get("smtp")),
         sms_gateway=data.get("sms", {}).get("gateway"),

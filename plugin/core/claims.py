@@ -117,7 +117,6 @@ def reminder_claims(
             on=max(on, invoice.due_date),
             payments=late,
             contract_rate=settings.charges.contract_rate,
-            allocation=settings.charges.allocation,
         )
         interest = interest + result.interest
         own = [line for line in result.interest_lines if line.amount.is_positive]

@@ -197,8 +197,6 @@ class ChargeSettings:
     jurisdiction: str | None = None  # None: from the company's country
     contract_rate: Decimal | None = None
     vat_on_costs: Decimal | None = None
-    #: How a partial payment is applied (plugin.core.charges.ALLOCATIONS).
-    allocation: str = "principal"
 
 
 class Creditor(Protocol):
