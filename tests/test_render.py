@@ -828,7 +828,7 @@ def test_appointment_reminders_in_every_language(
             assert "Midden-Europese tijd" not in mail.text and "(" not in mail.text
         in_london: Addressee = {**common, "timezone": "Europe/London"}
         abroad = render_appointment(appointment, **in_london)
-        named = {"nl": "(Britse tijd)", "de": "(Britische Zeit)", "en": "(British Time)"}
+        named = {"nl": "(Britse tijd)", "de": "(Ortszeit London)", "en": "(London time)"}
         assert named.get(language, "") in abroad.text
     assert "{{" not in mail.text and "\n\n\n" not in mail.text
     if language != "en":
@@ -849,6 +849,86 @@ def test_appointment_reminders_in_every_language(
     assert "Kick-off" in sms.text
     for text in (mail.subject, mail.text, sms.text):
         assert_punctuated(text)
+
+
+@pytest.mark.parametrize(
+    ("language", "zone", "written"),
+    [
+        ("nb", "Europe/Oslo", "kl. 11.00–12.00 (London-tid)"),
+        ("en", "Europe/Amsterdam", "11:00–12:00 (London time)"),
+        ("fr", "Europe/Paris", "de 11 h à 12 h (heure de Londres)"),
+        ("de", "Europe/Berlin", "11:00–12:00 Uhr (Ortszeit London)"),
+        ("nl", "Europe/Amsterdam", "11:00–12:00 (Britse tijd)"),
+        (
+            "vi",
+            "Asia/Ho_Chi_Minh",
+            "11:00–12:00, Thứ Hai, ngày 7 tháng 12 năm 2026 (giờ Vương quốc Anh)",
+        ),
+    ],
+)
+def test_a_meeting_at_a_place_is_on_the_places_clock(
+    language: Language, zone: str, written: str, demo_settings: Settings
+) -> None:
+    """The review: a client in Oslo at 11:00 in London read "kl. 12.00–13.00 (tidssone for
+    Sentral-Europa)" under "Hvor: 5 Park Row, London", and the SMS "7.12. 12:00"."""
+    from zoneinfo import ZoneInfo
+
+    from plugin.compose.render import render_appointment, render_appointment_sms
+    from plugin.core.model import Appointment
+
+    start = datetime(2026, 12, 7, 11, 0, tzinfo=ZoneInfo("Europe/London"))
+    review = Appointment(
+        "A6", "Quarterly review", start, start.replace(hour=12), location="5 Park Row, London"
+    )
+    common = Addressee(
+        name="Kari", language=language, country=COUNTRY[language], timezone=zone,
+        settings=demo_settings,
+    )  # fmt: skip
+    mail = render_appointment(review, **common)
+    assert written in " ".join(mail.text.split()), mail.text
+    sms = render_appointment_sms(review, **common)
+    clock = written[written.index("(") :]
+    from plugin.compose.sms_text import to_gsm7
+
+    assert clock in sms.text or to_gsm7(clock, all_accents=True) in sms.text, sms.text
+    assert sms.count.fits(160), sms.text
+    # A client on the place's own clock reads the time as it is, with no clock named.
+    local = render_appointment(review, **{**common, "timezone": "Europe/London"})
+    assert clock not in local.text
+
+
+@pytest.mark.parametrize(
+    ("language", "online", "in_person"),
+    [
+        ("en", "We look forward to speaking with you.", "We look forward to seeing you."),
+        ("nl", "Wij spreken u graag op", "Wij zien u graag op"),
+        ("nb", "Vi ser frem til å snakke med deg.", "Vi ser frem til å møte deg."),
+        ("vi", "Rất mong được trao đổi với", "Rất mong được gặp"),
+    ],
+)
+def test_a_meeting_online_is_not_looked_forward_to_as_a_visit(
+    language: Language, online: str, in_person: str, demo_settings: Settings
+) -> None:
+    """The review: "We look forward to seeing you." for a video call (only French adapted);
+    and the Norwegian SMS wrote "3.12. 09:00" where Norwegian writes "kl. 09.00"."""
+    from zoneinfo import ZoneInfo
+
+    from plugin.compose.render import render_appointment, render_appointment_sms
+    from plugin.core.model import Appointment
+
+    start = datetime(2026, 12, 3, 9, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
+    call = Appointment(
+        "A1", "Call", start, start.replace(hour=10), online_url="https://meet.example/x"
+    )
+    visit = replace(call, online_url=None, location="Prinsengracht 263, Amsterdam")
+    common = Addressee(
+        name="Ada", language=language, country=COUNTRY[language], timezone="Europe/Amsterdam",
+        settings=demo_settings,
+    )  # fmt: skip
+    assert online in render_appointment(call, **common).text
+    assert in_person in render_appointment(visit, **common).text
+    if language == "nb":
+        assert "3.12. kl. 09.00" in render_appointment_sms(visit, **common).text
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -443,15 +443,29 @@ def _country_names(country: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def _zone_name(zone: ZoneInfo, name: str, locale: str) -> str:
-    """The reader's clock as their language names it ("Midden-Europese tijd", "Giờ Việt
-    Nam", "British Time"), not its database id ("Europe/Amsterdam")."""
-    from babel.dates import get_timezone_name
+def _zone_name(zone: ZoneInfo, name: str, language: Language, locale: str) -> str:
+    """A clock as the reader's language names it in a parenthesis: by its city where CLDR's
+    names read like a form ("London time", "heure de Londres", "Ortszeit London",
+    "London-tid"; the review: "(British Time)", "(heure : Viêt Nam)", "(Vietnam
+    (Ortszeit))", "(tidssone for Storbritannia)"), by CLDR's name where it reads well
+    ("Britse tijd", "giờ Việt Nam"); never its database id ("Europe/Amsterdam")."""
+    from babel.dates import get_timezone_location, get_timezone_name
 
     try:
-        return str(
+        city = str(get_timezone_location(zone, locale=babel_locale(locale), return_city=True))
+        if language == "en":
+            return f"{city} time"
+        if language == "fr":
+            return f"heure d’{city}" if city[:1] in "AEIOUYÉÈÂÎÔ" else f"heure de {city}"
+        if language == "de":
+            return f"Ortszeit {city}"
+        if language == "nb":
+            return f"{city}-tid" if " " not in city else f"tid i {city}"
+        named = str(
             get_timezone_name(zone, "long", locale=babel_locale(locale), zone_variant="generic")
         )
+        # Inside a sentence the Vietnamese name takes no capital ("giờ Việt Nam").
+        return named[:1].lower() + named[1:] if language == "vi" else named
     except (LookupError, ValueError):
         return name
 
@@ -485,7 +499,13 @@ def _appointment_context(
     from babel.dates import format_time
 
     locale = babel_locale_name(language, country)
-    zone = ZoneInfo(timezone)
+    reader = ZoneInfo(timezone)
+    event_zone = _event_zone(appointment)
+    # A meeting at a place is held on the place's clock: a client in Oslo at 11:00 in
+    # London reads 11:00 (London time), not 12:00 (the review). One online, or without a
+    # place, is on the reader's own clock.
+    at_a_place = bool(appointment.location) and not appointment.online_url
+    zone = event_zone if at_a_place and event_zone is not None else reader
     start, end = appointment.start.astimezone(zone), appointment.end.astimezone(zone)
     if appointment.all_day:
         # An all-day event is a date, not an instant: Friday 4 December is the 4th on
@@ -500,15 +520,19 @@ def _appointment_context(
         hours = _hours(start, end, language, locale)
         # Vietnamese says the time before the day ("07:00–08:00, Thứ Năm, ngày 3 …").
         when = f"{hours}, {day}" if language == "vi" else f"{day}, {hours}"
-        # The clock is named only where the reader's differs from the event's own (a
-        # Vietnamese client at a meeting set in Amsterdam: "giờ Việt Nam"); a client on
-        # the event's clock reads the time as it is (review M4).
-        if start.utcoffset() != appointment.start.utcoffset():
-            clock = _zone_name(zone, timezone, locale)
-            # Inside a sentence the Vietnamese name takes no capital ("giờ Việt Nam").
-            clock = clock[:1].lower() + clock[1:] if language == "vi" else clock
-            when = f"{when} ({clock})"
+        # Norwegian writes the time of day "kl. 09.00" in an SMS too (the review).
+        start_time = f"kl. {start:%H.%M}" if language == "nb" else start_time
         short_when = f"{_day_and_month(start.date(), locale)} {start_time}"
+        # The clock is named only where the reader's and the event's differ (a Vietnamese
+        # client online at a meeting set in Amsterdam: "giờ Việt Nam"; a client in Oslo
+        # at a meeting in London: "London-tid"); a client on the event's clock reads the
+        # time as it is (review M4).
+        compare = reader if zone is not reader else event_zone
+        other = appointment.start.astimezone(compare) if compare else appointment.start
+        if start.utcoffset() != other.utcoffset():
+            clock = _zone_name(zone, str(zone.key), language, locale)
+            when = f"{when} ({clock})"
+            short_when = f"{short_when} ({clock})"
     return {
         "language": language,
         "formal": formality != "informal",
@@ -526,8 +550,21 @@ def _appointment_context(
             "short_when": short_when,
             "location": appointment.location,
             "online_url": appointment.online_url,
+            # Met online only: "speaking with you", not "seeing you" (the review).
+            "online": bool(appointment.online_url) and not appointment.location,
         },
     }
+
+
+def _event_zone(appointment: Appointment) -> ZoneInfo | None:
+    """The zone the event was set in, by its name where the calendar gave one."""
+    if appointment.timezone:
+        try:
+            return ZoneInfo(appointment.timezone)
+        except (KeyError, ValueError):
+            return None
+    zone = appointment.start.tzinfo
+    return zone if isinstance(zone, ZoneInfo) else None
 
 
 def render_appointment(
