@@ -301,3 +301,20 @@ def test_a_final_notice_after_one_reminder_speaks_of_that_one(language: Language
     assert reminder.reminders_before == {"I1": 2}
     twice = " ".join(_opening(render_reminder(reminder, _settings(), on=TODAY).text).split())
     assert HISTORY_WORDS[language] in twice
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_consolidated_final_sms_fits_with_long_numbers_and_name(language: Language) -> None:
+    """The review: a French final notice by SMS took 162 units ("Noordlicht : dernière
+    relance, facture NS-0135 + 1 autre (5 970,00 €) impayées. Merci de régler au plus tard
+    le 14/01…"). Last of all, the invoices are named by their number alone."""
+    reminder = _planned(language, "firm")
+    long_numbers = tuple(
+        replace(invoice, number=f"NS-2026-{invoice.number}-A") for invoice in reminder.invoices
+    )
+    reminder = replace(reminder, invoices=long_numbers, channel="sms")
+    settings = replace(
+        _settings(), company=replace(_settings().company, name="Noordlicht Studio Amsterdam B.V.")
+    )
+    sms = render_sms(reminder, settings, on=TODAY)
+    assert sms.count.segments == 1, (sms.count, sms.text)

@@ -725,6 +725,18 @@ def render_sms(
         steps.append({"sms_brief": True, "sender": short})
     if len(short) > SENDER_ID_LENGTH:
         steps.append({"sms_brief": True, "sender": _cut_words(short, SENDER_ID_LENGTH)})
+    if context["also_count"]:
+        # Last, the invoices by their number alone: "2 factures" instead of "facture
+        # NS-0135 + 1 autre" (the review: a French final notice of 162 units).
+        steps.append(
+            {
+                **steps[-1],
+                "lead_count": context["count"],
+                "lead_invoices": context["invoices"],
+                "also_count": 0,
+                "also_due": [],
+            }
+        )
     passes = ["never", "always"] if transliterate == "auto" else [transliterate]
     sms = None
     for letters in passes:
