@@ -49,8 +49,8 @@ ALSO_DUE = {
     "en": "this invoice is now also overdue",
     "nl": "is inmiddels ook deze factuur vervallen",
     "de": "ist inzwischen auch diese Rechnung fällig",
-    "fr": "la facture suivante est également arrivée à échéance",
-    "nb": "har også denne fakturaen forfalt",
+    "fr": "Par ailleurs, la facture suivante est arrivée à échéance",
+    "nb": "I tillegg har denne fakturaen forfalt",
     "vi": "hóa đơn sau cũng đã đến hạn thanh toán",
 }
 COLLECTION = {
@@ -318,3 +318,31 @@ def test_a_consolidated_final_sms_fits_with_long_numbers_and_name(language: Lang
     )
     sms = render_sms(reminder, settings, on=TODAY)
     assert sms.count.segments == 1, (sms.count, sms.text)
+
+
+def test_a_norwegian_inkassovarsel_names_only_the_invoices_it_warns_of() -> None:
+    """The review: "Inkassovarsel: 4 ubetalte fakturaer" while the § 9 warning covered
+    two; the newer invoices are only reminded of."""
+    message = render_reminder(_planned("nb"), _settings(), on=TODAY)
+    assert message.subject == "Inkassovarsel: faktura NS-0101"
+
+
+ALSO_STILL_OPEN = {
+    "en": "In addition, this invoice is also still unpaid:",
+    "nl": "Daarnaast staat ook deze factuur nog open:",
+    "de": "Außerdem ist auch diese Rechnung noch offen:",
+    "fr": "La facture suivante reste également impayée\u00a0:",
+    "nb": "Også denne fakturaen er fortsatt ubetalt:",
+    "vi": "Ngoài ra, hóa đơn sau vẫn chưa được thanh toán:",
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_newer_invoice_reminded_before_is_still_open_not_newly_due(language: Language) -> None:
+    """The review: the final notice of 31 December announced an invoice named on 17
+    December as newly due again ("Par ailleurs … également arrivée à échéance")."""
+    reminder = _planned(language)
+    reminded = replace(reminder, reminded_on={**reminder.reminded_on, "I2": date(2026, 11, 20)})
+    text = render_reminder(reminded, _settings(), on=TODAY).text
+    assert ALSO_STILL_OPEN[language] in text, text
+    assert ALSO_DUE[language] not in text

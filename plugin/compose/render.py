@@ -206,6 +206,14 @@ def _context(
             [str(row["number"]) for row in lead], locale=babel_locale(locale)
         ),
         "also_due": newer,
+        # Every newer invoice was reminded of before: "also still unpaid", not "now also
+        # overdue" (the review: a final notice announced again an invoice named before).
+        "also_reminded": bool(newer)
+        and all(
+            invoice.id in reminder.reminded_on
+            for invoice in reminder.invoices
+            if invoice.id not in lead_ids
+        ),
         "also_count": len(newer),
         "last_reminded": format_date(max(reminded), locale) if reminded else None,
         # One earlier reminder or more: "our reminder of ..." or "our reminders, the last ...".
