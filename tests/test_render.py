@@ -931,6 +931,24 @@ def test_a_meeting_online_is_not_looked_forward_to_as_a_visit(
         assert "3.12. kl. 09.00" in render_appointment_sms(visit, **common).text
 
 
+@pytest.mark.parametrize(
+    ("language", "opening"),
+    [
+        ("nb", "Vi har ennå ikke mottatt betaling for fakturaene nedenfor – kanskje har"),
+        ("vi", "Có lẽ thư nhắc trước của chúng tôi đã bị bỏ qua: theo sổ sách, các hóa đơn"),
+    ],
+)
+def test_a_second_reminder_says_what_is_unpaid_before_guessing_why(
+    language: Language, opening: str, demo_settings: Settings
+) -> None:
+    """The review: "Kanskje har meldingen vår … blitt oversett, for vi har ennå ikke
+    mottatt betaling" and "có thể thư nhắc … đã bị bỏ sót, vì …" gave the unpaid invoices
+    as the reason for the guess."""
+    reminder = reminder_for(language, 2, stage="second")
+    text = " ".join(render_reminder(reminder, demo_settings).text.split())
+    assert opening in text, text
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_every_demo_client_in_every_channel_and_tone(
     stage: str, demo_settings: Settings, demo_snapshot: LedgerSnapshot
