@@ -704,7 +704,7 @@ def test_notes_are_in_the_companys_language(language: Language, demo_settings: S
         ("nb", "formal", ["Hei", "Har du allerede betalt"], [" De ", " Dem "]),
         ("nb", "informal", ["Hei", "Har du allerede betalt"], [" De "]),
         ("vi", "formal", ["Kính gửi Quý khách", "Quý khách có thể"], ["anh/chị"]),
-        ("vi", "informal", ["Chào", "Anh/chị có thể"], ["Quý khách"]),
+        ("vi", "informal", ["Chào", "Bạn có thể"], ["Quý khách", "anh/chị", "Anh/chị"]),
     ],
 )
 def test_formal_and_informal_address(
