@@ -893,7 +893,8 @@ def test_a_meeting_at_a_place_is_on_the_places_clock(
     assert clock in sms.text or to_gsm7(clock, all_accents=True) in sms.text, sms.text
     assert sms.count.fits(160), sms.text
     # A client on the place's own clock reads the time as it is, with no clock named.
-    local = render_appointment(review, **{**common, "timezone": "Europe/London"})
+    in_london: Addressee = {**common, "timezone": "Europe/London"}
+    local = render_appointment(review, **in_london)
     assert clock not in local.text
 
 
