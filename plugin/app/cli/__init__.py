@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from plugin.app.cli import charges, clients, pipeline, preview, setup, webhooks
+from plugin.app.cli import charges, clients, pipeline, preview, setup, web, webhooks
 from plugin.app.cli.base import cli, main, open_workspace, open_workspaces
 
 __all__ = [
@@ -15,5 +15,6 @@ __all__ = [
     "pipeline",
     "preview",
     "setup",
+    "web",
     "webhooks",
 ]

@@ -13,7 +13,7 @@ from plugin.app.cli.base import (
     _fail,
     cli,
 )
-from plugin.core.vocabulary import CHANNELS, FORMALITIES, LANGUAGES, TONES
+from plugin.core.vocabulary import FORMALITIES, LANGUAGES, TONES
 
 if TYPE_CHECKING:
     from plugin.run import Kindly
@@ -135,7 +135,7 @@ def clients_set(app: AppContext, /, client: str, reset: bool, resume: bool, **op
 
     Settings made here win over kindly.toml for this client; `--reset` forgets them.
     """
-    from plugin.run import CLIENT_SCOPE
+    from plugin.app.client_settings import ClientSettingError, change_client
 
     kindly = app.workspace()
     snapshot = kindly.snapshot()
@@ -144,38 +144,13 @@ def clients_set(app: AppContext, /, client: str, reset: bool, resume: bool, **op
             f"no client {client!r} in {kindly.source.location}",
             "`kindly clients` lists the clients and their ids.",
         )
-    values: dict[str, Any] = {}
-    for name, value in options.items():
-        if value is None:
-            continue
-        if name == "pause_until":
-            value = value.date().isoformat()
-        elif name == "channels":
-            value = [part.strip() for part in value.split(",") if part.strip()]
-            unknown = [c for c in value if c not in CHANNELS]
-            if unknown or not value:
-                raise click.BadParameter(
-                    f"unknown channel {unknown[0] if unknown else '(none)'}; "
-                    "choose from email, sms, letter, phone, task",
-                    param_hint="--channels",
-                )
-        elif name == "policy" and value not in kindly.settings.policies:
-            known = ", ".join(sorted(kindly.settings.policies))
-            raise click.BadParameter(f"no policy {value!r} (known: {known})", param_hint="--policy")
-        values[name] = value
+    values = {name: value for name, value in options.items() if value is not None}
     if not values and not reset and not resume:
         _fail("nothing to change", "Give an option such as --tone firm; see --help.")
-    scope = CLIENT_SCOPE + client
-    now = datetime.now(UTC)
-    store = kindly.store
-    if reset:
-        for key in store.settings_in(scope).get(scope, {}):
-            store.delete_setting(scope, key)
-    if resume:
-        store.delete_setting(scope, "pause_until")
-        store.delete_setting(scope, "pause_reason")
-    for key, value in values.items():
-        store.set_setting(scope, key, value, now)
+    try:
+        change_client(kindly, client, values, datetime.now(UTC), reset=reset, resume=resume)
+    except ClientSettingError as exc:
+        raise click.BadParameter(str(exc), param_hint="--" + exc.field.replace("_", "-")) from None
     kindly = app.workspace()
     (row,) = [r for r in client_rows(kindly) if r["id"] == client]
     from plugin.app.cli.output import shown

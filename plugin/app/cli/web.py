@@ -1,0 +1,98 @@
+"""`kindly web` (the web app) and `kindly users add` (who may sign in to it)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+
+import click
+
+from plugin.app.cli.base import AppContext, _fail, cli
+
+#: The variable a password may come in, for scripts (a prompt otherwise).
+PASSWORD_VARIABLE = "KINDLY_WEB_PASSWORD"  # noqa: S105 (a variable name)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8765, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--public-url",
+    metavar="URL",
+    help="Where users reach the app (https makes the session cookie Secure).",
+)
+@click.pass_obj
+def web(app: AppContext, host: str, port: int, public_url: str | None) -> None:
+    """Serve Kindly's web app: the plan, review and send, the clients' settings.
+
+    Sign in with an account made by `kindly users add`. Listens on 127.0.0.1 unless told
+    otherwise; put a TLS proxy in front of it for other machines.
+    """
+    from werkzeug.serving import make_server
+
+    from plugin.app.web import create_app
+
+    application = create_app(app.config, public_url=public_url)
+    server = make_server(host, port, application, threaded=True)
+    shown = public_url or f"http://{host}:{server.server_port}/"
+    click.echo(f"Kindly's web app on {shown} (Ctrl+C stops)")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo("Note: reachable from other machines; use TLS in front of it.")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@cli.group()
+def users() -> None:
+    """Who may sign in to the web app."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option(
+    "--org",
+    "organisations",
+    multiple=True,
+    metavar="NAME",
+    help="An organisation the account may see (repeat); default: all.",
+)
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help=f"Read the password from standard input (or set {PASSWORD_VARIABLE}).",
+)
+@click.pass_obj
+def users_add(
+    app: AppContext, name: str, organisations: tuple[str, ...], password_stdin: bool
+) -> None:
+    """Make an account for the web app, or give one a new password."""
+    from plugin.app.web.accounts import Accounts
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = os.environ.get(PASSWORD_VARIABLE) or click.prompt(
+            "Password", hide_input=True, confirmation_prompt=True
+        )
+    workspaces = app.workspaces()
+    allowed = ["*"]
+    if organisations:
+        by_name = {k.source.location: k.source_id for k in workspaces}
+        by_name.update({k.source_id: k.source_id for k in workspaces})
+        unknown = [o for o in organisations if o not in by_name]
+        if unknown:
+            _fail(
+                f"no organisation {unknown[0]!r}",
+                "Known: " + ", ".join(repr(k.source.location) for k in workspaces),
+            )
+        allowed = [by_name[o] for o in organisations]
+    try:
+        Accounts(workspaces[0].store).add(name, password, allowed, datetime.now(UTC))
+    except ValueError as exc:
+        _fail(str(exc), None)
+    click.echo(f"Account {name} can sign in to `kindly web`.")

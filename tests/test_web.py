@@ -1,0 +1,194 @@
+"""The web app through Flask's test client: signing in, its safety, and the work a user
+does there (sync, a client's tone, the preview, review and send, what went out)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.fakes.smtp import SmtpServer, start_smtp
+from tests.web_harness import PASSWORD, WebApp, sign_in, token, web_app
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
+    server = start_smtp(tmp_path)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def web(demo_workspace: Path, smtp: SmtpServer) -> WebApp:
+    return web_app(demo_workspace, smtp)
+
+
+@pytest.fixture
+def client(web: WebApp) -> FlaskClient:
+    return web.app.test_client()
+
+
+def _post(client: FlaskClient, path: str, page: str, **data: object) -> tuple[int, str]:
+    answer = client.post(path, data={**data, "csrf_token": token(page)}, follow_redirects=True)
+    return answer.status_code, answer.get_data(as_text=True)
+
+
+def test_every_page_needs_a_signed_in_account(web: WebApp, client: FlaskClient) -> None:
+    for path in ("/", f"/o/{web.org}/", f"/o/{web.org}/clients", f"/o/{web.org}/clients/C01"):
+        answer = client.get(path)
+        assert answer.status_code == 302, path
+        assert answer.headers["Location"].startswith("/login?next=")
+    assert sign_in(client) == 302
+    assert client.get(f"/o/{web.org}/").status_code == 200
+
+
+def test_a_form_without_its_csrf_token_is_refused(web: WebApp, client: FlaskClient) -> None:
+    answer = client.post("/login", data={"name": "anouk", "password": PASSWORD})
+    assert answer.status_code == 403
+    assert sign_in(client) == 302
+    for path in (f"/o/{web.org}/sync", f"/o/{web.org}/send", f"/o/{web.org}/clients/C01"):
+        assert client.post(path, data={"tone": "firm"}).status_code == 403, path
+        wrong = client.post(path, data={"tone": "firm", "csrf_token": "not-the-token"})
+        assert wrong.status_code == 403, path
+
+
+def test_five_wrong_passwords_and_the_account_waits(web: WebApp, client: FlaskClient) -> None:
+    for _ in range(5):
+        assert sign_in(client, password="wrong password!") == 401
+    # The sixth try is refused before the password is looked at, even the right one.
+    page = client.get("/login").get_data(as_text=True)
+    refused = client.post(
+        "/login", data={"name": "anouk", "password": PASSWORD, "csrf_token": token(page)}
+    )
+    assert refused.status_code == 429
+    assert "too many failed sign-ins" in refused.get_data(as_text=True)
+    other = web.app.test_client()
+    assert sign_in(other) == 429, "counted per account, not per browser"
+
+
+def test_another_organisation_or_client_is_not_found(web: WebApp, client: FlaskClient) -> None:
+    assert sign_in(client) == 302
+    assert client.get("/o/000000000000/").status_code == 404
+    assert client.get("/o/000000000000/clients/C01").status_code == 404
+    assert client.get(f"/o/{web.org}/clients/C99").status_code == 404
+    assert client.get(f"/o/{web.org}/preview/no-such-key").status_code == 404
+    # An account for another organisation does not see this one at all.
+    from datetime import UTC, datetime
+
+    from plugin.app.cli.base import open_workspaces
+    from plugin.app.web.accounts import Accounts
+
+    (kindly,) = open_workspaces(web.config)
+    Accounts(kindly.store).add("kari", "another password", ["xero:other"], datetime.now(UTC))
+    kindly.store.close()
+    stranger = web.app.test_client()
+    assert sign_in(stranger, "kari", "another password") == 302
+    assert stranger.get(f"/o/{web.org}/").status_code == 404
+    assert stranger.get(f"/o/{web.org}/clients/C01").status_code == 404
+
+
+def test_a_client_name_with_html_is_shown_as_text(web: WebApp, client: FlaskClient) -> None:
+    customers = web.config.parent / "ledger" / "customers.json"
+    data = json.loads(customers.read_text(encoding="utf-8"))
+    data[0]["name"] = '<script>alert("x")</script><b>Van Dijk</b> & Co'
+    customers.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    assert sign_in(client) == 302
+    page = client.get(f"/o/{web.org}/").get_data(as_text=True)
+    _post(client, f"/o/{web.org}/sync", page)
+    for path in (f"/o/{web.org}/", f"/o/{web.org}/clients", f"/o/{web.org}/clients/C01"):
+        shown = client.get(path).get_data(as_text=True)
+        assert "<script>alert" not in shown and "<b>Van Dijk" not in shown, path
+        assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;b&gt;Van Dijk" in shown, path
+
+
+def test_pages_carry_the_security_headers_and_the_cookie_its_flags(
+    web: WebApp, client: FlaskClient
+) -> None:
+    answer = client.get("/login")
+    policy = answer.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    cookie = answer.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" not in cookie, "plain http on loopback"
+    from plugin.app.web import create_app
+
+    behind_tls = create_app(web.config, public_url="https://kindly.example").test_client()
+    assert "Secure" in behind_tls.get("/login").headers["Set-Cookie"]
+
+
+def test_sync_set_a_client_firm_preview_send_and_see_the_note(
+    web: WebApp, client: FlaskClient
+) -> None:
+    """The user's round: sync, make a client firm, read the message as it will go out,
+    send it alone, and find it in what went out with its note written back."""
+    org = web.org
+    assert sign_in(client) == 302
+    page = client.get(f"/o/{org}/").get_data(as_text=True)
+    assert "Not synced yet" in page
+    status, page = _post(client, f"/o/{org}/sync", page)
+    assert status == 200 and "Synced" in page and "Bakkerij Van Dijk" in page
+
+    form = client.get(f"/o/{org}/clients/C01").get_data(as_text=True)
+    status, saved = _post(
+        client,
+        f"/o/{org}/clients/C01",
+        form,
+        tone="firm",
+        language="nl",
+        formality="formal",
+        channels=["email"],
+    )
+    assert status == 200 and "Saved the settings of Bakkerij Van Dijk" in saved
+    assert re.search(r'<option value="firm" selected>', saved)
+
+    overview = client.get(f"/o/{org}/").get_data(as_text=True)
+    keys = re.findall(r'name="key" value="([0-9a-f]+)"', overview)
+    assert len(keys) > 1, "several reminders due"
+    found = re.search(
+        r"Bakkerij Van Dijk</td>.*?first \(firm\).*?/preview/([0-9a-f]+)", overview, re.S
+    )
+    assert found, "C01's reminder, firm now"
+    key = found.group(1)
+    preview = client.get(f"/o/{org}/preview/{key}").get_data(as_text=True)
+    assert 'sandbox src="/o/' in preview and "Subject:" in preview
+    framed = client.get(f"/o/{org}/preview/{key}/email.html")
+    assert framed.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    html = framed.get_data(as_text=True)
+    text = re.sub(r"<[^>]+>", " ", html)
+    # Firm, not friendly: "the payment term has passed" (friendly: "a friendly reminder").
+    assert "De betaaltermijn van de onderstaande facturen is verstreken" in text, text[:3000]
+
+    status, sent = _post(client, f"/o/{org}/send", overview, key=[key])
+    assert status == 200 and "Sent 1," in sent and "notes written back: 1" in sent
+    (message,) = web.smtp.received
+    assert message.recipients == ["administratie@bakkerijvandijk.example"]
+    body = message.message.get_body(("plain",))
+    assert body is not None
+    assert "De betaaltermijn van de onderstaande facturen is verstreken" in body.get_content()
+    history = client.get(f"/o/{org}/").get_data(as_text=True)
+    row = re.search(r"<tr>\s*<td>[^<]+</td>\s*<td>Bakkerij Van Dijk</td>.*?</tr>", history, re.S)
+    assert row and "sent" in row.group(0) and "written" in row.group(0)
+    # Sent once: it is no longer due, and its preview is gone.
+    assert key not in re.findall(r'name="key" value="([0-9a-f]+)"', history)
+    assert client.get(f"/o/{org}/preview/{key}").status_code == 404
+
+
+def test_a_wrong_setting_is_named_and_nothing_is_kept(web: WebApp, client: FlaskClient) -> None:
+    assert sign_in(client) == 302
+    page = client.get(f"/o/{web.org}/").get_data(as_text=True)
+    _post(client, f"/o/{web.org}/sync", page)
+    form = client.get(f"/o/{web.org}/clients/C01").get_data(as_text=True)
+    answer = client.post(
+        f"/o/{web.org}/clients/C01",
+        data={"tone": "rude", "pause_until": "someday", "csrf_token": token(form)},
+    )
+    assert answer.status_code == 400
+    assert "is not a tone" in answer.get_data(as_text=True)
+    again = client.get(f"/o/{web.org}/clients/C01").get_data(as_text=True)
+    assert '<option value="rude"' not in again
