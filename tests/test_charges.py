@@ -689,3 +689,15 @@ def test_a_fixed_sum_in_another_currency_is_a_clear_error() -> None:
     result = CliRunner().invoke(cli, arguments)
     assert result.exit_code == 1, result.output
     assert "unexpected" not in result.output and "EUR" in result.output
+
+
+def test_dutch_collection_costs_are_never_claimed_in_another_currency() -> None:
+    # The WIK scale is in euros (Besluit vergoeding buitengerechtelijke incassokosten art.
+    # 2: EUR 40 to 6,775); Kindly converts no currency. The language review found
+    # "Buitengerechtelijke incassokosten: ₫ 6.775" on a debt of 107 million dong.
+    result = calculate(
+        "NL", "business", Money.of("107000000", "VND"), due=date(2026, 10, 1), on=date(2026, 12, 1)
+    )
+    assert result.costs is None and not result.costs_chargeable
+    assert any("WIK scale is in euros" in note for note in result.notes)
+    assert result.interest.is_positive, "the statutory interest runs in any currency"

@@ -193,3 +193,13 @@ def test_an_irish_final_notice_claims_the_banded_compensation() -> None:
     text = render_reminder(reminder, _settings("IE"), on=ON).text
     # EUR 10,000: the top band of S.I. 580/2012 reg. 6, EUR 100.
     assert "Fixed compensation for recovery costs: €100.00" in text
+
+
+def test_a_dutch_company_claims_no_euro_costs_on_a_claim_in_pounds() -> None:
+    from plugin.core.claims import Claims, reminder_claims
+
+    reminder = _final("en", "GB", "GBP")
+    claims = reminder_claims(reminder, _settings("NL"), ON)
+    assert isinstance(claims, Claims)
+    assert claims.costs is None
+    assert "Collection costs" not in render_reminder(reminder, _settings("NL"), on=ON).text

@@ -510,7 +510,7 @@ def calculate(
 
     def costs_owed(day: date, outstanding: Money) -> Money | None:
         """The collection costs or fees on ``outstanding``, and whether owed on ``day``."""
-        if code == "NL":
+        if code == "NL" and currency == "EUR":
             owed = kind is Debtor.BUSINESS or (
                 letter_deadline is not None and day > letter_deadline
             )
@@ -554,7 +554,13 @@ def calculate(
     ]
 
     costs, costs_basis, chargeable = None, None, False
-    if code == "NL":
+    if code == "NL" and currency != "EUR":
+        # The WIK scale is in euros (EUR 40 to 6,775): Kindly converts no currencies
+        # (the language review: "Buitengerechtelijke incassokosten: ₫ 6.775").
+        notes.append(
+            f"no collection costs: the WIK scale is in euros and the claim is in {currency}"
+        )
+    elif code == "NL":
         # With payments settling costs first the costs stay those on the whole claim.
         on_what = principal if allocation == "costs_first" else outstanding
         costs = nl_collection_costs(on_what, vat_on_costs)

@@ -125,7 +125,10 @@ def reminder_claims(
             starts.add(min(line.start for line in own))
         if result.compensation is not None and result.compensation.currency == currency:
             compensation = compensation + result.compensation
-    if nl_consumer_letter_applies(code, debtor):
+    # The Dutch collection costs are a scale in euros, which Kindly converts to no other
+    # currency: none on a claim in pounds or dong (the language review: "₫ 6.775").
+    in_euros = currency == "EUR"
+    if nl_consumer_letter_applies(code, debtor) and in_euros:
         return LetterClaims(
             on,
             nl_consumer_letter_deadline_in(on),
@@ -133,7 +136,7 @@ def reminder_claims(
             principal_due,
         )
     costs: Money | None = None
-    if code == "NL":
+    if code == "NL" and in_euros:
         costs = nl_collection_costs(principal_due, settings.charges.vat_on_costs)
     fee: Money | None = None
     if reminder.reminder_fee and currency == "NOK":
