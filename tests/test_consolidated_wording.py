@@ -346,3 +346,20 @@ def test_a_newer_invoice_reminded_before_is_still_open_not_newly_due(language: L
     text = render_reminder(reminded, _settings(), on=TODAY).text
     assert ALSO_STILL_OPEN[language] in text, text
     assert ALSO_DUE[language] not in text
+
+
+def test_a_consolidated_sms_of_several_lead_invoices_counts_them_all() -> None:
+    """The native check: "2 facturen + 2 andere (€ 3.375,00)" where a native writes
+    "4 facturen"; "+ 1 andere" reads well only after a single invoice number."""
+    reminder = _planned("nl", "firm")
+    older = replace(OLD, id="I0", number="NS-0099")
+    several = replace(
+        reminder,
+        invoices=(older, *reminder.invoices),
+        invoice_stages={**reminder.invoice_stages, "I0": "final"},
+        channel="sms",
+    )
+    text = render_sms(several, _settings(), on=TODAY).text
+    assert "3 facturen" in text and "andere" not in text, text
+    single = render_sms(replace(reminder, channel="sms"), _settings(), on=TODAY).text
+    assert "factuur NS-0101 + 1 andere" in single, single
