@@ -45,8 +45,18 @@ def format_money(amount: Money, locale: str) -> str:
     if style is None:
         from babel.numbers import format_currency
 
-        return str(format_currency(amount.amount, amount.currency, locale=babel_locale(locale)))
+        written = format_currency(amount.amount, amount.currency, locale=babel_locale(locale))
+        return _spaced(str(written))
     return style.write(amount.amount)
+
+
+_LETTER_AND_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
+
+
+def _spaced(written: str) -> str:
+    """CLDR's currency spacing, which babel leaves out: a currency written as letters is
+    kept apart from the digits by a no-break space ("NOK 850.88", not "NOK850.88")."""
+    return _LETTER_AND_DIGIT.sub("\u00a0", written)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +115,11 @@ def _currency_style(currency: str, locale: str) -> _CurrencyStyle | None:
     digits = int(get_currency_precision(currency))
     decimal_symbol = str(get_decimal_symbol(babel_loc))
     one = "1" + (decimal_symbol + "0" * digits if digits else "")
-    before, found, after = str(format_currency(1, currency, locale=babel_loc)).partition(one)
-    negative_before, negative_found, negative_after = str(
-        format_currency(-1, currency, locale=babel_loc)
+    before, found, after = _spaced(str(format_currency(1, currency, locale=babel_loc))).partition(
+        one
+    )
+    negative_before, negative_found, negative_after = _spaced(
+        str(format_currency(-1, currency, locale=babel_loc))
     ).partition(one)
     if not (found and negative_found):
         return None
@@ -125,7 +137,7 @@ def _currency_style(currency: str, locale: str) -> _CurrencyStyle | None:
     for text in _STYLE_CHECKS:
         for value in (Decimal(text), -Decimal(text)):
             ours = style.write(value)
-            if ours == format_currency(value, currency, locale=babel_loc):
+            if ours == _spaced(str(format_currency(value, currency, locale=babel_loc))):
                 continue
             # babel reads text between two apostrophes as a quoted literal and drops
             # them, after putting the symbols in: where the group symbol is "'" (the

@@ -108,7 +108,10 @@ def to_gsm7(text: str, *, all_accents: bool = False) -> str:
     without its tone marks reads worse than without any, as gateways in Vietnam send it.
     """
     result = []
-    for char in text:
+    for index, char in enumerate(text):
+        if char == "\u20ab" and text[index + 1 : index + 2].isdigit():
+            result.append("VND ")  # "₫86,500,000" as "VND 86,500,000", as "NOK 850.88"
+            continue
         if (char in _BASIC or char in _EXTENSION) and not (
             all_accents and char.isalpha() and not char.isascii()
         ):
