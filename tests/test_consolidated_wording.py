@@ -363,3 +363,56 @@ def test_a_consolidated_sms_of_several_lead_invoices_counts_them_all() -> None:
     assert "3 facturen" in text and "andere" not in text, text
     single = render_sms(replace(reminder, channel="sms"), _settings(), on=TODAY).text
     assert "factuur NS-0101 + 1 andere" in single, single
+
+
+FUTURE = _invoice("I3", "NS-0170", date(2026, 12, 11), "250.00")
+
+
+def _preview(history: tuple[SentReminder, ...], stage: str) -> PlannedReminder:
+    from plugin.core.planning import preview_reminders
+
+    snapshot = LedgerSnapshot(customers=(_client("en"),), invoices=(OLD, NEW, FUTURE))
+    (reminder,) = preview_reminders(
+        snapshot, _settings(), history, now=NOW, source="ledger", client_id="C1", stage=stage
+    )
+    return reminder
+
+
+def test_a_preview_at_a_chosen_stage_puts_it_on_the_invoices_that_went_furthest() -> None:
+    """The native check: `preview C01 --stage second` put the second reminder on an invoice
+    due ten days later and never reminded, because its own next stage came first."""
+    sent = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    history = (SentReminder("k1", "C1", ("I1", "I2"), "first", "email", sent),)
+    reminder = _preview(history, "second")
+    assert [i.id for i in reminder.invoices] == ["I1", "I2"]
+    assert dict(reminder.invoice_stages) == {"I1": "second", "I2": "second"}
+    text = " ".join(render_reminder(reminder, _settings(), on=TODAY).text.split())
+    assert "NS-0170" not in text and "1 December 2026" in text
+
+
+def test_a_final_notice_with_no_reminder_before_tells_no_history() -> None:
+    """A preview at the final stage (or a policy whose only stage is the final notice)
+    said "despite our earlier reminders" of an invoice never reminded."""
+    reminder = _preview((), "final")
+    assert [i.id for i in reminder.invoices] == ["I1", "I2"], "due now; NS-0170 is not"
+    text = " ".join(render_reminder(reminder, _settings(), on=TODAY).text.split())
+    assert "This is our final notice: the invoices below are still unpaid." in text
+    assert "despite" not in text and "NS-0170" not in text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_first_final_notice_reads_without_a_history_in_every_language(
+    language: Language,
+) -> None:
+    reminder = _planned(language)
+    alone = replace(
+        reminder,
+        invoices=(OLD,),
+        invoice_stages={"I1": "final"},
+        uncharged=frozenset(),
+        reminded_on={},
+        reminders_before={},
+    )
+    opening = " ".join(_opening(render_reminder(alone, _settings(), on=TODAY).text).split())
+    assert HISTORY_WORDS[language] not in opening and OLD.number in opening, opening
+    assert ONE_REMINDER[language].split(" 17")[0] not in opening, opening

@@ -787,12 +787,12 @@ def preview_reminders(
     # invoices; the others keep their own history, as a real send keeps it: a newer one
     # due now is "also now overdue", one not due yet is left out (the review, M7: every
     # invoice was put at the final notice and threatened with collection).
-    if not named and ready_on:
-        # The invoices whose next stage comes first: all due now, else the earliest day's.
-        first_day = max(today, min(ready_on.values()))
-        ready_on = {key: day for key, day in ready_on.items() if day <= first_day}
     chosen_for: set[str] = set(ready_on)
-    if stage is not None and not named:
+    if stage is not None and not named and ready_on:
+        # The stage goes on the most advanced invoices, however soon or late their own
+        # next stage comes (the native check: it went on one not due for ten days, and
+        # one never reminded got "despite our earlier reminders"); the others come with
+        # them only when due now, as "also now due".
         reached = {
             # An invoice whose every stage went out is the most advanced of all.
             invoice_id: (_PAST_EVERY_STAGE if due is None else due.stage_index)
@@ -801,6 +801,15 @@ def preview_reminders(
         }
         top = max(reached.values(), default=0)
         chosen_for = {invoice_id for invoice_id, index in reached.items() if index == top}
+        # Of those, the ones due now where there are any: not one that falls due next week.
+        due_now = {invoice_id for invoice_id in chosen_for if ready_on[invoice_id] <= today}
+        chosen_for = due_now or chosen_for
+        ready_on = {k: day for k, day in ready_on.items() if k in chosen_for or day <= today}
+    elif not named and ready_on:
+        # The invoices whose next stage comes first: all due now, else the earliest day's.
+        first_day = max(today, min(ready_on.values()))
+        ready_on = {key: day for key, day in ready_on.items() if day <= first_day}
+        chosen_for = set(ready_on)
     for invoice in candidates:
         if invoice.id not in ready_on:
             continue
