@@ -416,3 +416,29 @@ def test_a_first_final_notice_reads_without_a_history_in_every_language(
     opening = " ".join(_opening(render_reminder(alone, _settings(), on=TODAY).text).split())
     assert HISTORY_WORDS[language] not in opening and OLD.number in opening, opening
     assert ONE_REMINDER[language].split(" 17")[0] not in opening, opening
+
+
+CONSEQUENCE = {
+    "en": "to avoid collection",
+    "nl": "om incasso te voorkomen",
+    "de": "um ein Inkassoverfahren zu vermeiden",
+    "fr": "pour éviter un recouvrement",
+    "nb": "for å unngå inkasso",
+    "vi": "sau do se chuyen thu hoi no",
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_final_notice_by_sms_says_what_follows_when_it_fits(language: Language) -> None:
+    """The native check: a single invoice's final SMS named no consequence."""
+    reminder = _planned(language)
+    alone = replace(
+        reminder, invoices=(OLD,), invoice_stages={"I1": "final"}, uncharged=frozenset()
+    )
+    sms = render_sms(replace(alone, channel="sms"), _settings(), on=TODAY)
+    assert sms.count.segments == 1
+    from plugin.compose.sms_text import to_gsm7
+
+    assert to_gsm7(CONSEQUENCE[language], all_accents=True) in to_gsm7(
+        sms.text, all_accents=True
+    ), sms.text
