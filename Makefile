@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PRISM_VERSION := 5.14.2
 PRISM := .prism/node_modules/.bin/prism
 
-.PHONY: demo test lint typecheck check manifest clean prism
+.PHONY: demo test lint typecheck check manifest clean prism browser
 
 # Each stamp remembers that its install step ran against the current pyproject.toml.
 $(VENV)/.installed-run: pyproject.toml
@@ -34,7 +34,16 @@ $(PRISM):
 
 prism: $(PRISM)
 
-test: $(VENV)/.installed-dev prism
+# The web app's browser test drives Debian's Chromium (browsers cannot be downloaded
+# here); without it, that test skips and says why.
+browser:
+	@if test -x /usr/bin/chromium; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "Chromium could not be installed: the browser test will skip"; \
+	else echo "no /usr/bin/chromium and no root to install it: the browser test will skip"; fi
+
+test: $(VENV)/.installed-dev prism browser
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev

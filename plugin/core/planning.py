@@ -397,7 +397,7 @@ class _Planner:
             )
             if self.hold_back:
                 return None
-        unit = "business days" if stage.business_days else "days"
+        unit = ("business day" if stage.business_days else "day") + ("" if abs(days) == 1 else "s")
         if previous_name is not None:
             why = (
                 f"{stage.name}: {days} {unit} after the {previous_name} of {anchor_day.isoformat()}"

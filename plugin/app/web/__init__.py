@@ -63,6 +63,10 @@ def create_app(
         PREFERRED_URL_SCHEME="https" if secure else "http",
     )
     install_guard(app)
+    from plugin.compose.formatting import format_money
+
+    # Amounts as the company writes them ("€ 1.745,00"), not as Money's repr.
+    app.jinja_env.globals["money"] = format_money
     from plugin.app.web.views import pages
 
     app.register_blueprint(pages)

@@ -164,6 +164,8 @@ def home() -> Any:
 @pages.route("/o/<org>/")
 @signed_in
 def overview(org: str) -> Any:
+    from plugin.compose.render import note_locale
+
     with _organisation(org) as kindly:
         now = _now()
         synced = _synced(kindly)
@@ -184,6 +186,7 @@ def overview(org: str) -> Any:
             left_out=kindly.left_out() if synced else (),
             records=records,
             now=now,
+            locale=note_locale(kindly.settings),
         )
 
 
