@@ -442,3 +442,14 @@ def test_a_final_notice_by_sms_says_what_follows_when_it_fits(language: Language
     assert to_gsm7(CONSEQUENCE[language], all_accents=True) in to_gsm7(
         sms.text, all_accents=True
     ), sms.text
+
+
+def test_a_dutch_final_notice_to_a_business_names_interest_and_costs() -> None:
+    """The review (nl, optional): a final notice to a business without charges claimed
+    did not say that statutory commercial interest and collection costs would be owed."""
+    reminder = replace(_planned("nl"), charges=False, invoices=(OLD,))
+    reminder = replace(reminder, invoice_stages={"I1": "final"}, uncharged=frozenset())
+    text = " ".join(render_reminder(reminder, _settings(), on=TODAY).text.split())
+    assert "en bent u bovendien de wettelijke handelsrente en incassokosten verschuldigd." in text
+    consumer = replace(reminder, customer=replace(reminder.customer, kind=CustomerKind.CONSUMER))
+    assert "handelsrente" not in render_reminder(consumer, _settings(), on=TODAY).text
