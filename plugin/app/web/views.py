@@ -18,6 +18,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -49,14 +50,20 @@ def _now() -> datetime:
 
 @contextmanager
 def _workspaces() -> Iterator[list[Kindly]]:
+    """The workspaces, opened once per request (the account check and the page share
+    them) and closed when the request ends."""
     from plugin.app.cli.base import open_workspaces
 
-    opened = open_workspaces(Path(current_app.config["KINDLY_CONFIG"]))
-    try:
-        yield opened
-    finally:
-        for store in {id(k.store): k.store for k in opened}.values():
-            store.close()
+    if "kindlys" not in g:
+        g.kindlys = open_workspaces(Path(current_app.config["KINDLY_CONFIG"]))
+    yield g.kindlys
+
+
+@pages.teardown_app_request
+def _close_workspaces(_error: BaseException | None) -> None:
+    opened = g.pop("kindlys", None) or []
+    for store in {id(k.store): k.store for k in opened}.values():
+        store.close()
 
 
 def _account() -> Account | None:
