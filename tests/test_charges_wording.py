@@ -203,3 +203,50 @@ def test_a_dutch_company_claims_no_euro_costs_on_a_claim_in_pounds() -> None:
     assert isinstance(claims, Claims)
     assert claims.costs is None
     assert "Collection costs" not in render_reminder(reminder, _settings("NL"), on=ON).text
+
+
+SMS_WITH_CHARGES = {
+    "nl": "incl. rente en kosten)",
+    "de": "inkl. Zinsen und Kosten)",
+    "fr": "tous frais compris)",
+    "en": "incl. interest and costs)",
+    "nb": "inkl. renter og kostnader)",
+}
+
+
+@pytest.mark.parametrize(
+    ("language", "country", "currency"),
+    [("nl", "NL", "EUR"), ("de", "DE", "EUR"), ("fr", "FR", "EUR"), ("en", "GB", "GBP"),
+     ("nb", "NO", "NOK")],
+)  # fmt: skip
+def test_a_final_sms_says_its_total_holds_the_charges(
+    language: Language, country: str, currency: str
+) -> None:
+    """The native check: "Rechnung NS-1 (EUR 10.245,31) offen" reads as that invoice's
+    amount. The one amount stays, and says what it holds beside the invoice."""
+    from dataclasses import replace
+
+    from plugin.compose.render import render_sms
+    from plugin.core.claims import Claims, reminder_claims
+
+    reminder = replace(_final(language, country, currency), channel="sms")
+    settings = _settings(country)
+    claims = reminder_claims(reminder, settings, ON)
+    assert isinstance(claims, Claims)
+    sms = render_sms(reminder, settings, on=ON)
+    locale = {"en": "en_GB", "nb": "nb_NO"}.get(language, f"{language}_{country}")
+    total = format_money(claims.total, locale).replace("\u00a0", " ").replace("\u202f", " ")
+    assert f"({total} {SMS_WITH_CHARGES[language]}" in sms.text, sms.text
+    assert format_money(reminder.invoices[0].amount_due, locale) not in sms.text
+    assert sms.count.fits(160), sms.text
+
+
+def test_an_sms_without_charges_says_nothing_of_them() -> None:
+    from dataclasses import replace
+
+    from plugin.compose.render import render_sms
+
+    reminder = replace(_final("de", "DE", "EUR"), channel="sms", charges=False)
+    sms = render_sms(reminder, _settings("DE"), on=ON)
+    assert "(10.000,00 €) offen" in sms.text, sms.text
+    assert "inkl." not in sms.text

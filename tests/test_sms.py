@@ -55,6 +55,15 @@ def test_limits() -> None:
         ("Faktura forfaller – betal nå", "Faktura forfaller - betal nå"),
         ("l’échéance « bientôt »", 'l\'échéance " bientot "'),
         ("Œuvre… 5\u202f000 €", "OEuvre... 5 000 €"),
+        # A name loses its marks as a whole, not only where GSM-7 lacks the letter (the
+        # native check: "Cong ty TNHH Hòa Bình"); the words around it keep theirs.
+        (
+            "Công ty TNHH Hòa Bình : dernière relance, facture impayée",
+            "Cong ty TNHH Hoa Binh : dernière relance, facture impayée",
+        ),
+        ("Nguyễn Văn Hòa - 2. påminnelse", "Nguyen Van Hoa - 2. påminnelse"),
+        ("Hélène Côté - rappel à régler", "Helene Cote - rappel à régler"),
+        ("Hòa Bình - rappel à régler", "Hòa Bình - rappel à régler"),
     ],
 )
 def test_transliteration_to_gsm7(text: str, plain: str) -> None:

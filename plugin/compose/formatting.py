@@ -46,17 +46,28 @@ def format_money(amount: Money, locale: str) -> str:
         from babel.numbers import format_currency
 
         written = format_currency(amount.amount, amount.currency, locale=babel_locale(locale))
-        return _spaced(str(written))
+        return _as_written(str(written), locale)
     return style.write(amount.amount)
 
 
 _LETTER_AND_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
 
 
-def _spaced(written: str) -> str:
-    """CLDR's currency spacing, which babel leaves out: a currency written as letters is
-    kept apart from the digits by a no-break space ("NOK 850.88", not "NOK850.88")."""
-    return _LETTER_AND_DIGIT.sub("\u00a0", written)
+def _as_written(written: str, locale: str) -> str:
+    """babel's amount as a native writes it.
+
+    CLDR's currency spacing, which babel leaves out: a currency written as letters is
+    kept apart from the digits by a no-break space ("NOK 850.88", not "NOK850.88"). And
+    the few symbols no native reader uses: French CLDR's "£GB" is "£" on a French
+    invoice (the native check of issue 17), while its "$US" is what French writes.
+    """
+    spaced = _LETTER_AND_DIGIT.sub("\u00a0", written)
+    for cldr, native in _NATIVE_SYMBOLS.get(locale.partition("_")[0], ()):
+        spaced = spaced.replace(cldr, native)
+    return spaced
+
+
+_NATIVE_SYMBOLS: dict[str, tuple[tuple[str, str], ...]] = {"fr": (("£GB", "£"),)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +126,11 @@ def _currency_style(currency: str, locale: str) -> _CurrencyStyle | None:
     digits = int(get_currency_precision(currency))
     decimal_symbol = str(get_decimal_symbol(babel_loc))
     one = "1" + (decimal_symbol + "0" * digits if digits else "")
-    before, found, after = _spaced(str(format_currency(1, currency, locale=babel_loc))).partition(
-        one
-    )
-    negative_before, negative_found, negative_after = _spaced(
-        str(format_currency(-1, currency, locale=babel_loc))
+    before, found, after = _as_written(
+        str(format_currency(1, currency, locale=babel_loc)), locale
+    ).partition(one)
+    negative_before, negative_found, negative_after = _as_written(
+        str(format_currency(-1, currency, locale=babel_loc)), locale
     ).partition(one)
     if not (found and negative_found):
         return None
@@ -137,13 +148,16 @@ def _currency_style(currency: str, locale: str) -> _CurrencyStyle | None:
     for text in _STYLE_CHECKS:
         for value in (Decimal(text), -Decimal(text)):
             ours = style.write(value)
-            if ours == _spaced(str(format_currency(value, currency, locale=babel_loc))):
+            if ours == _as_written(str(format_currency(value, currency, locale=babel_loc)), locale):
                 continue
             # babel reads text between two apostrophes as a quoted literal and drops
             # them, after putting the symbols in: where the group symbol is "'" (the
             # Swiss locales), an amount with two separators comes out ungrouped, "CHF
             # 1234567.89". It agrees with us on the same amount written without groups.
-            ungrouped = format_currency(value, currency, locale=babel_loc, group_separator=False)
+            ungrouped = _as_written(
+                str(format_currency(value, currency, locale=babel_loc, group_separator=False)),
+                locale,
+            )
             if style.group != "'" or ours.replace("'", "") != ungrouped:
                 return None
     return style

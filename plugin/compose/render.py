@@ -230,6 +230,7 @@ def _context(
         # What the message asks the client to pay: the total with charges, when claimed.
         "amount_to_pay": format_money(reminder.amount_due, locale),
         "charged": False,
+        "charged_with": "",
         **extra,
     }
 
@@ -310,10 +311,24 @@ def _claim(
     if isinstance(claims, Claims):
         context["amount_to_pay"] = format_money(claims.total, locale)
         context["charged"] = True
+        context["charged_with"] = _charged_with(claims)
         if claims.pay_by is not None and pay_by is not None and claims.pay_by > pay_by:
             pay_by = claims.pay_by
             context["next_step_date"] = format_date(pay_by, locale)
     return pay_by
+
+
+def _charged_with(claims: Claims) -> str:
+    """What a total in an SMS holds beside the invoices: "interest", "costs" or
+    "charges" (both). Beside one invoice's number, a bare total reads as that invoice's
+    amount (the native check of issue 17)."""
+    costs = any(
+        part is not None and part.amount
+        for part in (claims.compensation, claims.costs, claims.reminder_fee)
+    )
+    if claims.interest.amount and costs:
+        return "charges"
+    return "costs" if costs else "interest"
 
 
 def render_reminder(
@@ -745,6 +760,10 @@ def render_sms(
                 "also_due": [],
             }
         )
+    if context["charged_with"] and context["count"] > 1:
+        # Beside a count of invoices, not one invoice's number, the total cannot be read
+        # as one invoice's amount: what it holds may go when nothing else makes room.
+        steps.append({**steps[-1], "charged_with": ""})
     passes = ["never", "always"] if transliterate == "auto" else [transliterate]
     sms = None
     for letters in passes:

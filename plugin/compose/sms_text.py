@@ -107,6 +107,12 @@ def to_gsm7(text: str, *, all_accents: bool = False) -> str:
     ``all_accents`` asks for plain letters throughout: Vietnamese written half with and half
     without its tone marks reads worse than without any, as gateways in Vietnam send it.
     """
+    if all_accents or all(char in _BASIC or char in _EXTENSION for char in text):
+        return _plain_letters(text, all_accents=all_accents)
+    return "".join(_plain_letters(part, all_accents=plain) for part, plain in _names_plain(text))
+
+
+def _plain_letters(text: str, *, all_accents: bool) -> str:
     result = []
     for index, char in enumerate(text):
         if char == "\u20ab" and text[index + 1 : index + 2].isdigit():
@@ -135,3 +141,49 @@ def to_gsm7(text: str, *, all_accents: bool = False) -> str:
         else:
             result.append("?")
     return "".join(result)
+
+
+#: Marks no other language Kindly writes puts on a letter: Vietnamese's hook above, dot
+#: below, horn and breve (ả ạ ơ ư ă), and its đ.
+_VIETNAMESE_MARKS = frozenset("\u0309\u0323\u031b\u0306")
+
+
+def _vietnamese(char: str) -> bool:
+    if char in "đĐ":
+        return True
+    return any(mark in _VIETNAMESE_MARKS for mark in unicodedata.normalize("NFD", char))
+
+
+def _names_plain(text: str) -> list[tuple[str, bool]]:
+    """``text`` cut into words, each with whether to drop all its accents: the words of a
+    name with a letter GSM-7 lacks, and any word with a letter only Vietnamese has.
+
+    A name loses its accents as a whole ("Cong ty TNHH Hoa Binh"), not only where GSM-7
+    lacks the letter ("Cong ty TNHH Hòa Bình", the native check of issue 17): a name
+    half with and half without its marks reads worse than one without. The words around
+    it keep the é and ø their language writes.
+    """
+    import re
+
+    parts = re.split(r"(\s+)", text)
+    # A name's words: capitalised, or short and lowercase inside it ("Công ty TNHH").
+    in_name = [
+        part[:1].isupper() or (part.isascii() and part.isalpha() and len(part) <= 3)
+        for part in parts
+    ]
+    plain = [
+        any(_vietnamese(char) for char in part)
+        or (in_name[index] and any(c not in _BASIC and c not in _EXTENSION for c in part))
+        for index, part in enumerate(parts)
+    ]
+    changed = True
+    while changed:
+        changed = False
+        for index, part in enumerate(parts):
+            if plain[index] or not in_name[index] or part.isspace():
+                continue
+            # Across one space only: the neighbouring word in the same name.
+            if any(0 <= n < len(parts) and plain[n] for n in (index - 2, index + 2)):
+                plain[index] = True
+                changed = True
+    return list(zip(parts, plain, strict=True))
