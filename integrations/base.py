@@ -39,6 +39,10 @@ from plugin.core.vocabulary import DeliveryStatus
 from plugin.errors import ConfigError
 from plugin.ports import CalendarSync, Outcome, SyncResult
 
+if typing.TYPE_CHECKING:
+    from integrations.http import HttpClient
+    from integrations.oauth import OAuthApp, Token
+
 #: The one bookmark a calendar keeps: its state, as JSON.
 CALENDAR_STATE = "state"
 
@@ -277,6 +281,33 @@ class Connector(abc.ABC):
     def disconnect(cls, workspace: Workspace) -> str:
         """`kindly disconnect NAME`: revoke where the platform allows it, forget the rest."""
         return f"{cls.title} keeps nothing to disconnect."
+
+    # -- connecting from the web app: the OAuth round trip in the user's browser ----------
+
+    @classmethod
+    def web_sign_in(cls, workspace: Workspace) -> OAuthApp | None:
+        """The OAuth app the web app's connect button signs in with; None where connecting
+        takes no sign-in in a browser (a ledger folder, a CalDAV password)."""
+        return None
+
+    @classmethod
+    def signed_in(
+        cls, workspace: Workspace, token: Token, http: HttpClient
+    ) -> list[tuple[str, str]]:
+        """The web sign-in's end: keep ``token``; the organisations (id, name) it reaches,
+        for the user to choose from (none: there is nothing to choose)."""
+        raise ConfigError(f"{cls.title} is not connected by signing in")
+
+    @classmethod
+    def keep_organisations(cls, workspace: Workspace, chosen: Sequence[tuple[str, str]]) -> str:
+        """Keep the organisations chosen after :meth:`signed_in`; what to tell the user."""
+        return f"Connected {cls.title}."
+
+    @classmethod
+    def connected(cls, workspace: Workspace) -> list[str] | None:
+        """What is connected (organisation names; empty for one without organisations),
+        or None when it is not connected. Never calls the platform."""
+        return None
 
 
 class BookkeepingConnector(Connector):

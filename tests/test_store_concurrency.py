@@ -103,3 +103,24 @@ def test_any_number_of_processes_can_open_a_new_store_at_once(store_url: str) ->
 def test_the_sqlite_file_is_created_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'new' / 'kindly.sqlite3'}"
     assert _run_together(_open, url, 6) == [SCHEMA_REVISION] * 6
+
+
+def _take_all(url: str, start: Any, taken: Any) -> None:
+    """Take every pending web sign-in it can, as a replayed OAuth answer would try."""
+    store = Store.open(url)
+    start.wait()
+    won = [key for key in KEYS[:40] if store.take_setting("web.oauth", key) is not None]
+    taken.put(won)
+    store.close()
+
+
+def test_each_sign_in_answer_is_taken_by_exactly_one_process(store_url: str) -> None:
+    """The web app's OAuth state is used once: two answers with it (a replay, two tabs,
+    two app processes) find it once between them."""
+    store = Store.open(store_url)
+    for key in KEYS[:40]:
+        store.set_setting("web.oauth", key, {"verifier": key}, AT)
+    store.close()
+    takes = Counter(key for won in _run_together(_take_all, store_url, SENDERS) for key in won)
+    assert set(takes) == set(KEYS[:40])
+    assert [key for key, count in takes.items() if count > 1] == []

@@ -509,6 +509,13 @@ class LocalLedger(BookkeepingConnector):
         return message
 
     @classmethod
+    def connected(cls, workspace: Workspace) -> list[str] | None:
+        configured = cls.configured_folder(workspace.settings)
+        kept = workspace.store.get_setting(cls.connection_scope(), "path")
+        folder = configured or (Path(kept) if kept else None)
+        return [str(folder)] if folder else None
+
+    @classmethod
     def disconnect(cls, workspace: Workspace) -> str:
         workspace.store.delete_setting(cls.connection_scope(), "path")
         return "Forgot the connected ledger folder."

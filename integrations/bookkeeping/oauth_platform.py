@@ -18,7 +18,7 @@ from __future__ import annotations
 import abc
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
@@ -262,18 +262,7 @@ class OAuthPlatform(BookkeepingConnector):
         organisation = workspace.organisation
         if organisation is not None:
             tenants = [t for t in tenants if organisation in (t.tenant_id, t.name)]
-        if not tenants:
-            raise KindlyError(
-                f"{cls.title} granted access to no organisation"
-                + (f" called {organisation!r}" if organisation else ""),
-                hint=f"Run `kindly connect {cls.name}` again and tick the organisation to connect.",
-            )
-        workspace.store.set_setting(
-            cls.connection_scope(),
-            "tenants",
-            [{"id": t.tenant_id, "name": t.name} for t in tenants],
-            workspace.now(),
-        )
+        cls._keep(workspace, tenants, organisation)
         names = ", ".join(f"[bold]{escape(t.name)}[/]" for t in tenants)
         message = f"Connected {cls.title}: {names}."
         if workspace.settings.connector != cls.name:
@@ -283,6 +272,46 @@ class OAuthPlatform(BookkeepingConnector):
                 f"sync from {cls.title}."
             )
         return message
+
+    @classmethod
+    def _keep(cls, workspace: Workspace, tenants: list[Tenant], organisation: str | None) -> str:
+        if not tenants:
+            raise KindlyError(
+                f"{cls.title} granted access to no organisation"
+                + (f" called {organisation!r}" if organisation else ""),
+                hint=f"Connect {cls.title} again and tick the organisation to connect.",
+            )
+        workspace.store.set_setting(
+            cls.connection_scope(),
+            "tenants",
+            [{"id": t.tenant_id, "name": t.name} for t in tenants],
+            workspace.now(),
+        )
+        return f"Connected {cls.title}: {', '.join(t.name for t in tenants)}."
+
+    @classmethod
+    def web_sign_in(cls, workspace: Workspace) -> OAuthApp:
+        return cls.oauth_app(
+            cls.own_settings(workspace), os.environ.get(cls.client_secret_variable)
+        )
+
+    @classmethod
+    def signed_in(
+        cls, workspace: Workspace, token: Token, http: HttpClient
+    ) -> list[tuple[str, str]]:
+        # Kept at once: a platform that rotates refresh tokens retired the code already.
+        cls.token_vault(workspace).save(token)
+        tenants = cls.list_tenants(cls.own_settings(workspace), http, token)
+        return [(t.tenant_id, t.name) for t in tenants]
+
+    @classmethod
+    def keep_organisations(cls, workspace: Workspace, chosen: Sequence[tuple[str, str]]) -> str:
+        return cls._keep(workspace, [Tenant(i, name) for i, name in chosen], None)
+
+    @classmethod
+    def connected(cls, workspace: Workspace) -> list[str] | None:
+        tenants = cls.tenants(workspace)
+        return [t.name for t in tenants] if tenants else None
 
     @classmethod
     def disconnect(cls, workspace: Workspace) -> str:

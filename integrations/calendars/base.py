@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Protocol, Self
@@ -222,6 +222,25 @@ class OAuthCalendar(CalendarConnector):
             now=workspace.now,
         )
         return f"Connected {app.platform}: appointments are read at every sync."
+
+    @classmethod
+    def web_sign_in(cls, workspace: Workspace) -> OAuthApp:
+        return cls.oauth_app(cls.section_of(workspace))
+
+    @classmethod
+    def signed_in(
+        cls, workspace: Workspace, token: Token, http: HttpClient
+    ) -> list[tuple[str, str]]:
+        cls.vault_of(workspace).save(token)
+        return []
+
+    @classmethod
+    def keep_organisations(cls, workspace: Workspace, chosen: Sequence[tuple[str, str]]) -> str:
+        return f"Connected {cls.platform}: appointments are read at every sync."
+
+    @classmethod
+    def connected(cls, workspace: Workspace) -> list[str] | None:
+        return [] if cls.vault_of(workspace).load() is not None else None
 
     @classmethod
     def disconnect(cls, workspace: Workspace) -> str:

@@ -779,6 +779,16 @@ class Store:
                 hint="Another kindly command is renewing a connection; run this one again.",
             ) from None
 
+    def take_setting(self, scope: str, key: str) -> Any:
+        """The setting, deleted as it is read: of two processes taking it at once, one gets
+        it and the other None (the delete that removed the row is the claim)."""
+        with self._begin() as connection:
+            value = _get_setting(connection, scope, key)
+            gone = connection.execute(
+                settings.delete().where(settings.c.scope == scope, settings.c.key == key)
+            )
+            return value if gone.rowcount == 1 else None
+
     def delete_setting(self, scope: str, key: str) -> None:
         with self._begin() as connection:
             connection.execute(

@@ -21,7 +21,9 @@ from plugin import __version__
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from plugin.config.settings import Settings
     from plugin.run import Kindly
+    from plugin.state.store import Store
 
 
 @dataclass
@@ -44,17 +46,19 @@ class AppContext:
 
 def open_workspaces(config: Path, organisation: str | None = None) -> list[Kindly]:
     """Settings, store and connectors for the kindly.toml at ``config``: one per source."""
-    from plugin.app.wiring import (
-        load_settings,
-        open_calendar,
-        open_sources,
-        open_store,
-        sms_gateway_factory,
-    )
-    from plugin.run import Kindly
+    from plugin.app.wiring import load_settings, open_store
 
     settings = load_settings(config)
-    store = open_store(settings)
+    return workspaces_with(settings, open_store(settings), organisation)
+
+
+def workspaces_with(
+    settings: Settings, store: Store, organisation: str | None = None
+) -> list[Kindly]:
+    """The workspaces on settings and a store already opened: one per source."""
+    from plugin.app.wiring import open_calendar, open_sources, sms_gateway_factory
+    from plugin.run import Kindly
+
     calendar = open_calendar(settings, store)
     return [
         Kindly(settings, store, source, calendar, sms_gateway_factory(settings, store))

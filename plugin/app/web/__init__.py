@@ -19,10 +19,14 @@ import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask
 
 from plugin.app.web.guard import install_guard, organisation_id
+
+if TYPE_CHECKING:
+    from plugin.state.store import Store
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "create_app", "organisation_id"]
 
@@ -43,16 +47,20 @@ def create_app(
     ``public_url``: where users reach it (https makes the session cookie Secure);
     ``clock``: what "now" is (tests).
     """
-    from plugin.app.cli.base import open_workspaces
+    from plugin.app.wiring import load_settings, open_store
 
     app = Flask(__name__)
     # Every template is HTML: escape all of them (Flask escapes only *.html by default).
     app.jinja_env.autoescape = True
     app.config["KINDLY_CONFIG"] = Path(config)
     app.config["KINDLY_CLOCK"] = clock or (lambda: datetime.now(UTC))
-    first = open_workspaces(Path(config))[0]
-    app.secret_key = os.environ.get(SECRET_VARIABLE) or _stored_secret(first)
-    first.store.close()
+    app.config["KINDLY_PUBLIC_URL"] = public_url
+    settings = load_settings(Path(config))
+    store = open_store(settings)
+    try:
+        app.secret_key = os.environ.get(SECRET_VARIABLE) or _stored_secret(store)
+    finally:
+        store.close()
     secure = bool(public_url and public_url.startswith("https://"))
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
@@ -67,19 +75,17 @@ def create_app(
 
     # Amounts as the company writes them ("€ 1.745,00"), not as Money's repr.
     app.jinja_env.globals["money"] = format_money
+    # The connections page adds its routes to the same pages.
+    from plugin.app.web import connections  # noqa: F401
     from plugin.app.web.views import pages
 
     app.register_blueprint(pages)
     return app
 
 
-def _stored_secret(kindly: object) -> str:
+def _stored_secret(store: Store) -> str:
     """The key sessions are signed with: made once and kept in the store, so that every
     process serving the app signs alike and a restart signs no one out."""
-    from plugin.run import Kindly
-
-    assert isinstance(kindly, Kindly)
-    store = kindly.store
     with store.exclusive("web.secret") as transaction:
         key = transaction.get_setting("web", "secret_key")
         if not isinstance(key, str):

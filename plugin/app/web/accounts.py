@@ -50,6 +50,12 @@ class Account:
     def may_see(self, organisation: str) -> bool:
         return "*" in self.organisations or organisation in self.organisations
 
+    @property
+    def may_manage(self) -> bool:
+        """May connect and disconnect platforms: what every organisation reads from. Only
+        an account that may see them all ("*")."""
+        return "*" in self.organisations
+
     def __repr__(self) -> str:
         return f"Account({self.name!r})"
 

@@ -31,8 +31,10 @@ from plugin.app.web.guard import organisation_id
 from plugin.errors import KindlyError
 
 if TYPE_CHECKING:
+    from plugin.config.settings import Settings
     from plugin.core.decisions import PlannedReminder
     from plugin.run import Kindly
+    from plugin.state.store import Store
 
 __all__ = ["pages"]
 
@@ -48,21 +50,33 @@ def _now() -> datetime:
     return clock()
 
 
+def opened_store() -> tuple[Settings, Store]:
+    """The settings and the store, opened once per request: the accounts and the
+    connections live there, whether or not a source can be opened."""
+    from plugin.app.wiring import load_settings, open_store
+
+    if "store" not in g:
+        g.settings = load_settings(Path(current_app.config["KINDLY_CONFIG"]))
+        g.store = open_store(g.settings)
+    return g.settings, g.store
+
+
 @contextmanager
 def _workspaces() -> Iterator[list[Kindly]]:
     """The workspaces, opened once per request (the account check and the page share
     them) and closed when the request ends."""
-    from plugin.app.cli.base import open_workspaces
+    from plugin.app.cli.base import workspaces_with
 
     if "kindlys" not in g:
-        g.kindlys = open_workspaces(Path(current_app.config["KINDLY_CONFIG"]))
+        g.kindlys = workspaces_with(*opened_store())
     yield g.kindlys
 
 
 @pages.teardown_app_request
 def _close_workspaces(_error: BaseException | None) -> None:
-    opened = g.pop("kindlys", None) or []
-    for store in {id(k.store): k.store for k in opened}.values():
+    g.pop("kindlys", None)
+    store = g.pop("store", None)
+    if store is not None:
         store.close()
 
 
@@ -70,8 +84,16 @@ def _account() -> Account | None:
     name = session.get("account")
     if not isinstance(name, str):
         return None
-    with _workspaces() as opened:
-        return Accounts(opened[0].store).get(name)
+    return Accounts(opened_store()[1]).get(name)
+
+
+@pages.app_context_processor
+def _navigation() -> dict[str, Any]:
+    """What the navigation shows: the connections only to an account that manages them."""
+    if "account" not in session:
+        return {"may_manage": False}
+    account = _account()
+    return {"may_manage": bool(account and account.may_manage)}
 
 
 def signed_in(view: F) -> F:
@@ -126,12 +148,11 @@ def sign_in() -> Any:
         return render_template("sign_in.html.j2", next=target)
     name = request.form.get("name", "")
     password = request.form.get("password", "")
-    with _workspaces() as opened:
-        accounts = Accounts(opened[0].store)
-        try:
-            account = accounts.sign_in(name, password, _now())
-        except RateLimited as exc:
-            return render_template("sign_in.html.j2", next=target, error=str(exc)), 429
+    accounts = Accounts(opened_store()[1])
+    try:
+        account = accounts.sign_in(name, password, _now())
+    except RateLimited as exc:
+        return render_template("sign_in.html.j2", next=target, error=str(exc)), 429
     if account is None:
         return (
             render_template("sign_in.html.j2", next=target, error="Wrong name or password."),
@@ -154,12 +175,20 @@ def sign_out() -> Any:
 def home() -> Any:
     account = _account()
     assert account is not None
-    with _workspaces() as opened:
-        visible = [
-            {"id": organisation_id(k.source_id), "name": k.source.location}
-            for k in opened
-            if account.may_see(k.source_id)
-        ]
+    try:
+        with _workspaces() as opened:
+            visible = [
+                {"id": organisation_id(k.source_id), "name": k.source.location}
+                for k in opened
+                if account.may_see(k.source_id)
+            ]
+    except KindlyError as exc:
+        # Nothing to show until a source is connected (Xero before its sign-in): the
+        # connections page says why and offers the connect button.
+        if not account.may_manage:
+            raise
+        flash(f"{exc}. Connect it below.", "warning")
+        return redirect(url_for("pages.connections"))
     if len(visible) == 1:
         return redirect(url_for("pages.overview", org=visible[0]["id"]))
     return render_template("home.html.j2", organisations=visible)
