@@ -55,3 +55,20 @@ def sign_in(client: FlaskClient, name: str = NAME, password: str = PASSWORD) -> 
         "/login", data={"name": name, "password": password, "csrf_token": token(page)}
     )
     return answer.status_code
+
+
+def finish_syncs(app: Flask) -> None:
+    """Wait for the syncs the app started beside their requests (threads) to end."""
+    for worker in app.extensions.get("kindly.syncs", []):
+        worker.join(timeout=120)
+        assert not worker.is_alive(), "the sync did not end"
+
+
+def sync(client: FlaskClient, app: Flask, org: str) -> str:
+    """Press Sync now, let it finish, and return the overview it leads to."""
+    page = client.get(f"/o/{org}/").get_data(as_text=True)
+    answer = client.post(f"/o/{org}/sync", data={"csrf_token": token(page)})
+    assert answer.status_code == 303, answer.status_code
+    assert answer.headers["Location"] == f"/o/{org}/sync"
+    finish_syncs(app)
+    return client.get(f"/o/{org}/").get_data(as_text=True)

@@ -80,6 +80,9 @@ def create_app(
     from plugin.app.web.views import pages
 
     app.register_blueprint(pages)
+    from plugin.app.web.api import api
+
+    app.register_blueprint(api)
     return app
 
 

@@ -200,6 +200,7 @@ def home() -> Any:
 @pages.route("/o/<org>/")
 @signed_in
 def overview(org: str) -> Any:
+    from plugin.app.web.syncing import sync_status
     from plugin.compose.render import note_locale
 
     with _organisation(org) as kindly:
@@ -220,6 +221,7 @@ def overview(org: str) -> Any:
             plan=plan,
             names=names,
             left_out=kindly.left_out() if synced else (),
+            last_sync=sync_status(kindly.store, kindly.source_id),
             records=records,
             now=now,
             locale=note_locale(kindly.settings),
@@ -229,14 +231,28 @@ def overview(org: str) -> Any:
 @pages.route("/o/<org>/sync", methods=["POST"])
 @signed_in
 def sync(org: str) -> Any:
+    """Start the sync beside this request, and show how it goes."""
+    from plugin.app.web.syncing import start_sync
+
     with _organisation(org) as kindly:
-        snapshot = kindly.sync(_now())
-        flash(
-            f"Synced {kindly.source.location}: {len(snapshot.customers)} clients, "
-            f"{len(snapshot.invoices)} invoices, {len(kindly.warnings)} records left out.",
-            "done",
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        if not start_sync(app, kindly.store, kindly.source_id):
+            flash(f"A sync of {kindly.source.location} is running already: here it is.", "warning")
+    return redirect(url_for("pages.sync_progress", org=org), code=303)
+
+
+@pages.route("/o/<org>/sync")
+@signed_in
+def sync_progress(org: str) -> Any:
+    """How the sync goes: the page asks /api/v1 every second (static/sync.js), or reloads
+    itself without JavaScript, and goes on to the overview when it is done."""
+    from plugin.app.web.syncing import sync_status
+
+    with _organisation(org) as kindly:
+        status = sync_status(kindly.store, kindly.source_id)
+        return render_template(
+            "sync.html.j2", org=org, organisation=kindly.source.location, status=status
         )
-    return redirect(url_for("pages.overview", org=org))
 
 
 @pages.route("/o/<org>/send", methods=["POST"])
