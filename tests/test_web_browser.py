@@ -1,7 +1,8 @@
 """The web app in a real browser: Debian's Chromium driven by Playwright, on loopback.
 
-A user signs in, syncs, makes a client firm, reads the firm wording in the preview, sends
-that reminder alone to a real SMTP server and finds its note written. The pages are also
+A user signs in, connects the fake Xero through its OAuth redirect, syncs and waits for the
+progress to finish, makes a client firm, reads the firm wording in the preview, sends that
+reminder alone to a real SMTP server and finds its note written in Xero. The pages are also
 photographed at 375 and 1280 pixels wide and checked against accessibility rules written
 here (labels, names, alt texts, one h1, a language, no sideways scrolling on a phone).
 """
@@ -11,13 +12,20 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fakes.smtp import SmtpServer, start_smtp
-from tests.web_harness import NAME, PASSWORD, WebApp, web_app
+from tests.fakes.xero import FakeXero
+from tests.test_xero_cli import write_config
+from tests.web_harness import NAME, PASSWORD, WebApp, finish_syncs
+from tests.xero_harness import seed_small_ledger
+
+#: Two days after the fake Xero's clock: Cleo Martin's invoice is 20 days overdue.
+XERO_AT = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -65,16 +73,46 @@ def smtp(tmp_path: Path) -> Iterator[SmtpServer]:
 
 
 @pytest.fixture
-def served(demo_workspace: Path, smtp: SmtpServer) -> Iterator[tuple[WebApp, str]]:
+def fake_xero() -> Iterator[FakeXero]:
+    server = FakeXero()
+    server.start()
+    seed_small_ledger(server)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def served(
+    fake_xero: FakeXero, smtp: SmtpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[WebApp, str]]:
+    """The web app on a workspace that reads the fake Xero (not connected yet) and mails
+    through aiosmtpd, served on loopback by a real HTTP server."""
+    from cryptography.fernet import Fernet
     from werkzeug.serving import make_server
 
-    web = web_app(demo_workspace, smtp)
-    server = make_server("127.0.0.1", 0, web.app, threaded=True)
+    from plugin.app.web import create_app, organisation_id
+    from plugin.app.web.accounts import Accounts
+    from plugin.app.wiring import load_settings, open_store
+
+    monkeypatch.setenv("KINDLY_SECRET_KEY", Fernet.generate_key().decode())
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path, fake_xero, email_via="smtp")
+    with config.open("a", encoding="utf-8") as toml:
+        toml.write(
+            f'\n[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nsecurity = "none"\nretry_wait = 0\n'
+        )
+    store = open_store(load_settings(config))
+    Accounts(store).add(NAME, PASSWORD, ["*"], XERO_AT - timedelta(days=1))
+    store.close()
+    app = create_app(config, clock=lambda: XERO_AT)
+    web = WebApp(app, config, organisation_id(f"xero:{fake_xero.tenant_id}"), smtp)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield web, f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join()
+    finish_syncs(app)
 
 
 @pytest.fixture
@@ -92,66 +130,88 @@ def _accessible(page: Any) -> None:
     assert problems == [], f"{page.url}: {problems}"
 
 
-def test_a_user_syncs_makes_a_client_firm_previews_and_sends(
-    served: tuple[WebApp, str], page: Any, tmp_path: Path
+def _photograph(page: Any, folder: Path, name: str) -> None:
+    """The page at 375 and 1280 px wide: saved, and never scrolling sideways."""
+    for width, height in ((375, 800), (1280, 900)):
+        page.set_viewport_size({"width": width, "height": height})
+        path = folder / f"{name}-{width}.png"
+        page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 10_000
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= width, f"{name} scrolls sideways at {width} px ({wide} px)"
+
+
+def test_a_user_connects_xero_syncs_makes_a_client_firm_previews_and_sends(
+    served: tuple[WebApp, str], page: Any, tmp_path: Path, fake_xero: FakeXero
 ) -> None:
     web, base = served
     expect = playwright_api.expect
+    # 1. Sign in.
     page.goto(f"{base}/")
     expect(page).to_have_url(f"{base}/login?next=/")
     _accessible(page)
     page.get_by_label("Name").fill(NAME)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_text("Not synced yet")).to_be_visible()
 
+    # 2. Nothing is connected yet: the connections page says so; connect the fake Xero
+    # through its OAuth redirect (it consents at once and sends the browser back).
+    expect(page).to_have_url(f"{base}/connections")
+    expect(page.locator(".messages")).to_contain_text("Xero is not connected")
+    _accessible(page)
+    _photograph(page, tmp_path, "connections")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.get_by_role("button", name="Connect to Xero").click()
+    expect(page.locator(".messages")).to_contain_text("Connected Xero: Noordlicht Studio.")
+    assert fake_xero.refresh_tokens, "the code was exchanged for tokens at Xero"
+
+    # 3. Sync now, and wait for its progress to finish: the overview then says what it read.
+    page.get_by_role("link", name="Xero organisation Noordlicht Studio").click()
+    expect(page.get_by_text("Not synced yet")).to_be_visible()
     page.get_by_role("button", name="Sync now").click()
-    expect(page.locator(".messages")).to_contain_text("Synced")
+    expect(page.get_by_text("3 clients, 5 invoices, 0 records left out")).to_be_visible()
     _accessible(page)
     # By keyboard: the first stop is the link past the navigation, which then shows.
     page.keyboard.press("Tab")
     expect(page.locator(".skip")).to_be_focused()
     expect(page.locator(".skip")).to_be_in_viewport()
 
+    # 4. Make a client firm; the preview shows the firm wording.
     page.get_by_role("link", name="Clients", exact=True).click()
     _accessible(page)
-    page.get_by_role("link", name="Bakkerij Van Dijk").click()
+    page.get_by_role("link", name="Cleo Martin").click()
     page.get_by_label("Tone").select_option("firm")
     page.get_by_role("button", name="Save").click()
-    expect(page.get_by_text("Saved the settings of Bakkerij Van Dijk")).to_be_visible()
+    expect(page.get_by_text("Saved the settings of Cleo Martin")).to_be_visible()
     _accessible(page)
-
     page.get_by_role("link", name="Overview").click()
-    row = page.locator("tr", has_text="Bakkerij Van Dijk").filter(has_text="first (firm)")
+    row = page.locator("tr", has_text="Cleo Martin").filter(has_text="first (firm)")
     expect(row).to_have_count(1)
-    for size, name in (((375, 800), "overview-375.png"), ((1280, 900), "overview-1280.png")):
-        page.set_viewport_size({"width": size[0], "height": size[1]})
-        page.screenshot(path=str(tmp_path / name), full_page=True)
-        assert (tmp_path / name).stat().st_size > 10_000
-        wide = page.evaluate("document.documentElement.scrollWidth")
-        assert wide <= size[0], f"the page scrolls sideways at {size[0]} px ({wide} px)"
-
+    _photograph(page, tmp_path, "overview")
+    page.set_viewport_size({"width": 1280, "height": 900})
     row.get_by_role("link", name="Preview").click()
     _accessible(page)
     frame = page.frame_locator("iframe.message")
-    expect(
-        frame.get_by_text("De betaaltermijn van de onderstaande facturen is verstreken")
-    ).to_be_visible()
-    page.set_viewport_size({"width": 375, "height": 800})
-    page.screenshot(path=str(tmp_path / "preview-375.png"), full_page=True)
+    expect(frame.get_by_text("nous n’avons reçu aucun règlement")).to_be_visible()
+    _photograph(page, tmp_path, "preview")
     page.set_viewport_size({"width": 1280, "height": 900})
     page.get_by_role("link", name="Back to the overview").click()
 
-    # Approve only this client's reminder.
+    # 5. Approve this client's reminder alone, and send it to the SMTP server.
     for box in page.locator('input[name="key"]').all():
         box.uncheck()
-    page.locator("tr", has_text="Bakkerij Van Dijk").locator('input[name="key"]').check()
+    page.locator("tr", has_text="Cleo Martin").locator('input[name="key"]').check()
     page.get_by_role("button", name="Send the chosen reminders").click()
     expect(page.get_by_text("Sent 1,")).to_be_visible()
-    assert [m.recipients for m in web.smtp.received] == [["administratie@bakkerijvandijk.example"]]
+    assert [m.recipients for m in web.smtp.received] == [["cleo@client.example"]]
+
+    # 6. The history shows it sent, and its note written on the invoice in Xero.
     history = page.locator("section", has_text="What went out").locator(
-        "tr", has_text="Bakkerij Van Dijk"
+        "tr", has_text="Cleo Martin"
     )
     expect(history.first).to_contain_text("sent")
     expect(history.first).to_contain_text("written")
+    assert any(
+        "Kindly" in str(entry) for entries in fake_xero.history.values() for entry in entries
+    )
     _accessible(page)

@@ -91,6 +91,17 @@ def test_a_user_connects_xero_in_the_browser_and_the_state_is_used_once(
     assert "Xero organisation Noordlicht Studio" in overview
 
 
+def test_the_connect_form_may_go_to_the_platforms_sign_in_only(
+    client: FlaskClient, fake: FakeXero
+) -> None:
+    """A browser applies form-action to the redirect that answers a form: the connections
+    page allows the sign-in site of each platform it offers, and no other page does."""
+    assert sign_in(client) == 302
+    policy = client.get("/connections").headers["Content-Security-Policy"]
+    assert f"form-action 'self' {fake.url};" in policy
+    assert "form-action 'self';" in client.get("/login").headers["Content-Security-Policy"]
+
+
 def test_several_organisations_the_user_chooses(client: FlaskClient, fake: FakeXero) -> None:
     fake.tenants.append({**fake.tenants[0], "tenantId": "t-2", "tenantName": "Fjord Filial"})
     assert sign_in(client) == 302

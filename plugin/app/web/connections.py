@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import NotFound
 
 from plugin.app.web.views import _account, _now, opened_store, pages, signed_in
@@ -89,14 +90,21 @@ def _rows(workspace: Workspace) -> list[dict[str, Any]]:
         can_sign_in = None
         if cls.auth == "oauth2":
             try:
-                cls.web_sign_in(workspace)
+                app = cls.web_sign_in(workspace)
                 can_sign_in = True
+                if app is not None:
+                    g.setdefault("sign_in_sites", set()).add(_origin(app.authorize_url))
             except KindlyError as exc:
                 problem = problem or str(exc)
                 can_sign_in = False
         rows.append(_row(cls, in_use, connected, problem, can_sign_in))
     rows.sort(key=lambda row: (not row["in_use"], row["kind"], row["title"]))
     return rows
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _row(

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 
-from flask import Flask, Response, abort, request, session
+from flask import Flask, Response, abort, g, request, session
 
 __all__ = ["csrf_token", "install_guard", "organisation_id"]
 
@@ -60,7 +60,15 @@ def install_guard(app: Flask) -> None:
     @app.after_request
     def headers(response: Response) -> Response:
         preview = request.endpoint == "pages.framed"
-        response.headers["Content-Security-Policy"] = PREVIEW_POLICY if preview else PAGE_POLICY
+        policy = PREVIEW_POLICY if preview else PAGE_POLICY
+        # A connect button's form is answered by a redirect to the platform's sign-in,
+        # which form-action governs too: the connections page names those sites alone.
+        sign_in_sites = g.get("sign_in_sites", ())
+        if sign_in_sites:
+            policy = policy.replace(
+                "form-action 'self'", "form-action 'self' " + " ".join(sorted(sign_in_sites))
+            )
+        response.headers["Content-Security-Policy"] = policy
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "SAMEORIGIN" if preview else "DENY"
         response.headers["Referrer-Policy"] = "same-origin"
