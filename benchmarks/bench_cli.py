@@ -55,8 +55,8 @@ def main() -> None:
         for index in range(max(3, runs // 4)):
             cwd = base / f"run{index}"
             cwd.mkdir()
-            fresh.append(timed([str(KINDLY), "demo", "--workspace", "ws"], cwd))
-            again.append(timed([str(KINDLY), "demo", "--workspace", "ws"], cwd))
+            fresh.append(timed([str(KINDLY), "demo", "--workspace", "ws", "--no-serve"], cwd))
+            again.append(timed([str(KINDLY), "demo", "--workspace", "ws", "--no-serve"], cwd))
         report("kindly demo (first run)", fresh)
         report("kindly demo (nothing new)", again)
 

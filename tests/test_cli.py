@@ -44,7 +44,7 @@ def read_notes(ledger: Path) -> list[dict[str, Any]]:
 
 
 def test_demo_end_to_end_then_nothing_new(tmp_path: Path) -> None:
-    first = kindly("demo", "--workspace", "ws", cwd=tmp_path)
+    first = kindly("demo", "--workspace", "ws", "--no-serve", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "Set up the demo workspace" in first.stdout
     assert "Synced" in first.stdout and "Not reminded:" in first.stdout
@@ -73,7 +73,7 @@ def test_demo_end_to_end_then_nothing_new(tmp_path: Path) -> None:
     assert NOTES_FILE in ledger_files
 
     before = {p.name: p.read_bytes() for p in messages}
-    second = kindly("demo", "--workspace", "ws", cwd=tmp_path)
+    second = kindly("demo", "--workspace", "ws", "--no-serve", cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     assert "Sent nothing new" in second.stdout
     assert {p.name: p.read_bytes() for p in (tmp_path / "outbox").glob("*.eml")} == before
@@ -87,7 +87,7 @@ def test_demo_end_to_end_then_nothing_new(tmp_path: Path) -> None:
     assert all(r["note_written_at"] for r in records if r["stage"] != "appointment")
     assert [r["stage"] for r in records if not r["note_written_at"]] == ["appointment"] * 2
 
-    reset = kindly("demo", "--workspace", "ws", "--reset", cwd=tmp_path)
+    reset = kindly("demo", "--workspace", "ws", "--reset", "--no-serve", cwd=tmp_path)
     assert reset.returncode == 0, reset.stderr
     assert "Set up the demo workspace" in reset.stdout
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == len(messages)
@@ -97,7 +97,7 @@ def test_reset_refuses_a_folder_that_is_not_a_demo(tmp_path: Path) -> None:
     precious = tmp_path / "books"
     precious.mkdir()
     (precious / "kindly.toml").write_text("# mine\n", encoding="utf-8")
-    result = kindly("demo", "--workspace", str(precious), "--reset", cwd=tmp_path)
+    result = kindly("demo", "--workspace", str(precious), "--reset", "--no-serve", cwd=tmp_path)
     assert result.returncode == 1
     assert "not a Kindly demo workspace" in result.stderr
     assert (precious / "kindly.toml").exists()
@@ -656,3 +656,56 @@ def test_plan_shows_each_invoices_stage_in_a_consolidated_reminder(demo_workspac
     reminder = mixed[0]
     for number, invoice_id in zip(reminder["invoices"], reminder["invoice_ids"], strict=True):
         assert f"{number} ({reminder['invoice_stages'][invoice_id]})" in table.output
+
+
+def test_the_demo_serves_the_web_app_until_ctrl_c(tmp_path: Path) -> None:
+    """`make demo`: the run as before, then the web app on the demo workspace, its address
+    and a demo sign-in printed; the sign-in works; Ctrl+C stops it cleanly."""
+    import re
+    import signal
+
+    import requests
+
+    environment = {**os.environ, "COLUMNS": "200"}
+    environment.pop("KINDLY_CONFIG", None)
+    environment.pop("KINDLY_STORE_URL", None)
+    served = subprocess.Popen(
+        [str(KINDLY), "demo", "--workspace", "ws", "--port", "0"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+    try:
+        assert served.stdout is not None
+        lines: list[str] = []
+        for line in served.stdout:
+            lines.append(line)
+            if line.startswith("Sign in as"):
+                break
+        printed = "".join(lines)
+        assert "Sent " in printed, printed
+        address = re.search(r"Kindly's web app on (http://127\.0\.0\.1:\d+/)", printed)
+        account = re.search(r"Sign in as (\w+) with the password (\S+)", printed)
+        assert address and account, printed
+        browser = requests.Session()
+        page = browser.get(address.group(1) + "login", timeout=10).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert token
+        signed = browser.post(
+            address.group(1) + "login",
+            data={
+                "name": account.group(1),
+                "password": account.group(2),
+                "csrf_token": token.group(1),
+            },
+            timeout=10,
+        )
+        assert signed.status_code == 200 and "<title>Overview · Kindly" in signed.text
+        assert "What went out" in signed.text
+    finally:
+        served.send_signal(signal.SIGINT)
+        rest, errors = served.communicate(timeout=60)
+    assert served.returncode == 0, errors
+    assert "Stopped the web app." in rest

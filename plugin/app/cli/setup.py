@@ -157,10 +157,26 @@ def secret_key_command() -> None:
     help="Where reminders are written, on first set-up.",
 )
 @click.option("--reset", is_flag=True, help="Throw the demo workspace away and start over.")
+@click.option(
+    "--serve/--no-serve",
+    default=True,
+    show_default=True,
+    help="Then serve the web app on the demo workspace, until Ctrl+C.",
+)
+@click.option("--port", default=8765, show_default=True, type=int, help="The web app's port.")
 @AT_OPTION
 @click.pass_obj
-def demo(app: AppContext, workspace: Path, outbox: Path, reset: bool, at: str | None) -> None:
-    """Run Kindly end to end on a bundled demo ledger: sync, plan, send to ./outbox."""
+def demo(
+    app: AppContext,
+    workspace: Path,
+    outbox: Path,
+    reset: bool,
+    serve: bool,
+    port: int,
+    at: str | None,
+) -> None:
+    """Run Kindly end to end on a bundled demo ledger: sync, plan, send to ./outbox; then
+    serve the web app on it (--no-serve: stop after the run, for scripts)."""
     from plugin.app.demo import create_demo_workspace, reset_demo
 
     now = _parse_at(at)
@@ -176,3 +192,29 @@ def demo(app: AppContext, workspace: Path, outbox: Path, reset: bool, at: str | 
         console.print(f"Continuing the demo workspace in [bold]{folder}[/] (--reset starts over)")
     kindly = open_workspace(config)
     _run_and_report(kindly, now, console)
+    if not serve:
+        return
+    import secrets
+    from datetime import UTC, datetime
+
+    from plugin.app.cli.web import serve as serve_web
+    from plugin.app.web.accounts import Accounts
+
+    # A fresh password each time: the demo's account signs in only while it is served.
+    password = secrets.token_urlsafe(12)
+    Accounts(kindly.store).add(DEMO_ACCOUNT, password, ["*"], datetime.now(UTC))
+    kindly.store.close()
+    fixed = at is not None
+    serve_web(
+        config,
+        "127.0.0.1",
+        port,
+        None,
+        # With --at, the app's "now" is that moment too, as the run's was.
+        clock=(lambda: now) if fixed else None,
+        sign_in=(DEMO_ACCOUNT, password),
+    )
+
+
+#: The account `kindly demo` signs the web app in with.
+DEMO_ACCOUNT = "demo"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
@@ -29,22 +31,46 @@ def web(app: AppContext, host: str, port: int, public_url: str | None) -> None:
     Sign in with an account made by `kindly users add`. Listens on 127.0.0.1 unless told
     otherwise; put a TLS proxy in front of it for other machines.
     """
+    serve(app.config, host, port, public_url)
+
+
+def serve(
+    config: Path,
+    host: str,
+    port: int,
+    public_url: str | None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    sign_in: tuple[str, str] | None = None,
+) -> None:
+    """Serve the web app for ``config`` until Ctrl+C; ``sign_in``: an account to print."""
     from werkzeug.serving import make_server
 
     from plugin.app.web import create_app
 
-    application = create_app(app.config, public_url=public_url)
-    server = make_server(host, port, application, threaded=True)
+    application = create_app(config, public_url=public_url, clock=clock)
+    try:
+        server = make_server(host, port, application, threaded=True)
+    except OSError as exc:
+        _fail(
+            f"cannot listen on {host}:{port} ({exc.strerror})",
+            "Another program uses that port: choose another with --port.",
+        )
     shown = public_url or f"http://{host}:{server.server_port}/"
-    click.echo(f"Kindly's web app on {shown} (Ctrl+C stops)")
+    click.echo(f"Kindly's web app on {shown} (Ctrl+C stops)", nl=True)
+    if sign_in is not None:
+        click.echo(f"Sign in as {sign_in[0]} with the password {sign_in[1]}")
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo("Note: reachable from other machines; use TLS in front of it.")
+    sys.stdout.flush()
     try:
+        # werkzeug's server ends on Ctrl+C by itself (it takes the KeyboardInterrupt).
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
+    click.echo("Stopped the web app.")
 
 
 @cli.group()
