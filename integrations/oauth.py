@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from integrations.http import AuthError, FatalError, HttpClient, HttpError, RetriableError
 
 if TYPE_CHECKING:
-    from integrations.base import ConnectorState, ConnectRequest, SettingsTransaction
+    from integrations.workspace import ConnectorState, ConnectRequest, SettingsTransaction
 from plugin.errors import KindlyError
 
 __all__ = [
