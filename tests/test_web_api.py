@@ -134,4 +134,4 @@ def test_the_api_keeps_to_its_openapi_description(web: WebApp, client: FlaskClie
         keeps_to_it()
         checked.append(operation.label)
     finish_syncs(web.app)
-    assert len(checked) == 7, checked
+    assert len(checked) == 9, checked

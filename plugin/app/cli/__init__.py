@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from plugin.app.cli import charges, clients, pipeline, preview, setup, web, webhooks
+from plugin.app.cli import charges, clients, pipeline, preview, report, setup, web, webhooks
 from plugin.app.cli.base import cli, main, open_workspace, open_workspaces
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "open_workspaces",
     "pipeline",
     "preview",
+    "report",
     "setup",
     "web",
     "webhooks",

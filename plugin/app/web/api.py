@@ -167,3 +167,27 @@ def reminders(org: str) -> Any:
             json.dumps({"reminders": to_jsonable(records)}, ensure_ascii=False),
             mimetype="application/json",
         )
+
+
+@api.get("/organisations/<org>/reports/ageing")
+@signed_in
+def ageing_report(org: str) -> Any:
+    """Open receivables by age today, per currency (as `kindly report ageing --json`)."""
+    from plugin.app.reports import ageing_figures
+
+    with _organisation(org) as kindly:
+        if not _synced(kindly):
+            return _problem(409, "not synced yet: POST its /sync first")
+        return jsonify(ageing_figures(kindly, _now().date()))
+
+
+@api.get("/organisations/<org>/reports/effect")
+@signed_in
+def effect_report(org: str) -> Any:
+    """Reminders per week and stage, days to pay after each stage (`kindly report effect`)."""
+    from plugin.app.reports import effect_figures
+
+    with _organisation(org) as kindly:
+        if not _synced(kindly):
+            return _problem(409, "not synced yet: POST its /sync first")
+        return jsonify(effect_figures(kindly))
