@@ -22,9 +22,10 @@ the reminder is "unconfirmed", never sent twice by itself.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from jinja2 import TemplateError
 
@@ -35,7 +36,8 @@ from plugin.compose.render import Attachment, note_locale, render_note
 from plugin.config.settings import Settings
 from plugin.core.appointments import track_moves
 from plugin.core.decisions import Plan, PlannedAppointment, PlannedReminder, SentReminder, Skip
-from plugin.core.model import Appointment, Invoice, LedgerSnapshot, Note
+from plugin.core.model import Appointment, Invoice, LedgerSnapshot, Note, PromiseToPay
+from plugin.core.money import Money
 from plugin.core.planning import plan_reminders, recheck, settings_for
 from plugin.core.policy import Overrides
 from plugin.core.vocabulary import (
@@ -177,6 +179,29 @@ def client_overrides(store: Store) -> dict[str, Overrides]:
 
 
 CLIENT_SCOPE = "client:"
+#: Where the promises to pay recorded in Kindly are kept: this and the source id.
+PROMISE_SCOPE = "promise:"
+
+
+def promise_to_data(promise: PromiseToPay) -> dict[str, Any]:
+    return {
+        "promised_date": promise.promised_date.isoformat(),
+        "recorded_on": promise.recorded_on.isoformat(),
+        "amount": str(promise.amount.amount) if promise.amount else None,
+        "currency": promise.amount.currency if promise.amount else None,
+        "note": promise.note,
+    }
+
+
+def promise_from_data(invoice_id: str, value: Mapping[str, Any]) -> PromiseToPay:
+    amount = value.get("amount")
+    return PromiseToPay(
+        invoice_id=invoice_id,
+        promised_date=date.fromisoformat(value["promised_date"]),
+        recorded_on=date.fromisoformat(value["recorded_on"]),
+        amount=Money.of(amount, value["currency"]) if amount else None,
+        note=value.get("note"),
+    )
 
 
 def note_id(key: str, failed: bool = False) -> str:
@@ -316,12 +341,33 @@ class Kindly:
             )
 
     def snapshot(self) -> LedgerSnapshot:
+        """The last sync's copy of the ledger, with the promises to pay recorded in Kindly
+        (`kindly clients promise`, the web app) beside the ledger's own."""
         snapshot = self.store.load_snapshot(self.source_id)
         if snapshot is None:
             raise KindlyError(
                 "nothing has been synced yet", hint="Run `kindly sync` (or `kindly run`) first."
             )
+        kept = self.kept_promises()
+        if kept:
+            snapshot = replace(snapshot, promises=(*snapshot.promises, *kept))
         return snapshot
+
+    def kept_promises(self) -> tuple[PromiseToPay, ...]:
+        """The promises to pay recorded in Kindly for this source, by invoice."""
+        scope = PROMISE_SCOPE + self.source_id
+        return tuple(
+            promise_from_data(invoice_id, value)
+            for invoice_id, value in sorted(self.store.settings_in(scope).get(scope, {}).items())
+        )
+
+    def keep_promise(self, promise: PromiseToPay, now: datetime) -> None:
+        self.store.set_setting(
+            PROMISE_SCOPE + self.source_id, promise.invoice_id, promise_to_data(promise), now
+        )
+
+    def forget_promise(self, invoice_id: str) -> None:
+        self.store.delete_setting(PROMISE_SCOPE + self.source_id, invoice_id)
 
     # -- plan ----------------------------------------------------------------------------
 

@@ -709,3 +709,29 @@ def test_the_demo_serves_the_web_app_until_ctrl_c(tmp_path: Path) -> None:
         rest, errors = served.communicate(timeout=60)
     assert served.returncode == 0, errors
     assert "Stopped the web app." in rest
+
+
+def test_a_promise_to_pay_recorded_on_the_command_line(demo_workspace: Path) -> None:
+    runner = CliRunner()
+    base = ["--config", str(demo_workspace / "kindly.toml")]
+    at = "2026-11-22T13:00:00+00:00"
+    assert runner.invoke(cli, [*base, "sync", "--at", at]).exit_code == 0
+    planned = json.loads(runner.invoke(cli, [*base, "plan", "--json", "--at", at]).output)
+    reminder = planned["reminders"][0]
+    client, number = reminder["customer_id"], reminder["invoices"][0]
+    wrong = runner.invoke(
+        cli, [*base, "clients", "promise", client, number, "--until", "2026-01-01", "--at", at]
+    )
+    assert wrong.exit_code == 2 and "2026-01-01 is in the past" in wrong.output
+    kept = runner.invoke(
+        cli,
+        [*base, "clients", "promise", client, number, "--until", "2026-12-05", "--at", at],
+    )
+    assert kept.exit_code == 0, kept.output
+    assert f"Recorded: {number} promised by 2026-12-05." in kept.output
+    again = json.loads(runner.invoke(cli, [*base, "plan", "--json", "--at", at]).output)
+    assert all(number not in r["invoices"] for r in again["reminders"])
+    forgot = runner.invoke(cli, [*base, "clients", "promise", client, number, "--forget"])
+    assert forgot.exit_code == 0 and "Forgot the promise" in forgot.output
+    back = json.loads(runner.invoke(cli, [*base, "plan", "--json", "--at", at]).output)
+    assert any(number in r["invoices"] for r in back["reminders"])

@@ -11,9 +11,10 @@ from plugin.core.vocabulary import CHANNELS, FORMALITIES, LANGUAGES, TONES
 from plugin.errors import KindlyError
 
 if TYPE_CHECKING:
+    from plugin.core.model import PromiseToPay
     from plugin.run import Kindly
 
-__all__ = ["ClientSettingError", "change_client", "checked"]
+__all__ = ["ClientSettingError", "change_client", "checked", "promise_for"]
 
 
 class ClientSettingError(KindlyError):
@@ -101,3 +102,52 @@ def change_client(
         store.delete_setting(scope, "pause_reason")
     for key, value in kept.items():
         store.set_setting(scope, key, value, now)
+
+
+def promise_for(
+    kindly: Kindly,
+    client: str,
+    invoice: str,
+    until: str | date,
+    amount: str | None,
+    note: str | None,
+    now: datetime,
+) -> PromiseToPay:
+    """A promise to pay as the user states it (`kindly clients promise`, the web app):
+    for one of the client's open invoices, named by number or id; until a day from today
+    on; for at most what is due. Raises ClientSettingError naming the field."""
+    from decimal import Decimal, InvalidOperation
+
+    from plugin.core.model import PromiseToPay
+    from plugin.core.money import Money
+
+    snapshot = kindly.snapshot()
+    found = next(
+        (
+            i
+            for i in snapshot.invoices
+            if i.customer_id == client and invoice in (i.id, i.number) and i.is_open
+        ),
+        None,
+    )
+    if found is None:
+        raise ClientSettingError("invoice", f"{invoice!r} is not an open invoice of this client")
+    if isinstance(until, str):
+        try:
+            until = date.fromisoformat(until)
+        except ValueError:
+            raise ClientSettingError("until", f"{until!r} is not a date (YYYY-MM-DD)") from None
+    if until < now.date():
+        raise ClientSettingError("until", f"{until.isoformat()} is in the past")
+    promised = None
+    if amount:
+        try:
+            promised = Money.of(Decimal(amount.replace(",", ".")), found.currency)
+        except (InvalidOperation, ValueError):
+            raise ClientSettingError("amount", f"{amount!r} is not an amount") from None
+        if not promised.is_positive or promised > found.amount_due:
+            raise ClientSettingError(
+                "amount", f"{amount} is not between 0 and the {found.amount_due} due"
+            )
+    text = " ".join((note or "").split())[:200] or None
+    return PromiseToPay(found.id, until, now.date(), promised, text)

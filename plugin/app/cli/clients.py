@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from plugin.app.cli.base import (
+    AT_OPTION,
     AppContext,
     _fail,
+    _parse_at,
     cli,
 )
 from plugin.core.vocabulary import FORMALITIES, LANGUAGES, TONES
@@ -169,3 +171,55 @@ def clients_set(app: AppContext, /, client: str, reset: bool, resume: bool, **op
             f"[yellow]Still paused[/] by the {row['sources']['pause_until']} setting "
             "(kindly.toml); change it there."
         )
+
+
+@clients.command("promise")
+@click.argument("client")
+@click.argument("invoice")
+@click.option("--until", metavar="DATE", help="The day the client promised to pay by.")
+@click.option("--amount", metavar="AMOUNT", help="What they promised, if not all that is due.")
+@click.option("--note", metavar="TEXT", help="What was said, shown in plans.")
+@click.option("--forget", is_flag=True, help="Forget a promise recorded with this command.")
+@AT_OPTION
+@click.pass_obj
+def clients_promise(
+    app: AppContext,
+    client: str,
+    invoice: str,
+    until: str | None,
+    amount: str | None,
+    note: str | None,
+    forget: bool,
+    at: str | None,
+) -> None:
+    """Record a promise to pay: no reminder for INVOICE until then; a broken promise
+    brings the firmer reminder. INVOICE is its number or id."""
+    from plugin.app.client_settings import ClientSettingError, promise_for
+
+    kindly = app.workspace()
+    now = _parse_at(at)
+    if forget:
+        matching = [
+            p
+            for p in kindly.kept_promises()
+            if invoice in (p.invoice_id, _number(kindly, p.invoice_id))
+        ]
+        if not matching:
+            _fail(f"no promise recorded in Kindly for {invoice!r}", "Nothing was changed.")
+        kindly.forget_promise(matching[0].invoice_id)
+        click.echo(f"Forgot the promise for {invoice}.")
+        return
+    if until is None:
+        raise click.UsageError("--until DATE is needed (or --forget)")
+    try:
+        promise = promise_for(kindly, client, invoice, until, amount, note, now)
+    except ClientSettingError as exc:
+        raise click.BadParameter(str(exc), param_hint=exc.field) from None
+    kindly.keep_promise(promise, now)
+    what = f" ({promise.amount})" if promise.amount else ""
+    click.echo(f"Recorded: {invoice}{what} promised by {promise.promised_date.isoformat()}.")
+
+
+def _number(kindly: Kindly, invoice_id: str) -> str:
+    found = kindly.snapshot().invoices_by_id.get(invoice_id)
+    return str(found.number) if found else invoice_id
