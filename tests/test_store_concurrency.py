@@ -124,3 +124,44 @@ def test_each_sign_in_answer_is_taken_by_exactly_one_process(store_url: str) -> 
     takes = Counter(key for won in _run_together(_take_all, store_url, SENDERS) for key in won)
     assert set(takes) == set(KEYS[:40])
     assert [key for key, count in takes.items() if count > 1] == []
+
+
+def _guess(url: str, start: Any, answers: Any) -> None:
+    """Three wrong passwords for one account, as a guesser spread over app processes would."""
+    from plugin.app.web.accounts import Accounts, RateLimited
+
+    accounts = Accounts(Store.open(url))
+    start.wait()
+    outcomes = []
+    for _ in range(3):
+        try:
+            outcomes.append("refused" if accounts.sign_in("anouk", "guess", AT) is None else "in")
+        except RateLimited:
+            outcomes.append("rate-limited")
+    accounts.store.close()
+    answers.put(outcomes)
+
+
+def test_failed_sign_ins_are_counted_together_by_every_app_process(store_url: str) -> None:
+    """Four app processes, twelve wrong passwords at once: the passwords of only five are
+    looked at, the rest are refused unread; then the right password waits too."""
+    from datetime import timedelta
+
+    from plugin.app.web.accounts import ATTEMPTS, WINDOW, Accounts, RateLimited
+
+    store = Store.open(store_url)
+    accounts = Accounts(store)
+    accounts.add("anouk", "the right password", ["*"], AT)
+    store.close()
+    outcomes = Counter(o for run in _run_together(_guess, store_url, SENDERS) for o in run)
+    assert outcomes == {"refused": ATTEMPTS, "rate-limited": 3 * SENDERS - ATTEMPTS}
+    store = Store.open(store_url)
+    accounts = Accounts(store)
+    try:
+        accounts.sign_in("anouk", "the right password", AT)
+    except RateLimited:
+        pass
+    else:
+        raise AssertionError("the right password got in while the account was rate-limited")
+    assert accounts.sign_in("anouk", "the right password", AT + WINDOW + timedelta(seconds=1))
+    store.close()
