@@ -192,3 +192,22 @@ def test_a_fresh_kindly_toml_applies_the_documented_minimums(tmp_path: Path) -> 
     assert minimum["EUR"] == Money.of("5", "EUR") and minimum["NOK"] == Money.of("50", "NOK")
     off = load_settings(write(tmp_path, MINIMAL + '[policy]\nminimum = { EUR = "0" }\n'))
     assert off.defaults.minimum["EUR"] == Money.of("0", "EUR")
+
+
+def test_the_default_policy_may_write_its_stages_out(tmp_path: Path) -> None:
+    stages = (
+        "[policy]\nstages = [\n"
+        '  { name = "first", after = "due", days = 8, tone = "neutral" },\n'
+        '  { name = "final", after = "previous", days = 10, channels = ["letter"] },\n]\n'
+    )
+    policy = load_settings(write(tmp_path, MINIMAL + stages)).policies["default"]
+    assert [(s.name, s.days, s.tone, s.channels) for s in policy.stages] == [
+        ("first", 8, "neutral", None),
+        ("final", 10, None, ("letter",)),
+    ]
+    both = MINIMAL + stages.replace("[policy]\n", "[policy]\ncourtesy = true\n")
+    with pytest.raises(ConfigError, match=r"'policy\.courtesy': the stages are written out"):
+        load_settings(write(tmp_path, both))
+    unworded = stages.replace('name = "final"', 'name = "last"')
+    with pytest.raises(ConfigError, match=r"'policy\.stages\.1\.template': Kindly has no words"):
+        load_settings(write(tmp_path, MINIMAL + unworded))

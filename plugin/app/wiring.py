@@ -122,7 +122,11 @@ def _shared_section(
 
 def load_settings(path: Path) -> Settings:
     """Read and check a kindly.toml against the whole schema, connectors' sections too."""
-    data = config.read_settings_file(path)
+    return settings_from(config.read_settings_file(path), path)
+
+
+def settings_from(data: Mapping[str, Any], path: Path) -> Settings:
+    """Settings from kindly.toml's data, checked as :func:`load_settings` checks the file."""
     settings = config.parse_settings(data, source=path.resolve(), schema=settings_schema(data))
     if settings.templates is not None:
         from plugin.compose.render import check_overrides

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from functools import cache
@@ -400,13 +400,14 @@ def parse_settings(
         policy=policy_data.get("name", DEFAULT_POLICY.name),
         charges=bool(data.get("charges", {}).get("enabled", False)),
     )
-    policies = {"default": _default_policy(policy_data, where)}
+    own_templates = bool(data.get("templates", {}).get("folder"))
+    policies = {"default": _default_policy(policy_data, where, own_templates)}
     for name, policy in data.get("policies", {}).items():
         if name == "default":
             raise ConfigError(
                 f"{where}: field 'policies.default': the default policy is set in [policy]"
             )
-        policies[name] = _policy(name, policy, where, bool(data.get("templates", {}).get("folder")))
+        policies[name] = _policy(name, policy, where, own_templates)
     groups = {
         name: _overrides(v, f"groups.{name}", where) for name, v in data.get("groups", {}).items()
     }
@@ -591,7 +592,19 @@ def _common_policy_parts(raw: Mapping[str, Any], path: str, where: str) -> dict[
     return parts
 
 
-def _default_policy(raw: Mapping[str, Any], where: str) -> Policy:
+def _default_policy(raw: Mapping[str, Any], where: str, own_templates: bool) -> Policy:
+    if "stages" in raw:
+        shorthand = [key for key in ("first_reminder_after_days", "courtesy") if key in raw]
+        if shorthand:
+            raise ConfigError(
+                f"{where}: field 'policy.{shorthand[0]}': the stages are written out in "
+                "policy.stages; set it there"
+            )
+        stages = _stages(raw["stages"], "policy", where, own_templates)
+        try:
+            return Policy("default", stages, **_common_policy_parts(raw, "policy", where))
+        except ValueError as exc:
+            raise ConfigError(f"{where}: field 'policy': {exc}") from None
     policy = DEFAULT_POLICY.with_courtesy(bool(raw.get("courtesy", False)))
     if "first_reminder_after_days" in raw:
         days = raw["first_reminder_after_days"]
@@ -614,9 +627,11 @@ def _template_budget(raw: Mapping[str, Any]) -> TemplateBudget:
     )
 
 
-def _policy(name: str, raw: Mapping[str, Any], where: str, own_templates: bool) -> Policy:
-    stages = []
-    for index, item in enumerate(raw["stages"]):
+def _stages(
+    items: Sequence[Mapping[str, Any]], path: str, where: str, own_templates: bool
+) -> tuple[Stage, ...]:
+    stages: list[Stage] = []
+    for index, item in enumerate(items):
         try:
             stages.append(
                 Stage(
@@ -633,18 +648,23 @@ def _policy(name: str, raw: Mapping[str, Any], where: str, own_templates: bool) 
                 )
             )
         except ValueError as exc:
-            raise ConfigError(f"{where}: field 'policies.{name}.stages.{index}': {exc}") from None
+            raise ConfigError(f"{where}: field '{path}.stages.{index}': {exc}") from None
         # A stage Kindly has no words for would go out with an empty subject; a folder of
         # the user's own templates may have words for it.
         if not stages[-1].worded and not own_templates:
             words = ", ".join(sorted(WORDED_STAGES))
             raise ConfigError(
-                f"{where}: field 'policies.{name}.stages.{index}.template': Kindly has no "
+                f"{where}: field '{path}.stages.{index}.template': Kindly has no "
                 f"words for a stage called {stages[-1].template_name!r}; set its template to "
                 f"one of {words}"
             )
+    return tuple(stages)
+
+
+def _policy(name: str, raw: Mapping[str, Any], where: str, own_templates: bool) -> Policy:
+    stages = _stages(raw["stages"], f"policies.{name}", where, own_templates)
     try:
-        return Policy(name, tuple(stages), **_common_policy_parts(raw, f"policies.{name}", where))
+        return Policy(name, stages, **_common_policy_parts(raw, f"policies.{name}", where))
     except ValueError as exc:
         raise ConfigError(f"{where}: field 'policies.{name}': {exc}") from None
 

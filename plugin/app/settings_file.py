@@ -1,0 +1,100 @@
+"""Changing kindly.toml from the web app's settings page.
+
+The change is made to the file as tomlkit reads it, so the user's comments, order and
+layout stay. The result is checked with the same rules and messages as loading the file
+(:func:`plugin.app.wiring.load_settings`'s), and only a file that passes is written, in one
+step: a temporary file beside it, flushed to disk, renamed over it. A page shows the
+file's version; a change made on a page older than the file (someone edited it meanwhile,
+in an editor or another tab) is refused rather than undoing theirs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import tomllib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.toml_document import TOMLDocument
+
+from plugin.config.settings import Settings
+from plugin.errors import ConfigError
+
+__all__ = ["ChangedMeanwhile", "change_settings_file", "version_of"]
+
+
+class ChangedMeanwhile(ConfigError):
+    """kindly.toml changed after the page that asks for the change was shown."""
+
+
+def version_of(path: Path) -> str:
+    """What a page remembers of the file it showed: a digest of its bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:32]
+
+
+def change_settings_file(
+    path: Path,
+    change: Callable[[TOMLDocument], None],
+    *,
+    seen: str | None,
+    lock: AbstractContextManager[Any] | None = None,
+) -> Settings:
+    """Apply ``change`` to kindly.toml at ``path`` and write it if the result is valid.
+
+    ``seen`` is :func:`version_of` the file as the user saw it (None: not checked).
+    ``lock`` is held from reading to writing, so two processes do not each write over the
+    other's change (the web app gives the store's lock). Raises ConfigError naming the
+    file and field, ChangedMeanwhile, and leaves the file as it was on any error."""
+    from plugin.app.wiring import settings_from
+
+    with lock or contextlib.nullcontext():
+        before = path.read_bytes()
+        if seen is not None and hashlib.sha256(before).hexdigest()[:32] != seen:
+            raise ChangedMeanwhile(
+                f"{path} changed after this page was shown; nothing was saved",
+                hint="Look at the page again: it shows the file as it is now.",
+            )
+        try:
+            document = tomlkit.parse(before.decode("utf-8"))
+        except (UnicodeDecodeError, tomlkit.exceptions.ParseError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        change(document)
+        text = tomlkit.dumps(document)
+        # The same rules and messages as loading the file: they name kindly.toml's fields.
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: the change would not be valid TOML: {exc}") from None
+        settings = settings_from(data, path)
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            with temporary.open("x", encoding="utf-8") as out:
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(temporary, path.stat().st_mode & 0o777)
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+        _sync_folder(path.parent)
+    return settings
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); where a folder cannot be opened, skip."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
