@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PRISM_VERSION := 5.14.2
 PRISM := .prism/node_modules/.bin/prism
 
-.PHONY: demo test lint typecheck check manifest clean prism browser
+.PHONY: demo test lint typecheck check manifest messages clean prism browser
 
 # Each stamp remembers that its install step ran against the current pyproject.toml.
 $(VENV)/.installed-run: pyproject.toml
@@ -57,6 +57,18 @@ check: lint typecheck test
 
 manifest: $(VENV)/.installed-run
 	$(BIN)/python -m plugin.app.manifest --write
+
+# The web app's words: extracted from its pages and views, merged into each catalog.
+WEB := plugin/app/web
+messages: $(VENV)/.installed-dev
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ --no-location --omit-header -o $(WEB)/messages.pot .
+	for lang in nl de fr nb vi; do \
+	  if [ -f $(WEB)/translations/$$lang/LC_MESSAGES/messages.po ]; then \
+	    $(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete --omit-header -i $(WEB)/messages.pot -d $(WEB)/translations -l $$lang; \
+	  else \
+	    $(BIN)/pybabel init -i $(WEB)/messages.pot -d $(WEB)/translations -l $$lang; \
+	  fi; \
+	done
 
 clean:
 	rm -rf $(VENV) .prism .pytest_cache .mypy_cache .ruff_cache

@@ -313,6 +313,19 @@ class BookkeepingConnector(Connector):
         """The invoice as a PDF to attach to its reminder (R6, R20), if the platform has it."""
         return None
 
+    def put_in_group(self, customer_id: str, group: str, leaving: Collection[str] = ()) -> None:
+        """Put a client in the platform's client group ``group`` (made where missing) and
+        take it out of ``leaving``: how a setting the platform holds as a group (see
+        :meth:`group_settings`, "Reminders: firm") is written there. The next sync reads
+        it back. Sources without client groups refuse."""
+        raise ConfigError(f"{self.title} holds no client groups: the setting stays in Kindly")
+
+    def allowance(self) -> Mapping[str, int] | None:
+        """What the platform's last answer said is left of its call allowance: calls left
+        this ``minute`` and this ``day`` (either may be missing). None where it says nothing
+        (a ledger folder) or nothing was called yet."""
+        return None
+
     def sync(self, previous: LedgerSnapshot | None, bookmarks: Mapping[str, str]) -> SyncResult:
         """Bring ``previous`` up to date. Sources without change tracking read it all."""
         return SyncResult(self.read_snapshot())

@@ -181,6 +181,8 @@ def client_overrides(store: Store) -> dict[str, Overrides]:
 CLIENT_SCOPE = "client:"
 #: Where the promises to pay recorded in Kindly are kept: this and the source id.
 PROMISE_SCOPE = "promise:"
+#: What the platform last said is left of its call allowance, by source id.
+ALLOWANCE_SCOPE = "allowance"
 
 
 def promise_to_data(promise: PromiseToPay) -> dict[str, Any]:
@@ -264,7 +266,11 @@ class Kindly:
         they never run ahead of what was kept."""
         marks = self.store.bookmarks_of(self.source_id)
         previous = self.store.load_snapshot(self.source_id) if marks else None
-        result = self.source.sync(previous, marks)
+        try:
+            result = self.source.sync(previous, marks)
+        finally:
+            # Also after a failed sync: an allowance used up is then what the user needs.
+            self.keep_allowance(now)
         self.warnings = result.warnings
         snapshot, other_marks = result.snapshot, {}
         if self.calendar is not None:
@@ -290,6 +296,20 @@ class Kindly:
             left_out=self.warnings,
         )
         return snapshot
+
+    def keep_allowance(self, now: datetime) -> None:
+        """Keep what the platform last said is left of its call allowance, for the
+        connections page; nothing where it said nothing."""
+        left = self.source.allowance()
+        if left:
+            self.store.set_setting(
+                ALLOWANCE_SCOPE, self.source_id, {**left, "read_at": now.isoformat()}, now
+            )
+
+    def allowance(self) -> dict[str, Any] | None:
+        """The call allowance kept by :meth:`keep_allowance`, with when it was read."""
+        value = self.store.get_setting(ALLOWANCE_SCOPE, self.source_id)
+        return dict(value) if value else None
 
     def left_out(self) -> tuple[str, ...]:
         """The records the last sync could not read (named), which no plan serves."""
@@ -936,3 +956,5 @@ class Kindly:
                     result.notes_pending.append((record.key, reason))
             self.store.mark_notes_written(written, now)
             result.notes_written += len(written)
+        if pending:
+            self.keep_allowance(now)

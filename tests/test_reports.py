@@ -166,3 +166,39 @@ def test_kindly_report_on_the_demo(demo_workspace: Path) -> None:
     )
     assert sum(sum(w["stages"].values()) for w in effect["weeks"]) >= 8
     assert effect["days_to_pay"][0]["stage"] == "courtesy"
+
+
+def test_the_pages_draw_the_pictures_as_inline_svg(demo_workspace: Path, tmp_path: Path) -> None:
+    import re
+
+    from tests.fakes.smtp import start_smtp
+    from tests.web_harness import sign_in, sync, token, web_app
+
+    smtp = start_smtp(tmp_path)
+    try:
+        web = web_app(demo_workspace, smtp)
+        client = web.app.test_client()
+        assert sign_in(client) == 302
+        page = sync(client, web.app, web.org)
+        assert page.count('<svg class="chart bars"') == 4, "one per currency: EUR, GBP, NOK, VND"
+        assert "Open receivables in EUR by age" in page
+        # Each picture says its figures in words for a screen reader.
+        desc = re.search(r'<desc id="[^"]+">([^<]+)</desc>', page)
+        assert desc and "not yet due: " in desc.group(1)
+        client.post(
+            f"/o/{web.org}/send",
+            data={
+                "csrf_token": token(page),
+                "key": re.findall(r'name="key" value="([^"]+)"', page),
+            },
+        )
+        after = client.get(f"/o/{web.org}/").get_data(as_text=True)
+        assert (
+            '<svg class="chart stacked"' in after and "Reminders sent per week, by stage" in after
+        )
+        assert "style=" not in after.split("<main", 1)[1], "no inline style (the CSP)"
+        one = client.get(f"/o/{web.org}/clients/C01").get_data(as_text=True)
+        assert "Payment history: days late per invoice" in one
+        assert re.search(r"paid \d+ days? late|paid on time", one)
+    finally:
+        smtp.stop()

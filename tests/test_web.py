@@ -191,3 +191,113 @@ def test_a_wrong_setting_is_named_and_nothing_is_kept(web: WebApp, client: Flask
     assert "is not a tone" in answer.get_data(as_text=True)
     again = client.get(f"/o/{web.org}/clients/C01").get_data(as_text=True)
     assert '<option value="rude"' not in again
+
+
+def test_a_promise_to_pay_holds_the_invoice_and_can_be_forgotten(
+    web: WebApp, client: FlaskClient
+) -> None:
+    assert sign_in(client) == 302
+    sync(client, web.app, web.org)
+    plan = client.get(f"/api/v1/organisations/{web.org}/plan").get_json()
+    bakkerij = next(r for r in plan["reminders"] if r["customer_id"] == "C01")
+    invoice_id, number = bakkerij["invoice_ids"][0], bakkerij["invoices"][0]
+    page = client.get(f"/o/{web.org}/clients/C01").get_data(as_text=True)
+    assert "No promise to pay." in page
+    # Wrong input is named, and nothing is kept.
+    for wrong, says in (
+        ({"invoice": invoice_id, "until": "2026-11-01"}, "until: 2026-11-01 is in the past"),
+        ({"invoice": invoice_id, "until": "soon"}, "until: &#39;soon&#39; is not a date"),
+        ({"invoice": "NOT-THERE", "until": "2026-12-10"}, "is not an open invoice"),
+        ({"invoice": invoice_id, "until": "2026-12-10", "amount": "-5"}, "amount: -5 is not"),
+    ):
+        answer = client.post(
+            f"/o/{web.org}/clients/C01/promises", data={**wrong, "csrf_token": token(page)}
+        )
+        assert answer.status_code == 400 and says in answer.get_data(as_text=True), says
+    status, page = _post(
+        client,
+        f"/o/{web.org}/clients/C01/promises",
+        page,
+        invoice=invoice_id,
+        until="2026-12-10",
+        note="Pays after the holidays",
+    )
+    assert status == 200
+    assert f"Recorded: no reminder for {number} until 2026-12-10." in page
+    assert f"{number}: promised by 2026-12-10" in page and "Pays after the holidays" in page
+    plan = client.get(f"/api/v1/organisations/{web.org}/plan").get_json()
+    held = [s for s in plan["skips"] if s["invoice_id"] == invoice_id]
+    assert held and held[0]["code"] == "promised", held
+    assert all(invoice_id not in r["invoice_ids"] for r in plan["reminders"])
+    # Another organisation's client, or a promise not kept here, is not found.
+    assert (
+        client.post(
+            "/o/000000000000/clients/C01/promises",
+            data={"forget": invoice_id, "csrf_token": token(page)},
+        ).status_code
+        == 404
+    )
+    assert (
+        client.post(
+            f"/o/{web.org}/clients/C01/promises",
+            data={"forget": "someone-elses", "csrf_token": token(page)},
+        ).status_code
+        == 404
+    )
+    status, page = _post(client, f"/o/{web.org}/clients/C01/promises", page, forget=invoice_id)
+    assert "Forgot the promise to pay." in page and "No promise to pay." in page
+    plan = client.get(f"/api/v1/organisations/{web.org}/plan").get_json()
+    assert any(invoice_id in r["invoice_ids"] for r in plan["reminders"])
+
+
+def test_clients_filtered_and_changed_together(web: WebApp, client: FlaskClient) -> None:
+    assert sign_in(client) == 302
+    sync(client, web.app, web.org)
+    listed = client.get(f"/o/{web.org}/clients?language=nl").get_data(as_text=True)
+    dutch = set(re.findall(r'name="client" value="([^"]+)"', listed))
+    assert dutch and "C01" in dutch
+    everyone = client.get(f"/o/{web.org}/clients").get_data(as_text=True)
+    assert len(set(re.findall(r'name="client" value="([^"]+)"', everyone))) == 14
+    assert set(re.findall(r'name="client" value="([^"]+)"', everyone)) > dutch
+    # Nothing chosen, or a wrong value: named, and no client is changed.
+    nothing = client.post(
+        f"/o/{web.org}/clients", data={"tone": "firm", "csrf_token": token(listed)}
+    )
+    assert nothing.status_code == 400 and "no client was chosen" in nothing.get_data(as_text=True)
+    wrong = client.post(
+        f"/o/{web.org}/clients",
+        data={"client": sorted(dutch), "pause_until": "someday", "csrf_token": token(listed)},
+    )
+    assert wrong.status_code == 400 and "is not a date" in wrong.get_data(as_text=True)
+    changed = client.post(
+        f"/o/{web.org}/clients?language=nl",
+        data={
+            "client": sorted(dutch),
+            "tone": "firm",
+            "pause_until": "2026-12-31",
+            "pause_reason": "Year-end close",
+            "csrf_token": token(listed),
+        },
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert f"Changed {len(dutch)} clients." in changed
+    firm = client.get(f"/o/{web.org}/clients?tone=firm&reminders=paused").get_data(as_text=True)
+    assert set(re.findall(r'name="client" value="([^"]+)"', firm)) == dutch
+    rows = client.get(f"/api/v1/organisations/{web.org}/clients").get_json()["clients"]
+    for row in rows:
+        if row["id"] in dutch:
+            assert (row["tone"], row["pause_until"], row["pause_reason"]) == (
+                "firm",
+                "2026-12-31",
+                "Year-end close",
+            )
+        else:
+            assert row["pause_until"] is None
+    lifted = client.post(
+        f"/o/{web.org}/clients",
+        data={"client": ["C01"], "reminders": "resume", "csrf_token": token(listed)},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "Changed 1 client." in lifted
+    paused = client.get(f"/o/{web.org}/clients?reminders=paused").get_data(as_text=True)
+    assert "C01" not in set(re.findall(r'name="client" value="([^"]+)"', paused))

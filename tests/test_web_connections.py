@@ -4,6 +4,7 @@ organisations, the page's status, disconnecting, and who may do it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from plugin.app.web.accounts import Accounts
 from plugin.app.wiring import load_settings, open_store
 from tests.fakes.xero import FakeXero
 from tests.test_xero_cli import write_config
-from tests.web_harness import AT, NAME, PASSWORD, sign_in, token
+from tests.web_harness import AT, NAME, PASSWORD, sign_in, sync, token
 from tests.xero_harness import seed_small_ledger
 
 
@@ -67,8 +68,10 @@ def _back(client: FlaskClient, answer: requests.Response) -> tuple[int, str]:
 
 
 def test_a_user_connects_xero_in_the_browser_and_the_state_is_used_once(
-    client: FlaskClient, fake: FakeXero
+    config: Path, fake: FakeXero
 ) -> None:
+    app = create_app(config, clock=lambda: AT)
+    client = app.test_client()
     assert sign_in(client) == 302
     # Not connected yet: the home page leads to the connect button, saying why.
     home = client.get("/", follow_redirects=True).get_data(as_text=True)
@@ -89,6 +92,15 @@ def test_a_user_connects_xero_in_the_browser_and_the_state_is_used_once(
     overview = client.get("/", follow_redirects=True).get_data(as_text=True)
     assert "Not synced yet" in overview
     assert "Xero organisation Noordlicht Studio" in overview
+    # After a sync, the page says what Xero said is left of the day's allowance.
+    fake.day_remaining = 4321
+    org = re.search(r'href="/o/([^"/]+)/"', overview)
+    assert org, overview
+    sync(client, app, org.group(1))
+    left = fake.day_remaining
+    assert left < 4321
+    connections = client.get("/connections").get_data(as_text=True)
+    assert f"{left} calls left of today's allowance" in connections
 
 
 def test_the_connect_form_may_go_to_the_platforms_sign_in_only(
@@ -159,3 +171,51 @@ def test_only_an_account_for_every_organisation_manages_connections(
     assert refused.status_code == 404
     # A state it did not start is no use to it either.
     assert client.get("/connections/callback?code=x&state=y").status_code == 404
+
+
+def test_which_side_wins_for_xeros_contact_groups_and_writing_kindlys_there(
+    config: Path, fake: FakeXero
+) -> None:
+    app = create_app(config, clock=lambda: AT)
+    client = app.test_client()
+    assert sign_in(client) == 302
+    assert _back(client, _press(client, "/connections/xero/connect"))[0] == 200
+    overview = client.get("/", follow_redirects=True).get_data(as_text=True)
+    org = re.search(r'href="/o/([^"/]+)/"', overview)
+    assert org
+    sync(client, app, org.group(1))
+    ada = next(c for c in fake.contacts.values() if c["Name"] == "Ada Vermeer")
+    page_path = f"/o/{org.group(1)}/clients/{ada['ContactID']}"
+    page = client.get(page_path).get_data(as_text=True)
+    # Ada is in Xero's "Reminders: firm": Xero's group decides, and both say the same.
+    assert "Settings in Xero" in page
+    assert "Xero: its group decides" in page and "Both say the same." in page
+    # Made neutral in Kindly: Kindly wins, and offers to write it to Xero.
+    changed = client.post(
+        page_path,
+        data={"csrf_token": token(page), "tone": "neutral", "language": "en"},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "Kindly: set for this client here" in changed
+    assert "Write to Xero: Reminders: neutral" in changed
+    calls = fake.day_remaining
+    written = client.post(
+        f"{page_path}/groups",
+        data={"csrf_token": token(changed), "setting": "reminders"},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "Written to Xero: the client is now in its group Reminders: neutral." in written
+    # One call lists the groups, one makes the new group, one puts Ada in, one takes her out.
+    assert calls - fake.day_remaining == 4
+    assert [g["Name"] for g in ada["ContactGroups"]] == ["Reminders: neutral"]
+    # The next sync reads it back: both sides say neutral.
+    sync(client, app, org.group(1))
+    after = client.get(page_path).get_data(as_text=True)
+    assert "Reminders: neutral" in after and "Write to Xero: Reminders" not in after
+    # A setting the client page was not asked about is refused by name.
+    refused = client.post(
+        f"{page_path}/groups",
+        data={"csrf_token": token(after), "setting": "colour"},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "Not written to Xero: Xero holds no group for &#39;colour&#39;" in refused

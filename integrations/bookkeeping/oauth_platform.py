@@ -160,6 +160,13 @@ class OAuthPlatform(BookkeepingConnector):
     def location(self) -> str:
         return f"{self.title} organisation {self.tenant.name}"
 
+    def allowance(self) -> Mapping[str, int] | None:
+        budget = self.http.budget
+        if budget is None:
+            return None
+        left = {"minute": budget.minute_remaining, "day": budget.day_remaining}
+        return {period: calls for period, calls in left.items() if calls is not None} or None
+
     def get(self, path: str, params: Mapping[str, Any] | None = None, **options: Any) -> Response:
         return self.http.request("GET", f"{self.settings.api_url}/{path}", params=params, **options)
 

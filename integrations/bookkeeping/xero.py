@@ -461,3 +461,40 @@ class XeroConnector(OAuthPlatform):
 
     def group_settings(self) -> Mapping[str, Overrides]:
         return group_settings(self.settings.group_prefixes)
+
+    def put_in_group(self, customer_id: str, group: str, leaving: Collection[str] = ()) -> None:
+        import uuid
+
+        groups = self._contact_groups()
+        # A fresh key per change: a retry of this call is one change, and the same change
+        # made again later (in, out, in) is not taken for a replay.
+        change = uuid.uuid4().hex
+        if group not in groups:
+            made = self.http.request(
+                "PUT",
+                f"{self.settings.api_url}/ContactGroups",
+                json={"ContactGroups": [{"Name": group}]},
+                headers={"Idempotency-Key": f"kindly-group:{change}"},
+            ).json()
+            groups[group] = str(made["ContactGroups"][0]["ContactGroupID"])
+        self.http.request(
+            "PUT",
+            f"{self.settings.api_url}/ContactGroups/{groups[group]}/Contacts",
+            json={"Contacts": [{"ContactID": customer_id}]},
+            headers={"Idempotency-Key": f"kindly-join:{change}"},
+        )
+        for name in leaving:
+            if name in groups and name != group:
+                self.http.request(
+                    "DELETE",
+                    f"{self.settings.api_url}/ContactGroups/{groups[name]}/Contacts/{customer_id}",
+                )
+
+    def _contact_groups(self) -> dict[str, str]:
+        """The organisation's active contact groups: name -> ContactGroupID."""
+        answer = self.get("ContactGroups", params={"where": 'Status=="ACTIVE"'}).json()
+        return {
+            str(g["Name"]): str(g["ContactGroupID"])
+            for g in answer.get("ContactGroups") or []
+            if g.get("Name") and g.get("ContactGroupID")
+        }

@@ -3,7 +3,7 @@ once, here, and kept in the store, where they win over kindly.toml for that clie
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +14,14 @@ if TYPE_CHECKING:
     from plugin.core.model import PromiseToPay
     from plugin.run import Kindly
 
-__all__ = ["ClientSettingError", "change_client", "checked", "promise_for"]
+__all__ = [
+    "ClientSettingError",
+    "change_client",
+    "checked",
+    "platform_groups",
+    "promise_for",
+    "write_platform_group",
+]
 
 
 class ClientSettingError(KindlyError):
@@ -151,3 +158,92 @@ def promise_for(
             )
     text = " ".join((note or "").split())[:200] or None
     return PromiseToPay(found.id, until, now.date(), promised, text)
+
+
+#: The settings a platform can hold as client groups (integrations.fields.group_settings),
+#: and the fields of Overrides each one sets.
+GROUPED: Mapping[str, tuple[str, ...]] = {
+    "reminders": ("tone", "excluded"),
+    "language": ("language",),
+    "kind": ("kind",),
+}
+
+
+def platform_groups(
+    kindly: Kindly, client: str, file_groups: Collection[str]
+) -> list[dict[str, Any]]:
+    """For each setting the accounting system holds as client groups ("Reminders: firm",
+    "Language: nl"): what its groups say for this client, what Kindly uses and which side
+    wins, and the group that would say Kindly's value, to write it there. Empty where the
+    system holds no groups. ``file_groups`` are the groups kindly.toml sets, which win over
+    the system's groups of the same name."""
+    from plugin.core.planning import settings_for
+    from plugin.run import client_overrides
+
+    offered = dict(kindly.source.group_settings())
+    if not offered:
+        return []
+    snapshot = kindly.snapshot()
+    customer = next(c for c in snapshot.customers if c.id == client)
+    resolved = settings_for(kindly.settings, customer)
+    own = client_overrides(kindly.store).get(client)
+    rows = []
+    for setting, names in GROUPED.items():
+        groups = {
+            name: overrides
+            for name, overrides in offered.items()
+            if any(getattr(overrides, field) is not None for field in names)
+        }
+        if not groups:
+            continue
+        value = (
+            "off"
+            if setting == "reminders" and resolved.excluded
+            else str(getattr(resolved, names[0]))
+        )
+        field = "excluded" if value == "off" else names[0]
+        current = sorted(tag for tag in customer.tags if tag in groups)
+        source = resolved.sources[field]
+        if source == "client":
+            wins = "kindly" if own is not None and getattr(own, field) is not None else "file"
+        elif source.startswith("group "):
+            wins = "file" if source.removeprefix("group ") in file_groups else "platform"
+        else:
+            wins = "default"
+        target = next(
+            (
+                name
+                for name, overrides in groups.items()
+                if str(getattr(overrides, field)) == (str(True) if value == "off" else value)
+            ),
+            None,
+        )
+        rows.append(
+            {
+                "setting": setting,
+                "value": value,
+                "groups": current,
+                "wins": wins,
+                "source": source,
+                "target": target,
+                "leaving": [name for name in current if name != target],
+                # Worth offering where Kindly's own setting (not a default) is not yet
+                # what the system says.
+                "offer": target is not None and wins in ("kindly", "file") and current != [target],
+            }
+        )
+    return rows
+
+
+def write_platform_group(
+    kindly: Kindly, client: str, setting: str, file_groups: Collection[str]
+) -> str:
+    """Put the client in the system's group that says what Kindly uses for ``setting``,
+    out of its other groups of that setting; the group written."""
+    row = next(
+        (r for r in platform_groups(kindly, client, file_groups) if r["setting"] == setting), None
+    )
+    if row is None or row["target"] is None:
+        raise ClientSettingError("setting", f"{kindly.source.title} holds no group for {setting!r}")
+    kindly.source.put_in_group(client, row["target"], row["leaving"])
+    return str(row["target"])

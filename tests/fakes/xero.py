@@ -68,6 +68,8 @@ class FakeXero:
             }
         ]
         self.contacts: dict[str, dict[str, Any]] = {}
+        #: Contact groups by ContactGroupID; members are kept on each contact's ContactGroups.
+        self.contact_groups: dict[str, dict[str, Any]] = {}
         self.invoices: dict[str, dict[str, Any]] = {}
         self.credit_notes: dict[str, dict[str, Any]] = {}
         self.payments: dict[str, dict[str, Any]] = {}
@@ -191,6 +193,8 @@ class FakeXero:
         contact.update(fields)
         contact["UpdatedDateUTC"] = ms_date(self.tick())
         self.contacts[contact["ContactID"]] = contact
+        for group in contact["ContactGroups"]:
+            self.contact_groups.setdefault(group["ContactGroupID"], {**group, "Status": "ACTIVE"})
         return contact
 
     def add_invoice(
@@ -456,6 +460,8 @@ class FakeXero:
     ) -> tuple[int, Any, dict[str, str]]:
         segments = path.strip("/").split("/")
         resource = segments[0]
+        if resource == "ContactGroups":
+            return self._contact_groups(method, segments[1:], headers, body)
         collections_by_name = {
             "Invoices": ("InvoiceID", self.invoices),
             "Contacts": ("ContactID", self.contacts),
@@ -523,6 +529,64 @@ class FakeXero:
                 return 504, {"Message": "Gateway timeout"}, {}
             return 204, b"", {}
         raise KeyError(action)
+
+    def _contact_groups(
+        self, method: str, segments: list[str], headers: Any, body: bytes
+    ) -> tuple[int, Any, dict[str, str]]:
+        """GET and PUT /ContactGroups, PUT /ContactGroups/{id}/Contacts and DELETE
+        /ContactGroups/{id}/Contacts/{ContactID}, as xero_accounting.yaml describes them."""
+        if not segments:
+            if method == "GET":
+                groups = [g for g in self.contact_groups.values() if g["Status"] == "ACTIVE"]
+                return 200, {"ContactGroups": groups}, {}
+            if method == "PUT":
+                made = []
+                for entry in json.loads(body)["ContactGroups"]:
+                    if any(g["Name"] == entry["Name"] for g in self.contact_groups.values()):
+                        return 400, self._validation("A contact group with this name exists"), {}
+                    made.append(self.add_contact_group(entry["Name"]))
+                return 200, {"ContactGroups": made}, {}
+        group = self.contact_groups.get(segments[0])
+        if group is None:
+            return 404, {"Title": "Not Found"}, {}
+        if segments[1:2] == ["Contacts"]:
+            if method == "PUT" and len(segments) == 2:
+                added = []
+                for entry in json.loads(body)["Contacts"]:
+                    contact = self.contacts.get(entry["ContactID"])
+                    if contact is None:
+                        return 400, self._validation("The contact does not exist"), {}
+                    self.join(contact, group)
+                    added.append({"ContactID": contact["ContactID"]})
+                return 200, {"Contacts": added}, {}
+            if method == "DELETE" and len(segments) == 3:
+                contact = self.contacts.get(segments[2])
+                if contact is None:
+                    return 400, self._validation("The contact does not exist"), {}
+                contact["ContactGroups"] = [
+                    g
+                    for g in contact["ContactGroups"]
+                    if g["ContactGroupID"] != group["ContactGroupID"]
+                ]
+                contact["UpdatedDateUTC"] = ms_date(self.tick())
+                return 204, b"", {}
+        raise KeyError("/".join(segments))
+
+    @staticmethod
+    def _validation(message: str) -> dict[str, Any]:
+        return {"ErrorNumber": 10, "Type": "ValidationException", "Message": message}
+
+    def add_contact_group(self, name: str) -> dict[str, Any]:
+        group = {"ContactGroupID": str(uuid.uuid4()), "Name": name, "Status": "ACTIVE"}
+        self.contact_groups[group["ContactGroupID"]] = group
+        return group
+
+    def join(self, contact: dict[str, Any], group: dict[str, Any]) -> None:
+        """Put ``contact`` in ``group``; the contact counts as changed (an incremental sync
+        reads it again)."""
+        if all(g["ContactGroupID"] != group["ContactGroupID"] for g in contact["ContactGroups"]):
+            contact["ContactGroups"].append(dict(group))
+        contact["UpdatedDateUTC"] = ms_date(self.tick())
 
     def _list(
         self,

@@ -71,12 +71,15 @@ def create_app(
         PREFERRED_URL_SCHEME="https" if secure else "http",
     )
     install_guard(app)
+    from plugin.app.web.i18n import install_i18n
+
+    install_i18n(app)
     from plugin.compose.formatting import format_money
 
     # Amounts as the company writes them ("€ 1.745,00"), not as Money's repr.
     app.jinja_env.globals["money"] = format_money
-    # The connections page adds its routes to the same pages.
-    from plugin.app.web import connections  # noqa: F401
+    # The connections and settings pages add their routes to the same pages.
+    from plugin.app.web import connections, settings_page  # noqa: F401
     from plugin.app.web.views import pages
 
     app.register_blueprint(pages)

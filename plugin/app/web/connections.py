@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import NotFound
 
+from plugin.app.web.i18n import gettext as _
 from plugin.app.web.views import _account, _now, opened_store, pages, signed_in
 from plugin.errors import KindlyError
 
@@ -139,6 +140,7 @@ def _syncs() -> list[dict[str, Any]]:
                     "name": k.source.location,
                     "synced": _synced(k),
                     "left_out": len(k.left_out()) if _synced(k) else 0,
+                    "allowance": k.allowance(),
                 }
                 for k in opened
             ]
@@ -165,7 +167,10 @@ def connect(name: str) -> Any:
     workspace = _workspace()
     app = cls.web_sign_in(workspace)
     if app is None:
-        flash(f"{cls.title} is connected in kindly.toml, not by signing in.", "warning")
+        flash(
+            _("%(platform)s is connected in kindly.toml, not by signing in.", platform=cls.title),
+            "warning",
+        )
         return redirect(url_for("pages.connections"))
     state, verifier = OAuthApp.new_state_and_verifier()
     now = _now()
@@ -207,7 +212,7 @@ def _take_pending(state: str) -> dict[str, Any]:
         or pending.get("account") != account.name
         or datetime.fromisoformat(pending["until"]) < _now()
     ):
-        abort(400, "This sign-in answer is unknown, used or too old: connect again.")
+        abort(400, _("This sign-in answer is unknown, used or too old: connect again."))
     return pending
 
 
@@ -221,7 +226,10 @@ def connection_callback() -> Any:
     cls = _connector(pending["connector"])
     if "error" in request.args or "code" not in request.args:
         reason = request.args.get("error_description") or request.args.get("error") or "no code"
-        flash(f"{cls.title} did not connect: {reason}.", "warning")
+        flash(
+            _("%(platform)s did not connect: %(reason)s.", platform=cls.title, reason=reason),
+            "warning",
+        )
         return redirect(url_for("pages.connections"))
     workspace = _workspace()
     app = cls.web_sign_in(workspace)

@@ -25,9 +25,12 @@ from flask import (
     session,
     url_for,
 )
+from markupsafe import Markup
 
 from plugin.app.web.accounts import Account, Accounts, RateLimited
 from plugin.app.web.guard import organisation_id
+from plugin.app.web.i18n import gettext as _
+from plugin.app.web.i18n import ngettext
 from plugin.errors import KindlyError
 
 if TYPE_CHECKING:
@@ -152,15 +155,23 @@ def sign_in() -> Any:
     try:
         account = accounts.sign_in(name, password, _now())
     except RateLimited as exc:
-        return render_template("sign_in.html.j2", next=target, error=str(exc)), 429
+        waited = _(
+            "too many failed sign-ins; try again after %(time)s UTC",
+            time=f"{exc.until:%H:%M}",
+        )
+        return render_template("sign_in.html.j2", next=target, error=waited), 429
     if account is None:
         return (
-            render_template("sign_in.html.j2", next=target, error="Wrong name or password."),
+            render_template("sign_in.html.j2", next=target, error=_("Wrong name or password.")),
             401,
         )
-    # A new session: the one before sign-in (and its CSRF token) is dropped.
+    # A new session: the one before sign-in (and its CSRF token) is dropped; the
+    # language chosen stays.
+    language = session.get("language")
     session.clear()
     session["account"] = account.name
+    if language is not None:
+        session["language"] = language
     return redirect(target)
 
 
@@ -187,7 +198,7 @@ def home() -> Any:
         # connections page says why and offers the connect button.
         if not account.may_manage:
             raise
-        flash(f"{exc}. Connect it below.", "warning")
+        flash(_("%(problem)s. Connect it below.", problem=exc), "warning")
         return redirect(url_for("pages.connections"))
     if len(visible) == 1:
         return redirect(url_for("pages.overview", org=visible[0]["id"]))
@@ -222,10 +233,201 @@ def overview(org: str) -> Any:
             names=names,
             left_out=kindly.left_out() if synced else (),
             last_sync=sync_status(kindly.store, kindly.source_id),
+            pictures=_pictures(kindly, now) if synced else [],
             records=records,
             now=now,
             locale=note_locale(kindly.settings),
         )
+
+
+def _pictures(kindly: Kindly, now: datetime) -> list[tuple[str, Markup]]:
+    """The overview's pictures: receivables by age per currency, reminders per week and
+    stage, and the days clients took to pay after each stage."""
+    from decimal import Decimal
+
+    from plugin.app.reports import ageing_figures, effect_figures
+    from plugin.app.web.charts import Bar, bars, stacked
+    from plugin.app.web.i18n import AGE_LABELS
+    from plugin.compose.formatting import format_money
+    from plugin.compose.render import note_locale
+    from plugin.core.money import Money
+
+    locale = note_locale(kindly.settings)
+    pictures = []
+    ageing = ageing_figures(kindly, now.date())
+    for currency, row in ageing["currencies"].items():
+        title = _("Open receivables in %(currency)s by age", currency=currency)
+        pictures.append(
+            (
+                title,
+                bars(
+                    title,
+                    [
+                        Bar(
+                            _(AGE_LABELS[name]),
+                            Decimal(amount),
+                            format_money(Money.of(amount, currency), locale),
+                        )
+                        for name, amount in row["buckets"].items()
+                    ],
+                ),
+            )
+        )
+    effect = effect_figures(kindly)
+    if effect["weeks"]:
+        stages = [r["stage"] for r in effect["days_to_pay"]]
+        stages += sorted({s for w in effect["weeks"] for s in w["stages"]} - set(stages))
+        used = [s for s in stages if any(w["stages"].get(s) for w in effect["weeks"])]
+        title = _("Reminders sent per week, by stage")
+        rows = [
+            (
+                _("week of %(day)s", day=week["week"]),
+                [week["stages"].get(stage, 0) for stage in used],
+            )
+            for week in effect["weeks"][-12:]
+        ]
+        pictures.append((title, stacked(title, rows, [_(stage) for stage in used])))
+    paid = [row for row in effect["days_to_pay"] if row["paid"]]
+    if paid:
+        title = _("Days to pay after each stage (median)")
+        pictures.append(
+            (
+                title,
+                bars(
+                    title,
+                    [
+                        Bar(
+                            _(row["stage"]),
+                            Decimal(row["median_days"]),
+                            ngettext(
+                                "%(num)d day (%(paid)s paid)",
+                                "%(num)d days (%(paid)s paid)",
+                                int(Decimal(row["median_days"])),
+                                paid=row["paid"],
+                            ),
+                        )
+                        for row in paid
+                    ],
+                ),
+            )
+        )
+    return pictures
+
+
+@pages.route("/o/<org>/clients/<client>/promises", methods=["POST"])
+@signed_in
+def promise(org: str, client: str) -> Any:
+    """Record a promise to pay for one of the client's open invoices, or forget one."""
+    from plugin.app.cli.clients import client_rows
+    from plugin.app.client_settings import ClientSettingError, promise_for
+
+    with _organisation(org) as kindly:
+        rows = {row["id"]: row for row in (client_rows(kindly) if _synced(kindly) else [])}
+        if client not in rows:
+            abort(404)
+        form = request.form
+        if form.get("forget"):
+            if form["forget"] not in {p.invoice_id for p in kindly.kept_promises()}:
+                abort(404)
+            kindly.forget_promise(form["forget"])
+            flash(_("Forgot the promise to pay."), "done")
+            return redirect(url_for("pages.client", org=org, client=client))
+        try:
+            kept = promise_for(
+                kindly,
+                client,
+                form.get("invoice", ""),
+                form.get("until", ""),
+                form.get("amount") or None,
+                form.get("note") or None,
+                _now(),
+            )
+        except ClientSettingError as exc:
+            return _client_page(kindly, org, rows[client], promise_error=f"{_(exc.field)}: {exc}")
+        kindly.keep_promise(kept, _now())
+        flash(
+            _(
+                "Recorded: no reminder for %(invoice)s until %(day)s.",
+                invoice=kindly.snapshot().invoices_by_id[kept.invoice_id].number,
+                day=kept.promised_date.isoformat(),
+            ),
+            "done",
+        )
+    return redirect(url_for("pages.client", org=org, client=client))
+
+
+@pages.route("/o/<org>/clients/<client>/groups", methods=["POST"])
+@signed_in
+def platform_group(org: str, client: str) -> Any:
+    """Write what Kindly uses for one setting to the accounting system, as the client's
+    group there (a Xero contact group), so that both sides say the same."""
+    from plugin.app.client_settings import write_platform_group
+
+    with _organisation(org) as kindly:
+        if not _synced(kindly) or client not in {c.id for c in kindly.snapshot().customers}:
+            abort(404)
+        try:
+            group = write_platform_group(
+                kindly, client, request.form.get("setting", ""), opened_store()[0].groups
+            )
+        except KindlyError as exc:
+            flash(
+                _(
+                    "Not written to %(platform)s: %(reason)s",
+                    platform=kindly.source.title,
+                    reason=str(exc),
+                ),
+                "warning",
+            )
+        else:
+            flash(
+                _(
+                    "Written to %(platform)s: the client is now in its group %(group)s. "
+                    "The next sync reads it back.",
+                    platform=kindly.source.title,
+                    group=group,
+                ),
+                "done",
+            )
+    return redirect(url_for("pages.client", org=org, client=client) + "#platform")
+
+
+def _payment_history(kindly: Kindly, client: str, now: datetime) -> Markup | None:
+    """One client's last invoices: how late each paid one was paid, how overdue each
+    open one is."""
+    from decimal import Decimal
+
+    from plugin.app.web.charts import Bar, bars
+    from plugin.core.reports import paid_on
+
+    snapshot = kindly.snapshot()
+    paid = paid_on(snapshot)
+    items = []
+    invoices = sorted(
+        (i for i in snapshot.invoices if i.customer_id == client),
+        key=lambda invoice: invoice.due_date,
+    )
+    for invoice in invoices[-12:]:
+        if invoice.id in paid:
+            late = (paid[invoice.id] - invoice.due_date).days
+            shown = (
+                ngettext("paid %(num)d day late", "paid %(num)d days late", late)
+                if late > 0
+                else _("paid on time")
+            )
+        elif invoice.is_open:
+            late = (now.date() - invoice.due_date).days
+            shown = (
+                ngettext("open, %(num)d day overdue", "open, %(num)d days overdue", late)
+                if late > 0
+                else _("open, not yet due")
+            )
+        else:
+            continue
+        items.append(Bar(invoice.number, Decimal(max(late, 0)), shown))
+    if not items:
+        return None
+    return bars(_("Payment history: days late per invoice"), items)
 
 
 @pages.route("/o/<org>/sync", methods=["POST"])
@@ -237,7 +439,13 @@ def sync(org: str) -> Any:
     with _organisation(org) as kindly:
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         if not start_sync(app, kindly.store, kindly.source_id):
-            flash(f"A sync of {kindly.source.location} is running already: here it is.", "warning")
+            flash(
+                _(
+                    "A sync of %(source)s is running already: here it is.",
+                    source=kindly.source.location,
+                ),
+                "warning",
+            )
     return redirect(url_for("pages.sync_progress", org=org), code=303)
 
 
@@ -268,13 +476,19 @@ def send(org: str) -> Any:
             appointments=tuple(a for a in plan.appointments if a.key in chosen),
         )
         if not approved.reminders and not approved.appointments:
-            flash("Nothing was chosen: nothing was sent.", "warning")
+            flash(_("Nothing was chosen: nothing was sent."), "warning")
             return redirect(url_for("pages.overview", org=org))
         result = kindly.send(approved, now)
         flash(
-            f"Sent {len(result.sent)}, deferred {len(result.deferred)}, failed "
-            f"{len(result.failed)}, unconfirmed {len(result.unconfirmed)}; "
-            f"notes written back: {result.notes_written}.",
+            _(
+                "Sent %(sent)s, deferred %(deferred)s, failed %(failed)s, unconfirmed "
+                "%(unconfirmed)s; notes written back: %(notes)s.",
+                sent=len(result.sent),
+                deferred=len(result.deferred),
+                failed=len(result.failed),
+                unconfirmed=len(result.unconfirmed),
+                notes=result.notes_written,
+            ),
             "done" if not (result.failed or result.unconfirmed) else "warning",
         )
         for reminder, reason in [*result.failed, *result.deferred]:
@@ -357,24 +571,100 @@ def framed(org: str, key: str, part: str) -> Any:
 # -- clients ------------------------------------------------------------------------------
 
 
-@pages.route("/o/<org>/clients")
+#: The clients page's filters: the query parameter and the row's field it matches.
+FILTERS = ("tone", "language", "stage", "reminders", "behaviour")
+
+
+def _client_table(kindly: Kindly) -> list[dict[str, Any]]:
+    """The clients with their effective settings, the furthest stage a reminder reached
+    them at, and whether they are reminded ("on", "paused", "excluded")."""
+    from plugin.app.cli.clients import client_rows
+    from plugin.core.vocabulary import GONE_OUT
+
+    if not _synced(kindly):
+        return []
+    order = {stage.name: n for n, stage in enumerate(kindly.settings.policies["default"].stages)}
+    furthest: dict[str, str] = {}
+    for record in kindly.store.reminders(kindly.source_id, statuses=GONE_OUT):
+        known = furthest.get(record.customer_id)
+        if record.stage in order and (known is None or order[record.stage] > order[known]):
+            furthest[record.customer_id] = record.stage
+    rows = client_rows(kindly)
+    for row in rows:
+        row["stage"] = furthest.get(row["id"], "none")
+        row["reminders"] = (
+            "excluded" if row["excluded"] else "paused" if row["pause_until"] else "on"
+        )
+    return rows
+
+
+@pages.route("/o/<org>/clients", methods=["GET", "POST"])
 @signed_in
 def clients(org: str) -> Any:
-    from plugin.app.cli.clients import client_rows
-    from plugin.core.vocabulary import TONES
+    """The clients, searched and filtered; the chosen ones changed together."""
+    from plugin.app.client_settings import ClientSettingError, change_client, checked
+    from plugin.core.vocabulary import LANGUAGES, TONES
 
     query = request.args.get("q", "").strip().lower()
-    tone = request.args.get("tone", "")
+    chosen = {name: request.args.get(name, "") for name in FILTERS}
+    error = None
     with _organisation(org) as kindly:
+        table = _client_table(kindly)
+        if request.method == "POST":
+            form = request.form
+            ids = {row["id"] for row in table} & set(form.getlist("client"))
+            values: dict[str, Any] = {
+                "tone": form.get("tone") or None,
+                "language": form.get("language") or None,
+                "pause_until": form.get("pause_until") or None,
+                "pause_reason": form.get("pause_reason") or None,
+            }
+            if form.get("reminders") in ("exclude", "include"):
+                values["excluded"] = form["reminders"] == "exclude"
+            values = {k: v for k, v in values.items() if v is not None}
+            try:
+                if not ids:
+                    raise ClientSettingError("client", _("no client was chosen"))
+                if not values and form.get("reminders") != "resume":
+                    raise ClientSettingError("change", _("no change was chosen"))
+                checked(kindly, values)  # all or none: checked before any is changed
+                for client in sorted(ids):
+                    change_client(
+                        kindly, client, values, _now(), resume=form.get("reminders") == "resume"
+                    )
+            except ClientSettingError as exc:
+                error = f"{_(exc.field)}: {exc}"
+            else:
+                flash(
+                    ngettext("Changed %(num)d client.", "Changed %(num)d clients.", len(ids)),
+                    "done",
+                )
+                # Back to the same filters.
+                query_string = request.query_string.decode()
+                target = url_for("pages.clients", org=org)
+                return redirect(f"{target}?{query_string}" if query_string else target)
         rows = [
             row
-            for row in (client_rows(kindly) if _synced(kindly) else [])
+            for row in table
             if (not query or query in row["name"].lower() or query in row["id"].lower())
-            and (not tone or row["tone"] == tone)
+            and all(not value or row[name] == value for name, value in chosen.items())
         ]
+        stages = [stage.name for stage in kindly.settings.policies["default"].stages]
         return render_template(
-            "clients.html.j2", org=org, rows=rows, query=query, tone=tone, tones=TONES
-        )
+            "clients.html.j2",
+            org=org,
+            rows=rows,
+            query=query,
+            chosen=chosen,
+            options={
+                "tone": TONES,
+                "language": LANGUAGES,
+                "stage": ["none", *stages],
+                "reminders": ("on", "paused", "excluded"),
+                "behaviour": ("reliable", "usual", "chronic", "unknown"),
+            },
+            error=error,
+        ), (400 if error else 200)
 
 
 @pages.route("/o/<org>/clients/<client>", methods=["GET", "POST"])
@@ -382,7 +672,6 @@ def clients(org: str) -> Any:
 def client(org: str, client: str) -> Any:
     from plugin.app.cli.clients import client_rows
     from plugin.app.client_settings import ClientSettingError, change_client
-    from plugin.core.vocabulary import CHANNELS, FORMALITIES, LANGUAGES, TONES
 
     with _organisation(org) as kindly:
         rows = {row["id"]: row for row in (client_rows(kindly) if _synced(kindly) else [])}
@@ -419,15 +708,49 @@ def client(org: str, client: str) -> Any:
             except ClientSettingError as exc:
                 error = f"{exc.field.replace('_', ' ')}: {exc}"
             else:
-                flash(f"Saved the settings of {rows[client]['name']}.", "done")
+                flash(_("Saved the settings of %(client)s.", client=rows[client]["name"]), "done")
                 return redirect(url_for("pages.client", org=org, client=client))
-        return render_template(
-            "client.html.j2",
-            org=org,
-            row=rows[client],
-            error=error,
-            tones=TONES,
-            languages=LANGUAGES,
-            formalities=FORMALITIES,
-            channels=CHANNELS,
-        ), (400 if error else 200)
+        return _client_page(kindly, org, rows[client], error=error)
+
+
+def _client_page(
+    kindly: Kindly, org: str, row: dict[str, Any], *, error: str | None = None,
+    promise_error: str | None = None,
+) -> Any:  # fmt: skip
+    """A client's page: its settings form, its promises to pay, its payment history."""
+    from plugin.compose.render import note_locale
+    from plugin.core.vocabulary import CHANNELS, FORMALITIES, LANGUAGES, TONES
+
+    client = row["id"]
+    snapshot = kindly.snapshot()
+    open_invoices = [i for i in snapshot.invoices if i.customer_id == client and i.is_open]
+    kept = {p.invoice_id for p in kindly.kept_promises()}
+    promises = [
+        {
+            "promise": promise,
+            "number": snapshot.invoices_by_id[promise.invoice_id].number,
+            "kept_here": promise.invoice_id in kept,
+        }
+        for promise in snapshot.promises
+        if promise.invoice_id in snapshot.invoices_by_id
+        and snapshot.invoices_by_id[promise.invoice_id].customer_id == client
+    ]
+    from plugin.app.client_settings import platform_groups
+
+    return render_template(
+        "client.html.j2",
+        org=org,
+        row=row,
+        platform=platform_groups(kindly, client, opened_store()[0].groups),
+        platform_title=kindly.source.title,
+        history=_payment_history(kindly, client, _now()),
+        open_invoices=open_invoices,
+        promises=promises,
+        promise_error=promise_error,
+        locale=note_locale(kindly.settings),
+        error=error,
+        tones=TONES,
+        languages=LANGUAGES,
+        formalities=FORMALITIES,
+        channels=CHANNELS,
+    ), (400 if error or promise_error else 200)

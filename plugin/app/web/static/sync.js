@@ -1,20 +1,23 @@
-// Follows a running sync: asks the JSON API each second how far it got, says so, and
-// goes on to the overview when it is done. Without JavaScript the page reloads itself.
+// Follows a running sync: asks the JSON API each second how far it got, says so in the
+// page's language (its sentences come in the page, with {placeholders}), and goes on to
+// the overview when it is done. Without JavaScript the page reloads itself.
 "use strict";
 (function () {
   const box = document.getElementById("sync");
   const text = document.getElementById("sync-text");
   const bar = document.getElementById("sync-bar");
   if (!box || !text) return;
+  const fill = (sentence, values) =>
+    sentence.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
   const say = (status) => {
     if (status.state === "running") {
       text.textContent = status.resource
-        ? `Reading ${status.resource}: ${status.records} records…`
-        : "Reading the accounting system…";
+        ? fill(box.dataset.reading, status)
+        : box.dataset.readingStart;
     } else if (status.state === "done") {
-      text.textContent = `Synced: ${status.clients} clients, ${status.invoices} invoices, ${status.left_out} records left out.`;
+      text.textContent = fill(box.dataset.done, status);
     } else if (status.state === "failed") {
-      text.textContent = `The sync failed: ${status.error}.` + (status.hint ? ` ${status.hint}` : "");
+      text.textContent = fill(box.dataset.failed, status) + (status.hint ? ` ${status.hint}` : "");
     }
   };
   const ask = () => {
