@@ -138,7 +138,13 @@ def _photograph(page: Any, folder: Path, name: str) -> None:
         page.screenshot(path=str(path), full_page=True)
         assert path.stat().st_size > 10_000
         wide = page.evaluate("document.documentElement.scrollWidth")
-        assert wide <= width, f"{name} scrolls sideways at {width} px ({wide} px)"
+        culprits = page.evaluate(
+            "(w) => [...document.querySelectorAll('body *')]"
+            ".filter(e => e.getBoundingClientRect().right > w).slice(0, 5)"
+            ".map(e => e.outerHTML.slice(0, 120))",
+            width,
+        )
+        assert wide <= width, f"{name} scrolls sideways at {width} px ({wide} px): {culprits}"
 
 
 def test_a_user_connects_xero_syncs_makes_a_client_firm_previews_and_sends(
@@ -215,3 +221,18 @@ def test_a_user_connects_xero_syncs_makes_a_client_firm_previews_and_sends(
         "Kindly" in str(entry) for entries in fake_xero.history.values() for entry in entries
     )
     _accessible(page)
+
+    # 7. The settings page, and a template draft whose preview follows the typing.
+    page.get_by_role("link", name="Settings").click()
+    _accessible(page)
+    _photograph(page, tmp_path, "settings")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.get_by_role("link", name="Edit the templates").click()
+    page.get_by_role("link", name="email/subject.txt.j2").click()
+    _accessible(page)
+    draft = page.frame_locator('iframe[name="draft-preview"]')
+    # The page shows Kindly's own subject on a reminder due now, without a button pressed.
+    expect(draft.locator("pre")).not_to_be_empty()
+    page.get_by_label("The template (Jinja2)").fill("Typed just now: {{ t.subject() }}")
+    expect(draft.locator("pre")).to_contain_text("Typed just now: ")
+    assert not (web.config.parent / "templates").exists(), "a preview keeps nothing"

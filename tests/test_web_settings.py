@@ -216,3 +216,80 @@ def test_the_file_is_left_whole_when_a_change_breaks_it(tmp_path: Path) -> None:
         change_settings_file(config, wrong, seen=version_of(config))
     assert config.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["kindly.toml"], "no temporary file left"
+
+
+def _draft_form(client: FlaskClient, name: str) -> tuple[str, dict[str, str]]:
+    page = client.get(f"/settings/templates?name={name}").get_data(as_text=True)
+    reminder = page.split('<option value="', 1)[1].split('"', 1)[0]
+    return page, {"csrf_token": token(page), "name": name, "reminder": reminder}
+
+
+def test_a_template_draft_is_previewed_on_a_reminder_due_now_then_kept_or_removed(
+    web: WebApp, client: FlaskClient
+) -> None:
+    from tests.web_harness import sync
+
+    sync(client, web.app, web.org)
+    page, form = _draft_form(client, "email/subject.txt.j2")
+    assert "{{ t.subject() }}" in page, "the page starts from Kindly's own text"
+    draft = "Our invoices: {{ count }} open, {{ t.subject() }}"
+    preview = client.post("/settings/templates/preview", data={**form, "text": draft})
+    assert preview.status_code == 200
+    shown = preview.get_data(as_text=True)
+    assert shown.startswith("<pre>Our invoices: ") and " open, " in shown
+    # The frame may show the message's inline styles, nothing else, and only in this app.
+    assert "style-src 'unsafe-inline'" in preview.headers["Content-Security-Policy"]
+    assert preview.headers["X-Frame-Options"] == "SAMEORIGIN"
+    # Nothing is kept by a preview.
+    assert load_settings(web.config).templates is None
+    # A mistake in the draft is shown in the frame, naming the template and line.
+    wrong = client.post(
+        "/settings/templates/preview", data={**form, "text": "{{ t.subject( }}"}
+    ).get_data(as_text=True)
+    assert "subject.txt.j2" in wrong and "line 1" in wrong
+    # Kept: kindly.toml now names the template folder, and the message uses the draft.
+    kept = client.post(
+        "/settings/templates?name=email/subject.txt.j2",
+        data={**form, "text": draft, "action": "save"},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "Saved your version of email/subject.txt.j2." in kept
+    settings = load_settings(web.config)
+    assert settings.templates is not None
+    assert (settings.templates / "email/subject.txt.j2").read_text("utf-8") == draft
+    assert "your own" in kept
+    # A broken version is not kept: the folder keeps the one that works.
+    refused = client.post(
+        "/settings/templates?name=email/subject.txt.j2",
+        data={**form, "text": "{% if %}", "action": "save"},
+    )
+    assert refused.status_code == 400
+    assert (settings.templates / "email/subject.txt.j2").read_text("utf-8") == draft
+    # Removed: Kindly's own applies again.
+    client.post(
+        "/settings/templates?name=email/subject.txt.j2",
+        data={**form, "action": "remove"},
+        follow_redirects=True,
+    )
+    assert not (settings.templates / "email/subject.txt.j2").exists()
+    # Only Kindly's own templates can be named: no way out of the folder.
+    assert client.get("/settings/templates?name=../kindly.toml").status_code == 404
+    outside = client.post("/settings/templates/preview", data={**form, "name": "../x.j2"})
+    assert outside.status_code == 404
+
+
+@pytest.mark.parametrize("name", ["lang/nl.j2", "sms/message.txt.j2", "letter/letter.html.j2"])
+def test_every_kind_of_template_previews(web: WebApp, client: FlaskClient, name: str) -> None:
+    from tests.web_harness import sync
+
+    sync(client, web.app, web.org)
+    page, form = _draft_form(client, name)
+    text = page.split('class="code">', 1)[1].split("</textarea>", 1)[0]
+    import html
+
+    shown = client.post(
+        "/settings/templates/preview", data={**form, "text": html.unescape(text)}
+    ).get_data(as_text=True)
+    assert "Traceback" not in shown and "color:#a00" not in shown, shown[:500]
+    if name == "lang/nl.j2":
+        assert "Met vriendelijke groet" in shown

@@ -40,7 +40,7 @@ from plugin.compose.templates import FIX_TEMPLATE
 from plugin.config.settings import TemplateBudget
 from plugin.errors import ConfigError, TemplateProblem
 
-__all__ = ["UserTemplates", "user_templates"]
+__all__ = ["UserTemplates", "close_worker", "user_templates"]
 
 #: Seconds the parent waits beyond the time limit before it stops a worker whose own timer
 #: could not interrupt the template (one long step in C, such as a huge power).
@@ -178,6 +178,14 @@ def user_templates(folder: Path, budget: TemplateBudget) -> UserTemplates:
                 _workers.pop(next(iter(_workers))).close()
             found = _workers[(folder, budget)] = UserTemplates(folder, budget)
         return found
+
+
+def close_worker(folder: Path, budget: TemplateBudget) -> None:
+    """Stop the worker of a folder that is gone (a draft's), rather than keep it."""
+    with _workers_lock:
+        found = _workers.pop((folder, budget), None)
+    if found is not None:
+        found.close()
 
 
 @atexit.register

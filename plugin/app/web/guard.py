@@ -59,7 +59,7 @@ def install_guard(app: Flask) -> None:
 
     @app.after_request
     def headers(response: Response) -> Response:
-        preview = request.endpoint == "pages.framed"
+        preview = request.endpoint in ("pages.framed", "pages.template_preview")
         policy = PREVIEW_POLICY if preview else PAGE_POLICY
         # A connect button's form is answered by a redirect to the platform's sign-in,
         # which form-action governs too: the connections page names those sites alone.

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from tomlkit.items import Table
 from tomlkit.toml_document import TOMLDocument
 
@@ -226,3 +226,156 @@ def settings_page() -> Any:
         error=error,
         failed=failed,
     ), (400 if error else 200)
+
+
+# -- the user's own templates, previewed on a real reminder before they are kept ------------
+
+
+def _sample_reminders() -> list[tuple[str, Any]]:
+    """The reminders due now in the organisations of the workspace, to preview a draft on:
+    (organisation id/key, reminder)."""
+    from plugin.app.web.guard import organisation_id
+    from plugin.app.web.views import _synced, _workspaces
+
+    found = []
+    with _workspaces() as opened:
+        for kindly in opened:
+            if _synced(kindly):
+                for reminder in kindly.plan(_now()).reminders:
+                    found.append((f"{organisation_id(kindly.source_id)}/{reminder.key}", reminder))
+    return found
+
+
+def _preview_on(settings: Settings, name: str, reminder: Any) -> str:
+    """The draft at work: the message its template is part of, as HTML for the frame."""
+    from dataclasses import replace
+
+    from markupsafe import escape
+
+    from plugin.compose.render import (
+        QR_CID,
+        render_letter,
+        render_note,
+        render_reminder,
+        render_sms,
+    )
+
+    on = _now().date()
+    folder = name.split("/", 1)[0]
+    if folder == "lang":
+        # The words of one language: shown in an e-mail written in it.
+        reminder = replace(reminder, language=name.split("/")[1].removesuffix(".j2"))
+    if folder in ("email", "lang"):
+        email = render_reminder(replace(reminder, channel="email"), settings, (), on=on)
+        if name.endswith("body.html.j2") or folder == "lang":
+            html = email.html or ""
+            if email.qr_png:
+                import base64
+
+                inline = "data:image/png;base64," + base64.b64encode(email.qr_png).decode()
+                html = html.replace(f"cid:{QR_CID}", inline)
+            return html
+        text = email.subject if name.endswith("subject.txt.j2") else email.text
+        return f"<pre>{escape(text)}</pre>"
+    if folder == "sms":
+        sms = render_sms(
+            replace(reminder, channel="sms"),
+            settings,
+            limit=settings.sms_limit,
+            transliterate=settings.sms_transliterate,
+            on=on,
+        )
+        return f"<pre>{escape(sms.text)}</pre>"
+    if folder == "letter":
+        return render_letter(replace(reminder, channel="letter"), settings, on)
+    note = render_note(
+        stage=reminder.stage,
+        channel=reminder.channel,
+        recipient=", ".join(reminder.recipients) or reminder.customer.name,
+        sent_at=_now(),
+        invoice_numbers=tuple(i.number for i in reminder.invoices),
+        amount=", ".join(str(i.amount_due) for i in reminder.invoices),
+        settings=settings,
+    )
+    return f"<pre>{escape(note)}</pre>"
+
+
+@pages.route("/settings/templates", methods=["GET", "POST"])
+@signed_in
+def templates_page() -> Any:
+    from plugin.app import template_drafts
+    from plugin.app.settings_file import change_settings_file
+
+    _manager()
+    settings, store = opened_store()
+    names = template_drafts.known()
+    name = request.values.get("name") or names[0]
+    if name not in names:
+        abort(404)
+    error = None
+    if request.method == "POST":
+        text = request.form.get("text", "")
+        action = request.form.get("action")
+        try:
+            if action == "save":
+                template_drafts.keep(settings, name, text)
+                if settings.templates is None:
+                    # The folder is new: kindly.toml names it, or it would not be read.
+                    def name_folder(document: Any) -> None:
+                        _section(document, "templates")["folder"] = template_drafts.DEFAULT_FOLDER
+
+                    change_settings_file(
+                        _config(), name_folder, seen=None, lock=store.exclusive("kindly.toml")
+                    )
+                flash(_("Saved your version of %(template)s.", template=name), "done")
+            elif action == "remove":
+                template_drafts.remove(settings, name)
+                flash(_("Kindly's own %(template)s applies again.", template=name), "done")
+            else:
+                abort(400)
+        except ConfigError as exc:
+            error = str(exc)
+        else:
+            return redirect(url_for("pages.templates_page", name=name))
+    current, own = template_drafts.text_of(settings, name)
+    own_names = [n for n in names if template_drafts.text_of(settings, n)[1]]
+    return render_template(
+        "templates.html.j2",
+        names=names,
+        name=name,
+        own=own,
+        own_names=own_names,
+        text=request.form.get("text", current) if error else current,
+        samples=[(key, r) for key, r in _sample_reminders()],
+        error=error,
+    ), (400 if error else 200)
+
+
+@pages.route("/settings/templates/preview", methods=["POST"])
+@signed_in
+def template_preview() -> Any:
+    """The draft rendered on a reminder due now, for the page's frame; a mistake in the
+    draft is shown there, naming its line, and nothing is kept."""
+    from markupsafe import escape
+
+    from plugin.app import template_drafts
+    from plugin.errors import TemplateProblem
+
+    _manager()
+    settings, _store = opened_store()
+    name = request.form.get("name", "")
+    if name not in template_drafts.known():
+        abort(404)
+    samples = dict(_sample_reminders())
+    chosen = samples.get(request.form.get("reminder", "")) or next(iter(samples.values()), None)
+    if chosen is None:
+        nothing = _("No reminder is due now to show the draft on: sync first.")
+        body = f"<p>{escape(nothing)}</p>"
+    else:
+        try:
+            draft = request.form.get("text", "")
+            with template_drafts.with_draft(settings, name, draft) as drafted:
+                body = _preview_on(drafted, name, chosen)
+        except (ConfigError, TemplateProblem) as exc:
+            body = f'<p style="color:#a00"><strong>{escape(str(exc))}</strong></p>'
+    return Response(body, mimetype="text/html")
