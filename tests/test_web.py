@@ -301,3 +301,35 @@ def test_clients_filtered_and_changed_together(web: WebApp, client: FlaskClient)
     assert "Changed 1 client." in lifted
     paused = client.get(f"/o/{web.org}/clients?reminders=paused").get_data(as_text=True)
     assert "C01" not in set(re.findall(r'name="client" value="([^"]+)"', paused))
+
+
+def test_a_letter_is_previewed_as_the_pdf_that_will_be_printed(
+    web: WebApp, client: FlaskClient
+) -> None:
+    assert sign_in(client) == 302
+    overview = sync(client, web.app, web.org)
+    email_key = re.search(r"/preview/([0-9a-f]+)", overview)
+    assert email_key
+    form = client.get(f"/o/{web.org}/clients/C01").get_data(as_text=True)
+    status, _ = _post(
+        client, f"/o/{web.org}/clients/C01", form, tone="friendly", language="nl",
+        formality="formal", channels=["letter"],
+    )  # fmt: skip
+    assert status == 200
+    overview = client.get(f"/o/{web.org}/").get_data(as_text=True)
+    found = re.search(r"Bakkerij Van Dijk</td>.*?/preview/([0-9a-f]+)", overview, re.S)
+    assert found
+    preview = client.get(f"/o/{web.org}/preview/{found.group(1)}").get_data(as_text=True)
+    assert "The letter as PDF, as it will be printed" in preview
+    pdf = client.get(f"/o/{web.org}/preview/{found.group(1)}/letter.pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert pdf.data.startswith(b"%PDF")
+    # An e-mail with no letter to fall back on has no PDF.
+    others = set(re.findall(r"/preview/([0-9a-f]+)", overview)) - {found.group(1)}
+    emailed = next(
+        key
+        for key in others
+        if "The letter as PDF"
+        not in client.get(f"/o/{web.org}/preview/{key}").get_data(as_text=True)
+    )
+    assert client.get(f"/o/{web.org}/preview/{emailed}/letter.pdf").status_code == 404

@@ -530,9 +530,46 @@ def preview(org: str, key: str) -> Any:
         subject = None
         if reminder.channel == "email":
             subject = _email(kindly, reminder, now).subject
+        # What the client would get instead, should this channel fail for good.
+        fallback_sms = None
+        if reminder.channel != "sms" and "sms" in reminder.fallbacks:
+            fallback_sms = render_sms(
+                replace(reminder, channel="sms"),
+                kindly.settings,
+                limit=kindly.settings.sms_limit,
+                transliterate=kindly.settings.sms_transliterate,
+                on=now.date(),
+            )
         return render_template(
-            "preview.html.j2", org=org, reminder=reminder, sms=sms, subject=subject
+            "preview.html.j2",
+            org=org,
+            reminder=reminder,
+            sms=sms,
+            subject=subject,
+            fallback_sms=fallback_sms,
+            letter="letter" in (reminder.channel, *reminder.fallbacks),
         )
+
+
+@pages.route("/o/<org>/preview/<key>/letter.pdf")
+@signed_in
+def letter_pdf(org: str, key: str) -> Any:
+    """The letter as it will be printed and posted: the PDF made for the print service."""
+    from plugin.compose.render import letter_pdf as make_pdf
+    from plugin.compose.render import render_letter
+
+    with _organisation(org) as kindly:
+        now = _now()
+        reminder = _planned(kindly, key, now)
+        if "letter" not in (reminder.channel, *reminder.fallbacks):
+            abort(404)
+        html = render_letter(replace(reminder, channel="letter"), kindly.settings, now.date())
+        pdf = make_pdf(html)
+    return Response(
+        pdf.content,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{reminder.key[:12]}-letter.pdf"'},
+    )
 
 
 def _email(kindly: Kindly, reminder: PlannedReminder, now: datetime) -> Any:
