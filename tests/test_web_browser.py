@@ -175,6 +175,9 @@ def test_a_user_connects_xero_syncs_makes_a_client_firm_previews_and_sends(
     page.get_by_role("link", name="Xero organisation Noordlicht Studio").click()
     expect(page.get_by_text("Not synced yet")).to_be_visible()
     page.get_by_role("button", name="Sync now").click()
+    # The progress page says the same words when it is done, then goes on to the overview:
+    # the overview is awaited, not the words, or the page may go while it is looked at.
+    expect(page).to_have_url(f"{base}/o/{web.org}/")
     expect(page.get_by_text("3 clients, 5 invoices, 0 records left out")).to_be_visible()
     _accessible(page)
     # By keyboard: the first stop is the link past the navigation, which then shows.
