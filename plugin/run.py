@@ -227,17 +227,26 @@ class Kindly:
         self.sms_gateway = sms_gateway
         #: Records the last sync could not read, one sentence each.
         self.warnings: tuple[str, ...] = ()
-        # Settings made with `kindly clients set` live in the store and win over kindly.toml.
-        settings = settings.with_client_overrides(client_overrides(store))
-        # Groups the accounting system holds (say a contact group "Reminders: firm") yield to groups
-        # of the same name in kindly.toml.
-        platform_groups = dict(source.group_settings())
-        if platform_groups:
-            settings = replace(settings, groups={**platform_groups, **settings.groups})
-        self.settings = settings
         self.store = store
         self.source = source
+        #: kindly.toml's settings, before the store's and the platform's are laid over them.
+        self.file_settings = settings
+        self.settings = self._effective(settings)
         self._channels: dict[str, Channel] | None = None
+
+    def _effective(self, settings: Settings) -> Settings:
+        # Settings made with `kindly clients set` live in the store and win over kindly.toml.
+        settings = settings.with_client_overrides(client_overrides(self.store))
+        # Groups the accounting system holds (say a contact group "Reminders: firm") yield
+        # to groups of the same name in kindly.toml.
+        platform_groups = dict(self.source.group_settings())
+        if platform_groups:
+            settings = replace(settings, groups={**platform_groups, **settings.groups})
+        return settings
+
+    def reread_client_settings(self) -> None:
+        """Take the clients' own settings from the store again, after they changed."""
+        self.settings = self._effective(self.file_settings)
 
     @property
     def channels(self) -> dict[str, Channel]:

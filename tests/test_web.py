@@ -333,3 +333,25 @@ def test_a_letter_is_previewed_as_the_pdf_that_will_be_printed(
         not in client.get(f"/o/{web.org}/preview/{key}").get_data(as_text=True)
     )
     assert client.get(f"/o/{web.org}/preview/{emailed}/letter.pdf").status_code == 404
+
+
+def test_a_client_follows_another_policy_chosen_on_its_page(
+    web: WebApp, client: FlaskClient
+) -> None:
+    with web.config.open("a", encoding="utf-8") as toml:
+        toml.write(
+            "\n[policies.strict]\nstages = [\n"
+            '  { name = "first", after = "due", days = 1 },\n'
+            '  { name = "final", after = "previous", days = 7, tone = "firm" },\n]\n'
+        )
+    assert sign_in(client) == 302
+    sync(client, web.app, web.org)
+    form = client.get(f"/o/{web.org}/clients/C02").get_data(as_text=True)
+    assert '<select id="policy" name="policy">' in form
+    status, saved = _post(client, f"/o/{web.org}/clients/C02", form, policy="strict")
+    assert status == 200 and '<option value="strict" selected>' in saved
+    wrong = client.post(
+        f"/o/{web.org}/clients/C02", data={"policy": "lenient", "csrf_token": token(form)}
+    )
+    assert wrong.status_code == 400
+    assert "no policy &#39;lenient&#39; (known: default, strict)" in wrong.get_data(as_text=True)

@@ -109,6 +109,7 @@ def change_client(
         store.delete_setting(scope, "pause_reason")
     for key, value in kept.items():
         store.set_setting(scope, key, value, now)
+    kindly.reread_client_settings()
 
 
 def promise_for(

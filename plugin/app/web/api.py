@@ -191,3 +191,137 @@ def effect_report(org: str) -> Any:
         if not _synced(kindly):
             return _problem(409, "not synced yet: POST its /sync first")
         return jsonify(effect_figures(kindly))
+
+
+#: What PATCH may change of a client, as `kindly clients set` and the client page do.
+CLIENT_FIELDS = (
+    "tone", "language", "formality", "channels", "policy", "pause_until", "pause_reason",
+    "excluded",
+)  # fmt: skip
+
+
+_KINDS = {list: "a list", bool: "true or false", str: "a string"}
+
+
+def _client_or_404(kindly: Any, client: str) -> dict[str, Any]:
+    from plugin.app.cli.clients import client_rows
+
+    if not _synced(kindly):
+        raise _NotFound("not synced yet: POST its /sync first")
+    found = next((row for row in client_rows(kindly) if row["id"] == client), None)
+    if found is None:
+        raise _NotFound(f"no client {client!r} in this organisation")
+    return found
+
+
+class _NotFound(Exception):
+    pass
+
+
+@api.errorhandler(_NotFound)
+def _not_found(error: _NotFound) -> Response:
+    return _problem(404, str(error))
+
+
+def _promises_of(kindly: Any, client: str) -> list[dict[str, Any]]:
+    snapshot = kindly.snapshot()
+    kept = {p.invoice_id for p in kindly.kept_promises()}
+    return [
+        {
+            "invoice_id": promise.invoice_id,
+            "invoice": snapshot.invoices_by_id[promise.invoice_id].number,
+            "until": promise.promised_date.isoformat(),
+            "amount": {"amount": str(promise.amount.amount), "currency": promise.amount.currency}
+            if promise.amount
+            else None,
+            "note": promise.note,
+            "kept_in": "kindly" if promise.invoice_id in kept else "accounting system",
+        }
+        for promise in snapshot.promises
+        if promise.invoice_id in snapshot.invoices_by_id
+        and snapshot.invoices_by_id[promise.invoice_id].customer_id == client
+    ]
+
+
+@api.get("/organisations/<org>/clients/<client>")
+@signed_in
+def client_of(org: str, client: str) -> Any:
+    """One client: its effective settings, its promises to pay."""
+    with _organisation(org) as kindly:
+        row = _client_or_404(kindly, client)
+        return jsonify({**row, "promises": _promises_of(kindly, client)})
+
+
+@api.patch("/organisations/<org>/clients/<client>")
+@signed_in
+def change_client_of(org: str, client: str) -> Any:
+    """Change a client's own settings (they win over kindly.toml); all or nothing."""
+    from plugin.app.client_settings import ClientSettingError, change_client
+
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _problem(400, "the body must be a JSON object of settings")
+    unknown = sorted(set(body) - set(CLIENT_FIELDS))
+    if unknown:
+        return _problem(400, f"{unknown[0]}: not a client setting ({', '.join(CLIENT_FIELDS)})")
+    for name, value in body.items():
+        expected = {"channels": list, "excluded": bool}.get(name, str)
+        if value is not None and not isinstance(value, expected):
+            return _problem(400, f"{name}: must be {_KINDS[expected]} (or null)")
+        if isinstance(value, list) and not all(isinstance(c, str) for c in value):
+            return _problem(400, "channels: must be a list of channel names")
+    with _organisation(org) as kindly:
+        _client_or_404(kindly, client)
+        resume = "pause_until" in body and body["pause_until"] is None
+        values = {name: value for name, value in body.items() if value is not None}
+        try:
+            change_client(kindly, client, values, _now(), resume=resume)
+        except ClientSettingError as exc:
+            return _problem(400, f"{exc.field}: {exc}")
+        kindly_row = _client_or_404(kindly, client)
+        return jsonify({**kindly_row, "promises": _promises_of(kindly, client)})
+
+
+@api.put("/organisations/<org>/clients/<client>/promises/<invoice>")
+@signed_in
+def keep_promise(org: str, client: str, invoice: str) -> Any:
+    """Record a promise to pay for one of the client's open invoices (by id or number)."""
+    from plugin.app.client_settings import ClientSettingError, promise_for
+
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("until"), str):
+        return _problem(400, "until: the day the client promised to pay by (YYYY-MM-DD)")
+    amount, note = body.get("amount"), body.get("note")
+    if amount is not None and not isinstance(amount, str):
+        return _problem(400, 'amount: a string such as "250.00"')
+    if note is not None and not isinstance(note, str):
+        return _problem(400, "note: text")
+    with _organisation(org) as kindly:
+        _client_or_404(kindly, client)
+        try:
+            promise = promise_for(kindly, client, invoice, body["until"], amount, note, _now())
+        except ClientSettingError as exc:
+            return _problem(400, f"{exc.field}: {exc}")
+        kindly.keep_promise(promise, _now())
+        found = [p for p in _promises_of(kindly, client) if p["invoice_id"] == promise.invoice_id]
+        return jsonify(found[-1])
+
+
+@api.delete("/organisations/<org>/clients/<client>/promises/<invoice>")
+@signed_in
+def forget_promise(org: str, client: str, invoice: str) -> Any:
+    """Forget a promise recorded in Kindly (those in the accounting system stay)."""
+    with _organisation(org) as kindly:
+        _client_or_404(kindly, client)
+        snapshot = kindly.snapshot()
+        ids = {
+            i.id
+            for i in snapshot.invoices
+            if i.customer_id == client and invoice in (i.id, i.number)
+        }
+        kept = [p.invoice_id for p in kindly.kept_promises() if p.invoice_id in ids]
+        if not kept:
+            return _problem(404, f"no promise recorded in Kindly for {invoice!r}")
+        for invoice_id in kept:
+            kindly.forget_promise(invoice_id)
+        return Response(status=204)

@@ -722,6 +722,7 @@ def client(org: str, client: str) -> Any:
                 "language": form.get("language") or None,
                 "formality": form.get("formality") or None,
                 "channels": form.getlist("channels") or None,
+                "policy": form.get("policy") or None,
                 "pause_until": form.get("pause_until") or None,
                 "pause_reason": form.get("pause_reason") or None,
                 "excluded": form.get("excluded") == "on",
@@ -790,4 +791,5 @@ def _client_page(
         languages=LANGUAGES,
         formalities=FORMALITIES,
         channels=CHANNELS,
+        policies=sorted(kindly.settings.policies),
     ), (400 if error or promise_error else 200)
