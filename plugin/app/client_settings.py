@@ -3,7 +3,7 @@ once, here, and kept in the store, where they win over kindly.toml for that clie
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -170,14 +170,11 @@ GROUPED: Mapping[str, tuple[str, ...]] = {
 }
 
 
-def platform_groups(
-    kindly: Kindly, client: str, file_groups: Collection[str]
-) -> list[dict[str, Any]]:
+def platform_groups(kindly: Kindly, client: str) -> list[dict[str, Any]]:
     """For each setting the accounting system holds as client groups ("Reminders: firm",
     "Language: nl"): what its groups say for this client, what Kindly uses and which side
     wins, and the group that would say Kindly's value, to write it there. Empty where the
-    system holds no groups. ``file_groups`` are the groups kindly.toml sets, which win over
-    the system's groups of the same name."""
+    system holds no groups. Groups kindly.toml sets win over the system's of the same name."""
     from plugin.core.planning import settings_for
     from plugin.run import client_overrides
 
@@ -208,7 +205,8 @@ def platform_groups(
         if source == "client":
             wins = "kindly" if own is not None and getattr(own, field) is not None else "file"
         elif source.startswith("group "):
-            wins = "file" if source.removeprefix("group ") in file_groups else "platform"
+            in_file = source.removeprefix("group ") in kindly.file_settings.groups
+            wins = "file" if in_file else "platform"
         else:
             wins = "default"
         target = next(
@@ -236,14 +234,10 @@ def platform_groups(
     return rows
 
 
-def write_platform_group(
-    kindly: Kindly, client: str, setting: str, file_groups: Collection[str]
-) -> str:
+def write_platform_group(kindly: Kindly, client: str, setting: str) -> str:
     """Put the client in the system's group that says what Kindly uses for ``setting``,
     out of its other groups of that setting; the group written."""
-    row = next(
-        (r for r in platform_groups(kindly, client, file_groups) if r["setting"] == setting), None
-    )
+    row = next((r for r in platform_groups(kindly, client) if r["setting"] == setting), None)
     if row is None or row["target"] is None:
         raise ClientSettingError("setting", f"{kindly.source.title} holds no group for {setting!r}")
     kindly.source.put_in_group(client, row["target"], row["leaving"])

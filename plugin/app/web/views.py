@@ -367,9 +367,7 @@ def platform_group(org: str, client: str) -> Any:
         if not _synced(kindly) or client not in {c.id for c in kindly.snapshot().customers}:
             abort(404)
         try:
-            group = write_platform_group(
-                kindly, client, request.form.get("setting", ""), opened_store()[0].groups
-            )
+            group = write_platform_group(kindly, client, request.form.get("setting", ""))
         except KindlyError as exc:
             flash(
                 _(
@@ -779,7 +777,7 @@ def _client_page(
         "client.html.j2",
         org=org,
         row=row,
-        platform=platform_groups(kindly, client, opened_store()[0].groups),
+        platform=platform_groups(kindly, client),
         platform_title=kindly.source.title,
         history=_payment_history(kindly, client, _now()),
         open_invoices=open_invoices,
