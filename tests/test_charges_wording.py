@@ -87,7 +87,7 @@ def _settings(jurisdiction: str, contract_rate: Decimal | None = None) -> Settin
             "FR",
             "EUR",
             "FR",
-            "- Pénalités de retard (art. L441-10 Code de commerce), au taux annuel de {rate}, "
+            "- Pénalités de retard (art. L441-10 du Code de commerce), au taux annuel de {rate}, "
             "du 2 octobre 2026 au 1 décembre 2026\u00a0: ",
         ),
         (
@@ -250,3 +250,63 @@ def test_an_sms_without_charges_says_nothing_of_them() -> None:
     sms = render_sms(reminder, _settings("DE"), on=ON)
     assert "(10.000,00 €) offen" in sms.text, sms.text
     assert "inkl." not in sms.text
+
+
+SMS_HOLDS = {
+    "nl": "incl. rente en kosten",
+    "de": "inkl. Zinsen und Kosten",
+    "fr": "frais inclus",
+    "en": "incl. interest and costs",
+    "nb": "inkl. renter og kostnader",
+}
+
+
+@pytest.mark.parametrize(
+    ("language", "country", "currency"),
+    [("nl", "NL", "EUR"), ("de", "DE", "EUR"), ("fr", "FR", "EUR"), ("en", "GB", "GBP"),
+     ("nb", "NO", "NOK")],
+)  # fmt: skip
+def test_a_final_sms_with_charges_and_a_pay_link_fits_one_part(
+    language: Language, country: str, currency: str
+) -> None:
+    """The native re-check of issue 17: a single-invoice final notice with its charges and
+    the invoice's pay link went out in two parts in French (172 units), Dutch (165) and
+    German (161). Compact, it fits one, and the total still says what it holds."""
+    from dataclasses import replace
+
+    from plugin.compose.render import render_sms
+
+    reminder = replace(_final(language, country, currency), channel="sms")
+    invoice = replace(
+        reminder.invoices[0],
+        number="NS-0138",
+        online_url="https://pay.noordlicht.example/invoice/NS-0138",
+    )
+    reminder = replace(reminder, invoices=(invoice,))
+    settings = _settings(country)
+    company = replace(settings.company, name="Noordlicht Studio B.V.", sms_sender=None)
+    sms = render_sms(reminder, replace(settings, company=company), on=ON)
+    assert sms.count.fits(160), (sms.text, sms.count)
+    assert SMS_HOLDS[language] in sms.text, sms.text
+    link = "https://pay.noordlicht.example/invoice/NS-0138"
+    assert "NS-0138" in sms.text and sms.text.rstrip().endswith(link)
+
+
+@pytest.mark.parametrize(
+    ("language", "country", "named"),
+    [
+        ("de", "DE", "Verzugszinsen nach niederländischem Recht (art. 6:119a Burgerlijk Wetboek)"),
+        ("fr", "FR", "Intérêts de retard selon le droit néerlandais (art. 6:119a Burgerlijk"),
+        ("en", "GB", "Statutory interest under Dutch law (art. 6:119a Burgerlijk Wetboek)"),
+        ("nb", "NO", "Forsinkelsesrente etter nederlandsk lov (art. 6:119a Burgerlijk Wetboek)"),
+        ("vi", "VN", "theo quy định của pháp luật Hà Lan (art. 6:119a Burgerlijk Wetboek)"),
+        ("nl", "NL", "Wettelijke handelsrente (art. 6:119a BW)"),
+    ],
+)  # fmt: skip
+def test_the_law_of_another_country_is_named_as_such(
+    language: Language, country: str, named: str
+) -> None:
+    """The native re-check of issue 17: a German reader of a Dutch creditor's notice read
+    "(art. 6:119a BW)", and "BW" is Baden-Württemberg to a German."""
+    text = render_reminder(_final(language, country, "EUR"), _settings("NL"), on=ON).text
+    assert named in text, text

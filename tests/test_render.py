@@ -956,7 +956,7 @@ def test_a_meeting_online_is_not_looked_forward_to_as_a_visit(
     ("language", "opening"),
     [
         ("nb", "Vi har ennå ikke mottatt betaling for fakturaene nedenfor – kanskje har"),
-        ("vi", "Có lẽ thư nhắc trước của chúng tôi đã bị bỏ qua: theo sổ sách, các hóa đơn"),
+        ("vi", "Có lẽ thư nhắc trước của chúng tôi đã bị thất lạc hoặc bị sót: theo sổ sách"),
     ],
 )
 def test_a_second_reminder_says_what_is_unpaid_before_guessing_why(

@@ -266,6 +266,9 @@ def _written(claims: Claims | LetterClaims | None, locale: str) -> dict[str, str
         "interest_kind": claims.interest_kind,
         "jurisdiction": claims.jurisdiction,
         "interest_basis": claims.interest_basis or "",
+        # Read abroad, a law's abbreviation says nothing, or another thing: "BW" is
+        # Baden-Württemberg to a German (the native re-check of issue 17).
+        "interest_basis_abroad": _spelled_out(claims.interest_basis or ""),
         "interest_from": format_date(claims.interest_from, locale) if claims.interest_from else "",
         "interest_from_each": "1" if claims.interest_from_each else "",
         "rate": _rates(claims.rates, locale),
@@ -274,6 +277,16 @@ def _written(claims: Claims | LetterClaims | None, locale: str) -> dict[str, str
         "letter_costs": "",
         "letter_principal": "",
     }
+
+
+_LAW_NAMES = {" BW": " Burgerlijk Wetboek", " BGB": " Bürgerliches Gesetzbuch"}
+
+
+def _spelled_out(basis: str) -> str:
+    for short, full in _LAW_NAMES.items():
+        if basis.endswith(short):
+            return basis[: -len(short)] + full
+    return basis
 
 
 def _rates(rates: tuple[Decimal, ...], locale: str) -> str:
@@ -741,13 +754,18 @@ def render_sms(
     # Shortened step by step until it fits (issue 17): the thanks go, then the sender's
     # legal form, then the sender's name is cut to what an SMS sender id holds. Letters
     # outside GSM-7 are changed only when no shortening in the original letters fits.
-    steps: list[dict[str, Any]] = [{"sms_brief": False}, {"sms_brief": True}]
+    steps: list[dict[str, Any]] = [
+        {"sms_brief": False, "sms_compact": False},
+        {"sms_brief": True, "sms_compact": False},
+    ]
     sender = str(context["sender"])
     short = _without_legal_form(sender)
     if short != sender:
-        steps.append({"sms_brief": True, "sender": short})
+        steps.append({"sms_brief": True, "sms_compact": False, "sender": short})
     if len(short) > SENDER_ID_LENGTH:
-        steps.append({"sms_brief": True, "sender": _cut_words(short, SENDER_ID_LENGTH)})
+        steps.append(
+            {"sms_brief": True, "sms_compact": False, "sender": _cut_words(short, SENDER_ID_LENGTH)}
+        )
     if context["also_count"]:
         # Last, the invoices by their number alone: "2 factures" instead of "facture
         # NS-0135 + 1 autre" (the review: a French final notice of 162 units).
@@ -760,6 +778,9 @@ def render_sms(
                 "also_due": [],
             }
         )
+    # Then the final notice in its compact form (the review's: one invoice with its
+    # charges, 161 to 174 units): the same facts, fewer words around them.
+    steps.append({**steps[-1], "sms_compact": True})
     if context["charged_with"] and context["count"] > 1:
         # Beside a count of invoices, not one invoice's number, the total cannot be read
         # as one invoice's amount: what it holds may go when nothing else makes room.

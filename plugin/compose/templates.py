@@ -41,7 +41,7 @@ CONTEXT_VARIABLES = frozenset(
         "reason", "fallback", "t", "unconfirmed", "amount_to_pay", "charged", "sms_brief",
         "destination_country", "company_address", "signature", "lead_invoices",
         "lead_count", "lead_total", "lead_numbers", "also_due", "also_count", "last_reminded",
-        "reminders_before", "also_reminded", "charged_with",
+        "reminders_before", "also_reminded", "charged_with", "sms_compact",
         "contact",
     }
 )  # fmt: skip
