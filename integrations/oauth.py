@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,7 @@ __all__ = [
     "sign_in",
     "sign_in_and_keep",
     "wait_for_redirect",
+    "with_granted",
 ]
 
 SECRET_KEY_VARIABLE = "KINDLY_SECRET_KEY"  # noqa: S105 (a variable name)
@@ -59,6 +61,9 @@ class Token:
     refresh_token: str
     expires_at: datetime
     scope: str = ""
+    #: What the sign-in's redirect carried besides the code and the state (QuickBooks
+    #: names the company there: realmId). Not kept with the token.
+    granted: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def __repr__(self) -> str:
         # Never print a credential, even in a traceback or a debugger.
@@ -401,8 +406,9 @@ class OAuthApp:
 
 def wait_for_redirect(
     port: int, expected_state: str, ready: Callable[[str], None], timeout: float = 300
-) -> str:
-    """Serve one request on 127.0.0.1:``port`` and return the authorization code in it.
+) -> dict[str, str]:
+    """Serve one request on 127.0.0.1:``port`` and return its query: the authorization
+    ``code`` and what else the platform put there.
 
     ``ready`` gets the redirect URI once the socket listens (to open the browser). The
     state must match what we sent, or the answer is not for us (RFC 6749 §10.12).
@@ -445,7 +451,7 @@ def wait_for_redirect(
             f"the sign-in was not completed: {found.get('error', 'no code came back')}",
             hint="Run kindly connect again and allow access.",
         )
-    return found["code"]
+    return found
 
 
 @contextmanager
@@ -488,8 +494,15 @@ def sign_in(
         say(f"Open this address to allow Kindly to read your {what}:\n{url}")
         open_browser(url)
 
-    code = wait_for_redirect(redirect_port, state, ready)
-    return app.exchange(http, code, redirect["uri"], verifier, now())
+    answer = wait_for_redirect(redirect_port, state, ready)
+    token = app.exchange(http, answer["code"], redirect["uri"], verifier, now())
+    return with_granted(token, answer)
+
+
+def with_granted(token: Token, answer: Mapping[str, str]) -> Token:
+    """The token with what the redirect ``answer`` carried besides the code and state."""
+    extra = {k: v for k, v in answer.items() if k not in ("code", "state", "scope")}
+    return dataclasses.replace(token, granted=extra)
 
 
 def identity_refresher(

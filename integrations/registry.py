@@ -18,6 +18,10 @@ __all__ = ["CONNECTORS", "connector_class", "connector_classes", "names", "regis
 CONNECTORS: dict[str, tuple[ConnectorKind, str]] = {
     "ledger": (ConnectorKind.BOOKKEEPING, "integrations.bookkeeping.ledger:LocalLedger"),
     "xero": (ConnectorKind.BOOKKEEPING, "integrations.bookkeeping.xero:XeroConnector"),
+    "quickbooks": (
+        ConnectorKind.BOOKKEEPING,
+        "integrations.bookkeeping.quickbooks:QuickBooksConnector",
+    ),
     "caldav": (ConnectorKind.CALENDAR, "integrations.calendars.caldav:CalDAVCalendar"),
     "google": (ConnectorKind.CALENDAR, "integrations.calendars.google:GoogleCalendar"),
     "outlook": (ConnectorKind.CALENDAR, "integrations.calendars.outlook:OutlookCalendar"),

