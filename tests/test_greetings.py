@@ -88,7 +88,7 @@ NAME_PARTS_ONLY: Person = (None, "Lan", "Nguyễn Thị", None)
         ("de", "formal", KNOWN, "Sehr geehrte Frau van Dijk,", "Sehr geehrte Frau van Dijk,"),
         ("de", "formal", MALE, "Sehr geehrter Herr Hughes,", "Sehr geehrter Herr Hughes,"),
         ("de", "informal", KNOWN, "Hallo Katrin,", "Hallo Katrin,"),
-        ("de", "formal", UNKNOWN, "Guten Tag Katrin van Dijk,", "Guten Tag Katrin van Dijk,"),
+        ("de", "formal", UNKNOWN, "Guten Tag Katrin van Dijk,", "Sehr geehrte Damen und Herren,"),
         ("fr", "formal", KNOWN, "Bonjour Madame van Dijk,", "Madame,"),
         ("fr", "formal", MALE, "Bonjour Monsieur Hughes,", "Monsieur,"),
         ("fr", "formal", UNKNOWN, "Bonjour Katrin van Dijk,", "Madame, Monsieur,"),

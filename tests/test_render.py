@@ -73,7 +73,7 @@ def reminder_for(
     customer = Customer(
         id="C9",
         name="Client & Co <b>",
-        contact_name="Ada <script>alert(1)</script>",
+        contact_name="Ada<script>alert(1)</script> Vermeer",
         emails=("ada@client.example",),
         phones=("+31 6 5550 1234",),
         language=language,
@@ -203,7 +203,7 @@ def test_a_complete_email_in_every_language_tone_and_stage(
         assert "{{" not in text and "{%" not in text and "}}" not in text
         assert_punctuated(text)
     assert_punctuated(rendered.subject)
-    assert "Ada <script>alert(1)</script>" in rendered.text  # plain text shows it as written
+    assert "Ada<script>alert(1)</script>" in rendered.text  # plain text shows it as written
     assert "<script>" not in rendered.html and "&lt;script&gt;" in rendered.html
     assert "\n\n\n" not in rendered.text, "template whitespace left empty lines"
     assert rendered.subject and "\n" not in rendered.subject
@@ -1611,3 +1611,59 @@ def test_a_first_sms_for_several_invoices_gives_the_oldest_due_date_as_such(
     """The review's check: "3 invoices (£6,340.00) were due 17/10" said of one due 12 Dec."""
     reminder = replace(reminder_for(language, 3, "first"), channel="sms")
     assert words in render_sms(reminder, demo_settings).text
+
+
+@pytest.mark.parametrize(
+    ("language", "contact", "greeting"),
+    [
+        ("nl", "Sanne de Vries", "Beste Sanne,"),
+        ("de", "Katrin Müller", "Hallo Katrin,"),
+        ("en", "Dr. Oliver Hughes", "Dear Oliver,"),
+    ],
+)
+def test_an_informal_greeting_says_the_given_name_of_a_full_name(
+    language: Language, contact: str, greeting: str, demo_settings: Settings
+) -> None:
+    """The native re-check of issue 17: a client with only a full name on file got
+    "Beste Sanne de Vries,"; a native writes "Beste Sanne,"."""
+    reminder = reminder_for(language, 1, "first")
+    customer = replace(reminder.customer, contact_name=contact, given_name=None)
+    informal = replace(reminder, customer=customer, formality="informal")
+    assert render_reminder(informal, demo_settings).text.startswith(greeting)
+
+
+def test_a_german_letter_to_nobody_in_particular_opens_formally(
+    demo_settings: Settings,
+) -> None:
+    reminder = reminder_for("de", 1, "first")
+    customer = replace(reminder.customer, salutation=None, family_name=None)
+    from plugin.compose.render import render_letter
+
+    letter = render_letter(
+        replace(reminder, customer=customer, channel="letter"), demo_settings, PAY_BY
+    )
+    assert "Sehr geehrte Damen und Herren," in letter and "Guten Tag" not in letter
+
+
+def test_a_meeting_at_the_office_given_as_an_offset_is_on_the_offices_clock(
+    demo_settings: Settings,
+) -> None:
+    """The native re-check of issue 17: the ledger gives meetings as times with an offset
+    only; one at the Amsterdam office at 16:00 (+01:00) was told to a London client as
+    "15:00–16:00 (London time)". Its offset is the company's: it is on Amsterdam's clock."""
+    from datetime import timedelta, timezone
+
+    from plugin.compose.render import render_appointment
+    from plugin.core.model import Appointment
+
+    start = datetime(2026, 12, 8, 16, 0, tzinfo=timezone(timedelta(hours=1)))
+    meeting = Appointment(
+        "A7", "Studio visit", start, start + timedelta(hours=1),
+        location="Prinsengracht 263, Amsterdam",
+    )  # fmt: skip
+    mail = render_appointment(
+        meeting, name="Oliver", language="en", country="GB", timezone="Europe/London",
+        settings=demo_settings,
+    )  # fmt: skip
+    text = " ".join(mail.text.split())
+    assert "16:00–17:00 (Amsterdam time)" in text, text

@@ -135,11 +135,20 @@ class RenderedSms:
 NO_CONTACT: Mapping[str, str | None] = {"salutation": None, "given_name": None, "family_name": None}
 
 
-def _contact(customer: Customer) -> Mapping[str, str | None]:
-    """The contact person's salutation and name parts, for greetings (review M1)."""
+def _contact(customer: Customer, language: str) -> Mapping[str, str | None]:
+    """The contact person's salutation and name parts, for greetings (review M1).
+
+    With only a full name on file, an informal greeting still says the given name alone
+    ("Beste Sanne," not "Beste Sanne de Vries,"): the first word, or in Vietnamese, where
+    the given name comes last, the last ("Chào anh Minh")."""
+    given = customer.given_name
+    if not given and customer.contact_name:
+        words = [w for w in customer.contact_name.split() if not w.endswith(".")]
+        if len(words) > 1:
+            given = words[-1] if language == "vi" else words[0]
     return {
         "salutation": customer.salutation,
-        "given_name": without_bidi_controls(customer.given_name) if customer.given_name else None,
+        "given_name": without_bidi_controls(given) if given else None,
         "family_name": (
             without_bidi_controls(customer.family_name) if customer.family_name else None
         ),
@@ -187,7 +196,7 @@ def _context(
         "tone": reminder.tone,
         "formal": reminder.formality != "informal",
         "greeting_name": reminder.customer.greeting_name,
-        "contact": _contact(reminder.customer),
+        "contact": _contact(reminder.customer, reminder.language),
         "customer": reminder.customer,
         "company": settings.company,
         "company_address": _address_in(settings, locale),
@@ -536,7 +545,9 @@ def _appointment_context(
 
     locale = babel_locale_name(language, country)
     reader = ZoneInfo(timezone)
-    event_zone = _event_zone(appointment)
+    from plugin.config.locales import default_timezone
+
+    event_zone = _event_zone(appointment, default_timezone(settings.company.country))
     # A meeting at a place is held on the place's clock: a client in Oslo at 11:00 in
     # London reads 11:00 (London time), not 12:00 (the review). One online, or without a
     # place, is on the reader's own clock.
@@ -592,15 +603,25 @@ def _appointment_context(
     }
 
 
-def _event_zone(appointment: Appointment) -> ZoneInfo | None:
-    """The zone the event was set in, by its name where the calendar gave one."""
+def _event_zone(appointment: Appointment, company_zone: str | None = None) -> ZoneInfo | None:
+    """The zone the event was set in, by its name where the calendar gave one.
+
+    A calendar (or a ledger) that gives only an offset names no zone; an event whose
+    offset is the company's own at that moment is taken to be on the company's clock (a
+    meeting at the office), not moved to the reader's (the native re-check of issue 17)."""
     if appointment.timezone:
         try:
             return ZoneInfo(appointment.timezone)
         except (KeyError, ValueError):
             return None
     zone = appointment.start.tzinfo
-    return zone if isinstance(zone, ZoneInfo) else None
+    if isinstance(zone, ZoneInfo):
+        return zone
+    if company_zone:
+        company = ZoneInfo(company_zone)
+        if appointment.start.utcoffset() == appointment.start.astimezone(company).utcoffset():
+            return company
+    return None
 
 
 def render_appointment(
@@ -622,7 +643,7 @@ def render_appointment(
         appointment, name, language, country, timezone, formality, settings
     )
     if person is not None:
-        context["contact"] = _contact(person)
+        context["contact"] = _contact(person, language)
     subject, text, html = _render(
         settings,
         context,
