@@ -1667,3 +1667,24 @@ def test_a_meeting_at_the_office_given_as_an_offset_is_on_the_offices_clock(
     )  # fmt: skip
     text = " ".join(mail.text.split())
     assert "16:00–17:00 (Amsterdam time)" in text, text
+
+
+def test_a_meeting_in_a_city_the_zone_database_knows_is_on_that_citys_clock(
+    demo_settings: Settings,
+) -> None:
+    """The native re-check: a meeting in London given as 11:00+00:00 was told to a client
+    in Oslo as "kl. 12.00–13.00 (Oslo-tid)"; a native expects London's clock."""
+    from datetime import timedelta
+
+    from plugin.compose.render import render_appointment
+    from plugin.core.model import Appointment
+
+    start = datetime(2026, 12, 7, 11, 0, tzinfo=UTC)
+    meeting = Appointment(
+        "A8", "Kvartalsmøte", start, start + timedelta(hours=1), location="5 Park Row, London"
+    )
+    mail = render_appointment(
+        meeting, name="Kari", language="nb", country="NO", timezone="Europe/Oslo",
+        settings=demo_settings,
+    )  # fmt: skip
+    assert "kl. 11.00–12.00 (London-tid)" in " ".join(mail.text.split()), mail.text

@@ -617,11 +617,31 @@ def _event_zone(appointment: Appointment, company_zone: str | None = None) -> Zo
     zone = appointment.start.tzinfo
     if isinstance(zone, ZoneInfo):
         return zone
-    if company_zone:
-        company = ZoneInfo(company_zone)
-        if appointment.start.utcoffset() == appointment.start.astimezone(company).utcoffset():
-            return company
+    offset = appointment.start.utcoffset()
+    # The place's city, where the zone database knows it ("5 Park Row, London"), then
+    # the company's own clock; each only when its offset is the event's at that moment.
+    candidates = [*_zones_named_in(appointment.location or ""), company_zone]
+    for name in candidates:
+        if name and appointment.start.astimezone(ZoneInfo(name)).utcoffset() == offset:
+            return ZoneInfo(name)
     return None
+
+
+@cache
+def _zone_cities() -> dict[str, str]:
+    """The zone database's cities ("london" -> "Europe/London")."""
+    import zoneinfo
+
+    return {
+        name.rsplit("/", 1)[1].replace("_", " ").lower(): name
+        for name in sorted(zoneinfo.available_timezones())
+        if "/" in name and not name.startswith(("Etc/", "SystemV/", "US/", "posix/", "right/"))
+    }
+
+
+def _zones_named_in(location: str) -> list[str]:
+    words = " ".join(re.split(r"[^\w]+", location.lower()))
+    return [zone for city, zone in _zone_cities().items() if f" {city} " in f" {words} "]
 
 
 def render_appointment(
