@@ -1,0 +1,177 @@
+"""`kindly connect quickbooks`, `sync`, `plan`, `run` and `disconnect quickbooks` end to end
+on a fake QuickBooks: the reminders in the outbox, the notes attached in QuickBooks, and
+the second run incremental (one change-data-capture call)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography.fernet import Fernet
+
+from plugin.app.cli import cli
+from tests.fakes.quickbooks import FakeQuickBooks
+from tests.quickbooks_harness import seed_small_company
+
+AT = "2026-11-24T10:00:00-08:00"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeQuickBooks]:
+    server = FakeQuickBooks()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def env(fake: FakeQuickBooks) -> dict[str, str]:
+    return {
+        "KINDLY_SECRET_KEY": Fernet.generate_key().decode(),
+        "KINDLY_QUICKBOOKS_CLIENT_SECRET": fake.client_secret,
+        "COLUMNS": "200",
+    }
+
+
+def write_config(folder: Path, fake: FakeQuickBooks, *, tenants: bool = True) -> Path:
+    endpoints = "\n".join(f'{key} = "{value}"' for key, value in fake.endpoints().items())
+    config = folder / "kindly.toml"
+    named = f'tenants = ["{fake.realm_id}"]' if tenants else ""
+    config.write_text(
+        f"""connector = "quickbooks"
+
+[company]
+name = "Noordlicht Inc."
+email = "ar@noordlicht.example"
+country = "US"
+
+[policy]
+send_window = "always"
+
+[delivery]
+outbox = "outbox"
+
+[store]
+url = "sqlite:///state.sqlite3"
+
+[quickbooks]
+client_id = "{fake.client_id}"
+redirect_port = 0
+{named}
+{endpoints}
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_connect_run_and_run_again_against_quickbooks(
+    fake: FakeQuickBooks, tmp_path: Path, env: dict[str, str]
+) -> None:
+    seeded = seed_small_company(fake)
+    fake.tick(minutes=5)
+    refresh = fake.issue_tokens()["refresh_token"]
+    config = write_config(tmp_path, fake)
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    connected = runner.invoke(
+        cli, [*base, "connect", "quickbooks", "--refresh-token", refresh], env=env
+    )
+    assert connected.exit_code == 0, connected.output
+    assert "Connected QuickBooks Online: Noordlicht Inc." in connected.output
+    assert refresh not in (tmp_path / "state.sqlite3").read_bytes().decode("latin-1")
+
+    synced = runner.invoke(cli, [*base, "sync", "--at", AT], env=env)
+    assert synced.exit_code == 0, synced.output
+    planned = runner.invoke(cli, [*base, "plan", "--json", "--at", AT], env=env)
+    assert planned.exit_code == 0, planned.output
+    reminders = {r["customer"]: r for r in json.loads(planned.output)["reminders"]}
+    # Ada's customer type "Reminders: firm" in QuickBooks sets her tone.
+    assert reminders["Ada's Bakery LLC"]["tone"] == "firm"
+    assert set(reminders["Ada's Bakery LLC"]["invoices"]) == {"1001", "1002"}
+
+    first = runner.invoke(cli, [*base, "run", "--at", AT], env=env)
+    assert first.exit_code == 0, first.output
+    outbox = sorted((tmp_path / "outbox").glob("*.eml"))
+    messages = [
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in outbox
+    ]
+    ada = next(m for m in messages if "ada@bakery.example" in m["To"])
+    body = ada.get_body(preferencelist=("plain",))
+    assert body is not None and "1001" in body.get_content()
+    attachments = {a.get_filename() for a in ada.iter_attachments()}
+    assert {"1001.pdf", "1002.pdf"} <= attachments, "the invoice PDFs from QuickBooks"
+    # One note per reminder, attached to its invoices and the customer.
+    notes = [a for a in fake.attachables.values() if "[kindly " in str(a.get("Note"))]
+    assert len(notes) == len(outbox)
+    ada_note = next(
+        a
+        for a in notes
+        if {"Customer", seeded["ada"]["Id"]}
+        <= {v for r in a["AttachableRef"] for v in r["EntityRef"].values()}
+    )
+    invoices = {
+        r["EntityRef"]["value"] for r in ada_note["AttachableRef"]
+        if r["EntityRef"]["type"] == "Invoice"
+    }  # fmt: skip
+    assert invoices == {seeded["a1"]["Id"], seeded["a2"]["Id"]}
+
+    calls_before = fake.api_calls()
+    again = runner.invoke(cli, [*base, "run", "--at", AT], env=env)
+    assert again.exit_code == 0, again.output
+    assert "Sent nothing new" in again.output
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == len(outbox)
+    # Incremental: one change-data-capture call, nothing to re-read or write.
+    assert fake.api_calls() - calls_before == 1
+
+    disconnected = runner.invoke(cli, [*base, "disconnect", "quickbooks"], env=env)
+    assert disconnected.exit_code == 0, disconnected.output
+    assert "Disconnected QuickBooks Online" in disconnected.output
+    assert fake.revoked, "Kindly's access was revoked at Intuit"
+    refused = runner.invoke(cli, [*base, "sync", "--at", AT], env=env)
+    assert refused.exit_code != 0 and "not connected" in refused.output
+
+
+def test_a_customer_who_paid_since_the_sync_gets_nothing(
+    fake: FakeQuickBooks, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """R3: the invoices a reminder names are read again right before it goes out."""
+    seeded = seed_small_company(fake)
+    fake.tick(minutes=5)
+    config = write_config(tmp_path, fake)
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    refresh = fake.issue_tokens()["refresh_token"]
+    assert (
+        runner.invoke(
+            cli, [*base, "connect", "quickbooks", "--refresh-token", refresh], env=env
+        ).exit_code
+        == 0
+    )
+    assert runner.invoke(cli, [*base, "sync", "--at", AT], env=env).exit_code == 0
+    planned = json.loads(runner.invoke(cli, [*base, "plan", "--json", "--at", AT], env=env).output)
+    due = len(planned["reminders"])
+    fake.add_payment(seeded["cy"], [(seeded["c1"], "50.00")], on=date(2026, 11, 24))
+    sent = runner.invoke(cli, [*base, "send", "--at", AT], env=env)
+    assert sent.exit_code == 0, sent.output
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == due - 1
+    assert "changed" in sent.output
+
+
+def test_without_a_named_company_a_refresh_token_is_refused_plainly(
+    fake: FakeQuickBooks, tmp_path: Path, env: dict[str, str]
+) -> None:
+    config = write_config(tmp_path, fake, tenants=False)
+    refresh = fake.issue_tokens()["refresh_token"]
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), "connect", "quickbooks", "--refresh-token", refresh], env=env
+    )
+    assert result.exit_code != 0
+    assert "QuickBooks did not say which company was connected" in result.output
+    assert "[quickbooks] tenants" in result.output
