@@ -331,3 +331,14 @@ def test_a_throttled_query_waits_and_carries_on(qbo: QuickBooksHarness) -> None:
     snapshot = qbo.connector.read_snapshot()
     assert len(snapshot.invoices) == 5
     assert qbo.time.sleeps[0] == 60 and len(qbo.time.sleeps) == 2
+
+
+def test_the_pay_link_is_asked_for_where_the_company_takes_online_payment(
+    qbo: QuickBooksHarness,
+) -> None:
+    seeded = seed_small_company(qbo.fake)
+    invoice = qbo.connector.read_snapshot().invoices_by_id[seeded["a1"]["Id"]]
+    link = qbo.connector.online_invoice_url(invoice)
+    assert link == f"https://connect.intuit.example/t/{qbo.fake.realm_id}/inv/{invoice.id}"
+    qbo.fake.online_payments = False
+    assert qbo.connector.online_invoice_url(invoice) is None

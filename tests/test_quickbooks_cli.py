@@ -105,6 +105,7 @@ def test_connect_run_and_run_again_against_quickbooks(
     ada = next(m for m in messages if "ada@bakery.example" in m["To"])
     body = ada.get_body(preferencelist=("plain",))
     assert body is not None and "1001" in body.get_content()
+    assert "https://connect.intuit.example/t/" in body.get_content(), "the pay link"
     attachments = {a.get_filename() for a in ada.iter_attachments()}
     assert {"1001.pdf", "1002.pdf"} <= attachments, "the invoice PDFs from QuickBooks"
     # One note per reminder, attached to its invoices and the customer.

@@ -141,6 +141,7 @@ class QuickBooksConnector(OAuthPlatform):
             Capability.INCREMENTAL,
             Capability.NOTES,
             Capability.MAILER,
+            Capability.ONLINE_LINK,
             Capability.PDF,
             Capability.GROUPS,
             Capability.WEBHOOKS,
@@ -338,6 +339,17 @@ class QuickBooksConnector(OAuthPlatform):
             rows = self._query(text).get("Invoice") or []
             found.extend(records.invoice(row, self.settings.home_currency) for row in rows)
         return tuple(found)
+
+    def online_invoice_url(self, invoice: Invoice) -> str | None:
+        """The customer's pay link (QuickBooks Payments), asked for with the invoice when
+        the sync did not bring it; None where the company takes no online payment."""
+        if invoice.online_url:
+            return invoice.online_url
+        answer = self._call(
+            "GET", f"invoice/{quote(invoice.id)}", {"include": "invoiceLink"}
+        ).json()
+        link = (answer.get("Invoice") or {}).get("InvoiceLink")
+        return str(link) if link else None
 
     def invoice_pdf(self, invoice: Invoice) -> bytes | None:
         response = self._call(

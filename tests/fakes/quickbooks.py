@@ -153,6 +153,9 @@ class FakeQuickBooks:
         self.realm_id = "9341452000000001"
         self.company_name = "Noordlicht Inc."
         self.clock = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+        #: Whether the company takes online payments (QuickBooks Payments): invoices then
+        #: have a pay link (InvoiceLink) when asked for it.
+        self.online_payments = True
         self.customers: dict[str, dict[str, Any]] = {}
         self.invoices: dict[str, dict[str, Any]] = {}
         self.credit_memos: dict[str, dict[str, Any]] = {}
@@ -715,6 +718,10 @@ class FakeQuickBooks:
                 raise KeyError(segments[1])
             pdf = b"%PDF-1.4 fake invoice " + str(record["DocNumber"]).encode()
             return 200, pdf, {"Content-Type": "application/pdf"}
+        # The customer's pay link: only asked for, and only with online payment on.
+        if entity == "Invoice" and query.get("include") == "invoiceLink" and self.online_payments:
+            link = f"https://connect.intuit.example/t/{self.realm_id}/inv/{record['Id']}"
+            return 200, {entity: {**record, "InvoiceLink": link}}, {}
         return 200, {entity: record}, {}
 
     def _write(
