@@ -176,3 +176,96 @@ def test_without_a_named_company_a_refresh_token_is_refused_plainly(
     assert result.exit_code != 0
     assert "QuickBooks did not say which company was connected" in result.output
     assert "[quickbooks] tenants" in result.output
+
+
+def test_webhooks_in_both_bodies_are_verified_and_sync_the_company(
+    fake: FakeQuickBooks, tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`kindly serve`'s app on loopback: a legacy and a CloudEvents body, each signed with
+    the verifier token, sync the company once; a wrong signature is refused; a replay of
+    the same CloudEvents id starts nothing."""
+    import base64
+    import hashlib
+    import hmac
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from plugin.app.cli import open_workspaces
+    from plugin.app.serve import WebhookRoute, make_app, make_server
+
+    seeded = seed_small_company(fake)
+    fake.tick(minutes=5)
+    config = write_config(tmp_path, fake)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    refresh = fake.issue_tokens()["refresh_token"]
+    assert (
+        runner.invoke(cli, [*base, "connect", "quickbooks", "--refresh-token", refresh]).exit_code
+        == 0
+    )
+    assert runner.invoke(cli, [*base, "sync"]).exit_code == 0
+    key = "the-verifier-token"
+    (kindly,) = open_workspaces(config)
+    synced = threading.Semaphore(0)
+    queued: list[list[str]] = []
+    route = WebhookRoute(key, {kindly.source_id: kindly})
+    app = make_app(
+        {"/webhooks/quickbooks": route},
+        synced=lambda source_id: synced.release(),
+        queued=queued.append,
+    )
+    server = make_server("127.0.0.1", 0, app, timeout=1.0)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    url = f"http://127.0.0.1:{server.server_port}/webhooks/quickbooks"
+
+    def post(body: bytes, signature: str) -> int:
+        request = urllib.request.Request(
+            url, data=body, headers={"intuit-signature": signature}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
+
+    def sign(body: bytes) -> str:
+        return base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
+
+    try:
+        first = fake.add_invoice(
+            seeded["cy"], "2001", "42.00", issued=date(2026, 11, 1), due=date(2026, 11, 15)
+        )
+        legacy = json.dumps(
+            {"eventNotifications": [{"realmId": fake.realm_id, "dataChangeEvent": {"entities": [
+                {"name": "Invoice", "id": first["Id"], "operation": "Create",
+                 "lastUpdated": "2026-11-22T09:30:00.000Z"}]}}]}
+        ).encode()  # fmt: skip
+        assert post(legacy, sign(legacy + b"x")) == 401
+        assert post(legacy, sign(legacy)) == 200
+        assert synced.acquire(timeout=30), "the sync after the legacy webhook finished"
+        stored = kindly.store.load_snapshot(kindly.source_id)
+        assert stored is not None and first["Id"] in stored.invoices_by_id
+        fake.tick(minutes=2)
+        second = fake.add_invoice(
+            seeded["cy"], "2002", "43.00", issued=date(2026, 11, 1), due=date(2026, 11, 15)
+        )
+        cloud = json.dumps(
+            [{"specversion": "1.0", "id": "evt-2002", "source": "intuit.test",
+              "type": "qbo.invoice.created.v1", "time": "2026-11-22T09:40:00Z",
+              "intuitentityid": second["Id"], "intuitaccountid": fake.realm_id, "data": {}}]
+        ).encode()  # fmt: skip
+        assert post(cloud, sign(cloud)) == 200
+        assert synced.acquire(timeout=30), "the sync after the CloudEvents webhook finished"
+        stored = kindly.store.load_snapshot(kindly.source_id)
+        assert stored is not None and second["Id"] in stored.invoices_by_id
+        # The same event delivered again: answered, nothing synced.
+        assert post(cloud, sign(cloud)) == 200
+        assert queued[-3:] == [[kindly.source_id], [kindly.source_id], []], queued
+    finally:
+        server.shutdown()
+        server.server_close()
