@@ -342,3 +342,31 @@ def test_the_pay_link_is_asked_for_where_the_company_takes_online_payment(
     assert link == f"https://connect.intuit.example/t/{qbo.fake.realm_id}/inv/{invoice.id}"
     qbo.fake.online_payments = False
     assert qbo.connector.online_invoice_url(invoice) is None
+
+
+def test_notes_go_thirty_to_a_batch_and_one_refused_leaves_the_others(
+    qbo: QuickBooksHarness,
+) -> None:
+    from plugin.core.model import Note
+
+    seeded = seed_small_company(qbo.fake)
+    invoice = qbo.connector.read_snapshot().invoices_by_id[seeded["a1"]["Id"]]
+
+    def note(n: int, invoice_id: str = invoice.id) -> Note:
+        key = f"{n:032x}"
+        return Note(
+            id=f"kindly-{key}", created_at=qbo.fake.clock, text="Kindly sent a reminder.",
+            customer_id=invoice.customer_id, invoice_ids=(invoice_id,), reminder_key=key,
+            stage="first", channel="email",
+        )  # fmt: skip
+
+    notes = [note(n) for n in range(31)] + [note(99, "999999")]  # no such invoice
+    calls = qbo.fake.api_calls()
+    results = qbo.connector.write_notes(notes)
+    assert qbo.fake.api_calls() - calls == 2, "32 notes: a batch of 30 and one of 2"
+    assert [n.id for n in notes if results[n.id] is not None] == [notes[-1].id]
+    assert "QuickBooks:" in str(results[notes[-1].id])
+    assert len(qbo.fake.attachables) == 31
+    # The same batch again (its answer lost): QuickBooks answers the requestid once.
+    again = qbo.connector.write_notes(notes[:30])
+    assert set(again.values()) == {None} and len(qbo.fake.attachables) == 31

@@ -68,6 +68,8 @@ IDS_PER_CALL = 40
 ENTITIES = ("Customer", "Invoice", "CreditMemo", "Payment")
 #: How far back change data capture reaches (a little less than QuickBooks' 30 days).
 CDC_REACH = timedelta(days=29)
+#: Operations one batch request may carry.
+NOTES_PER_BATCH = 30
 #: Since 1 August 2025 every request behaves as this minor version.
 MINOR_VERSION = "75"
 BOOKMARK = "cdc"
@@ -367,38 +369,54 @@ class QuickBooksConnector(OAuthPlatform):
     def write_notes(
         self, notes: Sequence[Note], *, check: Collection[str] = ()
     ) -> Mapping[str, str | None]:
-        """One Attachable per note, attached to its invoices and its customer. A note in
-        ``check`` (its earlier write may have landed) is looked for first; the requestid
-        keeps a retried post from attaching it twice all the same."""
+        """One Attachable per note, attached to its invoices and its customer, 30 to a
+        batch request (one call). A note in ``check`` (its earlier write may have landed)
+        is looked for first; each batch's requestid (from its notes' ids) keeps a retried
+        batch from attaching them twice all the same."""
         held = self._note_ids() if any(note.id in check for note in notes) else set()
-        results: dict[str, str | None] = {}
-        for position, note in enumerate(notes):
-            if note.id in held:
-                results[note.id] = None
-                continue
-            refs = [
-                {"EntityRef": {"type": "Invoice", "value": invoice_id}, "IncludeOnSend": False}
-                for invoice_id in note.invoice_ids
-            ] + [
-                {
-                    "EntityRef": {"type": "Customer", "value": note.customer_id},
-                    "IncludeOnSend": False,
-                }
-            ]
+        results: dict[str, str | None] = {note.id: None for note in notes if note.id in held}
+        wanted = [note for note in notes if note.id not in held]
+        for first in range(0, len(wanted), NOTES_PER_BATCH):
+            batch = wanted[first : first + NOTES_PER_BATCH]
             try:
-                self._call(
-                    "POST",
-                    "attachable",
-                    {"requestid": _request_id("note", note.id)},
-                    json={"Note": note_text_with_marker(note), "AttachableRef": refs},
-                )
+                results.update(self._attach_batch(batch))
             except AuthError as exc:
-                # Every other note would be refused alike: they wait for the next run.
-                for rest in notes[position:]:
-                    results[rest.id] = str(exc)
+                # Every other batch would be refused alike: they wait for the next run.
+                for note in wanted[first:]:
+                    results[note.id] = str(exc)
                 break
             except HttpError as exc:
-                results[note.id] = str(exc)
+                for note in batch:
+                    results[note.id] = str(exc)
+        return {note.id: results.get(note.id) for note in notes}
+
+    def _attach_batch(self, notes: Sequence[Note]) -> dict[str, str | None]:
+        items = []
+        for number, note in enumerate(notes):
+            targets = [("Invoice", i) for i in note.invoice_ids] + [("Customer", note.customer_id)]
+            refs = [
+                {"EntityRef": {"type": kind, "value": value}, "IncludeOnSend": False}
+                for kind, value in targets
+            ]
+            attachable = {"Note": note_text_with_marker(note), "AttachableRef": refs}
+            items.append({"bId": str(number), "operation": "create", "Attachable": attachable})
+        answer = self._call(
+            "POST",
+            "batch",
+            {"requestid": _request_id("notes", "\n".join(note.id for note in notes))},
+            json={"BatchItemRequest": items},
+        ).json()
+        by_id = {str(item.get("bId")): item for item in answer.get("BatchItemResponse") or []}
+        results: dict[str, str | None] = {}
+        for number, note in enumerate(notes):
+            item = by_id.get(str(number))
+            if item is None:
+                results[note.id] = "QuickBooks did not answer for this note"
+            elif "Fault" in item:
+                errors = (item["Fault"] or {}).get("Error") or [{}]
+                results[note.id] = "QuickBooks: " + "; ".join(
+                    str(e.get("Message") or e.get("Detail") or "refused") for e in errors
+                )
             else:
                 results[note.id] = None
         return results

@@ -681,6 +681,8 @@ class FakeQuickBooks:
             return self._query(text or "")
         if resource == "cdc" and method == "GET":
             return self._cdc(query)
+        if resource == "batch" and method == "POST":
+            return self._batch(query, body)
         if resource == "companyinfo" and method == "GET" and len(segments) == 2:
             if segments[1] != self.realm_id:
                 return 400, not_found("CompanyInfo", segments[1]), {}
@@ -744,6 +746,40 @@ class FakeQuickBooks:
         if entity == "Attachable":
             return self._attach(data)
         return 400, fault("Operation not supported by the fake", f"Create {entity}", "2010")
+
+    def _batch(self, query: dict[str, str], body: bytes) -> tuple[int, Any, dict[str, str]]:
+        """POST /batch: up to 30 operations, each answered on its own (its record, or its
+        Fault) under its bId; here the creation of attachables. Idempotent by requestid."""
+        request_id = query.get("requestid")
+        if request_id and request_id in self.requestids:
+            status, payload = self.requestids[request_id]
+            return status, copy.deepcopy(payload), {}
+        try:
+            items = json.loads(body or b"null", parse_float=Decimal)["BatchItemRequest"]
+        except (ValueError, KeyError, TypeError):
+            return (
+                400,
+                fault("Request has invalid or unsupported property", "Bad batch", "2010"),
+                {},
+            )
+        if not isinstance(items, list) or len(items) > 30:
+            return 400, fault("Batch size exceeds the limit of 30", "BatchItemRequest", "2010"), {}
+        answers = []
+        for item in items:
+            if item.get("operation") != "create" or "Attachable" not in item:
+                answers.append(
+                    {"bId": item.get("bId"), "Fault": fault("Unsupported", "op", "2010")["Fault"]}
+                )
+                continue
+            status, payload = self._attach(item["Attachable"])
+            if status == 200:
+                answers.append({"bId": item.get("bId"), "Attachable": payload["Attachable"]})
+            else:
+                answers.append({"bId": item.get("bId"), "Fault": payload["Fault"]})
+        payload = {"BatchItemResponse": answers}
+        if request_id:
+            self.requestids[request_id] = (200, copy.deepcopy(payload))
+        return 200, payload, {}
 
     def _attach(self, data: dict[str, Any]) -> tuple[int, Any]:
         note = data.get("Note")
