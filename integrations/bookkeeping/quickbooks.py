@@ -18,8 +18,9 @@ One connector per company (QuickBooks' "realm"), on the OAuth platform base
 - **Write-back**: one note (an ``Attachable`` holding text) per reminder, attached to each
   invoice it names and to the customer, where a bookkeeper sees it beside the invoice.
   Not ``PrivateNote``: that is one field the bookkeeper writes in too, and a sparse
-  update would overwrite theirs. Each note is posted with a ``requestid`` made from the
-  note's id, so a retry after a lost answer does not attach it twice.
+  update would overwrite theirs. Notes go 30 to a batch request, each batch with a
+  ``requestid`` made from its notes' ids, so a retry after a lost answer does not attach
+  them twice.
 - **Per-client settings inside QuickBooks** (D6): the customer type, named as Xero's
   contact groups ("Reminders: firm", "Language: nl", "Kind: consumer").
 - **Webhooks**: ``intuit-signature`` is base64(HMAC-SHA256(body, verifier token)), in the
