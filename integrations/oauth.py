@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 from plugin.errors import KindlyError
 
 __all__ = [
+    "REFRESH_MARGIN",
     "BearerAuth",
     "OAuthApp",
     "Token",
@@ -150,7 +151,12 @@ class TokenVault:
     """Tokens of one connection, encrypted in the store under scope ``secret:NAME``."""
 
     def __init__(
-        self, store: ConnectorState, name: str, key: bytes, clock: Callable[[], datetime]
+        self,
+        store: ConnectorState,
+        name: str,
+        key: bytes,
+        clock: Callable[[], datetime],
+        margin: timedelta = REFRESH_MARGIN,
     ) -> None:
         from cryptography.fernet import Fernet
 
@@ -158,6 +164,8 @@ class TokenVault:
         self.name = name
         self._fernet = Fernet(key)
         self.clock = clock
+        #: How long before its expiry an access token is renewed.
+        self.margin = margin
 
     def __repr__(self) -> str:
         return f"TokenVault({self.name!r})"
@@ -202,7 +210,8 @@ class TokenVault:
             )
 
         def usable(candidate: Token) -> bool:
-            return not candidate.expiring(self.clock()) and candidate.access_token != rejected
+            expiring = candidate.expires_at - self.margin <= self.clock()
+            return not expiring and candidate.access_token != rejected
 
         if usable(token):
             return token

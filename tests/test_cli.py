@@ -502,8 +502,8 @@ def test_connect_a_ledger_then_sync(tmp_path: Path, demo_workspace: Path) -> Non
     assert synced.exit_code == 0, synced.output
     assert f"Synced {ledger}" in synced.output
 
-    unknown = runner.invoke(cli, ["--config", str(config), "connect", "quickbooks", str(ledger)])
-    assert unknown.exit_code == 2 and "unknown connector 'quickbooks'" in unknown.output
+    unknown = runner.invoke(cli, ["--config", str(config), "connect", "freshbooks", str(ledger)])
+    assert unknown.exit_code == 2 and "unknown connector 'freshbooks'" in unknown.output
 
 
 def test_preview_shows_the_reminder_as_sent(demo_workspace: Path, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Self
 
 from rich.markup import escape
@@ -28,6 +28,7 @@ from rich.markup import escape
 from integrations.base import BookkeepingConnector, ConnectorSettings, ConnectRequest, Workspace
 from integrations.http import CallBudget, HttpClient, Response
 from integrations.oauth import (
+    REFRESH_MARGIN,
     BearerAuth,
     OAuthApp,
     Token,
@@ -113,6 +114,10 @@ class OAuthPlatform(BookkeepingConnector):
     app_hint: ClassVar[str] = ""
     #: The platform's rate limit per organisation, and its rate-limit headers (minute, day).
     calls_per_minute: ClassVar[int] = 60
+    #: How long before it expires an access token is renewed: long enough that a sync does
+    #: not cross it, short enough for a platform that limits renewals (Exact: ten-minute
+    #: tokens, about one renewal per 9.5 minutes).
+    refresh_margin: ClassVar[timedelta] = REFRESH_MARGIN
     rate_headers: ClassVar[tuple[str, str] | None] = None
 
     def __init__(
@@ -210,7 +215,9 @@ class OAuthPlatform(BookkeepingConnector):
 
     @classmethod
     def token_vault(cls, workspace: Workspace) -> TokenVault:
-        return TokenVault(workspace.store, cls.name, secret_key(), clock=workspace.now)
+        return TokenVault(
+            workspace.store, cls.name, secret_key(), clock=workspace.now, margin=cls.refresh_margin
+        )
 
     @classmethod
     def tenants(cls, workspace: Workspace) -> list[Tenant]:
