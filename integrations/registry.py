@@ -22,6 +22,10 @@ CONNECTORS: dict[str, tuple[ConnectorKind, str]] = {
         ConnectorKind.BOOKKEEPING,
         "integrations.bookkeeping.quickbooks:QuickBooksConnector",
     ),
+    "exactonline": (
+        ConnectorKind.BOOKKEEPING,
+        "integrations.bookkeeping.exact:ExactOnlineConnector",
+    ),
     "caldav": (ConnectorKind.CALENDAR, "integrations.calendars.caldav:CalDAVCalendar"),
     "google": (ConnectorKind.CALENDAR, "integrations.calendars.google:GoogleCalendar"),
     "outlook": (ConnectorKind.CALENDAR, "integrations.calendars.outlook:OutlookCalendar"),

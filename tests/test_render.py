@@ -1688,3 +1688,12 @@ def test_a_meeting_in_a_city_the_zone_database_knows_is_on_that_citys_clock(
         settings=demo_settings,
     )  # fmt: skip
     assert "kl. 11.00–12.00 (London-tid)" in " ".join(mail.text.split()), mail.text
+
+
+def test_an_address_beyond_ascii_is_refused_in_plain_words(demo_settings: Settings) -> None:
+    """Found by the Exact Online end-to-end test: "chloé@client.example" failed with
+    "'ascii' codec can't encode character" while the message was composed."""
+    reminder = reminder_for("fr", 1, "first")
+    reminder = replace(reminder, recipients=("chloé@client.example",))
+    with pytest.raises(ValueError, match="beyond ASCII; Kindly cannot send to such an address"):
+        build_email(reminder, render_reminder(reminder, demo_settings), demo_settings, NOW)

@@ -216,6 +216,15 @@ def _addresses(header: str, named: Sequence[tuple[str, str]]) -> str | Header:
         _refuse_line_breaks(f"the {header} header", display_name)
         _refuse_line_breaks(f"the {header} header", address)
         mailbox(address, f"the {header} header")
+        if not address.isascii():
+            # RFC 6531 lets such an address through only where every server on the way
+            # speaks SMTPUTF8; Kindly writes 7-bit headers, and says so rather than fail
+            # on an encoding error.
+            raise ValueError(
+                f"the {header} header: {address!r} has letters beyond ASCII; Kindly cannot "
+                "send to such an address yet (it needs SMTPUTF8): give the client an "
+                "address in ASCII letters"
+            )
     if all(name.isascii() for name, _ in named) or not all(a.isascii() for _, a in named):
         return ", ".join(formataddr(pair, charset="utf-8") for pair in named)
     value = Header(header_name=header)

@@ -245,6 +245,8 @@ class BookkeepingContract:
     ) -> None:
         assert harness.webhook_body is not None
         own = [("INVOICE", "inv-own-1"), ("CONTACT", "con-own-1")]
+        if self.factory.lacks.get("several events a request"):
+            own = own[:1]  # Exact Online sends one event a request
         body = harness.webhook_body(own, [("INVOICE", "inv-other-1")])
         assert harness.connector.webhook_records(body) == own
         assert harness.connector.webhook_records(harness.webhook_body([], own)) == []
@@ -267,8 +269,12 @@ def bookkeeping_contract(factory: HarnessFactory[BookkeepingHarness]) -> type:
         "test_the_first_sync_hands_out_bookmarks": incremental,
         "test_an_unchanged_platform_syncs_to_an_equal_snapshot_in_fixed_calls": incremental,
         "test_a_changed_and_a_deleted_invoice_show_in_the_next_sync": incremental,
-        "test_a_correctly_signed_webhook_is_accepted": webhooks,
-        "test_a_wrong_absent_or_non_ascii_signature_is_refused": webhooks,
+        # A platform that signs inside the body (Exact's HashCode) checks it in its own
+        # tests: these cases send the signature in a header.
+        "test_a_correctly_signed_webhook_is_accepted": webhooks
+        or factory.lacks.get("signature header"),
+        "test_a_wrong_absent_or_non_ascii_signature_is_refused": webhooks
+        or factory.lacks.get("signature header"),
         "test_a_webhook_names_its_own_organisations_records_only": webhooks,
     }
     return suite(BookkeepingContract, factory, skip=skip)

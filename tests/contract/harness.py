@@ -54,6 +54,8 @@ TRAITS = frozenset(
         "paging",  # it reads in one answer: no paging case
         "retries",  # it asks once and leaves a failure to the next run
         "idempotent notes",  # writing the same note twice keeps two
+        "signature header",  # its webhooks are signed inside the body, not in a header
+        "several events a request",  # a webhook request names one record
     }
 )
 

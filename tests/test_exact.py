@@ -1,0 +1,285 @@
+"""The Exact Online connector against a fake Exact Online on loopback: the bookkeeping and
+HTTP contracts, then mapping, the sync endpoints and the receivables list, ten-minute
+tokens renewed sparingly, notes on the account, and the webhook's HashCode."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from integrations.bookkeeping.exact import ExactOnlineConnector, ExactOnlineSettings
+from integrations.oauth import Token
+from plugin.core.model import InvoiceStatus, Note
+from plugin.core.money import Money
+from tests.contract import (
+    BookkeepingHarness,
+    HttpHarness,
+    bookkeeping_contract,
+    harness_factory,
+    http_contract,
+)
+from tests.exact_harness import ExactHarness, connect_to_fake, seed_small_division
+from tests.fakes.exact import FakeExactOnline, Fault
+
+# -- the contracts ----------------------------------------------------------------------------
+
+
+def exact_body(content: dict[str, object], key: str) -> bytes:
+    """A webhook as Exact sends it: ``HashCode`` is the upper-case hex HMAC-SHA256 of the
+    ``Content`` object's text as sent."""
+    text = json.dumps(content, separators=(",", ":"))
+    code = hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest().upper()
+    return f'{{"Content":{text},"HashCode":"{code}"}}'.encode()
+
+
+def _secrets(harness: ExactHarness) -> list[str]:
+    token = harness.vault.load()
+    assert token is not None
+    return [token.access_token, token.refresh_token, harness.fake.client_secret]
+
+
+@harness_factory(
+    ExactOnlineConnector,
+    lacks={
+        "idempotent notes": "Exact Online takes no idempotency key: the run keeps a repeat "
+        "out by writing with write_notes(check=...), which looks on the account first",
+        "signature header": "Exact Online signs inside the body (HashCode over Content): "
+        "test_the_hash_code_covers_the_content_as_it_arrived checks it",
+        "several events a request": "Exact Online's webhook names one record a request",
+    },
+)
+def exact_harness(folder: Path) -> Iterator[BookkeepingHarness]:
+    """Exact with the small division: three accounts, five invoices (four open)."""
+    fake = FakeExactOnline()
+    fake.start()
+    seed_small_division(fake)
+    fake.tick(minutes=5)
+    exact = connect_to_fake(fake, folder)
+
+    def copies(note_id: str) -> int:
+        marker = f"[kindly {note_id.removeprefix('kindly-')} "
+        return sum(marker in str(n.get("Notes")) for n in fake.notes.values())
+
+    def webhook_body(own: Sequence[tuple[str, str]], foreign: Sequence[tuple[str, str]]) -> bytes:
+        # Exact sends one event a request: the first of this division's, else another's.
+        kind, key, division = (
+            (*own[0], fake.division) if own else (*foreign[0], 7654321) if foreign else ("", "", 0)
+        )
+        content = {
+            "Topic": kind, "ClientId": fake.client_id, "Division": division, "Action": "Update",
+            "Key": key, "ExactOnlineEndpoint": f"{fake.url}/api/v1/{division}/x",
+            "EventCreatedOn": "2026-11-22T09:00:00",
+        }  # fmt: skip
+        return exact_body(content, "contract-webhook-key-0123456789")
+
+    try:
+        yield BookkeepingHarness(
+            connector=exact.connector,
+            source_name=fake.division_name,
+            secrets=lambda: _secrets(exact),
+            copies=copies,
+            change_invoice=lambda invoice_id: fake.update_invoice(
+                invoice_id, PaymentReference="CHANGED"
+            ),
+            delete_invoice=lambda invoice_id: fake.delete_invoice(invoice_id),
+            calls=fake.api_calls,
+            served=lambda: sum(fake.served),
+            # Accounts, invoices and deletions from their bookmarks, and what is open.
+            unchanged_sync_calls=4,
+            webhook_body=webhook_body,
+        )
+    finally:
+        exact.store.close()
+        fake.stop()
+
+
+@harness_factory(ExactOnlineConnector)
+def exact_http_harness(folder: Path) -> Iterator[HttpHarness]:
+    fake = FakeExactOnline()
+    fake.start()
+    account = fake.add_account("Paging Account")
+    exact = connect_to_fake(fake, folder)
+    path = f"/api/v1/{fake.division}/sync/SalesInvoice/SalesInvoices"
+
+    def seed(count: int) -> None:
+        for n in range(count):
+            fake.add_invoice(
+                account, 50000 + n, "10.00", issued=date(2026, 6, 1), due=date(2026, 7, 1)
+            )
+        # Seeding moved the fake's clock past the token's ten minutes: a fresh grant.
+        exact.vault.save(_fresh(fake))
+
+    def fail(status: int, headers: dict[str, str], times: int) -> None:
+        body = {"error": {"code": "", "message": {"lang": "", "value": "injected"}}}
+        fake.fail_next(path, *[Fault(status, headers, body)] * times)
+
+    def point_at(url: str) -> None:
+        exact.connector.settings = replace(exact.connector.settings, api_url=url)
+
+    try:
+        yield HttpHarness(
+            connector=exact.connector,
+            time=exact.time,
+            seed=seed,
+            fail_list_call=fail,
+            revoke_access=fake.expire_access_tokens,
+            refreshes=lambda: fake.refreshes,
+            list_calls=lambda: fake.calls[f"GET {path}"],
+            point_at=point_at,
+            secrets=lambda: _secrets(exact),
+            page_size=1000,
+            read=lambda: len(
+                exact.connector._since(
+                    "sync/SalesInvoice/SalesInvoices", "InvoiceID,Timestamp", None
+                )
+            ),
+        )
+    finally:
+        exact.store.close()
+        fake.stop()
+
+
+def _fresh(fake: FakeExactOnline) -> Token:
+    return Token.from_response(fake.issue_tokens(), fake.clock)
+
+
+TestExactContract = bookkeeping_contract(exact_harness)
+TestExactHttp = http_contract(exact_http_harness)
+
+# -- Exact's own --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeExactOnline]:
+    server = FakeExactOnline()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def seeded(fake: FakeExactOnline) -> dict[str, dict[str, object]]:
+    made = seed_small_division(fake)
+    fake.tick(minutes=5)
+    return made
+
+
+@pytest.fixture
+def exact(fake: FakeExactOnline, seeded: object, tmp_path: Path) -> Iterator[ExactHarness]:
+    harness = connect_to_fake(fake, tmp_path)
+    yield harness
+    harness.store.close()
+
+
+def test_a_sync_maps_exact_records_onto_the_model(
+    exact: ExactHarness, seeded: dict[str, dict[str, object]]
+) -> None:
+    snapshot = exact.connector.read_snapshot()
+    customers = snapshot.customers_by_id
+    ada = customers[str(seeded["ada"]["ID"])]
+    assert (ada.name, ada.language, ada.country) == ("Bakkerij Ada", "nl", "NL")
+    assert ada.emails == ("ada@bakkerij.example",) and ada.phones == ("+31 20 555 0101",)
+    assert ada.address == ("Prinsengracht 263", "1016 GV AMSTERDAM")
+    assert customers[str(seeded["karl"]["ID"])].language == "de"
+    invoices = {i.number: i for i in snapshot.invoices}
+    assert invoices["1001"].amount_due == Money.of("1210.00", "EUR")
+    assert invoices["1001"].status is InvoiceStatus.OPEN
+    # What is open comes from the receivables list: 1002 paid in part, 1005 paid.
+    assert invoices["1002"].amount_due == Money.of("300.00", "EUR")
+    assert invoices["1005"].status is InvoiceStatus.PAID
+    (credit,) = snapshot.credit_notes
+    assert (credit.number, credit.total) == ("1006", Money.of("20.00", "EUR"))
+
+
+def test_a_payment_changes_no_invoice_in_exact_and_the_next_sync_sees_it(
+    exact: ExactHarness, seeded: dict[str, dict[str, object]]
+) -> None:
+    first = exact.connector.sync(None, {})
+    exact.fake.pay(seeded["a1"], "1210.00")
+    calls = exact.fake.api_calls()
+    later = exact.connector.sync(first.snapshot, first.bookmarks)
+    assert exact.fake.api_calls() - calls == 4
+    paid = {i.number: i for i in later.snapshot.invoices}["1001"]
+    assert paid.status is InvoiceStatus.PAID
+    # And right before sending, the fresh re-read sees it too.
+    (fresh,) = exact.connector.read_invoices([str(seeded["a1"]["InvoiceID"])])
+    assert fresh.status is InvoiceStatus.PAID
+
+
+def test_ten_minute_tokens_are_renewed_in_their_last_half_minute_only(
+    exact: ExactHarness,
+) -> None:
+    refreshes = exact.fake.refreshes
+    exact.connector.read_snapshot()
+    exact.fake.clock += timedelta(minutes=9)
+    exact.connector.read_snapshot()
+    assert exact.fake.refreshes == refreshes, "nine minutes in: the token still serves"
+    exact.fake.clock += timedelta(seconds=40)
+    exact.connector.read_snapshot()
+    assert exact.fake.refreshes == refreshes + 1
+    assert ExactOnlineConnector.refresh_margin == timedelta(seconds=30)
+
+
+def test_the_days_allowance_is_read_from_exacts_headers(exact: ExactHarness) -> None:
+    exact.fake.day_remaining = 1234
+    exact.connector.read_snapshot()
+    allowance = exact.connector.allowance()
+    assert allowance is not None and allowance["day"] < 1234 and allowance["minute"] < 60
+
+
+def test_a_note_goes_on_the_account_naming_its_invoices(
+    exact: ExactHarness, seeded: dict[str, dict[str, object]]
+) -> None:
+    snapshot = exact.connector.read_snapshot()
+    invoices = {i.number: i for i in snapshot.invoices}
+    note = Note(
+        id="kindly-" + "cd" * 16, created_at=exact.fake.clock,
+        text="Kindly sent the first reminder by e-mail.", customer_id=invoices["1001"].customer_id,
+        invoice_ids=(invoices["1001"].id, invoices["1002"].id), reminder_key="cd" * 16,
+        stage="first", channel="email",
+    )  # fmt: skip
+    assert exact.connector.write_notes([note]) == {note.id: None}
+    (written,) = exact.fake.notes.values()
+    assert written["Subject"] == "Kindly: 1001, 1002"
+    assert str(written["Account"]) == str(seeded["ada"]["ID"])
+    (back,) = [n for n in exact.connector.read_notes() if n.id == note.id]
+    assert back.invoice_ids == note.invoice_ids
+    # In doubt after a crash: looked for on the account first, not written twice.
+    assert exact.connector.write_notes([note], check={note.id}) == {note.id: None}
+    assert len(exact.fake.notes) == 1
+
+
+def test_the_hash_code_covers_the_content_as_it_arrived(exact: ExactHarness) -> None:
+    key = "webhook-secret"
+    content = {
+        "Topic": "SalesInvoices", "ClientId": "x", "Division": exact.fake.division,
+        "Action": "Update", "Key": "11111111-2222-3333-4444-555555555555",
+        "ExactOnlineEndpoint": "https://x/api", "EventCreatedOn": "2026-11-22T09:00:00",
+    }  # fmt: skip
+    body = exact_body(content, key)
+    connector = exact.connector
+    assert connector.verify_webhook(body, {}, key)
+    assert connector.webhook_records(body) == [
+        ("SalesInvoices", "11111111-2222-3333-4444-555555555555")
+    ]
+    # The same content with other spacing is other text: its HashCode no longer matches.
+    respaced = body.replace(b'"Topic":"SalesInvoices"', b'"Topic": "SalesInvoices"')
+    assert not connector.verify_webhook(respaced, {}, key)
+    assert not connector.verify_webhook(body, {}, "another-secret")
+    assert not connector.verify_webhook(b"not json", {}, key)
+    other = exact_body({**content, "Division": 7654321}, key)
+    assert connector.webhook_records(other) == []
+
+
+def test_the_site_gives_the_addresses() -> None:
+    settings = ExactOnlineSettings(client_id="x", site="be")
+    assert settings.authorize_url == "https://start.exactonline.be/api/oauth2/auth"
+    assert settings.api_url == "https://start.exactonline.be/api/v1"
+    assert ExactOnlineSettings(client_id="x").token_url.startswith("https://start.exactonline.nl")
