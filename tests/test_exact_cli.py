@@ -126,3 +126,81 @@ def test_connect_run_and_run_again_against_exact_online(
     assert disconnected.exit_code == 0, disconnected.output
     refused = runner.invoke(cli, [*base, "sync", "--at", AT], env=env)
     assert refused.exit_code != 0 and "not connected" in refused.output
+
+
+def test_a_webhook_signed_in_its_body_syncs_the_division(
+    fake: FakeExactOnline, tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`kindly serve`'s app on loopback: Exact's HashCode over the Content text is checked,
+    a good one syncs the division once, a changed body or another secret gets 401."""
+    import hashlib
+    import hmac
+    import threading
+    import urllib.error
+    import urllib.request
+    from datetime import date
+
+    from plugin.app.cli import open_workspaces
+    from plugin.app.serve import WebhookRoute, make_app, make_server
+
+    seeded = seed_small_division(fake)
+    fake.tick(minutes=5)
+    config = write_config(tmp_path, fake)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+    base = ["--config", str(config), "--org", str(fake.division)]
+    refresh = fake.issue_tokens()["refresh_token"]
+    connected = runner.invoke(cli, [*base, "connect", "exactonline", "--refresh-token", refresh])
+    assert connected.exit_code == 0, connected.output
+    assert runner.invoke(cli, [*base, "sync"]).exit_code == 0
+    secret = "the-webhook-secret"
+    (kindly,) = open_workspaces(config)
+    synced = threading.Semaphore(0)
+    queued: list[list[str]] = []
+    route = WebhookRoute(secret, {kindly.source_id: kindly})
+    app = make_app(
+        {"/webhooks/exactonline": route},
+        synced=lambda source_id: synced.release(),
+        queued=queued.append,
+    )
+    server = make_server("127.0.0.1", 0, app, timeout=1.0)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    url = f"http://127.0.0.1:{server.server_port}/webhooks/exactonline"
+
+    def post(body: bytes) -> int:
+        request = urllib.request.Request(url, data=body, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
+
+    def signed(content: str, key: str = secret) -> bytes:
+        code = hmac.new(key.encode(), content.encode(), hashlib.sha256).hexdigest().upper()
+        return f'{{"Content": {content}, "HashCode": "{code}"}}'.encode()
+
+    try:
+        new = fake.add_invoice(
+            seeded["karl"], 2001, "42.00", issued=date(2026, 11, 1), due=date(2026, 11, 15)
+        )
+        content = json.dumps(
+            {"Topic": "SalesInvoices", "ClientId": fake.client_id, "Division": fake.division,
+             "Action": "Create", "Key": new["InvoiceID"],
+             "ExactOnlineEndpoint": f"{fake.url}/api/v1/{fake.division}/x",
+             "EventCreatedOn": "2026-11-22T09:30:00"}
+        )  # fmt: skip
+        assert post(signed(content, "another-secret")) == 401
+        assert post(signed(content).replace(b"Create", b"Delete")) == 401
+        assert post(signed(content)) == 200
+        assert synced.acquire(timeout=30), "the sync after the webhook finished"
+        stored = kindly.store.load_snapshot(kindly.source_id)
+        assert stored is not None and str(new["InvoiceID"]) in stored.invoices_by_id
+        # The same event again: answered, nothing synced.
+        assert post(signed(content)) == 200
+        assert queued[-2:] == [[kindly.source_id], []], queued
+    finally:
+        server.shutdown()
+        server.server_close()
