@@ -22,6 +22,7 @@ import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -30,7 +31,9 @@ from tests.fakes.quickbooks import FakeQuickBooks  # noqa: E402
 from tests.quickbooks_harness import connect_to_fake  # noqa: E402
 
 
-def seed(fake: FakeQuickBooks, customers: int, invoices: int, payments: int, memos: int) -> list:
+def seed(
+    fake: FakeQuickBooks, customers: int, invoices: int, payments: int, memos: int
+) -> list[dict[str, Any]]:
     people = [fake.add_customer(f"Customer {n:04d}") for n in range(customers)]
     made = []
     for n in range(invoices):
