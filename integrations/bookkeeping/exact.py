@@ -210,9 +210,6 @@ class ExactOnlineConnector(OAuthPlatform):
 
     # -- reading -----------------------------------------------------------------------------
 
-    def read_snapshot(self) -> LedgerSnapshot:
-        return self.sync(None, {}).snapshot
-
     def sync(self, previous: LedgerSnapshot | None, bookmarks: Mapping[str, str]) -> SyncResult:
         marks = dict(bookmarks) if previous is not None else {}
         accounts = self._since("sync/CRM/Accounts", ACCOUNT_FIELDS, marks.get("accounts"))
@@ -288,11 +285,6 @@ class ExactOnlineConnector(OAuthPlatform):
         return tuple(found)
 
     # -- writing -----------------------------------------------------------------------------
-
-    def write_note(self, note: Note) -> None:
-        failed = [reason for reason in self.write_notes([note]).values() if reason]
-        if failed:
-            raise HttpError(failed[0])
 
     def write_notes(
         self, notes: Sequence[Note], *, check: Collection[str] = ()

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Self
 from rich.markup import escape
 
 from integrations.base import BookkeepingConnector, ConnectorSettings, ConnectRequest, Workspace
-from integrations.http import CallBudget, HttpClient, Response
+from integrations.http import CallBudget, HttpClient, HttpError, Response
 from integrations.oauth import (
     REFRESH_MARGIN,
     BearerAuth,
@@ -37,7 +37,9 @@ from integrations.oauth import (
     secret_key,
     sign_in_and_keep,
 )
+from plugin.core.model import LedgerSnapshot, Note
 from plugin.errors import ConfigError, KindlyError
+from plugin.ports import SyncResult
 
 __all__ = ["OAuthPlatform", "OAuthPlatformSettings", "Tenant", "endpoint"]
 
@@ -171,6 +173,21 @@ class OAuthPlatform(BookkeepingConnector):
             return None
         left = {"minute": budget.minute_remaining, "day": budget.day_remaining}
         return {period: calls for period, calls in left.items() if calls is not None} or None
+
+    @abc.abstractmethod
+    def sync(self, previous: LedgerSnapshot | None, bookmarks: Mapping[str, str]) -> SyncResult:
+        """Each platform syncs by its own change tracking (the base's default would read
+        the whole snapshot, which here is this sync from nothing)."""
+
+    def read_snapshot(self) -> LedgerSnapshot:
+        """A platform's full read is its incremental sync from nothing."""
+        return self.sync(None, {}).snapshot
+
+    def write_note(self, note: Note) -> None:
+        """One note is a batch of one: :meth:`write_notes` says why it failed, if it did."""
+        failed = [reason for reason in self.write_notes([note]).values() if reason]
+        if failed:
+            raise HttpError(failed[0])
 
     def get(self, path: str, params: Mapping[str, Any] | None = None, **options: Any) -> Response:
         return self.http.request("GET", f"{self.settings.api_url}/{path}", params=params, **options)

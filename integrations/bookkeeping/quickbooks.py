@@ -265,9 +265,6 @@ class QuickBooksConnector(OAuthPlatform):
 
     # -- reading -----------------------------------------------------------------------------
 
-    def read_snapshot(self) -> LedgerSnapshot:
-        return self.sync(None, {}).snapshot
-
     def sync(self, previous: LedgerSnapshot | None, bookmarks: Mapping[str, str]) -> SyncResult:
         since = bookmarks.get(BOOKMARK) if previous is not None else None
         if since is not None and since < iso_stamp(self.clock() - CDC_REACH):
@@ -361,11 +358,6 @@ class QuickBooksConnector(OAuthPlatform):
         return response.body if response.body.startswith(b"%PDF") else None
 
     # -- writing -----------------------------------------------------------------------------
-
-    def write_note(self, note: Note) -> None:
-        failed = [reason for reason in self.write_notes([note]).values() if reason]
-        if failed:
-            raise HttpError(failed[0])
 
     def write_notes(
         self, notes: Sequence[Note], *, check: Collection[str] = ()

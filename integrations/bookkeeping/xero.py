@@ -239,9 +239,6 @@ class XeroConnector(OAuthPlatform):
         )
         return records, newest
 
-    def read_snapshot(self) -> LedgerSnapshot:
-        return self.sync(None, {}).snapshot
-
     def sync(self, previous: LedgerSnapshot | None, bookmarks: Mapping[str, str]) -> SyncResult:
         marks = dict(bookmarks) if previous is not None else {}
         fetched: dict[str, list[dict[str, Any]]] = {}
@@ -334,11 +331,6 @@ class XeroConnector(OAuthPlatform):
         return response.body if response.body.startswith(b"%PDF") else None
 
     # -- writing ---------------------------------------------------------------------------
-
-    def write_note(self, note: Note) -> None:
-        failed = [reason for reason in self.write_notes([note]).values() if reason]
-        if failed:
-            raise HttpError(failed[0])
 
     def write_notes(
         self, notes: Sequence[Note], *, check: Collection[str] = ()
