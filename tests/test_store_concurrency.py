@@ -165,3 +165,46 @@ def test_failed_sign_ins_are_counted_together_by_every_app_process(store_url: st
         raise AssertionError("the right password got in while the account was rate-limited")
     assert accounts.sign_in("anouk", "the right password", AT + WINDOW + timedelta(seconds=1))
     store.close()
+
+
+def _edit(config: str, start: Any, answers: Any) -> None:
+    """Save a change from the settings page as it was shown, as another app process
+    would at the same moment."""
+    import os
+
+    from plugin.app.settings_file import ChangedMeanwhile, change_settings_file
+
+    store = Store.open(f"sqlite:///{Path(config).parent / 'state.sqlite3'}")
+    seen = os.environ["KINDLY_TEST_SEEN"]
+    pid = os.getpid()
+
+    def change(document: Any) -> None:
+        document["company"]["phone"] = f"+31 20 555 {pid % 10000:04d}"
+
+    start.wait()
+    try:
+        change_settings_file(Path(config), change, seen=seen, lock=store.exclusive("kindly.toml"))
+        answers.put("saved")
+    except ChangedMeanwhile:
+        answers.put("refused")
+    finally:
+        store.close()
+
+
+def test_of_two_app_processes_saving_the_settings_at_once_one_wins(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The settings page changes kindly.toml: processes saving a change made on the same
+    page version write it once between them; the others are told it changed. (Without
+    the store's lock around reading and writing, more than one saves.)"""
+    from plugin.app.settings_file import version_of
+
+    config = tmp_path / "kindly.toml"
+    config.write_text('# kept\n[company]\nname = "A"\nemail = "a@example.com"\n', encoding="utf-8")
+    store = Store.open(f"sqlite:///{tmp_path / 'state.sqlite3'}")
+    store.close()
+    monkeypatch.setenv("KINDLY_TEST_SEEN", version_of(config))
+    outcomes = Counter(_run_together(_edit, str(config), SENDERS))
+    assert outcomes == {"saved": 1, "refused": SENDERS - 1}
+    text = config.read_text(encoding="utf-8")
+    assert text.startswith("# kept\n") and text.count("phone = ") == 1
