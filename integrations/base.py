@@ -392,10 +392,13 @@ class BookkeepingConnector(Connector):
         except AuthError:
             raise  # every invoice would be refused alike: the batch stops
         except HttpError as exc:
-            # Repeatable: the platform's mailer is asked with an idempotency key.
-            status = delivery_status(exc, repeatable=True)
+            status = delivery_status(exc, repeatable=self.mailer_idempotent)
             return Outcome(status, f"{self.title} could not e-mail {invoice.number}: {exc}")
         return Outcome(DeliveryStatus.SENT, f"e-mailed by {self.title}")
+
+    #: Whether the platform's mailer takes an idempotency key (QuickBooks' requestid,
+    #: Xero's Idempotency-Key): then asking again after a lost answer cannot e-mail twice.
+    mailer_idempotent: ClassVar[bool] = True
 
     def send_invoice_email(self, invoice: Invoice, reference: str | None) -> None:
         """The platform's call that e-mails an invoice (with ``has_mailer``)."""

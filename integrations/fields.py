@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
@@ -23,6 +24,7 @@ __all__ = [
     "amount",
     "country_code",
     "day",
+    "group_prefixes_field",
     "group_settings",
     "looks_like_email",
     "moment",
@@ -74,6 +76,26 @@ def _country_names() -> dict[str, str]:
             if len(code) == 2 and code.isalpha():
                 names.setdefault(name.casefold(), code)
     return names
+
+
+def group_prefixes_field(held_as: str) -> Any:
+    """The ``group_prefixes`` setting of a platform that holds client settings as named
+    groups (``held_as``: "Contact group names … inside Xero")."""
+    return field(
+        default_factory=lambda: {"reminders": "Reminders", "language": "Language", "kind": "Kind"},
+        metadata={
+            "schema": {
+                "additionalProperties": False,
+                "description": f"{held_as} that set a client's tone, language, kind or pause, "
+                "e.g. 'Reminders: firm', 'Language: nl', 'Kind: consumer', 'Reminders: off'",
+                "properties": {
+                    "reminders": {"type": "string", "minLength": 1},
+                    "language": {"type": "string", "minLength": 1},
+                    "kind": {"type": "string", "minLength": 1},
+                },
+            }
+        },
+    )
 
 
 def group_settings(prefixes: Mapping[str, str]) -> dict[str, Overrides]:

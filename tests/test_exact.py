@@ -18,6 +18,7 @@ from integrations.bookkeeping.exact import ExactOnlineConnector, ExactOnlineSett
 from integrations.oauth import Token
 from plugin.core.model import InvoiceStatus, Note
 from plugin.core.money import Money
+from plugin.errors import ConfigError
 from tests.contract import (
     BookkeepingHarness,
     HttpHarness,
@@ -283,3 +284,108 @@ def test_the_site_gives_the_addresses() -> None:
     assert settings.authorize_url == "https://start.exactonline.be/api/oauth2/auth"
     assert settings.api_url == "https://start.exactonline.be/api/v1"
     assert ExactOnlineSettings(client_id="x").token_url.startswith("https://start.exactonline.nl")
+
+
+def test_classifications_are_a_clients_groups_and_kindly_writes_them_back(
+    exact: ExactHarness, seeded: dict[str, dict[str, object]]
+) -> None:
+    fake, connector = exact.fake, exact.connector
+    firm = fake.add_classification("Reminders: firm", category="Kindly", slot=3)
+    gentle = fake.add_classification("Reminders: gentle", category="Kindly", slot=3)
+    dutch = fake.add_classification("Language: nl", category="Taal", slot=5)
+    ada, karl = str(seeded["ada"]["ID"]), str(seeded["karl"]["ID"])
+    fake.classify(ada, firm)
+    fake.classify(ada, dutch)
+    first = connector.sync(None, {})
+    assert first.snapshot.customers_by_id[ada].tags == {"Reminders: firm", "Language: nl"}
+    assert first.snapshot.customers_by_id[karl].tags == frozenset()
+    assert connector.group_settings()["Reminders: firm"].tone == "firm"
+    # Kindly's value written to Exact: the slot of the classification's category, and a
+    # group being left in another slot is cleared.
+    connector.put_in_group(ada, "Reminders: gentle", leaving=["Reminders: firm", "Language: nl"])
+    account = fake.accounts[ada]
+    assert (account["Classification3"], account["Classification5"]) == (gentle["ID"], None)
+    later = connector.sync(first.snapshot, first.bookmarks)
+    assert later.snapshot.customers_by_id[ada].tags == {"Reminders: gentle"}
+    # Asked for again: nothing to change, so no PUT.
+    puts = sum(n for call, n in fake.calls.items() if call.startswith("PUT "))
+    connector.put_in_group(ada, "Reminders: gentle")
+    assert sum(n for call, n in fake.calls.items() if call.startswith("PUT ")) == puts
+    # A classification Exact does not have is not made up: the message says where to make it.
+    with pytest.raises(ConfigError, match="no account classification 'Reminders: off'") as caught:
+        connector.put_in_group(karl, "Reminders: off")
+    assert "Classifications" in (caught.value.hint or "")
+
+
+def test_a_division_without_classifications_costs_no_call_for_them(exact: ExactHarness) -> None:
+    exact.connector.sync(None, {})
+    assert not any("AccountClassifications" in call for call in exact.fake.calls)
+
+
+def test_the_invoice_pdf_is_the_one_exact_printed(
+    exact: ExactHarness, seeded: dict[str, dict[str, object]]
+) -> None:
+    invoices = {i.number: i for i in exact.connector.read_snapshot().invoices}
+    calls = exact.fake.api_calls()
+    pdf = exact.connector.invoice_pdf(invoices["1001"])
+    assert pdf is not None and pdf.startswith(b"%PDF") and b"invoice 1001" in pdf
+    assert exact.fake.api_calls() - calls == 2, "the document and its attachments; then the file"
+    # An attachment address on another host never gets the token.
+    (attachment,) = [
+        a
+        for a in exact.fake.book().attachments.values()
+        if b"1003" in exact.fake.book().files[a["ID"]]
+    ]
+    attachment["Url"] = "https://elsewhere.example/docs/SysAttachment.aspx?ID=x&_Division_=1"
+    assert exact.connector.invoice_pdf(invoices["1003"]) is None
+
+
+def test_exact_e_mails_a_processed_invoice_and_says_when_it_could_not(
+    exact: ExactHarness, seeded: dict[str, dict[str, object]]
+) -> None:
+    from plugin.core.vocabulary import DeliveryStatus
+
+    connector = exact.connector
+    assert connector.has_mailer and not connector.mailer_idempotent
+    invoices = {i.number: i for i in connector.read_snapshot().invoices}
+    outcome = connector.email_invoice(invoices["1001"], "ab" * 16)
+    assert outcome.status is DeliveryStatus.SENT
+    assert exact.fake.book().mailed == [(seeded["a1"]["InvoiceID"], "ada@bakkerij.example")]
+    # No address at Exact: a 201 all the same, with EmailCreationError: it failed for good.
+    exact.fake.update_account(str(seeded["karl"]["ID"]), Email="")
+    failed = connector.email_invoice(invoices["1003"], "cd" * 16)
+    assert failed.status is DeliveryStatus.PERMANENT and "no e-mail address" in failed.detail
+    # An answer lost after Exact did it: in doubt, not asked for again.
+    exact.fake.fail_next(
+        f"/api/v1/{exact.fake.division}/salesinvoice/PrintedSalesInvoices",
+        Fault(502, carry_out=True, drop=True),
+    )
+    lost = connector.email_invoice(invoices["1002"], "ef" * 16)
+    assert lost.status is DeliveryStatus.UNCONFIRMED
+    assert len(exact.fake.book().mailed) == 2
+
+
+def test_an_invoice_entered_but_not_processed_is_not_reminded(
+    exact: ExactHarness, seeded: dict[str, dict[str, object]]
+) -> None:
+    entered = exact.fake.add_invoice(
+        seeded["karl"], 1010, "75.00", issued=date(2026, 10, 1), due=date(2026, 10, 15),
+        open_amount="0", Status=20, StatusDescription="Open",
+    )  # fmt: skip
+    invoices = {i.id: i for i in exact.connector.read_snapshot().invoices}
+    assert invoices[str(entered["InvoiceID"])].status is InvoiceStatus.DRAFT
+
+
+def test_webhook_subscriptions_are_made_once_and_ended(
+    exact: ExactHarness,
+) -> None:
+    url = "https://kindly.example/webhooks/exactonline"
+    connector = exact.connector
+    assert connector.subscribe(url) == ["Accounts", "SalesInvoices", "FinancialTransactions"]
+    assert connector.subscribe(url) == [], "a second connect makes no second subscription"
+    book = exact.fake.book()
+    assert sorted(s["Topic"] for s in book.subscriptions.values()) == [
+        "Accounts", "FinancialTransactions", "SalesInvoices",
+    ]  # fmt: skip
+    assert connector.unsubscribe(url) == 3
+    assert book.subscriptions == {}

@@ -38,7 +38,7 @@ def env(fake: FakeExactOnline) -> dict[str, str]:
     }
 
 
-def write_config(folder: Path, fake: FakeExactOnline) -> Path:
+def write_config(folder: Path, fake: FakeExactOnline, extra: str = "") -> Path:
     endpoints = "\n".join(f'{key} = "{value}"' for key, value in fake.endpoints().items() if value)
     config = folder / "kindly.toml"
     config.write_text(
@@ -66,6 +66,7 @@ url = "sqlite:///state.sqlite3"
 client_id = "{fake.client_id}"
 redirect_port = 0
 {endpoints}
+{extra}
 """,
         encoding="utf-8",
     )
@@ -107,6 +108,9 @@ def test_connect_run_and_run_again_against_exact_online(
     ada = next(m for m in messages if "ada@bakkerij.example" in m["To"])
     body = ada.get_body(preferencelist=("plain",))
     assert body is not None and "1001" in body.get_content()
+    # The invoices as Exact printed them ride along.
+    attached = sorted(str(part.get_filename()) for part in ada.iter_attachments())
+    assert attached == ["1001.pdf", "1002.pdf"]
     assert "openstaand € 300,00" in body.get_content().replace("\xa0", " "), "from the receivables"
     notes = [n for n in fake.notes.values() if "[kindly " in str(n.get("Notes"))]
     assert len(notes) == len(outbox)
@@ -204,3 +208,30 @@ def test_a_webhook_signed_in_its_body_syncs_the_division(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_connect_subscribes_to_exacts_webhooks_and_disconnect_ends_them(
+    fake: FakeExactOnline, tmp_path: Path, env: dict[str, str]
+) -> None:
+    seed_small_division(fake)
+    url = "https://kindly.example/webhooks/exactonline"
+    config = write_config(tmp_path, fake, f'webhook_url = "{url}"')
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    refresh = fake.issue_tokens()["refresh_token"]
+    connect = [*base, "--org", str(fake.division), "connect", "exactonline"]
+    connected = runner.invoke(cli, [*connect, "--refresh-token", refresh], env=env)
+    assert connected.exit_code == 0, connected.output
+    assert f"Exact Online calls {url}" in " ".join(connected.output.split())
+    topics = sorted(s["Topic"] for s in fake.book().subscriptions.values())
+    assert topics == ["Accounts", "FinancialTransactions", "SalesInvoices"]
+    assert {s["CallbackURL"] for s in fake.book().subscriptions.values()} == {url}
+    # Connecting again keeps the three, not six.
+    refresh = fake.issue_tokens()["refresh_token"]
+    again = runner.invoke(cli, [*connect, "--refresh-token", refresh], env=env)
+    assert again.exit_code == 0, again.output
+    assert len(fake.book().subscriptions) == 3
+    disconnected = runner.invoke(cli, [*base, "disconnect", "exactonline"], env=env)
+    assert disconnected.exit_code == 0, disconnected.output
+    assert "subscriptions are ended" in " ".join(disconnected.output.split())
+    assert fake.book().subscriptions == {}

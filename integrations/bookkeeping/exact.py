@@ -37,6 +37,7 @@ from datetime import timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from integrations.base import Capability, ConnectorSettings, Webhook
 from integrations.bookkeeping import exact_records as records
@@ -46,15 +47,18 @@ from integrations.bookkeeping.oauth_platform import (
     Tenant,
     endpoint,
 )
-from integrations.fields import moment
+from integrations.fields import group_prefixes_field, group_settings, moment
 from integrations.http import AuthError, FatalError, HttpClient, HttpError, Response
 from integrations.notes import note_from_marker, note_text_with_marker
 from integrations.oauth import Token
 from integrations.pagination import ODataNext, Page, paginate
 from integrations.sync import Merge
 from integrations.webhooks import hmac_sha256_hex_matches
+from integrations.workspace import Workspace
 from plugin.core.model import Invoice, InvoiceStatus, LedgerSnapshot, Note
 from plugin.core.money import Money
+from plugin.core.policy import Overrides
+from plugin.errors import ConfigError, KindlyError
 from plugin.ports import SyncResult
 
 __all__ = ["ExactOnlineConnector", "ExactOnlineSettings"]
@@ -62,19 +66,28 @@ __all__ = ["ExactOnlineConnector", "ExactOnlineSettings"]
 SITES = ("nl", "be", "de", "co.uk", "com", "es", "fr")
 #: Invoice ids in one fresh re-read (the filter stays short).
 IDS_PER_CALL = 20
+#: An account's eight classification slots: each holds one classification (a GUID) of the
+#: classification name (category) with that sequence number.
+CLASSIFICATION_SLOTS = tuple(f"Classification{n}" for n in range(1, 9))
 ACCOUNT_FIELDS = (
     "ID,Name,Email,Language,Status,IsSales,Phone,AddressLine1,AddressLine2,AddressLine3,"
-    "City,Postcode,State,Country,Timestamp"
+    "City,Postcode,State,Country,Timestamp," + ",".join(CLASSIFICATION_SLOTS)
 )
+CLASSIFICATION_FIELDS = "ID,Code,Description,AccountClassificationName"
 #: The sales invoice fields read; the sync endpoint adds its Timestamp.
 INVOICE_FIELDS = (
     "InvoiceID,InvoiceNumber,Type,Status,InvoiceDate,DueDate,Currency,AmountFC,InvoiceTo,"
     "YourRef,PaymentReference"
 )
+#: What a webhook subscription follows: an account or an invoice changed, and a financial
+#: transaction (a payment booked, which changes no invoice in Exact).
+WEBHOOK_TOPICS = ("Accounts", "SalesInvoices", "FinancialTransactions")
 #: ``sync/Deleted``'s entity types Kindly follows. [unverified against Exact's reference:
 #: the numbers the fake uses too; a wrong one only leaves a deleted record until the next
 #: full read.]
 DELETED_ACCOUNT, DELETED_INVOICE = 2, 13
+#: Exact's document type of a sales invoice.
+DOCUMENT_SALES_INVOICE = 10
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,21 @@ class ExactOnlineSettings(OAuthPlatformSettings):
     authorize_url: str = field(default="", metadata=endpoint("Default: from the site"))
     token_url: str = field(default="", metadata=endpoint("Default: from the site"))
     api_url: str = field(default="", metadata=endpoint("Default: from the site", base=True))
+    group_prefixes: Mapping[str, str] = group_prefixes_field(
+        "Account classification names in Exact Online"
+    )
+    webhook_url: str = field(
+        default="",
+        metadata={
+            "schema": {
+                "pattern": "^(https://.+)?$",
+                "description": "The public https address of kindly serve's "
+                "/webhooks/exactonline: when set, kindly connect subscribes each division "
+                "to changes of accounts, sales invoices and financial transactions, and "
+                "kindly disconnect ends the subscriptions",
+            }
+        },
+    )
 
     def __post_init__(self) -> None:
         root = f"https://start.exactonline.{self.site}"
@@ -118,8 +146,18 @@ class ExactOnlineConnector(OAuthPlatform):
         "Copy the webhook secret of your app in Exact's App Center into it.",
     )
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.INCREMENTAL, Capability.NOTES, Capability.WEBHOOKS}
+        {
+            Capability.INCREMENTAL,
+            Capability.NOTES,
+            Capability.WEBHOOKS,
+            Capability.PDF,
+            Capability.MAILER,
+            Capability.GROUPS,
+        }
     )
+    #: Exact's print-and-mail call takes no idempotency key: an answer lost on the way
+    #: leaves the e-mail in doubt ("unconfirmed"), never asked for twice.
+    mailer_idempotent: ClassVar[bool] = False
     client_secret_variable: ClassVar[str] = "KINDLY_EXACTONLINE_CLIENT_SECRET"  # noqa: S105
     refresh_token_variable: ClassVar[str] = "KINDLY_EXACTONLINE_REFRESH_TOKEN"  # noqa: S105
     secret_variables: ClassVar[Mapping[str, str]] = {
@@ -202,6 +240,23 @@ class ExactOnlineConnector(OAuthPlatform):
             self.progress(path.rsplit("/", 1)[-1], len(rows))
         return rows
 
+    def _classification_names(self, accounts: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+        """The description of every account classification, by id: read (one call, 60 a
+        page) only when an account read in this sync has one."""
+        if not any(account.get(slot) for account in accounts for slot in CLASSIFICATION_SLOTS):
+            return {}
+        return {
+            str(row["ID"]).lower(): str(row.get("Description") or row.get("Code") or "")
+            for row in self._classifications()
+        }
+
+    def _classifications(self) -> list[dict[str, Any]]:
+        return [
+            row
+            for row in self._rows("crm/AccountClassifications", {"$select": CLASSIFICATION_FIELDS})
+            if row.get("ID")
+        ]
+
     def _open(self) -> dict[str, Decimal]:
         rows = list(
             self._rows("read/financial/ReceivablesList", {"$select": "InvoiceNumber,Amount"})
@@ -222,13 +277,18 @@ class ExactOnlineConnector(OAuthPlatform):
                 "sync/Deleted", "EntityKey,EntityType,Timestamp", marks.get("deleted")
             )
         open_amounts = self._open()
+        classifications = self._classification_names(accounts)
         merge = Merge("Exact Online", previous)
         merge.apply(
             "account",
             merge.customers,
             accounts,
             id_field="ID",
-            read=partial(records.customer, company_country=self.company_country),
+            read=partial(
+                records.customer,
+                company_country=self.company_country,
+                classifications=classifications,
+            ),
         )
         for record in invoices:
             invoice_id = str(record.get("InvoiceID") or "?")
@@ -372,6 +432,183 @@ class ExactOnlineConnector(OAuthPlatform):
             ids = {invoice.id for invoice in among}
             notes = [note for note in notes if set(note.invoice_ids) & ids]
         return tuple(notes)
+
+    def invoice_pdf(self, invoice: Invoice) -> bytes | None:
+        """The invoice as Exact printed it: the PDF attached to the invoice's document (three
+        calls: the document, its attachments, the file). None where it has none."""
+        if not _guid(invoice.id):
+            return None
+        documents = list(
+            self._rows(
+                "documents/Documents",
+                {
+                    "$filter": f"FinancialTransactionEntryID eq guid'{invoice.id}'",
+                    "$select": "ID,Type",
+                },
+            )
+        )
+        # The sales invoice's own document first, should others be linked to it too.
+        documents.sort(key=lambda row: int(row.get("Type") or 0) != DOCUMENT_SALES_INVOICE)
+        for document in documents:
+            attachments = self._rows(
+                "documents/DocumentAttachments",
+                {"$filter": f"Document eq guid'{document['ID']}'", "$select": "FileName,Url"},
+            )
+            for attachment in attachments:
+                if str(attachment.get("FileName") or "").lower().endswith(".pdf"):
+                    content = self._download(str(attachment.get("Url") or ""))
+                    if content is not None:
+                        return content
+        return None
+
+    def _download(self, url: str) -> bytes | None:
+        """An attachment's file; the token goes only to Exact's own site."""
+        where, api = urlsplit(url), urlsplit(self.settings.api_url)
+        if (where.scheme, where.netloc) != (api.scheme, api.netloc):
+            return None
+        response = self._call("GET", url + "&Download=1", headers={"Accept": "*/*"})
+        return response.body if response.body.startswith(b"%PDF") else None
+
+    def send_invoice_email(self, invoice: Invoice, reference: str | None) -> None:
+        """Exact e-mails the invoice itself (``PrintedSalesInvoices``, with the account's
+        address and the division's e-mail layout). Only ever for a processed invoice: on one
+        still open, printing would process (book) it, and Kindly plans no reminder for
+        those. Exact answers 201 even when no e-mail went out, saying why in
+        ``EmailCreationError``."""
+        answer = self._call(
+            "POST",
+            "salesinvoice/PrintedSalesInvoices",
+            json={
+                "InvoiceID": invoice.id,
+                "SendEmailToCustomer": True,
+                "SendInvoiceToCustomerPostbox": False,
+                "SendOutputBasedOnAccount": False,
+            },
+        ).json()
+        failed = next(iter(_results(answer)), {}).get("EmailCreationError")
+        if failed:
+            raise FatalError(f"Exact Online did not e-mail invoice {invoice.number}: {failed}")
+
+    # -- webhook subscriptions ---------------------------------------------------------------
+
+    @classmethod
+    def after_connect(cls, workspace: Workspace) -> str:
+        """Subscribe every connected division to Exact's webhooks when ``webhook_url`` is
+        set. A failure here leaves the connection made: syncs run all the same."""
+        url = cls._webhook_url(workspace)
+        if not url:
+            return ""
+        problems = []
+        for connector in cls.open(workspace):
+            try:
+                connector.subscribe(url)
+            except (HttpError, KindlyError) as exc:
+                problems.append(f"{connector.tenant.name}: {exc}")
+        if problems:
+            return "Exact Online's webhooks could not be set up (" + "; ".join(problems) + ")."
+        return f"Exact Online calls {url} when accounts, sales invoices or payments change."
+
+    @classmethod
+    def before_disconnect(cls, workspace: Workspace) -> str:
+        url = cls._webhook_url(workspace)
+        if not url or not cls.tenants(workspace):
+            return ""
+        problems = []
+        for connector in cls.open(workspace):
+            try:
+                connector.unsubscribe(url)
+            except (HttpError, KindlyError) as exc:
+                problems.append(f"{connector.tenant.name}: {exc}")
+        if problems:
+            return (
+                "The webhook subscriptions could not all be ended ("
+                + "; ".join(problems)
+                + "): remove them in Exact's App Center."
+            )
+        return "Exact Online's webhook subscriptions are ended."
+
+    @classmethod
+    def _webhook_url(cls, workspace: Workspace) -> str:
+        settings = cls.own_settings(workspace)
+        assert isinstance(settings, ExactOnlineSettings)
+        return settings.webhook_url
+
+    def _subscriptions(self) -> list[dict[str, Any]]:
+        return list(
+            self._rows("webhooks/WebhookSubscriptions", {"$select": "ID,CallbackURL,Topic"})
+        )
+
+    def subscribe(self, url: str) -> list[str]:
+        """Subscribe this division to :data:`WEBHOOK_TOPICS` at ``url``; the topics newly
+        subscribed (one that exists already is left as it is)."""
+        held = {(row.get("Topic"), row.get("CallbackURL")) for row in self._subscriptions()}
+        made = []
+        for topic in WEBHOOK_TOPICS:
+            if (topic, url) not in held:
+                self._call(
+                    "POST",
+                    "webhooks/WebhookSubscriptions",
+                    json={"CallbackURL": url, "Topic": topic},
+                )
+                made.append(topic)
+        return made
+
+    def unsubscribe(self, url: str) -> int:
+        """End this division's subscriptions to ``url``; how many there were."""
+        ended = 0
+        for row in self._subscriptions():
+            if row.get("CallbackURL") == url and _guid(str(row.get("ID") or "")):
+                self._call("DELETE", f"webhooks/WebhookSubscriptions(guid'{row['ID']}')")
+                ended += 1
+        return ended
+
+    # -- settings held in Exact ------------------------------------------------------------
+
+    def group_settings(self) -> Mapping[str, Overrides]:
+        return group_settings(self.settings.group_prefixes)
+
+    def put_in_group(self, customer_id: str, group: str, leaving: Collection[str] = ()) -> None:
+        """Give the account the classification ``group`` ("Reminders: firm") in its
+        category's slot, and clear the slots that hold one of ``leaving``. The
+        classification must exist in Exact: Kindly makes none (its category is the user's
+        choice), and says where to make it."""
+        if not _guid(customer_id):
+            raise ConfigError(f"{customer_id!r} is not an Exact Online account")
+        listed = self._classifications()
+        by_description = {str(row.get("Description") or ""): row for row in listed}
+        target = by_description.get(group)
+        if target is None:
+            raise ConfigError(
+                f"Exact Online has no account classification {group!r}",
+                hint="Make it in Exact Online (CRM, Setup, Classifications) under the "
+                "classification you keep Kindly's settings in, then write it again.",
+            )
+        categories = {
+            str(row.get("ID") or "").lower(): int(row.get("SequenceNumber") or 0)
+            for row in self._rows(
+                "crm/AccountClassificationNames", {"$select": "ID,SequenceNumber"}
+            )
+        }
+        slot = categories.get(str(target.get("AccountClassificationName") or "").lower(), 0)
+        if not 1 <= slot <= len(CLASSIFICATION_SLOTS):
+            raise ConfigError(f"Exact Online did not say which classification {group!r} belongs to")
+        path = f"crm/Accounts(guid'{customer_id}')"
+        account = _results(
+            self._call("GET", path, {"$select": ",".join(CLASSIFICATION_SLOTS)}).json()
+        )[0]
+        leaving_ids = {
+            str(by_description[name]["ID"]).lower() for name in leaving if name in by_description
+        }
+        changes: dict[str, str | None] = {}
+        for number, name in enumerate(CLASSIFICATION_SLOTS, start=1):
+            current = str(account.get(name) or "").lower()
+            if number == slot:
+                if current != str(target["ID"]).lower():
+                    changes[name] = str(target["ID"])
+            elif current in leaving_ids:
+                changes[name] = None
+        if changes:
+            self._call("PUT", path, json=changes)
 
     # -- webhooks ----------------------------------------------------------------------------
 

@@ -44,8 +44,9 @@ __all__ = [
 #: Sales invoice types: an invoice, a direct invoice; a credit note, a direct credit note.
 INVOICE_TYPES = frozenset({8020, 8023})
 CREDIT_NOTE_TYPES = frozenset({8021, 8024})
-#: Sales invoice status: 10 draft, 20 open, 50 processed (sent or printed).
-DRAFT = 10
+#: Sales invoice status: 10 draft, 20 open (entered, not yet processed: not booked, not
+#: sent, so not in the receivables), 50 processed (printed or sent, and booked).
+NOT_SENT = frozenset({10, 20})
 
 _amount = partial(amount, "Exact Online")
 _text = partial(required_text, "Exact Online")
@@ -55,8 +56,14 @@ def _day(record: Mapping[str, Any], field: str, default: Any = None) -> Any:
     return day("Exact Online", record.get(field), field, default)
 
 
-def customer(record: Mapping[str, Any], company_country: str) -> Customer:
-    """An account as a client; its language as Exact keeps it, else its country's."""
+def customer(
+    record: Mapping[str, Any],
+    company_country: str,
+    classifications: Mapping[str, str] | None = None,
+) -> Customer:
+    """An account as a client; its language as Exact keeps it, else its country's; its
+    classifications (``classifications``: description by lower-case id) as its groups,
+    where a bookkeeper sets a client's reminders inside Exact ("Reminders: firm")."""
     account_id = _text(record, "ID")
     country = country_code(str(record.get("Country") or "").strip()) or company_country
     language = str(record.get("Language") or "").strip().lower()[:2]
@@ -64,6 +71,8 @@ def customer(record: Mapping[str, Any], company_country: str) -> Customer:
         language = default_language(country)
     emails = [e.strip() for e in str(record.get("Email") or "").replace(";", ",").split(",")]
     phone = " ".join(str(record.get("Phone") or "").split())
+    named = classifications or {}
+    slots = (str(record.get(f"Classification{n}") or "").lower() for n in range(1, 9))
     return Customer(
         id=account_id,
         name=str(record.get("Name") or "").strip() or account_id,
@@ -72,6 +81,7 @@ def customer(record: Mapping[str, Any], company_country: str) -> Customer:
         language=language if language in LANGUAGES else "en",
         country=country,
         timezone=default_timezone(country) or "UTC",
+        tags=frozenset(named[slot] for slot in slots if slot in named),
         address=postal_address(
             [str(record.get(f"AddressLine{n}") or "") for n in range(1, 4)],
             city=str(record.get("City") or ""),
@@ -104,7 +114,7 @@ def invoice(record: Mapping[str, Any], open_amount: Decimal | None) -> Invoice:
     issued = _day(record, "InvoiceDate")
     total = _amount(record, "AmountFC")
     due = max(Decimal(0), min(open_amount or Decimal(0), total))
-    if int(record.get("Status") or 0) == DRAFT:
+    if int(record.get("Status") or 0) in NOT_SENT:
         status = InvoiceStatus.DRAFT
     else:
         status = InvoiceStatus.OPEN if due > 0 else InvoiceStatus.PAID

@@ -296,6 +296,9 @@ class OAuthPlatform(BookkeepingConnector):
         cls._keep(workspace, tenants, organisation)
         names = ", ".join(f"[bold]{escape(t.name)}[/]" for t in tenants)
         message = f"Connected {cls.title}: {names}."
+        extra = cls.after_connect(workspace)
+        if extra:
+            message += "\n" + escape(extra)
         if workspace.settings.connector != cls.name:
             where = workspace.settings.source or "kindly.toml"
             message += (
@@ -337,7 +340,20 @@ class OAuthPlatform(BookkeepingConnector):
 
     @classmethod
     def keep_organisations(cls, workspace: Workspace, chosen: Sequence[tuple[str, str]]) -> str:
-        return cls._keep(workspace, [Tenant(i, name) for i, name in chosen], None)
+        message = cls._keep(workspace, [Tenant(i, name) for i, name in chosen], None)
+        extra = cls.after_connect(workspace)
+        return f"{message} {extra}" if extra else message
+
+    @classmethod
+    def after_connect(cls, workspace: Workspace) -> str:
+        """What a platform sets up once its organisations are kept (Exact: webhook
+        subscriptions); a sentence for the user, or "". It never undoes the connection."""
+        return ""
+
+    @classmethod
+    def before_disconnect(cls, workspace: Workspace) -> str:
+        """What a platform ends while its tokens still work; a sentence, or ""."""
+        return ""
 
     @classmethod
     def connected(cls, workspace: Workspace) -> list[str] | None:
@@ -349,10 +365,12 @@ class OAuthPlatform(BookkeepingConnector):
         """Revoke the token at the platform, forget it and the organisations."""
         settings = cls.own_settings(workspace)
         tenants = cls.tenants(workspace)
+        ended = cls.before_disconnect(workspace)
         secret = os.environ.get(cls.client_secret_variable)
         revoke_and_forget(cls.token_vault(workspace), lambda: cls.oauth_app(settings, secret))
         workspace.store.delete_setting(cls.connection_scope(), "tenants")
-        return (
+        message = (
             f"Disconnected {cls.title} ({len(tenants)} organisation(s)); "
             "Kindly's access is revoked."
         )
+        return f"{message} {ended}" if ended else message

@@ -48,7 +48,7 @@ from integrations.bookkeeping.oauth_platform import (
     Tenant,
     endpoint,
 )
-from integrations.fields import group_settings, moment
+from integrations.fields import group_prefixes_field, group_settings, moment
 from integrations.http import AuthError, FatalError, HttpClient, HttpError, Response
 from integrations.notes import note_from_marker, note_text_with_marker
 from integrations.oauth import Token
@@ -111,21 +111,7 @@ class QuickBooksSettings(OAuthPlatformSettings):
             }
         },
     )
-    group_prefixes: Mapping[str, str] = field(
-        default_factory=lambda: {"reminders": "Reminders", "language": "Language", "kind": "Kind"},
-        metadata={
-            "schema": {
-                "additionalProperties": False,
-                "description": "Customer type names that set a client's tone, language, kind "
-                "or pause inside QuickBooks, e.g. 'Reminders: firm'",
-                "properties": {
-                    "reminders": {"type": "string", "minLength": 1},
-                    "language": {"type": "string", "minLength": 1},
-                    "kind": {"type": "string", "minLength": 1},
-                },
-            }
-        },
-    )
+    group_prefixes: Mapping[str, str] = group_prefixes_field("Customer type names in QuickBooks")
 
 
 class QuickBooksConnector(OAuthPlatform):

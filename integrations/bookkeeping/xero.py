@@ -37,10 +37,7 @@ from integrations.bookkeeping.oauth_platform import (
     Tenant,
     endpoint,
 )
-from integrations.fields import (
-    group_settings,
-    moment,
-)
+from integrations.fields import group_prefixes_field, group_settings, moment
 from integrations.http import AuthError, FatalError, HttpClient, HttpError
 from integrations.notes import (
     held_note_ids,
@@ -109,22 +106,7 @@ class XeroSettings(OAuthPlatformSettings):
     connections_url: str = field(
         default="https://api.xero.com/connections", metadata=endpoint("Xero's connections endpoint")
     )
-    group_prefixes: Mapping[str, str] = field(
-        default_factory=lambda: {"reminders": "Reminders", "language": "Language", "kind": "Kind"},
-        metadata={
-            "schema": {
-                "additionalProperties": False,
-                "description": "Contact group names that set a client's tone, language, kind "
-                "or pause inside Xero, e.g. 'Reminders: firm', 'Language: nl', "
-                "'Kind: consumer', 'Reminders: off'",
-                "properties": {
-                    "reminders": {"type": "string", "minLength": 1},
-                    "language": {"type": "string", "minLength": 1},
-                    "kind": {"type": "string", "minLength": 1},
-                },
-            }
-        },
-    )
+    group_prefixes: Mapping[str, str] = group_prefixes_field("Contact group names in Xero")
 
 
 def verify_webhook(body: bytes, signature: str | None, key: str) -> bool:

@@ -45,6 +45,23 @@ Exact's OData v2 JSON does (../shared/reference/platform-apis.md section 5):
   order the fake gives anyway), ``$format=json``; another ``$`` option is a 400;
 - ``POST activities/CommunicationNotes`` makes a note (201 ``{"d": note}``); Exact has no
   idempotency key, so posting twice makes two;
+- accounts carry ``Classification1`` .. ``Classification8`` (GUIDs): one classification of
+  ``crm/AccountClassifications`` each, from the classification name (category) of
+  ``crm/AccountClassificationNames`` whose ``SequenceNumber`` is the slot (a classification
+  in the wrong slot is a 400); ``PUT crm/Accounts(guid'...')`` changes the fields it is
+  given (204, no body; a new Timestamp);
+- a processed invoice has a document (``documents/Documents``, its
+  ``FinancialTransactionEntryID`` the invoice's id) with a PDF attachment
+  (``documents/DocumentAttachments``): the attachment's ``Url`` gives an HTML page, and the
+  file only with ``&Download=1`` appended, to a bearer token of the division;
+- ``POST salesinvoice/PrintedSalesInvoices`` (``InvoiceID``, ``SendEmailToCustomer``, ...):
+  on a processed invoice with ``SendEmailToCustomer`` it "e-mails" it (kept in
+  ``Division.mailed``) and answers 201 with ``EmailCreationSuccess``; to an account without
+  an e-mail address it answers 201 all the same, with ``EmailCreationError`` (as Exact
+  does); printing an invoice still open (Status 20) processes it (Status 50, filed in the
+  receivables), which is why Kindly never asks for that;
+- ``webhooks/WebhookSubscriptions``: list, ``POST`` (``CallbackURL`` over https and a known
+  ``Topic``; the same pair twice is a 400) and ``DELETE (guid'...')`` (204);
 - faults on demand (``fail_next``), before any check; ``Fault.carry_out`` does the request
   and then answers with the fault (a lost answer);
 - a count of every call (``calls``, by "METHOD /path"), of the token calls
@@ -194,6 +211,56 @@ DELETED_FIELDS = {
     "Division": INT,
     "Timestamp": INT,
 }
+CLASSIFICATION_SLOTS = tuple(f"Classification{n}" for n in range(1, 9))
+ACCOUNT_FIELDS.update(dict.fromkeys(CLASSIFICATION_SLOTS, GUID))
+#: What PUT crm/Accounts may change here.
+ACCOUNT_WRITABLE = frozenset(CLASSIFICATION_SLOTS) | {"Email", "Language", "Phone", "Remarks"}
+CLASSIFICATION_FIELDS = {
+    "ID": GUID,
+    "Code": TEXT,
+    "Description": TEXT,
+    "AccountClassificationName": GUID,
+    "AccountClassificationNameDescription": TEXT,
+    "Division": INT,
+}
+CLASSIFICATION_NAME_FIELDS = {
+    "ID": GUID,
+    "Description": TEXT,
+    "SequenceNumber": INT,
+    "Division": INT,
+}
+DOCUMENT_FIELDS = {
+    "ID": GUID,
+    "Account": GUID,
+    "Subject": TEXT,
+    "Type": INT,
+    "TypeDescription": TEXT,
+    "FinancialTransactionEntryID": GUID,
+    "SalesInvoiceNumber": INT,
+    "Division": INT,
+}
+ATTACHMENT_FIELDS = {
+    "ID": GUID,
+    "Document": GUID,
+    "FileName": TEXT,
+    "FileSize": DECIMAL,
+    "Url": TEXT,
+}
+SUBSCRIPTION_FIELDS = {
+    "ID": GUID,
+    "CallbackURL": TEXT,
+    "Topic": TEXT,
+    "ClientID": GUID,
+    "Division": INT,
+    "Created": DATETIME,
+}
+#: Topics a subscription may name (Exact has more).
+WEBHOOK_TOPICS = frozenset(
+    {"Accounts", "SalesInvoices", "FinancialTransactions", "Contacts", "Items", "Documents"}
+)
+#: Exact's document type of a sales invoice.
+DOCUMENT_SALES_INVOICE = 10
+ATTACHMENT_PATH = "/docs/SysAttachment.aspx"
 DIVISION_FIELDS = {"Code": INT, "Description": TEXT, "Currency": TEXT, "Country": TEXT}
 ME_FIELDS = {
     "CurrentDivision": INT,
@@ -233,6 +300,19 @@ RESOURCES = {
         "receivables", "HID", "ReceivablesList", RECEIVABLE_FIELDS
     ),
     "system/Divisions": Resource("", "Code", "Division", DIVISION_FIELDS),
+    "crm/AccountClassifications": Resource(
+        "classifications", "ID", "AccountClassification", CLASSIFICATION_FIELDS
+    ),
+    "crm/AccountClassificationNames": Resource(
+        "classification_names", "ID", "AccountClassificationName", CLASSIFICATION_NAME_FIELDS
+    ),
+    "documents/Documents": Resource("documents", "ID", "Document", DOCUMENT_FIELDS),
+    "documents/DocumentAttachments": Resource(
+        "attachments", "ID", "DocumentAttachment", ATTACHMENT_FIELDS
+    ),
+    "webhooks/WebhookSubscriptions": Resource(
+        "subscriptions", "ID", "WebhookSubscription", SUBSCRIPTION_FIELDS
+    ),
     "sync/CRM/Accounts": Resource("accounts", "ID", "Sync.Account", ACCOUNT_FIELDS, sync=True),
     "sync/SalesInvoice/SalesInvoices": Resource(
         "invoices", "InvoiceID", "Sync.SalesInvoice", INVOICE_FIELDS, sync=True
@@ -304,6 +384,8 @@ class Fault:
     before: Callable[[], None] | None = None
     #: Carry the request out all the same, then answer with this fault (a lost answer).
     carry_out: bool = False
+    #: With ``carry_out``: no answer at all, the connection dropped (a lost answer).
+    drop: bool = False
 
 
 @dataclass
@@ -323,6 +405,15 @@ class Division:
     deleted: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: The receivable (HID) of each invoice or credit note still open.
     receivable_of: dict[str, int] = field(default_factory=dict)
+    classifications: dict[str, dict[str, Any]] = field(default_factory=dict)
+    classification_names: dict[str, dict[str, Any]] = field(default_factory=dict)
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    attachments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The file of each attachment, by its ID.
+    files: dict[str, bytes] = field(default_factory=dict)
+    subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: What Exact e-mailed: (invoice id, address), in order.
+    mailed: list[tuple[str, str]] = field(default_factory=list)
     timestamp: int = FIRST_TIMESTAMP - 1
     last_hid: int = 0
     last_code: int = 0
@@ -552,6 +643,54 @@ class FakeExactOnline:
             self._stamp(account, book)
             return account
 
+    def add_classification(
+        self,
+        description: str,
+        *,
+        category: str = "Kindly",
+        slot: int = 1,
+        division: int | None = None,
+    ) -> dict[str, Any]:
+        """An account classification ``description`` under the classification name
+        ``category`` (made with SequenceNumber ``slot`` when new)."""
+        with self.lock:
+            book = self.book(division)
+            name = next(
+                (n for n in book.classification_names.values() if n["Description"] == category),
+                None,
+            )
+            if name is None:
+                name = {
+                    "ID": str(uuid.uuid4()),
+                    "Description": category,
+                    "SequenceNumber": slot,
+                    "Division": book.code,
+                }
+                book.classification_names[name["ID"]] = name
+            row = {
+                "ID": str(uuid.uuid4()),
+                "Code": description.upper().replace(" ", "")[:8],
+                "Description": description,
+                "AccountClassificationName": name["ID"],
+                "AccountClassificationNameDescription": category,
+                "Division": book.code,
+            }
+            book.classifications[row["ID"]] = row
+            return row
+
+    def classify(
+        self, account_id: str, classification: dict[str, Any], *, division: int | None = None
+    ) -> dict[str, Any]:
+        """Give an account a classification, in its category's slot (a change of the account)."""
+        with self.lock:
+            book = self.book(division)
+            slot = book.classification_names[classification["AccountClassificationName"]][
+                "SequenceNumber"
+            ]
+            return self.update_account(
+                account_id, division=division, **{f"Classification{slot}": classification["ID"]}
+            )
+
     def delete_account(self, account_id: str, *, division: int | None = None) -> dict[str, Any]:
         """Delete an account: sync/Deleted gives it (EntityType 2) from now on."""
         with self.lock:
@@ -643,7 +782,37 @@ class FakeExactOnline:
         self._stamp(invoice, book)
         invoice["Created"] = invoice["Modified"]
         book.invoices[invoice["InvoiceID"]] = invoice
+        self._print(book, invoice)
         return invoice
+
+    def _print(self, book: Division, invoice: dict[str, Any]) -> None:
+        """The document of a processed invoice, with its PDF."""
+        document = {
+            "ID": str(uuid.uuid4()),
+            "Account": invoice["InvoiceTo"],
+            "Subject": f"{invoice['Description']}",
+            "Type": DOCUMENT_SALES_INVOICE,
+            "TypeDescription": "Sales invoice",
+            "FinancialTransactionEntryID": invoice["InvoiceID"],
+            "SalesInvoiceNumber": invoice["InvoiceNumber"],
+            "Division": book.code,
+        }
+        book.documents[document["ID"]] = document
+        attachment_id = str(uuid.uuid4())
+        content = (
+            b"%PDF-1.4\n% fake Exact Online invoice "
+            + str(invoice["InvoiceNumber"]).encode()
+            + b"\n%%EOF\n"
+        )
+        book.attachments[attachment_id] = {
+            "ID": attachment_id,
+            "Document": document["ID"],
+            "FileName": f"Factuur {invoice['InvoiceNumber']}.pdf",
+            "FileSize": Decimal(len(content)),
+            # Made absolute when served (the server may not be started yet).
+            "Url": f"{ATTACHMENT_PATH}?ID={attachment_id}&_Division_={book.code}",
+        }
+        book.files[attachment_id] = content
 
     def _file(self, invoice: dict[str, Any], open_amount: Decimal, division: int | None) -> None:
         """The ReceivablesList row of ``invoice`` for ``open_amount`` (none at 0)."""
@@ -769,12 +938,17 @@ class FakeExactOnline:
                     )
             if injected is not None and injected.before is not None:
                 injected.before()
+            if injected is not None and injected.drop:
+                request.close_connection = True
+                return
             if path == TOKEN_PATH and self.lose_token_answers:
                 # Done, and the answer never arrives: the line drops before it.
                 self.lose_token_answers -= 1
                 request.close_connection = True
                 return
             data = payload if isinstance(payload, bytes) else encode(payload).encode()
+            if status == 204:
+                data = b""
         request.send_response(status)
         headers = {"Content-Type": "application/json; charset=utf-8", **headers}
         for name, value in headers.items():
@@ -791,6 +965,8 @@ class FakeExactOnline:
         if path == TOKEN_PATH and method == "POST":
             form = {k: v[-1] for k, v in parse_qs(body.decode()).items()}
             return self._token(headers, form)
+        if path == ATTACHMENT_PATH and method == "GET":
+            return self._download(query, headers)
         if not path.startswith(API + "/"):
             raise KeyError(path)
         token = (headers.get("Authorization") or "").removeprefix("Bearer ").strip()
@@ -928,11 +1104,25 @@ class FakeExactOnline:
     ) -> tuple[int, Any, dict[str, str]]:
         single = BY_KEY.match(rest)
         name = single["name"] if single else rest
+        if name == "salesinvoice/PrintedSalesInvoices" and not single:
+            if method != "POST":
+                return 405, error(f"Method {method} is not allowed on {name}"), {}
+            return self._print_post(book, body)
         resource = RESOURCES.get(name)
         if resource is None or (resource.sync and single):
             raise KeyError(rest)
         if method == "POST" and name == "activities/CommunicationNotes" and not single:
             return self._post_note(book, body)
+        if method == "PUT" and name == "crm/Accounts" and single:
+            return self._put_account(book, single["key"], body)
+        if name == "webhooks/WebhookSubscriptions":
+            if method == "POST" and not single:
+                return self._subscribe(book, body)
+            if method == "DELETE" and single:
+                key = single["key"][5:-1].lower()
+                if book.subscriptions.pop(key, None) is None:
+                    return 404, error(f"{name}({single['key']}) does not exist"), {}
+                return 204, b"", {}
         if method != "GET":
             return 405, error(f"Method {method} is not allowed on {name}"), {}
         if single:
@@ -1040,6 +1230,8 @@ class FakeExactOnline:
             out.update({k: row.get(k) for k in select})
             if resource is not None and resource.sync:
                 out["Timestamp"] = row["Timestamp"]
+        if isinstance(out.get("Url"), str) and out["Url"].startswith("/"):
+            out["Url"] = self.url + out["Url"]
         return out
 
     def _list(
@@ -1093,6 +1285,123 @@ class FakeExactOnline:
             result["__next"] = base + "?" + urlencode(params, quote_via=quote, safe="$'(),:")
         self.served.append(len(page))
         return 200, {"d": result}, {}
+
+    def _download(self, query: dict[str, str], headers: Any) -> tuple[int, Any, dict[str, str]]:
+        """An attachment's file, to a bearer token; without ``Download=1``, Exact's page."""
+        token = (headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+        expires = self.access_tokens.get(token)
+        if expires is None or expires <= self.clock:
+            return 401, error("Access token is invalid or has expired"), {}
+        book = self.divisions.get(int(query.get("_Division_", "0") or 0))
+        attachment_id = query.get("ID", "").lower()
+        if book is None or attachment_id not in book.files:
+            return 404, b"<html><body>Not found</body></html>", {"Content-Type": "text/html"}
+        if query.get("Download") != "1":
+            page = b"<html><body>Exact Online: attachment viewer</body></html>"
+            return 200, page, {"Content-Type": "text/html; charset=utf-8"}
+        return 200, book.files[attachment_id], {"Content-Type": "application/pdf"}
+
+    @staticmethod
+    def _json_body(body: bytes) -> dict[str, Any]:
+        try:
+            data = json.loads(body or b"null", parse_float=Decimal)
+        except ValueError:
+            raise ODataError("The request body is not JSON") from None
+        if not isinstance(data, dict):
+            raise ODataError("The request body is not a JSON object")
+        data.pop("__metadata", None)
+        return data
+
+    def _put_account(
+        self, book: Division, key: str, body: bytes
+    ) -> tuple[int, Any, dict[str, str]]:
+        account = book.accounts.get(key[5:-1].lower()) if key.startswith("guid'") else None
+        if account is None:
+            return 404, error(f"crm/Accounts({key}) does not exist"), {}
+        data = self._json_body(body)
+        for name, value in data.items():
+            if name not in ACCOUNT_WRITABLE:
+                raise ODataError(f"The property '{name}' cannot be changed on Account")
+            if name in CLASSIFICATION_SLOTS and value is not None:
+                chosen = book.classifications.get(str(value).lower())
+                if chosen is None:
+                    raise ODataError(f"{name}: the classification {value} does not exist")
+                slot = book.classification_names[chosen["AccountClassificationName"]]
+                if f"Classification{slot['SequenceNumber']}" != name:
+                    raise ODataError(
+                        f"{name}: classification {chosen['Description']} belongs to "
+                        f"Classification{slot['SequenceNumber']}"
+                    )
+        account.update(data)
+        self._stamp(account, book)
+        return 204, b"", {}
+
+    def _print_post(self, book: Division, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        data = self._json_body(body)
+        key = str(data.get("InvoiceID") or "").lower()
+        invoice = book.invoices.get(key)
+        if invoice is None:
+            return 400, error(f"InvoiceID: the sales invoice {key} does not exist"), {}
+        answer: dict[str, Any] = {
+            "InvoiceID": invoice["InvoiceID"],
+            "Division": book.code,
+            "Document": None,
+            "DocumentCreationError": None,
+            "DocumentCreationSuccess": "Document created",
+            "EmailCreationError": None,
+            "EmailCreationSuccess": None,
+        }
+        if invoice["Status"] == 20:
+            # Printing processes it: booked, numbered, in the receivables from now on.
+            invoice["Status"], invoice["StatusDescription"] = 50, "Processed"
+            self._stamp(invoice, book)
+            self._file(invoice, invoice["AmountFC"], book.code)
+            self._print(book, invoice)
+        document = next(
+            (
+                d
+                for d in book.documents.values()
+                if d["FinancialTransactionEntryID"] == invoice["InvoiceID"]
+            ),
+            None,
+        )
+        answer["Document"] = document["ID"] if document else None
+        if data.get("SendEmailToCustomer"):
+            address = book.accounts[invoice["InvoiceTo"]].get("Email") or ""
+            if address:
+                book.mailed.append((invoice["InvoiceID"], address))
+                answer["EmailCreationSuccess"] = f"The e-mail was sent to {address}"
+            else:
+                answer["EmailCreationError"] = "The account has no e-mail address"
+        return 201, {"d": answer}, {}
+
+    def _subscribe(self, book: Division, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        data = self._json_body(body)
+        url, topic = str(data.get("CallbackURL") or ""), str(data.get("Topic") or "")
+        if not url.startswith("https://"):
+            raise ODataError("CallbackURL: webhooks need an https address")
+        if topic not in WEBHOOK_TOPICS:
+            raise ODataError(f"Topic: '{topic}' is not a webhook topic")
+        if any(
+            row["CallbackURL"] == url and row["Topic"] == topic
+            for row in book.subscriptions.values()
+        ):
+            raise ODataError(f"A subscription to {topic} for {url} exists already")
+        row: dict[str, Any] = {
+            "ID": str(uuid.uuid4()),
+            "CallbackURL": url,
+            "Topic": topic,
+            "ClientID": str(uuid.uuid5(uuid.NAMESPACE_URL, self.client_id)),
+            "Division": book.code,
+            "Created": odata_date(self.clock),
+        }
+        book.subscriptions[row["ID"]] = row
+        resource = RESOURCES["webhooks/WebhookSubscriptions"]
+        return (
+            201,
+            {"d": self._shape(book, "webhooks/WebhookSubscriptions", resource, row, None)},
+            {},
+        )
 
     def _post_note(self, book: Division, body: bytes) -> tuple[int, Any, dict[str, str]]:
         try:
