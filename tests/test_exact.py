@@ -27,7 +27,7 @@ from tests.contract import (
     http_contract,
 )
 from tests.exact_harness import ExactHarness, connect_to_fake, seed_small_division
-from tests.fakes.exact import FakeExactOnline, Fault
+from tests.fakes.exact import FakeExactOnline, Fault, odata_date
 
 # -- the contracts ----------------------------------------------------------------------------
 
@@ -389,3 +389,38 @@ def test_webhook_subscriptions_are_made_once_and_ended(
     ]  # fmt: skip
     assert connector.unsubscribe(url) == 3
     assert book.subscriptions == {}
+
+
+def test_a_moved_division_or_two_months_apart_reads_everything_again(
+    exact: ExactHarness, seeded: dict[str, dict[str, object]]
+) -> None:
+    fake, connector = exact.fake, exact.connector
+    first = connector.sync(None, {})
+    full = fake.api_calls()
+    # The next day: one call more, to see whether Exact moved the division.
+    fake.clock += timedelta(days=1)
+    calls = fake.api_calls()
+    nothing = connector.sync(first.snapshot, first.bookmarks)
+    assert fake.api_calls() - calls == 4 + 1
+    # Moved: every Timestamp starts again, lower than the bookmarks; an invoice changed
+    # after it would not show from them, so the sync reads it all.
+    fake.clock += timedelta(days=1)
+    fake.move_division()
+    fake.update_invoice(str(seeded["k1"]["InvoiceID"]), DueDate=odata_date(date(2026, 11, 30)))
+    calls = fake.api_calls()
+    moved = connector.sync(nothing.snapshot, nothing.bookmarks)
+    assert fake.api_calls() - calls == 1 + full
+    due = {i.number: i.due_date for i in moved.snapshot.invoices}["1003"]
+    assert due == date(2026, 11, 30)
+    # The day after, the move is older than the last sync: incremental again.
+    fake.clock += timedelta(days=1)
+    calls = fake.api_calls()
+    after = connector.sync(moved.snapshot, moved.bookmarks)
+    assert fake.api_calls() - calls == 4 + 1
+    # Deleted, then no sync for two months: Exact no longer lists the deletion, so the
+    # sync reads everything and the invoice is gone all the same.
+    fake.delete_invoice(str(seeded["c1"]["InvoiceID"]))
+    fake.clock += timedelta(days=61)
+    exact.vault.save(_fresh(fake))  # (the user connected again: refresh tokens last 30 days)
+    later = connector.sync(after.snapshot, after.bookmarks)
+    assert "1004" not in {i.number for i in later.snapshot.invoices}

@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any, ClassVar
@@ -86,6 +86,8 @@ WEBHOOK_TOPICS = ("Accounts", "SalesInvoices", "FinancialTransactions")
 #: the numbers the fake uses too; a wrong one only leaves a deleted record until the next
 #: full read.]
 DELETED_ACCOUNT, DELETED_INVOICE = 2, 13
+#: Exact keeps deleted records' log two months: a sync longer ago than this reads all.
+DELETIONS_KEPT_DAYS = 55
 #: Exact's document type of a sales invoice.
 DOCUMENT_SALES_INVOICE = 10
 
@@ -267,6 +269,9 @@ class ExactOnlineConnector(OAuthPlatform):
 
     def sync(self, previous: LedgerSnapshot | None, bookmarks: Mapping[str, str]) -> SyncResult:
         marks = dict(bookmarks) if previous is not None else {}
+        now = self.clock()
+        if previous is not None and self._must_read_all(marks, now):
+            previous, marks = None, {}
         accounts = self._since("sync/CRM/Accounts", ACCOUNT_FIELDS, marks.get("accounts"))
         invoices = self._since(
             "sync/SalesInvoice/SalesInvoices", INVOICE_FIELDS + ",Timestamp", marks.get("invoices")
@@ -324,7 +329,28 @@ class ExactOnlineConnector(OAuthPlatform):
         if "deleted" not in marks:
             seen = [int(marks.get(name) or 0) for name in ("accounts", "invoices")]
             marks["deleted"] = str(max(seen))
+        marks["synced_at"] = now.isoformat()
         return SyncResult(merge.snapshot(), marks, tuple(merge.warnings))
+
+    def _must_read_all(self, marks: Mapping[str, str], now: datetime) -> bool:
+        """Whether the bookmarks can no longer be trusted, so the sync reads everything:
+        Exact keeps its log of deletions two months only, and a division moved to another
+        database starts its Timestamps again (``DivisionMoveDate``, looked at in the first
+        sync of a day: one call)."""
+        try:
+            last = datetime.fromisoformat(marks["synced_at"])
+        except (KeyError, ValueError):
+            return True
+        if (now - last).days > DELETIONS_KEPT_DAYS:
+            return True
+        if now.date() == last.date():
+            return False
+        rows = self._rows(
+            "system/Divisions",
+            {"$filter": f"Code eq {int(self.division)}", "$select": "Code,DivisionMoveDate"},
+        )
+        moved = next((moment(row.get("DivisionMoveDate")) for row in rows), None)
+        return moved is not None and moved >= last
 
     def read_invoices(self, invoice_ids: Sequence[str]) -> tuple[Invoice, ...]:
         wanted = [i for i in invoice_ids if _guid(i)]

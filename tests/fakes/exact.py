@@ -26,8 +26,10 @@ Exact's OData v2 JSON does (../shared/reference/platform-apis.md section 5):
   ``-Remaining``, ``-Reset`` (ms epoch of the next midnight UTC) and the
   ``X-RateLimit-Minutely-*`` three; over the minutely budget: 429 with only the minutely
   headers; the day spent: 429 with all six;
-- ``sync/CRM/Accounts``, ``sync/SalesInvoice/SalesInvoices``, ``sync/Deleted``: ``$select``
-  required, rows by ``Timestamp`` ascending (an int64 per division, every change the next
+- ``sync/CRM/Accounts``, ``sync/SalesInvoice/SalesInvoices``, ``sync/Deleted`` (a deletion
+  listed for two months, as Exact keeps them; ``move_division`` starts every Timestamp
+  again, lower, and sets ``DivisionMoveDate``): ``$select`` required, rows by
+  ``Timestamp`` ascending (an int64 per division, every change the next
   one), 1000 a page, ``__next`` by ``$skiptoken=<last Timestamp>``; the rows hold only the
   selected fields and ``Timestamp``;
 - the REST lists ``crm/Accounts``, ``salesinvoice/SalesInvoices`` (both only with a
@@ -102,6 +104,7 @@ ACCESS_LIFE = timedelta(seconds=600)
 CODE_LIFE = timedelta(minutes=3)
 REFRESH_LIFE = timedelta(days=30)
 MINUTE = timedelta(minutes=1)
+DELETIONS_KEPT = timedelta(days=60)
 SYNC_PAGE = 1000
 REST_PAGE = 60
 #: sync/Deleted's EntityType for an account and a sales invoice (the fake's assumption).
@@ -261,7 +264,13 @@ WEBHOOK_TOPICS = frozenset(
 #: Exact's document type of a sales invoice.
 DOCUMENT_SALES_INVOICE = 10
 ATTACHMENT_PATH = "/docs/SysAttachment.aspx"
-DIVISION_FIELDS = {"Code": INT, "Description": TEXT, "Currency": TEXT, "Country": TEXT}
+DIVISION_FIELDS = {
+    "Code": INT,
+    "Description": TEXT,
+    "Currency": TEXT,
+    "Country": TEXT,
+    "DivisionMoveDate": DATETIME,
+}
 ME_FIELDS = {
     "CurrentDivision": INT,
     "FullName": TEXT,
@@ -396,6 +405,8 @@ class Division:
     description: str
     currency: str = "EUR"
     country: str = "NL"
+    #: When Exact moved the division to another database: every Timestamp starts again.
+    moved: datetime | None = None
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     invoices: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: ReceivablesList rows by HID.
@@ -690,6 +701,17 @@ class FakeExactOnline:
             return self.update_account(
                 account_id, division=division, **{f"Classification{slot}": classification["ID"]}
             )
+
+    def move_division(self, division: int | None = None) -> None:
+        """Exact moves the division to another database: its Timestamps start again (lower
+        than any given before) and DivisionMoveDate says when."""
+        with self.lock:
+            book = self.book(division)
+            book.moved = self.tick()
+            book.timestamp = FIRST_TIMESTAMP // 2
+            for rows in (book.accounts, book.invoices, book.deleted):
+                for row in rows.values():
+                    row["Timestamp"] = book.next_timestamp()
 
     def delete_account(self, account_id: str, *, division: int | None = None) -> dict[str, Any]:
         """Delete an account: sync/Deleted gives it (EntityType 2) from now on."""
@@ -1147,10 +1169,15 @@ class FakeExactOnline:
                     "Description": each.description,
                     "Currency": each.currency,
                     "Country": each.country,
+                    "DivisionMoveDate": odata_date(each.moved) if each.moved else None,
                 }
                 for each in self.divisions.values()
             ]
         rows: dict[Any, dict[str, Any]] = getattr(book, resource.store)
+        if resource.store == "deleted":
+            # Exact keeps the log of deletions two months.
+            kept_from = ms(self.clock - DELETIONS_KEPT)
+            return [r for r in rows.values() if parse_odata_date(r["DeletedDate"]) >= kept_from]
         return list(rows.values())
 
     def _one(
