@@ -63,6 +63,7 @@ def connect_to_fake(
 def seed_small_company(fake: FakeQuickBooks) -> dict[str, dict[str, Any]]:
     """Three customers, five invoices, a part payment, a credit memo applied to an invoice,
     and a voided invoice."""
+    firm = fake.add_customer_type("Reminders: firm")
     ada = fake.add_customer(
         "Ada's Bakery",
         CompanyName="Ada's Bakery LLC",
@@ -77,7 +78,7 @@ def seed_small_company(fake: FakeQuickBooks) -> dict[str, dict[str, Any]]:
             "PostalCode": "94326",
             "Country": "USA",
         },
-        CustomerTypeRef={"value": "1", "name": "Reminders: firm"},
+        CustomerTypeRef={"value": firm["Id"], "name": firm["Name"]},
     )
     bo = fake.add_customer(
         "Bo's Garage",

@@ -370,3 +370,29 @@ def test_notes_go_thirty_to_a_batch_and_one_refused_leaves_the_others(
     # The same batch again (its answer lost): QuickBooks answers the requestid once.
     again = qbo.connector.write_notes(notes[:30])
     assert set(again.values()) == {None} and len(qbo.fake.attachables) == 31
+
+
+def test_a_customer_type_is_written_back_and_a_missing_one_is_not_made_up(
+    qbo: QuickBooksHarness,
+) -> None:
+    from plugin.errors import ConfigError
+
+    seeded = seed_small_company(qbo.fake)
+    fake, connector = qbo.fake, qbo.connector
+    gentle = fake.add_customer_type("Reminders: gentle")
+    ada = str(seeded["ada"]["Id"])
+    connector.put_in_group(ada, "Reminders: gentle", leaving=["Reminders: firm"])
+    assert fake.customers[ada]["CustomerTypeRef"] == {"value": gentle["Id"], "name": gentle["Name"]}
+    snapshot = connector.read_snapshot()
+    assert snapshot.customers_by_id[ada].tags == {"Reminders: gentle"}
+    # Right already: nothing is written.
+    posts = fake.calls["POST /v3/company/" + fake.realm_id + "/customer"]
+    connector.put_in_group(ada, "Reminders: gentle")
+    assert fake.calls["POST /v3/company/" + fake.realm_id + "/customer"] == posts
+    with pytest.raises(ConfigError, match="no customer type 'Reminders: off'") as caught:
+        connector.put_in_group(ada, "Reminders: off")
+    assert "Customer types" in (caught.value.hint or "")
+    # A name with a quote is quoted in the query, not cut short.
+    fake.add_customer_type("Kind: O'Brien's")
+    connector.put_in_group(ada, "Kind: O'Brien's")
+    assert fake.customers[ada]["CustomerTypeRef"]["name"] == "Kind: O'Brien's"

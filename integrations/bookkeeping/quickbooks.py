@@ -452,9 +452,33 @@ class QuickBooksConnector(OAuthPlatform):
         return group_settings(self.settings.group_prefixes)
 
     def put_in_group(self, customer_id: str, group: str, leaving: Collection[str] = ()) -> None:
-        raise ConfigError(
-            f"Kindly does not change a customer's type in QuickBooks; choose {group!r} "
-            "there (Customers, edit the customer, Customer type)"
+        """Give the customer the customer type ``group`` ("Reminders: firm"): a customer
+        has one type, so the one it leaves goes with it. QuickBooks' API makes no customer
+        type: one missing is made in QuickBooks, and the message says where."""
+        if not customer_id.isdigit():
+            raise ConfigError(f"{customer_id!r} is not a QuickBooks customer")
+        quoted = group.replace("\\", "\\\\").replace("'", "\\'")
+        text = f"select * from CustomerType where Name = '{quoted}'"  # noqa: S608
+        found = self._query(text).get("CustomerType") or []
+        if not found:
+            raise ConfigError(
+                f"QuickBooks has no customer type {group!r}",
+                hint="Make it in QuickBooks (Settings, All lists, Customer types), then "
+                "write it again.",
+            )
+        type_id = str(found[0]["Id"])
+        customer = self._call("GET", f"customer/{quote(customer_id)}").json().get("Customer") or {}
+        if str((customer.get("CustomerTypeRef") or {}).get("value") or "") == type_id:
+            return
+        self._call(
+            "POST",
+            "customer",
+            json={
+                "Id": customer_id,
+                "SyncToken": str(customer.get("SyncToken") or "0"),
+                "sparse": True,
+                "CustomerTypeRef": {"value": type_id},
+            },
         )
 
     # -- webhooks ----------------------------------------------------------------------------

@@ -56,7 +56,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 API = "/v3/company"
 #: The entities the fake holds, by their name in queries, CDC and JSON envelopes.
-ENTITIES = ("Customer", "Invoice", "CreditMemo", "Payment", "Attachable")
+ENTITIES = ("Customer", "Invoice", "CreditMemo", "Payment", "Attachable", "CustomerType")
 #: The entities by their path segment (``/invoice/{id}``).
 SEGMENTS = {name.lower(): name for name in ENTITIES}
 #: Fields that hold money: kept as Decimal, written as exact JSON numbers.
@@ -87,6 +87,7 @@ QUERY = re.compile(
     re.IGNORECASE | re.VERBOSE | re.DOTALL,
 )
 UPDATED_AFTER = re.compile(r"^MetaData\.LastUpdatedTime\s*>\s*'(?P<moment>[^']+)'$", re.I)
+NAME_IS = re.compile(r"^Name\s*=\s*'(?P<name>(?:[^'\\]|\\.)*)'$", re.I)
 ID_IN = re.compile(r"^Id\s+in\s*\((?P<ids>\s*'[^']*'(?:\s*,\s*'[^']*')*\s*)\)$", re.I)
 
 
@@ -161,6 +162,8 @@ class FakeQuickBooks:
         self.credit_memos: dict[str, dict[str, Any]] = {}
         self.payments: dict[str, dict[str, Any]] = {}
         self.attachables: dict[str, dict[str, Any]] = {}
+        #: Customer types: made in QuickBooks only (the API reads them, never creates them).
+        self.customer_types: dict[str, dict[str, Any]] = {}
         #: Deleted records' stubs, by entity and Id, as CDC gives them.
         self.deleted: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in ENTITIES}
         self._ids: collections.Counter[str] = collections.Counter()
@@ -282,6 +285,7 @@ class FakeQuickBooks:
             "CreditMemo": self.credit_memos,
             "Payment": self.payments,
             "Attachable": self.attachables,
+            "CustomerType": self.customer_types,
         }[entity]
 
     def _new(self, entity: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -299,6 +303,13 @@ class FakeQuickBooks:
         """A change: the next SyncToken, and now as LastUpdatedTime."""
         record["SyncToken"] = str(int(record["SyncToken"]) + 1)
         record["MetaData"] = {**record["MetaData"], "LastUpdatedTime": stamp(self.tick())}
+
+    def add_customer_type(self, name: str) -> dict[str, Any]:
+        """A customer type, as the user makes one in QuickBooks (Customer types list)."""
+        with self.lock:
+            return self._new(
+                "CustomerType", {"Name": name, "FullyQualifiedName": name, "Active": True}
+            )
 
     def add_customer(self, name: str, **fields: Any) -> dict[str, Any]:
         """A customer called ``name``; e-mail ``<first word>@client.example``, USD."""
@@ -745,6 +756,8 @@ class FakeQuickBooks:
             return self._update(entity, data)
         if entity == "Attachable":
             return self._attach(data)
+        if entity == "CustomerType":
+            return 400, fault("Operation Create is not supported", "CustomerType", "500")
         return 400, fault("Operation not supported by the fake", f"Create {entity}", "2010")
 
     def _batch(self, query: dict[str, str], body: bytes) -> tuple[int, Any, dict[str, str]]:
@@ -819,6 +832,12 @@ class FakeQuickBooks:
             for k, v in data.items()
             if k not in ("Id", "SyncToken", "MetaData", "sparse", "domain")
         }
+        kind = data.get("CustomerTypeRef")
+        if entity == "Customer" and kind is not None:
+            chosen = self.customer_types.get(str((kind or {}).get("value")))
+            if chosen is None:
+                return 400, fault("Invalid Reference Id", f"CustomerTypeRef {kind}", "2500")
+            changes["CustomerTypeRef"] = {"value": chosen["Id"], "name": chosen["Name"]}
         if not data.get("sparse"):
             # A full update: what the request leaves out is cleared.
             kept = {k: record[k] for k in ("Id", "SyncToken", "MetaData")}
@@ -875,7 +894,11 @@ class FakeQuickBooks:
                 continue
             after = UPDATED_AFTER.match(condition.strip())
             within = ID_IN.match(condition.strip())
-            if after is not None:
+            named = NAME_IS.match(condition.strip())
+            if named is not None:
+                wanted_name = re.sub(r"\\(.)", r"\1", named["name"])
+                rows = [r for r in rows if r.get("Name") == wanted_name]
+            elif after is not None:
                 try:
                     moment = parse_time(after["moment"])
                 except ValueError as exc:
