@@ -18,7 +18,7 @@ from integrations.bookkeeping.exact import ExactOnlineConnector, ExactOnlineSett
 from integrations.oauth import Token
 from plugin.core.model import InvoiceStatus, Note
 from plugin.core.money import Money
-from plugin.errors import ConfigError
+from plugin.errors import KindlyError
 from tests.contract import (
     BookkeepingHarness,
     HttpHarness,
@@ -312,7 +312,7 @@ def test_classifications_are_a_clients_groups_and_kindly_writes_them_back(
     connector.put_in_group(ada, "Reminders: gentle")
     assert sum(n for call, n in fake.calls.items() if call.startswith("PUT ")) == puts
     # A classification Exact does not have is not made up: the message says where to make it.
-    with pytest.raises(ConfigError, match="no account classification 'Reminders: off'") as caught:
+    with pytest.raises(KindlyError, match="no account classification 'Reminders: off'") as caught:
         connector.put_in_group(karl, "Reminders: off")
     assert "Classifications" in (caught.value.hint or "")
 

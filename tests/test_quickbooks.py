@@ -375,7 +375,7 @@ def test_notes_go_thirty_to_a_batch_and_one_refused_leaves_the_others(
 def test_a_customer_type_is_written_back_and_a_missing_one_is_not_made_up(
     qbo: QuickBooksHarness,
 ) -> None:
-    from plugin.errors import ConfigError
+    from plugin.errors import KindlyError
 
     seeded = seed_small_company(qbo.fake)
     fake, connector = qbo.fake, qbo.connector
@@ -389,7 +389,7 @@ def test_a_customer_type_is_written_back_and_a_missing_one_is_not_made_up(
     posts = fake.calls["POST /v3/company/" + fake.realm_id + "/customer"]
     connector.put_in_group(ada, "Reminders: gentle")
     assert fake.calls["POST /v3/company/" + fake.realm_id + "/customer"] == posts
-    with pytest.raises(ConfigError, match="no customer type 'Reminders: off'") as caught:
+    with pytest.raises(KindlyError, match="no customer type 'Reminders: off'") as caught:
         connector.put_in_group(ada, "Reminders: off")
     assert "Customer types" in (caught.value.hint or "")
     # A name with a quote is quoted in the query, not cut short.

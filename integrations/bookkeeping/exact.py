@@ -58,7 +58,7 @@ from integrations.workspace import Workspace
 from plugin.core.model import Invoice, InvoiceStatus, LedgerSnapshot, Note
 from plugin.core.money import Money
 from plugin.core.policy import Overrides
-from plugin.errors import ConfigError, KindlyError
+from plugin.errors import KindlyError
 from plugin.ports import SyncResult
 
 __all__ = ["ExactOnlineConnector", "ExactOnlineSettings"]
@@ -599,12 +599,12 @@ class ExactOnlineConnector(OAuthPlatform):
         classification must exist in Exact: Kindly makes none (its category is the user's
         choice), and says where to make it."""
         if not _guid(customer_id):
-            raise ConfigError(f"{customer_id!r} is not an Exact Online account")
+            raise KindlyError(f"{customer_id!r} is not an Exact Online account")
         listed = self._classifications()
         by_description = {str(row.get("Description") or ""): row for row in listed}
         target = by_description.get(group)
         if target is None:
-            raise ConfigError(
+            raise KindlyError(
                 f"Exact Online has no account classification {group!r}",
                 hint="Make it in Exact Online (CRM, Setup, Classifications) under the "
                 "classification you keep Kindly's settings in, then write it again.",
@@ -617,7 +617,7 @@ class ExactOnlineConnector(OAuthPlatform):
         }
         slot = categories.get(str(target.get("AccountClassificationName") or "").lower(), 0)
         if not 1 <= slot <= len(CLASSIFICATION_SLOTS):
-            raise ConfigError(f"Exact Online did not say which classification {group!r} belongs to")
+            raise KindlyError(f"Exact Online did not say which classification {group!r} belongs to")
         path = f"crm/Accounts(guid'{customer_id}')"
         account = _results(
             self._call("GET", path, {"$select": ",".join(CLASSIFICATION_SLOTS)}).json()

@@ -56,7 +56,7 @@ from integrations.sync import Merge, advanced_bookmark, iso_stamp, stamp_before
 from integrations.webhooks import events_from_json
 from plugin.core.model import Invoice, LedgerSnapshot, Note
 from plugin.core.policy import Overrides
-from plugin.errors import ConfigError
+from plugin.errors import ConfigError, KindlyError
 from plugin.ports import SyncResult
 
 __all__ = ["QuickBooksConnector", "QuickBooksSettings"]
@@ -456,12 +456,12 @@ class QuickBooksConnector(OAuthPlatform):
         has one type, so the one it leaves goes with it. QuickBooks' API makes no customer
         type: one missing is made in QuickBooks, and the message says where."""
         if not customer_id.isdigit():
-            raise ConfigError(f"{customer_id!r} is not a QuickBooks customer")
+            raise KindlyError(f"{customer_id!r} is not a QuickBooks customer")
         quoted = group.replace("\\", "\\\\").replace("'", "\\'")
         text = f"select * from CustomerType where Name = '{quoted}'"  # noqa: S608
         found = self._query(text).get("CustomerType") or []
         if not found:
-            raise ConfigError(
+            raise KindlyError(
                 f"QuickBooks has no customer type {group!r}",
                 hint="Make it in QuickBooks (Settings, All lists, Customer types), then "
                 "write it again.",

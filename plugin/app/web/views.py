@@ -373,7 +373,7 @@ def platform_group(org: str, client: str) -> Any:
                 _(
                     "Not written to %(platform)s: %(reason)s",
                     platform=kindly.source.title,
-                    reason=str(exc),
+                    reason=f"{exc} {exc.hint}" if exc.hint else str(exc),
                 ),
                 "warning",
             )
