@@ -13,6 +13,7 @@ __all__ = [
     "ConfigError",
     "KindlyError",
     "LedgerError",
+    "PlatformRemindersOn",
     "StoreError",
     "TemplateProblem",
 ]
@@ -83,3 +84,13 @@ class LedgerError(KindlyError):
         if field is not None:
             where += f", field {field!r}"
         super().__init__(f"{where}: {message}")
+
+
+class PlatformRemindersOn(KindlyError):
+    """The accounting system sends payment reminders itself, and the user has not chosen
+    to send Kindly's beside them: nothing is sent, so that no client is chased twice."""
+
+    hint = (
+        "Turn them off where the message says, then sync again; or set [delivery] "
+        "beside_platform_reminders = true in kindly.toml to send both."
+    )

@@ -50,7 +50,7 @@ from plugin.core.vocabulary import (
 )
 from plugin.deliver.channels import Channel, Composed, channels_for
 from plugin.deliver.crash import crash_point
-from plugin.errors import KindlyError
+from plugin.errors import KindlyError, PlatformRemindersOn
 from plugin.ports import CalendarSource, LedgerSource, SmsGateway
 from plugin.state.leases import Holder, Lease, hold
 from plugin.state.store import Delivered, ReminderRecord, Store
@@ -183,6 +183,8 @@ CLIENT_SCOPE = "client:"
 PROMISE_SCOPE = "promise:"
 #: What the platform last said is left of its call allowance, by source id.
 ALLOWANCE_SCOPE = "allowance"
+#: The payment reminders the platform sends by itself, by source id, and when looked at.
+PLATFORM_REMINDERS_SCOPE = "platform_reminders"
 
 
 def promise_to_data(promise: PromiseToPay) -> dict[str, Any]:
@@ -304,7 +306,48 @@ class Kindly:
             other_marks=other_marks,
             left_out=self.warnings,
         )
+        self._look_at_platform_reminders(now)
         return snapshot
+
+    def _look_at_platform_reminders(self, now: datetime) -> None:
+        """Ask the platform whether it sends reminders itself: in every sync while it does
+        (so that turning them off is seen at once), else once a day (one call)."""
+        kept = self.store.get_setting(PLATFORM_REMINDERS_SCOPE, self.source_id) or {}
+        checked = str(kept.get("checked_at") or "")
+        if not kept.get("found") and checked[:10] == now.date().isoformat():
+            return
+        try:
+            found = list(self.source.platform_reminders())
+        except (KindlyError, OSError) as exc:
+            self.keep_allowance(now)
+            # What was known stays: a failed look is no reason to think them off.
+            self.warnings = (
+                *self.warnings,
+                f"could not see whether {self.source.title} sends reminders itself: {exc}",
+            )
+            return
+        self.store.set_setting(
+            PLATFORM_REMINDERS_SCOPE,
+            self.source_id,
+            {"found": found, "checked_at": now.isoformat()},
+            now,
+        )
+        self.keep_allowance(now)
+
+    def platform_reminders(self) -> list[str]:
+        """The payment reminders the accounting system sends by itself, as the last sync
+        saw them (one sentence each); empty when none."""
+        kept = self.store.get_setting(PLATFORM_REMINDERS_SCOPE, self.source_id) or {}
+        return [str(line) for line in kept.get("found") or []]
+
+    def check_platform_reminders(self) -> None:
+        """Refuse to send while the platform sends reminders itself, unless the user chose
+        to send both."""
+        found = self.platform_reminders()
+        if found and not self.settings.beside_platform_reminders:
+            raise PlatformRemindersOn(
+                f"{self.source.title} sends payment reminders itself: " + " ".join(found)
+            )
 
     def keep_allowance(self, now: datetime) -> None:
         """Keep what the platform last said is left of its call allowance, for the
@@ -465,6 +508,7 @@ class Kindly:
         to finish, then gives up with BusyError (nothing sent). ``on_wait`` is told who is
         in the way when waiting starts.
         """
+        self.check_platform_reminders()
         with hold(
             self.store.engine, lease_name(self.source_id), wait=wait, on_wait=on_wait
         ) as lease:

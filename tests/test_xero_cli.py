@@ -438,3 +438,47 @@ def test_a_rebuild_stopped_by_the_day_allowance_carries_on_and_holds_sending_bac
     again = runner.invoke(cli, [*base, "run", "--at", AT], env=env)
     assert again.exit_code == 0, again.output
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == sent, "nothing sent twice"
+
+
+def test_nothing_is_sent_while_xeros_own_reminders_are_on_until_the_user_chooses(
+    fake: FakeXero, tmp_path: Path, env: dict[str, str]
+) -> None:
+    seed_small_ledger(fake)
+    fake.invoice_reminders = True
+    config = write_config(tmp_path, fake)
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    connect(runner, base, fake, env)
+    held = runner.invoke(cli, [*base, "run", "--at", AT], env=env)
+    said = " ".join(held.output.split())
+    assert held.exit_code == 1, held.output
+    assert "Xero's invoice reminders are on" in said and "Nothing sent" in said
+    assert "beside_platform_reminders" in said
+    assert not list((tmp_path / "outbox").glob("*.eml"))
+    planned = json.loads(runner.invoke(cli, [*base, "plan", "--json", "--at", AT], env=env).output)
+    assert planned["held"] is True and planned["platform_reminders"]
+    # Turned off in Xero: the next sync sees it at once, and the reminders go.
+    fake.invoice_reminders = False
+    sent = runner.invoke(cli, [*base, "run", "--at", AT], env=env)
+    assert sent.exit_code == 0, sent.output
+    assert list((tmp_path / "outbox").glob("*.eml"))
+
+
+def test_the_user_may_choose_to_send_beside_xeros_own_reminders(
+    fake: FakeXero, tmp_path: Path, env: dict[str, str]
+) -> None:
+    seed_small_ledger(fake)
+    fake.invoice_reminders = True
+    config = write_config(tmp_path, fake)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace("[delivery]\n", "[delivery]\nbeside_platform_reminders = true\n"),
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    connect(runner, base, fake, env)
+    sent = runner.invoke(cli, [*base, "run", "--at", AT], env=env)
+    assert sent.exit_code == 0, sent.output
+    assert "Kindly sends its reminders beside them" in " ".join(sent.output.split())
+    assert list((tmp_path / "outbox").glob("*.eml"))

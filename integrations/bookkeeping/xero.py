@@ -142,6 +142,8 @@ class XeroConnector(OAuthPlatform):
         "offline_access",
         "accounting.transactions",
         "accounting.contacts",
+        # Only to see whether Xero's own invoice reminders are on.
+        "accounting.settings.read",
     )
     settings_type: ClassVar[type[ConnectorSettings]] = XeroSettings
     webhook: ClassVar[Webhook | None] = Webhook(
@@ -419,7 +421,7 @@ class XeroConnector(OAuthPlatform):
         )
         return [(e.kind, e.record_id) for e in events if e.tenant == self.tenant.tenant_id]
 
-    def webhook_event_ids(self, body: bytes) -> list[str]:
+    def webhook_event_ids(self, body: bytes, headers: Mapping[str, str] | None = None) -> list[str]:
         # Xero's events carry no id of their own: the change they announce is one.
         events = events_from_json(
             body, under="events", kind="eventCategory", record_id="resourceId", tenant="tenantId"
@@ -432,6 +434,27 @@ class XeroConnector(OAuthPlatform):
             for e in events
             if e.tenant == self.tenant.tenant_id
         ]
+
+    def platform_reminders(self) -> list[str]:
+        """Xero's own invoice reminders, when they are on (one call)."""
+        try:
+            answer = self.get("InvoiceReminders/Settings").json()
+        except AuthError as exc:
+            if exc.status != 403:
+                raise
+            # A connection made before Kindly asked for accounting.settings.read.
+            raise AuthError(
+                "Xero does not let Kindly see whether its invoice reminders are on",
+                status=403,
+                hint="Connect again (kindly connect xero) to allow it.",
+            ) from None
+        reminders = answer.get("InvoiceReminders") if isinstance(answer, dict) else None
+        if any(isinstance(r, dict) and r.get("Enabled") for r in reminders or []):
+            return [
+                "Xero's invoice reminders are on (Xero: Business settings, Invoice "
+                "settings, Invoice reminders)."
+            ]
+        return []
 
     def group_settings(self) -> Mapping[str, Overrides]:
         return group_settings(self.settings.group_prefixes)

@@ -170,6 +170,8 @@ class Settings:
     email_via: EmailVia = EmailVia.OUTBOX
     #: Seconds a send waits for another Kindly sending for the same organisation.
     send_wait: float = 0.0
+    #: Send although the accounting system sends payment reminders itself (the user chose).
+    beside_platform_reminders: bool = False
     store_url: str | None = None
     source: Path | None = None  # the file these came from
     templates: Path | None = None  # a folder of the user's own templates
@@ -444,6 +446,9 @@ def parse_settings(
         connector=data.get("connector", "ledger"),
         outbox=(base / data.get("delivery", {}).get("outbox", "outbox")).resolve(),
         send_wait=float(data.get("delivery", {}).get("wait", 0.0)),
+        beside_platform_reminders=bool(
+            data.get("delivery", {}).get("beside_platform_reminders", False)
+        ),
         email_via=EmailVia(
             data.get("delivery", {}).get("email_via", "smtp" if data.get("smtp") else "outbox")
         ),

@@ -91,6 +91,8 @@ class FakeXero:
         self.revoked: set[str] = set()
         self.refreshes = 0
         #: What X-DayLimit-Remaining says; each Accounting call uses one.
+        #: Whether Xero sends its own invoice reminders (off unless a test turns them on).
+        self.invoice_reminders = False
         self.day_remaining = 5000
         #: Answer this many Email requests with a 504 after sending the e-mail anyway.
         self.fail_after_email = 0
@@ -460,6 +462,9 @@ class FakeXero:
     ) -> tuple[int, Any, dict[str, str]]:
         segments = path.strip("/").split("/")
         resource = segments[0]
+        if resource == "InvoiceReminders" and segments[1:] == ["Settings"] and method == "GET":
+            # Xero's own reminder e-mails (Business settings, Invoice reminders).
+            return 200, {"InvoiceReminders": [{"Enabled": self.invoice_reminders}]}, {}
         if resource == "ContactGroups":
             return self._contact_groups(method, segments[1:], headers, body)
         collections_by_name = {

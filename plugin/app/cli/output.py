@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from plugin.core.decisions import Plan, PlannedReminder
+    from plugin.errors import KindlyError
     from plugin.run import Kindly, SendResult
     from plugin.state.leases import Holder
 
@@ -124,6 +125,7 @@ def _run_and_report(
     _print_sync(console, kindly, snapshot)
     result = kindly.plan(now)
     _print_plan(console, result, explain=False)
+    _print_platform_reminders(console, kindly)
     if review and not _approved(result, yes):
         return None
     sent = _send_with_progress(kindly, result, now, console, wait)
@@ -183,6 +185,32 @@ def _numbers_with_stages(reminder: PlannedReminder) -> str:
         f"{invoice.number} ({reminder.invoice_stages.get(invoice.id, reminder.stage)})"
         for invoice in reminder.invoices
     )
+
+
+def _print_platform_reminders(console: Console, kindly: Kindly) -> None:
+    """Say so when the accounting system sends reminders itself, and what Kindly does."""
+    found = kindly.platform_reminders()
+    if not found:
+        return
+    title = shown(kindly.source.title)
+    for line in found:
+        console.print(f"[yellow]{title} sends reminders itself:[/] {shown(line)}")
+    if kindly.settings.beside_platform_reminders:
+        console.print(
+            "Kindly sends its reminders beside them ([delivery] beside_platform_reminders)."
+        )
+    else:
+        console.print(
+            "[bold]Kindly sends nothing while they are on[/], so that no client is chased "
+            "twice: turn them off there, or set [delivery] beside_platform_reminders = true."
+        )
+
+
+def _report_held(console: Console, exc: KindlyError) -> None:
+    """A send this organisation holds back, said as the CLI says an error."""
+    console.print(f"[red]Nothing sent:[/] {shown(str(exc))}")
+    if exc.hint:
+        console.print(f"[dim]Hint:[/] {shown(exc.hint)}")
 
 
 def _print_plan(console: Console, result: Plan, *, explain: bool) -> None:

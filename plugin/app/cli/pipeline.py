@@ -21,8 +21,10 @@ from plugin.app.cli.output import (
     INCOMPLETE,
     _approved,
     _print_plan,
+    _print_platform_reminders,
     _print_send,
     _print_sync,
+    _report_held,
     _run_and_report,
     _send_with_progress,
     _sync_with_progress,
@@ -32,6 +34,7 @@ from plugin.app.cli.output import (
     printable,
     shown,
 )
+from plugin.errors import PlatformRemindersOn
 
 if TYPE_CHECKING:
     pass
@@ -73,10 +76,16 @@ def plan(app: AppContext, at: str | None, as_json: bool, explain: bool, client: 
         result = result.for_client(client)
     left_out = kindly.left_out()
     if as_json:
-        planned = plan_as_json(result) | {"left_out": list(left_out)}
+        platform_reminders = kindly.platform_reminders()
+        planned = plan_as_json(result) | {
+            "left_out": list(left_out),
+            "platform_reminders": platform_reminders,
+            "held": bool(platform_reminders) and not kindly.settings.beside_platform_reminders,
+        }
         click.echo(json.dumps(planned, ensure_ascii=False, indent=2))
     else:
         _print_plan(app.console(), result, explain=explain)
+        _print_platform_reminders(app.console(), kindly)
         for line in left_out:
             app.console().print(f"[yellow]Not read in the last sync:[/] {shown(line)}")
     if left_out:
@@ -106,17 +115,26 @@ def send(app: AppContext, at: str | None, review: bool, yes: bool, wait: float |
     at a time works on an organisation: a second one waits (--wait) or stops at once.
     """
     console = app.console()
-    short = False
+    short = held = False
     for kindly in app.workspaces():
         now = _parse_at(at, company_zone(kindly))
         plan = kindly.plan(now)
         if review:
             _print_plan(console, plan, explain=False)
+            _print_platform_reminders(console, kindly)
             if not _approved(plan, yes):
                 continue
-        result = _send_with_progress(kindly, plan, now, console, wait)
+        try:
+            result = _send_with_progress(kindly, plan, now, console, wait)
+        except PlatformRemindersOn as exc:
+            # This organisation waits for the user's choice; the others send.
+            _report_held(console, exc)
+            held = True
+            continue
         _print_send(console, kindly, result)
         short = short or incomplete(result)
+    if held:
+        sys.exit(PlatformRemindersOn.exit_code)
     if short:
         sys.exit(INCOMPLETE)
 
@@ -129,18 +147,25 @@ def send(app: AppContext, at: str | None, review: bool, yes: bool, wait: float |
 @click.pass_obj
 def run(app: AppContext, at: str | None, review: bool, yes: bool, wait: float | None) -> None:
     """Sync, plan, send and write notes back, in one go."""
-    short = False
+    short = held = False
     for kindly in app.workspaces():
-        result = _run_and_report(
-            kindly,
-            _parse_at(at, company_zone(kindly)),
-            app.console(),
-            review=review,
-            yes=yes,
-            wait=wait,
-        )
+        try:
+            result = _run_and_report(
+                kindly,
+                _parse_at(at, company_zone(kindly)),
+                app.console(),
+                review=review,
+                yes=yes,
+                wait=wait,
+            )
+        except PlatformRemindersOn as exc:
+            _report_held(app.console(), exc)
+            held = True
+            continue
         # Records left out of the sync count too: the run did not serve them.
         short = short or bool(kindly.warnings) or (result is not None and incomplete(result))
+    if held:
+        sys.exit(PlatformRemindersOn.exit_code)
     if short:
         sys.exit(INCOMPLETE)
 
