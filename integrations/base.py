@@ -111,6 +111,9 @@ class Webhook:
     #: The header with the HMAC-SHA256 of the raw body, and how it is written.
     signature_header: str = ""
     signature_encoding: str = "base64"  # or "hex"
+    #: The platform hands the key out when Kindly subscribes, and Kindly keeps it in its
+    #: store (encrypted); the variable then only overrides it.
+    kept_in_store: bool = False
 
 
 _SCHEMA_TYPES: dict[object, str] = {str: "string", int: "integer", bool: "boolean"}
@@ -320,6 +323,13 @@ class BookkeepingConnector(Connector):
         it back. Sources without client groups refuse."""
         raise ConfigError(f"{self.title} holds no client groups: the setting stays in Kindly")
 
+    def platform_reminders(self) -> list[str]:
+        """The payment reminders the platform sends by itself, as it is set up now: one
+        sentence each, naming where to turn them off. Empty when it sends none, or cannot
+        say (a ledger folder). Kindly sends nothing beside them unless the user chose to
+        ([delivery] beside_platform_reminders), so that no client is chased twice."""
+        return []
+
     def allowance(self) -> Mapping[str, int] | None:
         """What the platform's last answer said is left of its call allowance: calls left
         this ``minute`` and this ``day`` (either may be missing). None where it says nothing
@@ -421,9 +431,19 @@ class BookkeepingConnector(Connector):
         """The (kind, id) of each record a verified webhook names."""
         return []
 
-    def webhook_event_ids(self, body: bytes) -> list[str]:
-        """What identifies each of this organisation's events in a verified webhook, so a
-        replayed or repeated delivery starts no second sync. Empty: no such identity."""
+    @classmethod
+    def webhook_key(cls, store: Any) -> str | None:
+        """What `kindly serve` checks webhooks with: the variable the connector's
+        :class:`Webhook` names; a platform that hands out the key when Kindly subscribes
+        keeps it in ``store`` instead."""
+        import os
+
+        return os.environ.get(cls.webhook.key_variable) if cls.webhook else None
+
+    def webhook_event_ids(self, body: bytes, headers: Mapping[str, str] | None = None) -> list[str]:
+        """What identifies each of this organisation's events in a verified webhook (its
+        body, and the request's ``headers`` with lower-case names), so a replayed or
+        repeated delivery starts no second sync. Empty: no such identity."""
         return []
 
 

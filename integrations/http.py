@@ -463,7 +463,10 @@ def _retry_after(value: str | None) -> float | None:
         return None
     value = value.strip()
     if value.isdigit():
-        return float(value)
+        # Seconds, as RFC 9110 says; Moneybird's documentation has a Unix time here instead,
+        # which no wait in seconds would ever reach.
+        number = float(value)
+        return max(0.0, number - time.time()) if number > 1_000_000_000 else number
     try:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError):

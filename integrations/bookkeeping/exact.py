@@ -660,7 +660,7 @@ class ExactOnlineConnector(OAuthPlatform):
             return []
         return [(str(content["Topic"]), str(content["Key"]))]
 
-    def webhook_event_ids(self, body: bytes) -> list[str]:
+    def webhook_event_ids(self, body: bytes, headers: Mapping[str, str] | None = None) -> list[str]:
         content = self._content(body)
         if content is None:
             return []

@@ -510,7 +510,7 @@ class QuickBooksConnector(OAuthPlatform):
     def webhook_records(self, body: bytes) -> list[tuple[str, str]]:
         return [(kind, record) for kind, record, realm in self._events(body) if realm == self.realm]
 
-    def webhook_event_ids(self, body: bytes) -> list[str]:
+    def webhook_event_ids(self, body: bytes, headers: Mapping[str, str] | None = None) -> list[str]:
         try:
             data = json.loads(body or b"null")
         except ValueError:

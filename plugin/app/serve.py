@@ -178,7 +178,7 @@ def make_app(
         named = [
             source_id
             for source_id in dict.fromkeys(event.tenant for event in events if event.tenant)
-            if first_seen(connectors[source_id].webhook_event_ids(body))
+            if first_seen(connectors[source_id].webhook_event_ids(body, headers))
         ]
         start_response("200 OK", [("Content-Length", "0")])
         # Empty for the intent-to-receive handshake; otherwise synced after answering.

@@ -1,7 +1,10 @@
 """The HTTP plumbing of the fake platforms: a threaded server on loopback around one
 ``handle(method, path, headers, body)`` function that returns (status, payload, headers).
 
-A payload that is bytes is sent as is; anything else as JSON.
+A payload that is bytes is sent as is; anything else as JSON, written by ``encode`` (a
+platform with exact decimal amounts gives its own). A 204 or 304 goes out without a body.
+The payload :data:`DROP` sends nothing at all: the connection closes before an answer (a
+request carried out whose answer is lost on the way).
 """
 
 from __future__ import annotations
@@ -13,9 +16,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Handle = Callable[[str, str, dict[str, str], bytes], tuple[int, Any, dict[str, str]]]
+#: The payload of an answer that never comes: the connection is closed instead.
+DROP = object()
 
 
-def serve(handle: Handle) -> ThreadingHTTPServer:
+def _json(payload: Any) -> bytes:
+    return json.dumps(payload).encode()
+
+
+def serve(handle: Handle, encode: Callable[[Any], bytes] = _json) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
             pass
@@ -24,7 +33,12 @@ def serve(handle: Handle) -> ThreadingHTTPServer:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             status, payload, headers = handle(self.command, self.path, dict(self.headers), body)
-            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            if payload is DROP:
+                self.close_connection = True
+                return
+            data = payload if isinstance(payload, bytes) else encode(payload)
+            if status in (204, 304):
+                data = b""
             self.send_response(status)
             headers = {"Content-Type": "application/json", **headers}
             for name, value in headers.items():
@@ -33,7 +47,7 @@ def serve(handle: Handle) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(data)
 
-        do_GET = do_POST = do_PUT = do_DELETE = _any
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _any
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(

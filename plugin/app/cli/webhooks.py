@@ -23,7 +23,7 @@ def serve(app: AppContext, host: str, port: int) -> None:
     its developer portal; docs/connectors.md lists them). Listens on 127.0.0.1 unless told
     otherwise; put a TLS proxy in front for the internet.
     """
-    from integrations.base import ConnectorKind
+    from integrations.base import BookkeepingConnector, ConnectorKind
     from integrations.registry import connector_class
     from plugin.app.serve import WebhookRoute, make_app, make_server
     from plugin.app.wiring import load_settings
@@ -33,12 +33,17 @@ def serve(app: AppContext, host: str, port: int) -> None:
     webhook = connector_class(settings.connector, ConnectorKind.BOOKKEEPING).webhook
     if webhook is None:
         raise ConfigError("the connected accounting system sends no webhooks")
-    key = os.environ.get(webhook.key_variable)
-    if not key:
-        raise ConfigError(f"{webhook.key_variable} is not set", hint=webhook.key_hint or None)
+    missing = ConfigError(f"{webhook.key_variable} is not set", hint=webhook.key_hint or None)
+    if not webhook.kept_in_store and not os.environ.get(webhook.key_variable):
+        raise missing
     workspaces = {kindly.source_id: kindly for kindly in app.workspaces()}
     if not workspaces:
         raise ConfigError("no organisation is connected to take webhooks for")
+    platform = connector_class(settings.connector, ConnectorKind.BOOKKEEPING)
+    assert issubclass(platform, BookkeepingConnector)
+    key = platform.webhook_key(next(iter(workspaces.values())).store)
+    if not key:
+        raise missing
     routes = {webhook.path: WebhookRoute(key, workspaces)}
 
     server = make_server(host, port, make_app(routes))
