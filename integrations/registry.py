@@ -26,6 +26,10 @@ CONNECTORS: dict[str, tuple[ConnectorKind, str]] = {
         ConnectorKind.BOOKKEEPING,
         "integrations.bookkeeping.exact:ExactOnlineConnector",
     ),
+    "moneybird": (
+        ConnectorKind.BOOKKEEPING,
+        "integrations.bookkeeping.moneybird:MoneybirdConnector",
+    ),
     "caldav": (ConnectorKind.CALENDAR, "integrations.calendars.caldav:CalDAVCalendar"),
     "google": (ConnectorKind.CALENDAR, "integrations.calendars.google:GoogleCalendar"),
     "outlook": (ConnectorKind.CALENDAR, "integrations.calendars.outlook:OutlookCalendar"),

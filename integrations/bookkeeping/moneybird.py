@@ -1,0 +1,659 @@
+"""Moneybird: contacts and sales invoices (with their payments and credit invoices) in;
+notes out.
+
+One connector per administration, on the OAuth platform base
+(:mod:`integrations.bookkeeping.oauth_platform`); what its records mean is in
+:mod:`integrations.bookkeeping.moneybird_records`. What it does with API v2
+(../shared/reference/platform-apis.md §4):
+
+- **Connect**: the administrations come from ``administrations.json``. Moneybird's access
+  tokens may not expire at all: an ``expires_in`` is honoured when it comes, and a 401
+  renews the token once either way (the base's bearer).
+- **Sync**: the first sync reads contacts and sales invoices a page of 100 a call (the
+  full records, payments and notes inside). After it, the synchronization endpoints give
+  every id with its version in one call each; only the records whose version moved are
+  fetched, 100 a call, and an id no longer listed was deleted. An unchanged
+  administration costs two calls.
+- **Fresh re-check**: the invoices a reminder names, fetched by id through the
+  synchronization endpoint (100 a call).
+- **Write-back**: a note on every sales invoice a reminder names
+  (``sales_invoices/{id}/notes``), where Moneybird shows it in the invoice's history.
+  Moneybird takes no idempotency key: a note in doubt is looked for on its invoice first.
+- **Extras**: the invoice PDF (a 302 to a download link valid 30 seconds, fetched without
+  our token), the client's view of the invoice, and Moneybird's own e-mail
+  (``send_invoice``).
+- **Rate limits**: 150 calls in any 5 minutes, read from ``RateLimit-Remaining``.
+- **Webhooks**: subscribed on connect when ``webhook_url`` is set, for invoice and
+  contact events; the secret Moneybird gives at that moment is kept encrypted in the
+  store. ``Moneybird-Signature: t=…,v1=…`` is HMAC-SHA256 of ``"{t}.{body}"``; a
+  signature more than five minutes off is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import partial
+from typing import Any, ClassVar
+
+from integrations.base import Capability, ConnectorSettings, Webhook
+from integrations.bookkeeping import moneybird_records as records
+from integrations.bookkeeping.oauth_platform import (
+    OAuthPlatform,
+    OAuthPlatformSettings,
+    Tenant,
+    endpoint,
+)
+from integrations.fields import moment
+from integrations.http import AuthError, FatalError, HttpClient, HttpError, Response
+from integrations.notes import note_from_marker, note_text_with_marker
+from integrations.oauth import Token, secret_key
+from integrations.pagination import NextLink, Page, paginate
+from integrations.sync import Merge
+from integrations.webhooks import hmac_sha256_hex_matches
+from integrations.workspace import Workspace
+from plugin.core.model import Invoice, LedgerSnapshot, Note
+from plugin.core.vocabulary import Language
+from plugin.errors import KindlyError
+from plugin.ports import SyncResult
+
+__all__ = ["MoneybirdConnector", "MoneybirdSettings"]
+
+PAGE_SIZE = 100
+#: Ids one synchronization POST takes.
+IDS_PER_CALL = 100
+#: Sales invoices Kindly reads: all but drafts (which have no number and were not sent).
+SENT_STATES = "state:scheduled|open|pending_payment|late|reminded|paid|uncollectible"
+#: The webhook events that change what Kindly knows.
+WEBHOOK_EVENTS = (
+    "sales_invoice_created",
+    "sales_invoice_updated",
+    "sales_invoice_destroyed",
+    "sales_invoice_state_changed_to_open",
+    "sales_invoice_state_changed_to_late",
+    "sales_invoice_state_changed_to_paid",
+    "sales_invoice_state_changed_to_uncollectible",
+    "payment_registered",
+    "payment_destroyed",
+    "credit_invoice_created_from_original",
+    "contact_created",
+    "contact_changed",
+    "contact_destroyed",
+    "contact_merged",
+)
+#: How far a signature's time may be from ours.
+SIGNATURE_TOLERANCE_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class MoneybirdSettings(OAuthPlatformSettings):
+    """Connecting to Moneybird: the app's client id (its secret only in
+    KINDLY_MONEYBIRD_CLIENT_SECRET), the administrations, and where the endpoints are"""
+
+    authorize_url: str = field(
+        default="https://moneybird.com/oauth/authorize",
+        metadata=endpoint("Moneybird's authorization endpoint"),
+    )
+    token_url: str = field(
+        default="https://moneybird.com/oauth/token", metadata=endpoint("Moneybird's token endpoint")
+    )
+    revoke_url: str = field(
+        default="https://moneybird.com/oauth/revoke",
+        metadata=endpoint("Moneybird's revocation endpoint"),
+    )
+    api_url: str = field(
+        default="https://moneybird.com/api/v2",
+        metadata=endpoint("The API up to /api/v2", base=True),
+    )
+    webhook_url: str = field(
+        default="",
+        metadata={
+            "schema": {
+                "pattern": "^(https://.+)?$",
+                "description": "The public https address of kindly serve's "
+                "/webhooks/moneybird: when set, kindly connect subscribes each "
+                "administration to invoice and contact events (Moneybird checks that it "
+                "answers), and kindly disconnect ends the subscriptions",
+            }
+        },
+    )
+
+
+class MoneybirdConnector(OAuthPlatform):
+    name: ClassVar[str] = "moneybird"
+    title: ClassVar[str] = "Moneybird"
+    # Contacts and invoices need sales_invoices; webhooks need settings.
+    oauth_scopes: ClassVar[tuple[str, ...]] = ("sales_invoices", "settings")
+    settings_type: ClassVar[type[ConnectorSettings]] = MoneybirdSettings
+    webhook: ClassVar[Webhook | None] = Webhook(
+        "/webhooks/moneybird",
+        "KINDLY_MONEYBIRD_WEBHOOK_SECRET",
+        "Set [moneybird] webhook_url and connect again: Kindly subscribes and keeps the "
+        "secret Moneybird gives (or put a webhook's secret in this variable).",
+        kept_in_store=True,
+    )
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.INCREMENTAL,
+            Capability.NOTES,
+            Capability.MAILER,
+            Capability.ONLINE_LINK,
+            Capability.PDF,
+            Capability.WEBHOOKS,
+        }
+    )
+    client_secret_variable: ClassVar[str] = "KINDLY_MONEYBIRD_CLIENT_SECRET"  # noqa: S105
+    refresh_token_variable: ClassVar[str] = "KINDLY_MONEYBIRD_REFRESH_TOKEN"  # noqa: S105
+    secret_variables: ClassVar[Mapping[str, str]] = {
+        "KINDLY_MONEYBIRD_CLIENT_SECRET": "the app's client secret",
+        "KINDLY_MONEYBIRD_REFRESH_TOKEN": "a refresh token for `kindly connect moneybird` "
+        "without a browser",
+        "KINDLY_MONEYBIRD_WEBHOOK_SECRET": "a webhook's secret for `kindly serve`, where "
+        "Kindly did not subscribe itself",
+    }
+    app_hint: ClassVar[str] = (
+        "Register an application at moneybird.com/user/applications with the redirect URI, "
+        "put its client id under [moneybird] and its secret in KINDLY_MONEYBIRD_CLIENT_SECRET."
+    )
+    # 150 calls in any five minutes: 30 a minute keeps a long sync inside it.
+    calls_per_minute: ClassVar[int] = 30
+    rate_headers: ClassVar[tuple[str, str] | None] = ("RateLimit-Remaining", "")
+    mailer_idempotent: ClassVar[bool] = False
+    settings: MoneybirdSettings
+
+    @classmethod
+    def list_tenants(
+        cls, settings: OAuthPlatformSettings, http: HttpClient, token: Token
+    ) -> list[Tenant]:
+        answer = http.request(
+            "GET",
+            f"{settings.api_url}/administrations.json",
+            headers={
+                "Authorization": f"Bearer {token.access_token}",
+                "Accept": "application/json",
+            },
+        ).json()
+        if not isinstance(answer, list):
+            raise FatalError("Moneybird did not list the administrations")
+        return [
+            Tenant(str(row["id"]), str(row.get("name") or row["id"]))
+            for row in answer
+            if isinstance(row, dict) and row.get("id") is not None and not row.get("suspended")
+        ]
+
+    # -- calling -----------------------------------------------------------------------------
+
+    @property
+    def administration(self) -> str:
+        return self.tenant.tenant_id
+
+    def _url(self, path: str) -> str:
+        return f"{self.settings.api_url}/{self.administration}/{path}"
+
+    def _call(self, method: str, path: str, **options: Any) -> Response:
+        return self.http.request(method, self._url(path), **options)
+
+    def _pages(self, path: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every record of a list, 100 a call, following the ``Link`` header."""
+
+        def fetch(following: str | None) -> Page[dict[str, Any]]:
+            if following:
+                response = self.http.request("GET", following)
+            else:
+                response = self._call("GET", path, params={**params, "per_page": PAGE_SIZE})
+            rows = response.json()
+            if not isinstance(rows, list):
+                raise FatalError(f"Moneybird answered {path} without a list")
+            return Page.of(response, rows, rows)
+
+        return iter(paginate(NextLink(), fetch))
+
+    def _versions(self, kind: str, params: Mapping[str, Any] | None = None) -> dict[str, int]:
+        """Every record's id and version, in one call."""
+        rows = self._call("GET", f"{kind}/synchronization.json", params=params).json()
+        if not isinstance(rows, list):
+            raise FatalError(f"Moneybird answered {kind}/synchronization without a list")
+        return {str(row["id"]): int(row.get("version") or 0) for row in rows if "id" in row}
+
+    def _fetch(self, kind: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """These records in full, 100 a call."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ids), IDS_PER_CALL):
+            chunk = list(ids[start : start + IDS_PER_CALL])
+            rows = self._call("POST", f"{kind}/synchronization.json", json={"ids": chunk}).json()
+            if not isinstance(rows, list):
+                raise FatalError(f"Moneybird answered {kind}/synchronization without a list")
+            found.extend(row for row in rows if isinstance(row, dict))
+        return found
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def sync(self, previous: LedgerSnapshot | None, bookmarks: Mapping[str, str]) -> SyncResult:
+        known = _versions_from(bookmarks) if previous is not None else None
+        if known is None:
+            previous = None
+            contacts = list(self._pages("contacts.json", {}))
+            invoices = list(self._pages("sales_invoices.json", {"filter": SENT_STATES}))
+            gone_contacts: set[str] = set()
+            gone_invoices: set[str] = set()
+            versions = {
+                "contacts": {str(r["id"]): int(r.get("version") or 0) for r in contacts},
+                "invoices": {str(r["id"]): int(r.get("version") or 0) for r in invoices},
+            }
+        else:
+            versions = {
+                "contacts": self._versions("contacts"),
+                "invoices": self._versions("sales_invoices", {"filter": SENT_STATES}),
+            }
+            contacts = self._fetch("contacts", _moved(known["contacts"], versions["contacts"]))
+            invoices = self._fetch(
+                "sales_invoices", _moved(known["invoices"], versions["invoices"])
+            )
+            gone_contacts = set(known["contacts"]) - set(versions["contacts"])
+            gone_invoices = set(known["invoices"]) - set(versions["invoices"])
+        if self.progress is not None:
+            self.progress("contacts", len(contacts))
+            self.progress("sales_invoices", len(invoices))
+        merge = Merge("Moneybird", previous)
+        self._merge_invoices(merge, invoices, gone_invoices)
+        languages = _languages(invoices)
+        merge.apply(
+            "contact",
+            merge.customers,
+            contacts,
+            id_field="id",
+            read=lambda record: records.customer(
+                record, self.company_country, languages.get(str(record.get("id")))
+            ),
+        )
+        for contact_id in gone_contacts:
+            merge.customers.pop(contact_id, None)
+        # A contact unchanged whose new invoice is in another language speaks it now.
+        for contact_id, language in languages.items():
+            current = merge.customers.get(contact_id)
+            if current is not None and current.language != language:
+                merge.customers[contact_id] = replace(current, language=language)
+        marks = {"versions": json.dumps(versions, separators=(",", ":"))}
+        return SyncResult(merge.snapshot(), marks, tuple(merge.warnings))
+
+    def _merge_invoices(
+        self, merge: Merge, rows: Iterable[Mapping[str, Any]], gone: Collection[str]
+    ) -> None:
+        for record in rows:
+            invoice_id = str(record.get("id") or "?")
+            # A record read again replaces what it held: its payments come with it.
+            merge.invoices.pop(invoice_id, None)
+            merge.credit_notes.pop(invoice_id, None)
+            for payment_id in [p.id for p in merge.payments.values() if p.invoice_id == invoice_id]:
+                del merge.payments[payment_id]
+            credit = merge.read(
+                "sales invoice", invoice_id, partial(records.is_credit_invoice, record)
+            )
+            if credit:
+                note = merge.read(
+                    "credit invoice", invoice_id, partial(records.credit_note, record)
+                )
+                if note is not None:
+                    merge.credit_notes[note.id] = note
+                continue
+            read = merge.read("sales invoice", invoice_id, partial(records.invoice, record))
+            if read is None:
+                continue
+            merge.invoices[read.id] = read
+            for payment in (
+                merge.read("payment", invoice_id, partial(records.payments, record)) or []
+            ):
+                merge.payments[payment.id] = payment
+        for invoice_id in gone:
+            merge.invoices.pop(invoice_id, None)
+            merge.credit_notes.pop(invoice_id, None)
+            for payment_id in [p.id for p in merge.payments.values() if p.invoice_id == invoice_id]:
+                del merge.payments[payment_id]
+
+    def read_invoices(self, invoice_ids: Sequence[str]) -> tuple[Invoice, ...]:
+        wanted = [i for i in invoice_ids if i.isdigit()]
+        found = []
+        for row in self._fetch("sales_invoices", wanted):
+            if records.is_credit_invoice(row):
+                continue
+            found.append(records.invoice(row))
+        return tuple(found)
+
+    def online_invoice_url(self, invoice: Invoice) -> str | None:
+        return invoice.online_url
+
+    def invoice_pdf(self, invoice: Invoice) -> bytes | None:
+        """Moneybird answers with a redirect to a link valid 30 seconds on its download
+        host, which needs no token: ours is never sent there."""
+        if not invoice.id.isdigit():
+            return None
+        answer = self._call("GET", f"sales_invoices/{invoice.id}/download_pdf.json", ok=(302,))
+        location = answer.headers.get("Location") or answer.headers.get("location")
+        if not location:
+            return None
+        response = self._downloads().request("GET", location, headers={"Accept": "*/*"})
+        return response.body if response.body.startswith(b"%PDF") else None
+
+    def _downloads(self) -> HttpClient:
+        client = getattr(self, "_download_client", None)
+        if client is None:
+            client = HttpClient(self.title, attempts=2)
+            self._download_client = client
+        return client
+
+    def platform_reminders(self) -> list[str]:
+        """The invoice workflows whose steps Moneybird sends itself (``reminder_auto_send``),
+        one sentence each (one call)."""
+        rows = self._call("GET", "workflows.json").json()
+        found = []
+        for workflow in rows if isinstance(rows, list) else []:
+            if not isinstance(workflow, dict) or workflow.get("active") is False:
+                continue
+            if str(workflow.get("type") or "") not in ("", "InvoiceWorkflow"):
+                continue
+            automatic = [
+                step for step in workflow.get("steps") or [] if step.get("reminder_auto_send")
+            ]
+            if automatic:
+                days = ", ".join(
+                    str(step.get("reminder_delay") or step.get("due_interval") or "?")
+                    for step in automatic
+                )
+                found.append(
+                    f"Moneybird's invoice workflow {workflow.get('name') or workflow.get('id')!r} "
+                    f"sends reminders automatically (steps after {days} days; Moneybird: "
+                    "Settings, Workflows)."
+                )
+        return found
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def write_notes(
+        self, notes: Sequence[Note], *, check: Collection[str] = ()
+    ) -> Mapping[str, str | None]:
+        """Each note goes on every sales invoice it names, one call each. A note is
+        written once every invoice has it; one in ``check`` is looked for on each invoice
+        first, so only the invoices still missing it get it."""
+        held: dict[str, set[str]] = {}
+        failed: dict[str, str] = {}
+        for position, note in enumerate(notes):
+            for invoice_id in note.invoice_ids:
+                try:
+                    if note.id in check:
+                        if invoice_id not in held:
+                            held[invoice_id] = {n.id for n in self._notes_on(invoice_id)}
+                        if note.id in held[invoice_id]:
+                            continue
+                    self._call(
+                        "POST",
+                        f"sales_invoices/{invoice_id}/notes.json",
+                        json={"note": {"note": note_text_with_marker(note), "todo": False}},
+                    )
+                except AuthError as exc:
+                    # Every other call would be refused alike: the rest wait for the next run.
+                    for rest in notes[position:]:
+                        failed.setdefault(rest.id, str(exc))
+                    return {n.id: failed.get(n.id) for n in notes}
+                except HttpError as exc:
+                    failed.setdefault(note.id, f"invoice {invoice_id}: {exc}")
+        return {note.id: failed.get(note.id) for note in notes}
+
+    def _notes_on(self, invoice_id: str) -> list[Note]:
+        if not invoice_id.isdigit():
+            return []
+        record = self._call("GET", f"sales_invoices/{invoice_id}.json").json()
+        return _notes_of(record, self.clock)
+
+    def existing_note_ids(self, notes: Iterable[Note]) -> set[str]:
+        wanted = list(notes)
+        held = {
+            found.id
+            for invoice_id in {n.invoice_ids[0] for n in wanted if n.invoice_ids}
+            for found in self._notes_on(invoice_id)
+        }
+        return {note.id for note in wanted if note.id in held}
+
+    def read_notes(self, among: Sequence[Invoice] | None = None) -> tuple[Note, ...]:
+        """Kindly's notes, read back from the invoices (which carry their notes): one
+        call per 100 invoices."""
+        rows = list(self._pages("sales_invoices.json", {"filter": SENT_STATES}))
+        wanted = None if among is None else {invoice.id for invoice in among}
+        merged: dict[str, Note] = {}
+        for row in rows:
+            if wanted is not None and str(row.get("id")) not in wanted:
+                continue
+            for note in _notes_of(row, self.clock):
+                earlier = merged.get(note.id)
+                merged[note.id] = (
+                    note
+                    if earlier is None
+                    else replace(earlier, invoice_ids=earlier.invoice_ids + note.invoice_ids)
+                )
+        return tuple(merged.values())
+
+    def send_invoice_email(self, invoice: Invoice, reference: str | None) -> None:
+        """Moneybird e-mails the invoice itself, to the contact's invoice address, in the
+        workflow's wording. No idempotency key: a lost answer leaves it in doubt."""
+        self._call(
+            "PATCH",
+            f"sales_invoices/{invoice.id}/send_invoice.json",
+            json={"sales_invoice_sending": {"delivery_method": "Email"}},
+        )
+
+    # -- webhooks ----------------------------------------------------------------------------
+
+    @classmethod
+    def after_connect(cls, workspace: Workspace) -> str:
+        url = cls._webhook_url(workspace)
+        if not url:
+            return ""
+        problems: list[str] = []
+        secrets: dict[str, str] = dict(cls.stored_webhook_secrets(workspace.store))
+        for connector in cls.open(workspace):
+            try:
+                secret = connector.subscribe(url)
+            except (HttpError, KindlyError) as exc:
+                problems.append(f"{connector.tenant.name}: {exc}")
+                continue
+            if secret:
+                secrets[connector.administration] = secret
+        cls._keep_secrets(workspace, secrets)
+        if problems:
+            return "Moneybird's webhooks could not be set up (" + "; ".join(problems) + ")."
+        return f"Moneybird calls {url} when invoices, payments or contacts change."
+
+    @classmethod
+    def before_disconnect(cls, workspace: Workspace) -> str:
+        url = cls._webhook_url(workspace)
+        if not url or not cls.tenants(workspace):
+            return ""
+        problems = []
+        for connector in cls.open(workspace):
+            try:
+                connector.unsubscribe(url)
+            except (HttpError, KindlyError) as exc:
+                problems.append(f"{connector.tenant.name}: {exc}")
+        workspace.store.delete_setting(cls.connection_scope(), "webhook_secrets")
+        if problems:
+            return (
+                "The webhooks could not all be ended ("
+                + "; ".join(problems)
+                + "): remove them in Moneybird."
+            )
+        return "Moneybird's webhooks are ended."
+
+    @classmethod
+    def _webhook_url(cls, workspace: Workspace) -> str:
+        settings = cls.own_settings(workspace)
+        assert isinstance(settings, MoneybirdSettings)
+        return settings.webhook_url
+
+    @classmethod
+    def _keep_secrets(cls, workspace: Workspace, secrets: Mapping[str, str]) -> None:
+        from cryptography.fernet import Fernet
+
+        sealed = Fernet(secret_key()).encrypt(json.dumps(dict(secrets)).encode()).decode()
+        workspace.store.set_setting(
+            cls.connection_scope(), "webhook_secrets", sealed, workspace.now()
+        )
+
+    @classmethod
+    def stored_webhook_secrets(cls, store: Any) -> Mapping[str, str]:
+        """The secret of each administration's webhook, as Moneybird gave it when Kindly
+        subscribed (kept encrypted)."""
+        from cryptography.fernet import Fernet, InvalidToken
+
+        sealed = store.get_setting(cls.connection_scope(), "webhook_secrets")
+        if not sealed:
+            return {}
+        try:
+            opened = json.loads(Fernet(secret_key()).decrypt(str(sealed).encode()))
+        except (InvalidToken, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in opened.items()} if isinstance(opened, dict) else {}
+
+    @classmethod
+    def webhook_key(cls, store: Any) -> str | None:
+        own = super().webhook_key(store)
+        if own:
+            return own
+        secrets = cls.stored_webhook_secrets(store)
+        return json.dumps(dict(secrets)) if secrets else None
+
+    def subscribe(self, url: str) -> str | None:
+        """Subscribe this administration at ``url``; the new webhook's secret (None when
+        one for ``url`` exists already: its secret was kept when it was made)."""
+        held = self._call("GET", "webhooks.json").json()
+        if any(isinstance(row, dict) and row.get("url") == url for row in held or []):
+            return None
+        made = self._call(
+            "POST", "webhooks.json", json={"url": url, "enabled_events": list(WEBHOOK_EVENTS)}
+        ).json()
+        return str(made.get("secret") or "") or None
+
+    def unsubscribe(self, url: str) -> int:
+        ended = 0
+        for row in self._call("GET", "webhooks.json").json() or []:
+            if isinstance(row, dict) and row.get("url") == url and str(row.get("id")).isdigit():
+                self._call("DELETE", f"webhooks/{row['id']}.json", ok=(200, 204))
+                ended += 1
+        return ended
+
+    def verify_webhook(self, body: bytes, headers: Mapping[str, str], key: str) -> bool:
+        """``Moneybird-Signature: t=<unix>,v1=<hex>`` (several v1 may come while a secret
+        changes): HMAC-SHA256 of ``"{t}.{body}"`` under the administration's secret, and
+        ``t`` within five minutes of now."""
+        signature = next(
+            (v for k, v in headers.items() if k.lower() == "moneybird-signature"), None
+        )
+        if not signature:
+            return False
+        parts = [part.strip().split("=", 1) for part in signature.split(",")]
+        stamps = [value for name, value in (p for p in parts if len(p) == 2) if name == "t"]
+        signed = [value for name, value in (p for p in parts if len(p) == 2) if name == "v1"]
+        if len(stamps) != 1 or not stamps[0].isdigit() or not signed:
+            return False
+        sent = int(stamps[0])
+        if abs(self.clock().timestamp() - sent) > SIGNATURE_TOLERANCE_SECONDS:
+            return False
+        secret = _secret_for(key, body)
+        if secret is None:
+            return False
+        message = stamps[0].encode() + b"." + body
+        return any(hmac_sha256_hex_matches(message, value, secret) for value in signed)
+
+    def _payload(self, body: bytes) -> Mapping[str, Any] | None:
+        try:
+            data = json.loads(body or b"null")
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or str(data.get("administration_id")) != self.administration:
+            return None
+        return data
+
+    def webhook_records(self, body: bytes) -> list[tuple[str, str]]:
+        data = self._payload(body)
+        if data is None or not data.get("entity_type") or not data.get("entity_id"):
+            return []
+        return [(str(data["entity_type"]), str(data["entity_id"]))]
+
+    def webhook_event_ids(self, body: bytes, headers: Mapping[str, str] | None = None) -> list[str]:
+        """Moneybird's ``Idempotency-Key`` (the same on every retry of one push); without
+        it, the event as the body names it."""
+        data = self._payload(body)
+        if data is None:
+            return []
+        key = next((v for k, v in (headers or {}).items() if k.lower() == "idempotency-key"), None)
+        if key:
+            return [f"moneybird:{key}"]
+        entity = data.get("entity") if isinstance(data.get("entity"), dict) else {}
+        parts = (
+            data.get("webhook_id"),
+            data.get("action"),
+            data.get("entity_id"),
+            (entity or {}).get("version"),
+        )
+        return [":".join(str(part or "") for part in parts)]
+
+
+def _versions_from(bookmarks: Mapping[str, str]) -> dict[str, dict[str, int]] | None:
+    try:
+        data = json.loads(bookmarks["versions"])
+    except (KeyError, ValueError):
+        return None
+    if not isinstance(data, dict) or not all(k in data for k in ("contacts", "invoices")):
+        return None
+    return {kind: {str(k): int(v) for k, v in data[kind].items()} for kind in data}
+
+
+def _moved(known: Mapping[str, int], now: Mapping[str, int]) -> list[str]:
+    """The ids new or with another version than last time."""
+    return [record_id for record_id, version in now.items() if known.get(record_id) != version]
+
+
+def _languages(rows: Iterable[Mapping[str, Any]]) -> dict[str, Language]:
+    """Each contact's language: the one of its newest invoice read in this sync."""
+    found: dict[str, tuple[str, Language]] = {}
+    for row in rows:
+        language = records.language_of(row.get("language"))
+        contact = str(row.get("contact_id") or "")
+        when = str(row.get("invoice_date") or "")
+        if language and contact and (contact not in found or found[contact][0] <= when):
+            found[contact] = (when, language)
+    return {contact: language for contact, (_, language) in found.items()}
+
+
+def _notes_of(record: Any, clock: Any) -> list[Note]:
+    if not isinstance(record, dict):
+        return []
+    notes = []
+    for entry in record.get("notes") or []:
+        if not isinstance(entry, dict):
+            continue
+        created: datetime = moment(entry.get("created_at")) or clock()
+        note = note_from_marker(
+            str(entry.get("note") or ""),
+            created_at=created,
+            customer_id=str(record.get("contact_id") or ""),
+            invoice_id=str(record.get("id") or ""),
+        )
+        if note is not None:
+            notes.append(note)
+    return notes
+
+
+def _secret_for(key: str, body: bytes) -> str | None:
+    """The secret to check ``body`` with: ``key`` itself, or, when Kindly keeps one per
+    administration (a JSON object), the one of the administration the body names."""
+    text = key.strip()
+    if not text.startswith("{"):
+        return key
+    try:
+        secrets = json.loads(text)
+        administration = str(json.loads(body or b"null").get("administration_id"))
+    except (ValueError, AttributeError):
+        return None
+    secret = secrets.get(administration) if isinstance(secrets, dict) else None
+    return str(secret) if secret else None
