@@ -1,20 +1,12 @@
 """Every request the Xero connector makes, checked against Xero's own OpenAPI description.
 
-Prism serves ../shared/specs/xero/xero_accounting.yaml with ``--errors``: a request that
-breaks the description (a wrong parameter, a missing header, a body of the wrong shape)
-is answered with an error instead of an example, and the connector raises. The answers
-are Xero's own examples, so the mapping is exercised on the platform's shapes too.
-
-Skips, saying why, where the description or Prism (``make prism``) is missing.
+Prism (:mod:`tests.prism`) serves ../shared/specs/xero/xero_accounting.yaml: a request
+that breaks the description is answered with an error, and the connector raises. The
+answers are Xero's own examples, so the mapping is exercised on the platform's shapes too.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,57 +19,18 @@ from integrations.oauth import Token, TokenVault
 from plugin.core.model import Note
 from plugin.core.money import Money
 from plugin.state.store import Store
+from tests.prism import SPECS, serving
 from tests.xero_harness import FakeTime
 
-ROOT = Path(__file__).resolve().parents[1]
-SPECS = Path(os.environ.get("KINDLY_SPECS", ROOT.parent / "shared" / "specs"))
 SPEC = SPECS / "xero" / "xero_accounting.yaml"
 TENANT = "00000000-0000-0000-0000-000000000000"
 NOW = datetime(2026, 11, 22, 9, tzinfo=UTC)
 
 
-def prism_binary() -> str | None:
-    local = ROOT / ".prism" / "node_modules" / ".bin" / "prism"
-    return str(local) if local.exists() else shutil.which("prism")
-
-
 @pytest.fixture(scope="module")
 def prism() -> Iterator[str]:
-    if not SPEC.exists():
-        pytest.skip(f"Xero's OpenAPI description is not at {SPEC}")
-    binary = prism_binary()
-    if binary is None:
-        pytest.skip("Prism is not installed (make prism needs npm)")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [binary, "mock", "--errors", "-h", "127.0.0.1", "-p", str(port), str(SPEC)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    lines: list[str] = []
-    listening = threading.Event()
-
-    def drain() -> None:
-        # Read Prism's log as it comes (a full pipe would stall it), and note when it listens.
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.append(line)
-            if "Prism is listening" in line:
-                listening.set()
-        listening.set()
-
-    threading.Thread(target=drain, daemon=True).start()
-    try:
-        if not listening.wait(120) or process.poll() is not None:
-            pytest.fail("Prism did not start:\n" + "".join(lines[-20:]))
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with serving(SPEC, "Xero's OpenAPI description") as url:
+        yield url
 
 
 @pytest.fixture

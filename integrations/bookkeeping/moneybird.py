@@ -66,6 +66,9 @@ PAGE_SIZE = 100
 IDS_PER_CALL = 100
 #: Sales invoices Kindly reads: all but drafts (which have no number and were not sent).
 SENT_STATES = "state:scheduled|open|pending_payment|late|reminded|paid|uncollectible"
+#: The first day of the period asked for. Any filter replaces Moneybird's default period
+#: (this year), and its description asks for an explicit one to reach earlier years.
+FIRST_DAY = "20000101"
 #: The webhook events that change what Kindly knows.
 WEBHOOK_EVENTS = (
     "sales_invoice_created",
@@ -210,6 +213,10 @@ class MoneybirdConnector(OAuthPlatform):
 
         return iter(paginate(NextLink(), fetch))
 
+    def _sent_filter(self) -> str:
+        """Every sent invoice, of every year up to next year's end."""
+        return f"{SENT_STATES},period:{FIRST_DAY}..{self.clock().year + 1}1231"
+
     def _versions(self, kind: str, params: Mapping[str, Any] | None = None) -> dict[str, int]:
         """Every record's id and version, in one call."""
         rows = self._call("GET", f"{kind}/synchronization.json", params=params).json()
@@ -235,7 +242,7 @@ class MoneybirdConnector(OAuthPlatform):
         if known is None:
             previous = None
             contacts = list(self._pages("contacts.json", {}))
-            invoices = list(self._pages("sales_invoices.json", {"filter": SENT_STATES}))
+            invoices = list(self._pages("sales_invoices.json", {"filter": self._sent_filter()}))
             gone_contacts: set[str] = set()
             gone_invoices: set[str] = set()
             versions = {
@@ -245,7 +252,7 @@ class MoneybirdConnector(OAuthPlatform):
         else:
             versions = {
                 "contacts": self._versions("contacts"),
-                "invoices": self._versions("sales_invoices", {"filter": SENT_STATES}),
+                "invoices": self._versions("sales_invoices", {"filter": self._sent_filter()}),
             }
             contacts = self._fetch("contacts", _moved(known["contacts"], versions["contacts"]))
             invoices = self._fetch(
@@ -418,7 +425,7 @@ class MoneybirdConnector(OAuthPlatform):
     def read_notes(self, among: Sequence[Invoice] | None = None) -> tuple[Note, ...]:
         """Kindly's notes, read back from the invoices (which carry their notes): one
         call per 100 invoices."""
-        rows = list(self._pages("sales_invoices.json", {"filter": SENT_STATES}))
+        rows = list(self._pages("sales_invoices.json", {"filter": self._sent_filter()}))
         wanted = None if among is None else {invoice.id for invoice in among}
         merged: dict[str, Note] = {}
         for row in rows:
