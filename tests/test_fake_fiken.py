@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import jsonschema
 import pytest
 import requests
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 from tests.fakes.fiken import FakeFiken, Fault, Sent
 

@@ -66,7 +66,7 @@ def _date_time(value: object) -> bool:
 
 @functools.cache
 def spec() -> dict[str, Any]:
-    import yaml  # type: ignore[import-untyped]
+    import yaml
 
     # The file is 2.4 MB: libyaml's loader reads it in a second, the pure one in many.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
