@@ -259,7 +259,7 @@ def test_the_pdf_comes_through_a_redirect_that_never_gets_the_token(
     assert moneybird.connector._downloads().session.headers.get("Authorization") is None
 
 
-def test_moneybird_e_mails_the_invoice_and_a_lost_answer_is_in_doubt(
+def test_moneybird_sends_its_own_reminder_and_a_lost_answer_is_in_doubt(
     moneybird: MoneybirdHarness, seeded: dict[str, dict[str, object]]
 ) -> None:
     fake, connector = moneybird.fake, moneybird.connector
@@ -267,15 +267,30 @@ def test_moneybird_e_mails_the_invoice_and_a_lost_answer_is_in_doubt(
     invoices = {i.number: i for i in connector.read_snapshot().invoices}
     sent = connector.email_invoice(invoices["2026-1001"], "ab" * 16)
     assert sent.status is DeliveryStatus.SENT
-    assert [s.invoice_id for s in fake.sent] == [str(seeded["a1"]["id"])]
-    a2 = str(seeded["a2"]["id"])
+    (reminder,) = fake.reminders_sent
+    assert list(reminder.sales_invoice_ids) == [str(seeded["a1"]["id"])]
+    assert reminder.delivery_method == "Email" and not fake.sent
     fake.fail_next(
-        f"/api/v2/{fake.administration}/sales_invoices/{a2}/send_invoice",
+        f"/api/v2/{fake.administration}/sales_invoices/send_reminders",
         Fault(502, carry_out=True, drop=True),
     )
-    lost = connector.email_invoice(invoices["2026-1002"], "cd" * 16)
+    lost = connector.email_invoice(invoices["2026-1003"], "cd" * 16)
     assert lost.status is DeliveryStatus.UNCONFIRMED
-    assert len(fake.sent) == 2, "done once, not asked again"
+    assert len(fake.reminders_sent) == 2, "done once, not asked again"
+
+
+def test_moneybird_can_send_the_invoice_again_instead(
+    fake: FakeMoneybird, seeded: dict[str, dict[str, object]], tmp_path: Path
+) -> None:
+    harness = connect_to_fake(fake, tmp_path, platform_mail="invoice")
+    try:
+        invoices = {i.number: i for i in harness.connector.read_snapshot().invoices}
+        sent = harness.connector.email_invoice(invoices["2026-1001"], "ab" * 16)
+        assert sent.status is DeliveryStatus.SENT
+        assert [s.invoice_id for s in fake.sent] == [str(seeded["a1"]["id"])]
+        assert not fake.reminders_sent
+    finally:
+        harness.store.close()
 
 
 def test_moneybirds_own_automatic_reminders_are_seen(moneybird: MoneybirdHarness) -> None:

@@ -110,6 +110,18 @@ class MoneybirdSettings(OAuthPlatformSettings):
         default="https://moneybird.com/api/v2",
         metadata=endpoint("The API up to /api/v2", base=True),
     )
+    platform_mail: str = field(
+        default="reminder",
+        metadata={
+            "schema": {
+                "enum": ["reminder", "invoice"],
+                "description": "What Moneybird e-mails when [delivery] email_via = "
+                '"platform": "reminder" (its payment reminder, in the workflow\'s '
+                'wording, counted in the invoice\'s reminders) or "invoice" (the invoice '
+                "again)",
+            }
+        },
+    )
     webhook_url: str = field(
         default="",
         metadata={
@@ -441,12 +453,32 @@ class MoneybirdConnector(OAuthPlatform):
         return tuple(merged.values())
 
     def send_invoice_email(self, invoice: Invoice, reference: str | None) -> None:
-        """Moneybird e-mails the invoice itself, to the contact's invoice address, in the
-        workflow's wording. No idempotency key: a lost answer leaves it in doubt."""
+        """Moneybird e-mails the client itself, to the contact's invoice address: its
+        payment reminder for the invoice (``send_reminders``, in the workflow's wording,
+        counted in the invoice's ``reminder_count``), or the invoice again
+        (``send_invoice``), as ``[moneybird] platform_mail`` says. No idempotency key: a
+        lost answer leaves it in doubt."""
+        if self.settings.platform_mail == "invoice":
+            self._call(
+                "PATCH",
+                f"sales_invoices/{invoice.id}/send_invoice.json",
+                json={"sales_invoice_sending": {"delivery_method": "Email"}},
+            )
+            return
+        # A reminder names the invoice's workflow, style and identity, as Moneybird has them.
+        record = self._call("GET", f"sales_invoices/{invoice.id}.json").json()
+        reminder = {
+            "contact_id": str(record["contact_id"]),
+            "workflow_id": str(record["workflow_id"]),
+            "document_style_id": str(record["document_style_id"]),
+            "identity_id": str(record["identity_id"]),
+            "sales_invoice_ids": [invoice.id],
+            "delivery_method": "Email",
+        }
         self._call(
-            "PATCH",
-            f"sales_invoices/{invoice.id}/send_invoice.json",
-            json={"sales_invoice_sending": {"delivery_method": "Email"}},
+            "POST",
+            "sales_invoices/send_reminders.json",
+            json={"sales_invoice_reminders": [reminder]},
         )
 
     # -- webhooks ----------------------------------------------------------------------------
