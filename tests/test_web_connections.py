@@ -219,3 +219,30 @@ def test_which_side_wins_for_xeros_contact_groups_and_writing_kindlys_there(
         follow_redirects=True,
     ).get_data(as_text=True)
     assert "Not written to Xero: Xero holds no group for &#39;colour&#39;" in refused
+
+
+def test_the_overview_says_when_xero_reminds_itself_and_sending_waits(
+    config: Path, fake: FakeXero
+) -> None:
+    fake.invoice_reminders = True
+    app = create_app(config, clock=lambda: AT)
+    client = app.test_client()
+    assert sign_in(client) == 302
+    assert _back(client, _press(client, "/connections/xero/connect"))[0] == 200
+    overview = client.get("/", follow_redirects=True).get_data(as_text=True)
+    org = re.search(r'href="/o/([^"/]+)/"', overview)
+    assert org
+    sync(client, app, org.group(1))
+    page = client.get(f"/o/{org.group(1)}/").get_data(as_text=True)
+    assert "Xero sends reminders itself" in page
+    assert "Xero&#39;s invoice reminders are on" in page
+    assert "Kindly sends nothing while they are on" in page
+    keys = re.findall(r'name="key" value="([^"]+)"', page)
+    assert keys, "the plan is shown all the same"
+    sent = client.post(
+        f"/o/{org.group(1)}/send",
+        data={"csrf_token": token(page), "key": keys},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "Nothing was sent: Xero sends payment reminders of its own." in sent
+    assert not fake.history or not any(fake.history.values())

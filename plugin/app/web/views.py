@@ -31,7 +31,7 @@ from plugin.app.web.accounts import Account, Accounts, RateLimited
 from plugin.app.web.guard import organisation_id
 from plugin.app.web.i18n import gettext as _
 from plugin.app.web.i18n import ngettext
-from plugin.errors import KindlyError
+from plugin.errors import KindlyError, PlatformRemindersOn
 
 if TYPE_CHECKING:
     from plugin.config.settings import Settings
@@ -232,6 +232,9 @@ def overview(org: str) -> Any:
             plan=plan,
             names=names,
             left_out=kindly.left_out() if synced else (),
+            platform_reminders=kindly.platform_reminders() if synced else [],
+            beside_platform=kindly.settings.beside_platform_reminders,
+            platform=kindly.source.title,
             last_sync=sync_status(kindly.store, kindly.source_id),
             pictures=_pictures(kindly, now) if synced else [],
             records=records,
@@ -476,7 +479,17 @@ def send(org: str) -> Any:
         if not approved.reminders and not approved.appointments:
             flash(_("Nothing was chosen: nothing was sent."), "warning")
             return redirect(url_for("pages.overview", org=org))
-        result = kindly.send(approved, now)
+        try:
+            result = kindly.send(approved, now)
+        except PlatformRemindersOn:
+            flash(
+                _(
+                    "Nothing was sent: %(platform)s sends payment reminders of its own.",
+                    platform=kindly.source.title,
+                ),
+                "warning",
+            )
+            return redirect(url_for("pages.overview", org=org))
         flash(
             _(
                 "Sent %(sent)s, deferred %(deferred)s, failed %(failed)s, unconfirmed "
