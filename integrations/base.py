@@ -385,6 +385,12 @@ class BookkeepingConnector(Connector):
         return {}
 
     @property
+    def writes_notes(self) -> bool:
+        """Whether the platform keeps Kindly's notes (without it, the history stays in
+        Kindly alone)."""
+        return Capability.NOTES in self.capabilities
+
+    @property
     def has_mailer(self) -> bool:
         """Whether the platform can e-mail an invoice itself (`email_invoice`)."""
         return Capability.MAILER in self.capabilities

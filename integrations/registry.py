@@ -30,6 +30,7 @@ CONNECTORS: dict[str, tuple[ConnectorKind, str]] = {
         ConnectorKind.BOOKKEEPING,
         "integrations.bookkeeping.moneybird:MoneybirdConnector",
     ),
+    "fiken": (ConnectorKind.BOOKKEEPING, "integrations.bookkeeping.fiken:FikenConnector"),
     "caldav": (ConnectorKind.CALENDAR, "integrations.calendars.caldav:CalDAVCalendar"),
     "google": (ConnectorKind.CALENDAR, "integrations.calendars.google:GoogleCalendar"),
     "outlook": (ConnectorKind.CALENDAR, "integrations.calendars.outlook:OutlookCalendar"),

@@ -70,6 +70,10 @@ class LedgerSource(Protocol):
     def location(self) -> str: ...
     @property
     def has_mailer(self) -> bool: ...
+    @property
+    def writes_notes(self) -> bool:
+        """Whether the platform keeps Kindly's notes at all."""
+        ...
 
     def sync(self, previous: LedgerSnapshot | None, bookmarks: Mapping[str, str]) -> SyncResult:
         """Bring ``previous`` up to date (all or nothing)."""

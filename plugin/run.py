@@ -946,6 +946,8 @@ class Kindly:
         return restored
 
     def _write_pending_notes(self, now: datetime, result: SendResult) -> None:
+        if not self.source.writes_notes:
+            return  # the platform keeps no notes: the history stays in Kindly
         records = [
             record
             for record in self.store.reminders(

@@ -32,8 +32,10 @@ def prism_binary() -> str | None:
 
 
 @contextmanager
-def serving(spec: Path, what: str) -> Iterator[str]:
-    """Prism mocking ``spec`` (``what`` names it in a skip); yields its base URL."""
+def serving(spec: Path, what: str, *, dynamic: bool = False) -> Iterator[str]:
+    """Prism mocking ``spec`` (``what`` names it in a skip); yields its base URL.
+    ``dynamic``: answers made from the schemas, for a description whose own examples
+    break them (Prism with ``--errors`` refuses to serve those)."""
     if not spec.exists():
         pytest.skip(f"{what} is not at {spec}")
     binary = prism_binary()
@@ -43,7 +45,17 @@ def serving(spec: Path, what: str) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [binary, "mock", "--errors", "-h", "127.0.0.1", "-p", str(port), str(spec)],
+        [
+            binary,
+            "mock",
+            "--errors",
+            *(["--dynamic"] if dynamic else []),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            str(spec),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

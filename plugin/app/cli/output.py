@@ -347,7 +347,14 @@ def _print_send(console: Console, kindly: Kindly, result: SendResult) -> None:
             f"[yellow]Not sent[/] {shown(skip.customer_id)} {shown(skip.invoice_id)}: "
             f"{shown(skip.reason)}"
         )
-    console.print(f"Notes written back to {shown(kindly.source.location)}: {result.notes_written}")
+    if kindly.source.writes_notes:
+        console.print(
+            f"Notes written back to {shown(kindly.source.location)}: {result.notes_written}"
+        )
+    else:
+        console.print(
+            f"Notes: {shown(kindly.source.title)} keeps none; the history stays in Kindly."
+        )
     for key, reason in result.notes_pending:
         console.print(
             f"[yellow]Note pending[/] for reminder {key[:12]}: {shown(reason)} "

@@ -278,7 +278,9 @@ def history(
             record.channel,
             shown(record.amount),
             _status_shown(record.status),
-            "written" if record.note_written_at else "pending",
+            "written"
+            if record.note_written_at
+            else ("pending" if kindly.source.writes_notes else "in Kindly only"),
         )
     console = app.console()
     if not records:

@@ -235,6 +235,7 @@ def overview(org: str) -> Any:
             platform_reminders=kindly.platform_reminders() if synced else [],
             beside_platform=kindly.settings.beside_platform_reminders,
             platform=kindly.source.title,
+            writes_notes=kindly.source.writes_notes,
             last_sync=sync_status(kindly.store, kindly.source_id),
             pictures=_pictures(kindly, now) if synced else [],
             records=records,
