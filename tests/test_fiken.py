@@ -556,8 +556,13 @@ def test_notes_stay_in_kindlys_history_and_nothing_is_asked(
     assert fake.api_calls() == calls and fake.attachments == []
 
 
-def test_fikens_own_reminders_cannot_be_seen(fiken: FikenHarness, seeded: Seeded) -> None:
-    fiken.fake.remind(seeded["a1"])
-    calls = fiken.fake.api_calls()
+def test_fikens_own_reminders_are_seen_by_the_documents_they_leave(
+    fiken: FikenHarness, seeded: Seeded
+) -> None:
     assert fiken.connector.platform_reminders() == []
-    assert fiken.fake.api_calls() == calls, "nothing in the API to ask"
+    fiken.fake.remind(seeded["a1"])
+    (said,) = fiken.connector.platform_reminders()
+    assert "10001" in said and "Purring" in said
+    # A reminder on an invoice paid since counts no more: nobody is chasing it.
+    fiken.fake.pay(seeded["a1"], 1234567, on=date(2026, 11, 22))
+    assert fiken.connector.platform_reminders() == []

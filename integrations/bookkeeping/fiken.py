@@ -433,10 +433,30 @@ class FikenConnector(OAuthPlatform):
         return where.scheme == "https" and (where.hostname or "") in FIKEN_HOSTS
 
     def platform_reminders(self) -> list[str]:
-        """Nothing to say: Fiken's API shows no setting for its own payment reminders
-        ("purring"), only reminder documents already sent, so Kindly cannot tell whether
-        Fiken reminds by itself (docs/fiken.md says where to look)."""
-        return []
+        """Fiken's API shows no setting for its own payment reminders ("purring"), but a
+        reminder Fiken sent stays on the invoice as a document of type ``reminder``. An
+        unsettled invoice holding one is chased by Fiken already, whether automatically
+        or by hand: Kindly says so and holds back until the user chooses. One call per
+        100 unsettled invoices."""
+        reminded = [
+            str(row.get("invoiceNumber") or row.get("invoiceId"))
+            for row in self._pages("invoices", {"settled": "false"})
+            if any(
+                isinstance(document, dict) and document.get("type") == "reminder"
+                for document in row.get("attachments") or []
+            )
+        ]
+        if not reminded:
+            return []
+        shown = ", ".join(reminded[:5]) + (
+            f" and {len(reminded) - 5} more" if len(reminded) > 5 else ""
+        )
+        return [
+            f"Fiken has sent payment reminders of its own for unpaid invoices ({shown}). If "
+            "Fiken's automatic reminders are on, turn them off in Fiken (Innstillinger, "
+            "Faktura, Purring); if you sent these by hand, choose to send Kindly's beside "
+            "them."
+        ]
 
     # -- writing -----------------------------------------------------------------------------
 
