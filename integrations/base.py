@@ -437,6 +437,11 @@ class BookkeepingConnector(Connector):
         """The (kind, id) of each record a verified webhook names."""
         return []
 
+    def is_handshake(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        """Whether a request is the platform checking that the address answers (before it
+        subscribes it): answered 200, and nothing is synced. None by default."""
+        return False
+
     @classmethod
     def webhook_key(cls, store: Any) -> str | None:
         """What `kindly serve` checks webhooks with: the variable the connector's

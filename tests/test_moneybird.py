@@ -317,8 +317,45 @@ def test_webhooks_are_subscribed_once_their_secret_kept_and_signatures_checked(
     keyring = json.dumps({fake.administration: secret, "1": "other"})
     assert connector.verify_webhook(body, headers, keyring)
     assert connector.webhook_records(body) == [("SalesInvoice", str(seeded["a1"]["id"]))]
-    assert connector.webhook_event_ids(body, headers) == [f"moneybird:{headers['Idempotency-Key']}"]
+    # The same push again, even under another Idempotency-Key, is the same event.
+    replayed = {**headers, "Idempotency-Key": "another"}
+    assert connector.webhook_event_ids(body, replayed) == connector.webhook_event_ids(body, headers)
     # Replayed six minutes later: refused.
     fake.clock += timedelta(minutes=6)
     assert not connector.verify_webhook(body, headers, secret)
     assert connector.unsubscribe(url) == 1 and fake.webhooks == {}
+
+
+def test_an_invoice_that_cannot_be_read_keeps_its_copy_and_is_asked_for_again(
+    moneybird: MoneybirdHarness, seeded: dict[str, dict[str, object]]
+) -> None:
+    fake, connector = moneybird.fake, moneybird.connector
+    first = connector.sync(None, {})
+    a1 = str(seeded["a1"]["id"])
+    before = first.snapshot.invoices_by_id[a1]
+    # An edit Kindly cannot read (a due date before the invoice date): the copy stays.
+    fake.update_invoice(a1, due_date="2026-08-01")
+    odd = connector.sync(first.snapshot, first.bookmarks)
+    assert odd.snapshot.invoices_by_id[a1] == before
+    assert any(a1 in warning for warning in odd.warnings)
+    # Put right in Moneybird: the next sync fetches it again although its version did not
+    # move since the odd one.
+    fake.update_invoice(a1, due_date="2026-10-15")
+    fixed = connector.sync(odd.snapshot, odd.bookmarks)
+    assert fixed.snapshot.invoices_by_id[a1].due_date == date(2026, 10, 15)
+
+
+def test_a_contact_changed_without_its_invoices_keeps_its_language(
+    moneybird: MoneybirdHarness, seeded: dict[str, dict[str, object]]
+) -> None:
+    fake, connector = moneybird.fake, moneybird.connector
+    first = connector.sync(None, {})
+    karl = str(seeded["karl"]["id"])
+    assert first.snapshot.customers_by_id[karl].language == "de"
+    fake.update_contact(karl, phone="+49 30 1234567")
+    later = connector.sync(first.snapshot, first.bookmarks)
+    assert later.snapshot.customers_by_id[karl].language == "de"
+    # Archived in Moneybird while it still owes: still a client Kindly knows.
+    fake.update_contact(karl, archived=True)
+    archived = connector.sync(later.snapshot, later.bookmarks)
+    assert karl in archived.snapshot.customers_by_id

@@ -54,7 +54,7 @@ from integrations.pagination import NextLink, Page, paginate
 from integrations.sync import Merge
 from integrations.webhooks import hmac_sha256_hex_matches
 from integrations.workspace import Workspace
-from plugin.core.model import Invoice, LedgerSnapshot, Note
+from plugin.core.model import CreditNote, Invoice, LedgerSnapshot, Note, Payment
 from plugin.core.vocabulary import Language
 from plugin.errors import KindlyError
 from plugin.ports import SyncResult
@@ -174,7 +174,6 @@ class MoneybirdConnector(OAuthPlatform):
     )
     # 150 calls in any five minutes: 30 a minute keeps a long sync inside it.
     calls_per_minute: ClassVar[int] = 30
-    rate_headers: ClassVar[tuple[str, str] | None] = ("RateLimit-Remaining", "")
     mailer_idempotent: ClassVar[bool] = False
     settings: MoneybirdSettings
 
@@ -253,7 +252,7 @@ class MoneybirdConnector(OAuthPlatform):
         known = _versions_from(bookmarks) if previous is not None else None
         if known is None:
             previous = None
-            contacts = list(self._pages("contacts.json", {}))
+            contacts = list(self._pages("contacts.json", {"include_archived": "true"}))
             invoices = list(self._pages("sales_invoices.json", {"filter": self._sent_filter()}))
             gone_contacts: set[str] = set()
             gone_invoices: set[str] = set()
@@ -263,7 +262,7 @@ class MoneybirdConnector(OAuthPlatform):
             }
         else:
             versions = {
-                "contacts": self._versions("contacts"),
+                "contacts": self._versions("contacts", {"include_archived": "true"}),
                 "invoices": self._versions("sales_invoices", {"filter": self._sent_filter()}),
             }
             contacts = self._fetch("contacts", _moved(known["contacts"], versions["contacts"]))
@@ -276,15 +275,31 @@ class MoneybirdConnector(OAuthPlatform):
             self.progress("contacts", len(contacts))
             self.progress("sales_invoices", len(invoices))
         merge = Merge("Moneybird", previous)
-        self._merge_invoices(merge, invoices, gone_invoices)
+        unread = self._merge_invoices(merge, invoices, gone_invoices)
         languages = _languages(invoices)
+
+        def language_of(contact_id: str) -> Language | None:
+            # A contact changed while none of its invoices did keeps the language it had.
+            held = merge.customers.get(contact_id)
+            return languages.get(contact_id) or (held.language if held else None)
+
+        unread_contacts = {
+            str(record.get("id"))
+            for record in contacts
+            if merge.read(
+                "contact",
+                record.get("id"),
+                partial(records.customer, record, self.company_country),
+            )
+            is None
+        }
         merge.apply(
             "contact",
             merge.customers,
-            contacts,
+            [c for c in contacts if str(c.get("id")) not in unread_contacts],
             id_field="id",
             read=lambda record: records.customer(
-                record, self.company_country, languages.get(str(record.get("id")))
+                record, self.company_country, language_of(str(record.get("id")))
             ),
         )
         for contact_id in gone_contacts:
@@ -294,42 +309,52 @@ class MoneybirdConnector(OAuthPlatform):
             current = merge.customers.get(contact_id)
             if current is not None and current.language != language:
                 merge.customers[contact_id] = replace(current, language=language)
+        # What could not be read is asked for again next time, as if it had moved.
+        for invoice_id in unread:
+            versions["invoices"].pop(invoice_id, None)
+        for contact_id in unread_contacts:
+            versions["contacts"].pop(contact_id, None)
         marks = {"versions": json.dumps(versions, separators=(",", ":"))}
         return SyncResult(merge.snapshot(), marks, tuple(merge.warnings))
 
     def _merge_invoices(
         self, merge: Merge, rows: Iterable[Mapping[str, Any]], gone: Collection[str]
-    ) -> None:
+    ) -> set[str]:
+        """Put the invoices read over the previous ones; the ids that could not be read
+        (their previous copy stays, and the next sync fetches them again)."""
+        unread: set[str] = set()
         for record in rows:
             invoice_id = str(record.get("id") or "?")
-            # A record read again replaces what it held: its payments come with it.
-            merge.invoices.pop(invoice_id, None)
-            merge.credit_notes.pop(invoice_id, None)
-            for payment_id in [p.id for p in merge.payments.values() if p.invoice_id == invoice_id]:
-                del merge.payments[payment_id]
             credit = merge.read(
                 "sales invoice", invoice_id, partial(records.is_credit_invoice, record)
             )
-            if credit:
-                note = merge.read(
-                    "credit invoice", invoice_id, partial(records.credit_note, record)
-                )
-                if note is not None:
-                    merge.credit_notes[note.id] = note
-                continue
-            read = merge.read("sales invoice", invoice_id, partial(records.invoice, record))
+            read: Invoice | CreditNote | None = None
+            payments: list[Payment] = []
+            if credit is not None:
+                if credit:
+                    read = merge.read(
+                        "credit invoice", invoice_id, partial(records.credit_note, record)
+                    )
+                else:
+                    read = merge.read("sales invoice", invoice_id, partial(records.invoice, record))
+                    found = merge.read("payment", invoice_id, partial(records.payments, record))
+                    if found is None:
+                        read = None
+                    else:
+                        payments = found
             if read is None:
+                unread.add(invoice_id)
                 continue
-            merge.invoices[read.id] = read
-            for payment in (
-                merge.read("payment", invoice_id, partial(records.payments, record)) or []
-            ):
-                merge.payments[payment.id] = payment
+            # A record read again replaces what it held: its payments come with it.
+            _forget(merge, invoice_id)
+            if isinstance(read, CreditNote):
+                merge.credit_notes[read.id] = read
+            else:
+                merge.invoices[read.id] = read
+                merge.payments.update((payment.id, payment) for payment in payments)
         for invoice_id in gone:
-            merge.invoices.pop(invoice_id, None)
-            merge.credit_notes.pop(invoice_id, None)
-            for payment_id in [p.id for p in merge.payments.values() if p.invoice_id == invoice_id]:
-                del merge.payments[payment_id]
+            _forget(merge, invoice_id)
+        return unread
 
     def read_invoices(self, invoice_ids: Sequence[str]) -> tuple[Invoice, ...]:
         wanted = [i for i in invoice_ids if i.isdigit()]
@@ -492,7 +517,7 @@ class MoneybirdConnector(OAuthPlatform):
         secrets: dict[str, str] = dict(cls.stored_webhook_secrets(workspace.store))
         for connector in cls.open(workspace):
             try:
-                secret = connector.subscribe(url)
+                secret = connector.subscribe(url, renew=connector.administration not in secrets)
             except (HttpError, KindlyError) as exc:
                 problems.append(f"{connector.tenant.name}: {exc}")
                 continue
@@ -509,12 +534,19 @@ class MoneybirdConnector(OAuthPlatform):
         if not url or not cls.tenants(workspace):
             return ""
         problems = []
+        kept = dict(cls.stored_webhook_secrets(workspace.store))
         for connector in cls.open(workspace):
             try:
                 connector.unsubscribe(url)
             except (HttpError, KindlyError) as exc:
                 problems.append(f"{connector.tenant.name}: {exc}")
-        workspace.store.delete_setting(cls.connection_scope(), "webhook_secrets")
+            else:
+                kept.pop(connector.administration, None)
+        # A subscription still there keeps its secret: connecting again finds it usable.
+        if kept:
+            cls._keep_secrets(workspace, kept)
+        else:
+            workspace.store.delete_setting(cls.connection_scope(), "webhook_secrets")
         if problems:
             return (
                 "The webhooks could not all be ended ("
@@ -561,12 +593,21 @@ class MoneybirdConnector(OAuthPlatform):
         secrets = cls.stored_webhook_secrets(store)
         return json.dumps(dict(secrets)) if secrets else None
 
-    def subscribe(self, url: str) -> str | None:
-        """Subscribe this administration at ``url``; the new webhook's secret (None when
-        one for ``url`` exists already: its secret was kept when it was made)."""
-        held = self._call("GET", "webhooks.json").json()
-        if any(isinstance(row, dict) and row.get("url") == url for row in held or []):
+    def subscribe(self, url: str, *, renew: bool = False) -> str | None:
+        """Subscribe this administration at ``url``; the new webhook's secret. One for
+        ``url`` that exists already is kept (None: its secret was kept when it was made),
+        unless ``renew``: Kindly holds no secret for it (lost with the key, or never
+        kept), so it is ended and made again."""
+        held = [
+            row
+            for row in self._call("GET", "webhooks.json").json() or []
+            if isinstance(row, dict) and row.get("url") == url
+        ]
+        if held and not renew:
             return None
+        for row in held:
+            if str(row.get("id")).isdigit():
+                self._call("DELETE", f"webhooks/{row['id']}.json", ok=(200, 204))
         made = self._call(
             "POST", "webhooks.json", json={"url": url, "enabled_events": list(WEBHOOK_EVENTS)}
         ).json()
@@ -579,6 +620,11 @@ class MoneybirdConnector(OAuthPlatform):
                 self._call("DELETE", f"webhooks/{row['id']}.json", ok=(200, 204))
                 ended += 1
         return ended
+
+    def is_handshake(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        """Moneybird asks the address when a webhook is made, before any secret exists:
+        a request without ``Moneybird-Signature`` is that check (answered, never synced)."""
+        return not any(name.lower() == "moneybird-signature" for name in headers)
 
     def verify_webhook(self, body: bytes, headers: Mapping[str, str], key: str) -> bool:
         """``Moneybird-Signature: t=<unix>,v1=<hex>`` (several v1 may come while a secret
@@ -619,22 +665,14 @@ class MoneybirdConnector(OAuthPlatform):
         return [(str(data["entity_type"]), str(data["entity_id"]))]
 
     def webhook_event_ids(self, body: bytes, headers: Mapping[str, str] | None = None) -> list[str]:
-        """Moneybird's ``Idempotency-Key`` (the same on every retry of one push); without
-        it, the event as the body names it."""
-        data = self._payload(body)
-        if data is None:
+        """The push by its signed body, not by its ``Idempotency-Key`` header, which no
+        signature covers: a replay with a new key is the same push. Moneybird's retries of
+        one push carry the same body."""
+        import hashlib
+
+        if self._payload(body) is None:
             return []
-        key = next((v for k, v in (headers or {}).items() if k.lower() == "idempotency-key"), None)
-        if key:
-            return [f"moneybird:{key}"]
-        entity = data.get("entity") if isinstance(data.get("entity"), dict) else {}
-        parts = (
-            data.get("webhook_id"),
-            data.get("action"),
-            data.get("entity_id"),
-            (entity or {}).get("version"),
-        )
-        return [":".join(str(part or "") for part in parts)]
+        return [f"moneybird:{hashlib.sha256(body).hexdigest()}"]
 
 
 def _versions_from(bookmarks: Mapping[str, str]) -> dict[str, dict[str, int]] | None:
@@ -645,6 +683,14 @@ def _versions_from(bookmarks: Mapping[str, str]) -> dict[str, dict[str, int]] | 
     if not isinstance(data, dict) or not all(k in data for k in ("contacts", "invoices")):
         return None
     return {kind: {str(k): int(v) for k, v in data[kind].items()} for kind in data}
+
+
+def _forget(merge: Merge, invoice_id: str) -> None:
+    """Take an invoice (or credit invoice) and its payments out of the merge."""
+    merge.invoices.pop(invoice_id, None)
+    merge.credit_notes.pop(invoice_id, None)
+    for payment_id in [p.id for p in merge.payments.values() if p.invoice_id == invoice_id]:
+        del merge.payments[payment_id]
 
 
 def _moved(known: Mapping[str, int], now: Mapping[str, int]) -> list[str]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -71,10 +71,12 @@ class SyncWorker:
 
 @dataclass(frozen=True)
 class WebhookRoute:
-    """One platform's webhook path: its key, and the workspaces by source id."""
+    """One platform's webhook path: its key (or how to read it at each request, for a
+    platform whose key Kindly keeps in its store from the moment it subscribes), and the
+    workspaces by source id."""
 
-    key: str
-    workspaces: Mapping[str, Kindly]
+    key: str | Callable[[], str | None] = field(repr=False)
+    workspaces: Mapping[str, Kindly] = field(default_factory=dict)
 
 
 def make_app(
@@ -169,8 +171,13 @@ def make_app(
                 for kind, record_id in connector.webhook_records(raw)
             ]
 
+        if first.is_handshake(body, headers):
+            # The platform checks that the address answers before it subscribes it.
+            start_response("200 OK", [("Content-Length", "0")])
+            return []
+        key = (route.key() if callable(route.key) else route.key) or ""
         try:
-            events = receive(body, headers, route.key, verify=first.verify_webhook, parse=events_of)
+            events = receive(body, headers, key, verify=first.verify_webhook, parse=events_of)
         except WebhookRejected:
             start_response("401 Unauthorized", [("Content-Length", "0")])
             return []

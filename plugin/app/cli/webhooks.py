@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import click
 
@@ -41,9 +42,21 @@ def serve(app: AppContext, host: str, port: int) -> None:
         raise ConfigError("no organisation is connected to take webhooks for")
     platform = connector_class(settings.connector, ConnectorKind.BOOKKEEPING)
     assert issubclass(platform, BookkeepingConnector)
-    key = platform.webhook_key(next(iter(workspaces.values())).store)
-    if not key:
-        raise missing
+    store = next(iter(workspaces.values())).store
+    key: str | Callable[[], str | None]
+    if webhook.kept_in_store:
+        # Read at each request: `kindly connect` may subscribe (and keep the key) while
+        # this runs, and the platform checks the address before it hands the key out.
+        key = lambda: platform.webhook_key(store)  # noqa: E731
+        if not key():
+            click.echo(
+                "No webhook is subscribed yet: run `kindly connect` with the webhook address "
+                "set; this server answers the platform's check meanwhile."
+            )
+    else:
+        key = platform.webhook_key(store) or ""
+        if not key:
+            raise missing
     routes = {webhook.path: WebhookRoute(key, workspaces)}
 
     server = make_server(host, port, make_app(routes))
