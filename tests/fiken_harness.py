@@ -68,8 +68,13 @@ def _connector(
         client_secret=fake.client_secret,
         clock=lambda: fake.clock,
         sleep=time.sleep,
+        # Its own record of the last call: its clock is a fake one of its own (the
+        # process-wide record would mix clocks between tests).
         budget=FikenBudget(
-            per_minute=FikenConnector.calls_per_minute, clock=pace.monotonic, sleep=wait
+            per_minute=FikenConnector.calls_per_minute,
+            clock=pace.monotonic,
+            sleep=wait,
+            last_call=[],
         ),
     )
     return connector, time, pace

@@ -297,6 +297,16 @@ def test_payments_are_asked_per_sale_only_where_the_sale_does_not_list_them(
     assert fake.api_calls() - calls == 3 + 1, "only the invoice whose sale changed"
     assert len(later.snapshot.payments) == 3
 
+    # One sale whose payments cannot be read stops nothing else: a warning names it.
+    fake.next_day()
+    fake.pay(seeded["o1"], 10000, on=fake.today)
+    fake.pay(seeded["g1"], 5050, on=fake.today)
+    sale = fake.sale(seeded["o1"])["saleId"]
+    fake.fail_next(f"/api/v2/companies/{fake.company}/sales/{sale}/payments", Fault(404))
+    odd = connector.sync(later.snapshot, later.bookmarks)
+    assert any("payments not read" in warning for warning in odd.warnings)
+    assert {p.invoice_id for p in odd.snapshot.payments} >= {str(seeded["g1"]["invoiceId"])}
+
 
 def test_a_credit_note_filter_an_older_fiken_ignores_costs_rows_not_correctness(
     fiken: FikenHarness,
