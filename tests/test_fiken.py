@@ -576,3 +576,8 @@ def test_fikens_own_reminders_are_seen_by_the_documents_they_leave(
     # A reminder on an invoice paid since counts no more: nobody is chasing it.
     fiken.fake.pay(seeded["a1"], 1234567, on=date(2026, 11, 22))
     assert fiken.connector.platform_reminders() == []
+
+
+def test_the_oauth_app_never_shows_its_secret(fiken: FikenHarness) -> None:
+    app = fiken.connector.app
+    assert fiken.fake.client_secret not in repr(app) and fiken.fake.client_secret not in str(app)

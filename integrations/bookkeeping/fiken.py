@@ -110,7 +110,7 @@ class FikenSettings(OAuthPlatformSettings):
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # the base's repr, which leaves the secret out
 class FikenOAuthApp(OAuthApp):
     """Fiken's OAuth app: revoking takes the grant's access token as a bearer token."""
 
