@@ -31,6 +31,10 @@ CONNECTORS: dict[str, tuple[ConnectorKind, str]] = {
         "integrations.bookkeeping.moneybird:MoneybirdConnector",
     ),
     "fiken": (ConnectorKind.BOOKKEEPING, "integrations.bookkeeping.fiken:FikenConnector"),
+    "pennylane": (
+        ConnectorKind.BOOKKEEPING,
+        "integrations.bookkeeping.pennylane:PennylaneConnector",
+    ),
     "caldav": (ConnectorKind.CALENDAR, "integrations.calendars.caldav:CalDAVCalendar"),
     "google": (ConnectorKind.CALENDAR, "integrations.calendars.google:GoogleCalendar"),
     "outlook": (ConnectorKind.CALENDAR, "integrations.calendars.outlook:OutlookCalendar"),

@@ -1,0 +1,123 @@
+"""`kindly connect pennylane`, `sync`, `plan`, `run` and `disconnect pennylane` end to end
+on a fake Pennylane: reminders in the outbox in each client's language with the PDFs
+attached, no notes in Pennylane (it has nowhere to keep them: the history stays in
+Kindly), the second run reading only the change logs, and the grant revoked."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from cryptography.fernet import Fernet
+
+from plugin.app.cli import cli
+from tests.fakes.pennylane import FakePennylane
+from tests.pennylane_harness import seed_small_company
+
+AT = "2026-11-24T10:00:00+01:00"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakePennylane]:
+    server = FakePennylane()
+    # The fake's clock stands still while the CLI runs on the real one: its window of 25
+    # calls per 5 seconds would never open again (the limit has tests of its own).
+    server.rate_limit = 10**6
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def env(fake: FakePennylane) -> dict[str, str]:
+    return {
+        "KINDLY_SECRET_KEY": Fernet.generate_key().decode(),
+        "KINDLY_PENNYLANE_CLIENT_SECRET": fake.client_secret,
+        "COLUMNS": "200",
+    }
+
+
+def write_config(folder: Path, fake: FakePennylane) -> Path:
+    endpoints = "\n".join(f'{key} = "{value}"' for key, value in fake.endpoints().items())
+    config = folder / "kindly.toml"
+    config.write_text(
+        f"""connector = "pennylane"
+
+[company]
+name = "Atelier Lumière SAS"
+email = "compta@atelier-lumiere.example"
+country = "FR"
+
+[bank]
+account_holder = "Atelier Lumière SAS"
+iban = "FR1420041010050500013M02606"
+
+[policy]
+send_window = "always"
+
+[delivery]
+outbox = "outbox"
+
+[store]
+url = "sqlite:///state.sqlite3"
+
+[pennylane]
+client_id = "{fake.client_id}"
+redirect_port = 0
+{endpoints}
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_connect_run_and_run_again_against_pennylane(
+    fake: FakePennylane, tmp_path: Path, env: dict[str, str]
+) -> None:
+    seed_small_company(fake)
+    config = write_config(tmp_path, fake)
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    refresh = fake.issue_tokens()["refresh_token"]
+    connected = runner.invoke(
+        cli, [*base, "connect", "pennylane", "--refresh-token", refresh], env=env
+    )
+    assert connected.exit_code == 0, connected.output
+    assert "Connected Pennylane" in connected.output
+    synced = runner.invoke(cli, [*base, "sync", "--at", AT], env=env)
+    assert synced.exit_code == 0, synced.output
+    plan = json.loads(runner.invoke(cli, [*base, "plan", "--json", "--at", AT], env=env).output)
+    reminders = {r["customer"]: r for r in plan["reminders"]}
+    assert reminders["Boulangerie Dupont SARL"]["language"] == "fr"
+    assert reminders["Berliner Haus GmbH"]["language"] == "en", "its billing language"
+
+    first = runner.invoke(cli, [*base, "run", "--at", AT], env=env)
+    assert first.exit_code == 0, first.output
+    said = " ".join(first.output.split())
+    assert "Notes: Pennylane keeps none; the history stays in Kindly." in said
+    outbox = sorted((tmp_path / "outbox").glob("*.eml"))
+    messages = [
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in outbox
+    ]
+    dupont = next(m for m in messages if "factures@dupont.example" in m["To"])
+    attached = [str(part.get_filename()) for part in dupont.iter_attachments()]
+    assert len(attached) == 2 and all(name.endswith(".pdf") for name in attached)
+    body = dupont.get_body(preferencelist=("plain",))
+    assert body is not None and "300,00" in body.get_content(), "what is still owed"
+
+    calls = fake.api_calls()
+    again = runner.invoke(cli, [*base, "run", "--at", AT], env=env)
+    assert again.exit_code == 0, again.output
+    assert "Sent nothing new" in again.output
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == len(outbox)
+    # Nothing changed: the two change logs.
+    assert fake.api_calls() - calls == 2
+
+    disconnected = runner.invoke(cli, [*base, "disconnect", "pennylane"], env=env)
+    assert disconnected.exit_code == 0, disconnected.output
+    assert fake.revoked
