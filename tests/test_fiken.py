@@ -545,6 +545,23 @@ def test_fiken_sends_the_invoice_and_a_lost_answer_is_in_doubt(
     assert len(fake.sent) == 2
 
 
+def test_fiken_may_send_by_ehf_to_a_business_as_kindly_toml_says(
+    fake: FakeFiken, seeded: Seeded, tmp_path: Path
+) -> None:
+    harness = connect_to_fake(fake, tmp_path, send_methods=("ehf",))
+    try:
+        invoices = {i.number: i for i in harness.connector.read_snapshot().invoices}
+        # A business with an organisation number takes EHF.
+        sent = harness.connector.email_invoice(invoices["10001"], "ab" * 16)
+        assert sent.status is DeliveryStatus.SENT
+        assert [s.methods for s in fake.sent] == [("ehf",)]
+        # A person has none: Fiken refuses, and the reminder falls back.
+        refused = harness.connector.email_invoice(invoices["10004"], "cd" * 16)
+        assert refused.status is DeliveryStatus.PERMANENT
+    finally:
+        harness.store.close()
+
+
 def test_notes_stay_in_kindlys_history_and_nothing_is_asked(
     fiken: FikenHarness, seeded: Seeded
 ) -> None:

@@ -79,8 +79,6 @@ CLOCK_MARGIN = timedelta(minutes=15)
 #: Hosts that may receive the bearer token besides the API's own: Fiken's description
 #: shows file links on fiken.no.
 FIKEN_HOSTS = frozenset({"fiken.no", "api.fiken.no"})
-#: How Fiken sends the invoice for Kindly's platform mailer.
-SEND_METHODS = ("email",)
 
 #: One request at a time in this process, whichever company's connector makes it: Fiken's
 #: limit is per user, and the companies of one connection are the same user.
@@ -107,6 +105,21 @@ class FikenSettings(OAuthPlatformSettings):
     api_url: str = field(
         default="https://api.fiken.no/api/v2",
         metadata=endpoint("The API up to /api/v2", base=True),
+    )
+    send_methods: tuple[str, ...] = field(
+        default=("email",),
+        metadata={
+            "schema": {
+                "type": "array",
+                "minItems": 1,
+                "uniqueItems": True,
+                "items": {"enum": ["auto", "email", "ehf", "efaktura", "sms", "letter"]},
+                "description": "How Fiken sends an invoice when Kindly asks it to ([delivery] "
+                'email_via = "platform"), in order: email, ehf (e-invoice to a business), '
+                "efaktura (to a person's online bank), sms, letter, or auto (Fiken chooses "
+                "EHF, eFaktura, SMS, then e-mail)",
+            }
+        },
     )
 
 
@@ -492,9 +505,11 @@ class FikenConnector(OAuthPlatform):
         return ()
 
     def send_invoice_email(self, invoice: Invoice, reference: str | None) -> None:
-        """Fiken e-mails the invoice itself (``invoices/send``), to the contact's address,
-        without the documents attached to the invoice. No idempotency key: a lost answer
-        leaves it in doubt."""
+        """Fiken sends the invoice itself (``invoices/send``), by the first of ``[fiken]
+        send_methods`` the client can receive (e-mail by default; EHF, eFaktura, SMS or a
+        letter are valued in Norway), without the documents attached to the invoice. A
+        method no client's record allows is refused by Fiken: the reminder falls back to
+        the client's next channel. No idempotency key: a lost answer leaves it in doubt."""
         if not invoice.id.isdigit():
             raise FatalError(f"{invoice.number} is not a Fiken invoice")
         self._call(
@@ -502,7 +517,7 @@ class FikenConnector(OAuthPlatform):
             "invoices/send",
             json={
                 "invoiceId": int(invoice.id),
-                "method": list(SEND_METHODS),
+                "method": list(self.settings.send_methods),
                 "includeDocumentAttachments": False,
             },
         )
