@@ -412,6 +412,31 @@ class BookkeepingConnector(Connector):
             return Outcome(status, f"{self.title} could not e-mail {invoice.number}: {exc}")
         return Outcome(DeliveryStatus.SENT, f"e-mailed by {self.title}")
 
+    def email_holdup(self, invoices: Sequence[Invoice]) -> Outcome | None:
+        """Why the platform cannot e-mail all of these invoices now, as an outcome for the
+        reminder; None when it can. Asked before the first is sent: a reminder of several
+        invoices must not go out in part, then in full on the next run."""
+        from integrations.http import AuthError, HttpError, delivery_status
+
+        try:
+            waiting = self.not_ready_to_email(invoices)
+        except AuthError:
+            raise
+        except HttpError as exc:
+            status = delivery_status(exc, repeatable=True)
+            return Outcome(status, f"{self.title} could not be asked about the invoices: {exc}")
+        if not waiting:
+            return None
+        return Outcome(
+            DeliveryStatus.TEMPORARY,
+            f"{self.title} cannot e-mail {', '.join(waiting)} yet; the next run tries again",
+        )
+
+    def not_ready_to_email(self, invoices: Sequence[Invoice]) -> list[str]:
+        """The numbers of the invoices the platform's mailer would refuse for now (say
+        while it still makes their PDF); by default none."""
+        return []
+
     #: Whether the platform's mailer takes an idempotency key (QuickBooks' requestid,
     #: Xero's Idempotency-Key): then asking again after a lost answer cannot e-mail twice.
     mailer_idempotent: ClassVar[bool] = True

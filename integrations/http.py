@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 
@@ -67,6 +67,10 @@ SECRET_NAMES = frozenset(
     }
 )
 RETRIABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: Failures a server may answer after it did the work: a 500 raised on the way out, a
+#: gateway (502, 504) that gave up waiting on a server that went on. The others (408,
+#: 425, 429, 503) say the request was not taken up.
+MAYBE_DONE_STATUS = frozenset({500, 502, 504})
 
 
 class HttpError(KindlyError):
@@ -212,8 +216,12 @@ class HttpClient:
         jitter: Callable[[], float] = random.random,
         session: requests.Session | None = None,
         refused_hint: str | None = None,
+        private_links: bool = False,
     ) -> None:
         self.platform = platform
+        #: The addresses called are capabilities themselves (a file's signed link): no
+        #: part of their query is shown in a log or an error.
+        self.private_links = private_links
         #: What to do when the platform refuses the credentials; default: connect again.
         self.refused_hint = refused_hint or f"Connect again: kindly connect {platform.lower()}"
         self._authorize = authorize
@@ -338,19 +346,20 @@ class HttpClient:
             # ConnectTimeout is both; ReadTimeout and a dropped connection land here too.
             # Only a connection that was never made surely did not deliver the request.
             never_connected = isinstance(exc, requests.ConnectTimeout) or _never_connected(exc)
+            shown = self._shown(url, params)
             raise RetriableError(
-                f"{self.platform}: {method} {_safe_url(url, params)} failed: {type(exc).__name__}",
+                f"{self.platform}: {method} {shown} failed: {type(exc).__name__}",
                 hint="Check the network connection; Kindly tries again later.",
                 maybe_received=not never_connected,
             ) from None
         except requests.exceptions.ChunkedEncodingError:
             raise RetriableError(
-                f"{self.platform}: {method} {_safe_url(url, params)}: the answer was cut off",
+                f"{self.platform}: {method} {self._shown(url, params)}: the answer was cut off",
                 maybe_received=True,
             ) from None
         except requests.RequestException as exc:
             raise FatalError(
-                f"{self.platform}: {method} {_safe_url(url, params)} cannot be sent: "
+                f"{self.platform}: {method} {self._shown(url, params)} cannot be sent: "
                 f"{type(exc).__name__}"
             ) from None
         response = Response(raw.status_code, raw.headers, raw.content, raw.url)
@@ -359,7 +368,7 @@ class HttpClient:
         log.debug(
             "%s %s -> %s in %.0f ms (%d bytes)",
             method,
-            self.redact(_safe_url(url, params)),
+            self._shown(url, params),
             response.status,
             (time.perf_counter() - started) * 1000,
             len(response.body),
@@ -368,7 +377,7 @@ class HttpClient:
 
     def _classify(self, method: str, url: str, response: Response) -> HttpError:
         """The one place a failed answer is sorted into retriable, auth and fatal."""
-        where = f"{self.platform}: {method} {_safe_url(url)}"
+        where = f"{self.platform}: {method} {self._shown(url)}"
         detail = self.redact(_detail(response))
         status = response.status
         if status in RETRIABLE_STATUS:
@@ -383,6 +392,7 @@ class HttpClient:
                 retry_after=retry_after,
                 later=later,
                 hint="Kindly tries again on the next run." if later else None,
+                maybe_received=status in MAYBE_DONE_STATUS,
             )
         if status in (401, 403):
             return AuthError(
@@ -403,6 +413,31 @@ class HttpClient:
         if retry_after is not None:
             delay = max(delay, min(retry_after, 15 * 60))
         return delay
+
+    def _shown(self, url: str, params: Mapping[str, Any] | None = None) -> str:
+        """The address as logs and errors may show it: secrets masked."""
+        shown = _safe_url(url, params)
+        if self.private_links:
+            parts = urlsplit(shown)
+            hidden = [(k, "***") for k, _ in parse_qsl(parts.query, keep_blank_values=True)]
+            shown = urlunsplit(parts._replace(query=urlencode(hidden, safe="*")))
+        return self.redact(shown)
+
+    def download(self, url: str, *, accept: str = "*/*", hops: int = 5) -> Response:
+        """A file at a public link (a platform's signed download address), following its
+        redirects (a storage host's signed link): only to http(s), at most ``hops``.
+        Meant for a client that carries no credentials."""
+        for _ in range(hops + 1):
+            if urlsplit(url).scheme not in ("https", "http"):
+                raise FatalError(f"{self.platform}: a download led to {self._shown(url)}")
+            response = self.request(
+                "GET", url, headers={"Accept": accept}, ok=(200, 301, 302, 303, 307, 308)
+            )
+            location = response.headers.get("Location") or response.headers.get("location")
+            if response.status == 200 or not location:
+                return response
+            url = urljoin(url, location)
+        raise FatalError(f"{self.platform}: a download was redirected more than {hops} times")
 
     def redact(self, text: str) -> str:
         for secret in self._secrets():

@@ -77,9 +77,11 @@ class Merge:
         id_field: str,
         read: Callable[[Mapping[str, Any]], R],
         gone: Callable[[Mapping[str, Any]], bool] = lambda record: False,
-    ) -> None:
+    ) -> set[str]:
         """Each changed record put into ``table`` by its id, or taken out when ``gone``
-        (deleted, voided) says so."""
+        (deleted, voided) says so; the ids of those that could not be read (their
+        previous copy stays), for the next sync to ask for again."""
+        unread: set[str] = set()
         for record in records:
             record_id = str(record.get(id_field) or "")
             if gone(record):
@@ -88,6 +90,9 @@ class Merge:
             value = self.read(kind, record_id or "?", partial(read, record))
             if value is not None:
                 table[value.id] = value
+            elif record_id:
+                unread.add(record_id)
+        return unread
 
     def snapshot(self) -> LedgerSnapshot:
         for message in self.warnings:
@@ -99,6 +104,29 @@ class Merge:
             credit_notes=tuple(self.credit_notes.values()),
             promises=tuple(self.promises.values()),
         )
+
+
+def each_readable(
+    platform: str,
+    kind: str,
+    rows: Iterable[Mapping[str, Any]],
+    read: Callable[[Mapping[str, Any]], T | None],
+    *,
+    id_field: str = "id",
+) -> list[T]:
+    """Each row read, skipping those that read as None; one that cannot be read is left
+    out with a warning, not the others. For the fresh re-check before sending: an invoice
+    left out there holds back its reminder alone."""
+    found: list[T] = []
+    for row in rows:
+        try:
+            value = read(row)
+        except UNREADABLE as exc:
+            log.warning("%s %s %s: %s; its reminder waits", platform, kind, row.get(id_field), exc)
+            continue
+        if value is not None:
+            found.append(value)
+    return found
 
 
 def iso_stamp(moment: datetime) -> str:

@@ -118,6 +118,16 @@ class LedgerSource(Protocol):
         """Have the platform e-mail the invoice itself; a failure comes back as an outcome."""
         ...
 
+    def email_holdup(self, invoices: Sequence[Invoice]) -> Outcome | None:
+        """Why the platform cannot e-mail all of these invoices now; None when it can."""
+        ...
+
+    @property
+    def mailer_idempotent(self) -> bool:
+        """Whether asking the platform's mailer again after a lost answer cannot e-mail
+        twice (it takes an idempotency key)."""
+        ...
+
 
 class CalendarSource(Protocol):
     """A calendar the appointments come from (integrations.calendars)."""

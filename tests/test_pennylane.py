@@ -336,10 +336,16 @@ def test_payments_count_only_when_the_money_came_in() -> None:
          "created_at": "2026-11-05T23:30:00.000000Z"},
     ]  # fmt: skip
     found = records.payments(invoice, rows)
+    # 23:30 UTC on the 5th is half past midnight on the 6th in Paris: the 6th, as the
+    # company sees it.
     assert [(p.id, p.amount, p.date) for p in found] == [
         ("1", Money.of("20.00", "EUR"), date(2026, 11, 2)),
-        ("4", Money.of("15.50", "EUR"), date(2026, 11, 5)),
+        ("4", Money.of("15.50", "EUR"), date(2026, 11, 6)),
     ]
+    # A day Pennylane gives as a day is that day.
+    dated = [{"id": 6, "currency_amount": "5.00", "status": "paid_out", "date": "2026-11-07",
+              "created_at": "2026-11-09T10:00:00Z"}]  # fmt: skip
+    assert [p.date for p in records.payments(invoice, dated)] == [date(2026, 11, 7)]
 
 
 def test_after_the_first_sync_the_change_logs_name_what_to_fetch(
@@ -746,3 +752,199 @@ def test_a_token_is_never_in_a_repr(pennylane: PennylaneHarness) -> None:
     text = repr(pennylane.connector) + repr(pennylane.connector.app)
     for secret in _secrets(pennylane):
         assert secret not in text
+
+
+# -- what must not go wrong (a review of the connector) ---------------------------------------
+
+
+def _spoil(
+    fake: FakePennylane, monkeypatch: pytest.MonkeyPatch, invoice_id: int, **fields: Any
+) -> Any:
+    """Pennylane answers ``fields`` in the invoice ``invoice_id`` from now on; the
+    returned function takes it back."""
+    shown = fake._invoice_json
+
+    def spoilt(book: Any, invoice: dict[str, Any]) -> dict[str, Any]:
+        answer = shown(book, invoice)
+        return {**answer, **fields} if invoice["id"] == invoice_id else answer
+
+    monkeypatch.setattr(fake, "_invoice_json", spoilt)
+    return lambda: monkeypatch.setattr(fake, "_invoice_json", shown)
+
+
+def test_a_server_error_after_send_by_email_leaves_it_in_doubt(
+    pennylane: PennylaneHarness, seeded: Seeded
+) -> None:
+    """A 500 or a 502 may come after Pennylane sent the e-mail: never asked again."""
+    fake, connector = pennylane.fake, pennylane.connector
+    invoices = {i.number: i for i in connector.read_snapshot().invoices}
+    for status, number in ((500, "F20260001"), (502, "F20260002")):
+        invoice_id = invoices[number].id
+        path = f"{API}/customer_invoices/{invoice_id}/send_by_email"
+        fake.fail_next(path, Fault(status, carry_out=True))
+        outcome = connector.email_invoice(invoices[number], "ab" * 16)
+        assert outcome.status is DeliveryStatus.UNCONFIRMED, status
+        assert fake.calls[f"POST {path}"] == 1, "not asked again"
+    assert len(fake.sent) == 2
+    # A 503 says the request was not taken up: the next run sends it.
+    path = f"{API}/customer_invoices/{invoices['F20260004'].id}/send_by_email"
+    fake.fail_next(path, Fault(503))
+    later = connector.email_invoice(invoices["F20260004"], "cd" * 16)
+    assert later.status is DeliveryStatus.TEMPORARY and len(fake.sent) == 2
+
+
+def test_a_reminder_of_several_invoices_waits_for_every_pdf(
+    pennylane: PennylaneHarness, seeded: Seeded
+) -> None:
+    fake, connector = pennylane.fake, pennylane.connector
+    invoices = {i.number: i for i in connector.read_snapshot().invoices}
+    both = [invoices["F20260001"], invoices["F20260002"]]
+    calls = fake.api_calls()
+    assert connector.email_holdup(both) is None
+    assert fake.api_calls() - calls == 1, "both asked in one call"
+    fake.pdf_pending = {seeded["a2"]["id"]}
+    held = connector.email_holdup(both)
+    assert held is not None and held.status is DeliveryStatus.TEMPORARY
+    assert "F20260002" in held.detail and "F20260001" not in held.detail
+    assert connector.email_holdup([invoices["F20260001"]]) is None, "one: its own 409 says it"
+
+
+def test_an_unreadable_invoice_holds_back_its_own_fresh_read_alone(
+    pennylane: PennylaneHarness, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, connector = pennylane.fake, pennylane.connector
+    _spoil(fake, monkeypatch, seeded["a1"]["id"], currency_amount="douze")
+    wanted = [_id(seeded[k]) for k in ("a1", "a2", "l1")]
+    fresh = connector.read_invoices(wanted)
+    assert sorted(i.id for i in fresh) == sorted(wanted[1:])
+
+
+def test_a_record_that_could_not_be_read_is_asked_for_again(
+    pennylane: PennylaneHarness, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, connector = pennylane.fake, pennylane.connector
+    first = connector.sync(None, {})
+    fake.tick(minutes=5)
+    fake.update_invoice(seeded["l1"]["id"], deadline=date(2026, 12, 31))
+    mend = _spoil(fake, monkeypatch, seeded["l1"]["id"], currency_amount=None, currency="USD")
+    spoilt = connector.sync(first.snapshot, first.bookmarks)
+    (warning,) = spoilt.warnings
+    assert _id(seeded["l1"]) in warning and "currency_amount" in warning
+    held = spoilt.snapshot.invoices_by_id[_id(seeded["l1"])]
+    assert held.due_date == date(2026, 11, 14), "its previous copy stays"
+    # Pennylane's answer is mended, with no change logged: asked for again all the same.
+    mend()
+    fake.tick(days=1)
+    calls = fake.api_calls()
+    mended = connector.sync(spoilt.snapshot, spoilt.bookmarks)
+    assert not mended.warnings and fake.api_calls() - calls == 2 + 1
+    assert mended.snapshot.invoices_by_id[_id(seeded["l1"])].due_date == date(2026, 12, 31)
+    calls = fake.api_calls()
+    connector.sync(mended.snapshot, mended.bookmarks)
+    assert fake.api_calls() - calls == 2, "and then no more"
+
+
+def test_a_credit_note_reads_its_invoice_again_whatever_the_log_says(
+    pennylane: PennylaneHarness, seeded: Seeded
+) -> None:
+    fake, connector = pennylane.fake, pennylane.connector
+    first = connector.sync(None, {})
+    fake.credit_logs_invoice = False  # only the credit note's insert is logged
+    fake.tick(minutes=5)
+    credit = fake.add_credit_note(seeded["a1"], "234.56", issued=fake.today)
+    calls = fake.api_calls()
+    later = connector.sync(first.snapshot, first.bookmarks)
+    # The logs, the credit note, the invoice it credits, and that invoice's payments
+    # (it now shows less owed than its total).
+    assert fake.api_calls() - calls == 2 + 1 + 1 + 1
+    owed = later.snapshot.invoices_by_id[_id(seeded["a1"])].amount_due
+    assert owed == Money.of("1000.00", "EUR")
+    assert _id(credit) in {n.id for n in later.snapshot.credit_notes}
+    # The credit note deleted: its invoice owes all again.
+    fake.tick(minutes=5)
+    fake.delete_invoice(credit["id"])
+    fake.invoices[seeded["a1"]["id"]]["_credited"] = "0"
+    again = connector.sync(later.snapshot, later.bookmarks)
+    assert again.snapshot.invoices_by_id[_id(seeded["a1"])].amount_due == Money.of("1234.56", "EUR")
+    assert _id(credit) not in {n.id for n in again.snapshot.credit_notes}
+
+
+def test_a_payment_list_that_fails_holds_back_that_invoice_alone(
+    pennylane: PennylaneHarness, seeded: Seeded
+) -> None:
+    fake, connector = pennylane.fake, pennylane.connector
+    first = connector.sync(None, {})
+    fake.tick(minutes=5)
+    fake.pay(seeded["a1"], "34.56", on=fake.today)
+    fake.pay(seeded["l1"], "30.00", on=fake.today)
+    fake.fail_next(f"{API}/customer_invoices/{seeded['a1']['id']}/payments", Fault(404))
+    later = connector.sync(first.snapshot, first.bookmarks)
+    (warning,) = later.warnings
+    assert "F20260001" in warning and "404" in warning
+    paid_by = {p.invoice_id for p in later.snapshot.payments}
+    assert _id(seeded["l1"]) in paid_by and _id(seeded["a1"]) not in paid_by
+    fake.tick(minutes=5)
+    mended = connector.sync(later.snapshot, later.bookmarks)
+    assert not mended.warnings and _id(seeded["a1"]) in {
+        p.invoice_id for p in mended.snapshot.payments
+    }
+
+
+def test_a_change_logged_without_its_time_is_still_read(
+    pennylane: PennylaneHarness, seeded: Seeded
+) -> None:
+    fake, connector = pennylane.fake, pennylane.connector
+    first = connector.sync(None, {})
+    fake.tick(minutes=5)
+    fake.update_invoice(seeded["l1"]["id"], deadline=date(2026, 12, 24))
+    entry = fake.book().changes["customer_invoices"][-1]
+    entry["processed_at"] = None
+    later = connector.sync(first.snapshot, first.bookmarks)
+    assert later.snapshot.invoices_by_id[_id(seeded["l1"])].due_date == date(2026, 12, 24)
+
+
+def test_a_fast_clock_does_not_carry_the_bookmark_past_pennylanes(
+    fake: FakePennylane, seeded: Seeded, tmp_path: Path
+) -> None:
+    """Our clock an hour ahead of Pennylane's: the bookmark follows Pennylane's (its
+    Date header), and a change made after the first sync is seen."""
+    pennylane = connect_to_fake(fake, tmp_path)
+    try:
+        connector = pennylane.connector
+        connector.clock = lambda: fake.clock + timedelta(hours=1)
+        first = connector.sync(None, {})
+        fake.tick(minutes=5)
+        fake.update_invoice(seeded["l1"]["id"], deadline=date(2026, 12, 20))
+        later = connector.sync(first.snapshot, first.bookmarks)
+        assert later.snapshot.invoices_by_id[_id(seeded["l1"])].due_date == date(2026, 12, 20)
+    finally:
+        pennylane.store.close()
+
+
+def test_the_pdf_follows_its_link_to_storage_and_the_link_is_never_shown(
+    pennylane: PennylaneHarness, seeded: Seeded, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake, connector = pennylane.fake, pennylane.connector
+    invoices = {i.number: i for i in connector.read_snapshot().invoices}
+    fake.pdf_via_storage = True
+    caplog.set_level("DEBUG", logger="kindly")
+    pdf = connector.invoice_pdf(invoices["F20260001"])
+    assert pdf is not None and b"F20260001" in pdf
+    keys = list(fake.public_files)
+    assert keys and not any(key in caplog.text for key in keys)
+    # A link that has ended: the error names the host and path, not the key.
+    fake.fail_next("/storage", Fault(410, body=b"Gone"))
+    with pytest.raises(FatalError) as failed:
+        connector.invoice_pdf(invoices["F20260002"])
+    assert "410" in str(failed.value)
+    assert not any(key in str(failed.value) for key in fake.public_files)
+    assert "encrypted_id=%2A%2A%2A" in str(failed.value) or "encrypted_id=***" in str(failed.value)
+
+
+def test_an_invoice_in_dollars_without_its_own_amount_is_not_read_in_euros() -> None:
+    record = {"id": 9, "currency": "USD", "amount": "100.00", "date": "2026-11-01",
+              "deadline": "2026-12-01", "customer": {"id": 1}}  # fmt: skip
+    with pytest.raises(FatalError, match="currency_amount"):
+        records.invoice(record)
+    euros = {**record, "currency": "EUR"}
+    assert records.invoice(euros).total == Money.of("100.00", "EUR")

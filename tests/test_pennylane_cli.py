@@ -9,6 +9,7 @@ import email
 import email.policy
 import json
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from click.testing import CliRunner
 from cryptography.fernet import Fernet
 
 from plugin.app.cli import cli
-from tests.fakes.pennylane import FakePennylane
+from tests.fakes.pennylane import API, FakePennylane, Fault
 from tests.pennylane_harness import seed_small_company
 
 AT = "2026-11-24T10:00:00+01:00"
@@ -25,8 +26,10 @@ AT = "2026-11-24T10:00:00+01:00"
 @pytest.fixture
 def fake() -> Iterator[FakePennylane]:
     server = FakePennylane()
-    # The fake's clock stands still while the CLI runs on the real one: its window of 25
-    # calls per 5 seconds would never open again (the limit has tests of its own).
+    # The CLI runs on the real clock: Pennylane's starts there too (its change logs keep
+    # four weeks). It stands still while the CLI runs, so its window of 25 calls per 5
+    # seconds would never open again (the limit has tests of its own).
+    server.clock = datetime.now(UTC)
     server.rate_limit = 10**6
     server.start()
     yield server
@@ -79,7 +82,7 @@ redirect_port = 0
 def test_connect_run_and_run_again_against_pennylane(
     fake: FakePennylane, tmp_path: Path, env: dict[str, str]
 ) -> None:
-    seed_small_company(fake)
+    seeded = seed_small_company(fake)
     config = write_config(tmp_path, fake)
     runner = CliRunner()
     base = ["--config", str(config)]
@@ -110,14 +113,86 @@ def test_connect_run_and_run_again_against_pennylane(
     body = dupont.get_body(preferencelist=("plain",))
     assert body is not None and "300,00" in body.get_content(), "what is still owed"
 
+    # Lucie pays in full: the change log names her invoice, and it alone is read again.
+    fake.pay(seeded["l1"], "80.00", on=date(2026, 11, 24))
     calls = fake.api_calls()
     again = runner.invoke(cli, [*base, "run", "--at", AT], env=env)
     assert again.exit_code == 0, again.output
     assert "Sent nothing new" in again.output
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == len(outbox)
-    # Nothing changed: the two change logs.
-    assert fake.api_calls() - calls == 2
+    # The two change logs, the invoice by id, and its payments.
+    assert fake.api_calls() - calls == 4
+    history = runner.invoke(cli, [*base, "sync", "--at", AT], env=env)
+    assert history.exit_code == 0, history.output
+    quiet = fake.api_calls()
+    assert runner.invoke(cli, [*base, "sync", "--at", AT], env=env).exit_code == 0
+    assert fake.api_calls() - quiet == 2, "nothing changed: the two change logs"
 
     disconnected = runner.invoke(cli, [*base, "disconnect", "pennylane"], env=env)
     assert disconnected.exit_code == 0, disconnected.output
-    assert fake.revoked
+    # The grant is over: no refresh token or access token of it works any more.
+    assert fake.revoked and all(grant.revoked for grant in fake.grants.values())
+    assert not fake.refresh_tokens and not fake.access_tokens
+
+
+def test_pennylane_mails_a_reminder_of_two_invoices_whole_or_not_at_all(
+    fake: FakePennylane, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Pennylane's own e-mail for Dupont's two open invoices: while the PDF of one is
+    still being made neither goes; once it is, both go, once; and when the second is
+    refused after the first went, the reminder is in doubt and not sent again."""
+    seeded = seed_small_company(fake)
+    config = write_config(tmp_path, fake)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace("[delivery]\n", '[delivery]\nemail_via = "platform"\n', 1), encoding="utf-8"
+    )
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    refresh = fake.issue_tokens()["refresh_token"]
+    assert runner.invoke(cli, [*base, "connect", "pennylane", "--refresh-token", refresh], env=env)
+    dupont = {seeded["a1"]["id"], seeded["a2"]["id"]}
+
+    fake.pdf_pending = {seeded["a2"]["id"]}
+    waiting = runner.invoke(cli, [*base, "run", "--at", AT], env=env)
+    assert waiting.exit_code == 3, "incomplete: " + waiting.output
+    assert not {s.invoice_id for s in fake.sent} & dupont, "neither of Dupont's went"
+    assert "F20260002" in " ".join(waiting.output.split())
+
+    fake.pdf_pending = set()
+    sent = runner.invoke(cli, [*base, "run", "--at", AT], env=env)
+    assert sent.exit_code == 0, sent.output
+    assert sorted(s.invoice_id for s in fake.sent if s.invoice_id in dupont) == sorted(dupont)
+    again = runner.invoke(cli, [*base, "run", "--at", AT], env=env)
+    assert again.exit_code == 0, again.output
+    assert len([s for s in fake.sent if s.invoice_id in dupont]) == 2, "once each"
+
+
+def test_a_reminder_cut_short_after_its_first_invoice_is_never_sent_again(
+    fake: FakePennylane, tmp_path: Path, env: dict[str, str]
+) -> None:
+    seeded = seed_small_company(fake)
+    config = write_config(tmp_path, fake)
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace("[delivery]\n", '[delivery]\nemail_via = "platform"\n', 1), encoding="utf-8"
+    )
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    refresh = fake.issue_tokens()["refresh_token"]
+    assert runner.invoke(cli, [*base, "connect", "pennylane", "--refresh-token", refresh], env=env)
+    dupont = {seeded["a1"]["id"], seeded["a2"]["id"]}
+    # The second of Dupont's invoices (the later one) is refused once the first went.
+    path = f"{API}/customer_invoices/{seeded['a2']['id']}/send_by_email"
+    fake.fail_next(path, Fault(422))
+    first = runner.invoke(cli, [*base, "run", "--at", AT], env=env)
+    assert first.exit_code == 3, "incomplete: " + first.output
+    went = [s.invoice_id for s in fake.sent if s.invoice_id in dupont]
+    assert went == [seeded["a1"]["id"]] and fake.calls[f"POST {path}"] == 1
+    history = runner.invoke(cli, [*base, "history", "--json"], env=env)
+    logged = [
+        r for r in json.loads(history.output) if set(r["invoice_ids"]) & set(map(str, dupont))
+    ]
+    assert [r["status"] for r in logged] == ["unconfirmed"]
+    assert runner.invoke(cli, [*base, "run", "--at", AT], env=env).exit_code == 0
+    assert [s.invoice_id for s in fake.sent if s.invoice_id in dupont] == [seeded["a1"]["id"]]

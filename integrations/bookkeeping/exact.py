@@ -52,7 +52,7 @@ from integrations.http import AuthError, FatalError, HttpClient, HttpError, Resp
 from integrations.notes import note_from_marker, note_text_with_marker
 from integrations.oauth import Token
 from integrations.pagination import ODataNext, Page, paginate
-from integrations.sync import Merge
+from integrations.sync import Merge, each_readable
 from integrations.webhooks import hmac_sha256_hex_matches
 from integrations.workspace import Workspace
 from plugin.core.model import Invoice, InvoiceStatus, LedgerSnapshot, Note
@@ -366,7 +366,10 @@ class ExactOnlineConnector(OAuthPlatform):
             ):
                 if int(row.get("Type") or 0) in records.INVOICE_TYPES:
                     number = str(row.get("InvoiceNumber") or "")
-                    found.append(records.invoice(row, open_amounts.get(number)))
+                    read = partial(records.invoice, open_amount=open_amounts.get(number))
+                    found += each_readable(
+                        "Exact Online", "invoice", [row], read, id_field="InvoiceID"
+                    )
         self._numbers = {**getattr(self, "_numbers", {}), **{i.id: i.number for i in found}}
         return tuple(found)
 

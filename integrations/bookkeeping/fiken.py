@@ -62,7 +62,7 @@ from integrations.bookkeeping.oauth_platform import (
 from integrations.http import AuthError, CallBudget, FatalError, HttpClient, Response
 from integrations.oauth import OAuthApp, Token, TokenVault
 from integrations.pagination import Page, PageNumber, paginate
-from integrations.sync import Merge
+from integrations.sync import Merge, each_readable
 from plugin.core.model import Invoice, LedgerSnapshot, Note
 from plugin.ports import SyncResult
 
@@ -407,14 +407,15 @@ class FikenConnector(OAuthPlatform):
                 raise
             if isinstance(row, dict):
                 rows[invoice_id] = row
-        found = []
-        for invoice_id in wanted:
-            row = rows.get(invoice_id)
-            if row is None or records.is_deleted(row):
-                continue
+        kept = [row for i in wanted if (row := rows.get(i)) is not None]
+
+        def invoice_of(row: Mapping[str, Any]) -> Invoice | None:
+            if records.is_deleted(row):
+                return None
             self._remember_pdf(row)
-            found.append(records.invoice(row))
-        return tuple(found)
+            return records.invoice(row)
+
+        return tuple(each_readable("Fiken", "invoice", kept, invoice_of, id_field="invoiceId"))
 
     def _unsettled(self, wanted: Collection[str]) -> dict[str, dict[str, Any]]:
         """The wanted invoices found among the unsettled ones. Paging stops once each is

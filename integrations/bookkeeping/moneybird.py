@@ -51,7 +51,7 @@ from integrations.http import AuthError, FatalError, HttpClient, HttpError, Resp
 from integrations.notes import note_from_marker, note_text_with_marker
 from integrations.oauth import Token, secret_key
 from integrations.pagination import NextLink, Page, paginate
-from integrations.sync import Merge
+from integrations.sync import Merge, each_readable
 from integrations.webhooks import hmac_sha256_hex_matches
 from integrations.workspace import Workspace
 from plugin.core.model import CreditNote, Invoice, LedgerSnapshot, Note, Payment
@@ -358,12 +358,12 @@ class MoneybirdConnector(OAuthPlatform):
 
     def read_invoices(self, invoice_ids: Sequence[str]) -> tuple[Invoice, ...]:
         wanted = [i for i in invoice_ids if i.isdigit()]
-        found = []
-        for row in self._fetch("sales_invoices", wanted):
-            if records.is_credit_invoice(row):
-                continue
-            found.append(records.invoice(row))
-        return tuple(found)
+        rows = self._fetch("sales_invoices", wanted)
+
+        def invoice_of(row: Mapping[str, Any]) -> Invoice | None:
+            return None if records.is_credit_invoice(row) else records.invoice(row)
+
+        return tuple(each_readable("Moneybird", "sales invoice", rows, invoice_of))
 
     def online_invoice_url(self, invoice: Invoice) -> str | None:
         return invoice.online_url
@@ -377,13 +377,14 @@ class MoneybirdConnector(OAuthPlatform):
         location = answer.headers.get("Location") or answer.headers.get("location")
         if not location:
             return None
-        response = self._downloads().request("GET", location, headers={"Accept": "*/*"})
+        response = self._downloads().download(location)
         return response.body if response.body.startswith(b"%PDF") else None
 
     def _downloads(self) -> HttpClient:
         client = getattr(self, "_download_client", None)
         if client is None:
-            client = HttpClient(self.title, attempts=2)
+            # The link is the key to the file: never shown, in a log or an error.
+            client = HttpClient(self.title, attempts=2, private_links=True)
             self._download_client = client
         return client
 

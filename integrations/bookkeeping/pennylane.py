@@ -46,6 +46,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode
@@ -60,6 +61,7 @@ from integrations.bookkeeping.oauth_platform import (
 )
 from integrations.fields import moment
 from integrations.http import (
+    AuthError,
     CallBudget,
     FatalError,
     HttpClient,
@@ -69,7 +71,7 @@ from integrations.http import (
 )
 from integrations.oauth import OAuthApp, Token, TokenVault
 from integrations.pagination import Page, Paginator, paginate
-from integrations.sync import Merge
+from integrations.sync import Merge, each_readable
 from plugin.core.model import CreditNote, Invoice, LedgerSnapshot, Note
 from plugin.ports import SyncResult
 
@@ -191,14 +193,19 @@ class PennylaneBudget(CallBudget):
 @dataclass(frozen=True)
 class _Mark:
     """Where a change log is read on from: ``since`` (a time Pennylane wrote, or ours on
-    the first sync), and the changes already seen from it (``id@processed_at``), which
-    come again because ``since`` is inclusive, or held back (:data:`SETTLE`)."""
+    the first sync), the changes already seen from it (``id@processed_at``), which come
+    again because ``since`` is inclusive, or held back (:data:`SETTLE`), and the records
+    that could not be read last time (``retry``), asked for again."""
 
     since: str
     seen: frozenset[str] = frozenset()
+    retry: frozenset[str] = frozenset()
 
     def text(self) -> str:
-        return json.dumps({"since": self.since, "seen": sorted(self.seen)}, separators=(",", ":"))
+        data: dict[str, Any] = {"since": self.since, "seen": sorted(self.seen)}
+        if self.retry:
+            data["retry"] = sorted(self.retry)
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def read(cls, text: str | None) -> _Mark | None:
@@ -208,8 +215,12 @@ class _Mark:
             return None
         if not isinstance(data, dict) or moment(data.get("since")) is None:
             return None
-        seen = data.get("seen")
-        return cls(str(data["since"]), frozenset(map(str, seen if isinstance(seen, list) else [])))
+
+        def strings(name: str) -> frozenset[str]:
+            found = data.get(name)
+            return frozenset(map(str, found if isinstance(found, list) else []))
+
+        return cls(str(data["since"]), strings("seen"), strings("retry"))
 
 
 @dataclass
@@ -288,6 +299,8 @@ class PennylaneConnector(OAuthPlatform):
         )
         self._sleep = sleep
         self._download_client: HttpClient | None = None
+        #: Pennylane's clock (its ``Date``) at the first answer since :meth:`_start`.
+        self._server_start: datetime | None = None
 
     @classmethod
     def oauth_app(cls, settings: OAuthPlatformSettings, client_secret: str | None) -> OAuthApp:
@@ -319,7 +332,10 @@ class PennylaneConnector(OAuthPlatform):
         return self.tenant.tenant_id
 
     def _call(self, method: str, path: str, **options: Any) -> Response:
-        return self.http.request(method, f"{self.settings.api_url}/{path}", **options)
+        response = self.http.request(method, f"{self.settings.api_url}/{path}", **options)
+        if self._server_start is None:
+            self._server_start = _date_header(response)
+        return response
 
     def _pages(
         self,
@@ -370,7 +386,7 @@ class PennylaneConnector(OAuthPlatform):
         if previous is None or any(self._expired(mark) for mark in marks.values()):
             return self._read_all()
         # Taken before reading: a change logged while the logs are read is read again.
-        started = self.clock()
+        started = self._start()
         changes: dict[str, _Changes] = {}
         try:
             for log, mark in marks.items():
@@ -380,33 +396,59 @@ class PennylaneConnector(OAuthPlatform):
             if exc.status != 422:
                 raise
             return self._read_all()  # Pennylane no longer keeps changes that old
-        customers = self._by_ids("customers", changes["customers"].changed)
-        invoices = self._by_ids("customer_invoices", changes["customer_invoices"].changed)
+        # What could not be read last time is asked for again, changed or not.
+        asked = {
+            log: list(dict.fromkeys([*changes[log].changed, *sorted(_retry(marks[log]))]))
+            for log in CHANGELOGS
+        }
+        customers = self._by_ids("customers", asked["customers"])
+        invoices = self._by_ids("customer_invoices", asked["customer_invoices"])
+        # A credit note takes off what its invoice owes: that invoice is read again too,
+        # whether or not Pennylane logged a change of it (and so when one is deleted).
+        merge = Merge("Pennylane", previous)
+        credited = {_credited_id(row) for row in invoices} | {
+            allocation.invoice_id
+            for note_id in changes["customer_invoices"].deleted
+            if (note := merge.credit_notes.get(note_id)) is not None
+            for allocation in note.allocations
+        }
+        credited -= {*asked["customer_invoices"], ""}
+        if credited:
+            invoices += self._by_ids("customer_invoices", sorted(credited))
         # Asked for and not there: gone since the log named it.
         gone_customers = changes["customers"].deleted | (
-            set(changes["customers"].changed) - {str(row.get("id")) for row in customers}
+            set(asked["customers"]) - {str(row.get("id")) for row in customers}
         )
         gone_invoices = changes["customer_invoices"].deleted | (
-            set(changes["customer_invoices"].changed) - {str(row.get("id")) for row in invoices}
-        )
-        merge = Merge("Pennylane", previous)
-        self._merge(merge, customers, invoices)
+            set(asked["customer_invoices"]) | credited
+        ) - {str(row.get("id")) for row in invoices}
+        unread = self._merge(merge, customers, invoices)
         for customer_id in gone_customers:
             merge.customers.pop(customer_id, None)
         for invoice_id in gone_invoices:
             _forget(merge, invoice_id)
-        marked = {log: changes[log].mark.text() for log in CHANGELOGS}
+        marked = {
+            log: replace(changes[log].mark, retry=frozenset(unread[log])).text()
+            for log in CHANGELOGS
+        }
         return SyncResult(merge.snapshot(), marked, tuple(merge.warnings))
 
     def _read_all(self) -> SyncResult:
         # Taken before reading: what changes while the lists are read is read again next time.
-        started = _Mark(_stamp(self.clock() - CLOCK_MARGIN))
+        started = self._start()
         customers = list(self._pages("customers", {}))
         invoices = list(self._pages("customer_invoices", {"filter": NOT_DRAFTS}))
+        since = _stamp(min(started, self._server_start or started) - CLOCK_MARGIN)
         merge = Merge("Pennylane", None)
-        self._merge(merge, customers, invoices)
-        marked = {log: started.text() for log in CHANGELOGS}
+        unread = self._merge(merge, customers, invoices)
+        marked = {log: _Mark(since, retry=frozenset(unread[log])).text() for log in CHANGELOGS}
         return SyncResult(merge.snapshot(), marked, tuple(merge.warnings))
+
+    def _start(self) -> datetime:
+        """Our clock now; Pennylane's (its ``Date``) is taken from the first answer after
+        it: a bookmark never runs ahead of Pennylane's clock when ours is fast."""
+        self._server_start = None
+        return self.clock()
 
     def _expired(self, mark: _Mark | None) -> bool:
         """Whether the changes since ``mark`` may be gone from Pennylane (or there is no
@@ -423,18 +465,21 @@ class PennylaneConnector(OAuthPlatform):
             f"changelogs/{log}", {}, first={"start_date": mark.since}, size=CHANGES_PAGE_SIZE
         ):
             record_id = str(entry.get("id") or "")
+            if not record_id:
+                continue
             stamp = str(entry.get("processed_at") or "")
             when = moment(stamp)
-            if not record_id or when is None:
-                continue
-            stamps.append((when, f"{record_id}@{stamp}"))
-            if f"{record_id}@{stamp}" in mark.seen:
-                continue
+            if when is not None:
+                stamps.append((when, f"{record_id}@{stamp}"))
+                if f"{record_id}@{stamp}" in mark.seen:
+                    continue
+            # Without a time it cannot be placed, but it still names a change: fetched.
             last[record_id] = str(entry.get("operation") or "").lower()
+        quiet = min(started, self._server_start or started) - CLOCK_MARGIN
         return _Changes(
             changed=[i for i, operation in last.items() if operation != "delete"],
             deleted={i for i, operation in last.items() if operation == "delete"},
-            mark=_advanced(mark, stamps, started - CLOCK_MARGIN),
+            mark=_advanced(mark, stamps, quiet),
         )
 
     def _merge(
@@ -442,12 +487,19 @@ class PennylaneConnector(OAuthPlatform):
         merge: Merge,
         customers: Sequence[Mapping[str, Any]],
         invoices: Sequence[Mapping[str, Any]],
-    ) -> None:
+    ) -> dict[str, set[str]]:
+        """The records read put over the previous ones; the ids that could not be read,
+        by change log (their previous copy stays, and the next sync asks again)."""
         if self.progress is not None:
             self.progress("customers", len(customers))
             self.progress("customer_invoices", len(invoices))
         read_customer = partial(records.customer, company_country=self.company_country)
-        merge.apply("customer", merge.customers, customers, id_field="id", read=read_customer)
+        unread = {
+            "customers": merge.apply(
+                "customer", merge.customers, customers, id_field="id", read=read_customer
+            ),
+            "customer_invoices": set(),
+        }
         documents: list[tuple[Mapping[str, Any], Invoice]] = []
         for record in invoices:
             invoice_id = str(record.get("id") or "?")
@@ -456,6 +508,7 @@ class PennylaneConnector(OAuthPlatform):
                 continue
             read = merge.read("customer invoice", invoice_id, partial(records.read, record))
             if read is None:
+                unread["customer_invoices"].add(invoice_id)
                 continue
             if isinstance(read, CreditNote):
                 merge.credit_notes[read.id] = read
@@ -464,9 +517,18 @@ class PennylaneConnector(OAuthPlatform):
             merge.invoices[read.id] = read
             documents.append((record, read))
         for record, read in documents:
-            rows = self._payments_of(read) if records.shows_money_paid(read) else []
+            try:
+                rows = self._payments_of(read) if records.shows_money_paid(read) else []
+            except AuthError:
+                raise
+            except FatalError as exc:
+                # This invoice's payments alone: its previous ones stay until next time.
+                merge.warnings.append(f"Pennylane payments of {read.number}: {exc}")
+                unread["customer_invoices"].add(read.id)
+                continue
             paid = merge.read("payment", read.id, partial(records.payments, record, rows))
             if paid is None:
+                unread["customer_invoices"].add(read.id)
                 continue
             # The invoice's payments as Pennylane lists them now: one no longer there went.
             kept_ids = {payment.id for payment in paid}
@@ -475,6 +537,7 @@ class PennylaneConnector(OAuthPlatform):
                     del merge.payments[payment_id]
             for payment in paid:
                 merge.payments[payment.id] = payment
+        return unread
 
     def _payments_of(self, read: Invoice) -> list[dict[str, Any]]:
         """An invoice's payments: one call (Pennylane gives no payments in the invoice,
@@ -484,7 +547,8 @@ class PennylaneConnector(OAuthPlatform):
 
     def read_invoices(self, invoice_ids: Sequence[str]) -> tuple[Invoice, ...]:
         """These invoices as Pennylane has them now, 100 a call."""
-        found = (records.read(row) for row in self._by_ids("customer_invoices", invoice_ids))
+        rows = self._by_ids("customer_invoices", invoice_ids)
+        found = each_readable("Pennylane", "customer invoice", rows, records.read)
         return tuple(read for read in found if isinstance(read, Invoice))
 
     def invoice_pdf(self, invoice: Invoice) -> bytes | None:
@@ -494,15 +558,31 @@ class PennylaneConnector(OAuthPlatform):
             return None
         row = self._call("GET", f"customer_invoices/{invoice.id}").json()
         link = records.pdf_link(row) if isinstance(row, dict) else None
-        if not link or not link.startswith(("https://", "http://")):
+        if not link:
             return None  # the file is not made yet
-        response = self._downloads().request("GET", link, headers={"Accept": "application/pdf"})
+        response = self._downloads().download(link, accept="application/pdf")
         return response.body if response.body.startswith(b"%PDF") else None
 
     def _downloads(self) -> HttpClient:
+        # The link is the key to the file: never shown, in a log or an error.
         if self._download_client is None:
-            self._download_client = HttpClient(self.title, attempts=2, sleep=self._sleep)
+            self._download_client = HttpClient(
+                self.title, attempts=2, sleep=self._sleep, private_links=True
+            )
         return self._download_client
+
+    def not_ready_to_email(self, invoices: Sequence[Invoice]) -> list[str]:
+        """The invoices whose PDF Pennylane is still making (no ``public_file_url`` yet),
+        which ``send_by_email`` would refuse with a 409: one call for up to 100."""
+        if len(invoices) < 2:
+            return []  # one invoice cannot go out in part: its 409 says the same
+        ids = [invoice.id for invoice in invoices]
+        ready = {
+            str(row.get("id"))
+            for row in self._by_ids("customer_invoices", ids)
+            if records.pdf_link(row)
+        }
+        return [invoice.number for invoice in invoices if invoice.id not in ready]
 
     def platform_reminders(self) -> list[str]:
         """Nothing to say: Pennylane's API shows neither its own reminder sequences
@@ -553,6 +633,26 @@ def _forget(merge: Merge, invoice_id: str) -> None:
     merge.credit_notes.pop(invoice_id, None)
     for payment_id in [p.id for p in merge.payments.values() if p.invoice_id == invoice_id]:
         del merge.payments[payment_id]
+
+
+def _retry(mark: _Mark | None) -> frozenset[str]:
+    return mark.retry if mark is not None else frozenset()
+
+
+def _credited_id(row: Mapping[str, Any]) -> str:
+    """The invoice a credit note credits (``credited_invoice.id``), or ""."""
+    credited = row.get("credited_invoice")
+    return str(credited.get("id") or "") if isinstance(credited, Mapping) else ""
+
+
+def _date_header(response: Response) -> datetime | None:
+    """The server's clock when it answered (``Date``), if it said."""
+    text = next((v for k, v in response.headers.items() if k.lower() == "date"), None)
+    try:
+        found = parsedate_to_datetime(text) if text else None
+    except (TypeError, ValueError):
+        return None
+    return found if found is not None and found.tzinfo is not None else None
 
 
 def _stamp(moment_: datetime) -> str:

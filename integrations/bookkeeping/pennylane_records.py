@@ -23,6 +23,7 @@ from datetime import date
 from decimal import Decimal
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from integrations.fields import (
     country_code,
@@ -78,6 +79,8 @@ NOT_INVOICES = frozenset(
 WRITTEN_OFF = frozenset({"cancelled", "archived"})
 #: Imported and not yet complete: Pennylane itself reminds none of these.
 NOT_SENT = frozenset({"incomplete"})
+#: Where Pennylane's companies keep their books: its days are French days.
+PARIS = ZoneInfo("Europe/Paris")
 #: Payment statuses that mean the money came in; the others failed, were refunded, or
 #: are still on their way.
 RECEIVED = frozenset({"found", "confirmed", "paid_out"})
@@ -104,12 +107,17 @@ def decimal(record: Mapping[str, Any], field: str) -> Decimal | None:
 
 
 def _total(record: Mapping[str, Any]) -> Decimal:
-    """The amount with tax in the invoice's own currency (``amount`` is in euros)."""
-    for field in ("currency_amount", "amount"):
-        found = decimal(record, field)
-        if found is not None:
-            return found
-    raise FatalError(f"Pennylane invoice {record.get('id')}: it carries no amount")
+    """The amount with tax in the invoice's own currency (``currency_amount``); ``amount``
+    is the same in euros, so it stands in only for an invoice in euros."""
+    found = decimal(record, "currency_amount")
+    if found is None and _currency(record) == "EUR":
+        found = decimal(record, "amount")
+    if found is None:
+        raise FatalError(
+            f"Pennylane invoice {record.get('id')}: field 'currency_amount' holds no amount "
+            f"in {_currency(record)}"
+        )
+    return found
 
 
 def _currency(record: Mapping[str, Any]) -> str:
@@ -249,18 +257,28 @@ def payments(record: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> li
             paid = decimal(entry, "amount")
         if paid is None or paid <= 0:
             continue
-        when = moment(entry.get("date")) or moment(entry.get("created_at"))
-        if when is None:
-            raise FatalError(f"Pennylane payment {entry.get('id')}: it holds no date")
         found.append(
             Payment(
                 id=_text(entry, "id"),
                 invoice_id=invoice_id,
-                date=when.date(),
+                date=_payment_day(entry),
                 amount=Money.of(paid, currency),
             )
         )
     return found
+
+
+def _payment_day(entry: Mapping[str, Any]) -> date:
+    """The day a payment came in: its ``date``, else when Pennylane recorded it, as a day
+    in France (a payment at 00:30 in Paris is on that day, not the UTC one before)."""
+    for field in ("date", "created_at"):
+        text = str(entry.get(field) or "").strip()
+        if len(text) == 10:
+            return _day(entry, field)
+        when = moment(text)
+        if when is not None:
+            return when.astimezone(PARIS).date()
+    raise FatalError(f"Pennylane payment {entry.get('id')}: field 'date' holds no date")
 
 
 def credit_note(record: Mapping[str, Any]) -> CreditNote:

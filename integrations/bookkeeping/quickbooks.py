@@ -52,7 +52,7 @@ from integrations.fields import group_prefixes_field, group_settings, moment
 from integrations.http import AuthError, FatalError, HttpClient, HttpError, Response
 from integrations.notes import note_from_marker, note_text_with_marker
 from integrations.oauth import Token
-from integrations.sync import Merge, advanced_bookmark, iso_stamp, stamp_before
+from integrations.sync import Merge, advanced_bookmark, each_readable, iso_stamp, stamp_before
 from integrations.webhooks import events_from_json
 from plugin.core.model import Invoice, LedgerSnapshot, Note
 from plugin.core.policy import Overrides
@@ -323,7 +323,8 @@ class QuickBooksConnector(OAuthPlatform):
                 continue
             text = f"select * from Invoice where Id in ({ids}) MAXRESULTS {PAGE_SIZE}"  # noqa: S608
             rows = self._query(text).get("Invoice") or []
-            found.extend(records.invoice(row, self.settings.home_currency) for row in rows)
+            read = partial(records.invoice, home_currency=self.settings.home_currency)
+            found += each_readable("QuickBooks", "invoice", rows, read, id_field="Id")
         return tuple(found)
 
     def online_invoice_url(self, invoice: Invoice) -> str | None:

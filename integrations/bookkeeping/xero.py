@@ -47,7 +47,7 @@ from integrations.notes import (
 )
 from integrations.oauth import Token
 from integrations.pagination import Page, PageNumber, paginate
-from integrations.sync import Merge, advanced_bookmark, stamp_before
+from integrations.sync import Merge, advanced_bookmark, each_readable, stamp_before
 from integrations.webhooks import events_from_json, hmac_sha256_base64_matches
 from plugin.core.model import (
     Invoice,
@@ -293,9 +293,10 @@ class XeroConnector(OAuthPlatform):
         for start in range(0, len(invoice_ids), IDS_PER_CALL):
             chunk = invoice_ids[start : start + IDS_PER_CALL]
             data = self.get("Invoices", {"IDs": ",".join(chunk), "pageSize": PAGE_SIZE}).json()
-            for record in data.get("Invoices", []):
-                if record.get("Status") != "DELETED":
-                    found.append(xero_records.invoice(record))
+            kept = [r for r in data.get("Invoices", []) if r.get("Status") != "DELETED"]
+            found += each_readable(
+                "Xero", "invoice", kept, xero_records.invoice, id_field="InvoiceID"
+            )
         return tuple(found)
 
     def online_invoice_url(self, invoice: Invoice) -> str | None:

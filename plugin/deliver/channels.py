@@ -207,11 +207,25 @@ class EmailByPlatform:
     ) -> Outcome:
         if not self.source.has_mailer:
             return Outcome(DeliveryStatus.PERMANENT, f"{self.source.title} cannot e-mail invoices")
+        held = self.source.email_holdup(reminder.invoices)
+        if held is not None:
+            return held
         hand_over()
+        sent: list[str] = []
         for invoice in reminder.invoices:
             outcome = self.source.email_invoice(invoice, reminder.key)
-            if outcome.status is not DeliveryStatus.SENT:
-                return outcome
+            if outcome.status is DeliveryStatus.SENT:
+                sent.append(invoice.number)
+                continue
+            if sent and not self.source.mailer_idempotent:
+                # Some went: sending the reminder again would e-mail those twice, and
+                # failing it would send a letter about them too. A person decides.
+                return Outcome(
+                    DeliveryStatus.UNCONFIRMED,
+                    f"{', '.join(sent)} e-mailed by {self.source.title}, but then "
+                    f"{outcome.detail}; the rest was not sent",
+                )
+            return outcome
         return Outcome(DeliveryStatus.SENT, f"e-mailed by {self.source.title}")
 
     def settle(self, record: ReminderRecord) -> Settlement:

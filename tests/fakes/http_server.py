@@ -1,7 +1,7 @@
 """The HTTP plumbing of the fake platforms: a threaded server on loopback around one
 ``handle(method, path, headers, body)`` function that returns (status, payload, headers).
 
-A payload that is bytes is sent as is; anything else as JSON, written by ``encode`` (a
+A ``Date`` among the headers replaces the real clock's. A payload that is bytes is sent as is; anything else as JSON, written by ``encode`` (a
 platform with exact decimal amounts gives its own). A 204 or 304 goes out without a body.
 The payload :data:`DROP` sends nothing at all: the connection closes before an answer (a
 request carried out whose answer is lost on the way).
@@ -26,8 +26,13 @@ def _json(payload: Any) -> bytes:
 
 def serve(handle: Handle, encode: Callable[[Any], bytes] = _json) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
+        fake_date: str | None = None
+
         def log_message(self, *args: Any) -> None:
             pass
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            return self.fake_date or super().date_time_string(timestamp)
 
         def _any(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -39,6 +44,9 @@ def serve(handle: Handle, encode: Callable[[Any], bytes] = _json) -> ThreadingHT
             data = payload if isinstance(payload, bytes) else encode(payload)
             if status in (204, 304):
                 data = b""
+            # A fake with a clock of its own says its time in the Date header.
+            self.fake_date = next((v for k, v in headers.items() if k.lower() == "date"), None)
+            headers = {k: v for k, v in headers.items() if k.lower() != "date"}
             self.send_response(status)
             headers = {"Content-Type": "application/json", **headers}
             for name, value in headers.items():

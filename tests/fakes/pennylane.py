@@ -56,8 +56,9 @@ docs/research/pennylane-api.md. tests/test_fake_pennylane.py holds the fake to t
   and takes off the credited invoice's remaining amount (at most what is left);
 - ``public_file_url``: a fresh link to ``/public/invoice/pdf?encrypted_id=...`` on this fake
   in each answer, good for 30 fake minutes, which serves ``%PDF-1.4`` bytes WITHOUT a bearer
-  token. While ``pdf_generating`` is on, the PDF is "being generated": ``public_file_url``
-  and ``filename`` are null and ``send_by_email`` answers 409;
+  token (``pdf_via_storage``: through a 302 to a signed ``/storage/...`` link). While
+  ``pdf_generating`` is on, or the invoice's id is in ``pdf_pending``, the PDF is "being
+  generated": ``public_file_url`` and ``filename`` are null and ``send_by_email`` answers 409;
 - ``GET /customer_invoices/{id}/payments`` (paged, like the lists): ``{id, label, currency,
   currency_amount, status, created_at, updated_at}``. Only a payment whose status is
   ``confirmed``, ``paid_out`` or ``found`` counts toward the invoice's remaining amount;
@@ -135,6 +136,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from email.utils import format_datetime
 from http.server import ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
@@ -148,6 +150,8 @@ TOKEN_PATH = "/oauth/token"
 REVOKE_PATH = "/oauth/revoke"
 #: Where ``public_file_url`` points (Pennylane's own is ``/public/invoice/pdf?encrypted_id=``).
 PUBLIC_PDF_PATH = "/public/invoice/pdf"
+#: Where ``pdf_via_storage`` sends the public link on to.
+STORAGE_PATH = "/storage"
 #: Where Pennylane's answers point when the fake is not serving (records made before start).
 PENNYLANE = "https://app.pennylane.com"
 PARIS = ZoneInfo("Europe/Paris")
@@ -429,6 +433,12 @@ class FakePennylane:
         self.rate_window = RATE_WINDOW
         #: Every invoice PDF is still being generated: no public link, send_by_email 409.
         self.pdf_generating = False
+        #: The invoices (by id) whose PDF alone is still being generated.
+        self.pdf_pending: set[int] = set()
+        #: The public link answers with a redirect to a signed link on a storage path.
+        self.pdf_via_storage = False
+        #: A credit note logs an update of the invoice it credits (off: only its insert).
+        self.credit_logs_invoice = True
         #: A partly paid invoice shows ``partially_paid`` (off: upcoming/late, older data).
         self.partially_paid_status = True
         #: ``/me`` names the user (off: ``user`` is null, as for a company API token).
@@ -812,9 +822,10 @@ class FakePennylane:
             self._finish_new(book, credit, fields)
             if applied:
                 original["_credited"] = str(money(original["_credited"]) + applied)
-                self._stamp(original)
+                if self.credit_logs_invoice:
+                    self._stamp(original)
+                    self._log(book, "customer_invoices", original, "update")
                 self._settle(original)
-                self._log(book, "customer_invoices", original, "update")
             return credit
 
     def _finish_new(
@@ -1064,7 +1075,7 @@ class FakePennylane:
             }
         for link in INVOICE_LINKS:
             shown[link] = {"url": f"{base}/customer_invoices/{number}/{link}"}
-        if self.pdf_generating:
+        if self.pdf_generating or invoice["id"] in self.pdf_pending:
             shown["public_file_url"] = None
             shown["filename"] = None
         else:
@@ -1085,6 +1096,11 @@ class FakePennylane:
     # -- dispatch --------------------------------------------------------------------------
 
     def _handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Answer:
+        status, payload, extra = self._answer(method, target, headers, body)
+        # Pennylane's clock is this fake's: the connector reads it from the Date header.
+        return status, payload, {"Date": format_datetime(self.clock, usegmt=True), **extra}
+
+    def _answer(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Answer:
         parts = urlsplit(target)
         path = unquote(parts.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
@@ -1123,6 +1139,11 @@ class FakePennylane:
         if path == REVOKE_PATH and method == "POST":
             return self._revoke(self._form(body))
         if path == PUBLIC_PDF_PATH and method == "GET":
+            if self.pdf_via_storage and "signature" not in query:
+                signed = urlencode({**query, "signature": secrets.token_urlsafe(16)})
+                return 302, b"", {"Location": f"{STORAGE_PATH}/file.pdf?{signed}"}
+            return self._public_pdf(query)
+        if path == f"{STORAGE_PATH}/file.pdf" and method == "GET":
             return self._public_pdf(query)
         if not path.startswith(API + "/"):
             return 404, error(404, "Not Found"), {}
@@ -1509,7 +1530,7 @@ class FakePennylane:
             raise ApiError(400, "recipients must be a list of e-mail addresses")
         if invoice["draft"]:
             raise ApiError(422, "A draft invoice cannot be sent: finalize it first")
-        if self.pdf_generating:
+        if self.pdf_generating or invoice["id"] in self.pdf_pending:
             raise ApiError(409, "The invoice PDF is being generated, please retry later")
         if not recipients:
             customer = book.customers.get(invoice["customer"]["id"]) or {}
