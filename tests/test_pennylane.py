@@ -548,7 +548,7 @@ def test_the_sign_ins_code_is_exchanged_for_one_company(pennylane: PennylaneHarn
     query = parse_qs(urlsplit(answer.headers["Location"]).query)
     assert query["state"] == [state]
     token = app.exchange(HttpClient("Pennylane"), query["code"][0], redirect, verifier, fake.clock)
-    assert set(token.scope.split()) == {"customers:readonly", "customer_invoices:all"}
+    assert set(token.scope.split()) == {"customers:readonly", "customer_invoices:readonly"}
     found = PennylaneConnector.list_tenants(
         pennylane.connector.settings, HttpClient("Pennylane"), token
     )

@@ -196,3 +196,32 @@ def test_a_reminder_cut_short_after_its_first_invoice_is_never_sent_again(
     assert [r["status"] for r in logged] == ["unconfirmed"]
     assert runner.invoke(cli, [*base, "run", "--at", AT], env=env).exit_code == 0
     assert [s.invoice_id for s in fake.sent if s.invoice_id in dupont] == [seeded["a1"]["id"]]
+
+
+def test_the_write_scope_is_asked_for_only_where_pennylane_mails(
+    fake: FakePennylane, tmp_path: Path
+) -> None:
+    """Reading needs the read scopes alone; Pennylane's own e-mail (``email_via =
+    "platform"``) needs the invoices' write scope, and ``[pennylane] scopes`` wins."""
+    from integrations.bookkeeping.pennylane import PennylaneConnector
+    from integrations.workspace import Workspace
+    from plugin.config.settings import load_settings
+    from plugin.state.store import Store
+
+    config = write_config(tmp_path, fake)
+    store = Store.open(f"sqlite:///{tmp_path / 'scopes.sqlite3'}")
+    try:
+
+        def scopes(text: str) -> set[str]:
+            config.write_text(text, encoding="utf-8")
+            workspace = Workspace(load_settings(config), store, lambda: fake.clock)
+            return set(PennylaneConnector.web_sign_in(workspace).scopes)
+
+        text = config.read_text(encoding="utf-8")
+        assert scopes(text) == {"customers:readonly", "customer_invoices:readonly"}
+        mailing = text.replace("[delivery]\n", '[delivery]\nemail_via = "platform"\n', 1)
+        assert scopes(mailing) == {"customers:readonly", "customer_invoices:all"}
+        chosen = mailing + 'scopes = ["customers:all", "customer_invoices:all"]\n'
+        assert scopes(chosen) == {"customers:all", "customer_invoices:all"}
+    finally:
+        store.close()

@@ -16,6 +16,7 @@ naming the organisation, and its mapping of records.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -279,7 +280,7 @@ class OAuthPlatform(BookkeepingConnector):
         settings = cls.own_settings(workspace)
         # The key the tokens are kept with, before signing in: without it, say so first.
         vault = cls.token_vault(workspace)
-        app = cls.oauth_app(settings, os.environ.get(cls.client_secret_variable))
+        app = cls.web_sign_in(workspace)
         token, http = sign_in_and_keep(
             app,
             vault,
@@ -325,9 +326,19 @@ class OAuthPlatform(BookkeepingConnector):
 
     @classmethod
     def web_sign_in(cls, workspace: Workspace) -> OAuthApp:
-        return cls.oauth_app(
-            cls.own_settings(workspace), os.environ.get(cls.client_secret_variable)
-        )
+        """The app to sign in with, asking for the scopes this workspace needs (unless
+        ``scopes`` in the connector's section says which)."""
+        settings = cls.own_settings(workspace)
+        app = cls.oauth_app(settings, os.environ.get(cls.client_secret_variable))
+        if settings.scopes:
+            return app
+        return dataclasses.replace(app, scopes=cls.wanted_scopes(workspace))
+
+    @classmethod
+    def wanted_scopes(cls, workspace: Workspace) -> tuple[str, ...]:
+        """The scopes for what this workspace does with the platform; by default the
+        connector's own (a connector asks for a write scope only where it is used)."""
+        return cls.oauth_scopes
 
     @classmethod
     def signed_in(

@@ -72,7 +72,9 @@ from integrations.http import (
 from integrations.oauth import OAuthApp, Token, TokenVault
 from integrations.pagination import Page, Paginator, paginate
 from integrations.sync import Merge, each_readable
+from integrations.workspace import Workspace
 from plugin.core.model import CreditNote, Invoice, LedgerSnapshot, Note
+from plugin.core.vocabulary import EmailVia
 from plugin.ports import SyncResult
 
 __all__ = ["PennylaneBudget", "PennylaneConnector", "PennylaneOAuthApp", "PennylaneSettings"]
@@ -251,8 +253,9 @@ class PennylaneConnector(OAuthPlatform):
     name: ClassVar[str] = "pennylane"
     title: ClassVar[str] = "Pennylane"
     # Reading customers, and invoices with their payments and change log; sending an
-    # invoice by e-mail needs the invoices' write scope.
-    oauth_scopes: ClassVar[tuple[str, ...]] = ("customers:readonly", "customer_invoices:all")
+    # invoice by e-mail needs the invoices' write scope, asked for only then.
+    oauth_scopes: ClassVar[tuple[str, ...]] = ("customers:readonly", "customer_invoices:readonly")
+    write_scope: ClassVar[str] = "customer_invoices:all"
     settings_type: ClassVar[type[ConnectorSettings]] = PennylaneSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.INCREMENTAL, Capability.MAILER, Capability.PDF}
@@ -306,6 +309,14 @@ class PennylaneConnector(OAuthPlatform):
     def oauth_app(cls, settings: OAuthPlatformSettings, client_secret: str | None) -> OAuthApp:
         app = super().oauth_app(settings, client_secret)
         return PennylaneOAuthApp(**{item.name: getattr(app, item.name) for item in fields(app)})
+
+    @classmethod
+    def wanted_scopes(cls, workspace: Workspace) -> tuple[str, ...]:
+        """Reading only; and writing invoices where Pennylane e-mails them itself
+        (``email_via = "platform"``), which ``send_by_email`` needs."""
+        if workspace.settings.email_via is EmailVia.PLATFORM:
+            return ("customers:readonly", cls.write_scope)
+        return cls.oauth_scopes
 
     @classmethod
     def list_tenants(
@@ -616,6 +627,16 @@ class PennylaneConnector(OAuthPlatform):
             raise FatalError(f"{invoice.number} is not a Pennylane invoice")
         try:
             self._call("POST", f"customer_invoices/{invoice.id}/send_by_email", ok=(200, 204))
+        except AuthError as exc:
+            if exc.status != 403:
+                raise
+            raise AuthError(
+                f"Pennylane refused to e-mail {invoice.number}: the connection may only "
+                f"read invoices ({exc})",
+                status=403,
+                hint=f'With email_via = "platform" set, connect again: kindly connect '
+                f"pennylane (it then asks for {self.write_scope}).",
+            ) from None
         except HttpError as exc:
             if exc.status != 409:
                 raise

@@ -1,10 +1,11 @@
 """The HTTP plumbing of the fake platforms: a threaded server on loopback around one
 ``handle(method, path, headers, body)`` function that returns (status, payload, headers).
 
-A ``Date`` among the headers replaces the real clock's. A payload that is bytes is sent as is; anything else as JSON, written by ``encode`` (a
+A payload that is bytes is sent as is; anything else as JSON, written by ``encode`` (a
 platform with exact decimal amounts gives its own). A 204 or 304 goes out without a body.
 The payload :data:`DROP` sends nothing at all: the connection closes before an answer (a
-request carried out whose answer is lost on the way).
+request carried out whose answer is lost on the way). A ``Date`` among the headers
+replaces the real clock's (a fake with a clock of its own).
 """
 
 from __future__ import annotations
