@@ -102,8 +102,13 @@ class _Gateway(SmsGatewayConnector):
             # Asked once, without an idempotency key: an answer that never came may
             # still mean the gateway took it.
             status = delivery_status(exc, repeatable=False)
-            if status is DeliveryStatus.UNCONFIRMED:
+            if status is DeliveryStatus.UNCONFIRMED and exc.status is None:
                 return Outcome(status, f"{self.name} did not answer: {exc}")
+            if status is DeliveryStatus.UNCONFIRMED:
+                # A server error that may have come after the message was taken (500,
+                # 502, 504): not sent again, and the failing gateway is left alone.
+                self._resting = f"{exc}; {self.name} not tried again in this run"
+                return Outcome(status, f"{self.name} may have taken it before failing: {exc}")
             if status is DeliveryStatus.TEMPORARY and (exc.status is None or exc.status >= 429):
                 # The gateway is down, unreachable or asks us to slow down: the rest of
                 # this run's messages wait for the next run rather than knock again.
