@@ -196,6 +196,60 @@ class CallBudget:
             self.day_of_reading = self.today()
 
 
+@dataclass
+class WindowBudget(CallBudget):
+    """The calls a minute of :class:`CallBudget`, and no more than ``burst`` in any
+    ``window`` seconds: a platform's own window (Pennylane 25 in 5 seconds, Moneybird 150
+    in 5 minutes), kept a little under. When the platform's ``remaining_header`` says none
+    is left, the next call waits until its ``reset_header`` (a Unix time, read on
+    ``wall_clock``) or, without one, a whole window after the last call."""
+
+    burst: int = 20
+    window: float = 5.0
+    remaining_header: str = "ratelimit-remaining"
+    reset_header: str | None = None
+    wall_clock: Callable[[], float] = time.time
+    #: When each call of the last window went out, on ``clock``.
+    in_window: collections.deque[float] = field(default_factory=collections.deque)
+    #: What the platform's last answer said is left of its window, and when it resets.
+    window_remaining: int | None = None
+    window_reset: float | None = None
+
+    def before_call(self, method: str = "GET") -> None:
+        now = self._forget_before(self.clock())
+        wait = 0.0
+        if len(self.in_window) >= self.burst:
+            wait = self.window - (now - self.in_window[0])
+        elif self.window_remaining is not None and self.window_remaining <= 0:
+            if self.window_reset is not None:
+                wait = min(self.window, self.window_reset - self.wall_clock())
+            elif self.in_window:
+                wait = self.window - (now - self.in_window[-1])
+        if wait > 0:
+            log.info("call budget: waiting %.1f s for the platform's window", wait)
+            self.sleep(wait)
+            self._forget_before(self.clock())
+        if wait > 0 or (self.window_remaining is not None and self.window_remaining <= 0):
+            self.window_remaining = self.window_reset = None
+        super().before_call(method)
+        self.in_window.append(self.clock())
+
+    def _forget_before(self, now: float) -> float:
+        while self.in_window and now - self.in_window[0] >= self.window:
+            self.in_window.popleft()
+        return now
+
+    def after_call(self, headers: Mapping[str, str], names: tuple[str, str] | None) -> None:
+        super().after_call(headers, names)
+        lowered = {k.lower(): v for k, v in headers.items()}
+        left = lowered.get(self.remaining_header.lower())
+        if left is not None and left.strip().lstrip("-").isdigit():
+            self.window_remaining = int(left)
+        reset = lowered.get(self.reset_header.lower()) if self.reset_header else None
+        if reset is not None and reset.strip().isdigit():
+            self.window_reset = float(reset)
+
+
 class HttpClient:
     """Calls one platform. ``authorize`` adds credentials; ``refresh`` renews them on a 401."""
 

@@ -359,3 +359,67 @@ def test_a_contact_changed_without_its_invoices_keeps_its_language(
     fake.update_contact(karl, archived=True)
     archived = connector.sync(later.snapshot, later.bookmarks)
     assert karl in archived.snapshot.customers_by_id
+
+
+def test_calls_keep_within_moneybirds_window_as_its_headers_say(
+    moneybird: MoneybirdHarness, seeded: dict[str, dict[str, object]]
+) -> None:
+    """A window of 6 calls (Moneybird's is 150 in five minutes): when RateLimit-Remaining
+    says none is left, Kindly waits until RateLimit-Reset and never meets a 429."""
+    from integrations.bookkeeping.moneybird import MoneybirdBudget
+    from tests.contract.harness import FakeTime
+
+    fake = moneybird.fake
+    fake.rate_limit = 6
+    pace = FakeTime()
+    refused: list[int] = []
+    answer = fake._rate_answer
+
+    def counted(*args: object) -> object:
+        found = answer(*args)  # type: ignore[arg-type]
+        if found[0] is not None:
+            refused.append(1)
+        return found
+
+    def wait(seconds: float) -> None:
+        pace.sleep(seconds)
+        fake.tick(seconds=seconds)
+
+    moneybird.connector.http.budget = MoneybirdBudget(
+        clock=pace.monotonic, sleep=wait, wall_clock=lambda: fake.clock.timestamp()
+    )
+    setattr(fake, "_rate_answer", counted)  # noqa: B010
+    invoice = str(seeded["a1"]["id"])
+    for _ in range(20):
+        assert len(moneybird.connector.read_invoices([invoice])) == 1
+    assert refused == [], "no call met a 429"
+    # 20 calls at 6 a window: three waits for the window to reset, none longer than one.
+    assert len(pace.sleeps) == 3 and all(0 < s <= 300 for s in pace.sleeps)
+
+
+def test_the_administrations_of_one_token_share_one_budget(
+    fake: FakeMoneybird, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cryptography.fernet import Fernet
+
+    from integrations.bookkeeping.moneybird import MoneybirdBudget
+    from integrations.bookkeeping.oauth_platform import Tenant
+    from integrations.workspace import Workspace
+    from plugin.config.settings import load_settings
+    from plugin.state.store import Store
+    from tests.test_moneybird_cli import write_config
+
+    monkeypatch.setenv("KINDLY_SECRET_KEY", Fernet.generate_key().decode())
+    store = Store.open(f"sqlite:///{tmp_path / 'state.sqlite3'}")
+    try:
+        workspace = Workspace(
+            load_settings(write_config(tmp_path, fake)), store, lambda: fake.clock
+        )
+        MoneybirdConnector.token_vault(workspace).save(fresh_token(fake))
+        tenants = [Tenant(book_id, book.name) for book_id, book in fake.administrations.items()]
+        MoneybirdConnector._keep(workspace, tenants, None)
+        first, second = MoneybirdConnector.open(workspace)
+        assert isinstance(first.http.budget, MoneybirdBudget)
+        assert first.http.budget is second.http.budget
+    finally:
+        store.close()

@@ -209,10 +209,14 @@ class FikenConnector(OAuthPlatform):
             client_secret=client_secret,
             clock=clock,
             sleep=sleep,
-            budget=budget or FikenBudget(per_minute=self.calls_per_minute, sleep=sleep),
+            budget=budget,
         )
         #: Each invoice's PDF link, as the last read of it gave it.
         self._pdf_links: dict[str, str] = {}
+
+    @classmethod
+    def new_budget(cls, sleep: Callable[[float], None] = time.sleep) -> CallBudget:
+        return FikenBudget(per_minute=cls.calls_per_minute, sleep=sleep)
 
     @classmethod
     def oauth_app(cls, settings: OAuthPlatformSettings, client_secret: str | None) -> OAuthApp:

@@ -122,6 +122,9 @@ class OAuthPlatform(BookkeepingConnector):
     #: tokens, about one renewal per 9.5 minutes).
     refresh_margin: ClassVar[timedelta] = REFRESH_MARGIN
     rate_headers: ClassVar[tuple[str, str] | None] = None
+    #: The platform counts calls per token, which reaches several organisations: their
+    #: connectors in one process share one budget (Moneybird).
+    budget_per_token: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -152,13 +155,19 @@ class OAuthPlatform(BookkeepingConnector):
         self.http = self.bearer.client(
             self.title,
             {**self.tenant_headers(tenant), "Accept": "application/json"},
-            budget=budget or CallBudget(per_minute=self.calls_per_minute, sleep=sleep),
+            budget=budget or self.new_budget(sleep),
             rate_headers=self.rate_headers,
             sleep=sleep,
         )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.tenant.name!r}, tenant={self.tenant.tenant_id!r})"
+
+    @classmethod
+    def new_budget(cls, sleep: Callable[[float], None] = time.sleep) -> CallBudget:
+        """What keeps the calls within the platform's limits: ``calls_per_minute``, or
+        a connector's own (a platform's window of seconds or minutes)."""
+        return CallBudget(per_minute=cls.calls_per_minute, sleep=sleep)
 
     @property
     def source_id(self) -> str:
@@ -262,6 +271,7 @@ class OAuthPlatform(BookkeepingConnector):
                     hint=f"`kindly connect {cls.name}` lists the organisations it connected.",
                 )
         vault = cls.token_vault(workspace)
+        shared = cls.new_budget() if cls.budget_per_token else None
         return [
             cls(
                 settings,
@@ -270,6 +280,7 @@ class OAuthPlatform(BookkeepingConnector):
                 company_country=workspace.settings.company.country,
                 client_secret=os.environ.get(cls.client_secret_variable),
                 clock=workspace.now,
+                budget=shared,
             )
             for tenant in tenants
         ]

@@ -40,7 +40,6 @@ One connector per company, on the OAuth platform base
 
 from __future__ import annotations
 
-import collections
 import json
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -68,6 +67,7 @@ from integrations.http import (
     HttpError,
     Response,
     RetriableError,
+    WindowBudget,
 )
 from integrations.oauth import OAuthApp, Token, TokenVault
 from integrations.pagination import Page, Paginator, paginate
@@ -153,43 +153,12 @@ class PennylaneOAuthApp(OAuthApp):
 
 
 @dataclass
-class PennylaneBudget(CallBudget):
-    """The calls a minute of :class:`CallBudget`, and no more than ``burst`` in any
-    ``window`` seconds: Pennylane allows 25 in 5 seconds per token. When its
-    ``ratelimit-remaining`` says none is left, the next call waits a whole window."""
+class PennylaneBudget(WindowBudget):
+    """No more than 20 calls in any 5 seconds (Pennylane allows 25 per token), waiting a
+    whole window when its ``ratelimit-remaining`` says none is left."""
 
     burst: int = 20
     window: float = 5.0
-    #: When each call of the last window went out, on ``clock``.
-    in_window: collections.deque[float] = field(default_factory=collections.deque)
-    #: What Pennylane's last answer said is left of its window.
-    window_remaining: int | None = None
-
-    def before_call(self, method: str = "GET") -> None:
-        now = self._forget_before(self.clock())
-        wait = 0.0
-        if len(self.in_window) >= self.burst:
-            wait = self.window - (now - self.in_window[0])
-        elif self.window_remaining is not None and self.window_remaining <= 0 and self.in_window:
-            wait = self.window - (now - self.in_window[-1])
-        if wait > 0:
-            self.sleep(wait)
-            self._forget_before(self.clock())
-            self.window_remaining = None
-        super().before_call(method)
-        self.in_window.append(self.clock())
-
-    def _forget_before(self, now: float) -> float:
-        while self.in_window and now - self.in_window[0] >= self.window:
-            self.in_window.popleft()
-        return now
-
-    def after_call(self, headers: Mapping[str, str], names: tuple[str, str] | None) -> None:
-        super().after_call(headers, names)
-        # Pennylane's window is five seconds, not the minute the base reads headers for.
-        left = next((v for k, v in headers.items() if k.lower() == "ratelimit-remaining"), None)
-        if left is not None and left.strip().lstrip("-").isdigit():
-            self.window_remaining = int(left)
 
 
 @dataclass(frozen=True)
@@ -298,7 +267,7 @@ class PennylaneConnector(OAuthPlatform):
             client_secret=client_secret,
             clock=clock,
             sleep=sleep,
-            budget=budget or PennylaneBudget(per_minute=self.calls_per_minute, sleep=sleep),
+            budget=budget,
         )
         self._sleep = sleep
         self._download_client: HttpClient | None = None
@@ -309,6 +278,10 @@ class PennylaneConnector(OAuthPlatform):
     def oauth_app(cls, settings: OAuthPlatformSettings, client_secret: str | None) -> OAuthApp:
         app = super().oauth_app(settings, client_secret)
         return PennylaneOAuthApp(**{item.name: getattr(app, item.name) for item in fields(app)})
+
+    @classmethod
+    def new_budget(cls, sleep: Callable[[float], None] = time.sleep) -> CallBudget:
+        return PennylaneBudget(per_minute=cls.calls_per_minute, sleep=sleep)
 
     @classmethod
     def wanted_scopes(cls, workspace: Workspace) -> tuple[str, ...]:
