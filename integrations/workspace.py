@@ -32,6 +32,10 @@ class ConnectorState(SettingsTransaction, Protocol):
 
     def delete_setting(self, scope: str, key: str) -> None: ...
     def exclusive(self, name: str) -> typing.ContextManager[SettingsTransaction]: ...
+    def lease(self, name: str, *, wait: float, doing: str) -> typing.ContextManager[object]:
+        """Held across calls to a platform (a transaction must not be): one process at a
+        time makes a change of several steps."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,20 @@ reminders holding Kindly back, and a webhook signed with the secret kept at conn
 
 from __future__ import annotations
 
+import collections
 import email
 import email.policy
 import json
+import os
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -232,3 +237,78 @@ def test_webhooks_subscribed_at_connect_are_checked_with_the_kept_secret(
     disconnected = runner.invoke(cli, [*base, "disconnect", "moneybird"], env=env)
     assert disconnected.exit_code == 0, disconnected.output
     assert fake.webhooks == {}
+
+
+class _Watched(collections.Counter[str]):
+    """The fake's call counts, telling a condition each time one moves."""
+
+    def __init__(self, condition: threading.Condition) -> None:
+        super().__init__()
+        self.condition = condition
+
+    def __setitem__(self, key: str, value: int) -> None:
+        super().__setitem__(key, value)
+        self.condition.notify_all()  # the fake counts under its lock, the condition's
+
+
+def test_two_connects_at_once_leave_one_webhook_and_its_secret(
+    fake: FakeMoneybird, tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two `kindly connect moneybird` processes at once. The fake holds the first new
+    webhook back until a second process has looked at the webhooks (or three seconds
+    pass): without a lease the second then makes a webhook of its own, and one secret is
+    lost. With it, the second waits, finds the first's webhook, and keeps it."""
+    from integrations.bookkeeping.moneybird import MoneybirdConnector
+    from plugin.app.cli import open_workspaces
+
+    url = "https://kindly.example/webhooks/moneybird"
+    config = write_config(tmp_path, fake, f'webhook_url = "{url}"')
+    condition = threading.Condition(fake.lock)
+    fake.calls = _Watched(condition)
+    create = fake._create_webhook
+    looks = f"GET /api/v2/{fake.administration}/webhooks.json"
+    held: list[bool] = []
+
+    def create_when_both_looked(book: Any, body: bytes) -> Any:
+        if not held:
+            # The fake's lock is held here; waiting on the condition lets others in.
+            held.append(condition.wait_for(lambda: fake.calls[looks] >= 2, timeout=3.0))
+        return create(book, body)
+
+    setattr(fake, "_create_webhook", create_when_both_looked)  # noqa: B010
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "plugin.app.cli",
+                "--config",
+                str(config),
+                "--org",
+                fake.administration,
+                "connect",
+                "moneybird",
+                "--refresh-token",
+                fake.issue_tokens()["refresh_token"],
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **env},
+        )
+        for _ in range(2)
+    ]
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, out + err
+    assert held == [False], "the second waited for the first to finish"
+    webhooks = [w for w in fake.book().webhooks.values() if w["url"] == url]
+    assert len(webhooks) == 1
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    (kindly,) = open_workspaces(config)
+    try:
+        kept = MoneybirdConnector.stored_webhook_secrets(kindly.store)
+    finally:
+        kindly.store.close()
+    assert kept == {fake.administration: webhooks[0]["secret"]}

@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
@@ -71,6 +72,8 @@ from plugin.ports import SyncResult
 __all__ = ["MoneybirdBudget", "MoneybirdConnector", "MoneybirdSettings"]
 
 PAGE_SIZE = 100
+#: Seconds a connect waits for another Kindly setting up the webhooks.
+WEBHOOKS_WAIT = 120.0
 #: Ids one synchronization POST takes.
 IDS_PER_CALL = 100
 #: Sales invoices Kindly reads: all but drafts (which have no number and were not sent).
@@ -543,17 +546,20 @@ class MoneybirdConnector(OAuthPlatform):
         url = cls._webhook_url(workspace)
         if not url:
             return ""
-        problems: list[str] = []
-        secrets: dict[str, str] = dict(cls.stored_webhook_secrets(workspace.store))
-        for connector in cls.open(workspace):
-            try:
-                secret = connector.subscribe(url, renew=connector.administration not in secrets)
-            except (HttpError, KindlyError) as exc:
-                problems.append(f"{connector.tenant.name}: {exc}")
-                continue
-            if secret:
-                secrets[connector.administration] = secret
-        cls._keep_secrets(workspace, secrets)
+        # Read, subscribe and keep, one process at a time: two connecting at once would
+        # each end the other's new webhook, or keep a secret no webhook has.
+        with cls._webhooks_held(workspace):
+            problems: list[str] = []
+            secrets: dict[str, str] = dict(cls.stored_webhook_secrets(workspace.store))
+            for connector in cls.open(workspace):
+                try:
+                    secret = connector.subscribe(url, renew=connector.administration not in secrets)
+                except (HttpError, KindlyError) as exc:
+                    problems.append(f"{connector.tenant.name}: {exc}")
+                    continue
+                if secret:
+                    secrets[connector.administration] = secret
+            cls._keep_secrets(workspace, secrets)
         if problems:
             return "Moneybird's webhooks could not be set up (" + "; ".join(problems) + ")."
         return f"Moneybird calls {url} when invoices, payments or contacts change."
@@ -563,20 +569,21 @@ class MoneybirdConnector(OAuthPlatform):
         url = cls._webhook_url(workspace)
         if not url or not cls.tenants(workspace):
             return ""
-        problems = []
-        kept = dict(cls.stored_webhook_secrets(workspace.store))
-        for connector in cls.open(workspace):
-            try:
-                connector.unsubscribe(url)
-            except (HttpError, KindlyError) as exc:
-                problems.append(f"{connector.tenant.name}: {exc}")
+        with cls._webhooks_held(workspace):
+            problems = []
+            kept = dict(cls.stored_webhook_secrets(workspace.store))
+            for connector in cls.open(workspace):
+                try:
+                    connector.unsubscribe(url)
+                except (HttpError, KindlyError) as exc:
+                    problems.append(f"{connector.tenant.name}: {exc}")
+                else:
+                    kept.pop(connector.administration, None)
+            # A subscription still there keeps its secret: connecting again finds it usable.
+            if kept:
+                cls._keep_secrets(workspace, kept)
             else:
-                kept.pop(connector.administration, None)
-        # A subscription still there keeps its secret: connecting again finds it usable.
-        if kept:
-            cls._keep_secrets(workspace, kept)
-        else:
-            workspace.store.delete_setting(cls.connection_scope(), "webhook_secrets")
+                workspace.store.delete_setting(cls.connection_scope(), "webhook_secrets")
         if problems:
             return (
                 "The webhooks could not all be ended ("
@@ -584,6 +591,12 @@ class MoneybirdConnector(OAuthPlatform):
                 + "): remove them in Moneybird."
             )
         return "Moneybird's webhooks are ended."
+
+    @classmethod
+    def _webhooks_held(cls, workspace: Workspace) -> AbstractContextManager[object]:
+        return workspace.store.lease(
+            f"{cls.name}:webhooks", wait=WEBHOOKS_WAIT, doing="setting up Moneybird's webhooks"
+        )
 
     @classmethod
     def _webhook_url(cls, workspace: Workspace) -> str:

@@ -268,11 +268,16 @@ def hold(
     *,
     wait: float = 0.0,
     on_wait: Callable[[Holder], None] | None = None,
+    doing: str = "sending for this organisation",
+    hint: str = (
+        "Nothing was sent by this run. It goes on by itself; run this command "
+        "again once it has finished, or give --wait SECONDS to wait for it."
+    ),
 ) -> Iterator[Lease]:
     """Hold the lease ``name`` for the block; wait up to ``wait`` seconds for another holder.
 
-    Raises BusyError naming the holder when it is still held after ``wait``. ``on_wait`` is
-    told once, when this process starts waiting.
+    Raises BusyError naming the holder, and what it is ``doing``, when it is still held
+    after ``wait``. ``on_wait`` is told once, when this process starts waiting.
     """
     lease = Lease(engine, name, None)
     attempt = _try_postgres if engine.dialect.name == "postgresql" else _try_sqlite
@@ -283,11 +288,7 @@ def hold(
         if holder is None:
             break
         if time.monotonic() >= deadline:
-            raise BusyError(
-                f"another Kindly is sending for this organisation ({holder.describe()})",
-                hint="Nothing was sent by this run. It goes on by itself; run this command "
-                "again once it has finished, or give --wait SECONDS to wait for it.",
-            )
+            raise BusyError(f"another Kindly is {doing} ({holder.describe()})", hint=hint)
         if not told and on_wait is not None:
             on_wait(holder)
             told = True

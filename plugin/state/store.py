@@ -14,7 +14,7 @@ import json
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -750,6 +750,20 @@ class Store:
     def set_setting(self, scope: str, key: str, value: Any, at: datetime) -> None:
         with self._begin() as connection:
             _set_setting(connection, scope, key, value, at)
+
+    def lease(self, name: str, *, wait: float, doing: str) -> AbstractContextManager[object]:
+        """Hold the lease ``name`` (an owner and an expiry, not a transaction) for a
+        change of several steps that calls out between them, so two processes never make
+        it at once; wait up to ``wait`` seconds for another holder (BusyError after)."""
+        from plugin.state.leases import hold
+
+        return hold(
+            self.engine,
+            name,
+            wait=wait,
+            doing=doing,
+            hint="Run this command again once the other has finished.",
+        )
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[Transaction]:
