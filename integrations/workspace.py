@@ -32,6 +32,11 @@ class ConnectorState(SettingsTransaction, Protocol):
 
     def delete_setting(self, scope: str, key: str) -> None: ...
     def exclusive(self, name: str) -> typing.ContextManager[SettingsTransaction]: ...
+    def mutex(self, name: str) -> typing.ContextManager[None]:
+        """Held for a moment, around one call to a platform: one process at a time, among
+        every process using the store."""
+        ...
+
     def lease(self, name: str, *, wait: float, doing: str) -> typing.ContextManager[object]:
         """Held across calls to a platform (a transaction must not be): one process at a
         time makes a change of several steps."""

@@ -5,9 +5,14 @@ incremental, and the grant revoked."""
 
 from __future__ import annotations
 
+import collections
 import email
 import email.policy
 import json
+import os
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -121,3 +126,73 @@ def test_connect_run_and_run_again_against_fiken(
     disconnected = runner.invoke(cli, [*base, "disconnect", "fiken"], env=env)
     assert disconnected.exit_code == 0, disconnected.output
     assert fake.revocations == 1
+
+
+class _Watched(collections.Counter[str]):
+    """The fake's call counts, telling a condition each time one moves."""
+
+    def __init__(self, condition: threading.Condition) -> None:
+        super().__init__()
+        self.condition = condition
+
+    def __setitem__(self, key: str, value: int) -> None:
+        super().__setitem__(key, value)
+        self.condition.notify_all()  # the fake counts under its lock, the condition's
+
+
+def test_two_processes_syncing_two_companies_of_one_user_take_turns(
+    fake: FakeFiken, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """`kindly --org A sync` and `kindly --org B sync` at once, on one store: Fiken takes
+    one request at a time per user. The fake keeps A's first request in flight until a
+    request of B's arrives (which Fiken would refuse) or three seconds pass: B must wait
+    for it, and no request of either is refused."""
+    seed_small_company(fake)
+    config = write_config(tmp_path, fake)
+    runner = CliRunner()
+    base = ["--config", str(config)]
+    refresh = fake.issue_tokens()["refresh_token"]
+    connected = runner.invoke(cli, [*base, "connect", "fiken", "--refresh-token", refresh], env=env)
+    assert connected.exit_code == 0, connected.output
+    first, second = list(fake.books)[:2]
+    condition = threading.Condition(fake.lock)
+    fake.calls = _Watched(condition)
+    hold = fake.hold_next(f"/api/v2/companies/{first}/")
+    seconds_calls = f"/api/v2/companies/{second}/"
+
+    def release_when_the_second_asks() -> None:
+        assert hold.arrived.wait(60)
+        with condition:
+            asked = condition.wait_for(
+                lambda: any(seconds_calls in key for key in fake.calls), timeout=3.0
+            )
+        overlapped.append(asked)
+        hold.release.set()
+
+    overlapped: list[bool] = []
+    releaser = threading.Thread(target=release_when_the_second_asks)
+    releaser.start()
+    processes = []
+    for company in (first, second):
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "plugin.app.cli", *base, "--org", company, "sync"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, **env},
+                cwd=tmp_path,
+            )
+        )
+        if company == first:
+            assert hold.arrived.wait(60), "the first process's request came"
+    try:
+        for process in processes:
+            out, err = process.communicate(timeout=120)
+            assert process.returncode == 0, out + err
+    finally:
+        hold.release.set()
+        releaser.join(10)
+    assert overlapped == [False], "the second process waited for the first's request"
+    assert fake.overlaps == 0, "no request was refused for overlapping another"
+    assert any(seconds_calls in key for key in fake.calls), "the second synced too"

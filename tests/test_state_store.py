@@ -287,3 +287,40 @@ def test_a_reminder_claiming_charges_without_a_fee_did_not_charge_one() -> None:
 
     assert not record("").reminder_fee
     assert record("kr 35,00").reminder_fee
+
+
+def test_a_mutex_has_one_holder_among_every_session(store: Store, store_url: str) -> None:
+    """While one holds the mutex, another session (another process's) cannot take it;
+    once let go, it can: PostgreSQL's advisory lock, or the lock file beside SQLite's."""
+    import fcntl
+    import hashlib
+
+    name = "fiken:requests"
+    digest = hashlib.sha256(name.encode()).digest()
+
+    def free_elsewhere() -> bool:
+        if store.engine.dialect.name == "postgresql":
+            key = int.from_bytes(digest[:8], "big", signed=True)
+            other = sa.create_engine(store_url)
+            try:
+                with other.connect() as connection:
+                    taken = connection.execute(
+                        sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
+                    ).scalar()
+                    if taken:
+                        connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                    return bool(taken)
+            finally:
+                other.dispose()
+        lock_file = f"{store.engine.url.database}.{digest.hex()[:16]}.lock"
+        with open(lock_file, "a+b") as handle:  # another open file: another holder
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return True
+
+    with store.mutex(name):
+        assert not free_elsewhere()
+    assert free_elsewhere()

@@ -31,9 +31,11 @@ One connector per company, on the OAuth platform base
   which takes no idempotency key: a lost answer leaves it in doubt.
 - **Rate limits**: ONE request at a time per user (more may be answered 429, and Fiken
   may ban the app), and no more than four a second. Every request of every Fiken
-  connector in the process goes through one lock, and :class:`FikenBudget` keeps calls a
-  quarter of a second apart. A 429 is waited out by the HTTP client. Fiken sends no
-  quota headers.
+  connector in the process goes through one lock, then a mutex of the store that every
+  Kindly process using it shares (PostgreSQL's advisory lock, a file lock beside an
+  SQLite file), held until a quarter of a second after the call began; and
+  :class:`FikenBudget` keeps this process's calls a quarter of a second apart. A 429 is
+  waited out by the HTTP client. Fiken sends no quota headers.
 - **Webhooks**: Fiken has none. Nor does its API show its own payment reminders
   ("purring"): :meth:`FikenConnector.platform_reminders` cannot tell.
 """
@@ -266,8 +268,22 @@ class FikenConnector(OAuthPlatform):
     ) -> Response:
         # Fiken recommends a request id on every call, to trace it on its side.
         marked = {"X-Request-ID": str(uuid.uuid4()), **(headers or {})}
-        with ONE_AT_A_TIME:
-            return self.http.request(method, url, headers=marked, **options)
+        # One at a time in this process, then among every Kindly process on this store
+        # (two workers syncing two companies of one Fiken user).
+        with ONE_AT_A_TIME, self.vault.store.mutex(f"{self.name}:requests"):
+            try:
+                return self.http.request(method, url, headers=marked, **options)
+            finally:
+                self._keep_apart()
+
+    def _keep_apart(self) -> None:
+        """Hold on until a quarter of a second after this call began, so that the next
+        process's call, which waits for this one, keeps to Fiken's four a second too."""
+        budget = self.http.budget
+        if isinstance(budget, FikenBudget) and budget.last_call:
+            wait = budget.last_call[0] + budget.spacing - budget.clock()
+            if wait > 0:
+                budget.sleep(wait)
 
     def _pages(self, path: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         """Every record of a list, 100 a call, up to the page count Fiken gives."""

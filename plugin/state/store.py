@@ -10,8 +10,10 @@ read back as timezone-aware datetimes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -22,6 +24,11 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: there an SQLite store's mutex spans one process
+    fcntl = None  # type: ignore[assignment]
 
 from plugin.core.codec import from_jsonable, to_jsonable
 from plugin.core.model import (
@@ -286,6 +293,10 @@ def _reminder_from_row(row: sa.RowMapping) -> ReminderRecord:
         charges=json.loads(row["charges"]) if row["charges"] else {},
         note_claimed_at=_moment(row["note_claimed_at"]),
     )
+
+
+#: The mutexes of an in-memory store, which no other process can open.
+_PROCESS_MUTEXES: dict[str, threading.Lock] = {}
 
 
 class Store:
@@ -750,6 +761,36 @@ class Store:
     def set_setting(self, scope: str, key: str, value: Any, at: datetime) -> None:
         with self._begin() as connection:
             _set_setting(connection, scope, key, value, at)
+
+    @contextmanager
+    def mutex(self, name: str) -> Iterator[None]:
+        """One holder at a time of ``name`` among every process using this store, for a
+        moment (a platform that takes one request at a time per user): PostgreSQL's
+        advisory lock, a file lock beside an SQLite file, a lock of this process's for an
+        in-memory store. It waits as long as the holder holds it."""
+        digest = hashlib.sha256(name.encode()).digest()
+        if self.engine.dialect.name == "postgresql":
+            key = int.from_bytes(digest[:8], "big", signed=True)
+            with self.engine.connect() as connection:
+                connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+                try:
+                    yield
+                finally:
+                    connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                    connection.commit()
+            return
+        database = self.engine.url.database
+        if not database or database == ":memory:" or fcntl is None:
+            with _PROCESS_MUTEXES.setdefault(name, threading.Lock()):
+                yield
+            return
+        lock_file = Path(f"{database}.{digest.hex()[:16]}.lock")
+        with lock_file.open("a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def lease(self, name: str, *, wait: float, doing: str) -> AbstractContextManager[object]:
         """Hold the lease ``name`` (an owner and an expiry, not a transaction) for a

@@ -379,6 +379,8 @@ class FakeFiken:
         self.revocations = 0
         #: Requests in flight per user, and requests per (user, fake second).
         self.in_flight: collections.Counter[str] = collections.Counter()
+        #: Requests refused because another of the same user was in flight.
+        self.overlaps = 0
         self.per_second_seen: collections.Counter[tuple[str, datetime]] = collections.Counter()
         #: Every downloadable file, by its key: filename, content, content type.
         self.files: dict[str, dict[str, Any]] = {}
@@ -960,6 +962,7 @@ class FakeFiken:
                 )
             # Fiken's limit is per user, not per token: two tokens of one user collide too.
             if self.in_flight[user]:
+                self.overlaps += 1
                 message = "Only one concurrent request is allowed per user"
                 return 429, error("too_many_requests", message), {}
             if self.strict_rate:
