@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from plugin.errors import BusyError, StoreError
-from plugin.state.store import leases
+from plugin.state.tables import leases
 
 __all__ = ["Holder", "Lease", "LeaseLost", "hold"]
 

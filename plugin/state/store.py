@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -43,77 +43,24 @@ from plugin.core.model import (
 )
 from plugin.core.vocabulary import LogStatus
 from plugin.errors import StoreError
+from plugin.state.tables import (
+    bookmarks,
+    metadata,
+    records,
+    reminders,
+    scheduled_runs,
+    settings,
+)
 
-__all__ = ["Delivered", "ReminderRecord", "Store", "default_store_url"]
+# ``metadata`` is the schema the migrations must make (tests/test_migrations.py).
+__all__ = ["Delivered", "ReminderRecord", "Store", "default_store_url", "metadata"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The newest migration in MIGRATIONS; tests/test_migrations.py keeps the two in step.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
-metadata = sa.MetaData()
-records = sa.Table(
-    "records",
-    metadata,
-    sa.Column("source", sa.String(200), primary_key=True),
-    sa.Column("kind", sa.String(40), primary_key=True),
-    sa.Column("record_id", sa.String(200), primary_key=True),
-    sa.Column("data", sa.Text, nullable=False),
-    sa.Column("synced_at", sa.String(40), nullable=False),
-)
 #: The bookmark that keeps a sync's left-out records beside its snapshot.
 _LEFT_OUT = "left_out"
-bookmarks = sa.Table(
-    "bookmarks",
-    metadata,
-    sa.Column("source", sa.String(200), primary_key=True),
-    sa.Column("resource", sa.String(100), primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
-    sa.Column("updated_at", sa.String(40), nullable=False),
-)
-reminders = sa.Table(
-    "reminders",
-    metadata,
-    sa.Column("key", sa.String(64), primary_key=True),
-    sa.Column("source", sa.String(200), nullable=False),
-    sa.Column("customer_id", sa.String(200), nullable=False),
-    sa.Column("invoice_ids", sa.Text, nullable=False),
-    sa.Column("invoice_numbers", sa.Text, nullable=False),
-    sa.Column("stage", sa.String(40), nullable=False),
-    sa.Column("channel", sa.String(40), nullable=False),
-    sa.Column("recipient", sa.Text, nullable=False),
-    sa.Column("amount", sa.String(40), nullable=False),
-    sa.Column("currency", sa.String(3), nullable=False),
-    sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("planned_at", sa.String(40), nullable=False),
-    sa.Column("sent_at", sa.String(40)),
-    sa.Column("note_written_at", sa.String(40)),
-    sa.Column("message_id", sa.Text),
-    sa.Column("detail", sa.Text),
-    sa.Column("invoice_stages", sa.Text),
-    sa.Column("charges", sa.Text),
-    sa.Column("note_claimed_at", sa.String(40)),
-)
-settings = sa.Table(
-    "settings",
-    metadata,
-    sa.Column("scope", sa.String(200), primary_key=True),
-    sa.Column("key", sa.String(100), primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
-    sa.Column("updated_at", sa.String(40), nullable=False),
-)
-
-#: Who is sending for an organisation (plugin/state/leases.py).
-leases = sa.Table(
-    "leases",
-    metadata,
-    sa.Column("name", sa.String(200), primary_key=True),
-    sa.Column("owner", sa.String(100), nullable=False),
-    sa.Column("host", sa.String(255), nullable=False),
-    sa.Column("pid", sa.Integer, nullable=False),
-    sa.Column("process_started", sa.String(40)),
-    sa.Column("acquired_at", sa.String(40), nullable=False),
-    sa.Column("expires_at", sa.String(40), nullable=False),
-)
 
 # Which snapshot field holds which record type, and the name it is stored under.
 _SNAPSHOT_KINDS: tuple[tuple[str, type[Any]], ...] = (
@@ -761,6 +708,77 @@ class Store:
     def set_setting(self, scope: str, key: str, value: Any, at: datetime) -> None:
         with self._begin() as connection:
             _set_setting(connection, scope, key, value, at)
+
+    # -- scheduled runs ----------------------------------------------------------------
+
+    def claim_run(
+        self, source: str, zone: str, day: str, now: datetime, *, stale_after: float
+    ) -> bool:
+        """Claim the run of ``source`` for ``zone`` on local ``day``: True for the one
+        caller that gets it. One conditional statement: a new row, or one whose claim is
+        older than ``stale_after`` seconds and not done (the queue lost it)."""
+        stamp = _iso(now)
+        stale = _iso(now - timedelta(seconds=stale_after))
+        table = scheduled_runs
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+        statement = (
+            dialect_insert(table)
+            .values(source=source, zone=zone, day=day, claimed_at=stamp)
+            .on_conflict_do_update(
+                index_elements=["source", "zone", "day"],
+                set_={"claimed_at": stamp},
+                where=sa.and_(table.c.done_at.is_(None), table.c.claimed_at < stale),
+            )
+            .returning(table.c.day)
+        )
+        with self._begin() as connection:
+            return connection.execute(statement).first() is not None
+
+    def cover_runs(
+        self, source: str, runs: Sequence[tuple[str, str]], now: datetime, detail: str
+    ) -> None:
+        """Count the runs (zone, local day) as done: a run of the organisation served
+        every zone whose tick had come (it sends whatever is in its clients' windows)."""
+        if not runs:
+            return
+        stamp = _iso(now)
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+        statement = dialect_insert(scheduled_runs).on_conflict_do_update(
+            index_elements=["source", "zone", "day"],
+            set_={"done_at": stamp, "detail": detail},
+            where=scheduled_runs.c.done_at.is_(None),
+        )
+        rows = [
+            {"source": source, "zone": zone, "day": day, "claimed_at": stamp,
+             "done_at": stamp, "detail": detail}
+            for zone, day in runs
+        ]  # fmt: skip
+        with self._begin() as connection:
+            connection.execute(statement, rows)
+
+    def runs_done(self, source: str) -> dict[str, date]:
+        """The last local day run, by zone, for ``source``."""
+        with self._begin() as connection:
+            rows = connection.execute(
+                sa.select(scheduled_runs.c.zone, sa.func.max(scheduled_runs.c.day))
+                .where(scheduled_runs.c.source == source, scheduled_runs.c.done_at.is_not(None))
+                .group_by(scheduled_runs.c.zone)
+            ).all()
+        return {zone: date.fromisoformat(day) for zone, day in rows}
+
+    def scheduled(self, source: str | None = None) -> list[sa.RowMapping]:
+        """The scheduled runs (of ``source``), newest first: for `kindly status`."""
+        query = sa.select(scheduled_runs).order_by(scheduled_runs.c.claimed_at.desc())
+        if source is not None:
+            query = query.where(scheduled_runs.c.source == source)
+        with self._begin() as connection:
+            return list(connection.execute(query).mappings())
 
     @contextmanager
     def mutex(self, name: str) -> Iterator[None]:
