@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from plugin.app.cli import charges, clients, pipeline, preview, report, setup, web, webhooks
+from plugin.app.cli import (
+    charges,
+    clients,
+    pipeline,
+    preview,
+    report,
+    setup,
+    web,
+    webhooks,
+    workers,
+)
 from plugin.app.cli.base import cli, main, open_workspace, open_workspaces
 
 __all__ = [
@@ -18,4 +28,5 @@ __all__ = [
     "setup",
     "web",
     "webhooks",
+    "workers",
 ]

@@ -1,0 +1,79 @@
+"""`kindly worker` and `kindly scheduler`: many organisations on Celery workers (Redis)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import ModuleType
+
+import click
+
+from plugin.app.cli.base import AppContext, cli
+from plugin.errors import ConfigError
+
+BROKER_OPTION = click.option(
+    "--broker",
+    envvar="KINDLY_BROKER_URL",
+    default="redis://127.0.0.1:6379/0",
+    show_default=True,
+    help="The Celery broker (Redis). Also KINDLY_BROKER_URL.",
+)
+
+
+def _workers_module(broker: str) -> ModuleType:
+    # The tasks' module reads the broker when it is first imported: set it before.
+    os.environ["KINDLY_BROKER_URL"] = broker
+    try:
+        from plugin.app import workers
+    except ImportError as exc:
+        raise ConfigError(
+            f"the workers need Celery, which is not installed ({exc})",
+            hint="pip install 'kindly-reminders[workers]'",
+        ) from None
+    return workers
+
+
+@cli.command()
+@BROKER_OPTION
+@click.option("--concurrency", default=2, show_default=True, type=int, help="Processes.")
+def worker(broker: str, concurrency: int) -> None:
+    """Run the organisations' queued runs: sync, plan, send and write notes, each under
+    its organisation's lease. Start as many as you like, on as many machines."""
+    workers = _workers_module(broker)
+    workers.app.worker_main(
+        [
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            "--queues",
+            workers.QUEUE,
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+@cli.command()
+@BROKER_OPTION
+@click.option(
+    "--workspace",
+    "extra",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Another workspace's kindly.toml to schedule as well (repeat it).",
+)
+@click.option("--every", default=60.0, show_default=True, help="Seconds between looks.")
+@click.pass_obj
+def scheduler(app: AppContext, broker: str, extra: tuple[Path, ...], every: float) -> None:
+    """Queue each organisation's run soon after its clients' send windows open, on
+    business days (docs/deployment.md). Run ONE scheduler; any number of workers."""
+    from platformdirs import user_cache_dir
+
+    workers = _workers_module(broker)
+    configs = [str(path.resolve()) for path in (app.config, *extra)]
+    workers.app.conf.beat_schedule = {
+        "kindly-due": {"task": "kindly.enqueue_due", "schedule": every, "args": (configs,)}
+    }
+    state = Path(user_cache_dir("kindly")) / "celerybeat-schedule"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    workers.app.Beat(schedule=str(state), loglevel="INFO").run()

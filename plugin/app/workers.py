@@ -1,0 +1,182 @@
+"""Many organisations on workers: Celery tasks on Redis, and the schedule that feeds them.
+
+``kindly scheduler`` runs Celery beat with one periodic task, :func:`enqueue_due`: every
+minute it looks at every organisation of the workspaces it was given, works out which of
+their zones' runs are due (:mod:`plugin.core.schedule`), claims each in the store (one
+conditional statement: two schedulers never queue the same run) and queues it.
+``kindly worker`` runs Celery workers that take :func:`run_organisation`: sync, plan,
+send and write notes for one organisation, under its run lease, for all its ticks due
+(one run serves every zone whose window has opened), then mark them done and keep the
+organisation's zones for the next ticks.
+
+Every guarantee of a single ``kindly run`` holds with many workers: the run lease keeps
+one run per organisation at a time across machines, and each reminder and note is claimed
+once in the store. A task is acknowledged only once it finished (``acks_late``), so a
+worker killed mid-run leaves its task to another, which runs it again safely; a run that
+finds the organisation's lease held is put back on the queue for a minute later, not slept
+on. A claim the queue lost (a broker restarted without its data) is queued again after
+:data:`REQUEUE_AFTER` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from celery import Celery, Task
+
+from plugin.core.schedule import Zone, due_ticks, latest_tick, zones_of
+from plugin.errors import BusyError, KindlyError, PlatformRemindersOn
+
+if TYPE_CHECKING:
+    from plugin.run import Kindly
+
+__all__ = [
+    "BROKER_VARIABLE",
+    "DEFAULT_BROKER",
+    "app",
+    "enqueue_due",
+    "make_app",
+    "run_organisation",
+]
+
+log = logging.getLogger("kindly.workers")
+
+BROKER_VARIABLE = "KINDLY_BROKER_URL"
+DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
+QUEUE = "kindly"
+#: Seconds after which a claimed run that never finished may be queued again: Celery's
+#: redelivery time on Redis (``visibility_timeout``), and a little more.
+VISIBILITY_TIMEOUT = 3600
+REQUEUE_AFTER = VISIBILITY_TIMEOUT + 600
+#: Seconds a run waits before it tries again when the organisation's lease is held.
+BUSY_RETRY = 60
+#: Where an organisation's zones are kept between runs.
+ZONES_SCOPE = "schedule"
+
+
+def make_app(broker: str) -> Celery:
+    # Results in the broker's Redis too, kept a day: `kindly status` and tests read them.
+    celery = Celery("kindly", broker=broker, backend=broker)
+    celery.conf.update(
+        result_expires=86400,
+        task_default_queue=QUEUE,
+        task_serializer="json",
+        accept_content=["json"],
+        # Acknowledged once done: a worker killed mid-run leaves the task to another.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        broker_connection_retry_on_startup=True,
+        timezone="UTC",
+        enable_utc=True,
+        worker_hijack_root_logger=False,
+    )
+    celery.task(name="kindly.run_organisation", bind=True, max_retries=None)(run_organisation)
+    celery.task(name="kindly.enqueue_due")(enqueue_due)
+    return celery
+
+
+def run_organisation(
+    task: Task,
+    config: str,
+    source: str,
+    ticks: Sequence[Sequence[str]],
+    at: str | None = None,
+) -> dict[str, Any]:
+    """Sync, plan, send and write notes for the organisation ``source`` of the workspace
+    ``config``, for its due ``ticks`` (zone key, local day); ``at`` stands in for the
+    clock (tests, and a catch-up that must plan as of a given moment)."""
+    from plugin.app.cli.base import open_workspaces
+
+    now = datetime.fromisoformat(at) if at else datetime.now(UTC)
+    found = [k for k in open_workspaces(Path(config)) if k.source_id == source]
+    if not found:
+        raise KindlyError(f"{config} no longer connects the organisation {source}")
+    (kindly,) = found
+    try:
+        return _run(task, kindly, [(str(zone), str(day)) for zone, day in ticks], now)
+    finally:
+        kindly.store.close()
+
+
+def _run(task: Task, kindly: Kindly, ticks: list[tuple[str, str]], now: datetime) -> dict[str, Any]:
+    counts: dict[str, Any] = {"organisation": kindly.source_id, "ticks": ticks}
+    served = list(ticks)
+    try:
+        snapshot = kindly.sync(now)
+        plan = kindly.plan(now)
+        result = kindly.send(plan, now, wait=0.0)
+        counts.update(
+            sent=len(result.sent),
+            deferred=len(result.deferred),
+            failed=len(result.failed),
+            unconfirmed=len(result.unconfirmed),
+        )
+        detail = ", ".join(f"{k} {v}" for k, v in counts.items() if isinstance(v, int))
+        if result.stopped is not None:
+            detail += f"; stopped: {result.stopped}"
+        zones = zones_of(snapshot, kindly.settings)
+        kindly.store.set_setting(ZONES_SCOPE, kindly.source_id, sorted(z.key for z in zones), now)
+        # The run served every zone whose tick had come, queued or not: none of them is
+        # due again until its next tick.
+        served += [(t.zone.key, t.day.isoformat()) for z in zones if (t := latest_tick(z, now))]
+    except BusyError as exc:
+        # Another worker runs this organisation: again in a minute, not slept on here.
+        log.info("%s busy, again in %s s: %s", kindly.source_id, BUSY_RETRY, exc)
+        raise task.retry(countdown=BUSY_RETRY) from None
+    except PlatformRemindersOn as exc:
+        detail = f"held: {exc}"
+    except KindlyError as exc:
+        # One organisation's trouble is its own: the run is over, the others go on.
+        detail = f"failed: {exc}"
+        log.warning("%s: %s", kindly.source_id, exc)
+    kindly.store.cover_runs(kindly.source_id, served, datetime.now(UTC), detail)
+    counts["detail"] = detail
+    return counts
+
+
+def enqueue_due(
+    configs: Sequence[str], at: str | None = None, *, via: Celery | None = None
+) -> list[dict[str, Any]]:
+    """Queue a run of every organisation of ``configs`` with a tick due now (or at
+    ``at``), one task for all its due ticks (on ``via``, by default this module's app);
+    each run queued, with its task's id. An organisation never run yet runs at once."""
+    from plugin.app.cli.base import open_workspaces
+
+    now = datetime.fromisoformat(at) if at else datetime.now(UTC)
+    queued = []
+    for config in configs:
+        workspaces = open_workspaces(Path(config))
+        for kindly in workspaces:
+            source = kindly.source_id
+            kept = kindly.store.get_setting(ZONES_SCOPE, source)
+            if kept:
+                zones = [Zone.from_key(str(key)) for key in kept]
+                done = kindly.store.runs_done(source)
+                due = [(t.zone.key, t.day.isoformat()) for t in due_ticks(zones, done, now)]
+            else:
+                # Never run: its zones are not known until it has synced once.
+                due = [("first", now.astimezone(UTC).date().isoformat())]
+            claimed = [
+                (zone, day)
+                for zone, day in due
+                if kindly.store.claim_run(source, zone, day, now, stale_after=REQUEUE_AFTER)
+            ]
+            if not claimed:
+                continue
+            sent = (via or app).send_task(
+                "kindly.run_organisation", args=(config, source, claimed, at)
+            )
+            queued.append({"config": config, "source": source, "ticks": claimed, "task": sent.id})
+        if workspaces:
+            workspaces[0].store.close()  # one store for the whole workspace
+    return queued
+
+
+app = make_app(os.environ.get(BROKER_VARIABLE, DEFAULT_BROKER))
