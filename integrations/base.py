@@ -416,15 +416,18 @@ class BookkeepingConnector(Connector):
         """Why the platform cannot e-mail all of these invoices now, as an outcome for the
         reminder; None when it can. Asked before the first is sent: a reminder of several
         invoices must not go out in part, then in full on the next run."""
-        from integrations.http import AuthError, HttpError, delivery_status
+        from integrations.http import AuthError, HttpError
 
         try:
             waiting = self.not_ready_to_email(invoices)
         except AuthError:
             raise
         except HttpError as exc:
-            status = delivery_status(exc, repeatable=True)
-            return Outcome(status, f"{self.title} could not be asked about the invoices: {exc}")
+            # Nothing was sent, nor refused: the next run asks again.
+            return Outcome(
+                DeliveryStatus.TEMPORARY,
+                f"{self.title} could not be asked about the invoices: {exc}",
+            )
         if not waiting:
             return None
         return Outcome(

@@ -217,19 +217,22 @@ class WindowBudget(CallBudget):
 
     def before_call(self, method: str = "GET") -> None:
         now = self._forget_before(self.clock())
-        wait = 0.0
-        if len(self.in_window) >= self.burst:
-            wait = self.window - (now - self.in_window[0])
-        elif self.window_remaining is not None and self.window_remaining <= 0:
-            if self.window_reset is not None:
-                wait = min(self.window, self.window_reset - self.wall_clock())
-            elif self.in_window:
-                wait = self.window - (now - self.in_window[-1])
+        # Ours (the calls of the last window) and the platform's (none left until its
+        # reset): the longer wait counts.
+        ours = self.window - (now - self.in_window[0]) if len(self.in_window) >= self.burst else 0.0
+        theirs = 0.0
+        exhausted = self.window_remaining is not None and self.window_remaining <= 0
+        if exhausted and self.window_reset is not None:
+            theirs = min(self.window, self.window_reset - self.wall_clock())
+        elif exhausted and self.in_window:
+            theirs = self.window - (now - self.in_window[-1])
+        wait = max(ours, theirs)
         if wait > 0:
             log.info("call budget: waiting %.1f s for the platform's window", wait)
             self.sleep(wait)
             self._forget_before(self.clock())
-        if wait > 0 or (self.window_remaining is not None and self.window_remaining <= 0):
+        if exhausted:
+            # Waited for (or already past): the next answer says what is left.
             self.window_remaining = self.window_reset = None
         super().before_call(method)
         self.in_window.append(self.clock())
@@ -245,9 +248,12 @@ class WindowBudget(CallBudget):
         left = lowered.get(self.remaining_header.lower())
         if left is not None and left.strip().lstrip("-").isdigit():
             self.window_remaining = int(left)
+            self.window_reset = None  # a reset belongs to the answer that gave it
         reset = lowered.get(self.reset_header.lower()) if self.reset_header else None
         if reset is not None and reset.strip().isdigit():
-            self.window_reset = float(reset)
+            value = float(reset)
+            # A Unix time, or (as the IETF draft has it) seconds from now.
+            self.window_reset = value if value > 1e9 else self.wall_clock() + value
 
 
 class HttpClient:
@@ -481,8 +487,10 @@ class HttpClient:
         """A file at a public link (a platform's signed download address), following its
         redirects (a storage host's signed link): only to http(s), at most ``hops``.
         Meant for a client that carries no credentials."""
+        allowed = ("https",) if urlsplit(url).scheme == "https" else ("https", "http")
         for _ in range(hops + 1):
-            if urlsplit(url).scheme not in ("https", "http"):
+            # Never from https down to http: the link is the key to the file.
+            if urlsplit(url).scheme not in allowed:
                 raise FatalError(f"{self.platform}: a download led to {self._shown(url)}")
             response = self.request(
                 "GET", url, headers={"Accept": accept}, ok=(200, 301, 302, 303, 307, 308)

@@ -807,6 +807,10 @@ def test_a_reminder_of_several_invoices_waits_for_every_pdf(
     assert held is not None and held.status is DeliveryStatus.TEMPORARY
     assert "F20260002" in held.detail and "F20260001" not in held.detail
     assert connector.email_holdup([invoices["F20260001"]]) is None, "one: its own 409 says it"
+    # The question itself failing (even a 404) sent nothing and refused nothing: later.
+    fake.fail_next(f"{API}/customer_invoices", Fault(404))
+    failed = connector.email_holdup(both)
+    assert failed is not None and failed.status is DeliveryStatus.TEMPORARY
 
 
 def test_an_unreadable_invoice_holds_back_its_own_fresh_read_alone(
@@ -932,6 +936,7 @@ def test_the_pdf_follows_its_link_to_storage_and_the_link_is_never_shown(
     assert pdf is not None and b"F20260001" in pdf
     keys = list(fake.public_files)
     assert keys and not any(key in caplog.text for key in keys)
+    assert "signature=***" in caplog.text, "the storage link was followed, its signature not shown"
     # A link that has ended: the error names the host and path, not the key.
     fake.fail_next("/storage", Fault(410, body=b"Gone"))
     with pytest.raises(FatalError) as failed:

@@ -273,6 +273,7 @@ class PennylaneConnector(OAuthPlatform):
         self._download_client: HttpClient | None = None
         #: Pennylane's clock (its ``Date``) at the first answer since :meth:`_start`.
         self._server_start: datetime | None = None
+        self._server_seen = True
 
     @classmethod
     def oauth_app(cls, settings: OAuthPlatformSettings, client_secret: str | None) -> OAuthApp:
@@ -317,7 +318,9 @@ class PennylaneConnector(OAuthPlatform):
 
     def _call(self, method: str, path: str, **options: Any) -> Response:
         response = self.http.request(method, f"{self.settings.api_url}/{path}", **options)
-        if self._server_start is None:
+        if not self._server_seen:
+            # The first answer's, even without one: a later answer's is too late.
+            self._server_seen = True
             self._server_start = _date_header(response)
         return response
 
@@ -390,9 +393,12 @@ class PennylaneConnector(OAuthPlatform):
         # A credit note takes off what its invoice owes: that invoice is read again too,
         # whether or not Pennylane logged a change of it (and so when one is deleted).
         merge = Merge("Pennylane", previous)
+        # The invoices the changed or deleted credit notes credit now, and those they
+        # credited before (a credit note moved to another invoice, or made a draft).
+        touched = changes["customer_invoices"].deleted | set(asked["customer_invoices"])
         credited = {_credited_id(row) for row in invoices} | {
             allocation.invoice_id
-            for note_id in changes["customer_invoices"].deleted
+            for note_id in touched
             if (note := merge.credit_notes.get(note_id)) is not None
             for allocation in note.allocations
         }
@@ -403,9 +409,10 @@ class PennylaneConnector(OAuthPlatform):
         gone_customers = changes["customers"].deleted | (
             set(asked["customers"]) - {str(row.get("id")) for row in customers}
         )
+        fetched = {str(row.get("id")) for row in invoices}
         gone_invoices = changes["customer_invoices"].deleted | (
-            set(asked["customer_invoices"]) | credited
-        ) - {str(row.get("id")) for row in invoices}
+            (set(asked["customer_invoices"]) | credited) - fetched
+        )
         unread = self._merge(merge, customers, invoices)
         for customer_id in gone_customers:
             merge.customers.pop(customer_id, None)
@@ -431,7 +438,7 @@ class PennylaneConnector(OAuthPlatform):
     def _start(self) -> datetime:
         """Our clock now; Pennylane's (its ``Date``) is taken from the first answer after
         it: a bookmark never runs ahead of Pennylane's clock when ours is fast."""
-        self._server_start = None
+        self._server_start, self._server_seen = None, False
         return self.clock()
 
     def _expired(self, mark: _Mark | None) -> bool:
@@ -506,7 +513,8 @@ class PennylaneConnector(OAuthPlatform):
             except AuthError:
                 raise
             except FatalError as exc:
-                # This invoice's payments alone: its previous ones stay until next time.
+                # This invoice's payments alone: the invoice is read anew, its previous
+                # payments stay, and it is asked for again next time.
                 merge.warnings.append(f"Pennylane payments of {read.number}: {exc}")
                 unread["customer_invoices"].add(read.id)
                 continue

@@ -38,6 +38,7 @@ from plugin.config.settings import Settings
 from plugin.core.decisions import PlannedReminder
 from plugin.core.vocabulary import DeliveryStatus, EmailVia, Settlement
 from plugin.deliver.files import Outbox
+from plugin.errors import KindlyError
 from plugin.ports import HandOver, LedgerSource, Outcome, SmsGateway
 
 if TYPE_CHECKING:
@@ -213,13 +214,22 @@ class EmailByPlatform:
         hand_over()
         sent: list[str] = []
         for invoice in reminder.invoices:
-            outcome = self.source.email_invoice(invoice, reminder.key)
+            try:
+                outcome = self.source.email_invoice(invoice, reminder.key)
+            except KindlyError as exc:
+                if not sent:
+                    raise  # nothing went: the channel stops, the reminder waits
+                # Some went: the reminder must not be given back to go again in full.
+                outcome = Outcome(DeliveryStatus.PERMANENT, str(exc))
             if outcome.status is DeliveryStatus.SENT:
                 sent.append(invoice.number)
                 continue
-            if sent and not self.source.mailer_idempotent:
-                # Some went: sending the reminder again would e-mail those twice, and
-                # failing it would send a letter about them too. A person decides.
+            if sent and (
+                not self.source.mailer_idempotent or outcome.status is DeliveryStatus.PERMANENT
+            ):
+                # Some went: sending the reminder again would e-mail those twice (without
+                # an idempotency key), and failing it would send a letter about them too.
+                # A person decides.
                 return Outcome(
                     DeliveryStatus.UNCONFIRMED,
                     f"{', '.join(sent)} e-mailed by {self.source.title}, but then "

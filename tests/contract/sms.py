@@ -49,7 +49,13 @@ class SmsGatewayContract:
 
     @pytest.mark.parametrize(
         ("status", "outcome"),
-        [(429, "temporary"), (503, "temporary"), (500, "unconfirmed"), (502, "unconfirmed")],
+        [
+            (429, "temporary"),
+            (503, "temporary"),
+            (500, "unconfirmed"),
+            (502, "unconfirmed"),
+            (504, "unconfirmed"),
+        ],
     )
     def test_429_and_5xx_are_asked_once_and_a_server_error_is_in_doubt(
         self, sms: SmsGatewayHarness, status: int, outcome: str
