@@ -126,6 +126,15 @@ def test_each_organisation_runs_once_per_tick_on_real_workers(
     assert {result["sent"] for result in again} == {0}
     assert [len(_outbox(Path(config))) for config in configs] == counts
     assert enqueue_due(configs, tomorrow, via=celery_app) == []
+    # `kindly status`: each organisation's last run and the next, and an empty queue.
+    from plugin.app.workers import status
+
+    shown = status(configs, DEMO_NOW + timedelta(days=1), REDIS)
+    assert shown["queued"] == 0
+    for organisation in shown["organisations"]:
+        assert organisation["last_run"] and "sent 0" in organisation["last_result"]
+        assert organisation["next_run"] > tomorrow and organisation["waiting"] == 0
+        assert organisation["failed_this_week"] == []
 
 
 def test_a_missed_week_is_caught_up_once(

@@ -42,6 +42,7 @@ __all__ = [
     "enqueue_due",
     "make_app",
     "run_organisation",
+    "status",
 ]
 
 log = logging.getLogger("kindly.workers")
@@ -177,6 +178,62 @@ def enqueue_due(
         if workspaces:
             workspaces[0].store.close()  # one store for the whole workspace
     return queued
+
+
+def status(configs: Sequence[str], now: datetime, broker: str | None = None) -> dict[str, Any]:
+    """What `kindly status` shows: each organisation's last run (when, what came of it),
+    its next tick, the runs that failed in the last week, and the queue's depth."""
+    from datetime import timedelta
+
+    from plugin.app.cli.base import open_workspaces
+    from plugin.core.schedule import next_tick
+
+    organisations = []
+    for config in configs:
+        workspaces = open_workspaces(Path(config))
+        for kindly in workspaces:
+            source = kindly.source_id
+            runs = kindly.store.scheduled(source)
+            done = [run for run in runs if run["done_at"]]
+            last = max(done, key=lambda run: run["done_at"], default=None)
+            zones = [
+                Zone.from_key(str(k)) for k in kindly.store.get_setting(ZONES_SCOPE, source) or []
+            ]
+            ticks = [t for z in zones if (t := next_tick(z, now)) is not None]
+            week = (now - timedelta(days=7)).astimezone(UTC).isoformat()
+            failed = [
+                {"day": run["day"], "zone": run["zone"], "detail": run["detail"]}
+                for run in done
+                if str(run["detail"] or "").startswith("failed") and run["done_at"] >= week
+            ]
+            organisations.append(
+                {
+                    "workspace": config,
+                    "organisation": source,
+                    "location": kindly.source.location,
+                    "last_run": last["done_at"] if last else None,
+                    "last_result": last["detail"] if last else None,
+                    "next_run": min(t.at for t in ticks).isoformat() if ticks else None,
+                    "waiting": sum(1 for run in runs if not run["done_at"]),
+                    "failed_this_week": failed,
+                }
+            )
+        if workspaces:
+            workspaces[0].store.close()
+    return {"queued": _queue_depth(broker), "organisations": organisations}
+
+
+def _queue_depth(broker: str | None) -> int | None:
+    """Runs waiting in the broker's queue; None when it cannot be asked."""
+    if not broker or not broker.startswith(("redis://", "rediss://")):
+        return None
+    try:
+        import redis
+
+        client = redis.Redis.from_url(broker, socket_connect_timeout=2, socket_timeout=2)
+        return int(client.llen(QUEUE))
+    except Exception:  # an unreachable broker is shown as unknown
+        return None
 
 
 app = make_app(os.environ.get(BROKER_VARIABLE, DEFAULT_BROKER))

@@ -77,3 +77,49 @@ def scheduler(app: AppContext, broker: str, extra: tuple[Path, ...], every: floa
     state = Path(user_cache_dir("kindly")) / "celerybeat-schedule"
     state.parent.mkdir(parents=True, exist_ok=True)
     workers.app.Beat(schedule=str(state), loglevel="INFO").run()
+
+
+@cli.command()
+@BROKER_OPTION
+@click.option(
+    "--workspace",
+    "extra",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Another workspace's kindly.toml to show as well (repeat it).",
+)
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+@click.pass_obj
+def status(app: AppContext, broker: str, extra: tuple[Path, ...], as_json: bool) -> None:
+    """The scheduled runs: each organisation's last run and what came of it, its next
+    run, the runs that failed this week, and how many runs wait in the queue."""
+    import json
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    workers = _workers_module(broker)
+    configs = [str(path.resolve()) for path in (app.config, *extra)]
+    found = workers.status(configs, datetime.now(UTC), broker)
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    table = Table(title="Scheduled runs")
+    for column in ("Organisation", "Last run", "What came of it", "Next run", "Failed (7 days)"):
+        table.add_column(column)
+    for org in found["organisations"]:
+        table.add_row(
+            org["location"],
+            org["last_run"] or "never",
+            org["last_result"] or "",
+            org["next_run"] or "at the next look",
+            str(len(org["failed_this_week"])),
+        )
+    console = app.console()
+    console.print(table)
+    queued = found["queued"]
+    console.print(
+        f"Queued runs: {queued}"
+        if queued is not None
+        else "Queued runs: the broker cannot be asked"
+    )
