@@ -290,3 +290,38 @@ def test_workers_killed_mid_run_leave_every_reminder_sent_once(
             process.kill()
             process.wait(30)
         smtp.stop()
+
+
+def test_a_webhook_burst_queues_one_sync_per_organisation(
+    celery_app: object, organisations: list[Path], tmp_path: Path
+) -> None:
+    """A thousand webhook events for four organisations, while no worker runs: four
+    syncs queued; a worker then syncs each organisation once."""
+    from celery.result import AsyncResult
+
+    from plugin.app.cli.base import open_workspaces
+    from plugin.app.workers import queue_sync
+
+    configs = [str(path) for path in organisations]
+    sources = {config: open_workspaces(Path(config))[0].source_id for config in configs}
+    ids = [
+        queue_sync(configs[n % len(configs)], sources[configs[n % len(configs)]], via=celery_app)
+        for n in range(1000)
+    ]
+    queued = [task for task in ids if task is not None]
+    assert len(queued) == ORGANISATIONS
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "plugin.app.cli", "worker", "--broker", REDIS,
+         "--concurrency", "2"],
+        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "worker.log", "w"),  # noqa: SIM115
+        text=True, cwd=tmp_path, env={**os.environ, "KINDLY_BROKER_URL": REDIS},
+    )  # fmt: skip
+    try:
+        results = [AsyncResult(task, app=celery_app).get(timeout=180) for task in queued]
+    finally:
+        worker.kill()
+        worker.wait(30)
+    assert sorted(r["organisation"] for r in results) == sorted(sources.values())
+    assert all(r["invoices"] > 0 for r in results)
+    # Once a sync has started, the next webhook queues another (what it names may be new).
+    assert queue_sync(configs[0], sources[configs[0]], via=celery_app) is not None

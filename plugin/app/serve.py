@@ -85,9 +85,12 @@ def make_app(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     synced: Callable[[str], None] = lambda source_id: None,
     queued: Callable[[list[str]], None] = lambda source_ids: None,
+    hand_off: Callable[[str], None] | None = None,
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     """The WSGI app: a webhook path -> the route serving it. ``synced`` is told each
-    source id synced, ``queued`` the source ids each request queued (tests look)."""
+    source id synced, ``queued`` the source ids each request queued (tests look). With
+    ``hand_off``, a source's sync is handed to it (the workers' queue) instead of run
+    here."""
     everyone = {
         source_id: kindly
         for route in routes.values()
@@ -106,7 +109,7 @@ def make_app(
             return
         synced(source_id)
 
-    worker = SyncWorker(sync_source)
+    worker = SyncWorker(hand_off if hand_off is not None else sync_source)
     seen: dict[str, datetime] = {}
     seen_lock = threading.Lock()
 

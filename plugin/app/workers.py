@@ -41,8 +41,10 @@ __all__ = [
     "app",
     "enqueue_due",
     "make_app",
+    "queue_sync",
     "run_organisation",
     "status",
+    "sync_organisation",
 ]
 
 log = logging.getLogger("kindly.workers")
@@ -80,6 +82,7 @@ def make_app(broker: str) -> Celery:
     )
     celery.task(name="kindly.run_organisation", bind=True, max_retries=None)(run_organisation)
     celery.task(name="kindly.enqueue_due")(enqueue_due)
+    celery.task(name="kindly.sync_organisation", bind=True, max_retries=None)(sync_organisation)
     return celery
 
 
@@ -178,6 +181,52 @@ def enqueue_due(
         if workspaces:
             workspaces[0].store.close()  # one store for the whole workspace
     return queued
+
+
+#: While this key is in Redis, a sync of the organisation waits in the queue: more
+#: webhooks for it queue nothing more.
+SYNC_PENDING = "kindly:sync-pending:{config}:{source}"
+
+
+def queue_sync(config: str, source: str, *, via: Celery | None = None) -> str | None:
+    """Queue a sync of ``source`` (a webhook named its records), unless one waits in the
+    queue already: a burst of a thousand events for one organisation is one sync. The
+    task's id when this call queued it."""
+    import redis
+
+    celery = via or app
+    client = redis.Redis.from_url(celery.conf.broker_url)
+    if not client.set(
+        SYNC_PENDING.format(source=source, config=config), "1", nx=True, ex=REQUEUE_AFTER
+    ):
+        return None
+    return str(celery.send_task("kindly.sync_organisation", args=(config, source)).id)
+
+
+def sync_organisation(task: Task, config: str, source: str) -> dict[str, Any]:
+    """Sync ``source`` of the workspace ``config``, under its run lease (a run syncs
+    first anyway: a busy organisation's sync is queued again for later)."""
+    import redis
+
+    from plugin.app.cli.base import open_workspaces
+    from plugin.run import lease_name
+    from plugin.state.leases import hold
+
+    # From now on, a webhook queues another sync: what it names may come after this read.
+    pending = SYNC_PENDING.format(source=source, config=config)
+    redis.Redis.from_url(task.app.conf.broker_url).delete(pending)
+    found = [k for k in open_workspaces(Path(config)) if k.source_id == source]
+    if not found:
+        raise KindlyError(f"{config} no longer connects the organisation {source}")
+    (kindly,) = found
+    try:
+        with hold(kindly.store.engine, lease_name(source), doing="running this organisation"):
+            snapshot = kindly.sync(datetime.now(UTC))
+    except BusyError:
+        raise task.retry(countdown=BUSY_RETRY) from None
+    finally:
+        kindly.store.close()
+    return {"organisation": source, "invoices": len(snapshot.invoices)}
 
 
 def status(configs: Sequence[str], now: datetime, broker: str | None = None) -> dict[str, Any]:

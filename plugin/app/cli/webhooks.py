@@ -16,8 +16,14 @@ from plugin.app.cli.base import (
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8720, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--queue",
+    is_flag=True,
+    help="Hand each sync to the workers (kindly worker, KINDLY_BROKER_URL) instead of "
+    "running it here.",
+)
 @click.pass_obj
-def serve(app: AppContext, host: str, port: int) -> None:
+def serve(app: AppContext, host: str, port: int, queue: bool) -> None:
     """Take the accounting system's webhooks and sync what they name.
 
     Needs the platform's webhook key in its variable (Xero: KINDLY_XERO_WEBHOOK_KEY, from
@@ -58,8 +64,17 @@ def serve(app: AppContext, host: str, port: int) -> None:
         if not key:
             raise missing
     routes = {webhook.path: WebhookRoute(key, workspaces)}
+    hand_off: Callable[[str], None] | None = None
+    if queue:
+        from plugin.app.cli.workers import _workers_module
 
-    server = make_server(host, port, make_app(routes))
+        workers = _workers_module(os.environ.get("KINDLY_BROKER_URL") or "redis://127.0.0.1:6379/0")
+        config = str(app.config.resolve())
+
+        def hand_off(source_id: str) -> None:
+            workers.queue_sync(config, source_id)
+
+    server = make_server(host, port, make_app(routes, hand_off=hand_off))
     for path in routes:
         click.echo(f"Listening on http://{host}:{server.server_port}{path} (Ctrl+C stops)")
     if host not in ("127.0.0.1", "localhost", "::1"):
