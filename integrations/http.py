@@ -24,11 +24,11 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
@@ -254,6 +254,72 @@ class WindowBudget(CallBudget):
             value = float(reset)
             # A Unix time, or (as the IETF draft has it) seconds from now.
             self.window_reset = value if value > 1e9 else self.wall_clock() + value
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A platform's limit: ``calls`` in any ``seconds``, per ``scope``: "organisation" (a
+    tenant, realm, division or company) or "app" (every organisation the app serves)."""
+
+    calls: int
+    seconds: float
+    scope: str = "organisation"
+
+
+class SharedLimits(Protocol):
+    """Counts calls against limits that many processes share (Redis, for the workers)."""
+
+    def take(self, rules: Sequence[tuple[str, int, float]]) -> float:
+        """Count one call under every rule (key, calls, seconds) and return 0, or count
+        none and return the seconds until all would allow one."""
+        ...
+
+
+#: The shared limits of this process, once a worker installed them.
+_shared_limits: SharedLimits | None = None
+
+
+def share_limits(limits: SharedLimits | None) -> None:
+    """From now on, the connectors made in this process also count their calls in
+    ``limits`` (None: no longer)."""
+    global _shared_limits
+    _shared_limits = limits
+
+
+def shared_limits() -> SharedLimits | None:
+    return _shared_limits
+
+
+@dataclass
+class SharedBudget(CallBudget):
+    """A connector's own budget (``local``: its pace in this process), then the limits
+    shared with every other process: when one is used up, the call is not made and a
+    RetriableError says when the budget returns (``later``: a worker puts its task back
+    on the queue for then, rather than sleep)."""
+
+    local: CallBudget = field(default_factory=CallBudget)
+    limits: SharedLimits | None = None
+    rules: Sequence[tuple[str, int, float]] = ()
+    platform: str = "the platform"
+
+    def before_call(self, method: str = "GET") -> None:
+        self.local.before_call(method)
+        if self.limits is None or not self.rules:
+            return
+        wait = self.limits.take(self.rules)
+        if wait > 0:
+            raise RetriableError(
+                f"{self.platform}'s call limit is used up for now (shared by every worker)",
+                retry_after=wait,
+                later=True,
+                hint=f"Kindly goes on in {wait:.0f} s.",
+            )
+
+    def after_call(self, headers: Mapping[str, str], names: tuple[str, str] | None) -> None:
+        self.local.after_call(headers, names)
+        # What the platform said is left, for `allowance()`, as the local budget read it.
+        self.minute_remaining = self.local.minute_remaining
+        self.day_remaining = self.local.day_remaining
 
 
 class HttpClient:

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import DEMO_NOW
 
-REDIS = "redis://127.0.0.1:6379/11"
+REDIS = os.environ.get("KINDLY_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 ORGANISATIONS = 4
 
 
@@ -325,3 +325,80 @@ def test_a_webhook_burst_queues_one_sync_per_organisation(
     assert all(r["invoices"] > 0 for r in results)
     # Once a sync has started, the next webhook queues another (what it names may be new).
     assert queue_sync(configs[0], sources[configs[0]], via=celery_app) is not None
+
+
+LIMITED = """
+import json, sys, time
+from plugin.app.workers import RedisLimits
+limits = RedisLimits(sys.argv[1])
+rules = [("kindly:limit:test:org1:20/2s", 20, 2.0), ("kindly:limit:test:app:50/60s", 50, 60.0)]
+granted = []
+while len(granted) < 15:
+    wait = limits.take(rules)
+    if wait:
+        time.sleep(wait)  # what a worker does: come back when the limit returns
+        continue
+    seconds, micros = limits.client.time()
+    granted.append(seconds + micros / 1e6)
+print(json.dumps(granted))
+"""
+
+
+def test_three_workers_share_one_organisations_limit(celery_app: object) -> None:
+    """Three processes calling for one organisation with a limit of 20 calls in any two
+    seconds (and 50 a minute for the app): counted on Redis's clock, no two seconds see
+    more than 20 of their 45 calls."""
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", LIMITED, REDIS],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    granted: list[float] = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        granted += json.loads(out)
+    granted.sort()
+    assert len(granted) == 45
+    # Each call was recorded just after it was counted: a window a little shorter than
+    # two seconds keeps that delay from showing a breach that was not.
+    busiest = max(sum(1 for t in granted if start <= t < start + 1.8) for start in granted)
+    assert busiest <= 20
+    assert granted[-1] - granted[0] >= 2.0, "the third twenty had to wait for the window"
+
+
+def test_a_connector_on_a_worker_counts_its_calls_with_every_other_worker(
+    celery_app: object, tmp_path: Path
+) -> None:
+    """With the limits shared (as each worker process does at start), Pennylane's 25
+    calls in five seconds per company are counted in Redis: the 26th call within them is
+    not made, and says when the budget returns, for the task to be queued again."""
+    from integrations.http import RetriableError, SharedBudget, share_limits
+    from plugin.app.workers import RedisLimits
+    from tests.fakes.pennylane import FakePennylane
+    from tests.pennylane_harness import connect_to_fake, seed_small_company
+
+    fake = FakePennylane()
+    fake.start()
+    share_limits(RedisLimits(REDIS))
+    try:
+        seeded = seed_small_company(fake)
+        pennylane = connect_to_fake(fake, tmp_path)
+        connector = pennylane.connector
+        assert isinstance(connector.http.budget, SharedBudget)
+        invoice = str(seeded["a1"]["id"])
+        for _ in range(25):
+            assert len(connector.read_invoices([invoice])) == 1
+        calls = fake.api_calls()
+        with pytest.raises(RetriableError) as used_up:
+            connector.read_invoices([invoice])
+        assert used_up.value.later and 0 < (used_up.value.retry_after or 0) <= 5
+        assert fake.api_calls() == calls, "the call was not made"
+        pennylane.store.close()
+    finally:
+        share_limits(None)
+        fake.stop()

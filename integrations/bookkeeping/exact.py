@@ -48,7 +48,7 @@ from integrations.bookkeeping.oauth_platform import (
     endpoint,
 )
 from integrations.fields import group_prefixes_field, group_settings, moment
-from integrations.http import AuthError, FatalError, HttpClient, HttpError, Response
+from integrations.http import AuthError, FatalError, HttpClient, HttpError, Limit, Response
 from integrations.notes import note_from_marker, note_text_with_marker
 from integrations.oauth import Token
 from integrations.pagination import ODataNext, Page, paginate
@@ -173,6 +173,7 @@ class ExactOnlineConnector(OAuthPlatform):
         "under [exactonline] and its secret in KINDLY_EXACTONLINE_CLIENT_SECRET."
     )
     calls_per_minute: ClassVar[int] = 60
+    call_limits: ClassVar[tuple[Limit, ...]] = (Limit(60, 60), Limit(5000, 86400))
     rate_headers: ClassVar[tuple[str, str] | None] = (
         "X-RateLimit-Minutely-Remaining",
         "X-RateLimit-Remaining",

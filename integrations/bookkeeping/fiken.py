@@ -61,7 +61,7 @@ from integrations.bookkeeping.oauth_platform import (
     Tenant,
     endpoint,
 )
-from integrations.http import AuthError, CallBudget, FatalError, HttpClient, Response
+from integrations.http import AuthError, CallBudget, FatalError, HttpClient, Limit, Response
 from integrations.oauth import OAuthApp, Token, TokenVault
 from integrations.pagination import Page, PageNumber, paginate
 from integrations.sync import Merge, each_readable
@@ -188,6 +188,7 @@ class FikenConnector(OAuthPlatform):
     )
     # Four a second is Fiken's own figure; FikenBudget keeps any one second within it.
     calls_per_minute: ClassVar[int] = 240
+    call_limits: ClassVar[tuple[Limit, ...]] = (Limit(4, 1, scope="app"),)
     mailer_idempotent: ClassVar[bool] = False
     settings: FikenSettings
 

@@ -55,6 +55,7 @@ from integrations.http import (
     FatalError,
     HttpClient,
     HttpError,
+    Limit,
     Response,
     WindowBudget,
 )
@@ -202,6 +203,7 @@ class MoneybirdConnector(OAuthPlatform):
     # Moneybird does not say what its count is kept on; one token reaches all the
     # administrations, so they share one budget.
     budget_per_token: ClassVar[bool] = True
+    call_limits: ClassVar[tuple[Limit, ...]] = (Limit(150, 300, scope="app"),)
     mailer_idempotent: ClassVar[bool] = False
     settings: MoneybirdSettings
 

@@ -27,7 +27,15 @@ from typing import Any, ClassVar, Self
 from rich.markup import escape
 
 from integrations.base import BookkeepingConnector, ConnectorSettings, ConnectRequest, Workspace
-from integrations.http import CallBudget, HttpClient, HttpError, Response
+from integrations.http import (
+    CallBudget,
+    HttpClient,
+    HttpError,
+    Limit,
+    Response,
+    SharedBudget,
+    shared_limits,
+)
 from integrations.oauth import (
     REFRESH_MARGIN,
     BearerAuth,
@@ -125,6 +133,9 @@ class OAuthPlatform(BookkeepingConnector):
     #: The platform counts calls per token, which reaches several organisations: their
     #: connectors in one process share one budget (Moneybird).
     budget_per_token: ClassVar[bool] = False
+    #: The platform's limits, counted across every worker when a worker shares them
+    #: (:func:`integrations.http.share_limits`); a single process keeps to its budget.
+    call_limits: ClassVar[tuple[Limit, ...]] = ()
 
     def __init__(
         self,
@@ -155,13 +166,30 @@ class OAuthPlatform(BookkeepingConnector):
         self.http = self.bearer.client(
             self.title,
             {**self.tenant_headers(tenant), "Accept": "application/json"},
-            budget=budget or self.new_budget(sleep),
+            budget=self._shared(budget or self.new_budget(sleep)),
             rate_headers=self.rate_headers,
             sleep=sleep,
         )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.tenant.name!r}, tenant={self.tenant.tenant_id!r})"
+
+    def _shared(self, budget: CallBudget) -> CallBudget:
+        """``budget``, and the platform's limits counted with every other worker's calls
+        where this process shares them."""
+        limits = shared_limits()
+        if limits is None or not self.call_limits:
+            return budget
+        rules = []
+        for limit in self.call_limits:
+            scope = (
+                self.tenant.tenant_id
+                if limit.scope == "organisation"
+                else f"app:{self.settings.client_id}"
+            )
+            key = f"kindly:limit:{self.name}:{scope}:{limit.calls}/{limit.seconds:g}s"
+            rules.append((key, limit.calls, limit.seconds))
+        return SharedBudget(local=budget, limits=limits, rules=rules, platform=self.title)
 
     @classmethod
     def new_budget(cls, sleep: Callable[[float], None] = time.sleep) -> CallBudget:

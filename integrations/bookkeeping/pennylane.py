@@ -65,6 +65,7 @@ from integrations.http import (
     FatalError,
     HttpClient,
     HttpError,
+    Limit,
     Response,
     RetriableError,
     WindowBudget,
@@ -244,6 +245,7 @@ class PennylaneConnector(OAuthPlatform):
     )
     # 25 in five seconds is Pennylane's figure; PennylaneBudget keeps each window to 20.
     calls_per_minute: ClassVar[int] = 240
+    call_limits: ClassVar[tuple[Limit, ...]] = (Limit(25, 5),)
     mailer_idempotent: ClassVar[bool] = False
     settings: PennylaneSettings
 

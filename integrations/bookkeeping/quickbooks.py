@@ -49,7 +49,7 @@ from integrations.bookkeeping.oauth_platform import (
     endpoint,
 )
 from integrations.fields import group_prefixes_field, group_settings, moment
-from integrations.http import AuthError, FatalError, HttpClient, HttpError, Response
+from integrations.http import AuthError, FatalError, HttpClient, HttpError, Limit, Response
 from integrations.notes import note_from_marker, note_text_with_marker
 from integrations.oauth import Token
 from integrations.sync import Merge, advanced_bookmark, each_readable, iso_stamp, stamp_before
@@ -151,6 +151,7 @@ class QuickBooksConnector(OAuthPlatform):
     )
     # 500 calls a minute per company; a little under, so a second process fits.
     calls_per_minute: ClassVar[int] = 450
+    call_limits: ClassVar[tuple[Limit, ...]] = (Limit(500, 60),)
     settings: QuickBooksSettings
     _answered_at: str | None = None
 

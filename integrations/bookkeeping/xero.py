@@ -38,7 +38,7 @@ from integrations.bookkeeping.oauth_platform import (
     endpoint,
 )
 from integrations.fields import group_prefixes_field, group_settings, moment
-from integrations.http import AuthError, FatalError, HttpClient, HttpError
+from integrations.http import AuthError, FatalError, HttpClient, HttpError, Limit
 from integrations.notes import (
     held_note_ids,
     note_from_marker,
@@ -165,6 +165,11 @@ class XeroConnector(OAuthPlatform):
     )
     # Xero allows 60 calls a minute and 5,000 a day per organisation.
     calls_per_minute: ClassVar[int] = 60
+    call_limits: ClassVar[tuple[Limit, ...]] = (
+        Limit(60, 60),
+        Limit(5000, 86400),
+        Limit(10000, 60, scope="app"),
+    )
     rate_headers: ClassVar[tuple[str, str] | None] = (
         "X-MinLimit-Remaining",
         "X-DayLimit-Remaining",

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery import Celery, Task
 
+from integrations.http import RetriableError, share_limits
 from plugin.core.schedule import Zone, due_ticks, latest_tick, zones_of
 from plugin.errors import BusyError, KindlyError, PlatformRemindersOn
 
@@ -62,6 +63,57 @@ BUSY_RETRY = 60
 ZONES_SCOPE = "schedule"
 
 
+#: A sliding window per key (a sorted set of the calls' times, on Redis's own clock, so
+#: that the workers' clocks do not matter): every rule is checked first, and the call is
+#: counted under all of them or none.
+_TAKE = """
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[2 * i - 1])
+  local window = tonumber(ARGV[2 * i])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', ms - window)
+  if redis.call('ZCARD', key) >= limit then
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    local free = tonumber(oldest[2]) + window - ms
+    if free > wait then wait = free end
+  end
+end
+if wait > 0 then return wait end
+local member = ms .. '-' .. redis.call('INCR', 'kindly:limit:sequence')
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, ms, member)
+  redis.call('PEXPIRE', key, tonumber(ARGV[2 * i]))
+end
+return 0
+"""
+
+
+class RedisLimits:
+    """The platforms' limits shared by every worker, in Redis (SharedLimits)."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url)
+        self._take = self.client.register_script(_TAKE)
+
+    def take(self, rules: Sequence[tuple[str, int, float]]) -> float:
+        keys = [key for key, _, _ in rules]
+        args: list[int] = []
+        for _, calls, seconds in rules:
+            args += [calls, int(seconds * 1000)]
+        waited = int(self._take(keys=keys, args=args))
+        return waited / 1000
+
+
+def _share_limits(**_: object) -> None:
+    """Each worker process counts its calls with every other's (Celery's
+    worker_process_init, and the main process for a solo pool)."""
+    share_limits(RedisLimits(app.conf.broker_url))
+
+
 def make_app(broker: str) -> Celery:
     # Results in the broker's Redis too, kept a day: `kindly status` and tests read them.
     celery = Celery("kindly", broker=broker, backend=broker)
@@ -82,6 +134,9 @@ def make_app(broker: str) -> Celery:
     )
     celery.task(name="kindly.run_organisation", bind=True, max_retries=None)(run_organisation)
     celery.task(name="kindly.enqueue_due")(enqueue_due)
+    from celery.signals import worker_process_init
+
+    worker_process_init.connect(_share_limits, weak=False)
     celery.task(name="kindly.sync_organisation", bind=True, max_retries=None)(sync_organisation)
     return celery
 
@@ -134,6 +189,14 @@ def _run(task: Task, kindly: Kindly, ticks: list[tuple[str, str]], now: datetime
         # Another worker runs this organisation: again in a minute, not slept on here.
         log.info("%s busy, again in %s s: %s", kindly.source_id, BUSY_RETRY, exc)
         raise task.retry(countdown=BUSY_RETRY) from None
+    except RetriableError as exc:
+        if not exc.later:
+            raise
+        # A limit shared by every worker is used up: back on the queue for when it
+        # returns. What was sent is logged, and is not sent again.
+        countdown = max(1.0, exc.retry_after or BUSY_RETRY)
+        log.info("%s waits %.0f s for its call limit: %s", kindly.source_id, countdown, exc)
+        raise task.retry(countdown=countdown) from None
     except PlatformRemindersOn as exc:
         detail = f"held: {exc}"
     except KindlyError as exc:
@@ -224,6 +287,10 @@ def sync_organisation(task: Task, config: str, source: str) -> dict[str, Any]:
             snapshot = kindly.sync(datetime.now(UTC))
     except BusyError:
         raise task.retry(countdown=BUSY_RETRY) from None
+    except RetriableError as exc:
+        if not exc.later:
+            raise
+        raise task.retry(countdown=max(1.0, exc.retry_after or BUSY_RETRY)) from None
     finally:
         kindly.store.close()
     return {"organisation": source, "invoices": len(snapshot.invoices)}
