@@ -159,12 +159,17 @@ class CallBudget:
         # The reserve is for writing notes back: reads stop before it, writes may use it.
         floor = self.day_reserve if reads else 0
         if self.day_remaining is not None and self.day_remaining <= floor:
+            now_utc = datetime.datetime.now(datetime.UTC)
+            midnight = datetime.datetime.combine(
+                now_utc.date() + datetime.timedelta(days=1), datetime.time(), datetime.UTC
+            )
             raise RetriableError(
                 f"the platform's daily call allowance is used up for "
                 f"{'reading' if reads else 'today'} ({self.day_remaining} left"
                 + (f", {self.day_reserve} kept back for notes)" if reads else ")"),
                 hint="Kindly carries on after the allowance resets (at midnight UTC).",
                 later=True,
+                retry_after=(midnight - now_utc).total_seconds(),
             )
         now = self.clock()
         while self.recent and now - self.recent[0] >= 60:
@@ -301,19 +306,25 @@ class SharedBudget(CallBudget):
     limits: SharedLimits | None = None
     rules: Sequence[tuple[str, int, float]] = ()
     platform: str = "the platform"
+    #: A wait this short is slept (a window's edge, another worker's burst); a longer
+    #: one puts the task back on the queue.
+    patience: float = 5.0
 
     def before_call(self, method: str = "GET") -> None:
         self.local.before_call(method)
         if self.limits is None or not self.rules:
             return
-        wait = self.limits.take(self.rules)
-        if wait > 0:
-            raise RetriableError(
-                f"{self.platform}'s call limit is used up for now (shared by every worker)",
-                retry_after=wait,
-                later=True,
-                hint=f"Kindly goes on in {wait:.0f} s.",
-            )
+        waited = 0.0
+        while (wait := self.limits.take(self.rules)) > 0:
+            if waited + wait > self.patience:
+                raise RetriableError(
+                    f"{self.platform}'s call limit is used up for now (shared by every worker)",
+                    retry_after=wait,
+                    later=True,
+                    hint=f"Kindly goes on in {wait:.0f} s.",
+                )
+            self.local.sleep(wait)
+            waited += wait
 
     def after_call(self, headers: Mapping[str, str], names: tuple[str, str] | None) -> None:
         self.local.after_call(headers, names)

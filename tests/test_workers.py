@@ -133,7 +133,8 @@ def test_each_organisation_runs_once_per_tick_on_real_workers(
     assert shown["queued"] == 0
     for organisation in shown["organisations"]:
         assert organisation["last_run"] and "sent 0" in organisation["last_result"]
-        assert organisation["next_run"] > tomorrow and organisation["waiting"] == 0
+        next_run = datetime.fromisoformat(organisation["next_run"])
+        assert next_run > DEMO_NOW + timedelta(days=1) and organisation["waiting"] == 0
         assert organisation["failed_this_week"] == []
 
 
@@ -357,27 +358,30 @@ def test_three_workers_share_one_organisations_limit(celery_app: object) -> None
         )
         for _ in range(3)
     ]
-    granted: list[float] = []
     for process in processes:
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
-        granted += json.loads(out)
-    granted.sort()
-    assert len(granted) == 45
-    # Each call was recorded just after it was counted: a window a little shorter than
-    # two seconds keeps that delay from showing a breach that was not.
-    busiest = max(sum(1 for t in granted if start <= t < start + 1.8) for start in granted)
-    assert busiest <= 20
-    assert granted[-1] - granted[0] >= 2.0, "the third twenty had to wait for the window"
+        assert len(json.loads(out)) == 15
+    # The app's window (a minute) still holds every call, as Redis's clock counted it.
+    import redis
+
+    client = redis.Redis.from_url(REDIS)
+    rows: Any = client.zrange("kindly:limit:test:app:50/60s", 0, -1, withscores=True)
+    counted = [float(score) for _, score in rows]
+    assert len(counted) == 45
+    busiest = max(sum(1 for t in counted if start <= t < start + 2000) for start in counted)
+    assert busiest <= 20, "never more than 20 in any two seconds"
+    assert max(counted) - min(counted) >= 2000, "the third twenty had to wait for the window"
 
 
 def test_a_connector_on_a_worker_counts_its_calls_with_every_other_worker(
-    celery_app: object, tmp_path: Path
+    celery_app: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With the limits shared (as each worker process does at start), Pennylane's 25
-    calls in five seconds per company are counted in Redis: the 26th call within them is
-    not made, and says when the budget returns, for the task to be queued again."""
-    from integrations.http import RetriableError, SharedBudget, share_limits
+    """With the limits shared (as each worker process does at start), a company's calls
+    are counted in Redis: the 26th within the limit is not made, and says when the budget
+    returns, for the task to be queued again (a wait of a few seconds is slept)."""
+    from integrations.bookkeeping.pennylane import PennylaneConnector
+    from integrations.http import Limit, RetriableError, SharedBudget, share_limits
     from plugin.app.workers import RedisLimits
     from tests.fakes.pennylane import FakePennylane
     from tests.pennylane_harness import connect_to_fake, seed_small_company
@@ -385,6 +389,9 @@ def test_a_connector_on_a_worker_counts_its_calls_with_every_other_worker(
     fake = FakePennylane()
     fake.start()
     share_limits(RedisLimits(REDIS))
+    # Pennylane's 25 calls, over five minutes here: the test's calls stay inside however
+    # slow the machine, and the wait is too long to sleep through.
+    monkeypatch.setattr(PennylaneConnector, "call_limits", (Limit(25, 300),))
     try:
         seeded = seed_small_company(fake)
         pennylane = connect_to_fake(fake, tmp_path)
@@ -396,9 +403,31 @@ def test_a_connector_on_a_worker_counts_its_calls_with_every_other_worker(
         calls = fake.api_calls()
         with pytest.raises(RetriableError) as used_up:
             connector.read_invoices([invoice])
-        assert used_up.value.later and 0 < (used_up.value.retry_after or 0) <= 5
+        assert used_up.value.later and 5 < (used_up.value.retry_after or 0) <= 300
         assert fake.api_calls() == calls, "the call was not made"
         pennylane.store.close()
     finally:
         share_limits(None)
         fake.stop()
+
+
+def test_an_organisation_that_fails_is_marked_and_the_others_run(
+    celery_app: object, organisations: list[Path], workers: list[subprocess.Popen[str]]
+) -> None:
+    """One organisation's ledger is gone: its run fails and says why, is not claimed for
+    ever (nothing more is due until its next tick), and `kindly status` lists it; the
+    other organisations run as ever."""
+    from plugin.app.workers import enqueue_due, status
+
+    broken, fine = organisations[0], organisations[1]
+    shutil.rmtree(broken.parent / "ledger")
+    configs = [str(broken), str(fine)]
+    at = DEMO_NOW.isoformat()
+    results = _wait_for(celery_app, enqueue_due(configs, at, via=celery_app))
+    by_workspace = dict(zip(configs, results, strict=True))
+    assert str(by_workspace[str(broken)]["detail"]).startswith("failed")
+    assert by_workspace[str(fine)]["sent"] > 0
+    assert enqueue_due(configs, at, via=celery_app) == []
+    shown = {o["workspace"]: o for o in status(configs, DEMO_NOW, REDIS)["organisations"]}
+    assert len(shown[str(broken)]["failed_this_week"]) == 1
+    assert shown[str(fine)]["failed_this_week"] == []

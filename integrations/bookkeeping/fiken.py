@@ -280,7 +280,8 @@ class FikenConnector(OAuthPlatform):
     def _keep_apart(self) -> None:
         """Hold on until a quarter of a second after this call began, so that the next
         process's call, which waits for this one, keeps to Fiken's four a second too."""
-        budget = self.http.budget
+        # On a worker the budget is wrapped in the limits shared with the others.
+        budget = getattr(self.http.budget, "local", self.http.budget)
         if isinstance(budget, FikenBudget) and budget.last_call:
             wait = budget.last_call[0] + budget.spacing - budget.clock()
             if wait > 0:

@@ -109,7 +109,17 @@ def make_app(
             return
         synced(source_id)
 
-    worker = SyncWorker(hand_off if hand_off is not None else sync_source)
+    def hand_over(source_id: str) -> None:
+        assert hand_off is not None
+        if source_id not in everyone:
+            log.warning("webhook for a source that is not connected: %s", source_id)
+            return
+        try:
+            hand_off(source_id)
+        except Exception:  # the queue down must not stop every later webhook
+            log.exception("the sync of %s could not be queued", source_id)
+
+    worker = SyncWorker(hand_over if hand_off is not None else sync_source)
     seen: dict[str, datetime] = {}
     seen_lock = threading.Lock()
 

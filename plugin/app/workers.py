@@ -59,6 +59,9 @@ VISIBILITY_TIMEOUT = 3600
 REQUEUE_AFTER = VISIBILITY_TIMEOUT + 600
 #: Seconds a run waits before it tries again when the organisation's lease is held.
 BUSY_RETRY = 60
+#: The longest a task waits on the queue for a limit: under the redelivery time, which
+#: would hand it out again meanwhile. A longer wait is left to the next tick.
+LONGEST_COUNTDOWN = VISIBILITY_TIMEOUT // 2
 #: Where an organisation's zones are kept between runs.
 ZONES_SCOPE = "schedule"
 
@@ -190,19 +193,28 @@ def _run(task: Task, kindly: Kindly, ticks: list[tuple[str, str]], now: datetime
         log.info("%s busy, again in %s s: %s", kindly.source_id, BUSY_RETRY, exc)
         raise task.retry(countdown=BUSY_RETRY) from None
     except RetriableError as exc:
-        if not exc.later:
-            raise
-        # A limit shared by every worker is used up: back on the queue for when it
-        # returns. What was sent is logged, and is not sent again.
         countdown = max(1.0, exc.retry_after or BUSY_RETRY)
-        log.info("%s waits %.0f s for its call limit: %s", kindly.source_id, countdown, exc)
-        raise task.retry(countdown=countdown) from None
+        if not exc.later or countdown > LONGEST_COUNTDOWN:
+            # Not worth waiting on the queue (a daily allowance, the platform down):
+            # the next tick tries again. What was sent is logged and not sent again.
+            detail = f"deferred: {exc}"
+            log.warning("%s: %s", kindly.source_id, exc)
+        else:
+            # A limit shared by every worker is used up: back on the queue for when it
+            # returns.
+            log.info("%s waits %.0f s for its call limit: %s", kindly.source_id, countdown, exc)
+            raise task.retry(countdown=countdown) from None
     except PlatformRemindersOn as exc:
         detail = f"held: {exc}"
     except KindlyError as exc:
         # One organisation's trouble is its own: the run is over, the others go on.
         detail = f"failed: {exc}"
         log.warning("%s: %s", kindly.source_id, exc)
+    except Exception as exc:
+        # Not a trouble Kindly knows (a bug, a database gone): said, and the run is over,
+        # not claimed for ever.
+        detail = f"failed: {type(exc).__name__}: {exc}"
+        log.exception("%s: the run failed", kindly.source_id)
     kindly.store.cover_runs(kindly.source_id, served, datetime.now(UTC), detail)
     counts["detail"] = detail
     return counts
@@ -214,12 +226,25 @@ def enqueue_due(
     """Queue a run of every organisation of ``configs`` with a tick due now (or at
     ``at``), one task for all its due ticks (on ``via``, by default this module's app);
     each run queued, with its task's id. An organisation never run yet runs at once."""
+    now = datetime.fromisoformat(at) if at else datetime.now(UTC)
+    queued: list[dict[str, Any]] = []
+    for config in configs:
+        try:
+            queued += _enqueue_workspace(config, now, at, via or app)
+        except Exception:
+            # One workspace that cannot be opened or queued must not stop the others.
+            log.exception("%s: its runs could not be queued", config)
+    return queued
+
+
+def _enqueue_workspace(
+    config: str, now: datetime, at: str | None, via: Celery
+) -> list[dict[str, Any]]:
     from plugin.app.cli.base import open_workspaces
 
-    now = datetime.fromisoformat(at) if at else datetime.now(UTC)
     queued = []
-    for config in configs:
-        workspaces = open_workspaces(Path(config))
+    workspaces = open_workspaces(Path(config))
+    try:
         for kindly in workspaces:
             source = kindly.source_id
             kept = kindly.store.get_setting(ZONES_SCOPE, source)
@@ -237,10 +262,9 @@ def enqueue_due(
             ]
             if not claimed:
                 continue
-            sent = (via or app).send_task(
-                "kindly.run_organisation", args=(config, source, claimed, at)
-            )
+            sent = via.send_task("kindly.run_organisation", args=(config, source, claimed, at))
             queued.append({"config": config, "source": source, "ticks": claimed, "task": sent.id})
+    finally:
         if workspaces:
             workspaces[0].store.close()  # one store for the whole workspace
     return queued
@@ -259,11 +283,14 @@ def queue_sync(config: str, source: str, *, via: Celery | None = None) -> str | 
 
     celery = via or app
     client = redis.Redis.from_url(celery.conf.broker_url)
-    if not client.set(
-        SYNC_PENDING.format(source=source, config=config), "1", nx=True, ex=REQUEUE_AFTER
-    ):
+    pending = SYNC_PENDING.format(source=source, config=config)
+    if not client.set(pending, "1", nx=True, ex=REQUEUE_AFTER):
         return None
-    return str(celery.send_task("kindly.sync_organisation", args=(config, source)).id)
+    try:
+        return str(celery.send_task("kindly.sync_organisation", args=(config, source)).id)
+    except Exception:
+        client.delete(pending)  # not queued: the next webhook tries again
+        raise
 
 
 def sync_organisation(task: Task, config: str, source: str) -> dict[str, Any]:
@@ -275,15 +302,16 @@ def sync_organisation(task: Task, config: str, source: str) -> dict[str, Any]:
     from plugin.run import lease_name
     from plugin.state.leases import hold
 
-    # From now on, a webhook queues another sync: what it names may come after this read.
     pending = SYNC_PENDING.format(source=source, config=config)
-    redis.Redis.from_url(task.app.conf.broker_url).delete(pending)
     found = [k for k in open_workspaces(Path(config)) if k.source_id == source]
     if not found:
         raise KindlyError(f"{config} no longer connects the organisation {source}")
     (kindly,) = found
     try:
         with hold(kindly.store.engine, lease_name(source), doing="running this organisation"):
+            # From now on a webhook queues another sync (what it names may come after
+            # this read); while the lease was busy, this one stayed the pending one.
+            redis.Redis.from_url(task.app.conf.broker_url).delete(pending)
             snapshot = kindly.sync(datetime.now(UTC))
     except BusyError:
         raise task.retry(countdown=BUSY_RETRY) from None
@@ -320,7 +348,9 @@ def status(configs: Sequence[str], now: datetime, broker: str | None = None) -> 
             failed = [
                 {"day": run["day"], "zone": run["zone"], "detail": run["detail"]}
                 for run in done
-                if str(run["detail"] or "").startswith("failed") and run["done_at"] >= week
+                if str(run["detail"] or "").startswith(("failed", "deferred"))
+                or "stopped:" in str(run["detail"] or "")
+                if run["done_at"] >= week
             ]
             organisations.append(
                 {
