@@ -121,7 +121,11 @@ def test_each_organisation_runs_once_per_tick_on_real_workers(
     tomorrow = (DEMO_NOW + timedelta(days=1)).isoformat()
     second = enqueue_due(configs, tomorrow, via=celery_app)
     assert len(second) == ORGANISATIONS
-    assert all({zone for zone, _ in entry["ticks"]} == zones for entry in second)
+    # (and the appointment calendar's hourly look, due too)
+    assert all(
+        {zone for zone, _ in entry["ticks"] if not zone.startswith("wake|")} == zones
+        for entry in second
+    )
     again = _wait_for(celery_app, second)
     assert {result["sent"] for result in again} == {0}
     assert [len(_outbox(Path(config))) for config in configs] == counts
@@ -150,9 +154,10 @@ def test_a_missed_week_is_caught_up_once(
     later = DEMO_NOW + timedelta(days=7)
     caught_up = enqueue_due(configs, later.isoformat(), via=celery_app)
     (run,) = caught_up
-    zones = [zone for zone, _ in run["ticks"]]
+    daily = [(zone, day) for zone, day in run["ticks"] if not zone.startswith("wake|")]
+    zones = [zone for zone, _ in daily]
     assert len(zones) == len(set(zones)) > 0, "each zone once"
-    days = {day for _, day in run["ticks"]}
+    days = {day for _, day in daily}
     assert days <= {(later - timedelta(days=n)).date().isoformat() for n in range(2)}
     _wait_for(celery_app, caught_up)
     assert enqueue_due(configs, later.isoformat(), via=celery_app) == []
@@ -431,3 +436,20 @@ def test_an_organisation_that_fails_is_marked_and_the_others_run(
     shown = {o["workspace"]: o for o in status(configs, DEMO_NOW, REDIS)["organisations"]}
     assert len(shown[str(broken)]["failed_this_week"]) == 1
     assert shown[str(fine)]["failed_this_week"] == []
+
+
+def test_appointment_reminders_wake_the_organisation_between_ticks(
+    celery_app: object, organisations: list[Path], workers: list[subprocess.Popen[str]]
+) -> None:
+    """The demo has a calendar: after a run the organisation is due again within the
+    hour (new bookings, an appointment reminder's hour), however its daily ticks fall."""
+    from plugin.app.workers import enqueue_due
+
+    configs = [str(organisations[0])]
+    _wait_for(celery_app, enqueue_due(configs, DEMO_NOW.isoformat(), via=celery_app))
+    assert enqueue_due(configs, DEMO_NOW.isoformat(), via=celery_app) == []
+    later = DEMO_NOW + timedelta(hours=1, minutes=1)
+    (woken,) = enqueue_due(configs, later.isoformat(), via=celery_app)
+    assert [zone.split("|")[0] for zone, _ in woken["ticks"]] == ["wake"]
+    _wait_for(celery_app, [woken])
+    assert enqueue_due(configs, later.isoformat(), via=celery_app) == []

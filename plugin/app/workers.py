@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,7 @@ from plugin.core.schedule import Zone, due_ticks, latest_tick, zones_of
 from plugin.errors import BusyError, KindlyError, PlatformRemindersOn
 
 if TYPE_CHECKING:
+    from plugin.core.decisions import Plan
     from plugin.run import Kindly
 
 __all__ = [
@@ -64,6 +65,8 @@ BUSY_RETRY = 60
 LONGEST_COUNTDOWN = VISIBILITY_TIMEOUT // 2
 #: Where an organisation's zones are kept between runs.
 ZONES_SCOPE = "schedule"
+#: With a calendar, an organisation runs at least this often, to see new bookings.
+CALENDAR_LOOK = timedelta(hours=1)
 
 
 #: A sliding window per key (a sorted set of the calls' times, on Redis's own clock, so
@@ -183,8 +186,12 @@ def _run(task: Task, kindly: Kindly, ticks: list[tuple[str, str]], now: datetime
         detail = ", ".join(f"{k} {v}" for k, v in counts.items() if isinstance(v, int))
         if result.stopped is not None:
             detail += f"; stopped: {result.stopped}"
-        zones = zones_of(snapshot, kindly.settings)
+        zones = zones_of(snapshot, kindly.settings) | {_home_zone(kindly)}
         kindly.store.set_setting(ZONES_SCOPE, kindly.source_id, sorted(z.key for z in zones), now)
+        wake = _wake_after(kindly, plan, now)
+        kindly.store.set_setting(
+            ZONES_SCOPE, f"{kindly.source_id}|wake", wake.isoformat() if wake else None, now
+        )
         # The run served every zone whose tick had come, queued or not: none of them is
         # due again until its next tick.
         served += [(t.zone.key, t.day.isoformat()) for z in zones if (t := latest_tick(z, now))]
@@ -220,6 +227,28 @@ def _run(task: Task, kindly: Kindly, ticks: list[tuple[str, str]], now: datetime
     return counts
 
 
+def _home_zone(kindly: Kindly) -> Zone:
+    """The company's own zone, on the default policy's window: an organisation with
+    nothing open still runs once a business day, to find what became due."""
+    from plugin.config.locales import default_timezone
+
+    country = kindly.settings.company.country or "NL"
+    timezone = default_timezone(country) or "UTC"
+    window = kindly.settings.policies[kindly.settings.defaults.policy].send_window
+    return Zone(timezone, country, window)
+
+
+def _wake_after(kindly: Kindly, plan: Plan, now: datetime) -> datetime | None:
+    """When the organisation must run again, between its daily ticks, for appointment
+    reminders (due hours before an event, or held by quiet hours): the soonest moment one
+    waits for; with a calendar, within the hour at the latest, to see new bookings."""
+    waits = [skip.next_date for skip in plan.appointment_skips if skip.next_date is not None]
+    if kindly.calendar is not None:
+        waits.append(now + CALENDAR_LOOK)
+    later = [moment for moment in waits if moment > now]
+    return min(later) if later else None
+
+
 def enqueue_due(
     configs: Sequence[str], at: str | None = None, *, via: Celery | None = None
 ) -> list[dict[str, Any]]:
@@ -248,13 +277,18 @@ def _enqueue_workspace(
         for kindly in workspaces:
             source = kindly.source_id
             kept = kindly.store.get_setting(ZONES_SCOPE, source)
-            if kept:
+            if kept is not None:
                 zones = [Zone.from_key(str(key)) for key in kept]
                 done = kindly.store.runs_done(source)
                 due = [(t.zone.key, t.day.isoformat()) for t in due_ticks(zones, done, now)]
             else:
                 # Never run: its zones are not known until it has synced once.
                 due = [("first", now.astimezone(UTC).date().isoformat())]
+            wake_text = kindly.store.get_setting(ZONES_SCOPE, f"{source}|wake")
+            wake = datetime.fromisoformat(str(wake_text)) if wake_text else None
+            if wake is not None and wake <= now:
+                # An appointment reminder waits for this moment: a run between the ticks.
+                due.append((f"wake|{wake.isoformat()}", wake.astimezone(UTC).date().isoformat()))
             claimed = [
                 (zone, day)
                 for zone, day in due
@@ -327,8 +361,6 @@ def sync_organisation(task: Task, config: str, source: str) -> dict[str, Any]:
 def status(configs: Sequence[str], now: datetime, broker: str | None = None) -> dict[str, Any]:
     """What `kindly status` shows: each organisation's last run (when, what came of it),
     its next tick, the runs that failed in the last week, and the queue's depth."""
-    from datetime import timedelta
-
     from plugin.app.cli.base import open_workspaces
     from plugin.core.schedule import next_tick
 
