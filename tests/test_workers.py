@@ -66,6 +66,7 @@ def workers(tmp_path: Path) -> Iterator[list[subprocess.Popen[str]]]:
                 REDIS,
                 "--concurrency",
                 "2",
+                "--json-logs",
             ],
             stdout=subprocess.DEVNULL,
             stderr=open(tmp_path / f"worker{n}.log", "w"),  # noqa: SIM115
@@ -436,6 +437,15 @@ def test_an_organisation_that_fails_is_marked_and_the_others_run(
     shown = {o["workspace"]: o for o in status(configs, DEMO_NOW, REDIS)["organisations"]}
     assert len(shown[str(broken)]["failed_this_week"]) == 1
     assert shown[str(fine)]["failed_this_week"] == []
+    # The workers' log lines are JSON, each about its organisation and task.
+    lines = [
+        json.loads(line)
+        for log_file in broken.parent.parent.parent.glob("worker*.log")
+        for line in log_file.read_text().splitlines()
+        if line.startswith("{")
+    ]
+    failed = [line for line in lines if line["level"] == "warning"]
+    assert failed and failed[0]["workspace"] == str(broken) and failed[0]["task"]
 
 
 def test_appointment_reminders_wake_the_organisation_between_ticks(

@@ -20,9 +20,12 @@ on. A claim the queue lost (a broker restarted without its data) is queued again
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,6 +70,67 @@ LONGEST_COUNTDOWN = VISIBILITY_TIMEOUT // 2
 ZONES_SCOPE = "schedule"
 #: With a calendar, an organisation runs at least this often, to see new bookings.
 CALENDAR_LOOK = timedelta(hours=1)
+
+
+#: The organisation and task a worker's log lines are about.
+_context: contextvars.ContextVar[tuple[tuple[str, str], ...]] = contextvars.ContextVar(
+    "kindly_task", default=()
+)
+
+
+class TaskContext(logging.Filter):
+    """Puts the organisation and the task id on every log record of the task."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in _context.get():
+            setattr(record, name, value)
+        return True
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, and the organisation and
+    task it is about (for a log collector to search by)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in ("organisation", "task", "workspace"):
+            value = getattr(record, name, None)
+            if value:
+                line[name] = value
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def log_as_json(stream: Any = None) -> None:
+    """Kindly's log lines on ``stream`` (stderr) as JSON, with the organisation and task."""
+    kindly = logging.getLogger("kindly")
+    kindly.setLevel(logging.INFO)
+    for handler in list(kindly.handlers):
+        if handler.get_name() == "kindly-json":
+            kindly.removeHandler(handler)
+    handler = logging.StreamHandler(stream)
+    handler.set_name("kindly-json")
+    handler.setFormatter(JsonLines())
+    handler.addFilter(TaskContext())
+    kindly.addHandler(handler)
+    kindly.propagate = False
+
+
+@contextlib.contextmanager
+def _about(task: Task, config: str, source: str) -> Iterator[None]:
+    token = _context.set(
+        (("organisation", source), ("workspace", config), ("task", str(task.request.id or "")))
+    )
+    try:
+        yield
+    finally:
+        _context.reset(token)
 
 
 #: A sliding window per key (a sorted set of the calls' times, on Redis's own clock, so
@@ -160,14 +224,16 @@ def run_organisation(
     from plugin.app.cli.base import open_workspaces
 
     now = datetime.fromisoformat(at) if at else datetime.now(UTC)
-    found = [k for k in open_workspaces(Path(config)) if k.source_id == source]
-    if not found:
-        raise KindlyError(f"{config} no longer connects the organisation {source}")
-    (kindly,) = found
-    try:
-        return _run(task, kindly, [(str(zone), str(day)) for zone, day in ticks], now)
-    finally:
-        kindly.store.close()
+    with _about(task, config, source):
+        found = [k for k in open_workspaces(Path(config)) if k.source_id == source]
+        if not found:
+            raise KindlyError(f"{config} no longer connects the organisation {source}")
+        (kindly,) = found
+        log.info("run for %s", ", ".join(f"{zone} {day}" for zone, day in ticks))
+        try:
+            return _run(task, kindly, [(str(zone), str(day)) for zone, day in ticks], now)
+        finally:
+            kindly.store.close()
 
 
 def _run(task: Task, kindly: Kindly, ticks: list[tuple[str, str]], now: datetime) -> dict[str, Any]:
@@ -330,13 +396,19 @@ def queue_sync(config: str, source: str, *, via: Celery | None = None) -> str | 
 def sync_organisation(task: Task, config: str, source: str) -> dict[str, Any]:
     """Sync ``source`` of the workspace ``config``, under its run lease (a run syncs
     first anyway: a busy organisation's sync is queued again for later)."""
+
+    pending = SYNC_PENDING.format(source=source, config=config)
+    with _about(task, config, source):
+        return _sync(task, config, source, pending)
+
+
+def _sync(task: Task, config: str, source: str, pending: str) -> dict[str, Any]:
     import redis
 
     from plugin.app.cli.base import open_workspaces
     from plugin.run import lease_name
     from plugin.state.leases import hold
 
-    pending = SYNC_PENDING.format(source=source, config=config)
     found = [k for k in open_workspaces(Path(config)) if k.source_id == source]
     if not found:
         raise KindlyError(f"{config} no longer connects the organisation {source}")

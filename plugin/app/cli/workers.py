@@ -36,10 +36,15 @@ def _workers_module(broker: str) -> ModuleType:
 @cli.command()
 @BROKER_OPTION
 @click.option("--concurrency", default=2, show_default=True, type=int, help="Processes.")
-def worker(broker: str, concurrency: int) -> None:
+@click.option(
+    "--json-logs", is_flag=True, help="Kindly's log lines as JSON, with organisation and task."
+)
+def worker(broker: str, concurrency: int, json_logs: bool) -> None:
     """Run the organisations' queued runs: sync, plan, send and write notes, each under
     its organisation's lease. Start as many as you like, on as many machines."""
     workers = _workers_module(broker)
+    if json_logs:
+        workers.log_as_json()
     workers.app.worker_main(
         [
             "worker",
