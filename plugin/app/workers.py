@@ -25,6 +25,8 @@ import contextvars
 import json
 import logging
 import os
+import resource
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -290,6 +292,9 @@ def _run(task: Task, kindly: Kindly, ticks: list[tuple[str, str]], now: datetime
         log.exception("%s: the run failed", kindly.source_id)
     kindly.store.cover_runs(kindly.source_id, served, datetime.now(UTC), detail)
     counts["detail"] = detail
+    # For `kindly status` and the benchmark: when it ended, and the worker's peak memory.
+    counts["finished_at"] = time.time()
+    counts["peak_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return counts
 
 
