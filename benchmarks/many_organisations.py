@@ -165,10 +165,33 @@ def one_round(template: Path, count: int, workers: int) -> dict[str, Any]:
     }
 
 
+def anchor(template: Path, count: int) -> dict[str, Any]:
+    """The limit: the same organisations' runs one after another in this process, with
+    no queue, no worker and no scheduler (what one core does at best)."""
+    from plugin.app.cli.base import open_workspaces
+
+    work = Path(tempfile.mkdtemp(prefix="kindly-anchor-"))
+    shutil.copytree(template, work / "orgs")
+    try:
+        begun = time.perf_counter()
+        for number in range(count):
+            (kindly,) = open_workspaces(work / "orgs" / f"org{number}" / "kindly.toml")
+            kindly.sync(NOW)
+            kindly.send(kindly.plan(NOW), NOW)
+            kindly.store.close()
+        elapsed = time.perf_counter() - begun
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"anchor_in_process": count, "organisations_a_minute": round(count / elapsed * 60, 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--organisations", type=int, default=1000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument(
+        "--anchor", type=int, default=100, help="Organisations run in-process as the limit."
+    )
     args = parser.parse_args()
     sink = free_port()
     server = subprocess.Popen(
@@ -187,6 +210,7 @@ def main() -> None:
         f"{sum(invoices)} invoices"
     )
     try:
+        print(json.dumps(anchor(template, min(args.anchor, args.organisations))), flush=True)
         for workers in args.workers:
             print(json.dumps(one_round(template, args.organisations, workers)), flush=True)
     finally:
