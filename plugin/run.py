@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -501,18 +502,27 @@ class Kindly:
         progress: Callable[[PlannedReminder], None] | None = None,
         wait: float = 0.0,
         on_wait: Callable[[Holder], None] | None = None,
+        lease: Lease | None = None,
     ) -> SendResult:
         """Send the plan's reminders and write their notes, holding the organisation's lease.
 
         A second sender for the same organisation waits up to ``wait`` seconds for this one
         to finish, then gives up with BusyError (nothing sent). ``on_wait`` is told who is
-        in the way when waiting starts.
+        in the way when waiting starts. With ``lease`` (from :meth:`holding`), the caller
+        holds it already: around its sync and plan too.
         """
         self.check_platform_reminders()
-        with hold(
-            self.store.engine, lease_name(self.source_id), wait=wait, on_wait=on_wait
-        ) as lease:
+        if lease is not None:
             return self._send_holding(lease, plan, now, progress)
+        with self.holding(wait=wait, on_wait=on_wait) as held:
+            return self._send_holding(held, plan, now, progress)
+
+    def holding(
+        self, *, wait: float = 0.0, on_wait: Callable[[Holder], None] | None = None
+    ) -> AbstractContextManager[Lease]:
+        """The organisation's run lease, for a whole run (sync, plan and send): one run
+        per organisation at a time, in any process on any machine."""
+        return hold(self.store.engine, lease_name(self.source_id), wait=wait, on_wait=on_wait)
 
     def _check_history_complete(self) -> None:
         """Refuse to send while a history rebuild is half done: the reminders of clients

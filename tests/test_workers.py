@@ -463,3 +463,63 @@ def test_appointment_reminders_wake_the_organisation_between_ticks(
     assert [zone.split("|")[0] for zone, _ in woken["ticks"]] == ["wake"]
     _wait_for(celery_app, [woken])
     assert enqueue_due(configs, later.isoformat(), via=celery_app) == []
+
+
+HOLDER = """
+import sys
+from pathlib import Path
+from plugin.app.cli.base import open_workspaces
+(kindly,) = open_workspaces(Path(sys.argv[1]))
+with kindly.holding():
+    print("held", flush=True)
+    sys.stdin.read()  # until the test lets go
+"""
+
+
+class _Again(Exception):
+    pass
+
+
+class _Task:
+    """What run_organisation asks of its Celery task: its id, and a retry."""
+
+    class request:
+        id = "test-task"
+
+    def __init__(self) -> None:
+        self.countdowns: list[float] = []
+
+    def retry(self, countdown: float) -> _Again:
+        self.countdowns.append(countdown)
+        return _Again()
+
+
+def test_a_run_waits_whole_while_another_process_holds_its_organisation(
+    organisations: list[Path],
+) -> None:
+    """Another process holds the organisation's lease (a webhook's sync, another run):
+    the run neither syncs nor plans nor sends; it goes back on the queue for later."""
+    from plugin.app.workers import BUSY_RETRY, run_organisation
+    from plugin.state.store import Store
+
+    config = organisations[0]
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(config)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        task = _Task()
+        with pytest.raises(_Again):
+            run_organisation(
+                task, str(config), "ledger", [("first", "2026-11-22")], DEMO_NOW.isoformat()
+            )
+        assert task.countdowns == [BUSY_RETRY]
+    finally:
+        holder.communicate("", timeout=30)
+    store = Store.open(f"sqlite:///{config.parent / 'kindly.sqlite3'}")
+    try:
+        assert store.load_snapshot("ledger") is None, "not synced while another held it"
+        assert store.reminders("ledger") == [], "nothing sent"
+    finally:
+        store.close()

@@ -242,9 +242,12 @@ def _run(task: Task, kindly: Kindly, ticks: list[tuple[str, str]], now: datetime
     counts: dict[str, Any] = {"organisation": kindly.source_id, "ticks": ticks}
     served = list(ticks)
     try:
-        snapshot = kindly.sync(now)
-        plan = kindly.plan(now)
-        result = kindly.send(plan, now, wait=0.0)
+        # The whole run under the organisation's lease: a webhook's sync or another run
+        # never reads or writes its snapshot meanwhile.
+        with kindly.holding(wait=0.0) as lease:
+            snapshot = kindly.sync(now)
+            plan = kindly.plan(now)
+            result = kindly.send(plan, now, lease=lease)
         counts.update(
             sent=len(result.sent),
             deferred=len(result.deferred),
