@@ -523,3 +523,33 @@ def test_a_run_waits_whole_while_another_process_holds_its_organisation(
         assert store.reminders("ledger") == [], "nothing sent"
     finally:
         store.close()
+
+
+def test_sync_now_in_the_web_app_runs_on_a_worker(
+    celery_app: object, demo_workspace: Path, workers: list[subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    """`kindly web --queue`: "Sync now" is queued; a worker syncs, and the page that polls
+    (here the API) follows its progress to "done" through the store."""
+    from celery.result import AsyncResult
+
+    from plugin.app.workers import queue_web_sync
+    from tests.fakes.smtp import start_smtp
+    from tests.web_harness import sign_in, web_app
+
+    smtp = start_smtp(tmp_path)
+    try:
+        web = web_app(demo_workspace, smtp)
+        web.app.config["KINDLY_QUEUE"] = queue_web_sync(celery_app)
+        client = web.app.test_client()
+        assert sign_in(client) == 302
+        token = client.get("/api/v1/session").get_json()["csrf_token"]
+        path = f"/api/v1/organisations/{web.org}/sync"
+        started = client.post(path, headers={"X-CSRF-Token": token})
+        assert started.status_code == 202 and started.get_json()["state"] == "running"
+        (task,) = web.app.extensions["kindly.queued"]
+        assert not web.app.extensions.get("kindly.syncs"), "no sync ran in the web app"
+        AsyncResult(task, app=celery_app).get(timeout=120)
+        done = client.get(path).get_json()
+        assert (done["state"], done["clients"], done["invoices"]) == ("done", 14, 66)
+    finally:
+        smtp.stop()

@@ -210,6 +210,7 @@ def make_app(broker: str) -> Celery:
 
     worker_process_init.connect(_share_limits, weak=False)
     celery.task(name="kindly.sync_organisation", bind=True, max_retries=None)(sync_organisation)
+    celery.task(name="kindly.web_sync")(web_sync)
     return celery
 
 
@@ -436,6 +437,23 @@ def _sync(task: Task, config: str, source: str, pending: str) -> dict[str, Any]:
     finally:
         kindly.store.close()
     return {"organisation": source, "invoices": len(snapshot.invoices)}
+
+
+def web_sync(config: str, source: str, started: str) -> None:
+    """The web app's "Sync now", run by a worker: progress and outcome in the store, where
+    the page that polls reads them (plugin/app/web/syncing.py)."""
+    from plugin.app.web.syncing import sync_in_worker
+
+    sync_in_worker(config, source, started)
+
+
+def queue_web_sync(via: Celery | None = None) -> Any:
+    """What `kindly web --queue` gives the web app: queue a "Sync now"; the task's id."""
+
+    def queue(config: str, source: str, started: str) -> str:
+        return str((via or app).send_task("kindly.web_sync", args=(config, source, started)).id)
+
+    return queue
 
 
 def status(configs: Sequence[str], now: datetime, broker: str | None = None) -> dict[str, Any]:

@@ -24,14 +24,19 @@ PASSWORD_VARIABLE = "KINDLY_WEB_PASSWORD"  # noqa: S105 (a variable name)
     metavar="URL",
     help="Where users reach the app (https makes the session cookie Secure).",
 )
+@click.option(
+    "--queue",
+    is_flag=True,
+    help='Hand "Sync now" to the workers (kindly worker, KINDLY_BROKER_URL).',
+)
 @click.pass_obj
-def web(app: AppContext, host: str, port: int, public_url: str | None) -> None:
+def web(app: AppContext, host: str, port: int, public_url: str | None, queue: bool) -> None:
     """Serve Kindly's web app: the plan, review and send, the clients' settings.
 
     Sign in with an account made by `kindly users add`. Listens on 127.0.0.1 unless told
     otherwise; put a TLS proxy in front of it for other machines.
     """
-    serve(app.config, host, port, public_url)
+    serve(app.config, host, port, public_url, queue=queue)
 
 
 def serve(
@@ -42,6 +47,7 @@ def serve(
     *,
     clock: Callable[[], datetime] | None = None,
     sign_in: tuple[str, str] | None = None,
+    queue: bool = False,
 ) -> None:
     """Serve the web app for ``config`` until Ctrl+C; ``sign_in``: an account to print."""
     from werkzeug.serving import make_server
@@ -49,6 +55,13 @@ def serve(
     from plugin.app.web import create_app
 
     application = create_app(config, public_url=public_url, clock=clock)
+    if queue:
+        import os
+
+        from plugin.app.cli.workers import _workers_module
+
+        broker = os.environ.get("KINDLY_BROKER_URL") or "redis://127.0.0.1:6379/0"
+        application.config["KINDLY_QUEUE"] = _workers_module(broker).queue_web_sync()
     try:
         server = make_server(host, port, application, threaded=True)
     except OSError as exc:

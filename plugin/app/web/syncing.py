@@ -2,6 +2,9 @@
 tells how far it got through the store, so that whichever process serves the page that
 polls can answer.
 
+With ``KINDLY_QUEUE`` set (`kindly web --queue`), the sync is handed to the workers
+instead, which report the same way.
+
 One sync per organisation at a time: starting one is claimed in the store (a second
 press, a second tab, a second app process finds it running and follows it). A sync whose
 process died stops counting as running once it has said nothing for ``STALE``.
@@ -22,7 +25,7 @@ from flask import Flask
 from plugin.errors import KindlyError
 from plugin.state.store import Store
 
-__all__ = ["SCOPE", "start_sync", "sync_status"]
+__all__ = ["SCOPE", "start_sync", "sync_in_worker", "sync_status"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,13 @@ def start_sync(app: Flask, store: Store, source_id: str) -> bool:
             return False
         transaction.set_setting(SCOPE, source_id, _running(now, now, "", 0), now)
     config = Path(app.config["KINDLY_CONFIG"])
+    queue = app.config.get("KINDLY_QUEUE")
+    if queue is not None:
+        # The workers sync (kindly web --queue); they write how it goes in the same place.
+        app.extensions.setdefault("kindly.queued", []).append(
+            queue(str(config), source_id, now.isoformat())
+        )
+        return True
     worker = threading.Thread(
         target=_sync, args=(config, source_id, clock, now), name=f"sync {source_id}", daemon=True
     )
@@ -70,6 +80,13 @@ def _running(started: datetime, now: datetime, resource: str, records: int) -> d
         "resource": resource,
         "records": records,
     }
+
+
+def sync_in_worker(config: str, source_id: str, started: str) -> None:
+    """The queued sync a worker runs (kindly.web_sync), on the real clock."""
+    from datetime import UTC
+
+    _sync(Path(config), source_id, lambda: datetime.now(UTC), datetime.fromisoformat(started))
 
 
 def _sync(config: Path, source_id: str, clock: Callable[[], datetime], started: datetime) -> None:
