@@ -406,6 +406,13 @@ def test_a_connector_on_a_worker_counts_its_calls_with_every_other_worker(
         invoice = str(seeded["a1"]["id"])
         for _ in range(25):
             assert len(connector.read_invoices([invoice])) == 1
+        # `kindly status` shows the budget as the workers used it.
+        from types import SimpleNamespace
+
+        from plugin.app.workers import _budgets
+
+        shown = _budgets(SimpleNamespace(source=connector), REDIS)  # type: ignore[arg-type]
+        assert [(b["limit"], b["used"]) for b in shown] == [("25 in 300 s", 25)]
         calls = fake.api_calls()
         with pytest.raises(RetriableError) as used_up:
             connector.read_invoices([invoice])

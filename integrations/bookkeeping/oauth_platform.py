@@ -180,6 +180,11 @@ class OAuthPlatform(BookkeepingConnector):
         limits = shared_limits()
         if limits is None or not self.call_limits:
             return budget
+        rules = self.limit_rules()
+        return SharedBudget(local=budget, limits=limits, rules=rules, platform=self.title)
+
+    def limit_rules(self) -> list[tuple[str, int, float]]:
+        """The platform's limits as the workers count them: (key, calls, seconds)."""
         rules = []
         for limit in self.call_limits:
             scope = (
@@ -189,7 +194,7 @@ class OAuthPlatform(BookkeepingConnector):
             )
             key = f"kindly:limit:{self.name}:{scope}:{limit.calls}/{limit.seconds:g}s"
             rules.append((key, limit.calls, limit.seconds))
-        return SharedBudget(local=budget, limits=limits, rules=rules, platform=self.title)
+        return rules
 
     @classmethod
     def new_budget(cls, sleep: Callable[[float], None] = time.sleep) -> CallBudget:

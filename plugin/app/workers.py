@@ -492,11 +492,36 @@ def status(configs: Sequence[str], now: datetime, broker: str | None = None) -> 
                     "next_run": min(t.at for t in ticks).isoformat() if ticks else None,
                     "waiting": sum(1 for run in runs if not run["done_at"]),
                     "failed_this_week": failed,
+                    "budgets": _budgets(kindly, broker),
                 }
             )
         if workspaces:
             workspaces[0].store.close()
     return {"queued": _queue_depth(broker), "organisations": organisations}
+
+
+def _budgets(kindly: Kindly, broker: str | None) -> list[dict[str, Any]]:
+    """The platform's limits shared by the workers, and how much of each the workers used
+    in its window now (from Redis; empty when it cannot be asked)."""
+    rules: list[tuple[str, int, float]] = getattr(kindly.source, "limit_rules", list)()
+    if not rules or not broker or not broker.startswith(("redis://", "rediss://")):
+        return []
+    try:
+        import redis
+
+        client = redis.Redis.from_url(broker, socket_connect_timeout=2, socket_timeout=2)
+        seconds, micros = client.time()
+        now_ms = seconds * 1000 + micros // 1000
+        return [
+            {
+                "limit": f"{calls} in {window:g} s",
+                "used": int(client.zcount(key, now_ms - int(window * 1000), "+inf")),
+                "calls": calls,
+            }
+            for key, calls, window in rules
+        ]
+    except Exception:  # an unreachable broker: no figures
+        return []
 
 
 def _queue_depth(broker: str | None) -> int | None:

@@ -110,7 +110,8 @@ def status(app: AppContext, broker: str, extra: tuple[Path, ...], as_json: bool)
         click.echo(json.dumps(found, indent=2))
         return
     table = Table(title="Scheduled runs")
-    for column in ("Organisation", "Last run", "What came of it", "Next run", "Failed (7 days)"):
+    columns = ("Organisation", "Last run", "What came of it", "Next run", "Failed (7 days)")
+    for column in (*columns, "Calls used"):
         table.add_column(column)
     for org in found["organisations"]:
         table.add_row(
@@ -119,6 +120,7 @@ def status(app: AppContext, broker: str, extra: tuple[Path, ...], as_json: bool)
             org["last_result"] or "",
             org["next_run"] or "at the next look",
             str(len(org["failed_this_week"])),
+            "\n".join(f"{b['used']} of {b['limit']}" for b in org["budgets"]) or "-",
         )
     console = app.console()
     console.print(table)
