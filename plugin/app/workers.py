@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import json
 import logging
 import os
@@ -384,14 +385,22 @@ def _enqueue_workspace(
 SYNC_PENDING = "kindly:sync-pending:{config}:{source}"
 
 
+@functools.cache
+def _redis(url: str) -> Any:
+    """One client (and its connection pool) per Redis URL for the process: a burst of
+    webhooks, or `kindly status` over many organisations, reuses its connections."""
+    import redis
+
+    return redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
+
+
 def queue_sync(config: str, source: str, *, via: Celery | None = None) -> str | None:
     """Queue a sync of ``source`` (a webhook named its records), unless one waits in the
     queue already: a burst of a thousand events for one organisation is one sync. The
     task's id when this call queued it."""
-    import redis
 
     celery = via or app
-    client = redis.Redis.from_url(celery.conf.broker_url)
+    client = _redis(celery.conf.broker_url)
     pending = SYNC_PENDING.format(source=source, config=config)
     if not client.set(pending, "1", nx=True, ex=REQUEUE_AFTER):
         return None
@@ -412,21 +421,17 @@ def sync_organisation(task: Task, config: str, source: str) -> dict[str, Any]:
 
 
 def _sync(task: Task, config: str, source: str, pending: str) -> dict[str, Any]:
-    import redis
-
     from plugin.app.cli.base import open_workspaces
-    from plugin.run import lease_name
-    from plugin.state.leases import hold
 
     found = [k for k in open_workspaces(Path(config)) if k.source_id == source]
     if not found:
         raise KindlyError(f"{config} no longer connects the organisation {source}")
     (kindly,) = found
     try:
-        with hold(kindly.store.engine, lease_name(source), doing="running this organisation"):
+        with kindly.holding():
             # From now on a webhook queues another sync (what it names may come after
             # this read); while the lease was busy, this one stayed the pending one.
-            redis.Redis.from_url(task.app.conf.broker_url).delete(pending)
+            _redis(task.app.conf.broker_url).delete(pending)
             snapshot = kindly.sync(datetime.now(UTC))
     except BusyError:
         raise task.retry(countdown=BUSY_RETRY) from None
@@ -507,9 +512,7 @@ def _budgets(kindly: Kindly, broker: str | None) -> list[dict[str, Any]]:
     if not rules or not broker or not broker.startswith(("redis://", "rediss://")):
         return []
     try:
-        import redis
-
-        client = redis.Redis.from_url(broker, socket_connect_timeout=2, socket_timeout=2)
+        client = _redis(broker)
         seconds, micros = client.time()
         now_ms = seconds * 1000 + micros // 1000
         return [
@@ -529,9 +532,7 @@ def _queue_depth(broker: str | None) -> int | None:
     if not broker or not broker.startswith(("redis://", "rediss://")):
         return None
     try:
-        import redis
-
-        client = redis.Redis.from_url(broker, socket_connect_timeout=2, socket_timeout=2)
+        client = _redis(broker)
         return int(client.llen(QUEUE))
     except Exception:  # an unreachable broker is shown as unknown
         return None

@@ -56,12 +56,9 @@ def serve(
 
     application = create_app(config, public_url=public_url, clock=clock)
     if queue:
-        import os
+        from plugin.app.cli.workers import workers_module
 
-        from plugin.app.cli.workers import _workers_module
-
-        broker = os.environ.get("KINDLY_BROKER_URL") or "redis://127.0.0.1:6379/0"
-        application.config["KINDLY_QUEUE"] = _workers_module(broker).queue_web_sync()
+        application.config["KINDLY_QUEUE"] = workers_module().queue_web_sync()
     try:
         server = make_server(host, port, application, threaded=True)
     except OSError as exc:

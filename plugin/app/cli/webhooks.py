@@ -66,9 +66,9 @@ def serve(app: AppContext, host: str, port: int, queue: bool) -> None:
     routes = {webhook.path: WebhookRoute(key, workspaces)}
     hand_off: Callable[[str], None] | None = None
     if queue:
-        from plugin.app.cli.workers import _workers_module
+        from plugin.app.cli.workers import workers_module
 
-        workers = _workers_module(os.environ.get("KINDLY_BROKER_URL") or "redis://127.0.0.1:6379/0")
+        workers = workers_module()
         config = str(app.config.resolve())
 
         def hand_off(source_id: str) -> None:

@@ -11,18 +11,23 @@ import click
 from plugin.app.cli.base import AppContext, cli
 from plugin.errors import ConfigError
 
+#: Where the workers' queue is when neither --broker nor KINDLY_BROKER_URL says.
+DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
+
 BROKER_OPTION = click.option(
     "--broker",
     envvar="KINDLY_BROKER_URL",
-    default="redis://127.0.0.1:6379/0",
+    default=DEFAULT_BROKER,
     show_default=True,
     help="The Celery broker (Redis). Also KINDLY_BROKER_URL.",
 )
 
 
-def _workers_module(broker: str) -> ModuleType:
+def workers_module(broker: str | None = None) -> ModuleType:
     # The tasks' module reads the broker when it is first imported: set it before.
-    os.environ["KINDLY_BROKER_URL"] = broker
+    os.environ["KINDLY_BROKER_URL"] = (
+        broker or os.environ.get("KINDLY_BROKER_URL") or DEFAULT_BROKER
+    )
     try:
         from plugin.app import workers
     except ImportError as exc:
@@ -42,7 +47,7 @@ def _workers_module(broker: str) -> ModuleType:
 def worker(broker: str, concurrency: int, json_logs: bool) -> None:
     """Run the organisations' queued runs: sync, plan, send and write notes, each under
     its organisation's lease. Start as many as you like, on as many machines."""
-    workers = _workers_module(broker)
+    workers = workers_module(broker)
     if json_logs:
         workers.log_as_json()
     workers.app.worker_main(
@@ -74,7 +79,7 @@ def scheduler(app: AppContext, broker: str, extra: tuple[Path, ...], every: floa
     business days (docs/deployment.md). Run ONE scheduler; any number of workers."""
     from platformdirs import user_cache_dir
 
-    workers = _workers_module(broker)
+    workers = workers_module(broker)
     configs = [str(path.resolve()) for path in (app.config, *extra)]
     workers.app.conf.beat_schedule = {
         "kindly-due": {"task": "kindly.enqueue_due", "schedule": every, "args": (configs,)}
@@ -103,7 +108,7 @@ def status(app: AppContext, broker: str, extra: tuple[Path, ...], as_json: bool)
 
     from rich.table import Table
 
-    workers = _workers_module(broker)
+    workers = workers_module(broker)
     configs = [str(path.resolve()) for path in (app.config, *extra)]
     found = workers.status(configs, datetime.now(UTC), broker)
     if as_json:
