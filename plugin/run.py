@@ -230,6 +230,8 @@ class Kindly:
         self.sms_gateway = sms_gateway
         #: Records the last sync could not read, one sentence each.
         self.warnings: tuple[str, ...] = ()
+        #: Reminders the last sync took up into the log from Kindly's notes it read.
+        self.restored_by_sync = 0
         self.store = store
         self.source = source
         #: kindly.toml's settings, before the store's and the platform's are laid over them.
@@ -307,6 +309,9 @@ class Kindly:
             other_marks=other_marks,
             left_out=self.warnings,
         )
+        # Kindly's own notes in the accounting system name reminders that went out: a log
+        # that lacks them (a lost or new store) takes them up, or the run sends them again.
+        self.restored_by_sync = self._restore(snapshot.notes, snapshot)
         self._look_at_platform_reminders(now)
         return snapshot
 
@@ -522,7 +527,13 @@ class Kindly:
     ) -> AbstractContextManager[Lease]:
         """The organisation's run lease, for a whole run (sync, plan and send): one run
         per organisation at a time, in any process on any machine."""
-        return hold(self.store.engine, lease_name(self.source_id), wait=wait, on_wait=on_wait)
+        return hold(
+            self.store.engine,
+            lease_name(self.source_id),
+            workspace=self.store.workspace,
+            wait=wait,
+            on_wait=on_wait,
+        )
 
     def _check_history_complete(self) -> None:
         """Refuse to send while a history rebuild is half done: the reminders of clients
@@ -853,7 +864,7 @@ class Kindly:
         ``keys`` are keys or their first characters, as `kindly history` shows them; the
         entries become "deferred", so the next send claims them like any other retry.
         """
-        with hold(self.store.engine, lease_name(self.source_id), wait=wait):
+        with self.holding(wait=wait):
             unconfirmed = self.store.reminders(self.source_id, statuses=(LogStatus.UNCONFIRMED,))
             chosen: list[ReminderRecord] = []
             for wanted in keys:
@@ -886,8 +897,10 @@ class Kindly:
         the next rebuild carries on from there.
         """
         snapshot = self.sync(now)
-        with hold(self.store.engine, lease_name(self.source_id), wait=wait):
-            return self._restore_from_notes(snapshot, now)
+        with self.holding(wait=wait):
+            rebuilt = self._restore_from_notes(snapshot, now)
+        # The notes the sync read restored their reminders already.
+        return replace(rebuilt, restored=rebuilt.restored + self.restored_by_sync)
 
     def _restore_from_notes(self, snapshot: LedgerSnapshot, now: datetime) -> Rebuilt:
         from plugin.core.model import InvoiceStatus
@@ -928,10 +941,14 @@ class Kindly:
     def _restore(self, notes: Iterable[Note], snapshot: LedgerSnapshot) -> int:
         invoices = snapshot.invoices_by_id
         restored = 0
-        for note in notes:
-            if not note.reminder_key or note.id.endswith("-failed") or not note.stage:
-                continue
-            if self.store.reminder(note.reminder_key) is not None:
+        sent = [
+            note
+            for note in notes
+            if note.reminder_key and not note.id.endswith("-failed") and note.stage
+        ]
+        logged = self.store.logged(note.reminder_key for note in sent if note.reminder_key)
+        for note in sent:
+            if note.reminder_key is None or note.stage is None or note.reminder_key in logged:
                 continue
             known = [invoices[i] for i in note.invoice_ids if i in invoices]
             record = ReminderRecord(

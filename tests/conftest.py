@@ -78,6 +78,16 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'kindly.sqlite3'}"
         return
+    yield from _postgres_schema()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of the test's own (a schema), or a skip where none runs."""
+    yield from _postgres_schema()
+
+
+def _postgres_schema() -> Iterator[str]:
     _postgres_or_skip()
     # Each test gets a schema of its own, dropped afterwards, so tests never meet.
     schema = f"kindly_test_{uuid.uuid4().hex[:12]}"

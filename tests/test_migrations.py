@@ -24,6 +24,8 @@ def test_migrations_build_the_tables_the_store_uses(tmp_path: Path) -> None:
     for table in metadata.sorted_tables:
         migrated = {column["name"] for column in inspector.get_columns(table.name)}
         assert migrated == set(table.columns.keys()), table.name
+        key = inspector.get_pk_constraint(table.name)["constrained_columns"]
+        assert key == [column.name for column in table.primary_key.columns], table.name
     store.close()
 
 
@@ -45,12 +47,20 @@ def test_the_calendars_old_state_is_dropped_and_nothing_else(tmp_path: Path) -> 
     from datetime import UTC, datetime
 
     url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
-    old = Store(_engine_at(url, "0003"))
-    now = datetime(2026, 12, 1, tzinfo=UTC)
-    old.set_setting("calendar:google:primary", "state", {"events": {"e1": {}}}, now)
-    old.set_setting("calendar:caldav:https://dav.example/a/", "state", {"items": {}}, now)
-    old.set_setting("connection:ledger", "path", "/books", now)
-    old.set_setting("client:C1", "tone", "firm", now)
+    old = _engine_at(url, "0003")
+    now = datetime(2026, 12, 1, tzinfo=UTC).isoformat()
+    with old.begin() as connection:
+        for scope, key, value in (
+            ("calendar:google:primary", "state", '{"events": {"e1": {}}}'),
+            ("calendar:caldav:https://dav.example/a/", "state", '{"items": {}}'),
+            ("connection:ledger", "path", '"/books"'),
+            ("client:C1", "tone", '"firm"'),
+        ):
+            connection.execute(
+                sa.text("INSERT INTO settings VALUES (:scope, :key, :value, :now)"),
+                {"scope": scope, "key": key, "value": value, "now": now},
+            )
+    old.dispose()
     store = Store.open(url)
     assert store.schema_revision() == SCHEMA_REVISION
     assert store.settings_in("calendar:") == {}
@@ -98,3 +108,59 @@ def test_reminders_logged_as_sent_but_unconfirmed_become_unconfirmed(tmp_path: P
     statuses = {key: store.reminder(key).status for key in details}  # type: ignore[union-attr]
     assert statuses == {"k1": "unconfirmed", "k2": "unconfirmed", "k3": "sent"}
     store.close()
+
+
+def test_a_store_of_one_company_becomes_the_empty_workspace_with_nothing_lost(
+    store_url: str,
+) -> None:
+    """0007 puts every row an earlier Kindly kept under the empty workspace name, with the
+    workspace first in every key (SQLite copies its tables, PostgreSQL alters them)."""
+    from datetime import UTC, datetime
+
+    engine = _engine_at(store_url, "0006")
+    stamp = "2026-12-01T10:00:00+00:00"
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("INSERT INTO records VALUES ('ledger', 'invoices', 'I1', '{}', :t)"),
+            {"t": stamp},
+        )
+        connection.execute(
+            sa.text("INSERT INTO bookmarks VALUES ('ledger', 'snapshot', :v, :t)"),
+            {"v": stamp, "t": stamp},
+        )
+        connection.execute(
+            sa.text("INSERT INTO settings VALUES ('client:C1', 'tone', '\"firm\"', :t)"),
+            {"t": stamp},
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO reminders (key, source, customer_id, invoice_ids, invoice_numbers,"
+                " stage, channel, recipient, amount, currency, status, planned_at) VALUES"
+                " ('k1', 'ledger', 'C1', '[\"I1\"]', '[\"1\"]', 'first', 'email',"
+                " 'a@example.com', '10.00', 'EUR', 'sent', :t)"
+            ),
+            {"t": stamp},
+        )
+        connection.execute(
+            sa.text(
+                "INSERT INTO scheduled_runs VALUES ('ledger', 'z', '2026-12-01', :c, :t, 'ok')"
+            ),
+            {"c": stamp, "t": stamp},
+        )
+    engine.dispose()
+    store = Store.open(store_url)
+    try:
+        assert store.schema_revision() == SCHEMA_REVISION
+        assert store.get_setting("client:C1", "tone") == "firm"
+        assert store.get_bookmark("ledger", "snapshot") == stamp
+        assert [r.key for r in store.reminders("ledger")] == ["k1"]
+        assert store.runs_done("ledger") == {"z": datetime(2026, 12, 1, tzinfo=UTC).date()}
+        with store.engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT workspace, record_id FROM records"))
+            assert [tuple(row) for row in rows] == [("", "I1")]
+        # The same key in another workspace is another row.
+        other = store.in_workspace("acme")
+        assert other.reminders("ledger") == []
+        assert other.get_setting("client:C1", "tone") is None
+    finally:
+        store.close()

@@ -30,6 +30,7 @@ __all__ = [
     "open_sources",
     "open_store",
     "settings_schema",
+    "share_connections",
     "sms_gateway_factory",
     "workspace_for",
 ]
@@ -135,10 +136,25 @@ def settings_from(data: Mapping[str, Any], path: Path) -> Settings:
     return settings
 
 
+#: Whether this process serves many workspaces (a worker): see share_connections.
+_sharing = False
+
+
+def share_connections() -> None:
+    """From now on, the workspaces this process opens share one connection pool per
+    database (a worker serving many workspaces of one PostgreSQL database)."""
+    global _sharing
+    _sharing = True
+
+
 def open_store(settings: Settings) -> Store:
     from plugin.state.store import Store
 
-    return Store.open(os.environ.get("KINDLY_STORE_URL") or settings.store_url)
+    return Store.open(
+        os.environ.get("KINDLY_STORE_URL") or settings.store_url,
+        settings.store_workspace,
+        shared=_sharing,
+    )
 
 
 def workspace_for(settings: Settings, store: Store, organisation: str | None = None) -> Workspace:

@@ -53,6 +53,7 @@ __all__ = [
     "run_organisation",
     "status",
     "sync_organisation",
+    "workspace_files",
 ]
 
 log = logging.getLogger("kindly.workers")
@@ -60,9 +61,13 @@ log = logging.getLogger("kindly.workers")
 BROKER_VARIABLE = "KINDLY_BROKER_URL"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 QUEUE = "kindly"
-#: Seconds after which a claimed run that never finished may be queued again: Celery's
-#: redelivery time on Redis (``visibility_timeout``), and a little more.
-VISIBILITY_TIMEOUT = 3600
+#: Seconds after which Redis hands a run a worker took and never finished (the worker
+#: was killed, its machine lost) to another worker: Celery's ``visibility_timeout``. A run
+#: must end well within it (a longer one is handed out twice; the lease makes the second
+#: wait). KINDLY_VISIBILITY_TIMEOUT changes it, for every worker and the scheduler alike.
+VISIBILITY_TIMEOUT = int(os.environ.get("KINDLY_VISIBILITY_TIMEOUT") or 3600)
+#: Seconds after which a claimed run that never finished may be queued again: the
+#: redelivery time, and a little more.
 REQUEUE_AFTER = VISIBILITY_TIMEOUT + 600
 #: Seconds a run waits before it tries again when the organisation's lease is held.
 BUSY_RETRY = 60
@@ -183,8 +188,12 @@ class RedisLimits:
 
 def _share_limits(**_: object) -> None:
     """Each worker process counts its calls with every other's (Celery's
-    worker_process_init, and the main process for a solo pool)."""
+    worker_process_init, and the main process for a solo pool), and keeps one connection
+    pool per database for every workspace it serves."""
+    from plugin.app.wiring import share_connections
+
     share_limits(RedisLimits(app.conf.broker_url))
+    share_connections()
 
 
 def make_app(broker: str) -> Celery:
@@ -199,7 +208,13 @@ def make_app(broker: str) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        broker_transport_options={
+            "visibility_timeout": VISIBILITY_TIMEOUT,
+            # How often the workers look for runs a killed worker left: kombu's default
+            # (every ~100 s) suits the hour; a shorter timeout wants shorter looks.
+            "unacked_restore_interval": max(1, min(10, VISIBILITY_TIMEOUT // 5)),
+            "unacked_restore_throttle": max(1, min(10, VISIBILITY_TIMEOUT // 100)),
+        },
         broker_connection_retry_on_startup=True,
         timezone="UTC",
         enable_utc=True,
@@ -325,6 +340,18 @@ def _wake_after(kindly: Kindly, plan: Plan, now: datetime) -> datetime | None:
     return min(later) if later else None
 
 
+def workspace_files(paths: Sequence[str]) -> list[str]:
+    """The kindly.toml of each workspace: a path itself, or for a folder every
+    ``*/kindly.toml`` in it (read at each look: a workspace added is seen at the next)."""
+    found: list[str] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found += [str(config) for config in sorted(path.glob("*/kindly.toml"))]
+        else:
+            found.append(str(path))
+    return found
+
+
 def enqueue_due(
     configs: Sequence[str], at: str | None = None, *, via: Celery | None = None
 ) -> list[dict[str, Any]]:
@@ -333,7 +360,7 @@ def enqueue_due(
     each run queued, with its task's id. An organisation never run yet runs at once."""
     now = datetime.fromisoformat(at) if at else datetime.now(UTC)
     queued: list[dict[str, Any]] = []
-    for config in configs:
+    for config in workspace_files(configs):
         try:
             queued += _enqueue_workspace(config, now, at, via or app)
         except Exception:
@@ -468,7 +495,7 @@ def status(configs: Sequence[str], now: datetime, broker: str | None = None) -> 
     from plugin.core.schedule import next_tick
 
     organisations = []
-    for config in configs:
+    for config in workspace_files(configs):
         workspaces = open_workspaces(Path(config))
         for kindly in workspaces:
             source = kindly.source_id

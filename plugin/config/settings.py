@@ -173,6 +173,8 @@ class Settings:
     #: Send although the accounting system sends payment reminders itself (the user chose).
     beside_platform_reminders: bool = False
     store_url: str | None = None
+    #: The workspace's name in a store shared with other workspaces ("" for its own).
+    store_workspace: str = ""
     source: Path | None = None  # the file these came from
     templates: Path | None = None  # a folder of the user's own templates
     template_budget: TemplateBudget = TemplateBudget()
@@ -453,6 +455,7 @@ def parse_settings(
             data.get("delivery", {}).get("email_via", "smtp" if data.get("smtp") else "outbox")
         ),
         store_url=store_url,
+        store_workspace=data.get("store", {}).get("workspace", ""),
         source=source,
         templates=(base / data["templates"]["folder"]).resolve()
         if data.get("templates", {}).get("folder")

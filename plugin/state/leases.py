@@ -146,9 +146,12 @@ _COLUMNS = (
 class Lease:
     """Held by this process until released; renew it while working."""
 
-    def __init__(self, engine: Engine, name: str, lock: Connection | None) -> None:
+    def __init__(
+        self, engine: Engine, name: str, lock: Connection | None, workspace: str = ""
+    ) -> None:
         self.engine = engine
         self.name = name
+        self.workspace = workspace
         self.owner = uuid.uuid4().hex
         #: PostgreSQL: the connection holding the advisory lock, and the lock's number.
         self._lock = lock
@@ -157,6 +160,10 @@ class Lease:
 
     def __repr__(self) -> str:
         return f"Lease({self.name!r}, owner={self.owner[:8]})"
+
+    def mine(self) -> sa.ColumnElement[bool]:
+        """The lease's row: its name in its workspace."""
+        return sa.and_(leases.c.workspace == self.workspace, leases.c.name == self.name)
 
     def _row(self, now: datetime) -> dict[str, object]:
         return {
@@ -170,11 +177,11 @@ class Lease:
 
     def write(self, connection: Connection) -> None:
         row = self._row(datetime.now(UTC))
-        updated = connection.execute(
-            leases.update().where(leases.c.name == self.name).values(**row)
-        )
+        updated = connection.execute(leases.update().where(self.mine()).values(**row))
         if updated.rowcount == 0:
-            connection.execute(leases.insert().values(name=self.name, **row))
+            connection.execute(
+                leases.insert().values(workspace=self.workspace, name=self.name, **row)
+            )
 
     def renew(self, *, every: float = 60.0) -> None:
         """Push the expiry on (at most once per ``every`` seconds); LeaseLost if not ours."""
@@ -183,7 +190,7 @@ class Lease:
         with self.engine.begin() as connection:
             renewed = connection.execute(
                 leases.update()
-                .where(leases.c.name == self.name, leases.c.owner == self.owner)
+                .where(self.mine(), leases.c.owner == self.owner)
                 .values(expires_at=_iso(datetime.now(UTC) + TERM))
             )
         if renewed.rowcount != 1:
@@ -195,9 +202,7 @@ class Lease:
 
     def release(self) -> None:
         with self.engine.begin() as connection:
-            connection.execute(
-                leases.delete().where(leases.c.name == self.name, leases.c.owner == self.owner)
-            )
+            connection.execute(leases.delete().where(self.mine(), leases.c.owner == self.owner))
         if self._lock is not None:
             try:
                 self._lock.execute(
@@ -219,9 +224,7 @@ def _try_sqlite(engine: Engine, lease: Lease) -> Holder | None:
     with engine.connect() as connection:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
         try:
-            holder = _holder(
-                connection.execute(sa.select(*_COLUMNS).where(leases.c.name == lease.name)).first()
-            )
+            holder = _holder(connection.execute(sa.select(*_COLUMNS).where(lease.mine())).first())
             if holder is not None and not holder_gone(holder):
                 connection.exec_driver_sql("ROLLBACK")
                 return holder
@@ -238,7 +241,8 @@ def _try_postgres(engine: Engine, lease: Lease) -> Holder | None:
     try:
         # Advisory locks are per database: the schema keeps two Kindlys in one apart.
         schema = lock.execute(sa.text("SELECT current_schema()")).scalar_one()
-        lease.lock_key = _lock_key(f"{schema}/{lease.name}")
+        scoped = f"{lease.workspace}/{lease.name}" if lease.workspace else lease.name
+        lease.lock_key = _lock_key(f"{schema}/{scoped}")
         taken = lock.execute(
             sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": lease.lock_key}
         ).scalar_one()
@@ -250,9 +254,7 @@ def _try_postgres(engine: Engine, lease: Lease) -> Holder | None:
     if not taken:
         lock.close()
         with engine.begin() as connection:
-            row = connection.execute(
-                sa.select(*_COLUMNS).where(leases.c.name == lease.name)
-            ).first()
+            row = connection.execute(sa.select(*_COLUMNS).where(lease.mine())).first()
         # The row is written just after the lock is taken: a moment may come between.
         return _holder(row) or UNKNOWN_HOLDER
     lease._lock = lock
@@ -266,6 +268,7 @@ def hold(
     engine: Engine,
     name: str,
     *,
+    workspace: str = "",
     wait: float = 0.0,
     on_wait: Callable[[Holder], None] | None = None,
     doing: str = "sending for this organisation",
@@ -279,7 +282,7 @@ def hold(
     Raises BusyError naming the holder, and what it is ``doing``, when it is still held
     after ``wait``. ``on_wait`` is told once, when this process starts waiting.
     """
-    lease = Lease(engine, name, None)
+    lease = Lease(engine, name, None, workspace)
     attempt = _try_postgres if engine.dialect.name == "postgresql" else _try_sqlite
     deadline = time.monotonic() + wait
     told = False

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -44,6 +45,7 @@ from plugin.core.model import (
 from plugin.core.vocabulary import LogStatus
 from plugin.errors import StoreError
 from plugin.state.tables import (
+    WORKSPACE_LENGTH,
     bookmarks,
     metadata,
     records,
@@ -53,11 +55,18 @@ from plugin.state.tables import (
 )
 
 # ``metadata`` is the schema the migrations must make (tests/test_migrations.py).
-__all__ = ["Delivered", "ReminderRecord", "Store", "default_store_url", "metadata"]
+__all__ = [
+    "Delivered",
+    "ReminderRecord",
+    "Store",
+    "check_workspace",
+    "default_store_url",
+    "metadata",
+]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The newest migration in MIGRATIONS; tests/test_migrations.py keeps the two in step.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 #: The bookmark that keeps a sync's left-out records beside its snapshot.
 _LEFT_OUT = "left_out"
@@ -151,7 +160,7 @@ class Delivered(NamedTuple):
 
 _MARK_SENT = (
     reminders.update()
-    .where(reminders.c.key == sa.bindparam("k"))
+    .where(reminders.c.workspace == sa.bindparam("w"), reminders.c.key == sa.bindparam("k"))
     .values(
         status=sa.bindparam("status"),
         sent_at=sa.bindparam("sent_at"),
@@ -166,6 +175,7 @@ _MARK_SENT = (
 _HAND_OVER = (
     reminders.update()
     .where(
+        reminders.c.workspace == sa.bindparam("w"),
         reminders.c.key == sa.bindparam("k"),
         reminders.c.status.in_((LogStatus.SENDING, LogStatus.HANDING_OVER)),
     )
@@ -176,6 +186,7 @@ _HAND_OVER = (
 _RETRY = (
     reminders.update()
     .where(
+        reminders.c.workspace == sa.bindparam("new_workspace"),
         reminders.c.key == sa.bindparam("new_key"),
         reminders.c.status.in_(RETRIED),
     )
@@ -184,7 +195,14 @@ _RETRY = (
             column: sa.bindparam(f"new_{column.name}")
             for column in reminders.c
             if column.name
-            not in ("key", "sent_at", "note_written_at", "note_claimed_at", "message_id")
+            not in (
+                "workspace",
+                "key",
+                "sent_at",
+                "note_written_at",
+                "note_claimed_at",
+                "message_id",
+            )
         }
         # note_claimed_at stays: a note of an earlier try may be there (a reminder sent
         # again on request keeps its note id), so the next note looks first.
@@ -204,14 +222,14 @@ def _insert_if_new(engine: Engine) -> Any:
 
         return (
             pg_insert(reminders)
-            .on_conflict_do_nothing(index_elements=["key"])
+            .on_conflict_do_nothing(index_elements=["workspace", "key"])
             .returning(reminders.c.key)
         )
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return (
         sqlite_insert(reminders)
-        .on_conflict_do_nothing(index_elements=["key"])
+        .on_conflict_do_nothing(index_elements=["workspace", "key"])
         .returning(reminders.c.key)
     )
 
@@ -242,24 +260,78 @@ def _reminder_from_row(row: sa.RowMapping) -> ReminderRecord:
     )
 
 
+#: The engines (connection pools) of a process that serves many workspaces, by URL: see
+#: ``Store.open(shared=True)``.
+_SHARED_ENGINES: dict[str, Engine] = {}
+_SHARED_LOCK = threading.Lock()
+
 #: The mutexes of an in-memory store, which no other process can open.
 _PROCESS_MUTEXES: dict[str, threading.Lock] = {}
 
 
-class Store:
-    """A handle on the state database. Every method runs in its own transaction."""
+def check_workspace(name: str) -> str:
+    """A workspace's name as the store keeps it, or ValueError saying what is wrong."""
+    if len(name) > WORKSPACE_LENGTH or not _WORKSPACE_NAME.fullmatch(name):
+        raise ValueError(
+            f"a workspace name is up to {WORKSPACE_LENGTH} letters, digits, '.', '-' or '_' "
+            f"(not {name[: WORKSPACE_LENGTH + 1]!r})"
+        )
+    return name
 
-    def __init__(self, engine: Engine) -> None:
+
+_WORKSPACE_NAME = re.compile(r"[A-Za-z0-9._-]*")
+
+
+class Store:
+    """A handle on the state database, bound to one workspace: every statement it makes
+    reads and writes that workspace's rows only. Every method runs in its own transaction.
+    """
+
+    def __init__(self, engine: Engine, workspace: str = "", *, shared: bool = False) -> None:
         self.engine = engine
+        self.workspace = check_workspace(workspace)
+        #: The engine serves other workspaces' stores too: closing this one keeps it.
+        self._shared = shared
 
     def __repr__(self) -> str:
         # The URL may hold a database password; repr shows it masked.
-        return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
+        url = self.engine.url.render_as_string(hide_password=True)
+        if self.workspace:
+            return f"Store({url!r}, workspace={self.workspace!r})"
+        return f"Store({url!r})"
+
+    def in_workspace(self, workspace: str) -> Store:
+        """The same database, bound to another workspace (sharing this one's connections:
+        close only one of them)."""
+        return Store(self.engine, workspace, shared=True)
+
+    def workspaces(self) -> list[str]:
+        """Every workspace that keeps something in this database (for operators: a store
+        bound to one workspace reads nothing else of the others)."""
+        query = sa.union(
+            *(sa.select(table.c.workspace) for table in (settings, bookmarks, reminders))
+        )
+        with self._begin() as connection:
+            return sorted(str(name) for name in connection.execute(query).scalars())
 
     @classmethod
-    def open(cls, url: str | None = None) -> Store:
-        """Connect, creating the SQLite file if needed, and migrate to the newest schema."""
+    def open(cls, url: str | None = None, workspace: str = "", *, shared: bool = False) -> Store:
+        """Connect, creating the SQLite file if needed, and migrate to the newest schema.
+
+        ``shared``: a process serving many workspaces (a worker) keeps one engine per
+        database server for all of them, connected and migrated once; closing a store
+        keeps it. Not for SQLite, which opens a file in no time: a worker serving a
+        thousand SQLite workspaces would hold a thousand files open.
+        """
+        check_workspace(workspace)
         url = url or default_store_url()
+        if shared and not url.startswith("sqlite"):
+            with _SHARED_LOCK:
+                engine = _SHARED_ENGINES.get(url)
+                if engine is None:
+                    engine = cls.open(url).engine
+                    _SHARED_ENGINES[url] = engine
+            return cls(engine, workspace, shared=True)
         try:
             engine = sa.create_engine(url, future=True)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
@@ -277,7 +349,7 @@ class Store:
                 # user may read it.
                 Path(database).touch(mode=0o600, exist_ok=True)
                 os.chmod(database, 0o600)
-        store = cls(engine)
+        store = cls(engine, workspace)
         try:
             store._migrate_when_free()
         except sa.exc.OperationalError as exc:
@@ -365,7 +437,8 @@ class Store:
             yield connection
 
     def close(self) -> None:
-        self.engine.dispose()
+        if not self._shared:
+            self.engine.dispose()
 
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
@@ -394,6 +467,7 @@ class Store:
         stamp = _iso(synced_at)
         rows = [
             {
+                "workspace": self.workspace,
                 "source": source,
                 "kind": kind,
                 "record_id": _record_id(kind, index, value),
@@ -404,7 +478,11 @@ class Store:
             for index, value in enumerate(getattr(snapshot, kind))
         ]
         with self._begin() as connection:
-            connection.execute(records.delete().where(records.c.source == source))
+            connection.execute(
+                records.delete().where(
+                    records.c.workspace == self.workspace, records.c.source == source
+                )
+            )
             if rows:
                 connection.execute(records.insert(), rows)
             # Written in the same transaction: a snapshot is either all there or not at all.
@@ -412,7 +490,7 @@ class Store:
                 _upsert(
                     connection,
                     bookmarks,
-                    {"source": source, "resource": resource},
+                    {"workspace": self.workspace, "source": source, "resource": resource},
                     {"value": value, "updated_at": stamp},
                 )
             for owner, owned in [(source, marks or {}), *(other_marks or {}).items()]:
@@ -420,14 +498,16 @@ class Store:
                     _upsert(
                         connection,
                         bookmarks,
-                        {"source": owner, "resource": resource},
+                        {"workspace": self.workspace, "source": owner, "resource": resource},
                         {"value": value, "updated_at": stamp},
                     )
 
     def bookmarks_of(self, source: str) -> dict[str, str]:
         """Every bookmark of ``source`` but the snapshot's own."""
         query = sa.select(bookmarks.c.resource, bookmarks.c.value).where(
-            bookmarks.c.source == source, bookmarks.c.resource.not_in(("snapshot", _LEFT_OUT))
+            bookmarks.c.workspace == self.workspace,
+            bookmarks.c.source == source,
+            bookmarks.c.resource.not_in(("snapshot", _LEFT_OUT)),
         )
         with self._begin() as connection:
             return {str(resource): str(value) for resource, value in connection.execute(query)}
@@ -442,7 +522,7 @@ class Store:
         """The stored copy of ``source``, or None if it was never synced."""
         query = (
             sa.select(records.c.kind, records.c.data)
-            .where(records.c.source == source)
+            .where(records.c.workspace == self.workspace, records.c.source == source)
             .order_by(records.c.kind, records.c.record_id)
         )
         by_kind: dict[str, list[Any]] = {kind: [] for kind, _type in _SNAPSHOT_KINDS}
@@ -458,7 +538,9 @@ class Store:
 
     def get_bookmark(self, source: str, resource: str) -> str | None:
         query = sa.select(bookmarks.c.value).where(
-            bookmarks.c.source == source, bookmarks.c.resource == resource
+            bookmarks.c.workspace == self.workspace,
+            bookmarks.c.source == source,
+            bookmarks.c.resource == resource,
         )
         with self._begin() as connection:
             return connection.execute(query).scalar_one_or_none()
@@ -468,15 +550,15 @@ class Store:
             _upsert(
                 connection,
                 bookmarks,
-                {"source": source, "resource": resource},
+                {"workspace": self.workspace, "source": source, "resource": resource},
                 {"value": value, "updated_at": _iso(at)},
             )
 
     # -- reminder log --------------------------------------------------------------------
 
-    @staticmethod
-    def _row(record: ReminderRecord) -> dict[str, Any]:
+    def _row(self, record: ReminderRecord) -> dict[str, Any]:
         return {
+            "workspace": self.workspace,
             "key": record.key,
             "source": record.source,
             "customer_id": record.customer_id,
@@ -538,7 +620,9 @@ class Store:
         with self._begin() as connection:
             connection.execute(
                 reminders.delete().where(
-                    reminders.c.key.in_(list(keys)), reminders.c.status == LogStatus.SENDING
+                    reminders.c.workspace == self.workspace,
+                    reminders.c.key.in_(list(keys)),
+                    reminders.c.status == LogStatus.SENDING,
                 )
             )
 
@@ -561,6 +645,7 @@ class Store:
             taken = connection.execute(
                 _HAND_OVER,
                 {
+                    "w": self.workspace,
                     "k": key,
                     "charges": json.dumps(dict(charges), ensure_ascii=False) if charges else None,
                 },
@@ -572,7 +657,11 @@ class Store:
         with self._begin() as connection:
             connection.execute(
                 reminders.update()
-                .where(reminders.c.key == key, reminders.c.status == LogStatus.HANDING_OVER)
+                .where(
+                    reminders.c.workspace == self.workspace,
+                    reminders.c.key == key,
+                    reminders.c.status == LogStatus.HANDING_OVER,
+                )
                 .values(status=LogStatus.SENDING)
             )
 
@@ -590,8 +679,8 @@ class Store:
             self._apply_sent(connection, sent)
             updated = connection.execute(
                 reminders.update()
-                .where(reminders.c.key == record.key)
-                .values(**{k: v for k, v in row.items() if k != "key"})
+                .where(reminders.c.workspace == self.workspace, reminders.c.key == record.key)
+                .values(**{k: v for k, v in row.items() if k not in ("workspace", "key")})
             )
             if updated.rowcount == 0:
                 connection.execute(reminders.insert().values(**row))
@@ -600,10 +689,10 @@ class Store:
         with self._begin() as connection:
             self._apply_sent(connection, sent)
 
-    @staticmethod
-    def _apply_sent(connection: Connection, sent: Iterable[Delivered]) -> None:
+    def _apply_sent(self, connection: Connection, sent: Iterable[Delivered]) -> None:
         rows = [
             {
+                "w": self.workspace,
                 "k": outcome.key,
                 "status": outcome.status,
                 "sent_at": _iso(outcome.at),
@@ -644,6 +733,7 @@ class Store:
             connection.execute(
                 reminders.update()
                 .where(
+                    reminders.c.workspace == self.workspace,
                     reminders.c.key.in_(list(keys)),
                     reminders.c.note_written_at.is_(None),
                     reminders.c.note_claimed_at.is_(None),
@@ -656,7 +746,7 @@ class Store:
         with self._begin() as connection:
             connection.execute(
                 reminders.update()
-                .where(reminders.c.key.in_(list(keys)))
+                .where(reminders.c.workspace == self.workspace, reminders.c.key.in_(list(keys)))
                 .values(note_written_at=_iso(at))
             )
 
@@ -665,6 +755,7 @@ class Store:
         with self._begin() as connection:
             connection.execute(
                 reminders.delete().where(
+                    reminders.c.workspace == self.workspace,
                     reminders.c.key == key,
                     reminders.c.status.in_((LogStatus.SENDING, LogStatus.HANDING_OVER)),
                 )
@@ -673,15 +764,35 @@ class Store:
     def _update(self, key: str, **values: Any) -> None:
         with self._begin() as connection:
             result = connection.execute(
-                reminders.update().where(reminders.c.key == key).values(**values)
+                reminders.update()
+                .where(reminders.c.workspace == self.workspace, reminders.c.key == key)
+                .values(**values)
             )
             if result.rowcount != 1:
                 raise StoreError(f"the reminder log has no entry {key}")
 
+    def logged(self, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` the reminder log holds, in whatever state."""
+        wanted = list(dict.fromkeys(keys))
+        found: set[str] = set()
+        with self._begin() as connection:
+            # A few hundred at a time: SQLite takes a limited number of parameters.
+            for first in range(0, len(wanted), 500):
+                query = sa.select(reminders.c.key).where(
+                    reminders.c.workspace == self.workspace,
+                    reminders.c.key.in_(wanted[first : first + 500]),
+                )
+                found.update(connection.execute(query).scalars())
+        return found
+
     def reminder(self, key: str) -> ReminderRecord | None:
         with self._begin() as connection:
             row = (
-                connection.execute(sa.select(reminders).where(reminders.c.key == key))
+                connection.execute(
+                    sa.select(reminders).where(
+                        reminders.c.workspace == self.workspace, reminders.c.key == key
+                    )
+                )
                 .mappings()
                 .first()
             )
@@ -690,7 +801,11 @@ class Store:
     def reminders(
         self, source: str | None = None, *, statuses: Iterable[LogStatus] | None = None
     ) -> list[ReminderRecord]:
-        query = sa.select(reminders).order_by(reminders.c.planned_at, reminders.c.key)
+        query = (
+            sa.select(reminders)
+            .where(reminders.c.workspace == self.workspace)
+            .order_by(reminders.c.planned_at, reminders.c.key)
+        )
         if source is not None:
             query = query.where(reminders.c.source == source)
         if statuses is not None:
@@ -703,11 +818,11 @@ class Store:
 
     def get_setting(self, scope: str, key: str) -> Any:
         with self._begin() as connection:
-            return _get_setting(connection, scope, key)
+            return _get_setting(connection, self.workspace, scope, key)
 
     def set_setting(self, scope: str, key: str, value: Any, at: datetime) -> None:
         with self._begin() as connection:
-            _set_setting(connection, scope, key, value, at)
+            _set_setting(connection, self.workspace, scope, key, value, at)
 
     # -- scheduled runs ----------------------------------------------------------------
 
@@ -726,9 +841,9 @@ class Store:
             from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
         statement = (
             dialect_insert(table)
-            .values(source=source, zone=zone, day=day, claimed_at=stamp)
+            .values(workspace=self.workspace, source=source, zone=zone, day=day, claimed_at=stamp)
             .on_conflict_do_update(
-                index_elements=["source", "zone", "day"],
+                index_elements=["workspace", "source", "zone", "day"],
                 set_={"claimed_at": stamp},
                 where=sa.and_(table.c.done_at.is_(None), table.c.claimed_at < stale),
             )
@@ -750,12 +865,13 @@ class Store:
         else:
             from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
         statement = dialect_insert(scheduled_runs).on_conflict_do_update(
-            index_elements=["source", "zone", "day"],
+            index_elements=["workspace", "source", "zone", "day"],
             set_={"done_at": stamp, "detail": detail},
             where=scheduled_runs.c.done_at.is_(None),
         )
         rows = [
-            {"source": source, "zone": zone, "day": day, "claimed_at": stamp,
+            {"workspace": self.workspace, "source": source, "zone": zone, "day": day,
+             "claimed_at": stamp,
              "done_at": stamp, "detail": detail}
             for zone, day in runs
         ]  # fmt: skip
@@ -767,14 +883,22 @@ class Store:
         with self._begin() as connection:
             rows = connection.execute(
                 sa.select(scheduled_runs.c.zone, sa.func.max(scheduled_runs.c.day))
-                .where(scheduled_runs.c.source == source, scheduled_runs.c.done_at.is_not(None))
+                .where(
+                    scheduled_runs.c.workspace == self.workspace,
+                    scheduled_runs.c.source == source,
+                    scheduled_runs.c.done_at.is_not(None),
+                )
                 .group_by(scheduled_runs.c.zone)
             ).all()
         return {zone: date.fromisoformat(day) for zone, day in rows}
 
     def scheduled(self, source: str | None = None) -> list[sa.RowMapping]:
         """The scheduled runs (of ``source``), newest first: for `kindly status`."""
-        query = sa.select(scheduled_runs).order_by(scheduled_runs.c.claimed_at.desc())
+        query = (
+            sa.select(scheduled_runs)
+            .where(scheduled_runs.c.workspace == self.workspace)
+            .order_by(scheduled_runs.c.claimed_at.desc())
+        )
         if source is not None:
             query = query.where(scheduled_runs.c.source == source)
         with self._begin() as connection:
@@ -786,7 +910,10 @@ class Store:
         moment (a platform that takes one request at a time per user): PostgreSQL's
         advisory lock, a file lock beside an SQLite file, a lock of this process's for an
         in-memory store. It waits as long as the holder holds it."""
-        digest = hashlib.sha256(name.encode()).digest()
+        # A workspace of its own keeps the names earlier Kindlys locked (an upgrade while
+        # one runs); a shared store's workspaces never lock each other's.
+        scoped = f"{self.workspace}/{name}" if self.workspace else name
+        digest = hashlib.sha256(scoped.encode()).digest()
         if self.engine.dialect.name == "postgresql":
             key = int.from_bytes(digest[:8], "big", signed=True)
             with self.engine.connect() as connection:
@@ -799,7 +926,7 @@ class Store:
             return
         database = self.engine.url.database
         if not database or database == ":memory:" or fcntl is None:
-            with _PROCESS_MUTEXES.setdefault(name, threading.Lock()):
+            with _PROCESS_MUTEXES.setdefault(f"{database}|{digest.hex()}", threading.Lock()):
                 yield
             return
         lock_file = Path(f"{database}.{digest.hex()[:16]}.lock")
@@ -819,6 +946,7 @@ class Store:
         return hold(
             self.engine,
             name,
+            workspace=self.workspace,
             wait=wait,
             doing=doing,
             hint="Run this command again once the other has finished.",
@@ -835,17 +963,25 @@ class Store:
         stamp = {"value": "null", "updated_at": _iso(datetime.now(UTC))}
         try:
             with self._begin() as connection:
-                connection.execute(settings.insert().values(scope=LOCK_SCOPE, key=name, **stamp))
+                connection.execute(
+                    settings.insert().values(
+                        workspace=self.workspace, scope=LOCK_SCOPE, key=name, **stamp
+                    )
+                )
         except sa.exc.IntegrityError:
             pass  # the lock row exists already
         try:
             with self._begin() as connection:
                 connection.execute(
                     settings.update()
-                    .where(settings.c.scope == LOCK_SCOPE, settings.c.key == name)
+                    .where(
+                        settings.c.workspace == self.workspace,
+                        settings.c.scope == LOCK_SCOPE,
+                        settings.c.key == name,
+                    )
                     .values(**stamp)
                 )
-                yield Transaction(connection)
+                yield Transaction(connection, self.workspace)
         except sa.exc.OperationalError as exc:
             raise StoreError(
                 f"the store is busy ({name} is held by another Kindly): {exc.orig}",
@@ -856,22 +992,21 @@ class Store:
         """The setting, deleted as it is read: of two processes taking it at once, one gets
         it and the other None (the delete that removed the row is the claim)."""
         with self._begin() as connection:
-            value = _get_setting(connection, scope, key)
+            value = _get_setting(connection, self.workspace, scope, key)
             gone = connection.execute(
-                settings.delete().where(settings.c.scope == scope, settings.c.key == key)
+                settings.delete().where(*_setting_is(self.workspace, scope, key))
             )
             return value if gone.rowcount == 1 else None
 
     def delete_setting(self, scope: str, key: str) -> None:
         with self._begin() as connection:
-            connection.execute(
-                settings.delete().where(settings.c.scope == scope, settings.c.key == key)
-            )
+            connection.execute(settings.delete().where(*_setting_is(self.workspace, scope, key)))
 
     def settings_in(self, scope_prefix: str) -> dict[str, dict[str, Any]]:
         """All settings whose scope starts with the prefix, as {scope: {key: value}}."""
         query = sa.select(settings.c.scope, settings.c.key, settings.c.value).where(
-            settings.c.scope.startswith(scope_prefix, autoescape=True)
+            settings.c.workspace == self.workspace,
+            settings.c.scope.startswith(scope_prefix, autoescape=True),
         )
         result: dict[str, dict[str, Any]] = {}
         with self._begin() as connection:
@@ -886,27 +1021,34 @@ LOCK_SCOPE = "lock:"
 class Transaction:
     """Settings read and written inside one transaction (see Store.exclusive)."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, workspace: str) -> None:
         self._connection = connection
+        self._workspace = workspace
 
     def get_setting(self, scope: str, key: str) -> Any:
-        return _get_setting(self._connection, scope, key)
+        return _get_setting(self._connection, self._workspace, scope, key)
 
     def set_setting(self, scope: str, key: str, value: Any, at: datetime) -> None:
-        _set_setting(self._connection, scope, key, value, at)
+        _set_setting(self._connection, self._workspace, scope, key, value, at)
 
 
-def _get_setting(connection: Connection, scope: str, key: str) -> Any:
-    query = sa.select(settings.c.value).where(settings.c.scope == scope, settings.c.key == key)
+def _setting_is(workspace: str, scope: str, key: str) -> tuple[sa.ColumnElement[bool], ...]:
+    return (settings.c.workspace == workspace, settings.c.scope == scope, settings.c.key == key)
+
+
+def _get_setting(connection: Connection, workspace: str, scope: str, key: str) -> Any:
+    query = sa.select(settings.c.value).where(*_setting_is(workspace, scope, key))
     value = connection.execute(query).scalar_one_or_none()
     return None if value is None else json.loads(value)
 
 
-def _set_setting(connection: Connection, scope: str, key: str, value: Any, at: datetime) -> None:
+def _set_setting(
+    connection: Connection, workspace: str, scope: str, key: str, value: Any, at: datetime
+) -> None:
     _upsert(
         connection,
         settings,
-        {"scope": scope, "key": key},
+        {"workspace": workspace, "scope": scope, "key": key},
         {"value": json.dumps(value, ensure_ascii=False), "updated_at": _iso(at)},
     )
 

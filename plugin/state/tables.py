@@ -1,17 +1,44 @@
 """The store's tables, as SQLAlchemy Core describes them: :mod:`plugin.state.store` and
 :mod:`plugin.state.leases` both use them, and the migrations in ``migrations/`` make them
-(tests/test_migrations.py checks that the two agree)."""
+(tests/test_migrations.py checks that the two agree).
+
+Every table starts with ``workspace``: one database (PostgreSQL) may hold many workspaces,
+each a customer of Kindly with its own settings, connections and tokens, clients, reminders,
+notes and accounts. A :class:`~plugin.state.store.Store` is bound to one workspace and every
+statement it makes names it. A single company's store uses the empty name.
+"""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["bookmarks", "leases", "metadata", "records", "reminders", "scheduled_runs", "settings"]
+__all__ = [
+    "WORKSPACE_LENGTH",
+    "bookmarks",
+    "leases",
+    "metadata",
+    "records",
+    "reminders",
+    "scheduled_runs",
+    "settings",
+    "workspace_column",
+]
 
 metadata = sa.MetaData()
+
+#: The longest workspace name.
+WORKSPACE_LENGTH = 100
+
+
+def workspace_column() -> sa.Column[str]:
+    """The first column of every table, and the first part of its key."""
+    return sa.Column("workspace", sa.String(WORKSPACE_LENGTH), primary_key=True, server_default="")
+
+
 records = sa.Table(
     "records",
     metadata,
+    workspace_column(),
     sa.Column("source", sa.String(200), primary_key=True),
     sa.Column("kind", sa.String(40), primary_key=True),
     sa.Column("record_id", sa.String(200), primary_key=True),
@@ -21,6 +48,7 @@ records = sa.Table(
 bookmarks = sa.Table(
     "bookmarks",
     metadata,
+    workspace_column(),
     sa.Column("source", sa.String(200), primary_key=True),
     sa.Column("resource", sa.String(100), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
@@ -29,6 +57,7 @@ bookmarks = sa.Table(
 reminders = sa.Table(
     "reminders",
     metadata,
+    workspace_column(),
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("source", sa.String(200), nullable=False),
     sa.Column("customer_id", sa.String(200), nullable=False),
@@ -52,6 +81,7 @@ reminders = sa.Table(
 settings = sa.Table(
     "settings",
     metadata,
+    workspace_column(),
     sa.Column("scope", sa.String(200), primary_key=True),
     sa.Column("key", sa.String(100), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
@@ -62,6 +92,7 @@ settings = sa.Table(
 leases = sa.Table(
     "leases",
     metadata,
+    workspace_column(),
     sa.Column("name", sa.String(200), primary_key=True),
     sa.Column("owner", sa.String(100), nullable=False),
     sa.Column("host", sa.String(255), nullable=False),
@@ -76,6 +107,7 @@ leases = sa.Table(
 scheduled_runs = sa.Table(
     "scheduled_runs",
     metadata,
+    workspace_column(),
     sa.Column("source", sa.String(200), primary_key=True),
     sa.Column("zone", sa.String(200), primary_key=True),
     sa.Column("day", sa.String(10), primary_key=True),

@@ -174,6 +174,11 @@ def _print_sync(console: Console, kindly: Kindly, snapshot: Any) -> None:
     )
     for warning in kindly.warnings:
         console.print(f"[yellow]Not read:[/] {shown(warning)}")
+    if kindly.restored_by_sync:
+        console.print(
+            f"Took up {kindly.restored_by_sync} reminders into the log from Kindly's notes "
+            "in the accounting system: they went out before and are not sent again."
+        )
 
 
 def _numbers_with_stages(reminder: PlannedReminder) -> str:
