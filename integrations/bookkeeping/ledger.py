@@ -1019,11 +1019,13 @@ class LocalLedger(BookkeepingConnector):
     def read_notes(self, among: Sequence[Invoice] | None = None) -> tuple[Note, ...]:
         if not self.notes_path.exists():
             return ()
-        notes = (note for _, note in self._iter_notes())
+        # A note written again under its id (two writers, or a store lost and the note
+        # written anew) replaces the earlier line: the file is an append-only log.
+        by_id = {note.id: note for _, note in self._iter_notes()}
         if among is None:
-            return tuple(notes)
+            return tuple(by_id.values())
         wanted = {invoice.id for invoice in among}
-        return tuple(note for note in notes if wanted.intersection(note.invoice_ids))
+        return tuple(note for note in by_id.values() if wanted.intersection(note.invoice_ids))
 
     def _iter_notes(self) -> Iterator[tuple[int, Note]]:
         fd = _open_in_folder(self.notes_path, os.O_RDONLY)
