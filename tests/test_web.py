@@ -355,3 +355,17 @@ def test_a_client_follows_another_policy_chosen_on_its_page(
     )
     assert wrong.status_code == 400
     assert "no policy &#39;lenient&#39; (known: default, strict)" in wrong.get_data(as_text=True)
+
+
+def test_the_runs_page_shows_each_organisation_and_whether_the_queue_answers(
+    web: WebApp, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`kindly status` in the web app; a broker that does not answer is said, not a 500.
+    (tests/test_workers.py reads it after real workers ran.)"""
+    pytest.importorskip("celery")
+    monkeypatch.setenv("KINDLY_BROKER_URL", "redis://127.0.0.1:1/0")  # nothing listens
+    assert sign_in(client) == 302
+    page = client.get("/runs").get_data(as_text=True)
+    assert "Scheduled runs" in page and "The queue cannot be asked" in page
+    row = re.search(r"<tbody>\s*<tr>(.*?)</tr>", page, re.S)
+    assert row and "never" in row.group(1) and "scheduler's next look" in row.group(1)

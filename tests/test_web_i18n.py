@@ -119,6 +119,7 @@ def test_every_page_renders_in_every_language(web: WebApp, language: str) -> Non
         client.get("/settings").get_data(as_text=True),
         client.get("/settings/templates?name=lang/en.j2").get_data(as_text=True),
         client.get(f"/o/{web.org}/sync").get_data(as_text=True),
+        client.get("/runs").get_data(as_text=True),
     ]
     key = re.search(r'name="key" value="([^"]+)"', overview)
     assert key

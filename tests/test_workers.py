@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -141,6 +142,33 @@ def test_each_organisation_runs_once_per_tick_on_real_workers(
         next_run = datetime.fromisoformat(organisation["next_run"])
         assert next_run > DEMO_NOW + timedelta(days=1) and organisation["waiting"] == 0
         assert organisation["failed_this_week"] == []
+    # The same in the web app's page of runs.
+    page = _runs_page(organisations[0], DEMO_NOW + timedelta(days=1))
+    assert "Runs waiting in the queue: 0" in page
+    row = re.search(r"<tbody>\s*<tr>(.*?)</tr>", page, re.S)
+    assert row and "sent 0" in row.group(1) and "never" not in row.group(1)
+
+
+def _runs_page(config: Path, now: datetime) -> str:
+    from plugin.app.cli.base import open_workspaces
+    from plugin.app.web import create_app
+    from plugin.app.web.accounts import Accounts
+    from tests.web_harness import NAME, PASSWORD, sign_in
+
+    (kindly,) = open_workspaces(config)
+    Accounts(kindly.store).add(NAME, PASSWORD, ["*"], now)
+    kindly.store.close()
+    client = create_app(config, clock=lambda: now).test_client()
+    assert sign_in(client) == 302
+    before = os.environ.get("KINDLY_BROKER_URL")
+    os.environ["KINDLY_BROKER_URL"] = REDIS
+    try:
+        return client.get("/runs").get_data(as_text=True)
+    finally:
+        if before is None:
+            del os.environ["KINDLY_BROKER_URL"]
+        else:
+            os.environ["KINDLY_BROKER_URL"] = before
 
 
 def test_a_missed_week_is_caught_up_once(

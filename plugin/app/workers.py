@@ -547,6 +547,7 @@ def _budgets(kindly: Kindly, broker: str | None) -> list[dict[str, Any]]:
                 "limit": f"{calls} in {window:g} s",
                 "used": int(client.zcount(key, now_ms - int(window * 1000), "+inf")),
                 "calls": calls,
+                "seconds": f"{window:g}",
             }
             for key, calls, window in rules
         ]

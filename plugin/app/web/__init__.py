@@ -79,7 +79,7 @@ def create_app(
     # Amounts as the company writes them ("€ 1.745,00"), not as Money's repr.
     app.jinja_env.globals["money"] = format_money
     # The connections and settings pages add their routes to the same pages.
-    from plugin.app.web import connections, settings_page  # noqa: F401
+    from plugin.app.web import connections, runs_page, settings_page  # noqa: F401
     from plugin.app.web.views import pages
 
     app.register_blueprint(pages)
