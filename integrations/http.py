@@ -264,7 +264,9 @@ class WindowBudget(CallBudget):
 @dataclass(frozen=True)
 class Limit:
     """A platform's limit: ``calls`` in any ``seconds``, per ``scope``: "organisation" (a
-    tenant, realm, division or company) or "app" (every organisation the app serves)."""
+    tenant, realm, division or company), "token" (the connection of one workspace, which
+    may reach several organisations: the platform counts per token or per user) or
+    "app" (every organisation the app serves)."""
 
     calls: int
     seconds: float

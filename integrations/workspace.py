@@ -42,6 +42,12 @@ class ConnectorState(SettingsTransaction, Protocol):
         time makes a change of several steps."""
         ...
 
+    @property
+    def identity(self) -> str:
+        """Names this workspace's store among every Kindly that shares the workers'
+        Redis (a limit counted per token is counted per connection of a workspace)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Workspace:

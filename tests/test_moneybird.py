@@ -423,3 +423,39 @@ def test_the_administrations_of_one_token_share_one_budget(
         assert first.http.budget is second.http.budget
     finally:
         store.close()
+
+
+def test_on_workers_the_limit_is_counted_per_token_not_for_every_workspace(
+    fake: FakeMoneybird, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker counts Moneybird's 150 calls in five minutes per connection: the
+    administrations of one token share a count, another workspace's token has its own
+    (a thousand workspaces on Moneybird are not squeezed into one app-wide budget)."""
+    from cryptography.fernet import Fernet
+
+    from integrations.bookkeeping.oauth_platform import Tenant
+    from integrations.workspace import Workspace
+    from plugin.config.settings import load_settings
+    from plugin.state.store import Store
+    from tests.test_moneybird_cli import write_config
+
+    monkeypatch.setenv("KINDLY_SECRET_KEY", Fernet.generate_key().decode())
+    url = f"sqlite:///{tmp_path / 'state.sqlite3'}"
+    keys = []
+    for name in ("alpha", "beta"):
+        store = Store.open(url, name)
+        try:
+            workspace = Workspace(
+                load_settings(write_config(tmp_path, fake)), store, lambda: fake.clock
+            )
+            MoneybirdConnector.token_vault(workspace).save(fresh_token(fake))
+            tenants = [Tenant(i, book.name) for i, book in fake.administrations.items()]
+            MoneybirdConnector._keep(workspace, tenants, None)
+            first, second = MoneybirdConnector.open(workspace)
+            assert first.limit_rules() == second.limit_rules()
+            ((key, calls, seconds),) = first.limit_rules()
+            assert (calls, seconds) == (150, 300) and ":token:" in key
+            keys.append(key)
+        finally:
+            store.close()
+    assert keys[0] != keys[1]

@@ -27,7 +27,9 @@ CHECKED = {
     "exclusive", "claim_run", "cover_runs", "runs_done", "scheduled", "mutex", "lease",
 }  # fmt: skip
 #: The methods about the database itself, not a workspace's rows.
-NOT_ROWS = {"open", "close", "migrate", "schema_revision", "in_workspace", "workspaces"}
+NOT_ROWS = {
+    "open", "close", "migrate", "schema_revision", "in_workspace", "workspaces", "identity",
+}  # fmt: skip
 
 
 @pytest.fixture

@@ -188,7 +188,8 @@ class FikenConnector(OAuthPlatform):
     )
     # Four a second is Fiken's own figure; FikenBudget keeps any one second within it.
     calls_per_minute: ClassVar[int] = 240
-    call_limits: ClassVar[tuple[Limit, ...]] = (Limit(4, 1, scope="app"),)
+    # Fiken counts per user, whose token is one workspace's connection.
+    call_limits: ClassVar[tuple[Limit, ...]] = (Limit(4, 1, scope="token"),)
     mailer_idempotent: ClassVar[bool] = False
     settings: FikenSettings
 

@@ -201,9 +201,10 @@ class MoneybirdConnector(OAuthPlatform):
     # Moneybird says is left); no limit a minute beyond that.
     calls_per_minute: ClassVar[int] = 150
     # Moneybird does not say what its count is kept on; one token reaches all the
-    # administrations, so they share one budget.
+    # administrations, so they share one budget (a token is one workspace's connection:
+    # a thousand workspaces on Moneybird have a thousand budgets, not one).
     budget_per_token: ClassVar[bool] = True
-    call_limits: ClassVar[tuple[Limit, ...]] = (Limit(150, 300, scope="app"),)
+    call_limits: ClassVar[tuple[Limit, ...]] = (Limit(150, 300, scope="token"),)
     mailer_idempotent: ClassVar[bool] = False
     settings: MoneybirdSettings
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import hashlib
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -187,11 +188,13 @@ class OAuthPlatform(BookkeepingConnector):
         """The platform's limits as the workers count them: (key, calls, seconds)."""
         rules = []
         for limit in self.call_limits:
-            scope = (
-                self.tenant.tenant_id
-                if limit.scope == "organisation"
-                else f"app:{self.settings.client_id}"
-            )
+            if limit.scope == "organisation":
+                scope = self.tenant.tenant_id
+            elif limit.scope == "token":
+                token = hashlib.sha256(f"{self.vault.store.identity}\n{self.vault.name}".encode())
+                scope = f"token:{token.hexdigest()[:24]}"
+            else:
+                scope = f"app:{self.settings.client_id}"
             key = f"kindly:limit:{self.name}:{scope}:{limit.calls}/{limit.seconds:g}s"
             rules.append((key, limit.calls, limit.seconds))
         return rules

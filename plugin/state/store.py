@@ -300,6 +300,13 @@ class Store:
             return f"Store({url!r}, workspace={self.workspace!r})"
         return f"Store({url!r})"
 
+    @property
+    def identity(self) -> str:
+        """The database (its URL without the password) and the workspace: what tells this
+        workspace's store from every other's that shares the workers' Redis."""
+        url = self.engine.url.render_as_string(hide_password=True)
+        return hashlib.sha256(f"{url}\n{self.workspace}".encode()).hexdigest()[:24]
+
     def in_workspace(self, workspace: str) -> Store:
         """The same database, bound to another workspace (sharing this one's connections:
         close only one of them)."""
