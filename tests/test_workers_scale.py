@@ -260,3 +260,133 @@ def test_two_of_three_workers_killed_mid_batch_and_restarted_change_nothing(
     unconfirmed = _check_once_and_apart(folder, postgres_url, smtp, messages, notes)
     # At most the message each killed worker was handing over.
     assert sum(unconfirmed.values()) <= 2, unconfirmed
+
+
+WEBHOOK_ORGANISATIONS = 10
+EVENTS = 1000
+
+
+def test_a_burst_of_a_thousand_webhooks_for_ten_organisations_syncs_each_once(
+    celery_app: object, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten workspaces on Xero (one fake Xero each) in one PostgreSQL database, behind
+    one `kindly serve --queue` for the folder: a thousand signed events naming new
+    invoices queue one sync per organisation; a worker then syncs each once, and each
+    finds the invoices its events named, in the calls an incremental sync makes (counted
+    at each fake, the same for all)."""
+    import base64
+    import hashlib
+    import hmac
+    import threading
+    import urllib.request
+    from datetime import date
+
+    from celery.result import AsyncResult
+    from click.testing import CliRunner
+    from cryptography.fernet import Fernet
+
+    from plugin.app.cli import cli
+    from plugin.app.cli.base import open_workspaces
+    from plugin.app.cli.webhooks import webhook_app
+    from plugin.app.serve import make_server
+    from tests.fakes.xero import FakeXero
+    from tests.test_xero_cli import connect, write_config
+    from tests.xero_harness import seed_small_ledger
+
+    key = "the-webhook-key"
+    env = {"KINDLY_SECRET_KEY": Fernet.generate_key().decode(), "KINDLY_XERO_WEBHOOK_KEY": key}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+    folder = tmp_path / "firm"
+    fakes: list[FakeXero] = []
+    named: list[list[str]] = []
+    server = None
+    try:
+        for number in range(WEBHOOK_ORGANISATIONS):
+            fake = FakeXero()
+            fake.start()
+            fakes.append(fake)
+            seeded = seed_small_ledger(fake)
+            workspace = folder / f"org{number:02}"
+            workspace.mkdir(parents=True)
+            config = write_config(workspace, fake)
+            text = config.read_text(encoding="utf-8").replace(
+                'url = "sqlite:///state.sqlite3"',
+                f'url = {json.dumps(postgres_url)}\nworkspace = "org{number:02}"',
+            )
+            config.write_text(text, encoding="utf-8")
+            base = ["--config", str(config)]
+            connect(runner, base, fake, env)
+            synced = runner.invoke(cli, [*base, "sync"], env=env)
+            assert synced.exit_code == 0, synced.output
+            # What changed in this organisation's Xero since: the events name these.
+            named.append(
+                [
+                    fake.add_invoice(
+                        seeded["cleo"], f"NEW-{number}-{n}", "42.00",
+                        issued=date(2026, 11, 1), due=date(2026, 11, 15),
+                    )["InvoiceID"]
+                    for n in range(5)
+                ]
+            )  # fmt: skip
+        wsgi, _routes = webhook_app([folder], queue=True, via=celery_app)
+        server = make_server("127.0.0.1", 0, wsgi, timeout=5.0)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}).start()
+        url = f"http://127.0.0.1:{server.server_port}/webhooks/xero"
+        for batch in range(EVENTS // 5):
+            fake = fakes[batch % WEBHOOK_ORGANISATIONS]
+            invoices = named[batch % WEBHOOK_ORGANISATIONS]
+            events = [
+                {
+                    "resourceUrl": f"{fake.url}/api.xro/2.0/Invoices/{invoice}",
+                    "resourceId": invoice,
+                    "tenantId": fake.tenant_id,
+                    "tenantType": "ORGANISATION",
+                    "eventCategory": "INVOICE",
+                    "eventType": "UPDATE",
+                    "eventDateUtc": f"2026-11-22T09:{batch // 60:02}:{batch % 60:02}.000",
+                }
+                for invoice in invoices
+            ]
+            body = json.dumps(
+                {"events": events, "firstEventSequence": batch, "lastEventSequence": batch,
+                 "entropy": f"E{batch}"}
+            ).encode()  # fmt: skip
+            signature = base64.b64encode(
+                hmac.new(key.encode(), body, hashlib.sha256).digest()
+            ).decode()
+            request = urllib.request.Request(
+                url, data=body, headers={"x-xero-signature": signature}, method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                assert answer.status == 200
+        assert wsgi.syncs.idle(60), "every sync handed to the queue"
+        import redis
+
+        queue = redis.Redis.from_url(REDIS).lrange("kindly", 0, -1)
+        tasks = [json.loads(message)["headers"] for message in queue]
+        assert [t["task"] for t in tasks] == ["kindly.sync_organisation"] * WEBHOOK_ORGANISATIONS
+        before = [fake.api_calls() for fake in fakes]
+        workers = _start_workers(tmp_path, 1)
+        try:
+            results = [AsyncResult(t["id"], app=celery_app).get(timeout=120) for t in tasks]
+        finally:
+            _kill(workers)
+        assert len({r["organisation"] for r in results}) == WEBHOOK_ORGANISATIONS
+        calls = [fake.api_calls() - made for fake, made in zip(fakes, before, strict=True)]
+        assert len(set(calls)) == 1 and 0 < calls[0] <= 10, calls
+        for number in range(WEBHOOK_ORGANISATIONS):
+            (kindly,) = open_workspaces(folder / f"org{number:02}" / "kindly.toml")
+            stored = kindly.store.load_snapshot(kindly.source_id)
+            kindly.store.close()
+            assert stored is not None
+            assert set(named[number]) <= set(stored.invoices_by_id), number
+            others = {i for n, ids in enumerate(named) if n != number for i in ids}
+            assert not others & set(stored.invoices_by_id), "another organisation's invoices"
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        for fake in fakes:
+            fake.stop()

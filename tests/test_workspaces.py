@@ -283,8 +283,7 @@ def test_a_workspace_name_that_cannot_be_kept_is_refused_by_name(
 
 
 def test_a_folder_of_workspaces_is_looked_into_at_each_look(tmp_path: Path) -> None:
-    pytest.importorskip("celery")
-    from plugin.app.workers import workspace_files
+    from plugin.app.wiring import workspace_files
 
     single = tmp_path / "single.toml"
     single.write_text("", encoding="utf-8")

@@ -49,6 +49,7 @@ class SyncWorker:
     def __init__(self, run: Callable[[str], None]) -> None:
         self._run = run
         self._pending: list[str] = []
+        self._running = False
         self._wake = threading.Condition()
         self._thread = threading.Thread(target=self._loop, name="kindly-sync", daemon=True)
         self._thread.start()
@@ -60,13 +61,27 @@ class SyncWorker:
                     self._pending.append(tenant)
             self._wake.notify()
 
+    def idle(self, timeout: float) -> bool:
+        """Wait until every sync asked for has been run or handed on (at most ``timeout``
+        seconds): whether it is so. For an orderly stop, and for tests."""
+        with self._wake:
+            return self._wake.wait_for(
+                lambda: not self._pending and not self._running, timeout=timeout
+            )
+
     def _loop(self) -> None:
         while True:
             with self._wake:
                 while not self._pending:
                     self._wake.wait()
                 tenant = self._pending.pop(0)
-            self._run(tenant)
+                self._running = True
+            try:
+                self._run(tenant)
+            finally:
+                with self._wake:
+                    self._running = False
+                    self._wake.notify_all()
 
 
 @dataclass(frozen=True)
@@ -206,6 +221,7 @@ def make_app(
         worker.submit(named)
         return []
 
+    app.syncs = worker  # type: ignore[attr-defined]
     return app
 
 

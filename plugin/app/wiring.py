@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,7 @@ __all__ = [
     "settings_schema",
     "share_connections",
     "sms_gateway_factory",
+    "workspace_files",
     "workspace_for",
 ]
 
@@ -145,6 +146,18 @@ def share_connections() -> None:
     database (a worker serving many workspaces of one PostgreSQL database)."""
     global _sharing
     _sharing = True
+
+
+def workspace_files(paths: Sequence[str]) -> list[str]:
+    """The kindly.toml of each workspace: a path itself, or for a folder every
+    ``*/kindly.toml`` in it (read at each call: a workspace added is seen at the next)."""
+    found: list[str] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found += [str(config) for config in sorted(path.glob("*/kindly.toml"))]
+        else:
+            found.append(str(path))
+    return found
 
 
 def open_store(settings: Settings) -> Store:

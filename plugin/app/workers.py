@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery, Task
 
 from integrations.http import RetriableError, share_limits
+from plugin.app.wiring import workspace_files
 from plugin.core.schedule import Zone, due_ticks, latest_tick, zones_of
 from plugin.errors import BusyError, KindlyError, PlatformRemindersOn
 
@@ -338,18 +339,6 @@ def _wake_after(kindly: Kindly, plan: Plan, now: datetime) -> datetime | None:
         waits.append(now + CALENDAR_LOOK)
     later = [moment for moment in waits if moment > now]
     return min(later) if later else None
-
-
-def workspace_files(paths: Sequence[str]) -> list[str]:
-    """The kindly.toml of each workspace: a path itself, or for a folder every
-    ``*/kindly.toml`` in it (read at each look: a workspace added is seen at the next)."""
-    found: list[str] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found += [str(config) for config in sorted(path.glob("*/kindly.toml"))]
-        else:
-            found.append(str(path))
-    return found
 
 
 def enqueue_due(
