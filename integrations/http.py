@@ -297,6 +297,25 @@ def shared_limits() -> SharedLimits | None:
     return _shared_limits
 
 
+def _patient(
+    sleep: Callable[[float], None], patience: float, platform: str
+) -> Callable[[float], None]:
+    """``sleep`` for a short wait; for a longer one, RetriableError(later) saying when."""
+
+    def sleep_or_come_back_later(seconds: float) -> None:
+        if seconds > patience:
+            raise RetriableError(
+                f"{platform}'s call limit is used up for now",
+                retry_after=seconds,
+                later=True,
+                hint=f"Kindly goes on in {seconds:.0f} s.",
+            )
+        sleep(seconds)
+
+    sleep_or_come_back_later.comes_back_later = True  # type: ignore[attr-defined]
+    return sleep_or_come_back_later
+
+
 @dataclass
 class SharedBudget(CallBudget):
     """A connector's own budget (``local``: its pace in this process), then the limits
@@ -311,8 +330,25 @@ class SharedBudget(CallBudget):
     #: A wait this short is slept (a window's edge, another worker's burst); a longer
     #: one puts the task back on the queue.
     patience: float = 5.0
+    #: The last call this budget refused because a limit was used up: a run that went on
+    #: without it (notes left for later) is queued again for when the budget returns.
+    refused: RetriableError | None = None
+
+    def __post_init__(self) -> None:
+        # The connector's own pacing may want a long wait too (a minute's calls used up
+        # in this process): on a worker that is a task for later, not a worker asleep.
+        if not getattr(self.local.sleep, "comes_back_later", False):
+            self.local.sleep = _patient(self.local.sleep, self.patience, self.platform)
 
     def before_call(self, method: str = "GET") -> None:
+        try:
+            self._take(method)
+        except RetriableError as exc:
+            if exc.later:
+                self.refused = exc
+            raise
+
+    def _take(self, method: str) -> None:
         self.local.before_call(method)
         if self.limits is None or not self.rules:
             return

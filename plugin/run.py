@@ -672,7 +672,16 @@ class Kindly:
             if channel.via not in ("platform", "note"):
                 reminder = self.with_online_links(reminder)
             composed = channel.compose(reminder, now)
-        except (ValueError, LookupError, OSError, TemplateError, KindlyError) as exc:
+        except KindlyError as exc:
+            if getattr(exc, "later", False):
+                # A limit of the platform's used up while asking for the reminder's link
+                # or PDF: not the reminder's fault. The run stops here (the claim goes
+                # back) and goes on when the budget returns.
+                result.deferred.append((reminder, f"could not compose the message: {exc}"))
+                raise
+            result.failed.append((reminder, f"could not compose the message: {exc}"))
+            return DeliveryStatus.TEMPORARY
+        except (ValueError, LookupError, OSError, TemplateError) as exc:
             # Reported; the claim is given back and the next run tries again. (A
             # KindlyError here is about this reminder's own data, such as its PDF.)
             result.failed.append((reminder, f"could not compose the message: {exc}"))

@@ -444,7 +444,8 @@ def test_a_connector_on_a_worker_counts_its_calls_with_every_other_worker(
         calls = fake.api_calls()
         with pytest.raises(RetriableError) as used_up:
             connector.read_invoices([invoice])
-        assert used_up.value.later and 5 < (used_up.value.retry_after or 0) <= 300
+        # (the window counted a little longer than the platform says: 2%)
+        assert used_up.value.later and 5 < (used_up.value.retry_after or 0) <= 306
         assert fake.api_calls() == calls, "the call was not made"
         pennylane.store.close()
     finally:

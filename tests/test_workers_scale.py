@@ -84,8 +84,10 @@ def folder(demo_template: Path, tmp_path: Path, postgres_url: str, smtp: SmtpSer
     return folder
 
 
-def _start_workers(tmp_path: Path, count: int, first: int = 0) -> list[subprocess.Popen[str]]:
-    env = {**os.environ, "KINDLY_BROKER_URL": REDIS, "KINDLY_VISIBILITY_TIMEOUT": str(VISIBILITY)}
+def _start_workers(
+    tmp_path: Path, count: int, first: int = 0, visibility: int = VISIBILITY
+) -> list[subprocess.Popen[str]]:
+    env = {**os.environ, "KINDLY_BROKER_URL": REDIS, "KINDLY_VISIBILITY_TIMEOUT": str(visibility)}
     return [
         subprocess.Popen(
             [
@@ -390,3 +392,63 @@ def test_a_burst_of_a_thousand_webhooks_for_ten_organisations_syncs_each_once(
             server.server_close()
         for fake in fakes:
             fake.stop()
+
+
+CLIENTS = 20
+
+
+def test_three_workers_keep_an_organisations_backlog_within_xeros_minute(
+    celery_app: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One Xero organisation with more work than 60 calls (20 overdue clients: a link
+    to each invoice, and each note into an invoice's and a contact's History), three
+    workers, and a fake Xero
+    that answers the 61st call of any minute with 429. The run stops at the shared
+    limit and is queued again for when it returns, not slept on; the workers finish it.
+    Counted at the fake: no 429, no 59 seconds with more than 60 calls, each note once."""
+    from datetime import date
+
+    from celery.result import AsyncResult
+    from click.testing import CliRunner
+    from cryptography.fernet import Fernet
+
+    from plugin.app.cli import cli
+    from plugin.app.workers import enqueue_due
+    from tests.fakes.xero import FakeXero
+    from tests.test_xero_cli import connect, write_config
+
+    env = {"KINDLY_SECRET_KEY": Fernet.generate_key().decode()}
+    monkeypatch.setenv("KINDLY_SECRET_KEY", env["KINDLY_SECRET_KEY"])
+    fake = FakeXero()
+    fake.start()
+    workers: list[subprocess.Popen[str]] = []
+    try:
+        for number in range(CLIENTS):
+            client = fake.add_contact(f"Client{number:02} Test")
+            fake.add_invoice(
+                client, f"INV-{number:04}", "100.00", issued=date(2026, 9, 1), due=date(2026, 10, 1)
+            )
+        config = write_config(tmp_path, fake)
+        connect(CliRunner(), ["--config", str(config)], fake, env)
+        fake.per_minute = 60
+        fake.arrivals.clear()
+        # The production redelivery time: a task queued again for a minute must not be
+        # handed out twice meanwhile (Celery on Redis holds it unacknowledged till then).
+        workers = _start_workers(tmp_path, 3, visibility=3600)
+        (queued,) = enqueue_due([str(config)], via=celery_app)
+        result = AsyncResult(queued["task"], app=celery_app).get(timeout=300)
+        # The run that finished is the one queued again: everything had gone already.
+        assert result["sent"] == 0 and result["failed"] == 0, result
+        assert fake.limited == 0, "no call beyond Xero's minute"
+        arrivals = sorted(fake.arrivals)
+        assert len(arrivals) > 60, "the backlog needed more than a minute's calls"
+        busiest = max(sum(1 for t in arrivals if start <= t < start + 59) for start in arrivals)
+        assert busiest <= 60, busiest
+        history = [key for key in fake.calls if key.startswith("PUT /api.xro/2.0/Invoices/")]
+        assert len(history) == CLIENTS and {fake.calls[key] for key in history} == {1}
+        cli_history = CliRunner().invoke(cli, ["--config", str(config), "history", "--json"])
+        entries = json.loads(cli_history.output)
+        assert len(entries) == CLIENTS and all(e["note_written_at"] for e in entries), entries[:2]
+    finally:
+        _kill(workers)
+        fake.stop()

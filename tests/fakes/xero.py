@@ -25,6 +25,7 @@ import hashlib
 import json
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -96,6 +97,12 @@ class FakeXero:
         self.day_remaining = 5000
         #: Answer this many Email requests with a 504 after sending the e-mail anyway.
         self.fail_after_email = 0
+        #: Xero's 60 calls a minute per organisation, when set: a call beyond it is
+        #: answered 429 with Retry-After (and counted in ``limited``), as Xero does.
+        self.per_minute: int | None = None
+        self.limited = 0
+        #: When each Accounting call arrived (time.monotonic), for counting windows.
+        self.arrivals: list[float] = []
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -318,6 +325,16 @@ class FakeXero:
         body = request.rfile.read(length) if length else b""
         with self.lock:
             self.calls[f"{method} {path}"] += 1
+            if path.startswith(API):
+                now = time.monotonic()
+                recent = [t for t in self.arrivals if now - t < 60]
+                if self.per_minute is not None and len(recent) >= self.per_minute:
+                    self.limited += 1
+                    wait = str(int(60 - (now - recent[0])) + 1)
+                    headers = {"Retry-After": wait, "X-Rate-Limit-Problem": "minute"}
+                    self._reply(request, 429, {"Title": "Too many requests"}, headers)
+                    return
+                self.arrivals.append(now)
             for prefix, queued in self.faults.items():
                 if queued and path.startswith(prefix):
                     fault = queued.pop(0)
