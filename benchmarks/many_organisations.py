@@ -11,9 +11,15 @@ does (`enqueue_due`), and the results awaited. Needs Redis on 127.0.0.1:6379 (da
 emptied first).
 
 Reported: organisations a minute; p50 and p95 from queueing to the run's end (its notes
-written); peak resident memory of a worker process; reminders sent. The local ledger makes
-no API calls: calls per organisation on the platforms are in their own benchmarks
-(docs/performance.md).
+written); peak resident memory of a worker process; reminders sent.
+
+``--platform xero``: each organisation is a fake Xero of its own (tests/fakes/xero.py, all
+served from this process) with the same clients and invoices, connected the way a user
+does (`kindly connect xero --refresh-token`); the workers keep Xero's limits (60 calls a
+minute per organisation) in Redis, as in production. Also reported: API calls per
+organisation, counted at the fakes. ``--store postgres``: every organisation is a
+workspace of one PostgreSQL database (a schema of its own per round) instead of an SQLite
+file each.
 """
 
 from __future__ import annotations
@@ -40,9 +46,8 @@ NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 LANGUAGES = [("nl", "NL"), ("en", "GB"), ("de", "DE"), ("fr", "FR"), ("nb", "NO"), ("es", "ES")]
 
 
-def write_workspace(folder: Path, invoices: int, port: int, number: int) -> Path:
-    ledger = folder / "ledger"
-    ledger.mkdir(parents=True)
+def clients_and_invoices(invoices: int, number: int) -> tuple[list[Any], list[Any]]:
+    """An organisation's clients and invoices: a fifth of them twenty days overdue."""
     clients = max(10, invoices // 5)
     customers = [
         {
@@ -71,17 +76,47 @@ def write_workspace(folder: Path, invoices: int, port: int, number: int) -> Path
                 "total": f"{100 + n % 900}.50",
             }
         )
-    for name, records in (("customers", customers), ("invoices", rows)):
-        (ledger / f"{name}.json").write_text(json.dumps(records), encoding="utf-8")
-    for name in ("payments", "credit_notes", "promises", "appointments"):
-        (ledger / f"{name}.json").write_text("[]", encoding="utf-8")
+    return customers, rows
+
+
+def write_workspace(
+    folder: Path,
+    invoices: int,
+    port: int,
+    number: int,
+    *,
+    xero: Any = None,
+    store: str | None = None,
+) -> Path:
+    """One organisation's workspace: its kindly.toml, and for the local ledger its files.
+    ``xero``: the fake Xero it connects to; ``store``: a database URL the workspaces
+    share (each its own workspace in it), else an SQLite file of its own."""
+    folder.mkdir(parents=True)
+    if xero is None:
+        ledger = folder / "ledger"
+        ledger.mkdir()
+        customers, rows = clients_and_invoices(invoices, number)
+        for name, records in (("customers", customers), ("invoices", rows)):
+            (ledger / f"{name}.json").write_text(json.dumps(records), encoding="utf-8")
+        for name in ("payments", "credit_notes", "promises", "appointments"):
+            (ledger / f"{name}.json").write_text("[]", encoding="utf-8")
+        connector = 'connector = "ledger"\n[ledger]\npath = "ledger"'
+    else:
+        endpoints = "\n".join(f'{key} = "{value}"' for key, value in xero.endpoints().items())
+        connector = (
+            f'connector = "xero"\n[xero]\nclient_id = "{xero.client_id}"\n'
+            f"redirect_port = 0\n{endpoints}"
+        )
+    kept = (
+        f'url = {json.dumps(store)}\nworkspace = "org{number}"'
+        if store
+        else 'url = "sqlite:///kindly.sqlite3"'
+    )
     config = folder / "kindly.toml"
     config.write_text(
-        f"""connector = "ledger"
-[ledger]
-path = "ledger"
+        f"""{connector}
 [store]
-url = "sqlite:///kindly.sqlite3"
+{kept}
 [delivery]
 email_via = "smtp"
 [smtp]
@@ -102,6 +137,42 @@ channels = ["email"]
     return config
 
 
+def fake_xero(invoices: int, number: int) -> Any:
+    """A fake Xero holding the organisation's clients and invoices, serving."""
+    from datetime import date
+
+    from tests.fakes.xero import FakeXero
+
+    fake = FakeXero()
+    # A thousand servers in one process: each looks for its stop signal seldom.
+    fake.start(poll_interval=2.0)
+    customers, rows = clients_and_invoices(invoices, number)
+    contacts = {c["id"]: fake.add_contact(c["name"], EmailAddress=c["email"]) for c in customers}
+    for row in rows:
+        fake.add_invoice(
+            contacts[row["customer_id"]],
+            row["number"],
+            row["total"],
+            issued=date.fromisoformat(row["issue_date"]),
+            due=date.fromisoformat(row["due_date"]),
+        )
+    return fake
+
+
+def connect_xero(config: Path, fake: Any) -> None:
+    """`kindly connect xero` the server way, as a user does, in this process."""
+    from click.testing import CliRunner
+
+    from plugin.app.cli import cli
+
+    token = fake.issue_tokens()["refresh_token"]
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), "connect", "xero", "--refresh-token", token]
+    )
+    if result.exit_code != 0:
+        raise SystemExit(f"connecting {config} failed: {result.output}")
+
+
 def free_port() -> int:
     import socket
 
@@ -110,7 +181,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def one_round(template: Path, count: int, workers: int) -> dict[str, Any]:
+def prepare(
+    work: Path, sizes: list[int], port: int, fakes: list[Any], store: str | None
+) -> list[str]:
+    """Every organisation's workspace under ``work``, connected (Xero)."""
+    configs = []
+    for number, invoices in enumerate(sizes):
+        config = write_workspace(
+            work / f"org{number}",
+            invoices,
+            port,
+            number,
+            xero=fakes[number] if fakes else None,
+            store=store,
+        )
+        if fakes:
+            connect_xero(config, fakes[number])
+        configs.append(str(config))
+    return configs
+
+
+def one_round(
+    sizes: list[int], port: int, workers: int, fakes: list[Any], store: str | None
+) -> dict[str, Any]:
     import redis
     from celery.result import AsyncResult
 
@@ -118,8 +211,8 @@ def one_round(template: Path, count: int, workers: int) -> dict[str, Any]:
 
     redis.Redis.from_url(BROKER).flushdb()
     work = Path(tempfile.mkdtemp(prefix="kindly-many-"))
-    shutil.copytree(template, work / "orgs")
-    configs = [str(work / "orgs" / f"org{n}" / "kindly.toml") for n in range(count)]
+    configs = prepare(work, sizes, port, fakes, store)
+    calls_before = sum(fake.api_calls() for fake in fakes)
     env = {**os.environ, "KINDLY_BROKER_URL": BROKER}
     started = [
         subprocess.Popen(
@@ -134,11 +227,11 @@ def one_round(template: Path, count: int, workers: int) -> dict[str, Any]:
                 "1",
             ],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=open(work / f"worker{n}.log", "w"),  # noqa: SIM115
             env=env,
             cwd=work,
         )
-        for _ in range(workers)
+        for n in range(workers)
     ]
     app = make_app(BROKER)
     try:
@@ -151,9 +244,12 @@ def one_round(template: Path, count: int, workers: int) -> dict[str, Any]:
         for process in started:
             process.kill()
             process.wait(30)
-        shutil.rmtree(work, ignore_errors=True)
+        if os.environ.get("KINDLY_BENCH_KEEP"):
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     latencies = sorted(r["finished_at"] - queued_at for r in results)
-    return {
+    found = {
         "workers": workers,
         "organisations": len(results),
         "seconds": round(elapsed, 1),
@@ -162,27 +258,51 @@ def one_round(template: Path, count: int, workers: int) -> dict[str, Any]:
         "p95_s": round(latencies[int(len(latencies) * 0.95) - 1], 1),
         "peak_worker_mib": round(max(r["peak_kib"] for r in results) / 1024, 1),
         "sent": sum(r["sent"] for r in results),
+        "not_done": sum(1 for r in results if str(r["detail"]).startswith(("failed", "defer"))),
     }
+    if fakes:
+        calls = sum(fake.api_calls() for fake in fakes) - calls_before
+        found["api_calls_per_organisation"] = round(calls / len(results), 1)
+    return found
 
 
-def anchor(template: Path, count: int) -> dict[str, Any]:
+def anchor(sizes: list[int], port: int) -> dict[str, Any]:
     """The limit: the same organisations' runs one after another in this process, with
-    no queue, no worker and no scheduler (what one core does at best)."""
+    no queue, no worker and no scheduler (what one core does at best; local ledgers)."""
     from plugin.app.cli.base import open_workspaces
 
     work = Path(tempfile.mkdtemp(prefix="kindly-anchor-"))
-    shutil.copytree(template, work / "orgs")
+    configs = prepare(work, sizes, port, [], None)
     try:
         begun = time.perf_counter()
-        for number in range(count):
-            (kindly,) = open_workspaces(work / "orgs" / f"org{number}" / "kindly.toml")
+        for config in configs:
+            (kindly,) = open_workspaces(Path(config))
             kindly.sync(NOW)
             kindly.send(kindly.plan(NOW), NOW)
             kindly.store.close()
         elapsed = time.perf_counter() - begun
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return {"anchor_in_process": count, "organisations_a_minute": round(count / elapsed * 60, 1)}
+    return {
+        "anchor_in_process": len(sizes),
+        "organisations_a_minute": round(len(sizes) / elapsed * 60, 1),
+    }
+
+
+def postgres_schema(round_number: int) -> str:
+    """A fresh schema of the PostgreSQL database for a round: its URL."""
+    import sqlalchemy as sa
+
+    base = os.environ.get(
+        "KINDLY_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+    schema = f"kindly_bench_{os.getpid()}_{round_number}"
+    engine = sa.create_engine(base)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    return f"{base}?options=-csearch_path%3D{schema}"
 
 
 def main() -> None:
@@ -192,30 +312,41 @@ def main() -> None:
     parser.add_argument(
         "--anchor", type=int, default=100, help="Organisations run in-process as the limit."
     )
+    parser.add_argument("--platform", choices=["ledger", "xero"], default="ledger")
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     args = parser.parse_args()
+    if not os.environ.get("KINDLY_SECRET_KEY"):
+        from cryptography.fernet import Fernet
+
+        os.environ["KINDLY_SECRET_KEY"] = Fernet.generate_key().decode()
     sink = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{sink}",
          "-c", "aiosmtpd.handlers.Sink"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    template = Path(tempfile.mkdtemp(prefix="kindly-many-template-"))
-    sizes = random.Random(23)
-    invoices = [sizes.randint(50, 500) for _ in range(args.organisations)]
-    for number, count in enumerate(invoices):
-        write_workspace(template / f"org{number}", count, sink, number)
+    randomness = random.Random(23)
+    sizes = [randomness.randint(50, 500) for _ in range(args.organisations)]
+    fakes = (
+        [fake_xero(count, number) for number, count in enumerate(sizes)]
+        if args.platform == "xero"
+        else []
+    )
     print(
         f"{datetime.now(UTC):%Y-%m-%d}, {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}: {args.organisations} organisations, "
-        f"{sum(invoices)} invoices"
+        f"Python {platform.python_version()}: {args.organisations} organisations on "
+        f"{args.platform}, {sum(sizes)} invoices, store {args.store}"
     )
     try:
-        print(json.dumps(anchor(template, min(args.anchor, args.organisations))), flush=True)
-        for workers in args.workers:
-            print(json.dumps(one_round(template, args.organisations, workers)), flush=True)
+        if args.anchor:
+            print(json.dumps(anchor(sizes[: args.anchor], sink)), flush=True)
+        for number, workers in enumerate(args.workers):
+            store = postgres_schema(number) if args.store == "postgres" else None
+            print(json.dumps(one_round(sizes, sink, workers, fakes, store)), flush=True)
     finally:
         server.kill()
-        shutil.rmtree(template, ignore_errors=True)
+        for fake in fakes:
+            fake.stop()
 
 
 if __name__ == "__main__":

@@ -589,3 +589,46 @@ def test_sync_now_in_the_web_app_runs_on_a_worker(
         assert (done["state"], done["clients"], done["invoices"]) == ("done", 14, 66)
     finally:
         smtp.stop()
+
+
+AMQP = os.environ.get("KINDLY_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def test_rabbitmq_as_the_broker_with_redis_beside_it(
+    organisations: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RabbitMQ carries the runs; the results, the shared limits and the pending webhook
+    syncs stay in Redis (KINDLY_REDIS_URL). Skips where no RabbitMQ runs."""
+    import socket
+
+    from celery.result import AsyncResult
+
+    from plugin.app.workers import enqueue_due, make_app, status
+
+    _redis_or_skip()
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
+    except OSError as exc:
+        pytest.skip(f"no RabbitMQ on 127.0.0.1:5672: {exc}")
+    monkeypatch.setenv("KINDLY_REDIS_URL", REDIS)
+    rabbit = make_app(AMQP)
+    rabbit.control.purge()  # what an earlier run left on this machine's queue
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "plugin.app.cli", "worker", "--broker", AMQP,
+         "--concurrency", "1"],
+        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "worker.log", "w"),  # noqa: SIM115
+        text=True, cwd=tmp_path, env={**os.environ, "KINDLY_REDIS_URL": REDIS},
+    )  # fmt: skip
+    try:
+        configs = [str(path) for path in organisations[:2]]
+        queued = enqueue_due(configs, DEMO_NOW.isoformat(), via=rabbit)
+        assert len(queued) == 2
+        results = [AsyncResult(q["task"], app=rabbit).get(timeout=120) for q in queued]
+    finally:
+        worker.kill()
+        worker.wait(30)
+    assert all(result["sent"] > 0 for result in results), results
+    assert [len(_outbox(Path(config))) for config in configs] == [r["sent"] for r in results]
+    shown = status(configs, DEMO_NOW, AMQP)
+    assert shown["queued"] == 0, "asked of RabbitMQ"
+    assert all(org["last_run"] for org in shown["organisations"])

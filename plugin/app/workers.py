@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BROKER_VARIABLE",
     "DEFAULT_BROKER",
+    "REDIS_VARIABLE",
     "app",
     "enqueue_due",
     "make_app",
@@ -61,6 +62,9 @@ log = logging.getLogger("kindly.workers")
 
 BROKER_VARIABLE = "KINDLY_BROKER_URL"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
+#: The Redis that keeps the runs' results, the shared call limits and the webhook syncs
+#: waiting, when the broker is not Redis itself (RabbitMQ); by default the broker.
+REDIS_VARIABLE = "KINDLY_REDIS_URL"
 QUEUE = "kindly"
 #: Seconds after which Redis hands a run a worker took and never finished (the worker
 #: was killed, its machine lost) to another worker: Celery's ``visibility_timeout``. A run
@@ -196,13 +200,22 @@ def _share_limits(**_: object) -> None:
     pool per database for every workspace it serves."""
     from plugin.app.wiring import share_connections
 
-    share_limits(RedisLimits(app.conf.broker_url))
+    share_limits(RedisLimits(redis_url(app.conf.broker_url)))
     share_connections()
 
 
+def redis_url(broker: str) -> str:
+    """The Redis beside the broker: KINDLY_REDIS_URL, else the broker when it is Redis,
+    else Redis's default on this machine."""
+    if os.environ.get(REDIS_VARIABLE):
+        return os.environ[REDIS_VARIABLE]
+    return broker if broker.startswith(("redis://", "rediss://")) else DEFAULT_BROKER
+
+
 def make_app(broker: str) -> Celery:
-    # Results in the broker's Redis too, kept a day: `kindly status` and tests read them.
-    celery = Celery("kindly", broker=broker, backend=broker)
+    # Results in Redis (the broker's, or KINDLY_REDIS_URL beside RabbitMQ), kept a day:
+    # `kindly status` and tests read them.
+    celery = Celery("kindly", broker=broker, backend=redis_url(broker))
     celery.conf.update(
         result_expires=86400,
         task_default_queue=QUEUE,
@@ -432,7 +445,7 @@ def queue_sync(config: str, source: str, *, via: Celery | None = None) -> str | 
     task's id when this call queued it."""
 
     celery = via or app
-    client = _redis(celery.conf.broker_url)
+    client = _redis(redis_url(celery.conf.broker_url))
     pending = SYNC_PENDING.format(source=source, config=config)
     if not client.set(pending, "1", nx=True, ex=REQUEUE_AFTER):
         return None
@@ -463,7 +476,7 @@ def _sync(task: Task, config: str, source: str, pending: str) -> dict[str, Any]:
         with kindly.holding():
             # From now on a webhook queues another sync (what it names may come after
             # this read); while the lease was busy, this one stayed the pending one.
-            _redis(task.app.conf.broker_url).delete(pending)
+            _redis(redis_url(task.app.conf.broker_url)).delete(pending)
             snapshot = kindly.sync(datetime.now(UTC))
     except BusyError:
         raise task.retry(countdown=BUSY_RETRY) from None
@@ -541,10 +554,10 @@ def _budgets(kindly: Kindly, broker: str | None) -> list[dict[str, Any]]:
     """The platform's limits shared by the workers, and how much of each the workers used
     in its window now (from Redis; empty when it cannot be asked)."""
     rules: list[tuple[str, int, float]] = getattr(kindly.source, "limit_rules", list)()
-    if not rules or not broker or not broker.startswith(("redis://", "rediss://")):
+    if not rules or not broker:
         return []
     try:
-        client = _redis(broker)
+        client = _redis(redis_url(broker))
         seconds, micros = client.time()
         now_ms = seconds * 1000 + micros // 1000
         return [
@@ -561,13 +574,23 @@ def _budgets(kindly: Kindly, broker: str | None) -> list[dict[str, Any]]:
 
 
 def _queue_depth(broker: str | None) -> int | None:
-    """Runs waiting in the broker's queue; None when it cannot be asked."""
-    if not broker or not broker.startswith(("redis://", "rediss://")):
+    """Runs waiting in the broker's queue (Redis or RabbitMQ); None when it cannot be
+    asked."""
+    if not broker:
         return None
+    if broker.startswith(("redis://", "rediss://")):
+        try:
+            return int(_redis(broker).llen(QUEUE))
+        except Exception:  # an unreachable broker is shown as unknown
+            return None
+    from kombu.connection import Connection
+
     try:
-        client = _redis(broker)
-        return int(client.llen(QUEUE))
-    except Exception:  # an unreachable broker is shown as unknown
+        opened: Any = Connection(broker, connect_timeout=5)  # type: ignore[no-untyped-call]
+        with opened as connection:
+            declared = connection.default_channel.queue_declare(queue=QUEUE, passive=True)
+            return int(declared.message_count)
+    except Exception:  # an unreachable broker, or a queue no worker declared yet
         return None
 
 
