@@ -36,12 +36,12 @@ from typing import TYPE_CHECKING, Any
 from celery import Celery, Task
 
 from integrations.http import RetriableError, share_limits
+from plugin.app.scheduling import ZONES_SCOPE, claim_due, detail_of, run_due
 from plugin.app.wiring import workspace_files
-from plugin.core.schedule import Zone, due_ticks, latest_tick, zones_of
+from plugin.core.schedule import Zone
 from plugin.errors import BusyError, KindlyError, PlatformRemindersOn
 
 if TYPE_CHECKING:
-    from plugin.core.decisions import Plan
     from plugin.run import Kindly
 
 __all__ = [
@@ -79,10 +79,6 @@ BUSY_RETRY = 60
 #: The longest a task waits on the queue for a limit: under the redelivery time, which
 #: would hand it out again meanwhile. A longer wait is left to the next tick.
 LONGEST_COUNTDOWN = VISIBILITY_TIMEOUT // 2
-#: Where an organisation's zones are kept between runs.
-ZONES_SCOPE = "schedule"
-#: With a calendar, an organisation runs at least this often, to see new bookings.
-CALENDAR_LOOK = timedelta(hours=1)
 
 
 #: The organisation and task a worker's log lines are about.
@@ -276,35 +272,10 @@ def _run(task: Task, kindly: Kindly, ticks: list[tuple[str, str]], now: datetime
     counts: dict[str, Any] = {"organisation": kindly.source_id, "ticks": ticks}
     served = list(ticks)
     try:
-        # The whole run under the organisation's lease: a webhook's sync or another run
-        # never reads or writes its snapshot meanwhile.
-        with kindly.holding(wait=0.0) as lease:
-            snapshot = kindly.sync(now)
-            plan = kindly.plan(now)
-            result = kindly.send(plan, now, lease=lease)
-            refused = _limit_refusal(kindly)
-            if refused is not None:
-                # A shared limit ran out on the way (the rest of the notes, a link to
-                # compose): what went is logged; the run goes on when the budget returns.
-                raise refused
-        counts.update(
-            sent=len(result.sent),
-            deferred=len(result.deferred),
-            failed=len(result.failed),
-            unconfirmed=len(result.unconfirmed),
-        )
-        detail = ", ".join(f"{k} {v}" for k, v in counts.items() if isinstance(v, int))
-        if result.stopped is not None:
-            detail += f"; stopped: {result.stopped}"
-        zones = zones_of(snapshot, kindly.settings) | {_home_zone(kindly)}
-        kindly.store.set_setting(ZONES_SCOPE, kindly.source_id, sorted(z.key for z in zones), now)
-        wake = _wake_after(kindly, plan, now)
-        kindly.store.set_setting(
-            ZONES_SCOPE, f"{kindly.source_id}|wake", wake.isoformat() if wake else None, now
-        )
-        # The run served every zone whose tick had come, queued or not: none of them is
-        # due again until its next tick.
-        served += [(t.zone.key, t.day.isoformat()) for z in zones if (t := latest_tick(z, now))]
+        ran = run_due(kindly, ticks, now)
+        counts, served = ran.counts, ran.served
+        counts.pop("stopped", None)
+        detail = detail_of(ran)
     except BusyError as exc:
         # Another worker runs this organisation: again in a minute, not slept on here.
         log.info("%s busy, again in %s s: %s", kindly.source_id, BUSY_RETRY, exc)
@@ -340,36 +311,6 @@ def _run(task: Task, kindly: Kindly, ticks: list[tuple[str, str]], now: datetime
     return counts
 
 
-def _limit_refusal(kindly: Kindly) -> RetriableError | None:
-    """The call the organisation's shared budget last refused in this run, if any."""
-    http = getattr(kindly.source, "http", None)
-    budget = getattr(http, "budget", None)
-    refused = getattr(budget, "refused", None)
-    return refused if isinstance(refused, RetriableError) else None
-
-
-def _home_zone(kindly: Kindly) -> Zone:
-    """The company's own zone, on the default policy's window: an organisation with
-    nothing open still runs once a business day, to find what became due."""
-    from plugin.config.locales import default_timezone
-
-    country = kindly.settings.company.country or "NL"
-    timezone = default_timezone(country) or "UTC"
-    window = kindly.settings.policies[kindly.settings.defaults.policy].send_window
-    return Zone(timezone, country, window)
-
-
-def _wake_after(kindly: Kindly, plan: Plan, now: datetime) -> datetime | None:
-    """When the organisation must run again, between its daily ticks, for appointment
-    reminders (due hours before an event, or held by quiet hours): the soonest moment one
-    waits for; with a calendar, within the hour at the latest, to see new bookings."""
-    waits = [skip.next_date for skip in plan.appointment_skips if skip.next_date is not None]
-    if kindly.calendar is not None:
-        waits.append(now + CALENDAR_LOOK)
-    later = [moment for moment in waits if moment > now]
-    return min(later) if later else None
-
-
 def enqueue_due(
     configs: Sequence[str], at: str | None = None, *, via: Celery | None = None
 ) -> list[dict[str, Any]]:
@@ -397,24 +338,7 @@ def _enqueue_workspace(
     try:
         for kindly in workspaces:
             source = kindly.source_id
-            kept = kindly.store.get_setting(ZONES_SCOPE, source)
-            if kept is not None:
-                zones = [Zone.from_key(str(key)) for key in kept]
-                done = kindly.store.runs_done(source)
-                due = [(t.zone.key, t.day.isoformat()) for t in due_ticks(zones, done, now)]
-            else:
-                # Never run: its zones are not known until it has synced once.
-                due = [("first", now.astimezone(UTC).date().isoformat())]
-            wake_text = kindly.store.get_setting(ZONES_SCOPE, f"{source}|wake")
-            wake = datetime.fromisoformat(str(wake_text)) if wake_text else None
-            if wake is not None and wake <= now:
-                # An appointment reminder waits for this moment: a run between the ticks.
-                due.append((f"wake|{wake.isoformat()}", wake.astimezone(UTC).date().isoformat()))
-            claimed = [
-                (zone, day)
-                for zone, day in due
-                if kindly.store.claim_run(source, zone, day, now, stale_after=REQUEUE_AFTER)
-            ]
+            claimed = claim_due(kindly, now, stale_after=REQUEUE_AFTER)
             if not claimed:
                 continue
             sent = via.send_task("kindly.run_organisation", args=(config, source, claimed, at))

@@ -29,14 +29,32 @@ PASSWORD_VARIABLE = "KINDLY_WEB_PASSWORD"  # noqa: S105 (a variable name)
     is_flag=True,
     help='Hand "Sync now" to the workers (kindly worker, KINDLY_BROKER_URL).',
 )
+@click.option(
+    "--schedule",
+    is_flag=True,
+    help="Also run each organisation by itself, soon after its clients' send windows "
+    "open on business days, as the workers' scheduler does (one machine, no cron).",
+)
 @click.pass_obj
-def web(app: AppContext, host: str, port: int, public_url: str | None, queue: bool) -> None:
+def web(
+    app: AppContext, host: str, port: int, public_url: str | None, queue: bool, schedule: bool
+) -> None:
     """Serve Kindly's web app: the plan, review and send, the clients' settings.
 
     Sign in with an account made by `kindly users add`. Listens on 127.0.0.1 unless told
     otherwise; put a TLS proxy in front of it for other machines.
     """
-    serve(app.config, host, port, public_url, queue=queue)
+    stop = None
+    if schedule:
+        from plugin.app.scheduling import start_scheduler
+
+        stop = start_scheduler(app.config.resolve())
+        click.echo("Runs each organisation when its clients' send windows open.")
+    try:
+        serve(app.config, host, port, public_url, queue=queue)
+    finally:
+        if stop is not None:
+            stop.set()
 
 
 def serve(
