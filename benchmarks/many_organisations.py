@@ -201,6 +201,18 @@ def prepare(
     return configs
 
 
+def reminders_sent(configs: list[str]) -> int:
+    from plugin.app.cli.base import open_workspaces
+    from plugin.core.vocabulary import LogStatus
+
+    sent = 0
+    for config in configs:
+        for kindly in open_workspaces(Path(config)):
+            sent += len(kindly.store.reminders(kindly.source_id, statuses=(LogStatus.SENT,)))
+            kindly.store.close()
+    return sent
+
+
 def one_round(
     sizes: list[int], port: int, workers: int, fakes: list[Any], store: str | None
 ) -> dict[str, Any]:
@@ -240,6 +252,9 @@ def one_round(
         queued_at = time.time()
         results = [AsyncResult(q["task"], app=app).get(timeout=7200) for q in queued]
         elapsed = time.perf_counter() - begun
+        # Counted in the stores: a run queued again for its call limit reports only
+        # what its last try sent.
+        sent = reminders_sent(configs)
     finally:
         for process in started:
             process.kill()
@@ -257,7 +272,7 @@ def one_round(
         "p50_s": round(statistics.median(latencies), 1),
         "p95_s": round(latencies[int(len(latencies) * 0.95) - 1], 1),
         "peak_worker_mib": round(max(r["peak_kib"] for r in results) / 1024, 1),
-        "sent": sum(r["sent"] for r in results),
+        "sent": sent,
         "not_done": sum(1 for r in results if str(r["detail"]).startswith(("failed", "defer"))),
     }
     if fakes:
