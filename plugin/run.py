@@ -948,19 +948,21 @@ class Kindly:
         return result
 
     def _restore(self, notes: Iterable[Note], snapshot: LedgerSnapshot) -> int:
+        """Log as sent, with its note written, each reminder a note of Kindly's names that
+        the log lacks: how many."""
         invoices = snapshot.invoices_by_id
-        restored = 0
         sent = [
             note
             for note in notes
             if note.reminder_key and not note.id.endswith("-failed") and note.stage
         ]
         logged = self.store.logged(note.reminder_key for note in sent if note.reminder_key)
+        records = {}
         for note in sent:
             if note.reminder_key is None or note.stage is None or note.reminder_key in logged:
                 continue
             known = [invoices[i] for i in note.invoice_ids if i in invoices]
-            record = ReminderRecord(
+            records[note.reminder_key] = ReminderRecord(
                 key=note.reminder_key,
                 source=self.source_id,
                 customer_id=note.customer_id,
@@ -971,15 +973,13 @@ class Kindly:
                 recipient="",
                 amount="",
                 currency=known[0].currency if known else "",
-                status=LogStatus.SENDING,
+                status=LogStatus.SENT,
                 planned_at=note.created_at,
+                sent_at=note.created_at,
+                note_written_at=note.created_at,
                 detail="restored from the note in the accounting system",
             )
-            if self.store.record_intent(record):
-                self.store.mark_sent(record.key, note.created_at, None, detail=record.detail or "")
-                self.store.mark_note_written(record.key, note.created_at)
-                restored += 1
-        return restored
+        return len(self.store.restore(list(records.values())))
 
     def _write_pending_notes(self, now: datetime, result: SendResult) -> None:
         if not self.source.writes_notes:

@@ -9,6 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from plugin.app.scheduling import AGAIN_AFTER, look_once, start_scheduler
 from tests.conftest import DEMO_NOW
 
@@ -19,13 +21,13 @@ def _outbox(workspace: Path) -> list[Path]:
 
 def test_each_tick_runs_once_and_the_next_day_runs_again(demo_workspace: Path) -> None:
     config = demo_workspace / "kindly.toml"
-    (first,) = look_once(config, DEMO_NOW)
+    (first,) = look_once(config, lambda: DEMO_NOW)
     assert first["sent"] > 0 and first["detail"].startswith("sent ")
     sent = _outbox(demo_workspace)
     assert len(sent) == first["sent"]
-    assert look_once(config, DEMO_NOW) == [], "the tick was served"
-    assert look_once(config, DEMO_NOW + timedelta(minutes=30)) == []
-    (next_day,) = look_once(config, DEMO_NOW + timedelta(days=1))
+    assert look_once(config, lambda: DEMO_NOW) == [], "the tick was served"
+    assert look_once(config, lambda: DEMO_NOW + timedelta(minutes=30)) == []
+    (next_day,) = look_once(config, lambda: DEMO_NOW + timedelta(days=1))
     assert next_day["sent"] == 0 and _outbox(demo_workspace) == sent
 
 
@@ -38,12 +40,12 @@ def test_a_busy_organisation_is_taken_up_at_a_later_look(demo_workspace: Path) -
     (other,) = open_workspaces(config)
     try:
         with other.holding():
-            (busy,) = look_once(config, DEMO_NOW)
+            (busy,) = look_once(config, lambda: DEMO_NOW)
             assert busy["detail"].startswith("later: another Kindly is sending")
-            assert look_once(config, DEMO_NOW + timedelta(seconds=60)) == []
+            assert look_once(config, lambda: DEMO_NOW + timedelta(seconds=60)) == []
         assert _outbox(demo_workspace) == []
         later = DEMO_NOW + timedelta(seconds=AGAIN_AFTER + 1)
-        (ran,) = look_once(config, later)
+        (ran,) = look_once(config, lambda: later)
         assert ran["sent"] > 0 and len(_outbox(demo_workspace)) == ran["sent"]
     finally:
         other.store.close()
@@ -66,3 +68,27 @@ def test_the_scheduler_thread_looks_at_once_and_stops_when_told(demo_workspace: 
         stop.set()
     (first,) = seen[0]
     assert first["sent"] == len(_outbox(demo_workspace)) > 0
+
+
+def test_a_days_allowance_used_up_defers_the_tick_and_a_short_wait_comes_back(
+    demo_workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The platform's limit returns in a minute: the run is taken up again at a later
+    look; it returns tomorrow: the tick ends "deferred" (no sync every ten minutes all
+    day), and `kindly status` would list it."""
+    from integrations.http import RetriableError
+    from plugin.run import Kindly
+
+    config = demo_workspace / "kindly.toml"
+    waits = [60.0, 50_000.0]
+
+    def used_up(self: Kindly, now: object) -> None:
+        raise RetriableError("the allowance is used up", retry_after=waits.pop(0), later=True)
+
+    monkeypatch.setattr(Kindly, "sync", used_up)
+    (soon,) = look_once(config, lambda: DEMO_NOW)
+    assert soon["detail"].startswith("later: ")
+    later = DEMO_NOW + timedelta(seconds=AGAIN_AFTER + 1)
+    (tomorrow,) = look_once(config, lambda: later)
+    assert tomorrow["detail"] == "deferred: the allowance is used up"
+    assert look_once(config, lambda: later + timedelta(seconds=AGAIN_AFTER + 1)) == []

@@ -20,7 +20,7 @@ from tests.test_state_store import AT, record, snapshot
 #: The methods that read or write a workspace's rows, each tried across workspaces below.
 CHECKED = {
     "replace_snapshot", "load_snapshot", "bookmarks_of", "left_out", "get_bookmark",
-    "set_bookmark", "record_intent", "claim", "release", "hand_over", "take_back",
+    "set_bookmark", "record_intent", "claim", "restore", "release", "hand_over", "take_back",
     "record_outcome", "mark_sent_many", "mark_sent", "mark_failed", "mark_note_written",
     "claim_notes", "mark_notes_written", "forget_intent", "reminder", "reminders",
     "logged", "get_setting", "set_setting", "take_setting", "delete_setting", "settings_in",
@@ -111,6 +111,23 @@ def test_the_reminder_log_stays_in_its_workspace(alpha_and_beta: tuple[Store, St
     assert {r.key: r for r in alpha.reminders()} == before
     # And alpha, claiming again, still finds its own entries logged.
     assert alpha.claim([record("k1"), record("k2")]) == set()
+
+
+def test_entries_restored_from_notes_stay_in_their_workspace(
+    alpha_and_beta: tuple[Store, Store],
+) -> None:
+    """A note says the reminder went: logged as sent with its note written, in one
+    statement, in this workspace only; a key logged already (any state) is left."""
+    alpha, beta = alpha_and_beta
+    assert alpha.claim([record("k1")]) == {"k1"}
+    went = record("k1", status=LogStatus.SENT, sent_at=AT, note_written_at=AT)
+    assert alpha.restore([went]) == set(), "alpha's own entry is left as it is"
+    assert alpha.reminder("k1").status is LogStatus.SENDING  # type: ignore[union-attr]
+    assert beta.restore([went, record("k2", status=LogStatus.SENT, sent_at=AT)]) == {"k1", "k2"}
+    restored = beta.reminder("k1")
+    assert restored is not None and restored.status is LogStatus.SENT
+    assert restored.sent_at == AT and restored.note_written_at == AT
+    assert alpha.reminder("k2") is None
 
 
 def test_settings_and_their_transactions_stay_in_their_workspace(

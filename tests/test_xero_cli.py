@@ -482,3 +482,66 @@ def test_the_user_may_choose_to_send_beside_xeros_own_reminders(
     assert sent.exit_code == 0, sent.output
     assert "Kindly sends its reminders beside them" in " ".join(sent.output.split())
     assert list((tmp_path / "outbox").glob("*.eml"))
+
+
+def test_one_address_takes_webhooks_for_a_folder_of_workspaces_and_syncs_each(
+    fake: FakeXero, tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`kindly serve --workspace FOLDER`: two workspaces connected to the same Xero
+    organisation (the same events reach both); one signed event syncs each, and its
+    replay syncs neither."""
+    import base64
+    import hashlib
+    import hmac
+
+    from plugin.app.cli import open_workspaces
+    from plugin.app.cli.webhooks import webhook_app
+    from plugin.app.serve import make_server
+
+    seeded = seed_small_ledger(fake)
+    key = "the-webhook-key"
+    for name, value in {**env, "KINDLY_XERO_WEBHOOK_KEY": key}.items():
+        monkeypatch.setenv(name, value)
+    folder = tmp_path / "clients"
+    configs = []
+    for name in ("alpha", "beta"):
+        (folder / name).mkdir(parents=True)
+        config = write_config(folder / name, fake)
+        connect(CliRunner(), ["--config", str(config)], fake, env)
+        configs.append(config)
+    wsgi, routes = webhook_app([folder])
+    assert len(routes["/webhooks/xero"].workspaces) == 2
+    server = make_server("127.0.0.1", 0, wsgi, timeout=5.0)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}).start()
+    try:
+        new = fake.add_invoice(
+            seeded["cleo"], "INV-0099", "42.00", issued=date(2026, 11, 1), due=date(2026, 11, 15)
+        )
+        event = {
+            "resourceUrl": f"{fake.url}/api.xro/2.0/Invoices/{new['InvoiceID']}",
+            "resourceId": new["InvoiceID"], "tenantId": fake.tenant_id,
+            "tenantType": "ORGANISATION", "eventCategory": "INVOICE", "eventType": "CREATE",
+            "eventDateUtc": "2026-11-22T09:30:00.000",
+        }  # fmt: skip
+        body = json.dumps(
+            {"events": [event], "firstEventSequence": 1, "lastEventSequence": 1, "entropy": "B"}
+        ).encode()
+        signature = base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest())
+        url = f"http://127.0.0.1:{server.server_port}/webhooks/xero"
+        for _ in range(2):  # the second is a replay: answered, not synced again
+            request = urllib.request.Request(
+                url, data=body, headers={"x-xero-signature": signature.decode()}, method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                assert answer.status == 200
+            assert wsgi.syncs.idle(60)
+        for config in configs:
+            (kindly,) = open_workspaces(config)
+            stored = kindly.store.load_snapshot(kindly.source_id)
+            kindly.store.close()
+            assert stored is not None and new["InvoiceID"] in stored.invoices_by_id, config
+        invoice_lists = [k for k in fake.calls if k == "GET /api.xro/2.0/Invoices"]
+        assert fake.calls[invoice_lists[0]] == 2, "one sync per workspace, none for the replay"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -97,6 +97,8 @@ def run_due(kindly: Kindly, ticks: Sequence[tuple[str, str]], now: datetime) -> 
         plan = kindly.plan(now)
         result = kindly.send(plan, now, lease=lease)
         refused = limit_refusal(kindly)
+        if refused is None and getattr(result.stopped, "later", False):
+            refused = result.stopped  # a limit of this process's own (no workers)
         if refused is not None:
             # The rest of the notes, or a link to compose: the run goes on when the budget
             # returns.
@@ -161,17 +163,21 @@ def wake_after(kindly: Kindly, plan: Plan, now: datetime) -> datetime | None:
 
 
 #: The in-process scheduler takes a run up again after this many seconds when it could
-#: not finish it (the lease was held, a call limit ran out).
+#: not finish it (the lease was held, a call limit ran out for a while).
 AGAIN_AFTER = 600
+#: A limit that returns later than this (a day's allowance) ends the run as deferred:
+#: the next tick carries on, rather than a sync every ten minutes all day.
+LONGEST_WAIT = 1800
 
 
-def look_once(config: Path, now: datetime) -> list[dict[str, Any]]:
+def look_once(config: Path, clock: Callable[[], datetime]) -> list[dict[str, Any]]:
     """One look of the scheduler built into `kindly web --schedule`: every organisation
-    of the workspace with a run due runs now, here, one after another; what each did.
+    of the workspace with a run due runs now, here, one after another (each on the clock
+    as it starts); what each did.
 
     A run that finds its organisation busy (a `kindly run` holds the lease) or a call
-    limit used up is not marked done: it is taken up again at a look AGAIN_AFTER seconds
-    on. Any other failure is the run's end, said in `kindly status`.
+    limit used up for a while is not marked done: it is taken up again at a look
+    AGAIN_AFTER seconds on. Any other end, said in `kindly status`, is the tick's.
     """
     from plugin.app.cli.base import open_workspaces
 
@@ -179,33 +185,44 @@ def look_once(config: Path, now: datetime) -> list[dict[str, Any]]:
     workspaces = open_workspaces(config)
     try:
         for kindly in workspaces:
-            ticks = claim_due(kindly, now, stale_after=AGAIN_AFTER)
-            if not ticks:
-                continue
             try:
-                ran = run_due(kindly, ticks, now)
-            except Exception as exc:
-                if isinstance(exc, BusyError) or getattr(exc, "later", False):
-                    log.info("%s: again at a later look: %s", kindly.source_id, exc)
-                    done.append({"organisation": kindly.source_id, "detail": f"later: {exc}"})
-                    continue
-                if isinstance(exc, PlatformRemindersOn):
-                    detail = f"held: {exc}"
-                elif isinstance(exc, KindlyError):
-                    detail = f"failed: {exc}"
-                else:  # not a trouble Kindly knows: said, and the next look goes on
-                    log.exception("%s: the run failed", kindly.source_id)
-                    detail = f"failed: {type(exc).__name__}: {exc}"
-                kindly.store.cover_runs(kindly.source_id, list(ticks), now, detail)
-                done.append({"organisation": kindly.source_id, "detail": detail})
+                entry = _look_at(kindly, clock())
+            except Exception:  # the store, say: this organisation's look, not the others'
+                log.exception("%s: the scheduler could not look at it", kindly.source_id)
                 continue
-            detail = detail_of(ran)
-            kindly.store.cover_runs(kindly.source_id, ran.served, now, detail)
-            done.append({**ran.counts, "detail": detail})
+            if entry is not None:
+                done.append(entry)
     finally:
         if workspaces:
             workspaces[0].store.close()
     return done
+
+
+def _look_at(kindly: Kindly, now: datetime) -> dict[str, Any] | None:
+    ticks = claim_due(kindly, now, stale_after=AGAIN_AFTER)
+    if not ticks:
+        return None
+    try:
+        ran = run_due(kindly, ticks, now)
+    except Exception as exc:
+        wait = getattr(exc, "retry_after", None) or 0.0
+        if isinstance(exc, BusyError) or (getattr(exc, "later", False) and wait <= LONGEST_WAIT):
+            log.info("%s: again at a later look: %s", kindly.source_id, exc)
+            return {"organisation": kindly.source_id, "detail": f"later: {exc}"}
+        if getattr(exc, "later", False):
+            detail = f"deferred: {exc}"
+        elif isinstance(exc, PlatformRemindersOn):
+            detail = f"held: {exc}"
+        elif isinstance(exc, KindlyError):
+            detail = f"failed: {exc}"
+        else:  # not a trouble Kindly knows: said, and the next look goes on
+            log.exception("%s: the run failed", kindly.source_id)
+            detail = f"failed: {type(exc).__name__}: {exc}"
+        kindly.store.cover_runs(kindly.source_id, list(ticks), now, detail)
+        return {"organisation": kindly.source_id, "detail": detail}
+    detail = detail_of(ran)
+    kindly.store.cover_runs(kindly.source_id, ran.served, now, detail)
+    return {**ran.counts, "detail": detail}
 
 
 def start_scheduler(
@@ -225,7 +242,7 @@ def start_scheduler(
         while True:
             done: list[dict[str, Any]] = []
             try:
-                done = look_once(config, now())
+                done = look_once(config, now)
                 for entry in done:
                     log.info("scheduled run: %s", entry.get("detail"))
             except Exception:  # a workspace that cannot be opened now: the next look tries

@@ -138,19 +138,21 @@ def make_app(
     seen: dict[str, datetime] = {}
     seen_lock = threading.Lock()
 
-    def first_seen(event_ids: list[str]) -> bool:
-        """Whether any of these events is new within the window (and remember them); true
-        for events without an identity, which cannot be told apart."""
+    def first_seen(source_id: str, event_ids: list[str]) -> bool:
+        """Whether any of these events is new for this source within the window (and
+        remember them); true for events without an identity, which cannot be told apart.
+        Per source: two workspaces on one organisation get the same events, and each
+        syncs."""
         if not event_ids:
             return True
         now = clock()
         with seen_lock:
-            for event_id, when in list(seen.items()):
+            for seen_key, when in list(seen.items()):
                 if now - when > REPLAY_WINDOW:
-                    del seen[event_id]
-            new = [event_id for event_id in event_ids if event_id not in seen]
+                    del seen[seen_key]
+            new = [e for e in event_ids if f"{source_id}\n{e}" not in seen]
             for event_id in new:
-                seen[event_id] = now
+                seen[f"{source_id}\n{event_id}"] = now
         return bool(new)
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -213,7 +215,7 @@ def make_app(
         named = [
             source_id
             for source_id in dict.fromkeys(event.tenant for event in events if event.tenant)
-            if first_seen(connectors[source_id].webhook_event_ids(body, headers))
+            if first_seen(source_id, connectors[source_id].webhook_event_ids(body, headers))
         ]
         start_response("200 OK", [("Content-Length", "0")])
         # Empty for the intent-to-receive handshake; otherwise synced after answering.

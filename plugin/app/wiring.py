@@ -151,13 +151,12 @@ def share_connections() -> None:
 def workspace_files(paths: Sequence[str]) -> list[str]:
     """The kindly.toml of each workspace: a path itself, or for a folder every
     ``*/kindly.toml`` in it (read at each call: a workspace added is seen at the next)."""
-    found: list[str] = []
+    found: dict[str, None] = {}
     for path in map(Path, paths):
-        if path.is_dir():
-            found += [str(config) for config in sorted(path.glob("*/kindly.toml"))]
-        else:
-            found.append(str(path))
-    return found
+        configs = sorted(path.glob("*/kindly.toml")) if path.is_dir() else [path]
+        # A workspace named twice (a --config inside a --workspace folder) is one.
+        found.update((str(config.resolve()), None) for config in configs)
+    return list(found)
 
 
 def open_store(settings: Settings) -> Store:

@@ -185,7 +185,7 @@ class RedisLimits:
             # Counted over a slightly longer window: the platform counts a call when it
             # arrives, not when a worker took it; one taken at the window's last moment
             # and arriving a moment later was met with 429 (Xero's fake counts so too).
-            args += [calls, int(seconds * 1000 + max(250, seconds * 20))]
+            args += [calls, int(seconds * 1000 + max(100, seconds * 20))]
         waited = int(self._take(keys=keys, args=args))
         return waited / 1000
 
@@ -198,6 +198,18 @@ def _share_limits(**_: object) -> None:
 
     share_limits(RedisLimits(redis_url(app.conf.broker_url)))
     share_connections()
+
+
+#: RabbitMQ closes a channel whose message stays unacknowledged this long (its default
+#: consumer_timeout, 30 minutes); a task waiting for its countdown is one.
+RABBITMQ_CONSUMER_TIMEOUT = 1800
+
+
+def longest_countdown(broker: str) -> float:
+    """The longest a task may wait on the queue for a limit on this broker."""
+    if broker.startswith(("redis://", "rediss://")):
+        return LONGEST_COUNTDOWN
+    return min(LONGEST_COUNTDOWN, RABBITMQ_CONSUMER_TIMEOUT * 0.8)
 
 
 def redis_url(broker: str) -> str:
@@ -273,16 +285,16 @@ def _run(task: Task, kindly: Kindly, ticks: list[tuple[str, str]], now: datetime
     served = list(ticks)
     try:
         ran = run_due(kindly, ticks, now)
-        counts, served = ran.counts, ran.served
-        counts.pop("stopped", None)
         detail = detail_of(ran)
+        counts = {k: v for k, v in ran.counts.items() if k != "stopped"}
+        served = ran.served
     except BusyError as exc:
         # Another worker runs this organisation: again in a minute, not slept on here.
         log.info("%s busy, again in %s s: %s", kindly.source_id, BUSY_RETRY, exc)
         raise task.retry(countdown=BUSY_RETRY) from None
     except RetriableError as exc:
         countdown = max(1.0, exc.retry_after or BUSY_RETRY)
-        if not exc.later or countdown > LONGEST_COUNTDOWN:
+        if not exc.later or countdown > longest_countdown(task.app.conf.broker_url):
             # Not worth waiting on the queue (a daily allowance, the platform down):
             # the next tick tries again. What was sent is logged and not sent again.
             detail = f"deferred: {exc}"
@@ -434,44 +446,46 @@ def status(configs: Sequence[str], now: datetime, broker: str | None = None) -> 
     """What `kindly status` shows: each organisation's last run (when, what came of it),
     its next tick, the runs that failed in the last week, and the queue's depth."""
     from plugin.app.cli.base import open_workspaces
-    from plugin.core.schedule import next_tick
 
-    organisations = []
+    organisations: list[dict[str, Any]] = []
     for config in workspace_files(configs):
         workspaces = open_workspaces(Path(config))
-        for kindly in workspaces:
-            source = kindly.source_id
-            runs = kindly.store.scheduled(source)
-            done = [run for run in runs if run["done_at"]]
-            last = max(done, key=lambda run: run["done_at"], default=None)
-            zones = [
-                Zone.from_key(str(k)) for k in kindly.store.get_setting(ZONES_SCOPE, source) or []
-            ]
-            ticks = [t for z in zones if (t := next_tick(z, now)) is not None]
-            week = (now - timedelta(days=7)).astimezone(UTC).isoformat()
-            failed = [
-                {"day": run["day"], "zone": run["zone"], "detail": run["detail"]}
-                for run in done
-                if str(run["detail"] or "").startswith(("failed", "deferred"))
-                or "stopped:" in str(run["detail"] or "")
-                if run["done_at"] >= week
-            ]
-            organisations.append(
-                {
-                    "workspace": config,
-                    "organisation": source,
-                    "location": kindly.source.location,
-                    "last_run": last["done_at"] if last else None,
-                    "last_result": last["detail"] if last else None,
-                    "next_run": min(t.at for t in ticks).isoformat() if ticks else None,
-                    "waiting": sum(1 for run in runs if not run["done_at"]),
-                    "failed_this_week": failed,
-                    "budgets": _budgets(kindly, broker),
-                }
-            )
-        if workspaces:
-            workspaces[0].store.close()
+        try:
+            organisations += [_status_of(kindly, config, now, broker) for kindly in workspaces]
+        finally:
+            if workspaces:
+                workspaces[0].store.close()
     return {"queued": _queue_depth(broker), "organisations": organisations}
+
+
+def _status_of(kindly: Kindly, config: str, now: datetime, broker: str | None) -> dict[str, Any]:
+    from plugin.core.schedule import next_tick
+
+    source = kindly.source_id
+    runs = kindly.store.scheduled(source)
+    done = [run for run in runs if run["done_at"]]
+    last = max(done, key=lambda run: run["done_at"], default=None)
+    zones = [Zone.from_key(str(k)) for k in kindly.store.get_setting(ZONES_SCOPE, source) or []]
+    ticks = [t for z in zones if (t := next_tick(z, now)) is not None]
+    week = (now - timedelta(days=7)).astimezone(UTC).isoformat()
+    failed = [
+        {"day": run["day"], "zone": run["zone"], "detail": run["detail"]}
+        for run in done
+        if str(run["detail"] or "").startswith(("failed", "deferred"))
+        or "stopped:" in str(run["detail"] or "")
+        if run["done_at"] >= week
+    ]
+    return {
+        "workspace": config,
+        "organisation": source,
+        "location": kindly.source.location,
+        "last_run": last["done_at"] if last else None,
+        "last_result": last["detail"] if last else None,
+        "next_run": min(t.at for t in ticks).isoformat() if ticks else None,
+        "waiting": sum(1 for run in runs if not run["done_at"]),
+        "failed_this_week": failed,
+        "budgets": _budgets(kindly, broker),
+    }
 
 
 def _budgets(kindly: Kindly, broker: str | None) -> list[dict[str, Any]]:

@@ -315,9 +315,7 @@ class Store:
     def workspaces(self) -> list[str]:
         """Every workspace that keeps something in this database (for operators: a store
         bound to one workspace reads nothing else of the others)."""
-        query = sa.union(
-            *(sa.select(table.c.workspace) for table in (settings, bookmarks, reminders))
-        )
+        query = sa.union(*(sa.select(table.c.workspace) for table in metadata.sorted_tables))
         with self._begin() as connection:
             return sorted(str(name) for name in connection.execute(query).scalars())
 
@@ -621,6 +619,27 @@ class Store:
                 if retried.rowcount == 1:
                     claimed.add(row["key"])
         return claimed
+
+    def restore(self, records: Sequence[ReminderRecord]) -> set[str]:
+        """Log entries known to have gone out (a note in the accounting system says so),
+        each as it is (sent, its note written), in one statement: a key logged already,
+        in any state, is left as it is. The keys this call logged.
+
+        One statement, not a claim and then updates: a sender recovering an interrupted
+        run deletes the "sending" entries it finds, and would take a claim made here."""
+        if not records:
+            return set()
+        rows = [
+            self._row(record)
+            | {
+                "status": record.status,
+                "sent_at": _iso(record.sent_at) if record.sent_at else None,
+                "note_written_at": _iso(record.note_written_at) if record.note_written_at else None,
+            }
+            for record in sorted(records, key=lambda r: r.key)
+        ]
+        with self._begin() as connection:
+            return set(connection.execute(_insert_if_new(self.engine), rows).scalars().all())
 
     def release(self, keys: Iterable[str]) -> None:
         """Give back claims that were never handed over (the run stopped before them)."""

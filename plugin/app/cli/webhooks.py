@@ -98,6 +98,11 @@ def webhook_app(
     if not webhook.kept_in_store and not os.environ.get(webhook.key_variable):
         raise missing
     many = len(files) > 1
+    if many:
+        from plugin.app.wiring import share_connections
+
+        # The workspaces of one database share its connections, not one pool each.
+        share_connections()
     workspaces = {
         (f"{path}|{kindly.source_id}" if many else kindly.source_id): kindly
         for path in files
