@@ -144,6 +144,8 @@ def fake_xero(invoices: int, number: int) -> Any:
     from tests.fakes.xero import FakeXero
 
     fake = FakeXero()
+    # Xero's 60 calls a minute: a call beyond it is answered 429 and counted.
+    fake.per_minute = 60
     # A thousand servers in one process: each looks for its stop signal seldom.
     fake.start(poll_interval=2.0)
     customers, rows = clients_and_invoices(invoices, number)
@@ -225,6 +227,7 @@ def one_round(
     work = Path(tempfile.mkdtemp(prefix="kindly-many-"))
     configs = prepare(work, sizes, port, fakes, store)
     calls_before = sum(fake.api_calls() for fake in fakes)
+    limited_before = sum(fake.limited for fake in fakes)
     env = {**os.environ, "KINDLY_BROKER_URL": BROKER}
     started = [
         subprocess.Popen(
@@ -278,6 +281,7 @@ def one_round(
     if fakes:
         calls = sum(fake.api_calls() for fake in fakes) - calls_before
         found["api_calls_per_organisation"] = round(calls / len(results), 1)
+        found["refused_429"] = sum(fake.limited for fake in fakes) - limited_before
     return found
 
 
