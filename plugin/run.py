@@ -981,6 +981,14 @@ class Kindly:
             )
         return len(self.store.restore(list(records.values())))
 
+    def write_notes(self, now: datetime) -> SendResult:
+        """Write the notes of reminders that went but whose notes are not in the
+        accounting system yet (it refused them, or a call limit ran out); the caller holds
+        the organisation's lease. ``notes_written`` and ``notes_pending`` say what came."""
+        result = SendResult()
+        self._write_pending_notes(now, result)
+        return result
+
     def _write_pending_notes(self, now: datetime, result: SendResult) -> None:
         if not self.source.writes_notes:
             return  # the platform keeps no notes: the history stays in Kindly

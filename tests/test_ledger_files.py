@@ -919,3 +919,27 @@ def test_the_demos_meetings_are_in_office_hours_and_within_a_day(hour: int) -> N
         # Its e-mail reminder (a day before) is due at once, its SMS (two hours) is not.
         assert timedelta(hours=3) <= start - now < timedelta(hours=24)
         assert end - start == timedelta(hours=1, minutes=30)
+
+
+def test_a_notes_file_that_is_a_folder_is_named_not_a_crash(tmp_path: Path) -> None:
+    """It opens (a folder does) and fails at the first read: the error names the file."""
+    (tmp_path / NOTES_FILE).mkdir()
+    with pytest.raises(LedgerError, match=f"{NOTES_FILE}.*cannot be read"):
+        LocalLedger(tmp_path).read_notes()
+
+
+def test_a_note_written_again_under_its_id_is_read_once(tmp_path: Path) -> None:
+    ledger = LocalLedger(tmp_path)
+    note = Note(
+        id="kindly-abc",
+        created_at=datetime(2026, 11, 22, 10, 0, tzinfo=UTC),
+        text="first reminder sent",
+        customer_id="C01",
+        invoice_ids=("I1",),
+        reminder_key="abc",
+        stage="first",
+        channel="email",
+    )
+    ledger.write_note(note)
+    ledger.write_note(note)
+    assert ledger.read_notes() == (note,)

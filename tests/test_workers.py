@@ -632,3 +632,68 @@ def test_rabbitmq_as_the_broker_with_redis_beside_it(
     shown = status(configs, DEMO_NOW, AMQP)
     assert shown["queued"] == 0, "asked of RabbitMQ"
     assert all(org["last_run"] for org in shown["organisations"])
+
+
+def test_an_organisations_steps_run_alone_on_a_worker(
+    celery_app: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sync, plan, send and write notes, each a task of its own, keyed: asked twice while
+    one waits, it is queued once. Xero refuses the notes at first (429 for an hour): the
+    send leaves them pending; once it takes them, the notes step writes each once."""
+    from celery.result import AsyncResult
+    from click.testing import CliRunner
+    from cryptography.fernet import Fernet
+
+    from plugin.app.cli.base import open_workspaces
+    from plugin.app.workers import queue_step
+    from tests.fakes.xero import FakeXero
+    from tests.test_xero_cli import connect, write_config
+    from tests.xero_harness import seed_small_ledger
+
+    env = {"KINDLY_SECRET_KEY": Fernet.generate_key().decode()}
+    monkeypatch.setenv("KINDLY_SECRET_KEY", env["KINDLY_SECRET_KEY"])
+    fake = FakeXero()
+    fake.start()
+    seed_small_ledger(fake)
+    config = write_config(tmp_path, fake)
+    connect(CliRunner(), ["--config", str(config)], fake, env)
+    (kindly,) = open_workspaces(config)
+    source = kindly.source_id
+    kindly.store.close()
+    fake.refuse_history = True
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "plugin.app.cli", "worker", "--broker", REDIS,
+         "--concurrency", "1"],
+        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "worker.log", "w"),  # noqa: SIM115
+        text=True, cwd=tmp_path, env={**os.environ, "KINDLY_BROKER_URL": REDIS},
+    )  # fmt: skip
+
+    def step(name: str) -> dict[str, Any]:
+        task = queue_step(name, str(config), source, via=celery_app)
+        assert task is not None
+        result: dict[str, Any] = AsyncResult(task, app=celery_app).get(timeout=120)
+        return result
+
+    try:
+        assert step("sync")["invoices"] > 0
+        planned = step("plan")
+        assert planned["reminders"] > 0
+        sent = step("send")
+        assert sent["sent"] == planned["reminders"] + planned["appointments"]
+        assert sent["notes_written"] == 0 and sent["notes_pending"] == planned["reminders"]
+        fake.refuse_history = False
+        written = step("notes")
+        assert written["notes_written"] == planned["reminders"] and written["notes_pending"] == 0
+        assert step("plan")["reminders"] == 0, "nothing is due twice"
+        assert step("notes")["notes_written"] == 0, "each note once"
+        # Asked twice while the first waits (no worker takes it): queued once.
+        worker.kill()
+        worker.wait(30)
+        assert queue_step("notes", str(config), source, via=celery_app) is not None
+        assert queue_step("notes", str(config), source, via=celery_app) is None
+    finally:
+        worker.kill()
+        worker.wait(30)
+        fake.stop()
+    history = [key for key in fake.calls if key.startswith("PUT /api.xro/2.0/Invoices/")]
+    assert history, "the notes went to the invoices' History"

@@ -1028,6 +1028,13 @@ class LocalLedger(BookkeepingConnector):
         return tuple(note for note in by_id.values() if wanted.intersection(note.invoice_ids))
 
     def _iter_notes(self) -> Iterator[tuple[int, Note]]:
+        try:
+            yield from self._read_notes_file()
+        except OSError as exc:
+            # A folder by that name, say: it opens, and fails at the first read.
+            raise LedgerError(self.notes_path, f"cannot be read: {exc.strerror or exc}") from None
+
+    def _read_notes_file(self) -> Iterator[tuple[int, Note]]:
         fd = _open_in_folder(self.notes_path, os.O_RDONLY)
         with os.fdopen(fd, "rb") as stream:
             for number, raw in enumerate(stream, start=1):

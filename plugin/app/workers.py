@@ -51,10 +51,11 @@ __all__ = [
     "app",
     "enqueue_due",
     "make_app",
+    "organisation_step",
+    "queue_step",
     "queue_sync",
     "run_organisation",
     "status",
-    "sync_organisation",
     "workspace_files",
 ]
 
@@ -250,7 +251,8 @@ def make_app(broker: str) -> Celery:
     from celery.signals import worker_process_init
 
     worker_process_init.connect(_share_limits, weak=False)
-    celery.task(name="kindly.sync_organisation", bind=True, max_retries=None)(sync_organisation)
+    for step, name in STEPS.items():
+        celery.task(name=name, bind=True, max_retries=None)(_step(step))
     celery.task(name="kindly.web_sync")(web_sync)
     return celery
 
@@ -361,9 +363,17 @@ def _enqueue_workspace(
     return queued
 
 
-#: While this key is in Redis, a sync of the organisation waits in the queue: more
-#: webhooks for it queue nothing more.
-SYNC_PENDING = "kindly:sync-pending:{config}:{source}"
+#: While this key is in Redis, a step of the organisation (its sync, plan, send or notes)
+#: waits in the queue: asking for it again queues nothing more.
+PENDING = "kindly:pending:{step}:{config}:{source}"
+#: The tasks of an organisation's steps, by step: each keyed by (workspace, organisation),
+#: idempotent (a step run twice does what is left, nothing twice).
+STEPS = {
+    "sync": "kindly.sync_organisation",
+    "plan": "kindly.plan_organisation",
+    "send": "kindly.send_organisation",
+    "notes": "kindly.write_notes",
+}
 
 
 @functools.cache
@@ -375,45 +385,83 @@ def _redis(url: str) -> Any:
     return redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
 
 
-def queue_sync(config: str, source: str, *, via: Celery | None = None) -> str | None:
-    """Queue a sync of ``source`` (a webhook named its records), unless one waits in the
-    queue already: a burst of a thousand events for one organisation is one sync. The
-    task's id when this call queued it."""
-
+def queue_step(
+    step: str, config: str, source: str, *, via: Celery | None = None, at: str | None = None
+) -> str | None:
+    """Queue one step of ``source`` (sync, plan, send, notes), unless the same waits in
+    the queue already: a burst of a thousand webhooks for one organisation is one sync.
+    The task's id when this call queued it."""
     celery = via or app
     client = _redis(redis_url(celery.conf.broker_url))
-    pending = SYNC_PENDING.format(source=source, config=config)
+    pending = PENDING.format(step=step, source=source, config=config)
     if not client.set(pending, "1", nx=True, ex=REQUEUE_AFTER):
         return None
     try:
-        return str(celery.send_task("kindly.sync_organisation", args=(config, source)).id)
+        return str(celery.send_task(STEPS[step], args=(config, source, at)).id)
     except Exception:
-        client.delete(pending)  # not queued: the next webhook tries again
+        client.delete(pending)  # not queued: the next ask tries again
         raise
 
 
-def sync_organisation(task: Task, config: str, source: str) -> dict[str, Any]:
-    """Sync ``source`` of the workspace ``config``, under its run lease (a run syncs
-    first anyway: a busy organisation's sync is queued again for later)."""
-
-    pending = SYNC_PENDING.format(source=source, config=config)
-    with _about(task, config, source):
-        return _sync(task, config, source, pending)
+def queue_sync(config: str, source: str, *, via: Celery | None = None) -> str | None:
+    """Queue a sync of ``source`` (a webhook named its records): see :func:`queue_step`."""
+    return queue_step("sync", config, source, via=via)
 
 
-def _sync(task: Task, config: str, source: str, pending: str) -> dict[str, Any]:
+def _step(step: str) -> Any:
+    def task_of_step(task: Task, config: str, source: str, at: str | None = None) -> dict[str, Any]:
+        with _about(task, config, source):
+            return organisation_step(task, step, config, source, at)
+
+    task_of_step.__name__ = f"{step}_organisation"
+    task_of_step.__doc__ = f"The {step} step of one organisation (:func:`organisation_step`)."
+    return task_of_step
+
+
+def organisation_step(
+    task: Task, step: str, config: str, source: str, at: str | None = None
+) -> dict[str, Any]:
+    """One step of the organisation ``source`` of the workspace ``config``: its sync (a
+    webhook's), its plan (read only), a send of what is due from the stored copy, or the
+    notes left to write. Every step but the plan under the organisation's lease; a busy
+    organisation's step is queued again a minute later, one that meets a call limit for
+    when the limit returns."""
     from plugin.app.cli.base import open_workspaces
 
+    now = datetime.fromisoformat(at) if at else datetime.now(UTC)
+    pending = PENDING.format(step=step, source=source, config=config)
     found = [k for k in open_workspaces(Path(config)) if k.source_id == source]
     if not found:
         raise KindlyError(f"{config} no longer connects the organisation {source}")
     (kindly,) = found
+    done: dict[str, Any] = {"organisation": source, "step": step}
     try:
-        with kindly.holding():
-            # From now on a webhook queues another sync (what it names may come after
-            # this read); while the lease was busy, this one stayed the pending one.
+        if step == "plan":
             _redis(redis_url(task.app.conf.broker_url)).delete(pending)
-            snapshot = kindly.sync(datetime.now(UTC))
+            plan = kindly.plan(now)
+            return done | {
+                "reminders": len(plan.reminders),
+                "appointments": len(plan.appointments),
+                "skips": len(plan.skips),
+            }
+        with kindly.holding() as lease:
+            # From now on asking for this step queues another (a webhook's records may
+            # come after this read); while the lease was busy, this one stayed pending.
+            _redis(redis_url(task.app.conf.broker_url)).delete(pending)
+            if step == "sync":
+                return done | {"invoices": len(kindly.sync(now).invoices)}
+            if step == "send":
+                result = kindly.send(kindly.plan(now), now, lease=lease)
+            else:
+                result = kindly.write_notes(now)
+        return done | {
+            "sent": len(result.sent),
+            "deferred": len(result.deferred),
+            "failed": len(result.failed),
+            "unconfirmed": len(result.unconfirmed),
+            "notes_written": result.notes_written,
+            "notes_pending": len(result.notes_pending),
+        }
     except BusyError:
         raise task.retry(countdown=BUSY_RETRY) from None
     except RetriableError as exc:
@@ -422,7 +470,6 @@ def _sync(task: Task, config: str, source: str, pending: str) -> dict[str, Any]:
         raise task.retry(countdown=max(1.0, exc.retry_after or BUSY_RETRY)) from None
     finally:
         kindly.store.close()
-    return {"organisation": source, "invoices": len(snapshot.invoices)}
 
 
 def web_sync(config: str, source: str, started: str) -> None:

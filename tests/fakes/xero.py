@@ -101,6 +101,8 @@ class FakeXero:
         #: answered 429 with Retry-After (and counted in ``limited``), as Xero does.
         self.per_minute: int | None = None
         self.limited = 0
+        #: Answer every History write with 429 and an hour's Retry-After (notes wait).
+        self.refuse_history = False
         #: When each Accounting call arrived (time.monotonic), for counting windows.
         self.arrivals: list[float] = []
         self.lock = threading.Lock()
@@ -337,6 +339,10 @@ class FakeXero:
                     self._reply(request, 429, {"Title": "Too many requests"}, headers)
                     return
                 self.arrivals.append(now)
+                if self.refuse_history and method == "PUT" and path.endswith("/History"):
+                    headers = {"Retry-After": "3600", "X-Rate-Limit-Problem": "minute"}
+                    self._reply(request, 429, {"Title": "Too many requests"}, headers)
+                    return
             for prefix, queued in self.faults.items():
                 if queued and path.startswith(prefix):
                     fault = queued.pop(0)
