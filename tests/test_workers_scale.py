@@ -452,3 +452,84 @@ def test_three_workers_keep_an_organisations_backlog_within_xeros_minute(
     finally:
         _kill(workers)
         fake.stop()
+
+
+def test_fifty_xero_organisations_in_one_database_on_three_workers(
+    celery_app: object,
+    postgres_url: str,
+    smtp: SmtpServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same on fake platforms: fifty Xero organisations (a fake Xero each, in this
+    process), fifty workspaces of one PostgreSQL database, three workers. Each runs once
+    for its tick; every message arrives once at the SMTP server, from its own
+    organisation to its own clients; every note is written once, counted at each fake;
+    and no 429 came back from Xero's minute."""
+    from datetime import date
+
+    from click.testing import CliRunner
+    from cryptography.fernet import Fernet
+
+    from plugin.app.workers import enqueue_due
+    from tests.fakes.xero import FakeXero
+    from tests.test_xero_cli import connect, write_config
+
+    env = {"KINDLY_SECRET_KEY": Fernet.generate_key().decode()}
+    monkeypatch.setenv("KINDLY_SECRET_KEY", env["KINDLY_SECRET_KEY"])
+    folder = tmp_path / "firm"
+    fakes: list[FakeXero] = []
+    workers: list[subprocess.Popen[str]] = []
+    try:
+        for number in range(ORGANISATIONS):
+            fake = FakeXero()
+            fake.start(poll_interval=0.5)
+            fake.per_minute = 60
+            fakes.append(fake)
+            for client in range(3):
+                contact = fake.add_contact(
+                    f"Client{client} Org{number:02}",
+                    EmailAddress=f"ap{client}@org{number:02}.example",
+                )
+                fake.add_invoice(
+                    contact, f"INV-{client}", "100.00",
+                    issued=date(2026, 9, 1), due=date(2026, 10, 1),
+                )  # fmt: skip
+            workspace = folder / f"org{number:02}"
+            workspace.mkdir(parents=True)
+            config = write_config(workspace, fake, email_via="smtp")
+            text = (
+                config.read_text(encoding="utf-8")
+                .replace(
+                    'url = "sqlite:///state.sqlite3"',
+                    f'url = {json.dumps(postgres_url)}\nworkspace = "org{number:02}"',
+                )
+                .replace(
+                    'email = "ar@noordlicht.example"', f'email = "ar@sender{number:02}.example"'
+                )
+            )
+            text += (
+                f'\n[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nsecurity = "none"\n'
+                "retry_wait = 0\n"
+            )
+            config.write_text(text, encoding="utf-8")
+            connect(CliRunner(), ["--config", str(config)], fake, env)
+        workers = _start_workers(tmp_path, 3)
+        queued = enqueue_due([str(folder)], via=celery_app)
+        assert len(queued) == ORGANISATIONS
+        results = _results(celery_app, queued)
+        assert [r["sent"] for r in results] == [3] * ORGANISATIONS, results[:3]
+        assert enqueue_due([str(folder)], via=celery_app) == [], "the tick was served"
+    finally:
+        _kill(workers)
+        for fake in fakes:
+            fake.stop()
+    ids = Counter(str(m.message["Message-ID"]) for m in smtp.received)
+    assert len(ids) == 3 * ORGANISATIONS and set(ids.values()) == {1}
+    for received in smtp.received:
+        sender = str(received.message["From"]).split("@sender")[1][:2]
+        assert all(r.endswith(f"@org{sender}.example") for r in received.recipients)
+    for fake in fakes:
+        assert fake.limited == 0
+        history = [k for k in fake.calls if k.startswith("PUT /api.xro/2.0/Invoices/")]
+        assert len(history) == 3 and {fake.calls[k] for k in history} == {1}
