@@ -18,8 +18,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +194,38 @@ def _tasks(tmp_path: Path, workers: tuple[int, ...], what: str) -> set[str]:
     return found
 
 
+def _results_after_kills(
+    celery_app: object,
+    queued: list[dict[str, Any]],
+    folder: Path,
+    at: datetime,
+    patience: float = VISIBILITY * 6,
+) -> list[dict[str, Any]]:
+    """The runs' results once workers were killed. Redis can lose a message a worker had
+    just popped when it is killed (kombu's window between BRPOP and the unacknowledged
+    index): its run stays claimed and not done, and the scheduler queues it again once
+    the claim is REQUEUE_AFTER old. That look is made here, as of then."""
+    from celery.exceptions import TimeoutError as ResultTimeout
+    from celery.result import AsyncResult
+
+    from plugin.app.workers import REQUEUE_AFTER, enqueue_due
+
+    deadline = time.monotonic() + patience
+    results, lost = [], []
+    for entry in queued:
+        try:
+            wait = max(0.1, deadline - time.monotonic())
+            results.append(AsyncResult(entry["task"], app=celery_app).get(timeout=wait))
+        except ResultTimeout:
+            lost.append(entry)
+    if lost:
+        later = (at + timedelta(seconds=REQUEUE_AFTER + 1)).isoformat()
+        again = enqueue_due([str(folder)], later, via=celery_app)
+        assert sorted(e["config"] for e in again) == sorted(e["config"] for e in lost)
+        results += _results(celery_app, again)
+    return results
+
+
 def _results(celery_app: object, queued: list[dict[str, Any]]) -> list[dict[str, Any]]:
     from celery.result import AsyncResult
 
@@ -249,7 +283,7 @@ def test_two_of_three_workers_killed_mid_batch_and_restarted_change_nothing(
         _kill(workers[:2])
         assert all(process.returncode == -signal.SIGKILL for process in workers[:2])
         workers += _start_workers(tmp_path, 2, first=3, visibility=VISIBILITY)
-        results = _results(celery_app, queued)
+        results = _results_after_kills(celery_app, queued, folder, DEMO_NOW)
         assert len(results) == ORGANISATIONS
         assert enqueue_due([str(folder)], DEMO_NOW.isoformat(), via=celery_app) == []
     finally:
@@ -519,16 +553,19 @@ def test_fifty_xero_organisations_in_one_database_on_three_workers(
             connect(CliRunner(), ["--config", str(config)], fake, env)
         visibility = VISIBILITY if killed else 3600
         workers = _start_workers(tmp_path, 3, visibility=visibility)
-        queued = enqueue_due([str(folder)], via=celery_app)
+        started = datetime.now(UTC)
+        queued = enqueue_due([str(folder)], started.isoformat(), via=celery_app)
         assert len(queued) == ORGANISATIONS
         if killed:
             _results(celery_app, queued[: ORGANISATIONS // 10])
             _kill(workers[:2])
             workers += _start_workers(tmp_path, 2, first=3, visibility=visibility)
-        results = _results(celery_app, queued)
+            results = _results_after_kills(celery_app, queued, folder, started)
+        else:
+            results = _results(celery_app, queued)
         if not killed:
             assert [r["sent"] for r in results] == [3] * ORGANISATIONS, results[:3]
-        assert enqueue_due([str(folder)], via=celery_app) == [], "the tick was served"
+        assert enqueue_due([str(folder)], started.isoformat(), via=celery_app) == []
         if killed:
             left = _tasks(tmp_path, (0, 1), "received") - _tasks(tmp_path, (0, 1), "succeeded")
             assert left and left <= _tasks(tmp_path, (2, 3, 4), "succeeded"), "taken over"
@@ -562,3 +599,29 @@ def _unconfirmed(postgres_url: str) -> int:
         )
     finally:
         store.close()
+
+
+def test_runs_the_broker_lost_are_queued_again_once_their_claim_is_old(
+    celery_app: object, folder: Path, postgres_url: str, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    """The queue loses every message (a Redis restarted without its data, or a worker
+    killed between taking a message and recording it): the runs stay claimed and not
+    done, so the scheduler's look REQUEUE_AFTER later queues each once again, and a
+    worker runs them; nothing is sent twice."""
+    import redis
+
+    from plugin.app.workers import QUEUE, enqueue_due
+
+    for extra in sorted(folder.iterdir())[5:]:
+        shutil.rmtree(extra)  # five organisations are enough here
+    queued = enqueue_due([str(folder)], DEMO_NOW.isoformat(), via=celery_app)
+    assert len(queued) == 5
+    redis.Redis.from_url(REDIS).delete(QUEUE)  # lost before any worker took them
+    workers = _start_workers(tmp_path, 2)
+    try:
+        results = _results_after_kills(celery_app, queued, folder, DEMO_NOW, patience=2.0)
+    finally:
+        _kill(workers)
+    assert len(results) == 5 and all(r["sent"] > 0 for r in results)
+    ids = Counter(str(m.message["Message-ID"]) for m in smtp.received)
+    assert set(ids.values()) == {1} and len(ids) == sum(r["sent"] for r in results)

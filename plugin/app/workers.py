@@ -240,6 +240,9 @@ def make_app(broker: str) -> Celery:
             # (every ~100 s) suits the hour; a shorter timeout wants shorter looks.
             "unacked_restore_interval": max(1, min(10, VISIBILITY_TIMEOUT // 5)),
             "unacked_restore_throttle": max(1, min(10, VISIBILITY_TIMEOUT // 100)),
+            # The lock of that look: a worker killed while it held it would hold up every
+            # look for kombu's five minutes.
+            "unacked_mutex_expire": max(5, min(300, VISIBILITY_TIMEOUT // 3)),
         },
         broker_connection_retry_on_startup=True,
         timezone="UTC",
