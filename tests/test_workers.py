@@ -34,6 +34,28 @@ def _redis_or_skip() -> None:
         pytest.skip(f"no Redis at {REDIS}: {type(exc).__name__}")
 
 
+def start_worker(
+    log: Path,
+    *,
+    broker: str = REDIS,
+    concurrency: int = 1,
+    env: dict[str, str] | None = None,
+    own_group: bool = False,
+) -> subprocess.Popen[str]:
+    """A real `kindly worker` process on ``broker``, its log in ``log``; ``own_group``: in
+    a process group of its own, so that a SIGKILL takes its pool process too."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "plugin.app.cli", "worker", "--broker", broker,
+         "--concurrency", str(concurrency)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "w"),
+        text=True,
+        cwd=log.parent,
+        start_new_session=own_group,
+        env={**os.environ, "KINDLY_BROKER_URL": broker, **(env or {})},
+    )  # fmt: skip
+
+
 @pytest.fixture
 def celery_app() -> object:
     _redis_or_skip()
@@ -345,12 +367,7 @@ def test_a_webhook_burst_queues_one_sync_per_organisation(
     ]
     queued = [task for task in ids if task is not None]
     assert len(queued) == ORGANISATIONS
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "plugin.app.cli", "worker", "--broker", REDIS,
-         "--concurrency", "2"],
-        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "worker.log", "w"),  # noqa: SIM115
-        text=True, cwd=tmp_path, env={**os.environ, "KINDLY_BROKER_URL": REDIS},
-    )  # fmt: skip
+    worker = start_worker(tmp_path / "worker.log", concurrency=2)
     try:
         results = [AsyncResult(task, app=celery_app).get(timeout=180) for task in queued]
     finally:
@@ -613,12 +630,7 @@ def test_rabbitmq_as_the_broker_with_redis_beside_it(
     monkeypatch.setenv("KINDLY_REDIS_URL", REDIS)
     rabbit = make_app(AMQP)
     rabbit.control.purge()  # what an earlier run left on this machine's queue
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "plugin.app.cli", "worker", "--broker", AMQP,
-         "--concurrency", "1"],
-        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "worker.log", "w"),  # noqa: SIM115
-        text=True, cwd=tmp_path, env={**os.environ, "KINDLY_REDIS_URL": REDIS},
-    )  # fmt: skip
+    worker = start_worker(tmp_path / "worker.log", broker=AMQP, env={"KINDLY_REDIS_URL": REDIS})
     try:
         configs = [str(path) for path in organisations[:2]]
         queued = enqueue_due(configs, DEMO_NOW.isoformat(), via=rabbit)
@@ -661,12 +673,7 @@ def test_an_organisations_steps_run_alone_on_a_worker(
     source = kindly.source_id
     kindly.store.close()
     fake.refuse_history = True
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "plugin.app.cli", "worker", "--broker", REDIS,
-         "--concurrency", "1"],
-        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "worker.log", "w"),  # noqa: SIM115
-        text=True, cwd=tmp_path, env={**os.environ, "KINDLY_BROKER_URL": REDIS},
-    )  # fmt: skip
+    worker = start_worker(tmp_path / "worker.log")
 
     def step(name: str) -> dict[str, Any]:
         task = queue_step(name, str(config), source, via=celery_app)

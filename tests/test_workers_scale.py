@@ -17,7 +17,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ import pytest
 from plugin.core.vocabulary import LogStatus
 from tests.conftest import DEMO_NOW
 from tests.fakes.smtp import SmtpServer, start_smtp
-from tests.test_workers import REDIS, _redis_or_skip
+from tests.test_workers import REDIS, _redis_or_skip, start_worker
 
 ORGANISATIONS = 50
 #: Seconds before Redis hands a killed worker's run to another (an hour in production).
@@ -89,26 +88,11 @@ def folder(demo_template: Path, tmp_path: Path, postgres_url: str, smtp: SmtpSer
 def _start_workers(
     tmp_path: Path, count: int, first: int = 0, visibility: int = 3600
 ) -> list[subprocess.Popen[str]]:
-    env = {**os.environ, "KINDLY_BROKER_URL": REDIS, "KINDLY_VISIBILITY_TIMEOUT": str(visibility)}
     return [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "plugin.app.cli",
-                "worker",
-                "--broker",
-                REDIS,
-                "--concurrency",
-                "1",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=open(tmp_path / f"worker{n}.log", "w"),
-            text=True,
-            cwd=tmp_path,
-            # Its own process group: a SIGKILL takes the worker and its pool process.
-            start_new_session=True,
-            env=env,
+        start_worker(
+            tmp_path / f"worker{n}.log",
+            env={"KINDLY_VISIBILITY_TIMEOUT": str(visibility)},
+            own_group=True,
         )
         for n in range(first, first + count)
     ]

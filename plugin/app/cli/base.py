@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -42,6 +43,29 @@ class AppContext:
 
     def workspaces(self) -> list[Kindly]:
         return open_workspaces(self.config, self.organisation)
+
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def workspaces_option(what: str) -> Callable[[_Command], _Command]:
+    """``--workspace`` (repeatable): another workspace's kindly.toml, or a folder of them,
+    for a command that serves many (scheduler, status, serve)."""
+    return click.option(
+        "--workspace",
+        "extra",
+        multiple=True,
+        type=click.Path(exists=True, path_type=Path),
+        help=f"Another workspace's kindly.toml {what}, or a folder: every */kindly.toml "
+        "in it (repeat it).",
+    )
+
+
+def workspace_configs(app: AppContext, extra: tuple[Path, ...]) -> list[str]:
+    """--config (unless only --workspace is given and --config is not there) and each
+    --workspace, resolved (a folder stays a folder: it is looked into at each look)."""
+    paths = [app.config, *extra] if app.config.exists() or not extra else list(extra)
+    return [str(path.resolve()) for path in paths]
 
 
 def open_workspaces(config: Path, organisation: str | None = None) -> list[Kindly]:

@@ -9,10 +9,7 @@ from typing import Any
 
 import click
 
-from plugin.app.cli.base import (
-    AppContext,
-    cli,
-)
+from plugin.app.cli.base import AppContext, cli, workspace_configs, workspaces_option
 
 
 @cli.command()
@@ -24,14 +21,7 @@ from plugin.app.cli.base import (
     help="Hand each sync to the workers (kindly worker, KINDLY_BROKER_URL) instead of "
     "running it here.",
 )
-@click.option(
-    "--workspace",
-    "extra",
-    multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="Another workspace's kindly.toml to take webhooks for, or a folder: every "
-    "*/kindly.toml in it (repeat it). One platform app's webhooks reach one address.",
-)
+@workspaces_option("to take webhooks for (one platform app's webhooks reach one address)")
 @click.pass_obj
 def serve(app: AppContext, host: str, port: int, queue: bool, extra: tuple[Path, ...]) -> None:
     """Take the accounting system's webhooks and sync what they name.
@@ -42,7 +32,7 @@ def serve(app: AppContext, host: str, port: int, queue: bool, extra: tuple[Path,
     """
     from plugin.app.serve import make_server
 
-    configs = [app.config, *extra] if app.config.exists() or not extra else list(extra)
+    configs = [Path(path) for path in workspace_configs(app, extra)]
     wsgi, routes = webhook_app(configs, app.organisation, queue=queue)
     server = make_server(host, port, wsgi)
     for path in routes:

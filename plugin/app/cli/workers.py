@@ -8,7 +8,7 @@ from types import ModuleType
 
 import click
 
-from plugin.app.cli.base import AppContext, cli
+from plugin.app.cli.base import AppContext, cli, workspace_configs, workspaces_option
 from plugin.errors import ConfigError
 
 #: Where the workers' queue is when neither --broker nor KINDLY_BROKER_URL says.
@@ -38,13 +38,6 @@ def workers_module(broker: str | None = None) -> ModuleType:
     return workers
 
 
-def _configs(app: AppContext, extra: tuple[Path, ...]) -> list[str]:
-    """--config (unless only folders of workspaces are given and it is not there) and
-    each --workspace, as the workers are given them (a folder is looked into at each look)."""
-    paths = [app.config, *extra] if app.config.exists() or not extra else list(extra)
-    return [str(path.resolve()) for path in paths]
-
-
 @cli.command()
 @BROKER_OPTION
 @click.option("--concurrency", default=2, show_default=True, type=int, help="Processes.")
@@ -72,14 +65,7 @@ def worker(broker: str, concurrency: int, json_logs: bool) -> None:
 
 @cli.command()
 @BROKER_OPTION
-@click.option(
-    "--workspace",
-    "extra",
-    multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="Another workspace's kindly.toml to schedule as well, or a folder: every "
-    "*/kindly.toml in it (repeat it).",
-)
+@workspaces_option("to schedule as well")
 @click.option("--every", default=60.0, show_default=True, help="Seconds between looks.")
 @click.pass_obj
 def scheduler(app: AppContext, broker: str, extra: tuple[Path, ...], every: float) -> None:
@@ -88,7 +74,7 @@ def scheduler(app: AppContext, broker: str, extra: tuple[Path, ...], every: floa
     from platformdirs import user_cache_dir
 
     workers = workers_module(broker)
-    configs = _configs(app, extra)
+    configs = workspace_configs(app, extra)
     workers.app.conf.beat_schedule = {
         "kindly-due": {"task": "kindly.enqueue_due", "schedule": every, "args": (configs,)}
     }
@@ -99,14 +85,7 @@ def scheduler(app: AppContext, broker: str, extra: tuple[Path, ...], every: floa
 
 @cli.command()
 @BROKER_OPTION
-@click.option(
-    "--workspace",
-    "extra",
-    multiple=True,
-    type=click.Path(exists=True, path_type=Path),
-    help="Another workspace's kindly.toml to show as well, or a folder: every "
-    "*/kindly.toml in it (repeat it).",
-)
+@workspaces_option("to show as well")
 @click.option("--json", "as_json", is_flag=True, help="As JSON.")
 @click.pass_obj
 def status(app: AppContext, broker: str, extra: tuple[Path, ...], as_json: bool) -> None:
@@ -118,7 +97,7 @@ def status(app: AppContext, broker: str, extra: tuple[Path, ...], as_json: bool)
     from rich.table import Table
 
     workers = workers_module(broker)
-    configs = _configs(app, extra)
+    configs = workspace_configs(app, extra)
     found = workers.status(configs, datetime.now(UTC), broker)
     if as_json:
         click.echo(json.dumps(found, indent=2))
