@@ -56,6 +56,17 @@ def start_worker(
     )  # fmt: skip
 
 
+def stop_worker(process: subprocess.Popen[str]) -> None:
+    """A warm shutdown: a task is acknowledged only after its result is stored
+    (acks_late), so a SIGKILL in that gap would hand a finished run back to the queue."""
+    process.terminate()
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(30)
+
+
 @pytest.fixture
 def celery_app() -> object:
     _redis_or_skip()
@@ -101,8 +112,7 @@ def workers(tmp_path: Path) -> Iterator[list[subprocess.Popen[str]]]:
     ]
     yield started
     for process in started:
-        process.kill()
-        process.wait(30)
+        stop_worker(process)
 
 
 def _outbox(config: Path) -> list[Path]:
@@ -371,8 +381,7 @@ def test_a_webhook_burst_queues_one_sync_per_organisation(
     try:
         results = [AsyncResult(task, app=celery_app).get(timeout=180) for task in queued]
     finally:
-        worker.kill()
-        worker.wait(30)
+        stop_worker(worker)
     assert sorted(r["organisation"] for r in results) == sorted(sources.values())
     assert all(r["invoices"] > 0 for r in results)
     # Once a sync has started, the next webhook queues another (what it names may be new).
@@ -637,8 +646,7 @@ def test_rabbitmq_as_the_broker_with_redis_beside_it(
         assert len(queued) == 2
         results = [AsyncResult(q["task"], app=rabbit).get(timeout=120) for q in queued]
     finally:
-        worker.kill()
-        worker.wait(30)
+        stop_worker(worker)
     assert all(result["sent"] > 0 for result in results), results
     assert [len(_outbox(Path(config))) for config in configs] == [r["sent"] for r in results]
     shown = status(configs, DEMO_NOW, AMQP)
@@ -694,13 +702,11 @@ def test_an_organisations_steps_run_alone_on_a_worker(
         assert step("plan")["reminders"] == 0, "nothing is due twice"
         assert step("notes")["notes_written"] == 0, "each note once"
         # Asked twice while the first waits (no worker takes it): queued once.
-        worker.kill()
-        worker.wait(30)
+        stop_worker(worker)
         assert queue_step("notes", str(config), source, via=celery_app) is not None
         assert queue_step("notes", str(config), source, via=celery_app) is None
     finally:
-        worker.kill()
-        worker.wait(30)
+        stop_worker(worker)
         fake.stop()
     history = [key for key in fake.calls if key.startswith("PUT /api.xro/2.0/Invoices/")]
     assert history, "the notes went to the invoices' History"
