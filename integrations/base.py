@@ -233,7 +233,7 @@ class Connector(abc.ABC):
                 settings.sections.get(cls.section(), {}), base=base
             )
         except KeyError as missing:
-            where = settings.source or "kindly.toml"
+            where = settings.where
             raise ConfigError(
                 f"{where}: field '{cls.section()}.{missing.args[0]}' is required but missing"
             ) from None

@@ -404,14 +404,14 @@ class Kindly:
         unknown = sorted(set(self.settings.clients) - set(snapshot.customers_by_id))
         if unknown and self.warnings:
             # Records were left out of this sync: the client may be one of them.
-            where = self.settings.source or "kindly.toml"
+            where = self.settings.where
             self.warnings += tuple(
                 f"{where}: field 'clients.{client}' names a client not read this time"
                 for client in unknown
             )
             return
         if unknown:
-            where = self.settings.source or "kindly.toml"
+            where = self.settings.where
             raise KindlyError(
                 f"{where}: field 'clients.{unknown[0]}' names a client that is not in "
                 f"{self.source.location}",

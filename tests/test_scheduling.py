@@ -60,7 +60,7 @@ def test_the_scheduler_thread_looks_at_once_and_stops_when_told(demo_workspace: 
         looked.set()
 
     stop = start_scheduler(
-        demo_workspace / "kindly.toml", every=3600, clock=lambda: DEMO_NOW, after_look=after
+        [demo_workspace / "kindly.toml"], every=3600, clock=lambda: DEMO_NOW, after_look=after
     )
     try:
         assert looked.wait(60), "the first look came at once"

@@ -710,3 +710,51 @@ def test_an_organisations_steps_run_alone_on_a_worker(
         fake.stop()
     history = [key for key in fake.calls if key.startswith("PUT /api.xro/2.0/Invoices/")]
     assert history, "the notes went to the invoices' History"
+
+
+def test_workspaces_whose_settings_the_database_holds_run_on_a_worker(
+    celery_app: object,
+    demo_template: Path,
+    postgres_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No kindly.toml on the workers' disk: three workspaces' settings imported into one
+    PostgreSQL database, the scheduler given db: (every one held there), a worker that
+    knows only the database. Each runs once and sends its own; `kindly status` shows them."""
+    from click.testing import CliRunner
+
+    from plugin.app.cli import cli
+    from plugin.app.stored_settings import data_folder
+    from plugin.app.workers import enqueue_due
+
+    env = {"KINDLY_STORE_URL": postgres_url, "KINDLY_DATA_DIR": str(tmp_path / "data")}
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    config = tmp_path / "kindly.toml"
+    # Each workspace's outbox in its own data folder.
+    text = (demo_template / "kindly.toml").read_text(encoding="utf-8")
+    config.write_text(text.replace('"../outbox"', '"outbox"'), encoding="utf-8")
+    names = ["acme", "bravo", "charlie"]
+    for name in names:
+        shutil.copytree(demo_template / "ledger", data_folder(name) / "ledger")
+        held = CliRunner().invoke(cli, ["settings", "import", str(config), "--as", name])
+        assert held.exit_code == 0, held.output
+    worker = start_worker(tmp_path / "worker.log", env=env)
+    try:
+        queued = enqueue_due(["db:"], DEMO_NOW.isoformat(), via=celery_app)
+        assert sorted(entry["config"] for entry in queued) == [f"db:{n}" for n in names]
+        results = _wait_for(celery_app, queued)
+        assert enqueue_due(["db:"], DEMO_NOW.isoformat(), via=celery_app) == []
+    finally:
+        stop_worker(worker)
+    sent = {entry["config"]: result["sent"] for entry, result in zip(queued, results, strict=True)}
+    assert all(n > 0 for n in sent.values())
+    assert sent == {f"db:{n}": len(list((data_folder(n) / "outbox").glob("*.eml"))) for n in names}
+    shown = CliRunner().invoke(
+        cli, ["--config", "db:acme", "status", "--broker", REDIS, "--workspace", "db:", "--json"]
+    )
+    assert shown.exit_code == 0, shown.output
+    found = json.loads(shown.output)
+    assert sorted(org["workspace"] for org in found["organisations"]) == [f"db:{n}" for n in names]
+    assert all(org["last_run"] for org in found["organisations"])

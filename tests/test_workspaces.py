@@ -25,10 +25,12 @@ CHECKED = {
     "claim_notes", "mark_notes_written", "forget_intent", "reminder", "reminders",
     "logged", "get_setting", "set_setting", "take_setting", "delete_setting", "settings_in",
     "exclusive", "claim_run", "cover_runs", "runs_done", "scheduled", "mutex", "lease",
+    "settings_document", "save_settings_document", "forget_settings_document",
 }  # fmt: skip
 #: The methods about the database itself, not a workspace's rows.
 NOT_ROWS = {
     "open", "close", "migrate", "schema_revision", "in_workspace", "workspaces", "identity",
+    "workspaces_with_settings",
 }  # fmt: skip
 
 
@@ -154,6 +156,23 @@ def test_settings_and_their_transactions_stay_in_their_workspace(
     assert beta.get_setting("web", "secret_key") == "beta's key"
     assert set(alpha.settings_in("")) == {"connection:xero", "web.account", "web", "lock:"}
     assert alpha.workspaces() == ["alpha", "beta"]
+
+
+def test_held_settings_stay_in_their_workspace(alpha_and_beta: tuple[Store, Store]) -> None:
+    """A workspace's kindly.toml held in the database: read, replaced, changed from a
+    version and forgotten under another workspace's name, it is untouched."""
+    alpha, beta = alpha_and_beta
+    version = alpha.save_settings_document("# alpha's\n", AT, seen=None)
+    assert version is not None
+    assert beta.settings_document() is None
+    assert beta.save_settings_document("# beta's\n", AT, seen=version) is None, "not beta's"
+    assert not beta.forget_settings_document()
+    assert beta.save_settings_document("# beta's\n", AT, seen=None) is not None
+    assert beta.save_settings_document("# beta's too\n", AT, seen=None, replace=True)
+    held = alpha.settings_document()
+    assert held is not None and (held.text, held.version) == ("# alpha's\n", version)
+    assert alpha.workspaces_with_settings() == beta.workspaces_with_settings()
+    assert alpha.workspaces_with_settings() == ["alpha", "beta"]
 
 
 def test_scheduled_runs_stay_in_their_workspace(alpha_and_beta: tuple[Store, Store]) -> None:

@@ -502,7 +502,7 @@ class LocalLedger(BookkeepingConnector):
         configured = cls.configured_folder(workspace.settings)
         if configured is not None and configured != folder:
             message += (
-                f"\n[yellow]Note:[/] {escape(str(workspace.settings.source))} names another "
+                f"\n[yellow]Note:[/] {escape(workspace.settings.where)} names another "
                 f"ledger ({escape(str(configured))}) and wins; remove its [ledger] path to use "
                 "this one."
             )

@@ -348,7 +348,7 @@ class OAuthPlatform(BookkeepingConnector):
         if extra:
             message += "\n" + escape(extra)
         if workspace.settings.connector != cls.name:
-            where = workspace.settings.source or "kindly.toml"
+            where = workspace.settings.where
             message += (
                 f'\n[yellow]Note:[/] set connector = "{cls.name}" in {escape(str(where))} to '
                 f"sync from {cls.title}."

@@ -170,7 +170,7 @@ AGAIN_AFTER = 600
 LONGEST_WAIT = 1800
 
 
-def look_once(config: Path, clock: Callable[[], datetime]) -> list[dict[str, Any]]:
+def look_once(config: str | Path, clock: Callable[[], datetime]) -> list[dict[str, Any]]:
     """One look of the scheduler built into `kindly web --schedule`: every organisation
     of the workspace with a run due runs now, here, one after another (each on the clock
     as it starts); what each did.
@@ -226,15 +226,18 @@ def _look_at(kindly: Kindly, now: datetime) -> dict[str, Any] | None:
 
 
 def start_scheduler(
-    config: Path,
+    places: Sequence[str | Path],
     *,
     every: float = 60.0,
     clock: Callable[[], datetime] | None = None,
     after_look: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> threading.Event:
     """The scheduler built into `kindly web --schedule`: a thread that looks every
-    ``every`` seconds (at once first) and runs what is due here; ``after_look`` is told
-    what each look did. Set the event it returns to stop it."""
+    ``every`` seconds (at once first) at every workspace of ``places`` (kindly.toml files,
+    folders of them, db:NAME, db:; looked up again at each look) and runs what is due
+    here; ``after_look`` is told what each look did. Set the event it returns to stop it."""
+    from plugin.app.wiring import workspace_files
+
     stop = threading.Event()
     now = clock or (lambda: datetime.now(UTC))
 
@@ -242,11 +245,19 @@ def start_scheduler(
         while True:
             done: list[dict[str, Any]] = []
             try:
-                done = look_once(config, now)
-                for entry in done:
+                configs = workspace_files([str(place) for place in places])
+            except Exception:  # the database is away: the next look tries
+                log.exception("the scheduler could not list its workspaces")
+                configs = []
+            for config in configs:
+                try:
+                    looked = look_once(config, now)
+                except Exception:  # a workspace that cannot be opened now: the next look tries
+                    log.exception("the scheduler's look at %s failed", config)
+                    continue
+                for entry in looked:
                     log.info("scheduled run: %s", entry.get("detail"))
-            except Exception:  # a workspace that cannot be opened now: the next look tries
-                log.exception("the scheduler's look at %s failed", config)
+                done += looked
             if after_look is not None:
                 after_look(done)
             if stop.wait(every):

@@ -1,4 +1,5 @@
-"""Changing kindly.toml from the web app's settings page.
+"""Changing a workspace's settings from the web app's settings page: its kindly.toml, or
+the document the database holds for it (:mod:`plugin.app.stored_settings`).
 
 The change is made to the file as tomlkit reads it, so the user's comments, order and
 layout stay. The result is checked with the same rules and messages as loading the file
@@ -17,20 +18,59 @@ import secrets
 import tomllib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomlkit
 from tomlkit.toml_document import TOMLDocument
 
+from plugin.app.stored_settings import ChangedMeanwhile, change_stored, is_stored
 from plugin.config.settings import Settings
 from plugin.errors import ConfigError
 
-__all__ = ["ChangedMeanwhile", "change_settings_file", "version_of"]
+if TYPE_CHECKING:
+    from plugin.state.store import Store
+
+__all__ = [
+    "ChangedMeanwhile",
+    "change_settings",
+    "change_settings_file",
+    "settings_label",
+    "settings_version",
+    "version_of",
+]
 
 
-class ChangedMeanwhile(ConfigError):
-    """kindly.toml changed after the page that asks for the change was shown."""
+def settings_label(config: str | Path) -> str:
+    """What the page says the settings are saved in: the file's name, or db:NAME."""
+    return str(config) if is_stored(config) else Path(config).name
+
+
+def settings_version(config: str | Path, store: Store) -> str:
+    """The version a page shows of a workspace's settings (see :func:`version_of`)."""
+    if is_stored(config):
+        held = store.settings_document()
+        return held.version if held is not None else ""
+    return version_of(Path(config))
+
+
+def change_settings(
+    config: str | Path,
+    change: Callable[[TOMLDocument], None],
+    *,
+    seen: str | None,
+    store: Store,
+    at: datetime,
+) -> Settings:
+    """Apply ``change`` where the workspace's settings are: the database's document (a
+    conditional save) or the kindly.toml (under the store's lock); see
+    :func:`change_settings_file` for what is checked and refused."""
+    if is_stored(config):
+        return change_stored(store, change, seen=seen, at=at)
+    return change_settings_file(
+        Path(config), change, seen=seen, lock=store.exclusive("kindly.toml")
+    )
 
 
 def version_of(path: Path) -> str:
@@ -51,7 +91,7 @@ def change_settings_file(
     ``lock`` is held from reading to writing, so two processes do not each write over the
     other's change (the web app gives the store's lock). Raises ConfigError naming the
     file and field, ChangedMeanwhile, and leaves the file as it was on any error."""
-    from plugin.app.wiring import settings_from
+    from plugin.app.settings_schema import settings_from
 
     with lock or contextlib.nullcontext():
         before = path.read_bytes()

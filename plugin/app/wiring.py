@@ -8,13 +8,13 @@ settings schema is Kindly's own, completed with every registered connector's sec
 
 from __future__ import annotations
 
-import copy
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from plugin.app.settings_schema import settings_from, settings_schema
 from plugin.config import settings as config
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ __all__ = [
     "connector_of",
     "load_settings",
     "open_calendar",
+    "open_settings_and_store",
     "open_sources",
     "open_store",
     "settings_schema",
@@ -41,100 +42,27 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def settings_schema(data: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Kindly's settings schema with the connectors' sections in it: every registered
-    connector's (the manifest's), or with ``data`` only those a kindly.toml uses, so that
-    reading settings imports no connector it does not name."""
-    from integrations.base import ConnectorKind
-    from integrations.registry import DEFAULT_CALENDAR, connector_class, names
+def load_settings(place: str | Path) -> Settings:
+    """Read and check a workspace's settings against the whole schema, connectors'
+    sections too: its kindly.toml, or for ``db:NAME`` those the database holds."""
+    from plugin.app import stored_settings
 
-    schema = copy.deepcopy(config.core_settings_schema())
-    properties = schema["properties"]
-    properties["connector"]["enum"] = names(ConnectorKind.BOOKKEEPING)
-    for name in names(ConnectorKind.BOOKKEEPING):
-        if data is not None and name not in data and data.get("connector", "ledger") != name:
-            continue
-        cls = connector_class(name)
-        section = cls.settings_type.json_schema()
-        if cls.webhook is not None:
-            # The key is a secret: refused in kindly.toml, with where it goes instead.
-            section["properties"]["webhook_key"] = {
-                "type": "string",
-                "description": f"Not here: set {cls.webhook.key_variable}",
-                "maxLength": 0,
-            }
-        properties[cls.section()] = section
-    if data is None or "calendar" in data:
-        _shared_section(
-            properties,
-            "calendar",
-            "type",
-            ConnectorKind.CALENDAR,
-            "Where appointments come from: a CalDAV server (Nextcloud, iCloud, Fastmail, "
-            "Radicale; the password only in KINDLY_CALDAV_PASSWORD), Google Calendar or "
-            "Outlook (kindly connect google|outlook)",
-            default=DEFAULT_CALENDAR,
-        )
-    if data is None or "sms" in data:
-        _shared_section(
-            properties,
-            "sms",
-            "gateway",
-            ConnectorKind.SMS,
-            "The SMS gateway; its token only in KINDLY_SMS_TOKEN",
-        )
-    return schema
-
-
-def _shared_section(
-    properties: dict[str, Any],
-    section: str,
-    selector: str,
-    kind: Any,
-    description: str,
-    default: str | None = None,
-) -> None:
-    """One table for the connectors of a kind, the one in use named by ``selector``: each
-    connector's fields are allowed there, and its required ones required when chosen."""
-    from integrations.registry import connector_classes
-
-    classes = connector_classes(kind)
-    table = properties.setdefault(
-        section, {"type": "object", "additionalProperties": False, "properties": {}}
-    )
-    if selector == "type":
-        table["description"] = description
-    fields = table["properties"]
-    fields[selector] = {"type": "string", "enum": [cls.name for cls in classes]}
-    if selector != "type":
-        fields[selector]["description"] = description
-    branches = []
-    for cls in classes:
-        own = cls.settings_type.json_schema()
-        for name, field_schema in own["properties"].items():
-            fields.setdefault(name, field_schema)
-        if own.get("required"):
-            chosen: dict[str, Any] = {"properties": {selector: {"const": cls.name}}}
-            if cls.name != default:
-                chosen["required"] = [selector]
-            branches.append({"if": chosen, "then": {"required": own["required"]}})
-    if branches:
-        table["allOf"] = branches
-
-
-def load_settings(path: Path) -> Settings:
-    """Read and check a kindly.toml against the whole schema, connectors' sections too."""
+    if stored_settings.is_stored(place):
+        settings, store = stored_settings.open_stored(place, shared=_sharing)
+        store.close()
+        return settings
+    path = Path(place)
     return settings_from(config.read_settings_file(path), path)
 
 
-def settings_from(data: Mapping[str, Any], path: Path) -> Settings:
-    """Settings from kindly.toml's data, checked as :func:`load_settings` checks the file."""
-    settings = config.parse_settings(data, source=path.resolve(), schema=settings_schema(data))
-    if settings.templates is not None:
-        from plugin.compose.render import check_overrides
+def open_settings_and_store(place: str | Path) -> tuple[Settings, Store]:
+    """A workspace's settings and its store, opened once."""
+    from plugin.app import stored_settings
 
-        check_overrides(settings)
-    return settings
+    if stored_settings.is_stored(place):
+        return stored_settings.open_stored(place, shared=_sharing)
+    settings = load_settings(place)
+    return settings, open_store(settings)
 
 
 #: Whether this process serves many workspaces (a worker): see share_connections.
@@ -149,11 +77,20 @@ def share_connections() -> None:
 
 
 def workspace_files(paths: Sequence[str]) -> list[str]:
-    """The kindly.toml of each workspace: a path itself, or for a folder every
-    ``*/kindly.toml`` in it (read at each call: a workspace added is seen at the next)."""
+    """Each workspace's settings: a kindly.toml itself, for a folder every
+    ``*/kindly.toml`` in it, ``db:NAME`` as it is, and for ``db:`` every workspace whose
+    settings the database holds (read at each call: a workspace added is seen at the next)."""
+    from plugin.app import stored_settings
+
     found: dict[str, None] = {}
-    for path in map(Path, paths):
-        configs = sorted(path.glob("*/kindly.toml")) if path.is_dir() else [path]
+    for path in paths:
+        if path == stored_settings.ALL_STORED:
+            found.update((stored, None) for stored in stored_settings.stored_locators())
+            continue
+        if stored_settings.is_stored(path):
+            found[path] = None
+            continue
+        configs = sorted(Path(path).glob("*/kindly.toml")) if Path(path).is_dir() else [Path(path)]
         # A workspace named twice (a --config inside a --workspace folder) is one.
         found.update((str(config.resolve()), None) for config in configs)
     return list(found)

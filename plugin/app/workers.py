@@ -30,7 +30,6 @@ import resource
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery, Task
@@ -274,7 +273,7 @@ def run_organisation(
 
     now = datetime.fromisoformat(at) if at else datetime.now(UTC)
     with _about(task, config, source):
-        found = [k for k in open_workspaces(Path(config)) if k.source_id == source]
+        found = [k for k in open_workspaces(config) if k.source_id == source]
         if not found:
             raise KindlyError(f"{config} no longer connects the organisation {source}")
         (kindly,) = found
@@ -351,7 +350,7 @@ def _enqueue_workspace(
     from plugin.app.cli.base import open_workspaces
 
     queued = []
-    workspaces = open_workspaces(Path(config))
+    workspaces = open_workspaces(config)
     try:
         for kindly in workspaces:
             source = kindly.source_id
@@ -433,7 +432,7 @@ def organisation_step(
 
     now = datetime.fromisoformat(at) if at else datetime.now(UTC)
     pending = PENDING.format(step=step, source=source, config=config)
-    found = [k for k in open_workspaces(Path(config)) if k.source_id == source]
+    found = [k for k in open_workspaces(config) if k.source_id == source]
     if not found:
         raise KindlyError(f"{config} no longer connects the organisation {source}")
     (kindly,) = found
@@ -499,7 +498,7 @@ def status(configs: Sequence[str], now: datetime, broker: str | None = None) -> 
 
     organisations: list[dict[str, Any]] = []
     for config in workspace_files(configs):
-        workspaces = open_workspaces(Path(config))
+        workspaces = open_workspaces(config)
         try:
             organisations += [_status_of(kindly, config, now, broker) for kindly in workspaces]
         finally:

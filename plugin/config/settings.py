@@ -176,6 +176,9 @@ class Settings:
     #: The workspace's name in a store shared with other workspaces ("" for its own).
     store_workspace: str = ""
     source: Path | None = None  # the file these came from
+    #: What errors name as the settings' place where that is not ``source`` ("db:acme":
+    #: held in the database; ``source`` is then where its relative paths start).
+    origin: str | None = None
     templates: Path | None = None  # a folder of the user's own templates
     template_budget: TemplateBudget = TemplateBudget()
     sms_limit: int = 160
@@ -191,6 +194,11 @@ class Settings:
     sections: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: Appointment reminder policies by calendar name; "" is the default.
     appointment_policies: Mapping[str, AppointmentPolicy] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        """The settings' place, as messages name it."""
+        return self.origin or (str(self.source) if self.source else CONFIG_FILE)
 
     def client(self, client_id: str) -> Overrides:
         return self.clients.get(client_id, Overrides())
@@ -368,9 +376,11 @@ def parse_settings(
     *,
     source: Path | None = None,
     schema: Mapping[str, Any] | None = None,
+    origin: str | None = None,
 ) -> Settings:
-    """Build Settings from already-parsed TOML data, checking it against ``schema`` first."""
-    where = str(source) if source else CONFIG_FILE
+    """Build Settings from already-parsed TOML data, checking it against ``schema`` first.
+    ``origin``: what messages name where not ``source`` (settings held in the database)."""
+    where = origin or (str(source) if source else CONFIG_FILE)
     validate_settings_data(data, where, schema)
     base = source.parent if source else Path.cwd()
 
@@ -457,6 +467,7 @@ def parse_settings(
         store_url=store_url,
         store_workspace=data.get("store", {}).get("workspace", ""),
         source=source,
+        origin=origin,
         templates=(base / data["templates"]["folder"]).resolve()
         if data.get("templates", {}).get("folder")
         else None,

@@ -52,21 +52,24 @@ from plugin.state.tables import (
     reminders,
     scheduled_runs,
     settings,
+    settings_documents,
 )
 
 # ``metadata`` is the schema the migrations must make (tests/test_migrations.py).
 __all__ = [
     "Delivered",
     "ReminderRecord",
+    "SettingsDocument",
     "Store",
     "check_workspace",
     "default_store_url",
     "metadata",
+    "settings_version",
 ]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The newest migration in MIGRATIONS; tests/test_migrations.py keeps the two in step.
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 #: The bookmark that keeps a sync's left-out records beside its snapshot.
 _LEFT_OUT = "left_out"
@@ -146,6 +149,20 @@ class ReminderRecord:
     def reminder_fee(self) -> bool:
         # Every reminder claiming charges lists the fee, empty when there is none.
         return bool(self.charges.get("reminder_fee"))
+
+
+class SettingsDocument(NamedTuple):
+    """A workspace's kindly.toml, held in the database."""
+
+    text: str
+    version: str
+    changed_at: datetime
+
+
+def settings_version(text: str) -> str:
+    """What a page remembers of the settings it showed: a digest of their text (the same
+    digest as of a kindly.toml's bytes)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
 class Delivered(NamedTuple):
@@ -1039,6 +1056,69 @@ class Store:
             for scope, key, value in connection.execute(query):
                 result.setdefault(scope, {})[key] = json.loads(value)
         return result
+
+    # -- the workspace's settings, held here instead of in a kindly.toml ---------------------
+
+    def settings_document(self) -> SettingsDocument | None:
+        """The settings this workspace keeps in the database, or None (it has a file)."""
+        query = sa.select(
+            settings_documents.c.text, settings_documents.c.version, settings_documents.c.changed_at
+        ).where(settings_documents.c.workspace == self.workspace)
+        with self._begin() as connection:
+            row = connection.execute(query).one_or_none()
+        if row is None:
+            return None
+        return SettingsDocument(row.text, row.version, datetime.fromisoformat(row.changed_at))
+
+    def save_settings_document(
+        self, text: str, at: datetime, *, seen: str | None, replace: bool = False
+    ) -> str | None:
+        """Keep ``text`` as this workspace's settings and return its version; None where
+        what is held is not what ``seen`` names (someone else's change came first).
+
+        ``seen``: the version the change started from (None: only where nothing is held
+        yet); ``replace``: whatever is held. One conditional statement decides: of two
+        changes made from the same version, one is saved."""
+        version = settings_version(text)
+        values = {"text": text, "version": version, "changed_at": _iso(at)}
+        mine = settings_documents.c.workspace == self.workspace
+        for _attempt in range(2):
+            if replace or seen is not None:
+                condition = mine if replace else sa.and_(mine, settings_documents.c.version == seen)
+                with self._begin() as connection:
+                    updated = connection.execute(
+                        settings_documents.update().where(condition).values(**values)
+                    )
+                if updated.rowcount == 1:
+                    return version
+                if not replace:
+                    return None
+            try:
+                with self._begin() as connection:
+                    connection.execute(
+                        settings_documents.insert().values(workspace=self.workspace, **values)
+                    )
+                return version
+            except sa.exc.IntegrityError:
+                # Another process saved the first document meanwhile.
+                if not replace:
+                    return None
+        return None
+
+    def forget_settings_document(self) -> bool:
+        """Remove the settings held for this workspace (its rows stay); True if there were."""
+        with self._begin() as connection:
+            deleted = connection.execute(
+                settings_documents.delete().where(settings_documents.c.workspace == self.workspace)
+            )
+        return bool(deleted.rowcount)
+
+    def workspaces_with_settings(self) -> list[str]:
+        """Every workspace of this database whose settings are held here (for the scheduler
+        and the workers: a store bound to one workspace reads nothing else of the others)."""
+        query = sa.select(settings_documents.c.workspace).order_by(settings_documents.c.workspace)
+        with self._begin() as connection:
+            return [str(name) for name in connection.execute(query).scalars()]
 
 
 LOCK_SCOPE = "lock:"

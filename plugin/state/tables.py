@@ -21,6 +21,7 @@ __all__ = [
     "reminders",
     "scheduled_runs",
     "settings",
+    "settings_documents",
     "workspace_column",
 ]
 
@@ -114,4 +115,16 @@ scheduled_runs = sa.Table(
     sa.Column("claimed_at", sa.String(40), nullable=False),
     sa.Column("done_at", sa.String(40), nullable=True),
     sa.Column("detail", sa.Text, nullable=True),
+)
+
+#: A workspace's company-level settings (what a kindly.toml says), held in the database
+#: instead of a file (plugin/app/stored_settings.py): the TOML text as the user wrote it,
+#: and its version, which a change names to be saved (compare and swap).
+settings_documents = sa.Table(
+    "settings_documents",
+    metadata,
+    workspace_column(),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("changed_at", sa.String(40), nullable=False),
 )

@@ -49,31 +49,44 @@ _Command = TypeVar("_Command", bound=Callable[..., Any])
 
 
 def workspaces_option(what: str) -> Callable[[_Command], _Command]:
-    """``--workspace`` (repeatable): another workspace's kindly.toml, or a folder of them,
-    for a command that serves many (scheduler, status, serve)."""
+    """``--workspace`` (repeatable): another workspace's kindly.toml, a folder of them, or
+    settings held in the database, for a command that serves many (scheduler, status,
+    serve)."""
     return click.option(
         "--workspace",
         "extra",
         multiple=True,
-        type=click.Path(exists=True, path_type=Path),
         help=f"Another workspace's kindly.toml {what}, or a folder: every */kindly.toml "
-        "in it (repeat it).",
+        "in it; db:NAME for a workspace whose settings the database (KINDLY_STORE_URL) "
+        "holds, db: for all of them (repeat it).",
     )
 
 
-def workspace_configs(app: AppContext, extra: tuple[Path, ...]) -> list[str]:
+def workspace_configs(app: AppContext, extra: tuple[str, ...]) -> list[str]:
     """--config (unless only --workspace is given and --config is not there) and each
-    --workspace, resolved (a folder stays a folder: it is looked into at each look)."""
-    paths = [app.config, *extra] if app.config.exists() or not extra else list(extra)
-    return [str(path.resolve()) for path in paths]
+    --workspace, resolved (a folder stays a folder: it is looked into at each look;
+    db: entries are looked up in the database at each look)."""
+    from plugin.app.stored_settings import is_stored, place_key
+
+    for place in extra:
+        if not is_stored(place) and not Path(place).exists():
+            raise click.BadParameter(f"{place} does not exist", param_hint="'--workspace'")
+    config_there = is_stored(app.config) or app.config.exists()
+    places = [str(app.config), *extra] if config_there or not extra else list(extra)
+    return [place_key(place) for place in places]
 
 
-def open_workspaces(config: Path, organisation: str | None = None) -> list[Kindly]:
-    """Settings, store and connectors for the kindly.toml at ``config``: one per source."""
-    from plugin.app.wiring import load_settings, open_store
+def open_workspaces(config: str | Path, organisation: str | None = None) -> list[Kindly]:
+    """Settings, store and connectors for a workspace's settings (a kindly.toml, or
+    db:NAME): one per source."""
+    from plugin.app.wiring import open_settings_and_store
 
-    settings = load_settings(config)
-    return workspaces_with(settings, open_store(settings), organisation)
+    settings, store = open_settings_and_store(config)
+    try:
+        return workspaces_with(settings, store, organisation)
+    except BaseException:
+        store.close()
+        raise
 
 
 def workspaces_with(
@@ -90,7 +103,7 @@ def workspaces_with(
     ]
 
 
-def open_workspace(config: Path, organisation: str | None = None) -> Kindly:
+def open_workspace(config: str | Path, organisation: str | None = None) -> Kindly:
     """The one source a command looks at; with several organisations, --org chooses."""
     from plugin.errors import ConfigError
 

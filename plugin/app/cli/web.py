@@ -7,10 +7,11 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
-from plugin.app.cli.base import AppContext, _fail, cli
+from plugin.app.cli.base import AppContext, _fail, cli, workspace_configs, workspaces_option
 
 #: The variable a password may come in, for scripts (a prompt otherwise).
 PASSWORD_VARIABLE = "KINDLY_WEB_PASSWORD"  # noqa: S105 (a variable name)
@@ -35,30 +36,39 @@ PASSWORD_VARIABLE = "KINDLY_WEB_PASSWORD"  # noqa: S105 (a variable name)
     help="Also run each organisation by itself, soon after its clients' send windows "
     "open on business days, as the workers' scheduler does (one machine, no cron).",
 )
+@workspaces_option("to serve at /w/NAME/ beside the others (one address for many)")
 @click.pass_obj
 def web(
-    app: AppContext, host: str, port: int, public_url: str | None, queue: bool, schedule: bool
+    app: AppContext,
+    host: str,
+    port: int,
+    public_url: str | None,
+    queue: bool,
+    schedule: bool,
+    extra: tuple[str, ...],
 ) -> None:
     """Serve Kindly's web app: the plan, review and send, the clients' settings.
 
     Sign in with an account made by `kindly users add`. Listens on 127.0.0.1 unless told
-    otherwise; put a TLS proxy in front of it for other machines.
+    otherwise; put a TLS proxy in front of it for other machines. With --workspace, one
+    address serves many workspaces, each under /w/ and its name.
     """
+    places = workspace_configs(app, extra)
     stop = None
     if schedule:
         from plugin.app.scheduling import start_scheduler
 
-        stop = start_scheduler(app.config.resolve())
+        stop = start_scheduler(places)
         click.echo("Runs each organisation when its clients' send windows open.")
     try:
-        serve(app.config, host, port, public_url, queue=queue)
+        serve(app.config if not extra else None, host, port, public_url, queue=queue, many=places)
     finally:
         if stop is not None:
             stop.set()
 
 
 def serve(
-    config: Path,
+    config: str | Path | None,
     host: str,
     port: int,
     public_url: str | None,
@@ -66,17 +76,31 @@ def serve(
     clock: Callable[[], datetime] | None = None,
     sign_in: tuple[str, str] | None = None,
     queue: bool = False,
+    many: list[str] | None = None,
 ) -> None:
-    """Serve the web app for ``config`` until Ctrl+C; ``sign_in``: an account to print."""
+    """Serve the web app for ``config`` until Ctrl+C (None: every workspace of ``many``,
+    each at /w/NAME/); ``sign_in``: an account to print."""
+    from flask import Flask
     from werkzeug.serving import make_server
 
     from plugin.app.web import create_app
 
-    application = create_app(config, public_url=public_url, clock=clock)
-    if queue:
-        from plugin.app.cli.workers import workers_module
+    def configure(application: Flask) -> None:
+        if queue:
+            from plugin.app.cli.workers import workers_module
 
-        application.config["KINDLY_QUEUE"] = workers_module().queue_web_sync()
+            application.config["KINDLY_QUEUE"] = workers_module().queue_web_sync()
+
+    application: Any
+    if config is None:
+        from plugin.app.web.many import ManyWorkspaces
+
+        application = ManyWorkspaces(
+            many or [], public_url=public_url, clock=clock, configure=configure
+        )
+    else:
+        application = create_app(config, public_url=public_url, clock=clock)
+        configure(application)
     try:
         server = make_server(host, port, application, threaded=True)
     except OSError as exc:
@@ -86,6 +110,8 @@ def serve(
         )
     shown = public_url or f"http://{host}:{server.server_port}/"
     click.echo(f"Kindly's web app on {shown} (Ctrl+C stops)", nl=True)
+    if config is None:
+        click.echo(f"Each workspace at {shown.rstrip('/')}/w/NAME/")
     if sign_in is not None:
         click.echo(f"Sign in as {sign_in[0]} with the password {sign_in[1]}")
     if host not in ("127.0.0.1", "localhost", "::1"):

@@ -23,7 +23,7 @@ from plugin.app.cli.base import AppContext, cli, workspace_configs, workspaces_o
 )
 @workspaces_option("to take webhooks for (one platform app's webhooks reach one address)")
 @click.pass_obj
-def serve(app: AppContext, host: str, port: int, queue: bool, extra: tuple[Path, ...]) -> None:
+def serve(app: AppContext, host: str, port: int, queue: bool, extra: tuple[str, ...]) -> None:
     """Take the accounting system's webhooks and sync what they name.
 
     Needs the platform's webhook key in its variable (Xero: KINDLY_XERO_WEBHOOK_KEY, from
@@ -32,7 +32,7 @@ def serve(app: AppContext, host: str, port: int, queue: bool, extra: tuple[Path,
     """
     from plugin.app.serve import make_server
 
-    configs = [Path(path) for path in workspace_configs(app, extra)]
+    configs = workspace_configs(app, extra)
     wsgi, routes = webhook_app(configs, app.organisation, queue=queue)
     server = make_server(host, port, wsgi)
     for path in routes:
@@ -46,17 +46,18 @@ def serve(app: AppContext, host: str, port: int, queue: bool, extra: tuple[Path,
 
 
 def webhook_app(
-    configs: Sequence[Path],
+    configs: Sequence[str | Path],
     organisation: str | None = None,
     *,
     queue: bool = False,
     via: Any = None,
 ) -> tuple[Any, Mapping[str, Any]]:
-    """The webhook server's app for the workspaces of ``configs`` (kindly.toml files or
-    folders of them), all on one platform, and its routes. With ``queue``, each sync is
-    handed to the workers (on ``via``, a Celery app, by default the workers'). A source
-    of several workspaces is named "config|source": two workspaces connected to one
-    organisation are both synced. The app's ``syncs`` runs or hands on the syncs."""
+    """The webhook server's app for the workspaces of ``configs`` (kindly.toml files,
+    folders of them, or settings held in the database: db:NAME, db:), all on one
+    platform, and its routes. With ``queue``, each sync is handed to the workers (on
+    ``via``, a Celery app, by default the workers'). A source of several workspaces is
+    named "config|source": two workspaces connected to one organisation are both synced.
+    The app's ``syncs`` runs or hands on the syncs."""
     from integrations.base import BookkeepingConnector, ConnectorKind
     from integrations.registry import connector_class
     from plugin.app.cli.base import open_workspaces
@@ -64,7 +65,7 @@ def webhook_app(
     from plugin.app.wiring import load_settings, workspace_files
     from plugin.errors import ConfigError
 
-    files = [Path(path).resolve() for path in workspace_files([str(c) for c in configs])]
+    files = workspace_files([str(c) for c in configs])
     if not files:
         raise ConfigError("no workspace (kindly.toml) to take webhooks for")
     platforms = {load_settings(path).connector for path in files}
@@ -123,7 +124,7 @@ def webhook_app(
         workers = workers_module()
 
         def hand_off(named: str) -> None:
-            config, _, source_id = named.rpartition("|") if many else (str(files[0]), "", named)
+            config, _, source_id = named.rpartition("|") if many else (files[0], "", named)
             workers.queue_sync(config, source_id, via=via)
 
     return make_app(routes, hand_off=hand_off), routes

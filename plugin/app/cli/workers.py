@@ -68,7 +68,7 @@ def worker(broker: str, concurrency: int, json_logs: bool) -> None:
 @workspaces_option("to schedule as well")
 @click.option("--every", default=60.0, show_default=True, help="Seconds between looks.")
 @click.pass_obj
-def scheduler(app: AppContext, broker: str, extra: tuple[Path, ...], every: float) -> None:
+def scheduler(app: AppContext, broker: str, extra: tuple[str, ...], every: float) -> None:
     """Queue each organisation's run soon after its clients' send windows open, on
     business days (docs/deployment.md). Run ONE scheduler; any number of workers."""
     from platformdirs import user_cache_dir
@@ -88,7 +88,7 @@ def scheduler(app: AppContext, broker: str, extra: tuple[Path, ...], every: floa
 @workspaces_option("to show as well")
 @click.option("--json", "as_json", is_flag=True, help="As JSON.")
 @click.pass_obj
-def status(app: AppContext, broker: str, extra: tuple[Path, ...], as_json: bool) -> None:
+def status(app: AppContext, broker: str, extra: tuple[str, ...], as_json: bool) -> None:
     """The scheduled runs: each organisation's last run and what came of it, its next
     run, the runs that failed this week, and how many runs wait in the queue."""
     import json

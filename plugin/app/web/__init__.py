@@ -37,26 +37,28 @@ SECRET_VARIABLE = "KINDLY_WEB_SECRET_KEY"  # noqa: S105 (a variable name)
 
 
 def create_app(
-    config: Path,
+    config: str | Path,
     *,
     public_url: str | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> Flask:
-    """The web app for the kindly.toml at ``config``.
+    """The web app for a workspace's settings: the kindly.toml at ``config``, or db:NAME
+    for settings the database holds.
 
     ``public_url``: where users reach it (https makes the session cookie Secure);
     ``clock``: what "now" is (tests).
     """
-    from plugin.app.wiring import load_settings, open_store
+    from plugin.app.wiring import open_settings_and_store
 
     app = Flask(__name__)
     # Every template is HTML: escape all of them (Flask escapes only *.html by default).
     app.jinja_env.autoescape = True
-    app.config["KINDLY_CONFIG"] = Path(config)
+    from plugin.app.stored_settings import is_stored
+
+    app.config["KINDLY_CONFIG"] = str(config) if is_stored(config) else Path(config)
     app.config["KINDLY_CLOCK"] = clock or (lambda: datetime.now(UTC))
     app.config["KINDLY_PUBLIC_URL"] = public_url
-    settings = load_settings(Path(config))
-    store = open_store(settings)
+    _settings, store = open_settings_and_store(config)
     try:
         app.secret_key = os.environ.get(SECRET_VARIABLE) or _stored_secret(store)
     finally:

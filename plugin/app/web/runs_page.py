@@ -5,7 +5,6 @@ and how much of each the workers use now, and the queue's depth."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from flask import current_app, render_template
@@ -25,8 +24,9 @@ def runs() -> Any:
         # Celery is not installed: runs happen when someone runs `kindly run`.
         return render_template("runs.html.j2", installed=False, found=None)
     broker = os.environ.get(workers.BROKER_VARIABLE, workers.DEFAULT_BROKER)
-    config = str(Path(current_app.config["KINDLY_CONFIG"]).resolve())
-    found = workers.status([config], _now(), broker)
+    from plugin.app.stored_settings import place_key
+
+    found = workers.status([place_key(current_app.config["KINDLY_CONFIG"])], _now(), broker)
     account = _account()
     found["organisations"] = [
         entry

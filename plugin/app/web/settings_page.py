@@ -1,10 +1,11 @@
 """The settings page: the company and bank details, the default policy's stages, the send
 window, the public holidays reminders wait for, and the charges opt-in.
 
-Each form changes kindly.toml itself (:mod:`plugin.app.settings_file`): the file stays the
-one place settings live, the user's comments stay, and a change is checked with the same
-rules and messages as the file. kindly.toml is shared by every organisation of the
-workspace, so only an account that may see them all changes it.
+Each form changes the workspace's settings where they are (:mod:`plugin.app.settings_file`):
+its kindly.toml, or the document the database holds for it (db:NAME). The user's comments
+stay, and a change is checked with the same rules and messages as the file. The settings
+are shared by every organisation of the workspace, so only an account that may see them
+all changes them.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ JURISDICTIONS = ("EU", "NL", "BE", "DE", "FR", "NO", "GB", "IE", "VN", "OTHER")
 STAGE_CHANNELS = ("email", "sms", "letter", "task")
 
 
-def _config() -> Path:
-    return Path(current_app.config["KINDLY_CONFIG"])
+def _config() -> str | Path:
+    config: str | Path = current_app.config["KINDLY_CONFIG"]
+    return config
 
 
 def _section(document: TOMLDocument, name: str) -> Table:
@@ -181,7 +183,7 @@ def _countries(settings: Settings) -> list[str]:
 @pages.route("/settings", methods=["GET", "POST"])
 @signed_in
 def settings_page() -> Any:
-    from plugin.app.settings_file import change_settings_file, version_of
+    from plugin.app.settings_file import change_settings, settings_label, settings_version
 
     _manager()
     settings, store = opened_store()
@@ -200,16 +202,17 @@ def settings_page() -> Any:
             error, failed = _("There is no such part of the settings."), section
         else:
             try:
-                change_settings_file(
+                change_settings(
                     _config(),
                     changes[section](),
                     seen=form.get("version") or None,
-                    lock=store.exclusive("kindly.toml"),
+                    store=store,
+                    at=_now(),
                 )
             except ConfigError as exc:
                 error, failed = str(exc), section
             else:
-                flash(_("Saved in %(file)s.", file=_config().name), "done")
+                flash(_("Saved in %(file)s.", file=settings_label(_config())), "done")
                 return redirect(url_for("pages.settings_page") + f"#{section}")
     policy = settings.policies["default"]
     return render_template(
@@ -217,8 +220,8 @@ def settings_page() -> Any:
         settings=settings,
         policy=policy,
         send_window=f"{policy.send_window.start:%H:%M}-{policy.send_window.end:%H:%M}",
-        version=version_of(_config()),
-        file=_config().name,
+        version=settings_version(_config(), store),
+        file=settings_label(_config()),
         holidays=_holidays(settings, _countries(settings)),
         jurisdictions=JURISDICTIONS,
         stage_channels=STAGE_CHANNELS,
@@ -304,7 +307,7 @@ def _preview_on(settings: Settings, name: str, reminder: Any) -> str:
 @signed_in
 def templates_page() -> Any:
     from plugin.app import template_drafts
-    from plugin.app.settings_file import change_settings_file
+    from plugin.app.settings_file import change_settings
 
     _manager()
     settings, store = opened_store()
@@ -324,9 +327,7 @@ def templates_page() -> Any:
                     def name_folder(document: Any) -> None:
                         _section(document, "templates")["folder"] = template_drafts.DEFAULT_FOLDER
 
-                    change_settings_file(
-                        _config(), name_folder, seen=None, lock=store.exclusive("kindly.toml")
-                    )
+                    change_settings(_config(), name_folder, seen=None, store=store, at=_now())
                 flash(_("Saved your version of %(template)s.", template=name), "done")
             elif action == "remove":
                 template_drafts.remove(settings, name)

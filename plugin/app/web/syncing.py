@@ -17,11 +17,11 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
+from plugin.app.stored_settings import place_key
 from plugin.errors import KindlyError
 from plugin.state.store import Store
 
@@ -56,12 +56,12 @@ def start_sync(app: Flask, store: Store, source_id: str) -> bool:
         ):
             return False
         transaction.set_setting(SCOPE, source_id, _running(now, now, "", 0), now)
-    config = Path(app.config["KINDLY_CONFIG"])
+    config = place_key(app.config["KINDLY_CONFIG"])
     queue = app.config.get("KINDLY_QUEUE")
     if queue is not None:
         # The workers sync (kindly web --queue); they write how it goes in the same place.
         app.extensions.setdefault("kindly.queued", []).append(
-            queue(str(config), source_id, now.isoformat())
+            queue(config, source_id, now.isoformat())
         )
         return True
     worker = threading.Thread(
@@ -86,10 +86,10 @@ def sync_in_worker(config: str, source_id: str, started: str) -> None:
     """The queued sync a worker runs (kindly.web_sync), on the real clock."""
     from datetime import UTC
 
-    _sync(Path(config), source_id, lambda: datetime.now(UTC), datetime.fromisoformat(started))
+    _sync(config, source_id, lambda: datetime.now(UTC), datetime.fromisoformat(started))
 
 
-def _sync(config: Path, source_id: str, clock: Callable[[], datetime], started: datetime) -> None:
+def _sync(config: str, source_id: str, clock: Callable[[], datetime], started: datetime) -> None:
     """The sync itself, on its own connections to the store and the platform."""
     from plugin.app.cli.base import open_workspaces
 
@@ -126,9 +126,9 @@ def _sync(config: Path, source_id: str, clock: Callable[[], datetime], started: 
     outcome |= {"started": started.isoformat(), "updated": now.isoformat()}
     try:
         if store is None:
-            from plugin.app.wiring import load_settings, open_store
+            from plugin.app.wiring import open_settings_and_store
 
-            store = open_store(load_settings(config))
+            store = open_settings_and_store(config)[1]
         store.set_setting(SCOPE, source_id, outcome, now)
     finally:
         if store is not None:

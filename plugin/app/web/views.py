@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import (
@@ -56,11 +55,10 @@ def _now() -> datetime:
 def opened_store() -> tuple[Settings, Store]:
     """The settings and the store, opened once per request: the accounts and the
     connections live there, whether or not a source can be opened."""
-    from plugin.app.wiring import load_settings, open_store
+    from plugin.app.wiring import open_settings_and_store
 
     if "store" not in g:
-        g.settings = load_settings(Path(current_app.config["KINDLY_CONFIG"]))
-        g.store = open_store(g.settings)
+        g.settings, g.store = open_settings_and_store(current_app.config["KINDLY_CONFIG"])
     return g.settings, g.store
 
 
@@ -87,7 +85,13 @@ def _account() -> Account | None:
     name = session.get("account")
     if not isinstance(name, str):
         return None
-    return Accounts(opened_store()[1]).get(name)
+    store = opened_store()[1]
+    if session.get("workspace") != store.workspace:
+        # Signed in to another workspace (one address serves many, and a shared
+        # KINDLY_WEB_SECRET_KEY signs all their sessions): an account of the same name
+        # here is someone else.
+        return None
+    return Accounts(store).get(name)
 
 
 @pages.app_context_processor
@@ -106,7 +110,8 @@ def signed_in(view: F) -> F:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if _account() is None:
             session.pop("account", None)
-            return redirect(url_for("pages.sign_in", next=request.path))
+            # The path as the browser sees it: under /w/NAME where one address serves many.
+            return redirect(url_for("pages.sign_in", next=request.script_root + request.path))
         return view(*args, **kwargs)
 
     return wrapped  # type: ignore[return-value]
@@ -170,6 +175,7 @@ def sign_in() -> Any:
     language = session.get("language")
     session.clear()
     session["account"] = account.name
+    session["workspace"] = opened_store()[1].workspace
     if language is not None:
         session["language"] = language
     return redirect(target)

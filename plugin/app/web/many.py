@@ -1,0 +1,117 @@
+"""One address for many workspaces: ``/w/NAME/…`` is workspace NAME's web app.
+
+`kindly web --workspace db:` (every workspace whose settings the database holds) or
+``--workspace FOLDER`` (every ``*/kindly.toml`` in it, named by its folder) serves them all
+from one process. Each workspace keeps its own app, made when it is first asked for: its
+own accounts, its own session cookie (scoped to its path) and its own settings; a session
+signed in to one is refused by every other (:func:`plugin.app.web.views._account`). A name
+the places do not hold is 404, as is the root: the address does not list its customers.
+A workspace imported while this runs is served from its first request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from plugin.app.stored_settings import is_stored, name_of
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+__all__ = ["PREFIX", "ManyWorkspaces", "workspace_name"]
+
+log = logging.getLogger(__name__)
+
+#: The path every workspace's pages are under.
+PREFIX = "/w/"
+
+StartResponse = Callable[..., Any]
+
+
+def workspace_name(place: str) -> str:
+    """The name a workspace is served under: db:NAME's NAME, or its kindly.toml's folder."""
+    return name_of(place) if is_stored(place) else Path(place).parent.name
+
+
+class ManyWorkspaces:
+    """The WSGI app in front of the workspaces' apps."""
+
+    def __init__(
+        self,
+        places: Sequence[str],
+        *,
+        public_url: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+        configure: Callable[[Flask], None] | None = None,
+    ) -> None:
+        from plugin.app.wiring import share_connections
+
+        self._places = list(places)
+        self._public_url = public_url
+        self._clock = clock
+        self._configure = configure
+        self._apps: dict[str, Flask] = {}
+        self._lock = threading.Lock()
+        # The workspaces of one database share its connections, not one pool each.
+        share_connections()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "") or "/"
+        if not path.startswith(PREFIX):
+            return _not_found(start_response)
+        name, slash, rest = path[len(PREFIX) :].partition("/")
+        if not slash:
+            # /w/NAME: the app's pages are under /w/NAME/
+            location = environ.get("SCRIPT_NAME", "") + f"{PREFIX}{name}/"
+            start_response("308 Permanent Redirect", [("Location", location)])
+            return [b""]
+        app = self._app(name)
+        if app is None:
+            return _not_found(start_response)
+        environ = {
+            **environ,
+            "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + f"{PREFIX}{name}",
+            "PATH_INFO": "/" + rest,
+        }
+        return app(environ, start_response)
+
+    def _app(self, name: str) -> Flask | None:
+        with self._lock:
+            app = self._apps.get(name)
+            if app is not None:
+                return app
+            place = self._place_of(name)
+            if place is None:
+                return None
+            from plugin.app.web import create_app
+
+            app = create_app(place, public_url=self._public_url, clock=self._clock)
+            # Each workspace's session cookie goes back to its own pages only.
+            app.config["SESSION_COOKIE_PATH"] = f"{PREFIX}{name}/"
+            if self._configure is not None:
+                self._configure(app)
+            self._apps[name] = app
+            return app
+
+    def _place_of(self, name: str) -> str | None:
+        from plugin.app.wiring import workspace_files
+        from plugin.errors import KindlyError
+
+        # Looked up again for a name not served yet: a workspace added meanwhile is found.
+        try:
+            for place in workspace_files(self._places):
+                if workspace_name(place) == name:
+                    return place
+        except KindlyError:
+            log.exception("the workspaces could not be looked up")
+        return None
+
+
+def _not_found(start_response: StartResponse) -> list[bytes]:
+    start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+    return [b"Not found. Each workspace's pages are under /w/ and its name.\n"]
