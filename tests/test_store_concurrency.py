@@ -208,3 +208,43 @@ def test_of_two_app_processes_saving_the_settings_at_once_one_wins(
     assert outcomes == {"saved": 1, "refused": SENDERS - 1}
     text = config.read_text(encoding="utf-8")
     assert text.startswith("# kept\n") and text.count("phone = ") == 1
+
+
+def _restore_all(url: str, start: Any, restored: Any) -> None:
+    """Log every key as sent, from the notes a sync found, while others do the same."""
+    from dataclasses import replace
+
+    store = Store.open(url)
+    start.wait()
+    won: list[str] = []
+    for first in range(0, len(KEYS), 10):
+        batch = [
+            replace(record(key), status=LogStatus.SENT, sent_at=AT, note_written_at=AT)
+            for key in KEYS[first : first + 10]
+        ]
+        won += store.restore(batch)
+    restored.put(won)
+    store.close()
+
+
+def test_each_entry_restored_from_the_notes_is_logged_by_exactly_one_process(
+    store_url: str,
+) -> None:
+    """Two syncs after a lost store both find Kindly's notes: each entry is logged once,
+    sent with its note written, and a claim made before stays a claim."""
+    store = Store.open(store_url)
+    claimed = store.claim([record(KEYS[0])])
+    assert claimed == {KEYS[0]}
+    store.close()
+    restored = Counter(
+        key for won in _run_together(_restore_all, store_url, SENDERS) for key in won
+    )
+    assert set(restored) == set(KEYS[1:]), "the claimed key is left as it is"
+    assert [key for key, count in restored.items() if count > 1] == []
+    store = Store.open(store_url)
+    try:
+        statuses = {entry.key: entry.status for entry in store.reminders()}
+    finally:
+        store.close()
+    assert statuses[KEYS[0]] == LogStatus.SENDING
+    assert {statuses[key] for key in KEYS[1:]} == {LogStatus.SENT}
