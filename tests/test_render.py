@@ -1116,6 +1116,36 @@ def test_the_sepa_qr_code_carries_the_amount_iban_and_reference(demo_settings: S
     assert epc_qr_payload(reminder_for("en", 1), demo_settings, "NS-1") is None, "GBP: no QR"
 
 
+@pytest.mark.parametrize(
+    "holder", ["Noordlicht Studio B.V.", "Zoë & Søren Ørsted", "Công ty Ánh Sáng"]
+)
+def test_the_qr_code_scans_back_to_its_payload(demo_settings: Settings, holder: str) -> None:
+    """Decoded by a real reader (zxing-cpp): the exact payload, in byte mode without an ECI
+    (as EPC069-12 wants), error correction M, whichever character set the names need."""
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    from plugin.compose.epc_qr import epc_qr_png
+
+    settings = replace(demo_settings, bank=replace(demo_settings.bank, account_holder=holder))
+    reminder = reminder_for("nl", 2, amount="1234.5")
+    png = epc_qr_png(reminder, settings, "NS-2026-10001")
+    payload = epc_qr_payload(reminder, settings, "NS-2026-10001")
+    assert png is not None and payload is not None
+    image = Image.open(io.BytesIO(png))
+    assert image.format == "PNG" and image.mode == "1"
+    (scanned,) = zxingcpp.read_barcodes(image)
+    assert scanned.format == zxingcpp.BarcodeFormat.QRCode
+    assert scanned.bytes == payload
+    assert (scanned.ec_level, scanned.symbology_identifier) == ("M", "]Q1")
+    assert (
+        payload.split(b"\n")[5].decode({b"1": "utf-8", b"2": "iso-8859-1"}[payload.split(b"\n")[2]])
+        == holder
+    )
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_norwegian_reminder_fee_is_a_line_of_its_own_with_14_days_to_pay(
     language: Language, demo_settings: Settings

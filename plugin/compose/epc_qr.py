@@ -9,10 +9,10 @@ from plugin.config.settings import Settings
 from plugin.core.decisions import PlannedReminder
 from plugin.core.money import Money
 
-__all__ = ["EPC_QR_MASK", "epc_qr_payload", "epc_qr_png"]
+__all__ = ["QR_SCALE", "epc_qr_payload", "epc_qr_png"]
 
-
-EPC_QR_MASK = 2
+#: Pixels a module: a code of 45 modules and its quiet zone is 212 pixels square.
+QR_SCALE = 4
 
 
 def epc_qr_payload(
@@ -62,11 +62,22 @@ def epc_qr_png(
     payload = epc_qr_payload(reminder, settings, reference, amount)
     if payload is None:
         return None
-    import segno
+    import zxingcpp
+    from PIL import Image
 
-    # Any of the eight masks is valid; choosing one instead of scoring all eight makes
-    # the code five times faster to build (7 ms to 1.3 ms), and phones read it as well.
-    code = segno.make_qr(payload, error="m", boost_error=False, mask=EPC_QR_MASK)
+    # zxing-cpp (compiled) encodes it and scores the eight masks for the easiest to scan
+    # in a quarter of the time segno (pure Python) took with one mask fixed; the bytes go
+    # in byte mode without an ECI, as the guideline wants (tests decode it back).
+    code = zxingcpp.create_barcode(payload, zxingcpp.BarcodeFormat.QRCode, ec_level="M")
+    modules = code.to_image(scale=1, add_quiet_zones=True)
+    height, width = modules.shape
+    # zxing's Image is a buffer of one byte a pixel; its type stub does not say so.
+    pixels = bytes(modules)  # type: ignore[call-overload]
+    image = Image.frombuffer("L", (width, height), pixels, "raw", "L", 0, 1)
+    # Whole modules as black or white pixels: scaled without smoothing, one bit a pixel.
+    image = image.convert("1", dither=Image.Dither.NONE).resize(
+        (width * QR_SCALE, height * QR_SCALE), Image.Resampling.NEAREST
+    )
     buffer = io.BytesIO()
-    code.save(buffer, kind="png", scale=4, border=2)
+    image.save(buffer, format="PNG")
     return buffer.getvalue()
