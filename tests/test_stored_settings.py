@@ -410,3 +410,67 @@ def test_kindly_web_serves_the_workspaces_the_database_holds(
     finally:
         server.terminate()
         server.wait(30)
+
+
+def test_one_callback_address_serves_every_workspaces_sign_in_to_a_platform(
+    held: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The platform's app registers one redirect address: each workspace's connect button
+    sends the platform there, with the workspace in the state; the answer goes on to that
+    workspace, which exchanges the code for the same address and keeps the token."""
+    from urllib.parse import parse_qs, urlsplit
+
+    import requests
+    from cryptography.fernet import Fernet
+
+    from plugin.app.web.many import ManyWorkspaces
+    from tests.fakes.xero import FakeXero
+    from tests.test_xero_cli import write_config
+    from tests.xero_harness import seed_small_ledger
+
+    monkeypatch.setenv("KINDLY_SECRET_KEY", Fernet.generate_key().decode())
+    fake = FakeXero()
+    fake.start()
+    try:
+        seed_small_ledger(fake)
+        (tmp_path / "xero").mkdir()
+        config = write_config(tmp_path / "xero", fake)
+        for name in ("acme", "bravo"):
+            answer = kindly("settings", "import", str(config), "--as", name)
+            assert answer.exit_code == 0, answer.output
+            store = Store.open(held, name)
+            try:
+                Accounts(store).add("anouk", PASSWORD, ["*"], DEMO_NOW - timedelta(days=1))
+            finally:
+                store.close()
+        client = Client(ManyWorkspaces(["db:"], clock=lambda: DEMO_NOW))
+        assert _sign_in(client, "bravo", PASSWORD).status_code == 302
+        page = client.get("/w/bravo/connections").get_data(as_text=True)
+        pressed = client.post("/w/bravo/connections/xero/connect", data={"csrf_token": token(page)})
+        assert pressed.status_code == 302
+        asked = parse_qs(urlsplit(pressed.headers["Location"]).query)
+        assert asked["redirect_uri"] == ["http://localhost/connections/callback"]
+        assert asked["state"][0].startswith("bravo~")
+        consent = requests.get(pressed.headers["Location"], allow_redirects=False, timeout=10)
+        back = urlsplit(consent.headers["Location"])
+        assert (back.path, parse_qs(back.query)["state"]) == (
+            "/connections/callback",
+            asked["state"],
+        )
+        sent_on = client.get(f"{back.path}?{back.query}")
+        assert sent_on.status_code == 302
+        assert sent_on.headers["Location"] == f"/w/bravo/connections/callback?{back.query}"
+        landed = client.get(sent_on.headers["Location"], follow_redirects=True)
+        assert "Connected Xero: Noordlicht Studio." in landed.get_data(as_text=True)
+        # Bravo holds the connection; acme, in the same database, none.
+        for name, connected in (("bravo", True), ("acme", False)):
+            store = Store.open(held, name)
+            try:
+                assert bool(store.settings_in("connection:xero")) is connected, name
+            finally:
+                store.close()
+        # A state naming no workspace served here, or none at all: nothing to send on.
+        assert client.get("/connections/callback?code=x&state=nobody~abc").status_code == 404
+        assert client.get("/connections/callback?code=x").status_code == 404
+    finally:
+        fake.stop()

@@ -58,6 +58,13 @@ def _redirect_uri() -> str:
     """Where the platform sends the browser back: under the public address when one is
     set (what the platform's app registers), else this server's own."""
     public = current_app.config.get("KINDLY_PUBLIC_URL")
+    shared = current_app.config.get("KINDLY_SHARED_CALLBACK")
+    if shared:
+        # One address serving many workspaces has one callback for all of them (the
+        # platform's app registers one); the state names the workspace (web/many.py).
+        root = request.script_root.removesuffix(current_app.config["KINDLY_WORKSPACE_ROOT"])
+        base = str(public).rstrip("/") if public else request.host_url.rstrip("/")
+        return base + root + str(shared)
     if public:
         return str(public).rstrip("/") + url_for("pages.connection_callback")
     return url_for("pages.connection_callback", _external=True)
@@ -173,6 +180,7 @@ def connect(name: str) -> Any:
         )
         return redirect(url_for("pages.connections"))
     state, verifier = OAuthApp.new_state_and_verifier()
+    state = current_app.config.get("KINDLY_STATE_PREFIX", "") + state
     now = _now()
     _forget_abandoned(now)
     account = _account()

@@ -7,6 +7,10 @@ own accounts, its own session cookie (scoped to its path) and its own settings; 
 signed in to one is refused by every other (:func:`plugin.app.web.views._account`). A name
 the places do not hold is 404, as is the root: the address does not list its customers.
 A workspace imported while this runs is served from its first request.
+
+Signing in to a platform (OAuth) comes back to one address for all, ``/connections/callback``
+(the one the platform's app registers): the state starts with the workspace's name, and the
+answer is sent on to that workspace's own callback, where its session is.
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ log = logging.getLogger(__name__)
 
 #: The path every workspace's pages are under.
 PREFIX = "/w/"
+#: Where a platform's sign-in sends the browser back, for every workspace: the platform's
+#: app registers one address. The OAuth state starts with the workspace's name and this.
+CALLBACK = "/connections/callback"
+STATE_SEPARATOR = "~"
 
 StartResponse = Callable[..., Any]
 
@@ -62,6 +70,8 @@ class ManyWorkspaces:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
+        if path == CALLBACK:
+            return self._to_workspace_callback(environ, start_response)
         if not path.startswith(PREFIX):
             return _not_found(start_response)
         name, slash, rest = path[len(PREFIX) :].partition("/")
@@ -80,7 +90,25 @@ class ManyWorkspaces:
         }
         return app(environ, start_response)
 
+    def _to_workspace_callback(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """The platform's answer, sent on to the workspace its state names (where the
+        browser's session for that workspace is)."""
+        from urllib.parse import parse_qs
+
+        query = environ.get("QUERY_STRING", "")
+        state = parse_qs(query).get("state", [""])[0]
+        name, separator, _rest = state.partition(STATE_SEPARATOR)
+        if not separator or self._app(name) is None:
+            return _not_found(start_response)
+        location = f"{environ.get('SCRIPT_NAME', '')}{PREFIX}{name}{CALLBACK}?{query}"
+        start_response("302 Found", [("Location", location)])
+        return [b""]
+
     def _app(self, name: str) -> Flask | None:
+        if not name:
+            return None
         with self._lock:
             app = self._apps.get(name)
             if app is not None:
@@ -93,6 +121,9 @@ class ManyWorkspaces:
             app = create_app(place, public_url=self._public_url, clock=self._clock)
             # Each workspace's session cookie goes back to its own pages only.
             app.config["SESSION_COOKIE_PATH"] = f"{PREFIX}{name}/"
+            app.config["KINDLY_WORKSPACE_ROOT"] = f"{PREFIX}{name}"
+            app.config["KINDLY_SHARED_CALLBACK"] = CALLBACK
+            app.config["KINDLY_STATE_PREFIX"] = name + STATE_SEPARATOR
             if self._configure is not None:
                 self._configure(app)
             self._apps[name] = app
