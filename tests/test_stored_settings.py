@@ -116,6 +116,9 @@ def test_held_settings_that_went_wrong_are_named_by_workspace_and_field(
         assert store.save_settings_document(broken, DEMO_NOW, seen=document.version)
         answer = kindly("--config", "db:acme", "plan", "--at", DEMO_NOW.isoformat())
         assert answer.exit_code == 1 and "db:acme: field 'connector'" in answer.output
+        # Exported as it is, to be put right and imported again.
+        exported = kindly("--config", "db:acme", "settings", "export")
+        assert exported.exit_code == 0 and 'connector = "nowhere"' in exported.output
         with_store = broken.replace('"nowhere"', '"ledger"') + '\n[store]\nurl = "sqlite:///x"\n'
         assert store.save_settings_document(with_store, DEMO_NOW, seen=None, replace=True)
         answer = kindly("--config", "db:acme", "plan", "--at", DEMO_NOW.isoformat())
@@ -474,3 +477,70 @@ def test_one_callback_address_serves_every_workspaces_sign_in_to_a_platform(
         assert client.get("/connections/callback?code=x").status_code == 404
     finally:
         fake.stop()
+
+
+def test_folder_workspaces_behind_one_address_keep_their_sessions_apart(
+    demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kindly.toml files in a folder, each with a store of its own (each the workspace
+    without a name there), one shared session key and an account anouk in each: acme's
+    cookie means nothing at bravo's. A name no workspace could have is 404 before anything
+    else (a line break in it never reaches a header); a place that cannot answer hides no
+    other; behind a proxy's prefix the cookie goes to the prefixed path."""
+    from plugin.app.web.many import ManyWorkspaces
+
+    monkeypatch.setenv("KINDLY_WEB_SECRET_KEY", "one key for every workspace")
+    monkeypatch.delenv("KINDLY_STORE_URL", raising=False)
+    folder = tmp_path / "clients"
+    passwords = {"acme": "acme's own password", "bravo": "bravo's own password"}
+    for name, password in passwords.items():
+        shutil.copytree(demo_template, folder / name)
+        (opened,) = open_workspaces(folder / name / "kindly.toml")
+        try:
+            Accounts(opened.store).add("anouk", password, ["*"], DEMO_NOW - timedelta(days=1))
+        finally:
+            opened.store.close()
+    # db:Bad! cannot be a workspace's name: that place fails and the folder still answers.
+    client = Client(ManyWorkspaces(["db:Bad!", str(folder)], clock=lambda: DEMO_NOW))
+    assert _sign_in(client, "acme", passwords["acme"]).status_code == 302
+    assert client.get("/w/acme/settings").status_code == 200
+    cookie = client.get_cookie("kindly_session", path="/w/acme/")
+    assert cookie is not None
+    client.set_cookie("kindly_session", cookie.value, path="/w/bravo/")
+    assert client.get("/w/bravo/settings").status_code == 302
+    assert client.get("/w/bravo/api/v1/organisations").status_code == 401
+
+    injected = client.get("/w/x%0d%0aSet-Cookie:%20evil=1")
+    assert injected.status_code == 404 and "Set-Cookie" not in injected.headers
+    assert "Location" not in injected.headers
+
+    behind = Client(ManyWorkspaces([str(folder)], clock=lambda: DEMO_NOW))
+    prefix = {"SCRIPT_NAME": "/kindly"}
+    page = behind.get("/w/bravo/login", environ_overrides=prefix).get_data(as_text=True)
+    assert 'action="/kindly/w/bravo/login' in page or "/kindly/w/bravo/" in page
+    signed = behind.post(
+        "/w/bravo/login",
+        data={"name": "anouk", "password": passwords["bravo"], "csrf_token": token(page)},
+        environ_overrides=prefix,
+    )
+    assert signed.status_code == 302, signed.get_data(as_text=True)
+    assert signed.headers["Location"] == "/kindly/w/bravo/"
+    assert "Path=/kindly/w/bravo/" in signed.headers["Set-Cookie"]
+
+
+def test_own_templates_are_not_saved_from_the_page_for_settings_held_in_the_database(
+    held: str, page: FlaskClient
+) -> None:
+    """A template file saved on the web app's machine would be on that machine only, and
+    every other that sends would refuse the settings naming its folder."""
+    before = _held_text(held, "acme")
+    shown = page.get("/settings/templates").get_data(as_text=True)
+    name = shown.split('name="name" value="', 1)[1].split('"', 1)[0]
+    answer = page.post(
+        "/settings/templates",
+        data={"csrf_token": token(shown), "name": name, "text": "mine", "action": "save"},
+    )
+    assert answer.status_code == 400
+    assert "db:acme: own templates are files" in answer.get_data(as_text=True)
+    assert _held_text(held, "acme") == before
+    assert not (data_folder("acme") / "templates").exists()

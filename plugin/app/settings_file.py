@@ -37,7 +37,7 @@ __all__ = [
     "change_settings",
     "change_settings_file",
     "settings_label",
-    "settings_version",
+    "shown_settings",
     "version_of",
 ]
 
@@ -47,12 +47,24 @@ def settings_label(config: str | Path) -> str:
     return str(config) if is_stored(config) else Path(config).name
 
 
-def settings_version(config: str | Path, store: Store) -> str:
-    """The version a page shows of a workspace's settings (see :func:`version_of`)."""
+def shown_settings(config: str | Path, store: Store) -> tuple[Settings, str]:
+    """The settings a page shows and their version (see :func:`version_of`), from one
+    read: a change saved between two reads would otherwise be undone by the page's."""
+    from plugin.app.settings_schema import settings_from
+    from plugin.app.stored_settings import settings_of_document
+
     if is_stored(config):
         held = store.settings_document()
-        return held.version if held is not None else ""
-    return version_of(Path(config))
+        if held is None:
+            raise ConfigError(f"{config}: the database holds no settings for this workspace")
+        return settings_of_document(store.workspace, held.text), held.version
+    path = Path(config)
+    text = path.read_bytes()
+    try:
+        data = tomllib.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return settings_from(data, path), hashlib.sha256(text).hexdigest()[:32]
 
 
 def change_settings(

@@ -46,6 +46,7 @@ __all__ = [
     "data_folder",
     "export_settings",
     "import_settings",
+    "is_held",
     "is_stored",
     "locator",
     "name_of",
@@ -160,12 +161,24 @@ def open_stored(config: str | Path, *, shared: bool = False) -> tuple[Settings, 
         raise
 
 
-def stored_locators() -> list[str]:
+def is_held(name: str, *, shared: bool = False) -> bool:
+    """Whether the database holds settings for the workspace ``name``; ``shared``: on the
+    connections this process shares among workspaces (see :meth:`Store.open`)."""
+    from plugin.state.store import Store
+
+    store = Store.open(database_url(), name_of(locator(name)), shared=shared)
+    try:
+        return store.settings_document() is not None
+    finally:
+        store.close()
+
+
+def stored_locators(*, shared: bool = False) -> list[str]:
     """``db:NAME`` of every workspace whose settings the database holds (read at each
     call: a workspace imported meanwhile is seen at the next)."""
     from plugin.state.store import Store
 
-    store = Store.open(database_url())
+    store = Store.open(database_url(), shared=shared)
     try:
         return [locator(name) for name in store.workspaces_with_settings()]
     finally:
@@ -201,14 +214,19 @@ def import_settings(path: Path, name: str, at: datetime, *, replace: bool = Fals
 
 
 def export_settings(config: str | Path) -> str:
-    """The document held for ``db:NAME``, as it was saved (comments and all)."""
-    _settings, store = open_stored(config)
+    """The document held for ``db:NAME``, as it was saved (comments and all). Not checked:
+    settings that no longer pass are what a user exports to put right."""
+    from plugin.state.store import Store
+
+    name = name_of(config)
+    store = Store.open(database_url(), name)
     try:
         document = store.settings_document()
-        assert document is not None  # open_stored found it
-        return document.text
     finally:
         store.close()
+    if document is None:
+        raise ConfigError(f"{config!s}: the database holds no settings for the workspace {name!r}")
+    return document.text
 
 
 def change_stored(

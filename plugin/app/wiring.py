@@ -85,7 +85,8 @@ def workspace_files(paths: Sequence[str]) -> list[str]:
     found: dict[str, None] = {}
     for path in paths:
         if path == stored_settings.ALL_STORED:
-            found.update((stored, None) for stored in stored_settings.stored_locators())
+            stored = stored_settings.stored_locators(shared=_sharing)
+            found.update((locator, None) for locator in stored)
             continue
         if stored_settings.is_stored(path):
             found[path] = None

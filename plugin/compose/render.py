@@ -97,7 +97,9 @@ def check_overrides(settings: Settings) -> list[str]:
     from plugin.compose.sandbox import user_templates
 
     if not settings.templates.is_dir():
-        raise ConfigError(f"the template folder {settings.templates} does not exist")
+        raise ConfigError(
+            f"{settings.where}: field 'templates.folder': {settings.templates} does not exist"
+        )
     return user_templates(settings.templates, settings.template_budget).check()
 
 

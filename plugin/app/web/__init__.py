@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flask import Flask
+from flask import Flask, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
 
 from plugin.app.web.guard import install_guard, organisation_id
 
@@ -56,10 +57,15 @@ def create_app(
     from plugin.app.stored_settings import is_stored
 
     app.config["KINDLY_CONFIG"] = str(config) if is_stored(config) else Path(config)
+    app.session_interface = _ScopedSessions()
     app.config["KINDLY_CLOCK"] = clock or (lambda: datetime.now(UTC))
     app.config["KINDLY_PUBLIC_URL"] = public_url
     _settings, store = open_settings_and_store(config)
     try:
+        # What a session is bound to: this workspace's store (its database and name). One
+        # address may serve many workspaces, their sessions signed with one
+        # KINDLY_WEB_SECRET_KEY; an account of the same name elsewhere is someone else.
+        app.config["KINDLY_SESSION_SCOPE"] = store.identity
         app.secret_key = os.environ.get(SECRET_VARIABLE) or _stored_secret(store)
     finally:
         store.close()
@@ -89,6 +95,14 @@ def create_app(
 
     app.register_blueprint(api)
     return app
+
+
+class _ScopedSessions(SecureCookieSessionInterface):
+    """The session cookie goes back to this app's pages only: under /w/NAME/ where one
+    address serves many workspaces, behind any prefix a proxy adds."""
+
+    def get_cookie_path(self, app: Flask) -> str:
+        return (request.script_root if has_request_context() else "") + "/"
 
 
 def _stored_secret(store: Store) -> str:

@@ -16,6 +16,7 @@ answer is sent on to that workspace's own callback, where its session is.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -23,11 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from plugin.app.stored_settings import is_stored, name_of
+from plugin.state.tables import WORKSPACE_LENGTH
 
 if TYPE_CHECKING:
     from flask import Flask
 
-__all__ = ["PREFIX", "ManyWorkspaces", "workspace_name"]
+__all__ = ["CALLBACK", "PREFIX", "ManyWorkspaces", "servable", "workspace_name"]
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ class ManyWorkspaces:
         self._clock = clock
         self._configure = configure
         self._apps: dict[str, Flask] = {}
-        self._lock = threading.Lock()
+        self._creating = threading.Lock()
         # The workspaces of one database share its connections, not one pool each.
         share_connections()
 
@@ -75,6 +77,8 @@ class ManyWorkspaces:
         if not path.startswith(PREFIX):
             return _not_found(start_response)
         name, slash, rest = path[len(PREFIX) :].partition("/")
+        if not servable(name):
+            return _not_found(start_response)
         if not slash:
             # /w/NAME: the app's pages are under /w/NAME/
             location = environ.get("SCRIPT_NAME", "") + f"{PREFIX}{name}/"
@@ -107,9 +111,11 @@ class ManyWorkspaces:
         return [b""]
 
     def _app(self, name: str) -> Flask | None:
-        if not name:
-            return None
-        with self._lock:
+        app = self._apps.get(name)
+        if app is not None or not servable(name):
+            return app
+        # Only a name not served yet waits here; the others' requests go on meanwhile.
+        with self._creating:
             app = self._apps.get(name)
             if app is not None:
                 return app
@@ -119,8 +125,6 @@ class ManyWorkspaces:
             from plugin.app.web import create_app
 
             app = create_app(place, public_url=self._public_url, clock=self._clock)
-            # Each workspace's session cookie goes back to its own pages only.
-            app.config["SESSION_COOKIE_PATH"] = f"{PREFIX}{name}/"
             app.config["KINDLY_WORKSPACE_ROOT"] = f"{PREFIX}{name}"
             app.config["KINDLY_SHARED_CALLBACK"] = CALLBACK
             app.config["KINDLY_STATE_PREFIX"] = name + STATE_SEPARATOR
@@ -130,17 +134,37 @@ class ManyWorkspaces:
             return app
 
     def _place_of(self, name: str) -> str | None:
-        from plugin.app.wiring import workspace_files
+        """The first of the places that holds a workspace ``name``: asked of each place
+        alone (one query, or one file looked for), so a workspace added meanwhile is
+        found, and a place that cannot answer now does not hide the others."""
+        from plugin.app.stored_settings import ALL_STORED, is_held, locator
         from plugin.errors import KindlyError
 
-        # Looked up again for a name not served yet: a workspace added meanwhile is found.
-        try:
-            for place in workspace_files(self._places):
-                if workspace_name(place) == name:
+        for place in self._places:
+            try:
+                if place == ALL_STORED:
+                    if is_held(name, shared=True):
+                        return locator(name)
+                elif is_stored(place):
+                    if name_of(place) == name:
+                        return place
+                elif Path(place).is_dir():
+                    config = Path(place) / name / "kindly.toml"
+                    if config.is_file():
+                        return str(config.resolve())
+                elif Path(place).parent.name == name:
                     return place
-        except KindlyError:
-            log.exception("the workspaces could not be looked up")
+            except (KindlyError, OSError):
+                log.exception("%s could not be looked into for the workspace %r", place, name)
         return None
+
+
+def servable(name: str) -> bool:
+    """A name a workspace can have (and nothing a header or a path could be made of)."""
+    return bool(_NAME.fullmatch(name)) and name not in (".", "..")
+
+
+_NAME = re.compile(rf"[A-Za-z0-9._-]{{1,{WORKSPACE_LENGTH}}}")
 
 
 def _not_found(start_response: StartResponse) -> list[bytes]:

@@ -183,7 +183,7 @@ def _countries(settings: Settings) -> list[str]:
 @pages.route("/settings", methods=["GET", "POST"])
 @signed_in
 def settings_page() -> Any:
-    from plugin.app.settings_file import change_settings, settings_label, settings_version
+    from plugin.app.settings_file import change_settings, settings_label, shown_settings
 
     _manager()
     settings, store = opened_store()
@@ -214,13 +214,14 @@ def settings_page() -> Any:
             else:
                 flash(_("Saved in %(file)s.", file=settings_label(_config())), "done")
                 return redirect(url_for("pages.settings_page") + f"#{section}")
+    settings, version = shown_settings(_config(), store)
     policy = settings.policies["default"]
     return render_template(
         "settings.html.j2",
         settings=settings,
         policy=policy,
         send_window=f"{policy.send_window.start:%H:%M}-{policy.send_window.end:%H:%M}",
-        version=settings_version(_config(), store),
+        version=version,
         file=settings_label(_config()),
         holidays=_holidays(settings, _countries(settings)),
         jurisdictions=JURISDICTIONS,
@@ -303,6 +304,20 @@ def _preview_on(settings: Settings, name: str, reminder: Any) -> str:
     return f"<pre>{escape(note)}</pre>"
 
 
+def _refuse_for_held_settings(settings: Settings) -> None:
+    """Own templates are files: for settings the database holds, a file saved here would be
+    on this machine only, and every other that sends would refuse the settings."""
+    from plugin.app.stored_settings import is_stored
+
+    if is_stored(_config()):
+        raise ConfigError(
+            f"{settings.where}: own templates are files in the workspace's data folder on "
+            "every machine that sends; they are not saved from here",
+            hint="Put them in KINDLY_DATA_DIR/NAME/templates on each machine, and name that "
+            "folder in [templates] (kindly settings export, then import --replace).",
+        )
+
+
 @pages.route("/settings/templates", methods=["GET", "POST"])
 @signed_in
 def templates_page() -> Any:
@@ -321,6 +336,7 @@ def templates_page() -> Any:
         action = request.form.get("action")
         try:
             if action == "save":
+                _refuse_for_held_settings(settings)
                 template_drafts.keep(settings, name, text)
                 if settings.templates is None:
                     # The folder is new: kindly.toml names it, or it would not be read.

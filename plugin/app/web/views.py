@@ -85,13 +85,12 @@ def _account() -> Account | None:
     name = session.get("account")
     if not isinstance(name, str):
         return None
-    store = opened_store()[1]
-    if session.get("workspace") != store.workspace:
+    if session.get("workspace") != current_app.config["KINDLY_SESSION_SCOPE"]:
         # Signed in to another workspace (one address serves many, and a shared
         # KINDLY_WEB_SECRET_KEY signs all their sessions): an account of the same name
         # here is someone else.
         return None
-    return Accounts(store).get(name)
+    return Accounts(opened_store()[1]).get(name)
 
 
 @pages.app_context_processor
@@ -175,7 +174,7 @@ def sign_in() -> Any:
     language = session.get("language")
     session.clear()
     session["account"] = account.name
-    session["workspace"] = opened_store()[1].workspace
+    session["workspace"] = current_app.config["KINDLY_SESSION_SCOPE"]
     if language is not None:
         session["language"] = language
     return redirect(target)
