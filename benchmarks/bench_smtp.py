@@ -13,6 +13,7 @@ Message-ID. Figures go into docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import socket
 import subprocess
@@ -43,18 +44,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server(port: int) -> subprocess.Popen[bytes]:
+def start_server(port: int, *, pipelining: bool = False) -> subprocess.Popen[bytes]:
+    """aiosmtpd's Sink in a process of its own; ``pipelining``: offering PIPELINING."""
+    handler = "sink_server.PipeliningSink" if pipelining else "aiosmtpd.handlers.Sink"
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            f"127.0.0.1:{port}",
-            "-c",
-            "aiosmtpd.handlers.Sink",
-        ],
+        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", handler],
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")])
+            ),
+        },
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

@@ -23,9 +23,10 @@ def message(to: str, subject: str = "Reminder") -> bytes:
     ).encode()
 
 
-@pytest.fixture(params=["plain", "starttls", "tls"])
+@pytest.fixture(params=["plain", "plain, pipelining", "starttls", "tls"])
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SmtpServer]:
-    started = start_smtp(tmp_path, request.param)
+    mode, _, pipelining = request.param.partition(", ")
+    started = start_smtp(tmp_path, mode, pipelining=bool(pipelining))
     yield started
     started.stop()
 
@@ -175,9 +176,11 @@ def send_one(mailer: SmtpMailer, to: str = "ok@example.com") -> tuple[Any, Hando
     return outcome, handovers
 
 
-@pytest.fixture
-def plain(tmp_path: Path) -> Iterator[SmtpServer]:
-    started = start_smtp(tmp_path, "plain")
+@pytest.fixture(params=["one command at a time", "pipelining"])
+def plain(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SmtpServer]:
+    """Every fault below, with the envelope sent one command at a time and pipelined (RFC
+    2920): the same outcomes."""
+    started = start_smtp(tmp_path, "plain", pipelining=request.param == "pipelining")
     yield started
     started.stop()
 
@@ -287,3 +290,45 @@ def test_one_recipient_refused_for_good_the_other_gets_it(plain: SmtpServer) -> 
     assert outcome.status == "sent" and outcome.refused == ("nobody@example.com",)
     assert "550" in outcome.detail
     assert plain.received[0].recipients == ["ok@example.com"]
+
+
+@pytest.mark.parametrize("offered", [False, True])
+def test_the_envelope_goes_in_one_write_where_the_server_offers_pipelining(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offered: bool
+) -> None:
+    """MAIL FROM, both RCPT TOs and DATA in one write (then the message, then the dot);
+    one command a write where the server does not offer PIPELINING."""
+    import smtplib
+
+    server = start_smtp(tmp_path, "plain", pipelining=offered)
+    writes: list[bytes] = []
+    original = smtplib.SMTP.send
+
+    def counted(self: smtplib.SMTP, data: bytes | str) -> None:
+        writes.append(data if isinstance(data, bytes) else data.encode())
+        original(self, data)
+
+    try:
+        with mailer_for(server) as mailer:
+            assert send_one(mailer)[0].status == "sent"  # connected, greeted
+            monkeypatch.setattr(smtplib.SMTP, "send", counted)
+            to = ["ok@example.com", "also@example.com"]
+            outcome = mailer.send(message(to[0]), "ar@noordlicht.example", to)
+            monkeypatch.undo()
+    finally:
+        server.stop()
+    assert outcome.status == "sent"
+    assert server.received[-1].recipients == to
+    envelope = [w for w in writes if not w.startswith((b"From:", b".\r\n"))]
+    if offered:
+        assert envelope == [
+            f"MAIL FROM:<ar@noordlicht.example> SIZE={len(message(to[0]))}\r\n".encode()
+            + b"RCPT TO:<ok@example.com>\r\nRCPT TO:<also@example.com>\r\nDATA\r\n"
+        ]
+    else:
+        assert [w.split(b":")[0].split(b" ")[0].strip().lower() for w in envelope] == [
+            b"mail",
+            b"rcpt",
+            b"rcpt",
+            b"data",
+        ]

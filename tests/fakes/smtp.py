@@ -55,6 +55,8 @@ class Handler:
     reached: dict[str, int] = field(default_factory=dict)
     #: Called (in the server's thread) when a message's final dot has come in.
     on_end: Any = None
+    #: Offer PIPELINING in the answer to EHLO.
+    pipelining: bool = False
     released: threading.Event = field(default_factory=threading.Event)
 
     def fault(self, step: str) -> str | None:
@@ -62,6 +64,14 @@ class Handler:
             self.reached[step] = self.reached.get(step, 0) + 1
             queue = self.faults.get(step)
             return queue.pop(0) if queue else None
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            return [responses[0], "250-PIPELINING", *responses[1:]]
+        return responses
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -206,9 +216,11 @@ class SmtpServer:
         self.controller.stop()
 
 
-def start_smtp(folder: Path, mode: str = "plain") -> SmtpServer:
-    """``mode``: "plain", "starttls" (STARTTLS and AUTH required) or "tls" (implicit TLS + AUTH)."""
-    handler = Handler()
+def start_smtp(folder: Path, mode: str = "plain", *, pipelining: bool = False) -> SmtpServer:
+    """``mode``: "plain", "starttls" (STARTTLS and AUTH required) or "tls" (implicit TLS + AUTH).
+    ``pipelining``: the server offers PIPELINING (RFC 2920), as Postfix does; aiosmtpd
+    reads a pipelined envelope line by line as it would one command at a time."""
+    handler = Handler(pipelining=pipelining)
     with socket.socket() as probe:  # aiosmtpd checks it is up by connecting: needs a port
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
