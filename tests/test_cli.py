@@ -266,6 +266,31 @@ def test_help_does_not_import_the_heavy_parts() -> None:
     assert loaded == []
 
 
+def test_a_run_does_not_import_the_web_app_the_workers_or_letters(demo_workspace: Path) -> None:
+    """`kindly run` on the demo (e-mail to the outbox, QR codes, appointments) loads what
+    it uses and nothing of the web app, the workers, PDF letters or the settings editor."""
+    from tests.conftest import DEMO_NOW
+
+    unused = {"flask", "werkzeug", "argon2", "celery", "kombu", "redis", "weasyprint", "tomlkit"}
+    probe = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('LOADED', sorted({m.split('.')[0] for m in sys.modules}"
+        f" & set({sorted(unused)!r})), file=sys.stderr))\n"
+        "from plugin.app.cli import main\n"
+        "main()\n"
+    )
+    config = demo_workspace / "kindly.toml"
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "--config", str(config), "run", "--at", DEMO_NOW.isoformat()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Sent 13" in done.stdout, done.stdout
+    assert "LOADED []" in done.stderr, done.stderr
+
+
 def test_init_writes_settings_the_next_command_accepts(tmp_path: Path) -> None:
     target = tmp_path / "kindly.toml"
     answers = [

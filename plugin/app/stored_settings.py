@@ -29,12 +29,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import tomlkit
-from tomlkit.toml_document import TOMLDocument
-
 from plugin.errors import ConfigError
 
 if TYPE_CHECKING:
+    from tomlkit.toml_document import TOMLDocument
+
     from plugin.config.settings import Settings
     from plugin.state.store import Store
 
@@ -189,6 +188,8 @@ def import_settings(path: Path, name: str, at: datetime, *, replace: bool = Fals
     """Hold the kindly.toml at ``path`` as the settings of the workspace ``name``, with its
     comments. Returns what was left out, for the user to read: ``[store]``, which the
     database replaces. Nothing is saved unless the whole document passes."""
+    import tomlkit
+
     from plugin.config.settings import read_settings_file
     from plugin.state.store import Store
 
@@ -239,6 +240,8 @@ def change_stored(
     """Apply ``change`` to the document held for the store's workspace and save it if the
     result passes and no other change came first. ``seen``: the version the user's page
     showed (None: not checked, the change is made to the newest)."""
+    import tomlkit
+
     where = locator(store.workspace)
     for _attempt in range(3):
         held = store.settings_document()
