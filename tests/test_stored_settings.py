@@ -51,6 +51,15 @@ def kindly(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
+def add_account(url: str, workspace: str, password: str) -> None:
+    """The account anouk, who may see everything, in ``workspace`` of the database."""
+    store = Store.open(url, workspace)
+    try:
+        Accounts(store).add("anouk", password, ["*"], DEMO_NOW - timedelta(days=1))
+    finally:
+        store.close()
+
+
 def import_demo(demo_workspace: Path, name: str, *extra: str) -> Result:
     shutil.copytree(demo_workspace / "ledger", data_folder(name) / "ledger", dirs_exist_ok=True)
     return kindly("settings", "import", str(demo_workspace / "kindly.toml"), "--as", name, *extra)
@@ -200,11 +209,7 @@ def test_db_names_every_workspace_held_and_each_keeps_its_own(
 def page(held: str, demo_workspace: Path) -> FlaskClient:
     assert import_demo(demo_workspace, "acme").exit_code == 0
     assert import_demo(demo_workspace, "bravo").exit_code == 0
-    store = Store.open(held, "acme")
-    try:
-        Accounts(store).add("anouk", PASSWORD, ["*"], DEMO_NOW - timedelta(days=1))
-    finally:
-        store.close()
+    add_account(held, "acme", PASSWORD)
     client = create_app("db:acme", clock=lambda: DEMO_NOW).test_client()
     assert sign_in(client) == 302
     return client
@@ -331,11 +336,7 @@ def test_one_address_serves_each_workspace_under_its_name_and_keeps_them_apart(
     passwords = {"acme": "acme's own password", "bravo": "bravo's own password"}
     for name, password in passwords.items():
         assert import_demo(demo_workspace, name).exit_code == 0
-        store = Store.open(held, name)
-        try:
-            Accounts(store).add("anouk", password, ["*"], DEMO_NOW - timedelta(days=1))
-        finally:
-            store.close()
+        add_account(held, name, password)
     client = Client(ManyWorkspaces(["db:"], clock=lambda: DEMO_NOW))
     assert client.get("/").status_code == 404, "the address lists no workspace"
     assert client.get("/w/nobody/login").status_code == 404
@@ -441,11 +442,7 @@ def test_one_callback_address_serves_every_workspaces_sign_in_to_a_platform(
         for name in ("acme", "bravo"):
             answer = kindly("settings", "import", str(config), "--as", name)
             assert answer.exit_code == 0, answer.output
-            store = Store.open(held, name)
-            try:
-                Accounts(store).add("anouk", PASSWORD, ["*"], DEMO_NOW - timedelta(days=1))
-            finally:
-                store.close()
+            add_account(held, name, PASSWORD)
         client = Client(ManyWorkspaces(["db:"], clock=lambda: DEMO_NOW))
         assert _sign_in(client, "bravo", PASSWORD).status_code == 302
         page = client.get("/w/bravo/connections").get_data(as_text=True)
