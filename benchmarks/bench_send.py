@@ -62,7 +62,7 @@ def start_pinned_server(port: int, *, pipelining: bool = True) -> subprocess.Pop
     return server
 
 
-def write_workspace(folder: Path, count: int, port: int) -> Path:
+def write_workspace(folder: Path, count: int, port: int, connections: int = 1) -> Path:
     ledger = folder / "ledger"
     ledger.mkdir(parents=True)
     customers, invoices = [], []
@@ -108,6 +108,7 @@ email_via = "smtp"
 host = "127.0.0.1"
 port = {port}
 security = "none"
+connections = {connections}
 [company]
 name = "Noordlicht Studio B.V."
 email = "debiteuren@noordlicht.example"
@@ -195,6 +196,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
+        "--connections",
+        type=int,
+        default=1,
+        help="[smtp] connections: SMTP connections Kindly's send uses at once",
+    )
+    parser.add_argument(
         "--no-pipelining",
         action="store_true",
         help="a server that does not offer PIPELINING (Postfix and the big providers do)",
@@ -209,7 +216,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             template = Path(tmp) / "template"
             template.mkdir()
-            write_workspace(template, args.count, port)
+            write_workspace(template, args.count, port, args.connections)
             synced = open_workspace(template / "kindly.toml")
             synced.sync(NOW)
             assert len(synced.plan(NOW).reminders) == args.count
@@ -229,6 +236,7 @@ def main() -> None:
     ratios = [k / n for k, n in zip(figures["kindly"], figures["naive"], strict=True)]
     report: dict[str, Any] = {
         "count": args.count,
+        "connections": args.connections,
         "kindly_per_s": [round(x) for x in figures["kindly"]],
         "naive_per_s": [round(x) for x in figures["naive"]],
         "anchor_per_s": [round(x) for x in figures["anchor"]],

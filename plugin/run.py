@@ -22,6 +22,8 @@ the reminder is "unconfirmed", never sent twice by itself.
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
@@ -30,7 +32,7 @@ from typing import Any
 
 from jinja2 import TemplateError
 
-from plugin.compose.email_message import build_email
+from plugin.compose.email_message import build_email, message_bytes, message_id_for
 from plugin.compose.formatting import format_money
 from plugin.compose.ics import event_ics
 from plugin.compose.render import Attachment, note_locale, render_note
@@ -46,13 +48,14 @@ from plugin.core.vocabulary import (
     GONE_OUT,
     ChannelName,
     DeliveryStatus,
+    EmailVia,
     LogStatus,
     Settlement,
 )
 from plugin.deliver.channels import Channel, Composed, channels_for
 from plugin.deliver.crash import crash_point
 from plugin.errors import KindlyError, PlatformRemindersOn
-from plugin.ports import CalendarSource, LedgerSource, SmsGateway
+from plugin.ports import CalendarSource, LedgerSource, Outcome, SmsGateway
 from plugin.state.leases import Holder, Lease, hold
 from plugin.state.store import Delivered, ReminderRecord, Store
 
@@ -60,6 +63,8 @@ from plugin.state.store import Delivered, ReminderRecord, Store
 MOVES = "moves"
 
 __all__ = ["Kindly", "Rebuilt", "SendResult", "available_channels"]
+
+log = logging.getLogger(__name__)
 
 
 def available_channels(settings: Settings) -> tuple[ChannelName, ...]:
@@ -144,22 +149,38 @@ def lease_name(source_id: str) -> str:
     return f"send:{source_id[:120]}#{hashlib.sha256(source_id.encode()).hexdigest()[:32]}"
 
 
+class _Unlogged:
+    """Outcomes not logged yet: saved in the commit of the next hand-over made by the same
+    sender (the send loop, or one SMTP connection of it), or at the end."""
+
+    def __init__(self) -> None:
+        self.items: list[Delivered] = []
+
+    def take(self) -> list[Delivered]:
+        items, self.items = self.items, []
+        return items
+
+    def put_back(self, items: list[Delivered]) -> None:
+        self.items = items + self.items
+
+
 class _HandOver:
     """The send loop's side of a hand-over: logs it, with the outcomes not yet logged."""
 
-    def __init__(self, kindly: Kindly, key: str, charges: dict[str, str]) -> None:
+    def __init__(self, kindly: Kindly, key: str, charges: dict[str, str], unlogged: _Unlogged):
         self.kindly = kindly
         self.key = key
         self.charges = charges
+        self.unlogged = unlogged
         self.refused = False
 
     def __call__(self) -> None:
-        kindly = self.kindly
-        sent, kindly._unlogged = kindly._unlogged, []
+        sent = self.unlogged.take()
         try:
-            taken = kindly.store.hand_over(self.key, sent, charges=self.charges)
+            with self.kindly._writing:
+                taken = self.kindly.store.hand_over(self.key, sent, charges=self.charges)
         except BaseException:
-            kindly._unlogged = sent + kindly._unlogged  # not logged: keep them for the next
+            self.unlogged.put_back(sent)  # not logged: kept for the next
             raise
         crash_point("handed_over")
         if not taken:
@@ -167,7 +188,197 @@ class _HandOver:
             raise _AlreadySent
 
     def take_back(self) -> None:
-        self.kindly.store.take_back(self.key)
+        with self.kindly._writing:
+            self.kindly.store.take_back(self.key)
+
+
+def _delivered(key: str, at: datetime, outcome: Outcome) -> Delivered | None:
+    """The log entry of a message that went (or may have), to be saved with the sender's
+    next hand-over; None for one that did not go."""
+    if outcome.status is DeliveryStatus.SENT:
+        return Delivered(key, at, outcome.message_id, outcome.detail)
+    if outcome.status is DeliveryStatus.UNCONFIRMED:
+        return Delivered(key, at, outcome.message_id, outcome.detail, LogStatus.UNCONFIRMED)
+    return None
+
+
+@dataclass
+class _Handed:
+    """What an SMTP lane did with one message, for the send loop to account for."""
+
+    reminder: PlannedReminder
+    record: ReminderRecord
+    composed: Composed
+    outcome: Outcome | None = None
+    #: The channel stopped ([`SmtpError`]): nothing was taken.
+    stopped: KindlyError | None = None
+    #: The log said it went already (another sender's).
+    already: bool = False
+    #: The lane failed unexpectedly: raised by the loop once accounted for.
+    failure: BaseException | None = None
+
+
+class _SmtpLanes:
+    """More SMTP connections for one send ([smtp] connections): the send loop claims and
+    composes, each lane takes a composed message and delivers it on its own connection,
+    committing its hand-over before the final dot with its own outcomes not yet logged,
+    exactly as the loop does with one connection. The loop accounts for what each lane did
+    (the summary, a failure's log entry, the fallback channel). The lanes overlap what the
+    loop waits for (the server's answers, the fsync of each hand-over) with composing.
+
+    Every e-mail of the send goes through the lanes while they are open (a fallback to
+    e-mail too), so the server never sees more connections than asked for."""
+
+    #: Seconds a lane waits for work before it looks whether the send is ending.
+    LOOK_EVERY = 0.2
+
+    def __init__(self, kindly: Kindly, count: int, now: datetime) -> None:
+        import queue
+        import threading
+
+        from plugin.deliver.smtp import SmtpMailer
+
+        smtp = kindly.settings.smtp
+        assert smtp is not None
+        self.kindly = kindly
+        self.now = now
+        # Bounded: the loop composes a few messages ahead of the lanes, not the whole run.
+        self.work: queue.Queue[_Handed] = queue.Queue(maxsize=count * 2)
+        self.done: queue.Queue[_Handed] = queue.Queue()
+        self.waiting = 0
+        #: Set when a lane meets an answer that stops the channel, or the send stops: the
+        #: lanes take no message further (what they hold is settled first).
+        self.stopped: KindlyError | None = None
+        self._ending = threading.Event()
+        #: Lanes still taking messages (one the server turns away leaves the rest to these).
+        self.working = count
+        self._counting = threading.Lock()
+        self.lanes = [
+            threading.Thread(
+                target=self._lane, args=(SmtpMailer(smtp),), name=f"smtp-{n}", daemon=True
+            )
+            for n in range(count)
+        ]
+        for lane in self.lanes:
+            lane.start()
+
+    def put(self, handed: _Handed) -> None:
+        self.work.put(handed)
+        self.waiting += 1
+
+    def finished(self, *, wait: bool) -> list[_Handed]:
+        """What the lanes have done since asked last; with ``wait``, all that was put."""
+        import queue
+
+        found: list[_Handed] = []
+        while self.waiting:
+            try:
+                found.append(self.done.get(block=wait))
+            except queue.Empty:
+                break
+            self.waiting -= 1
+        return found
+
+    def close(self) -> list[_Handed]:
+        """Every message put settled, then every lane ended; what they did since asked."""
+        found = self.finished(wait=True)
+        self._end()
+        return found
+
+    def abort(self, why: KindlyError) -> list[_Handed]:
+        """The send stops: the lanes settle the message each is delivering (a message never
+        stops half-way), take no other, and end; what they did. Messages never taken stay
+        claimed, to be given back with the send's other claims."""
+        self.stopped = self.stopped or why
+        self._end()
+        return self._drain()
+
+    def _end(self) -> None:
+        self._ending.set()
+        for lane in self.lanes:
+            lane.join()
+
+    def _drain(self) -> list[_Handed]:
+        import queue
+
+        found = []
+        while True:
+            try:
+                found.append(self.done.get_nowait())
+            except queue.Empty:
+                return found
+
+    def _lane(self, mailer: Any) -> None:
+        import queue
+
+        unlogged = _Unlogged()
+        try:
+            while True:
+                try:
+                    handed = self.work.get(timeout=self.LOOK_EVERY)
+                except queue.Empty:
+                    if self._ending.is_set():
+                        return
+                    continue
+                try:
+                    self._deliver(mailer, handed, unlogged)
+                except BaseException as exc:  # the loop raises it once accounted for
+                    handed.failure = exc
+                if mailer.resting and handed.outcome is not None and self._retire():
+                    # The server turns this connection away for now (too many at once,
+                    # say): nothing was handed over, and the message goes to another
+                    # lane, which may be let in. The send is not ending: it waits for it.
+                    handed.outcome = None
+                    self.work.put(handed)
+                    return
+                self.done.put(handed)
+        finally:
+            mailer.close()
+            try:
+                with self.kindly._writing:
+                    self.kindly.store.mark_sent_many(unlogged.take())
+            except Exception:  # the loop's own last write meets the same trouble and says so
+                log.exception("the last outcomes of an SMTP connection could not be logged")
+
+    def _retire(self) -> bool:
+        """Whether this lane may stop taking messages: not the last one working."""
+        with self._counting:
+            if self.working > 1:
+                self.working -= 1
+                return True
+            return False
+
+    def _deliver(self, mailer: Any, handed: _Handed, unlogged: _Unlogged) -> None:
+        if self.stopped is not None:
+            handed.stopped = self.stopped
+            return
+        reminder, composed = handed.reminder, handed.composed
+        crash_point("intent")
+        hand_over = _HandOver(self.kindly, reminder.key, composed.charges, unlogged)
+        try:
+            outcome = mailer.send(
+                message_bytes(composed.email, linesep="\r\n"),
+                self.kindly.settings.company.email,
+                list(reminder.recipients),
+                hand_over,
+                taken_back=hand_over.take_back,
+            )
+        except _AlreadySent:
+            handed.already = True
+            return
+        except KindlyError as exc:
+            self.stopped = self.stopped or exc
+            handed.stopped = exc
+            return
+        handed.outcome = Outcome(
+            outcome.status, outcome.detail, message_id_for(reminder, self.kindly.settings)
+        )
+        if hand_over.refused:
+            handed.already = True
+            return
+        logged = _delivered(reminder.key, self.now, handed.outcome)
+        if logged is not None:
+            unlogged.items.append(logged)
 
 
 def client_overrides(store: Store) -> dict[str, Overrides]:
@@ -238,6 +449,9 @@ class Kindly:
         self.file_settings = settings
         self.settings = self._effective(settings)
         self._channels: dict[str, Channel] | None = None
+        #: A send's writes to the store, one at a time: with more SMTP connections, SQLite
+        #: would otherwise make the others sleep in its busy handler.
+        self._writing = threading.Lock()
 
     def _effective(self, settings: Settings) -> Settings:
         # Settings made with `kindly clients set` live in the store and win over kindly.toml.
@@ -562,12 +776,13 @@ class Kindly:
         fresh = LedgerSnapshot(invoices=self.source.read_invoices(wanted) if wanted else ())
         plan, result.dropped = recheck(plan, fresh)
         self._logged = {r.key: r for r in self.store.reminders(self.source_id)}
-        self._unlogged: list[Delivered] = []
+        self._unlogged = _Unlogged()
         self._claimed: set[str] = set()
         #: The log entry of each reminder claimed, by key (built once, at the claim).
         self._records: dict[str, ReminderRecord] = {}
         #: Channels that cannot go on in this run (a refused login), and why.
         self._broken: dict[str, KindlyError] = {}
+        lanes = self._smtp_lanes(plan, now)
         try:
             reminders = plan.reminders
             for start in range(0, len(reminders), CLAIM_BATCH):
@@ -575,9 +790,14 @@ class Kindly:
                 batch = reminders[start : start + CLAIM_BATCH]
                 self._claim([r for r in batch if self._may_send(r) is None], now)
                 for reminder in batch:
-                    self._send_with_fallback(reminder, now, result)
-                    if progress is not None:
+                    if self._send_with_fallback(reminder, now, result, lanes) and progress:
                         progress(reminder)
+                    if lanes is not None:
+                        done = lanes.finished(wait=False)
+                        self._account_for_lanes(done, now, result, progress, lanes)
+            if lanes is not None:
+                done, lanes = lanes.close(), None
+                self._account_for_lanes(done, now, result, progress, None)
             for appointment in plan.appointments:
                 self._send_appointment(appointment, now, result)
         except KindlyError as exc:
@@ -585,16 +805,84 @@ class Kindly:
             # the caller reports the error after the summary.
             result.stopped = exc
         finally:
-            # Outcomes are logged with the next hand-over, in one commit; the last ones here.
-            self.store.mark_sent_many(self._unlogged)
-            self._unlogged = []
-            # Claims never handed over (the run stopped, a message that could not be
-            # composed) are given back: the next run plans them afresh.
-            self.store.release(self._claimed)
+            if lanes is not None:
+                # Stopped early: the messages in the lanes are settled and accounted for
+                # before anything here is given back (a claim released under a lane would
+                # be lost); no fallback is tried now.
+                try:
+                    done = lanes.abort(KindlyError("the send stopped before the end"))
+                    self._account_for_lanes(done, now, result, progress, None, fallback=False)
+                except Exception:
+                    log.exception("what the SMTP connections did could not all be accounted for")
+            with self._writing:
+                # Outcomes are logged with the next hand-over, in one commit; the last here.
+                self.store.mark_sent_many(self._unlogged.take())
+                # Claims never handed over (the run stopped, a message that could not be
+                # composed) are given back: the next run plans them afresh.
+                self.store.release(self._claimed)
             for channel in self.channels.values():
                 channel.close()
         self._write_pending_notes(now, result)
         return result
+
+    def _smtp_lanes(self, plan: Plan, now: datetime) -> _SmtpLanes | None:
+        """Lanes where [smtp] connections asks for more than one and e-mails go by SMTP."""
+        smtp = self.settings.smtp
+        if smtp is None or smtp.connections < 2 or self.settings.email_via != EmailVia.SMTP:
+            return None
+        if not any(r.channel == "email" for r in plan.reminders):
+            return None
+        return _SmtpLanes(self, smtp.connections, now)
+
+    def _account_for_lanes(
+        self,
+        done: list[_Handed],
+        now: datetime,
+        result: SendResult,
+        progress: Callable[[PlannedReminder], None] | None,
+        lanes: _SmtpLanes | None,
+        *,
+        fallback: bool = True,
+    ) -> None:
+        """What the lanes did, accounted for as the loop does its own deliveries (_deliver),
+        each on its own: the first error is raised once all are."""
+        failure: BaseException | None = None
+        for handed in done:
+            try:
+                self._account_for_handed(handed, now, result, lanes, fallback=fallback)
+            except BaseException as exc:
+                failure = failure or exc
+            if progress is not None:
+                progress(handed.reminder)
+        if failure is not None:
+            raise failure
+
+    def _account_for_handed(
+        self,
+        handed: _Handed,
+        now: datetime,
+        result: SendResult,
+        lanes: _SmtpLanes | None,
+        *,
+        fallback: bool,
+    ) -> None:
+        reminder = handed.reminder
+        if handed.failure is not None:
+            raise handed.failure
+        if handed.stopped is not None:
+            with self._writing:
+                self.store.take_back(reminder.key)
+            self._broken[reminder.channel] = handed.stopped
+            result.stopped = result.stopped or handed.stopped
+            result.deferred.append((reminder, str(handed.stopped)))
+            return
+        if handed.already or handed.outcome is None:
+            return
+        crash_point("delivered")
+        self._account_for(reminder, handed.record, handed.composed, handed.outcome, result)
+        if fallback and handed.outcome.status is DeliveryStatus.PERMANENT and reminder.fallbacks:
+            # R24: the client's next channel (an e-mail by the lanes while they are open).
+            self._send_with_fallback(reminder.on_channel(reminder.fallbacks[0]), now, result, lanes)
 
     def _may_send(self, reminder: PlannedReminder) -> DeliveryStatus | None:
         """None if the reminder may go now; else what the log already says of it."""
@@ -634,19 +922,34 @@ class Kindly:
     def _claim(self, reminders: list[PlannedReminder], now: datetime) -> None:
         records = [self._record_for(r, now) for r in reminders if r.key not in self._claimed]
         self._records.update((record.key, record) for record in records)
-        self._claimed |= self.store.claim(records)
+        with self._writing:
+            self._claimed |= self.store.claim(records)
         crash_point("claimed")
 
     def _send_with_fallback(
-        self, reminder: PlannedReminder, now: datetime, result: SendResult
-    ) -> None:
-        """Send on the planned channel; if that fails for good, on the client's next (R24)."""
+        self,
+        reminder: PlannedReminder,
+        now: datetime,
+        result: SendResult,
+        lanes: _SmtpLanes | None = None,
+    ) -> bool:
+        """Send on the planned channel; if that fails for good, on the client's next (R24).
+        With ``lanes``, an e-mail goes to them: False then (accounted for when they say
+        what became of it, its fallback too)."""
         current: PlannedReminder | None = reminder
         while current is not None:
-            status = self._send_one(current, now, result)
+            if lanes is not None and current.channel == "email":
+                prepared = self._prepare(current, now, result)
+                if isinstance(prepared, Composed):
+                    lanes.put(_Handed(current, self._records[current.key], prepared))
+                    return False
+                status = prepared
+            else:
+                status = self._send_one(current, now, result)
             if status is not DeliveryStatus.PERMANENT or not current.fallbacks:
-                return
+                return True
             current = current.on_channel(current.fallbacks[0])
+        return True
 
     def _send_one(
         self, reminder: PlannedReminder, now: datetime, result: SendResult
@@ -658,6 +961,16 @@ class Kindly:
         (with the previous message's outcome). A crash before it sends the reminder on the
         next run; after it, the recovery asks the channel whether the other side has it.
         """
+        prepared = self._prepare(reminder, now, result)
+        if not isinstance(prepared, Composed):
+            return prepared
+        channel = self.channels[reminder.channel]
+        return self._deliver(reminder, self._records[reminder.key], channel, prepared, now, result)
+
+    def _prepare(
+        self, reminder: PlannedReminder, now: datetime, result: SendResult
+    ) -> Composed | DeliveryStatus:
+        """The reminder claimed and composed for its channel; else what became of it."""
         known = self._may_send(reminder)
         if known is not None:
             return known
@@ -686,7 +999,7 @@ class Kindly:
             # KindlyError here is about this reminder's own data, such as its PDF.)
             result.failed.append((reminder, f"could not compose the message: {exc}"))
             return DeliveryStatus.TEMPORARY
-        return self._deliver(reminder, self._records[reminder.key], channel, composed, now, result)
+        return composed
 
     def _not_tried(self, reminder: PlannedReminder, result: SendResult) -> bool:
         """Whether the reminder's channel stopped in this run (then it waits, uncomposed)."""
@@ -770,7 +1083,8 @@ class Kindly:
             planned_at=now,
             detail=channel.via,
         )
-        self._claimed |= self.store.claim([record])
+        with self._writing:
+            self._claimed |= self.store.claim([record])
         crash_point("claimed")
         if record.key not in self._claimed:
             return
@@ -786,7 +1100,7 @@ class Kindly:
         result: SendResult,
     ) -> DeliveryStatus:
         crash_point("intent")
-        hand_over = _HandOver(self, reminder.key, composed.charges)
+        hand_over = _HandOver(self, reminder.key, composed.charges, self._unlogged)
         try:
             outcome = channel.deliver(reminder, composed, hand_over)
         except _AlreadySent:
@@ -796,7 +1110,8 @@ class Kindly:
             # refused for good) came instead of the message being taken: nothing left.
             # The claim goes back to "sending" and is given back with the others, so the
             # next run sends it, not "unconfirmed". The other channels go on.
-            self.store.take_back(reminder.key)
+            with self._writing:
+                self.store.take_back(reminder.key)
             self._broken[reminder.channel] = exc
             result.stopped = result.stopped or exc
             result.deferred.append((reminder, str(exc)))
@@ -804,15 +1119,25 @@ class Kindly:
         crash_point("delivered")
         if hand_over.refused:
             return DeliveryStatus.SENT
+        logged = _delivered(reminder.key, now, outcome)
+        if logged is not None:
+            self._unlogged.items.append(logged)
+        self._account_for(reminder, record, composed, outcome, result)
+        return outcome.status
+
+    def _account_for(
+        self,
+        reminder: PlannedReminder,
+        record: ReminderRecord,
+        composed: Composed,
+        outcome: Outcome,
+        result: SendResult,
+    ) -> None:
+        """The run's summary of a delivery; a failure logged (a sent or unconfirmed one is
+        logged by the sender that made it, with its next hand-over)."""
         if outcome.status is DeliveryStatus.SENT:
-            self._unlogged.append(Delivered(reminder.key, now, outcome.message_id, outcome.detail))
             result.sent.append((reminder, outcome.detail))
         elif outcome.status is DeliveryStatus.UNCONFIRMED:
-            self._unlogged.append(
-                Delivered(
-                    reminder.key, now, outcome.message_id, outcome.detail, LogStatus.UNCONFIRMED
-                )
-            )
             result.unconfirmed.append((reminder, outcome.detail))
         else:
             status = (
@@ -820,15 +1145,17 @@ class Kindly:
                 if outcome.status is DeliveryStatus.PERMANENT
                 else LogStatus.DEFERRED
             )
-            sent, self._unlogged = self._unlogged, []
-            self.store.record_outcome(
-                replace(record, charges=composed.charges), status, outcome.detail, sent
-            )
+            with self._writing:
+                self.store.record_outcome(
+                    replace(record, charges=composed.charges),
+                    status,
+                    outcome.detail,
+                    self._unlogged.take(),
+                )
             (result.failed if status is LogStatus.FAILED else result.deferred).append(
                 (reminder, outcome.detail)
             )
         crash_point("marked")
-        return outcome.status
 
     def with_online_links(self, reminder: PlannedReminder) -> PlannedReminder:
         """The reminder with each invoice's link where the client sees and pays it."""

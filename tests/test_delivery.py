@@ -47,7 +47,9 @@ def test_numbers_become_e164() -> None:
     assert e164("not a number", "DE") is None
 
 
-def configure(workspace: Path, smtp: SmtpServer, gateways: FakeSmsGateways) -> None:
+def configure(
+    workspace: Path, smtp: SmtpServer, gateways: FakeSmsGateways, connections: int = 1
+) -> None:
     config = workspace / "kindly.toml"
     text = config.read_text(encoding="utf-8")
     text = text.replace("[delivery]\n", '[delivery]\nemail_via = "smtp"\n', 1)
@@ -58,6 +60,7 @@ port = {smtp.port}
 security = "none"
 # Tries again at once: a test never waits.
 retry_wait = 0
+connections = {connections}
 
 [sms]
 gateway = "twilio"
@@ -84,14 +87,18 @@ def set_customer(workspace: Path, client: str, **fields: object) -> None:
     path.write_text(json.dumps(customers, ensure_ascii=False), encoding="utf-8")
 
 
+@pytest.mark.parametrize("connections", [1, 4])
 def test_smtp_delivery_with_fallback_to_sms_and_notes(
     demo_workspace: Path,
     smtp: SmtpServer,
     gateways: FakeSmsGateways,
     monkeypatch: pytest.MonkeyPatch,
+    connections: int,
 ) -> None:
+    """With one connection, and with four at once ([smtp] connections): the same
+    messages, each once, the same fallback and notes."""
     monkeypatch.setenv("KINDLY_SMS_TOKEN", TOKEN)
-    configure(demo_workspace, smtp, gateways)
+    configure(demo_workspace, smtp, gateways, connections)
     # C01's mailbox is gone: the server refuses it, and C01 takes SMS next.
     set_customer(
         demo_workspace, "C01", email="nobody@bakkerijvandijk.example", phone="06 1234 5678"
@@ -107,8 +114,14 @@ def test_smtp_delivery_with_fallback_to_sms_and_notes(
 
     # Every invoice reminder but C01's.
     emailed = len(plan.reminders) - 1
-    assert len(smtp.received) == emailed, "one connection, every other reminder by e-mail"
-    assert kindly.channels["email"].mailer.connections_opened == 1  # type: ignore[attr-defined]
+    assert len(smtp.received) == emailed, "every other reminder by e-mail"
+    assert len({m.message["Message-ID"] for m in smtp.received}) == emailed, "each once"
+    used = {m.peer for m in smtp.received}
+    if connections == 1:
+        assert kindly.channels["email"].mailer.connections_opened == 1  # type: ignore[attr-defined]
+        assert len(used) == 1
+    else:
+        assert 1 < len(used) <= connections, used
     (sms,) = gateways.messages
     assert sms.to == "+31612345678" and sms.sender == "Noordlicht"
     invoice_channels = {r.customer.id: r.channel for r, _ in result.sent if r.invoices}
@@ -218,3 +231,160 @@ def test_a_refused_gateway_token_stops_the_batch_and_leaves_nothing_unconfirmed(
     assert second.stopped is None
     assert [r.customer.id for r, _ in second.sent if r.invoices] == ["C01"]
     assert len(gateways.messages) == 1
+
+
+@pytest.mark.parametrize("connections", [1, 4])
+def test_a_refused_smtp_login_stops_every_connection_and_gives_every_claim_back(
+    demo_workspace: Path,
+    tmp_path: Path,
+    gateways: FakeSmsGateways,
+    monkeypatch: pytest.MonkeyPatch,
+    connections: int,
+) -> None:
+    """A wrong password: no message leaves on any connection, none is unconfirmed, each is
+    deferred and given back; with the right one, the next run sends each once."""
+    from tests.fakes.smtp import PASSWORD, USER
+
+    server = start_smtp(tmp_path, "starttls")
+    try:
+        configure(demo_workspace, server, gateways, connections)
+        config = demo_workspace / "kindly.toml"
+        text = config.read_text(encoding="utf-8").replace(
+            'security = "none"', f'security = "starttls"\nusername = "{USER}"'
+        )
+        config.write_text(text, encoding="utf-8")
+        monkeypatch.setenv("KINDLY_SMTP_PASSWORD", "not-the-password")
+        monkeypatch.setenv("KINDLY_SMS_TOKEN", TOKEN)
+        monkeypatch.setattr("ssl.create_default_context", lambda *a, **k: server.client_context)
+        kindly = open_kindly(demo_workspace)
+        kindly.sync(DEMO_NOW)
+        plan = kindly.plan(DEMO_NOW)
+        result = kindly.send(plan, DEMO_NOW)
+        assert result.stopped is not None and "refused the login" in str(result.stopped)
+        assert "not-the-password" not in str(result.stopped)
+        assert (result.sent, result.unconfirmed) == ([], [])
+        assert len(result.deferred) == len(plan.reminders)
+        assert kindly.store.reminders() == [], "every claim given back"
+        assert server.received == []
+
+        monkeypatch.setenv("KINDLY_SMTP_PASSWORD", PASSWORD)
+        again = open_kindly(demo_workspace)
+        again.sync(DEMO_NOW)
+        second = again.send(again.plan(DEMO_NOW), DEMO_NOW)
+        assert second.stopped is None and len(second.sent) == len(plan.reminders)
+        ids = [m.message["Message-ID"] for m in server.received]
+        assert len(ids) == len(set(ids)) == len(plan.reminders)
+    finally:
+        server.stop()
+
+
+def test_connections_the_server_turns_away_hand_their_messages_to_the_others(
+    demo_workspace: Path,
+    tmp_path: Path,
+    gateways: FakeSmsGateways,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Four connections asked for, a server that takes two at once (as providers limit
+    them): the two it turns away leave their messages to the others; each goes once,
+    none is deferred."""
+    monkeypatch.setenv("KINDLY_SMS_TOKEN", TOKEN)
+    server = start_smtp(tmp_path, max_connections=2)
+    try:
+        configure(demo_workspace, server, gateways, connections=4)
+        kindly = open_kindly(demo_workspace)
+        kindly.sync(DEMO_NOW)
+        plan = kindly.plan(DEMO_NOW)
+        result = kindly.send(plan, DEMO_NOW)
+        assert result.deferred == [] and result.stopped is None
+        assert len(result.sent) == len(plan.reminders)
+        ids = [m.message["Message-ID"] for m in server.received]
+        assert len(ids) == len(set(ids)) == len(plan.reminders)
+        assert server.handler.most_connections == 2
+        assert len({m.peer for m in server.received}) <= 2
+    finally:
+        server.stop()
+
+
+def test_with_more_connections_a_fallback_to_email_goes_through_them(
+    demo_workspace: Path,
+    tmp_path: Path,
+    gateways: FakeSmsGateways,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SMS first for C05, its number refused for good: the e-mail it falls back to goes by
+    one of the two connections asked for, never a third (the server takes two)."""
+    monkeypatch.setenv("KINDLY_SMS_TOKEN", TOKEN)
+    server = start_smtp(tmp_path, max_connections=2)
+    try:
+        configure(demo_workspace, server, gateways, connections=2)
+        set_customer(demo_workspace, "C05", phone="+33 6 12 34 00 00")
+        kindly = open_kindly(demo_workspace)
+        kindly.store.set_setting(CLIENT_SCOPE + "C05", "channels", ["sms", "email"], DEMO_NOW)
+        kindly = open_kindly(demo_workspace)
+        kindly.sync(DEMO_NOW)
+        plan = kindly.plan(DEMO_NOW)
+        (c05,) = [r for r in plan.reminders if r.customer.id == "C05"]
+        assert (c05.channel, c05.fallbacks) == ("sms", ("email",))
+        result = kindly.send(plan, DEMO_NOW)
+        assert result.deferred == [] and result.stopped is None
+        (failed,) = result.failed
+        assert failed[0].channel == "sms"
+        channels = {r.customer.id: r.channel for r, _ in result.sent}
+        assert channels["C05"] == "email"
+        assert len(server.received) == len(plan.reminders)
+        assert server.handler.most_connections <= 2
+    finally:
+        server.stop()
+
+
+def test_a_send_stopped_midway_accounts_for_what_its_connections_did(
+    demo_workspace: Path,
+    tmp_path: Path,
+    gateways: FakeSmsGateways,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lease is lost after the first claims (another process took the organisation
+    over): what the four connections sent is in the summary and logged sent, a message the
+    server refused after its end is logged failed, not left half-way; the rest is given
+    back, and the next run sends it, each once."""
+    import plugin.run
+    from plugin.state.leases import Lease, LeaseLost
+
+    monkeypatch.setenv("KINDLY_SMS_TOKEN", TOKEN)
+    monkeypatch.setattr(plugin.run, "CLAIM_BATCH", 4)
+    renewals = {"count": 0}
+    renew = Lease.renew
+
+    def lost_at_the_second(self: Lease) -> None:
+        renewals["count"] += 1
+        if renewals["count"] == 2:
+            raise LeaseLost("the organisation's lease went to another process")
+        renew(self)
+
+    monkeypatch.setattr(Lease, "renew", lost_at_the_second)
+    server = start_smtp(tmp_path)
+    try:
+        configure(demo_workspace, server, gateways, connections=4)
+        server.fail("END", "554 5.7.1 Message rejected")
+        kindly = open_kindly(demo_workspace)
+        kindly.sync(DEMO_NOW)
+        plan = kindly.plan(DEMO_NOW)
+        result = kindly.send(plan, DEMO_NOW)
+        assert isinstance(result.stopped, LeaseLost)
+        entries = {r.key: r for r in kindly.store.reminders()}
+        sent = {r.key for r, _ in result.sent}
+        assert sent and sent == {k for k, r in entries.items() if r.status == "sent"}
+        assert len(server.received) == len(sent)
+        (refused,) = result.failed
+        assert entries[refused[0].key].status == "failed", "logged, not left half-way"
+        assert all(r.status in ("sent", "failed") for r in entries.values())
+
+        monkeypatch.setattr(Lease, "renew", renew)
+        again = open_kindly(demo_workspace)
+        again.sync(DEMO_NOW)
+        second = again.send(again.plan(DEMO_NOW), DEMO_NOW)
+        assert second.stopped is None and second.recovered_unconfirmed == []
+        ids = [m.message["Message-ID"] for m in server.received]
+        assert len(ids) == len(set(ids)) == len(plan.reminders) - 1
+    finally:
+        server.stop()

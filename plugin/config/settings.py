@@ -133,6 +133,8 @@ class SmtpSettings:
     retries: int = 3
     #: Seconds before the first of those tries, doubled for each next one.
     retry_wait: float = 2.0
+    #: Connections a send uses at once, each with its own messages (plugin/run.py).
+    connections: int = 1
 
     def __repr__(self) -> str:
         return (
@@ -542,6 +544,7 @@ def _smtp(data: Mapping[str, Any] | None) -> SmtpSettings | None:
         final_timeout=float(data.get("final_timeout", 600.0)),
         retries=int(data.get("retries", 3)),
         retry_wait=float(data.get("retry_wait", 2.0)),
+        connections=int(data.get("connections", 1)),
     )
 
 

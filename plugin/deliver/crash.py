@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 
 __all__ = ["crash_point"]
 
 _passed: dict[str, int] = {}
+#: Passed by several threads at once where a send uses more SMTP connections.
+_counting = threading.Lock()
 
 
 def crash_point(name: str) -> None:
@@ -25,6 +28,8 @@ def crash_point(name: str) -> None:
     point, _, count = wanted.partition(":")
     if point != name:
         return
-    _passed[name] = _passed.get(name, 0) + 1
-    if _passed[name] == int(count or 1):
+    with _counting:
+        _passed[name] = _passed.get(name, 0) + 1
+        reached = _passed[name] == int(count or 1)
+    if reached:
         os.kill(os.getpid(), signal.SIGKILL)

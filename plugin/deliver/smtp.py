@@ -110,6 +110,11 @@ class SmtpMailer:
         self.close()
 
     @property
+    def resting(self) -> bool:
+        """The server turned this connection's batch away for now (not this message)."""
+        return self._resting is not None
+
+    @property
     def where(self) -> str:
         return f"{self.settings.host}:{self.settings.port}"
 

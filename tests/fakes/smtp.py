@@ -35,6 +35,8 @@ class Received:
     sender: str
     recipients: list[str]
     data: bytes
+    #: The client's address and port: which connection brought it.
+    peer: tuple[str, int] | None = None
 
     @property
     def message(self) -> email.message.EmailMessage:
@@ -57,6 +59,11 @@ class Handler:
     on_end: Any = None
     #: Offer PIPELINING in the answer to EHLO.
     pipelining: bool = False
+    #: Connections taken at once; more are greeted with 421 and closed (None: any).
+    max_connections: int | None = None
+    #: Connections open now, and the most there were at once.
+    open_connections: int = 0
+    most_connections: int = 0
     released: threading.Event = field(default_factory=threading.Event)
 
     def fault(self, step: str) -> str | None:
@@ -111,7 +118,8 @@ class Handler:
         if b"REJECT" in data.split(b"\r\n\r\n", 1)[0]:
             return "554 5.7.1 Message rejected as spam"
         with self.lock:
-            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), data))
+            peer = (session.peer[0], session.peer[1]) if session.peer else None
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), data, peer))
         if fault == DROP and server.transport is not None:
             server.transport.close()
         elif fault == HOLD:
@@ -120,7 +128,32 @@ class Handler:
 
 
 class _FaultySmtp(SMTP):
-    """aiosmtpd's server, with faults at the DATA command and in the message's body."""
+    """aiosmtpd's server, with faults at the DATA command and in the message's body, and
+    a limit on connections at once (as providers have)."""
+
+    def connection_made(self, transport: Any) -> None:
+        handler = self.event_handler
+        with handler.lock:
+            handler.open_connections += 1
+            self._over_limit = (
+                handler.max_connections is not None
+                and handler.open_connections > handler.max_connections
+            )
+            if not self._over_limit:
+                handler.most_connections = max(handler.most_connections, handler.open_connections)
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        with self.event_handler.lock:
+            self.event_handler.open_connections -= 1
+        super().connection_lost(error)
+
+    async def _handle_client(self) -> None:
+        if self._over_limit and self.transport is not None:
+            await self.push("421 4.7.0 Too many connections, try again later")
+            self.transport.close()
+            return
+        await super()._handle_client()
 
     async def smtp_DATA(self, arg: str) -> None:
         handler = self.event_handler
@@ -216,11 +249,17 @@ class SmtpServer:
         self.controller.stop()
 
 
-def start_smtp(folder: Path, mode: str = "plain", *, pipelining: bool = False) -> SmtpServer:
+def start_smtp(
+    folder: Path,
+    mode: str = "plain",
+    *,
+    pipelining: bool = False,
+    max_connections: int | None = None,
+) -> SmtpServer:
     """``mode``: "plain", "starttls" (STARTTLS and AUTH required) or "tls" (implicit TLS + AUTH).
     ``pipelining``: the server offers PIPELINING (RFC 2920), as Postfix does; aiosmtpd
     reads a pipelined envelope line by line as it would one command at a time."""
-    handler = Handler(pipelining=pipelining)
+    handler = Handler(pipelining=pipelining, max_connections=max_connections)
     with socket.socket() as probe:  # aiosmtpd checks it is up by connecting: needs a port
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
