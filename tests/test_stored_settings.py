@@ -541,3 +541,23 @@ def test_own_templates_are_not_saved_from_the_page_for_settings_held_in_the_data
     assert "db:acme: own templates are files" in answer.get_data(as_text=True)
     assert _held_text(held, "acme") == before
     assert not (data_folder("acme") / "templates").exists()
+
+
+def test_a_workspace_made_anew_after_others_took_its_place_keeps_its_sessions(
+    held: str, demo_workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One address keeps the workspaces served lately (here one): acme's app leaves when
+    bravo's is made, and is made again when asked for; acme's user is still signed in."""
+    from plugin.app.web.many import ManyWorkspaces
+
+    for name in ("acme", "bravo"):
+        assert import_demo(demo_workspace, name).exit_code == 0
+        add_account(held, name, PASSWORD)
+    served = ManyWorkspaces(["db:"], clock=lambda: DEMO_NOW, max_apps=1)
+    client = Client(served)
+    assert _sign_in(client, "acme", PASSWORD).status_code == 302
+    first = served._kept("acme")
+    assert client.get("/w/bravo/login").status_code == 200
+    assert served._kept("acme") is None, "acme's app left"
+    assert client.get("/w/acme/settings").status_code == 200, "still signed in"
+    assert served._kept("acme") not in (None, first), "made anew"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -58,6 +59,7 @@ class ManyWorkspaces:
         public_url: str | None = None,
         clock: Callable[[], datetime] | None = None,
         configure: Callable[[Flask], None] | None = None,
+        max_apps: int = 500,
     ) -> None:
         from plugin.app.wiring import share_connections
 
@@ -65,7 +67,11 @@ class ManyWorkspaces:
         self._public_url = public_url
         self._clock = clock
         self._configure = configure
-        self._apps: dict[str, Flask] = {}
+        # The workspaces served lately (about a third of a MiB each): one asked for again
+        # after it left is made anew, its sessions still good (their key is in its store).
+        self._apps: OrderedDict[str, Flask] = OrderedDict()
+        self.max_apps = max_apps
+        self._keeping = threading.Lock()
         self._creating = threading.Lock()
         # The workspaces of one database share its connections, not one pool each.
         share_connections()
@@ -110,13 +116,26 @@ class ManyWorkspaces:
         start_response("302 Found", [("Location", location)])
         return [b""]
 
+    def _kept(self, name: str) -> Flask | None:
+        with self._keeping:
+            app = self._apps.get(name)
+            if app is not None:
+                self._apps.move_to_end(name)
+            return app
+
+    def _keep(self, name: str, app: Flask) -> None:
+        with self._keeping:
+            self._apps[name] = app
+            while len(self._apps) > self.max_apps:
+                self._apps.popitem(last=False)
+
     def _app(self, name: str) -> Flask | None:
-        app = self._apps.get(name)
+        app = self._kept(name)
         if app is not None or not servable(name):
             return app
         # Only a name not served yet waits here; the others' requests go on meanwhile.
         with self._creating:
-            app = self._apps.get(name)
+            app = self._kept(name)
             if app is not None:
                 return app
             place = self._place_of(name)
@@ -130,7 +149,7 @@ class ManyWorkspaces:
             app.config["KINDLY_STATE_PREFIX"] = name + STATE_SEPARATOR
             if self._configure is not None:
                 self._configure(app)
-            self._apps[name] = app
+            self._keep(name, app)
             return app
 
     def _place_of(self, name: str) -> str | None:
