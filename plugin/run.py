@@ -32,7 +32,7 @@ from typing import Any
 
 from jinja2 import TemplateError
 
-from plugin.compose.email_message import build_email, message_bytes, message_id_for
+from plugin.compose.email_message import build_email
 from plugin.compose.formatting import format_money
 from plugin.compose.ics import event_ics
 from plugin.compose.render import Attachment, note_locale, render_note
@@ -52,7 +52,7 @@ from plugin.core.vocabulary import (
     LogStatus,
     Settlement,
 )
-from plugin.deliver.channels import Channel, Composed, channels_for
+from plugin.deliver.channels import Channel, Composed, EmailBySmtp, channels_for
 from plugin.deliver.crash import crash_point
 from plugin.errors import KindlyError, PlatformRemindersOn
 from plugin.ports import CalendarSource, LedgerSource, Outcome, SmsGateway
@@ -255,7 +255,10 @@ class _SmtpLanes:
         self._counting = threading.Lock()
         self.lanes = [
             threading.Thread(
-                target=self._lane, args=(SmtpMailer(smtp),), name=f"smtp-{n}", daemon=True
+                target=self._lane,
+                args=(EmailBySmtp(kindly.settings, kindly.source, SmtpMailer(smtp)),),
+                name=f"smtp-{n}",
+                daemon=True,
             )
             for n in range(count)
         ]
@@ -308,7 +311,7 @@ class _SmtpLanes:
             except queue.Empty:
                 return found
 
-    def _lane(self, mailer: Any) -> None:
+    def _lane(self, channel: EmailBySmtp) -> None:
         import queue
 
         unlogged = _Unlogged()
@@ -321,10 +324,10 @@ class _SmtpLanes:
                         return
                     continue
                 try:
-                    self._deliver(mailer, handed, unlogged)
+                    self._deliver(channel, handed, unlogged)
                 except BaseException as exc:  # the loop raises it once accounted for
                     handed.failure = exc
-                if mailer.resting and handed.outcome is not None and self._retire():
+                if channel.mailer.resting and handed.outcome is not None and self._retire():
                     # The server turns this connection away for now (too many at once,
                     # say): nothing was handed over, and the message goes to another
                     # lane, which may be let in. The send is not ending: it waits for it.
@@ -333,7 +336,7 @@ class _SmtpLanes:
                     return
                 self.done.put(handed)
         finally:
-            mailer.close()
+            channel.close()
             try:
                 with self.kindly._writing:
                     self.kindly.store.mark_sent_many(unlogged.take())
@@ -348,7 +351,7 @@ class _SmtpLanes:
                 return True
             return False
 
-    def _deliver(self, mailer: Any, handed: _Handed, unlogged: _Unlogged) -> None:
+    def _deliver(self, channel: EmailBySmtp, handed: _Handed, unlogged: _Unlogged) -> None:
         if self.stopped is not None:
             handed.stopped = self.stopped
             return
@@ -356,13 +359,7 @@ class _SmtpLanes:
         crash_point("intent")
         hand_over = _HandOver(self.kindly, reminder.key, composed.charges, unlogged)
         try:
-            outcome = mailer.send(
-                message_bytes(composed.email, linesep="\r\n"),
-                self.kindly.settings.company.email,
-                list(reminder.recipients),
-                hand_over,
-                taken_back=hand_over.take_back,
-            )
+            handed.outcome = channel.deliver(reminder, composed, hand_over)
         except _AlreadySent:
             handed.already = True
             return
@@ -370,9 +367,6 @@ class _SmtpLanes:
             self.stopped = self.stopped or exc
             handed.stopped = exc
             return
-        handed.outcome = Outcome(
-            outcome.status, outcome.detail, message_id_for(reminder, self.kindly.settings)
-        )
         if hand_over.refused:
             handed.already = True
             return

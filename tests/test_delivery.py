@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from plugin.core.decisions import Plan, PlannedReminder
 from plugin.deliver.phones import e164
 from plugin.run import CLIENT_SCOPE, Kindly
 from tests.conftest import DEMO_NOW
@@ -78,6 +79,20 @@ def open_kindly(workspace: Path) -> Kindly:
     return open_workspace(workspace / "kindly.toml")
 
 
+def planned_on(
+    workspace: Path, client: str, channels: list[str]
+) -> tuple[Kindly, Plan, PlannedReminder]:
+    """The workspace synced and planned with ``client`` set to ``channels`` (first, then
+    fallbacks) in Kindly's own settings; the plan and that client's reminder in it."""
+    kindly = open_kindly(workspace)
+    kindly.store.set_setting(CLIENT_SCOPE + client, "channels", channels, DEMO_NOW)
+    kindly = open_kindly(workspace)
+    kindly.sync(DEMO_NOW)
+    plan = kindly.plan(DEMO_NOW)
+    (reminder,) = [r for r in plan.reminders if r.customer.id == client]
+    return kindly, plan, reminder
+
+
 def set_customer(workspace: Path, client: str, **fields: object) -> None:
     path = workspace / "ledger" / "customers.json"
     customers = json.loads(path.read_text(encoding="utf-8"))
@@ -103,12 +118,7 @@ def test_smtp_delivery_with_fallback_to_sms_and_notes(
     set_customer(
         demo_workspace, "C01", email="nobody@bakkerijvandijk.example", phone="06 1234 5678"
     )
-    kindly = open_kindly(demo_workspace)
-    kindly.store.set_setting(CLIENT_SCOPE + "C01", "channels", ["email", "sms"], DEMO_NOW)
-    kindly = open_kindly(demo_workspace)
-    kindly.sync(DEMO_NOW)
-    plan = kindly.plan(DEMO_NOW)
-    (c01,) = [r for r in plan.reminders if r.customer.id == "C01"]
+    kindly, plan, c01 = planned_on(demo_workspace, "C01", ["email", "sms"])
     assert (c01.channel, c01.fallbacks) == ("email", ("sms",))
     result = kindly.send(plan, DEMO_NOW)
 
@@ -318,12 +328,7 @@ def test_with_more_connections_a_fallback_to_email_goes_through_them(
     try:
         configure(demo_workspace, server, gateways, connections=2)
         set_customer(demo_workspace, "C05", phone="+33 6 12 34 00 00")
-        kindly = open_kindly(demo_workspace)
-        kindly.store.set_setting(CLIENT_SCOPE + "C05", "channels", ["sms", "email"], DEMO_NOW)
-        kindly = open_kindly(demo_workspace)
-        kindly.sync(DEMO_NOW)
-        plan = kindly.plan(DEMO_NOW)
-        (c05,) = [r for r in plan.reminders if r.customer.id == "C05"]
+        kindly, plan, c05 = planned_on(demo_workspace, "C05", ["sms", "email"])
         assert (c05.channel, c05.fallbacks) == ("sms", ("email",))
         result = kindly.send(plan, DEMO_NOW)
         assert result.deferred == [] and result.stopped is None

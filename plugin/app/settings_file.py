@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import tomlkit
 from tomlkit.toml_document import TOMLDocument
 
-from plugin.app.stored_settings import ChangedMeanwhile, change_stored, is_stored
+from plugin.app.stored_settings import ChangedMeanwhile, change_stored, is_stored, nothing_held
 from plugin.config.settings import Settings
 from plugin.errors import ConfigError
 
@@ -56,7 +56,7 @@ def shown_settings(config: str | Path, store: Store) -> tuple[Settings, str]:
     if is_stored(config):
         held = store.settings_document()
         if held is None:
-            raise ConfigError(f"{config}: the database holds no settings for this workspace")
+            raise nothing_held(config, store.workspace)
         return settings_of_document(store.workspace, held.text), held.version
     path = Path(config)
     text = path.read_bytes()

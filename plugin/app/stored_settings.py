@@ -49,6 +49,7 @@ __all__ = [
     "is_stored",
     "locator",
     "name_of",
+    "nothing_held",
     "open_stored",
     "place_key",
     "settings_of_document",
@@ -101,6 +102,14 @@ def place_key(config: str | Path) -> str:
     return str(config) if is_stored(config) else str(Path(config).resolve())
 
 
+def nothing_held(config: str | Path, name: str) -> ConfigError:
+    """The error for a workspace whose settings the database does not hold."""
+    return ConfigError(
+        f"{config!s}: the database holds no settings for the workspace {name!r}",
+        hint=f"Put a kindly.toml there: kindly settings import FILE --as {name}",
+    )
+
+
 def database_url() -> str:
     url = os.environ.get(STORE_VARIABLE)
     if not url:
@@ -150,10 +159,7 @@ def open_stored(config: str | Path, *, shared: bool = False) -> tuple[Settings, 
     try:
         document = store.settings_document()
         if document is None:
-            raise ConfigError(
-                f"{config!s}: the database holds no settings for the workspace {name!r}",
-                hint=f"Put a kindly.toml there: kindly settings import FILE --as {name}",
-            )
+            raise nothing_held(config, name)
         return settings_of_document(name, document.text), store
     except BaseException:
         store.close()
@@ -226,7 +232,7 @@ def export_settings(config: str | Path) -> str:
     finally:
         store.close()
     if document is None:
-        raise ConfigError(f"{config!s}: the database holds no settings for the workspace {name!r}")
+        raise nothing_held(config, name)
     return document.text
 
 
@@ -246,7 +252,7 @@ def change_stored(
     for _attempt in range(3):
         held = store.settings_document()
         if held is None:
-            raise ConfigError(f"{where}: the database holds no settings for this workspace")
+            raise nothing_held(where, store.workspace)
         if seen is not None and held.version != seen:
             break
         document = tomlkit.parse(held.text)

@@ -30,7 +30,7 @@ from plugin.state.tables import WORKSPACE_LENGTH
 if TYPE_CHECKING:
     from flask import Flask
 
-__all__ = ["CALLBACK", "PREFIX", "ManyWorkspaces", "servable", "workspace_name"]
+__all__ = ["CALLBACK", "PREFIX", "ManyWorkspaces", "servable"]
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +42,6 @@ CALLBACK = "/connections/callback"
 STATE_SEPARATOR = "~"
 
 StartResponse = Callable[..., Any]
-
-
-def workspace_name(place: str) -> str:
-    """The name a workspace is served under: db:NAME's NAME, or its kindly.toml's folder."""
-    return name_of(place) if is_stored(place) else Path(place).parent.name
 
 
 class ManyWorkspaces:
