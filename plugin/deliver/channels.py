@@ -22,11 +22,10 @@ import tempfile
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import Message
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from plugin.compose.email_message import build_email, message_bytes, message_id_for
+from plugin.compose.email_message import ReminderEmail, build_email, message_id_for
 from plugin.compose.render import (
     Attachment,
     letter_and_charges,
@@ -54,12 +53,12 @@ class Composed:
 
     #: The e-mail, the text of an SMS, a letter's PDF, or nothing (the platform or a person
     #: sends).
-    payload: Message | str | bytes | None
+    payload: ReminderEmail | str | bytes | None
     charges: dict[str, str]
 
     @property
-    def email(self) -> Message:
-        assert isinstance(self.payload, Message), "an e-mail channel composes an e-mail"
+    def email(self) -> ReminderEmail:
+        assert isinstance(self.payload, ReminderEmail), "an e-mail channel composes an e-mail"
         return self.payload
 
     @property
@@ -174,7 +173,7 @@ class EmailBySmtp(_EmailComposer):
     def deliver(
         self, reminder: PlannedReminder, composed: Composed, hand_over: HandOver
     ) -> Outcome:
-        data = message_bytes(composed.email, linesep="\r\n")
+        data = composed.email.as_bytes("\r\n")
         outcome = self.mailer.send(
             data,
             self.settings.company.email,

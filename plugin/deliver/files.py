@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 import tempfile
-from email.message import Message
 from pathlib import Path
 
-from plugin.compose.email_message import message_bytes
+from plugin.compose.email_message import ReminderEmail
 from plugin.core.decisions import PlannedReminder
 
 __all__ = ["Outbox"]
@@ -31,13 +30,13 @@ class Outbox:
         safe_customer = "".join(c if c.isalnum() or c in "-_" else "_" for c in customer_id)
         return self.folder / f"{safe_customer}-{stage}-{key[:12]}.eml"
 
-    def deliver(self, reminder: PlannedReminder, message: Message) -> Path:
+    def deliver(self, reminder: PlannedReminder, message: ReminderEmail) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
         target = self.path_for(reminder.customer.id, reminder.stage, reminder.key)
         handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".sending-", suffix=".eml")
         try:
             with os.fdopen(handle, "wb") as stream:
-                stream.write(message_bytes(message))
+                stream.write(message.as_bytes())
                 stream.flush()
                 os.fsync(stream.fileno())
             os.replace(temporary, target)
