@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -159,6 +161,82 @@ def test_replacing_a_snapshot_removes_what_is_gone_and_is_all_or_nothing(store: 
     kept = store.load_snapshot("ledger")
     assert kept is not None
     assert [c.id for c in kept.customers] == ["C1"]
+
+
+def stored_rows(store: Store, source: str) -> dict[tuple[str, str], tuple[str, str]]:
+    from plugin.state.tables import records
+
+    query = sa.select(records.c.kind, records.c.record_id, records.c.data, records.c.synced_at)
+    with store.engine.connect() as connection:
+        return {
+            (kind, record_id): (data, synced_at)
+            for kind, record_id, data, synced_at in connection.execute(
+                query.where(records.c.source == source)
+            )
+        }
+
+
+def test_a_sync_writes_only_the_records_that_changed(store: Store) -> None:
+    first = store.replace_snapshot("ledger", snapshot(), AT)
+    assert (len(first.added), first.changed, first.removed) == (9, [], [])
+    before = stored_rows(store, "ledger")
+    later = AT + timedelta(hours=1)
+    original = snapshot()
+    changed = replace(
+        original,
+        # I1 is paid, I2 is gone, and a payment is new.
+        invoices=(replace(original.invoices[0], amount_due=Money.of("0", "VND")),),
+        payments=(*original.payments, Payment("P2", "I1", date(2026, 3, 1), Money.of("1", "VND"))),
+    )
+    changes = store.replace_snapshot("ledger", changed, later)
+    assert changes.added == [("payments", "P2")]
+    assert changes.changed == [("invoices", "I1")]
+    assert changes.removed == [("invoices", "I2")]
+    after = stored_rows(store, "ledger")
+    # What did not change keeps the time it was first stored, and its very text.
+    untouched = before.keys() - {("invoices", "I1"), ("invoices", "I2")}
+    assert {key: after[key] for key in untouched} == {key: before[key] for key in untouched}
+    assert after["invoices", "I1"][1] == after["payments", "P2"][1] == later.isoformat()
+    assert store.load_snapshot("ledger") is not None
+    again = store.replace_snapshot("ledger", changed, later + timedelta(hours=1))
+    assert len(again) == 0
+    assert stored_rows(store, "ledger") == after
+
+
+def _sync_repeatedly(url: str, start: Any, seen: Any, which: int) -> None:
+    store = Store.open(url)
+    original = snapshot()
+    start.wait()
+    for round_number in range(50):
+        # Two versions of the ledger, written in turn by two processes at once.
+        invoices = original.invoices[: 1 + (round_number + which) % 2]
+        store.replace_snapshot("ledger", LedgerSnapshot(invoices=invoices), AT)
+    store.close()
+    seen.put(which)
+
+
+def test_two_syncs_of_one_source_at_once_each_write_a_whole_snapshot(store_url: str) -> None:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    Store.open(store_url).close()
+    start, seen = context.Event(), context.Queue()
+    workers = [
+        context.Process(target=_sync_repeatedly, args=(store_url, start, seen, n))
+        for n in (0, 1, 2)
+    ]
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0, "a sync failed beside another"
+    assert sorted(seen.get(timeout=5) for _ in workers) == [0, 1, 2]
+    store = Store.open(store_url)
+    loaded = store.load_snapshot("ledger")
+    store.close()
+    assert loaded is not None
+    assert [i.id for i in loaded.invoices] in (["I1"], ["I1", "I2"])
 
 
 def test_bookmarks_and_settings(store: Store) -> None:

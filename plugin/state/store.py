@@ -60,6 +60,7 @@ __all__ = [
     "Delivered",
     "ReminderRecord",
     "SettingsDocument",
+    "SnapshotChanges",
     "Store",
     "check_workspace",
     "default_store_url",
@@ -115,6 +116,18 @@ def _record_id(kind: str, index: int, value: Any) -> str:
     if kind == "promises":
         return f"{value.invoice_id}@{value.recorded_on.isoformat()}#{index}"
     return str(index)
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotChanges:
+    """What a sync changed in the stored copy: (kind, record id) pairs."""
+
+    added: list[tuple[str, str]]
+    changed: list[tuple[str, str]]
+    removed: list[tuple[str, str]]
+
+    def __len__(self) -> int:
+        return len(self.added) + len(self.changed) + len(self.removed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,18 +247,8 @@ _RETRY = (
 
 def _insert_if_new(engine: Engine) -> Any:
     """INSERT that does nothing (rowcount 0) when the key is logged already."""
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return (
-            pg_insert(reminders)
-            .on_conflict_do_nothing(index_elements=["workspace", "key"])
-            .returning(reminders.c.key)
-        )
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
     return (
-        sqlite_insert(reminders)
+        _dialect_insert(engine.dialect.name)(reminders)
         .on_conflict_do_nothing(index_elements=["workspace", "key"])
         .returning(reminders.c.key)
     )
@@ -478,42 +481,77 @@ class Store:
         *,
         other_marks: Mapping[str, Mapping[str, str]] | None = None,
         left_out: Sequence[str] = (),
-    ) -> None:
+    ) -> SnapshotChanges:
         """Make the stored copy of ``source`` equal ``snapshot``, all at once.
 
-        ``marks`` are the connector's incremental-sync bookmarks as of this snapshot, and
-        ``other_marks`` those of other sources read into it (a calendar), by source; they
-        are saved in the same transaction, so they never run ahead of the records.
-        ``left_out`` says which records the sync could not read (see :meth:`left_out`).
+        Only what changed is written: a record whose stored text is the same is left as it
+        is (its ``synced_at`` says since when the copy has held that version), so a sync
+        that finds little new writes little. ``marks`` are the connector's
+        incremental-sync bookmarks as of this snapshot, and ``other_marks`` those of other
+        sources read into it (a calendar), by source; they are saved in the same
+        transaction, so they never run ahead of the records. ``left_out`` says which
+        records the sync could not read (see :meth:`left_out`).
         """
         stamp = _iso(synced_at)
-        rows = [
-            {
-                "workspace": self.workspace,
-                "source": source,
-                "kind": kind,
-                "record_id": _record_id(kind, index, value),
-                "data": json.dumps(to_jsonable(value), ensure_ascii=False, sort_keys=True),
-                "synced_at": stamp,
-            }
+        wanted = {
+            (kind, _record_id(kind, index, value)): json.dumps(
+                to_jsonable(value), ensure_ascii=False, sort_keys=True
+            )
             for kind, _type in _SNAPSHOT_KINDS
             for index, value in enumerate(getattr(snapshot, kind))
-        ]
+        }
+        this_source = (records.c.workspace == self.workspace) & (records.c.source == source)
         with self._begin() as connection:
-            connection.execute(
-                records.delete().where(
-                    records.c.workspace == self.workspace, records.c.source == source
-                )
-            )
-            if rows:
-                connection.execute(records.insert(), rows)
-            # Written in the same transaction: a snapshot is either all there or not at all.
+            # The snapshot's bookmark first: a write that makes a second sync of the same
+            # source wait here (SQLite's write lock, PostgreSQL's row lock) until this one
+            # commits, so that it compares with what this one wrote.
             for resource, value in (("snapshot", stamp), (_LEFT_OUT, json.dumps(list(left_out)))):
                 _upsert(
                     connection,
                     bookmarks,
                     {"workspace": self.workspace, "source": source, "resource": resource},
                     {"value": value, "updated_at": stamp},
+                )
+            stored = {
+                (str(kind), str(record_id)): str(data)
+                for kind, record_id, data in connection.execute(
+                    sa.select(records.c.kind, records.c.record_id, records.c.data).where(
+                        this_source
+                    )
+                )
+            }
+            changes = SnapshotChanges(
+                added=[key for key in wanted if key not in stored],
+                changed=[key for key, data in wanted.items() if stored.get(key, data) != data],
+                removed=[key for key in stored if key not in wanted],
+            )
+            keyed = this_source & (records.c.kind == sa.bindparam("k"))
+            keyed &= records.c.record_id == sa.bindparam("r")
+            if changes.removed:
+                connection.execute(
+                    records.delete().where(keyed), [{"k": k, "r": r} for k, r in changes.removed]
+                )
+            if changes.changed:
+                connection.execute(
+                    records.update()
+                    .where(keyed)
+                    .values(data=sa.bindparam("d"), synced_at=sa.bindparam("s")),
+                    [{"k": k, "r": r, "d": wanted[k, r], "s": stamp} for k, r in changes.changed],
+                )
+            if changes.added:
+                connection.execute(
+                    records.insert(),
+                    [
+                        {
+                            "workspace": self.workspace,
+                            "source": source,
+                            "kind": kind,
+                            "record_id": record_id,
+                            "data": wanted[kind, record_id],
+                            "synced_at": stamp,
+                        }
+                        for kind, record_id in changes.added
+                    ],
                 )
             for owner, owned in [(source, marks or {}), *(other_marks or {}).items()]:
                 for resource, value in owned.items():
@@ -523,6 +561,7 @@ class Store:
                         {"workspace": self.workspace, "source": owner, "resource": resource},
                         {"value": value, "updated_at": stamp},
                     )
+        return changes
 
     def bookmarks_of(self, source: str) -> dict[str, str]:
         """Every bookmark of ``source`` but the snapshot's own."""
@@ -878,10 +917,7 @@ class Store:
         stamp = _iso(now)
         stale = _iso(now - timedelta(seconds=stale_after))
         table = scheduled_runs
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+        dialect_insert = _dialect_insert(self.engine.dialect.name)
         statement = (
             dialect_insert(table)
             .values(workspace=self.workspace, source=source, zone=zone, day=day, claimed_at=stamp)
@@ -903,10 +939,7 @@ class Store:
         if not runs:
             return
         stamp = _iso(now)
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+        dialect_insert = _dialect_insert(self.engine.dialect.name)
         statement = dialect_insert(scheduled_runs).on_conflict_do_update(
             index_elements=["workspace", "source", "zone", "day"],
             set_={"done_at": stamp, "detail": detail},
@@ -1162,10 +1195,24 @@ def _set_setting(
 def _upsert(
     connection: Connection, table: sa.Table, keys: dict[str, Any], values: dict[str, Any]
 ) -> None:
-    condition = sa.and_(*(table.c[name] == value for name, value in keys.items()))
-    updated = connection.execute(table.update().where(condition).values(**values))
-    if updated.rowcount == 0:
-        connection.execute(table.insert().values(**keys, **values))
+    """Insert the row of ``keys`` or update it, in one statement.
+
+    An UPDATE and then an INSERT where it found nothing lets two processes both insert
+    the same new key on PostgreSQL, and the second fails (a test of two syncs at once).
+    """
+    statement = _dialect_insert(connection.dialect.name)(table).values(**keys, **values)
+    connection.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=values))
+
+
+def _dialect_insert(dialect: str) -> Any:
+    """The INSERT with ON CONFLICT of the store's database (SQLite or PostgreSQL)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def _tune_sqlite(engine: Engine) -> None:
