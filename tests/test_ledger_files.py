@@ -658,13 +658,78 @@ def test_the_quick_check_of_an_address_accepts_only_what_email_validator_accepts
     # a hundred times faster; it must never let through what email-validator refuses.
     from email_validator import EmailNotValidError, validate_email
 
-    from plugin.compose.email_message import _plainly_an_address
+    from plugin.core.addresses import plainly_an_address
 
-    if _plainly_an_address(address):
+    if plainly_an_address(address):
         try:
             validate_email(address, check_deliverability=False, allow_smtputf8=True)
         except EmailNotValidError as exc:
             pytest.fail(f"{address!r} passed the quick check, but: {exc}")
+
+
+def demo_records() -> list[tuple[str, dict[str, object]]]:
+    kinds = {
+        "customers": "customer",
+        "invoices": "invoice",
+        "payments": "payment",
+        "credit_notes": "credit_note",
+        "promises": "promise",
+        "appointments": "appointment",
+    }
+    now = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    return [
+        (kind, materialise(record, now))
+        for name, kind in kinds.items()
+        for record in json.loads((BUNDLED_LEDGER / f"{name}.json").read_text(encoding="utf-8"))
+    ]
+
+
+# Values near the schema's edges: dates that are not days, digits that are not ASCII,
+# amounts in every spelling, wrong types, and whatever JSON may hold.
+edge_values = st.one_of(
+    st.sampled_from(
+        [
+            "2026-02-30", "2026-13-01", "2026-1-01", "２０２６-01-01", "20260101", "2026-W01-1",
+            "2026-12-01T14:30:00+01:00", "2026-12-01T25:00:00Z", "2026-12-01T14:30Z",
+            "2026-12-01 14:30:00+01:00", "1234.50", "-0", "1e5", "١٢٣", "1,5", "EUR", "eur",
+            "EURO", "NL", "nl", "http://x", "https://pay.example/1", "ftp://x", "", " ",
+            "mr", "ms", "business", "consumer", "en", "vi", "xx",
+        ]
+    ),
+    st.text(max_size=40),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.decimals(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.none(),
+    st.lists(st.one_of(st.text(max_size=5), st.integers()), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)  # fmt: skip
+
+
+@settings(max_examples=1500, deadline=None)
+@given(data=st.data())
+def test_the_quick_schema_check_passes_only_what_jsonschema_passes(data: st.DataObject) -> None:
+    # Most records are passed by jsonschema-rs; only the rest are judged (and their errors
+    # worded) by jsonschema. jsonschema-rs must never pass a record jsonschema refuses.
+    from integrations.bookkeeping.ledger import _plainly_valid, _validator
+
+    kind, record = data.draw(st.sampled_from(demo_records()))
+    record = dict(record)
+    for field in data.draw(st.lists(st.sampled_from([*record, "extra"]), max_size=3)):
+        if data.draw(st.booleans()):
+            record[field] = data.draw(edge_values)
+        else:
+            record.pop(field, None)
+    if _plainly_valid(record, kind):
+        errors = [error.message for error in _validator(kind).iter_errors(record)]
+        assert errors == [], f"jsonschema-rs passed a {kind} that jsonschema refuses: {record}"
+
+
+def test_the_bundled_ledger_passes_the_quick_check() -> None:
+    from integrations.bookkeeping.ledger import _plainly_valid
+
+    assert all(_plainly_valid(record, kind) for kind, record in demo_records())
 
 
 @pytest.mark.parametrize(
@@ -672,9 +737,9 @@ def test_the_quick_check_of_an_address_accepts_only_what_email_validator_accepts
     ["ar@noordlicht.example", "a.b+c@mail.client-1.example.com", "x@y.co", "O'Neil@host.nl"],
 )
 def test_common_addresses_pass_the_quick_check(address: str) -> None:
-    from plugin.compose.email_message import _plainly_an_address
+    from plugin.core.addresses import plainly_an_address
 
-    assert _plainly_an_address(address)
+    assert plainly_an_address(address)
 
 
 @pytest.mark.parametrize(

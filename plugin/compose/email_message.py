@@ -24,6 +24,7 @@ from urllib.parse import quote as percent_encoded
 from plugin.compose.formatting import without_bidi_controls
 from plugin.compose.render import QR_CID, Attachment, RenderedMessage
 from plugin.config.settings import Settings
+from plugin.core.addresses import plainly_an_address
 from plugin.core.decisions import PlannedReminder
 
 __all__ = ["ReminderEmail", "build_email", "mailbox", "message_bytes", "message_id_for"]
@@ -123,35 +124,13 @@ def _refuse_line_breaks(what: str, value: str) -> None:
         raise ValueError(f"{what} holds a line break or control character: {value!r}")
 
 
-# What most addresses look like: a dot-atom at a host name of letters, digits and
-# single hyphens. Every address this accepts, email-validator accepts too (a property test
-# checks it); the rest are asked of email-validator, which costs a hundred times more.
-_PLAIN_ADDRESS = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64}(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,64})*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
-)
-_SPECIAL_USE_DOMAINS = ("arpa", "invalid", "local", "localhost", "onion", "test")
-
-
-def _plainly_an_address(address: str) -> bool:
-    local, _, domain = address.rpartition("@")
-    return (
-        len(address) <= 254
-        and len(local) <= 64
-        and _PLAIN_ADDRESS.fullmatch(address) is not None
-        and domain.rpartition(".")[2].lower() not in _SPECIAL_USE_DOMAINS
-        # Punycode and IDNA's rule on hyphens are email-validator's to check.
-        and "--" not in domain
-    )
-
-
 def mailbox(address: str, where: str) -> str:
     """``address`` if it is one e-mail address, else ValueError saying why.
 
     Parsed by email-validator, not by hand: "a@x.example,b@evil.example" would become two
     recipients in a header, and quoting, comments and a display name are not an address.
     """
-    if _plainly_an_address(address):
+    if plainly_an_address(address):
         return address
     from email_validator import EmailNotValidError, validate_email
 

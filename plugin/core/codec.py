@@ -17,7 +17,7 @@ import dataclasses
 import enum
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -44,24 +44,68 @@ def strings_in(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
 
 def to_jsonable(value: Any) -> Any:
     """A value made only of dict, list, str, int, bool and None."""
-    if value is None or (isinstance(value, bool | int | str) and not isinstance(value, enum.Enum)):
-        return value
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, Money):
-        return {"amount": str(value.amount), "currency": value.currency}
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, frozenset):
-        return sorted(to_jsonable(item) for item in value)
-    if isinstance(value, tuple | list):
-        return [to_jsonable(item) for item in value]
-    if isinstance(value, Mapping):
-        return {str(key): to_jsonable(item) for key, item in value.items()}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    cls: Any = type(value)  # typeshed does not count a class as Hashable for the cache
+    return _encoder(cls)(value)
+
+
+# The way to encode or decode each type is worked out once per type: a sync of 100,000
+# records otherwise asked every value for its type a dozen times over (most of the time it
+# took to store them).
+
+
+@cache
+def _encoder(cls: Any) -> Callable[[Any], Any]:
+    if issubclass(cls, enum.Enum):
+        return _enum_value
+    if cls is type(None) or issubclass(cls, bool | int | str):
+        return _same
+    if cls is Money:
+        return _money
+    if issubclass(cls, Decimal):
+        return str
+    if issubclass(cls, datetime | date):
+        return _isoformat
+    if issubclass(cls, frozenset):
+        return _sorted_items
+    if issubclass(cls, tuple | list):
+        return _items
+    if issubclass(cls, Mapping):
+        return _mapping
+    if dataclasses.is_dataclass(cls):
+        names = tuple(field.name for field in dataclasses.fields(cls))
+        return lambda value: {name: to_jsonable(getattr(value, name)) for name in names}
+    return _unencodable
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _enum_value(value: enum.Enum) -> Any:
+    return value.value
+
+
+def _money(value: Money) -> dict[str, str]:
+    return {"amount": str(value.amount), "currency": value.currency}
+
+
+def _isoformat(value: date) -> str:
+    return value.isoformat()
+
+
+def _sorted_items(value: frozenset[Any]) -> list[Any]:
+    return sorted(to_jsonable(item) for item in value)
+
+
+def _items(value: tuple[Any, ...] | list[Any]) -> list[Any]:
+    return [to_jsonable(item) for item in value]
+
+
+def _mapping(value: Mapping[Any, Any]) -> dict[str, Any]:
+    return {str(key): to_jsonable(item) for key, item in value.items()}
+
+
+def _unencodable(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
@@ -72,47 +116,70 @@ def _hints(cls: type) -> dict[str, Any]:
 
 def from_jsonable(kind: type[T], data: Any) -> T:
     """Rebuild a value of ``kind`` from what :func:`to_jsonable` made."""
-    return typing.cast(T, _decode(kind, data))
+    key: Any = kind  # as in to_jsonable
+    return typing.cast(T, _decoder(key)(data))
 
 
-def _decode(kind: Any, data: Any) -> Any:
+@cache
+def _decoder(kind: Any) -> Callable[[Any], Any]:
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
         options = [arg for arg in typing.get_args(kind) if arg is not type(None)]
-        if data is None:
-            return None
         if len(options) != 1:
-            raise TypeError(f"cannot decode the union {kind}")
-        return _decode(options[0], data)
+            return _refusing(f"cannot decode the union {kind}")
+        option = _decoder(options[0])
+        return lambda data: None if data is None else option(data)
     if origin is typing.Literal:
-        if data not in typing.get_args(kind):
-            raise TypeError(f"{data!r} is not one of {typing.get_args(kind)}")
-        return data
+        allowed = typing.get_args(kind)
+        return lambda data: (
+            data if data in allowed else _refuse(f"{data!r} is not one of {allowed}")
+        )
     if origin is tuple:
         (item_kind, _ellipsis) = typing.get_args(kind)
-        return tuple(_decode(item_kind, item) for item in data)
+        item = _decoder(item_kind)
+        return lambda data: tuple(map(item, data))
     if origin in (dict, Mapping):
         key_kind, value_kind = typing.get_args(kind)
-        return {_decode(key_kind, key): _decode(value_kind, item) for key, item in data.items()}
+        key, value = _decoder(key_kind), _decoder(value_kind)
+        return lambda data: {key(k): value(v) for k, v in data.items()}
     if origin is frozenset:
         (item_kind,) = typing.get_args(kind)
-        return frozenset(_decode(item_kind, item) for item in data)
+        item = _decoder(item_kind)
+        return lambda data: frozenset(map(item, data))
     if kind is Money:
-        return Money.of(data["amount"], data["currency"])
+        return lambda data: Money.of(data["amount"], data["currency"])
     if kind is Decimal:
-        return Decimal(data)
+        return Decimal
     if kind is datetime:
-        return datetime.fromisoformat(data)
+        return datetime.fromisoformat
     if kind is date:
-        return date.fromisoformat(data)
+        return date.fromisoformat
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        return kind(data)
+        return kind
     if kind in (str, int, bool):
-        if not isinstance(data, kind):
-            raise TypeError(f"expected {kind.__name__}, got {type(data).__name__}")
-        return data
+        return lambda data: (
+            data
+            if isinstance(data, kind)
+            else _refuse(f"expected {kind.__name__}, got {type(data).__name__}")
+        )
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
-        hints = _hints(kind)
-        names = [f.name for f in dataclasses.fields(kind) if f.init]
-        return kind(**{name: _decode(hints[name], data[name]) for name in names if name in data})
-    raise TypeError(f"cannot decode {kind}")
+        return _record_decoder(kind)
+    return _refusing(f"cannot decode {kind}")
+
+
+def _record_decoder(kind: type) -> Callable[[Any], Any]:
+    hints = _hints(kind)
+    fields = [(f.name, _decoder(hints[f.name])) for f in dataclasses.fields(kind) if f.init]
+
+    def decode(data: Any) -> Any:
+        return kind(**{name: field(data[name]) for name, field in fields if name in data})
+
+    return decode
+
+
+def _refuse(message: str) -> Any:
+    raise TypeError(message)
+
+
+def _refusing(message: str) -> Callable[[Any], Any]:
+    return lambda data: _refuse(message)
