@@ -92,6 +92,9 @@ class _Record:
     data: dict[str, Any]
     #: A CSV cell that could not be read: (field, why).
     problem: tuple[str, str] | None = None
+    #: Its file was seen whole to hold no key given twice in an object and no lone
+    #: surrogate, so the record need not be searched for either.
+    plain: bool = False
 
     def where(self) -> str:
         record_id = self.data.get("id")
@@ -219,12 +222,13 @@ def _repeated_key(value: Any, path: str = "") -> str | None:
 def _check(record: _Record, kind: str) -> None:
     if record.problem is not None:
         raise record.error(record.problem[1], record.problem[0])
-    repeated = _repeated_key(record.data)
-    if repeated is not None:
-        raise record.error(
-            "is given twice in this record: which one is meant is not known", repeated
-        )
-    _refuse_broken_text(record)
+    if not record.plain:
+        repeated = _repeated_key(record.data)
+        if repeated is not None:
+            raise record.error(
+                "is given twice in this record: which one is meant is not known", repeated
+            )
+        _refuse_broken_text(record)
     errors = (
         []
         if _plainly_valid(record.data, kind)
@@ -328,14 +332,27 @@ def _refuse_broken_text(record: _Record) -> None:
             ) from None
 
 
+# JSON writes a lone surrogate only as an escape; this also finds a pair, or "\\ud800",
+# which only makes the records be searched.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def _read_json(file: Path) -> list[_Record]:
+    repeats: list[_JsonObject] = []
+
+    def objects_seen(pairs: list[tuple[str, Any]]) -> _JsonObject:
+        made = _JsonObject.of(pairs)
+        if made.repeated is not None:
+            repeats.append(made)
+        return made
+
     try:
         text = file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise LedgerError(file, f"is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
         # parse_float=Decimal keeps 19.99 exactly 19.99.
-        parsed = json.loads(text, parse_float=Decimal, object_pairs_hook=_JsonObject.of)
+        parsed = json.loads(text, parse_float=Decimal, object_pairs_hook=objects_seen)
     except json.JSONDecodeError as exc:
         raise LedgerError(
             file, f"is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
@@ -345,11 +362,12 @@ def _read_json(file: Path) -> list[_Record]:
         raise LedgerError(file, f"is not a ledger file Kindly can read ({exc})") from None
     if not isinstance(parsed, list):
         raise LedgerError(file, "must hold a JSON array of records, [ {...}, {...} ]")
+    plain = not repeats and _SURROGATE_ESCAPE.search(text) is None
     records = []
     for index, item in enumerate(parsed, start=1):
         if not isinstance(item, dict):
             raise LedgerError(file, "is not a JSON object", record=f"record {index}")
-        records.append(_Record(file, f"record {index}", item))
+        records.append(_Record(file, f"record {index}", item, plain=plain))
     return records
 
 

@@ -72,9 +72,39 @@ def _encoder(cls: Any) -> Callable[[Any], Any]:
     if issubclass(cls, Mapping):
         return _mapping
     if dataclasses.is_dataclass(cls):
-        names = tuple(field.name for field in dataclasses.fields(cls))
-        return lambda value: {name: to_jsonable(getattr(value, name)) for name in names}
+        return _record_encoder(cls)
     return _unencodable
+
+
+def _record_encoder(cls: Any) -> Callable[[Any], Any]:
+    # A field declared as text, a number or a flag (or None) is JSON as it is: asking each
+    # such value for its type was most of the work for a record.
+    hints = _hints(cls)
+    fields = tuple(
+        (field.name, _is_plain(hints.get(field.name))) for field in dataclasses.fields(cls)
+    )
+
+    def encode(value: Any) -> dict[str, Any]:
+        return {
+            name: getattr(value, name) if plain else to_jsonable(getattr(value, name))
+            for name, plain in fields
+        }
+
+    return encode
+
+
+_PLAIN = (str, int, bool, type(None))
+
+
+def _is_plain(hint: Any) -> bool:
+    if hint in _PLAIN:
+        return True
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        return all(type(arg) in _PLAIN for arg in typing.get_args(hint))
+    if origin in (typing.Union, types.UnionType):
+        return all(_is_plain(arg) for arg in typing.get_args(hint))
+    return False
 
 
 def _same(value: Any) -> Any:

@@ -109,6 +109,10 @@ def _moment(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
+#: A stored record's text: keys sorted, so that the same record is always the same text.
+_record_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+
+
 def _record_id(kind: str, index: int, value: Any) -> str:
     record_id = getattr(value, "id", None)
     if isinstance(record_id, str):
@@ -494,9 +498,7 @@ class Store:
         """
         stamp = _iso(synced_at)
         wanted = {
-            (kind, _record_id(kind, index, value)): json.dumps(
-                to_jsonable(value), ensure_ascii=False, sort_keys=True
-            )
+            (kind, _record_id(kind, index, value)): _record_json(to_jsonable(value))
             for kind, _type in _SNAPSHOT_KINDS
             for index, value in enumerate(getattr(snapshot, kind))
         }
