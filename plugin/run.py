@@ -57,7 +57,7 @@ from plugin.deliver.crash import crash_point
 from plugin.errors import KindlyError, PlatformRemindersOn
 from plugin.ports import CalendarSource, LedgerSource, Outcome, SmsGateway
 from plugin.state.leases import Holder, Lease, hold
-from plugin.state.store import Delivered, ReminderRecord, Store
+from plugin.state.store import Delivered, ReminderRecord, SnapshotChanges, Store
 
 #: The calendar's bookmark that remembers where each event was (track_moves).
 MOVES = "moves"
@@ -437,6 +437,8 @@ class Kindly:
         self.warnings: tuple[str, ...] = ()
         #: Reminders the last sync took up into the log from Kindly's notes it read.
         self.restored_by_sync = 0
+        #: What the last sync added, changed and removed in the stored copy.
+        self.sync_changes: SnapshotChanges | None = None
         self.store = store
         self.source = source
         #: kindly.toml's settings, before the store's and the platform's are laid over them.
@@ -509,7 +511,7 @@ class Kindly:
                 MOVES: json.dumps(moves, sort_keys=True),
             }
         self._check_settings_against(snapshot)
-        self.store.replace_snapshot(
+        self.sync_changes = self.store.replace_snapshot(
             self.source_id,
             snapshot,
             now,

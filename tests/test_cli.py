@@ -531,6 +531,26 @@ def test_connect_a_ledger_then_sync(tmp_path: Path, demo_workspace: Path) -> Non
     assert unknown.exit_code == 2 and "unknown connector 'freshbooks'" in unknown.output
 
 
+def test_sync_says_what_changed_since_the_last_one(demo_workspace: Path) -> None:
+    runner, config = _synced(demo_workspace)
+    env = {"COLUMNS": "200"}
+    again = runner.invoke(cli, ["--config", config, "sync"], env=env)
+    assert again.exit_code == 0, again.output
+    assert "Since the last sync: 0 new, 0 changed, 0 gone." in again.output
+    invoices_file = demo_workspace / "ledger" / "invoices.json"
+    invoices = json.loads(invoices_file.read_text(encoding="utf-8"))
+    invoices[0]["number"] += "-A"
+    removed = invoices.pop()
+    invoices_file.write_text(json.dumps(invoices), encoding="utf-8")
+    payments_file = demo_workspace / "ledger" / "payments.json"
+    payments = json.loads(payments_file.read_text(encoding="utf-8"))
+    payments = [p for p in payments if p["invoice_id"] != removed["id"]]
+    payments_file.write_text(json.dumps(payments), encoding="utf-8")
+    changed = runner.invoke(cli, ["--config", config, "sync"], env=env)
+    assert changed.exit_code == 0, changed.output
+    assert "Since the last sync: 0 new, 1 changed, " in changed.output
+
+
 def test_preview_shows_the_reminder_as_sent(demo_workspace: Path, tmp_path: Path) -> None:
     runner, config = _synced(demo_workspace)
     env = {"COLUMNS": "200"}

@@ -172,6 +172,12 @@ def _print_sync(console: Console, kindly: Kindly, snapshot: Any) -> None:
         f"payments, {len(snapshot.credit_notes)} credit notes, "
         f"{len(snapshot.appointments)} appointments."
     )
+    changes = kindly.sync_changes
+    if changes is not None:
+        console.print(
+            f"Since the last sync: {len(changes.added)} new, {len(changes.changed)} changed, "
+            f"{len(changes.removed)} gone."
+        )
     for warning in kindly.warnings:
         console.print(f"[yellow]Not read:[/] {shown(warning)}")
     if kindly.restored_by_sync:
