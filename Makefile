@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PRISM_VERSION := 5.14.2
 PRISM := .prism/node_modules/.bin/prism
 
-.PHONY: demo test lint typecheck check manifest messages clean prism browser
+.PHONY: bench demo test lint typecheck check manifest messages clean prism browser
 
 # Each stamp remembers that its install step ran against the current pyproject.toml.
 $(VENV)/.installed-run: pyproject.toml
@@ -54,6 +54,21 @@ typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 check: lint typecheck test
+
+# Every figure of docs/performance.md, measured again (about ten minutes; run it on a
+# quiet machine, with nothing else running). Each script also runs alone.
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench_cli.py --runs 15
+	$(BIN)/python benchmarks/bench_planning.py --sizes 10000,100000 --repeat 3
+	$(BIN)/python benchmarks/bench_sync.py --clients 100000 --rounds 3
+	$(BIN)/python benchmarks/bench_render.py --count 900 --rounds 5 --no-qr
+	$(BIN)/python benchmarks/bench_render.py --count 900 --rounds 5
+	$(BIN)/python benchmarks/bench_smtp.py --count 10000 --no-reuse-count 1000
+	$(BIN)/python benchmarks/bench_send.py --count 1000 --rounds 3
+	$(BIN)/python benchmarks/bench_send.py --count 1000 --rounds 3 --connections 2
+	for platform in quickbooks exact moneybird fiken pennylane; do \
+	  $(BIN)/python benchmarks/bench_$${platform}_sync.py || exit 1; \
+	done
 
 manifest: $(VENV)/.installed-run
 	$(BIN)/python -m plugin.app.manifest --write
